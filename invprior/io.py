@@ -1,0 +1,210 @@
+"""Read, validate and write images: files meet tensors here and nowhere else.
+
+Convention:
+    Images come back as float32 tensors ``(1, C, H, W)`` with C = 1 (gray) or 3 (RGB),
+    integer files scaled to [0, 1] by their bit depth (8 or 16 bit). An alpha channel is
+    returned separately as ``(1, 1, H, W)`` in [0, 1] so that a transparent pixel can mean
+    "missing". ``.npy`` files hold ``(H, W)`` or ``(H, W, C)`` arrays; float arrays are taken
+    as they are (a noisy observation may leave [0, 1]), integer arrays are scaled.
+    Writes go to a temporary file in the target folder and are renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+MAX_PIXELS = 100_000_000
+READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+WRITABLE = (".png", ".tif", ".tiff", ".npy")
+
+
+class ImageError(ValueError):
+    """A file that cannot be used as an image; the message names the file and the problem."""
+
+
+class Loaded(NamedTuple):
+    """An image read from disk: ``image`` (1, C, H, W) and ``alpha`` (1, 1, H, W) or None."""
+
+    image: torch.Tensor
+    alpha: torch.Tensor | None
+
+
+def read_image(path: str | os.PathLike) -> Loaded:
+    """Read a PNG/JPEG/TIFF/BMP or ``.npy`` image into a float tensor, validating it.
+
+    Raises ``ImageError`` for a missing, empty, truncated or non-image file, NaN/inf values,
+    a zero-sized or larger than 100-megapixel image, or an unsupported shape.
+
+    Example:
+        >>> img, alpha = read_image("assets/camera64.png")  # doctest: +SKIP
+        >>> img.shape
+        torch.Size([1, 1, 64, 64])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"cannot read '{path}': no such file.")
+    if path.is_dir():
+        raise ImageError(f"cannot read '{path}': it is a folder, not an image file.")
+    if path.stat().st_size == 0:
+        raise ImageError(f"cannot read '{path}': the file is empty.")
+    suffix = path.suffix.lower()
+    if suffix not in READABLE:
+        raise ImageError(
+            f"cannot read '{path}': unsupported file type '{suffix}' "
+            f"(use one of {', '.join(READABLE)})."
+        )
+    array = _read_npy(path) if suffix == ".npy" else _read_raster(path)
+    return _to_tensor(array, path)
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as err:  # numpy raises several types for a bad file
+        raise ImageError(f"cannot read '{path}': not a valid .npy array ({err}).") from None
+    _check_size(array.shape[:2], path)
+    return np.array(array)
+
+
+def _read_raster(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
+            _check_size(probe.size[::-1], path)
+        array = iio.imread(path)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"cannot read '{path}': the image is larger than {MAX_PIXELS // 10**6} megapixels.") from None
+    except Exception as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ImageError(f"cannot read '{path}': not a readable image ({reason}).") from None
+    if array.ndim == 4:  # animated or multi-page file: take the first frame
+        array = array[0]
+    return array
+
+
+def _check_size(hw, path: Path) -> None:
+    if len(hw) < 2 or min(hw) < 1:
+        raise ImageError(f"cannot read '{path}': the image has zero size {tuple(hw)}.")
+    if hw[0] * hw[1] > MAX_PIXELS:
+        raise ImageError(
+            f"cannot read '{path}': {hw[0]}x{hw[1]} is larger than "
+            f"{MAX_PIXELS // 10**6} megapixels."
+        )
+
+
+def _to_tensor(array: np.ndarray, path: Path) -> Loaded:
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(
+            f"cannot read '{path}': expected an (H, W) or (H, W, C) image with C <= 4, "
+            f"got shape {array.shape}."
+        )
+    if array.dtype == bool:
+        array = array.astype(np.float32)
+    elif np.issubdtype(array.dtype, np.integer):
+        top = np.iinfo(array.dtype).max
+        if array.dtype.itemsize > 2:  # 32-bit integer images: scale by the values used
+            top = max(int(array.max()), 1)
+        array = array.astype(np.float32) / top
+    elif np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise ImageError(f"cannot read '{path}': it contains NaN or infinite values.")
+    else:
+        raise ImageError(f"cannot read '{path}': unsupported pixel type {array.dtype}.")
+    channels = array.shape[2]
+    alpha = None
+    if channels in (2, 4):  # gray+alpha or RGBA: keep alpha apart
+        alpha = torch.from_numpy(np.ascontiguousarray(array[:, :, -1]))[None, None]
+        array = array[:, :, :-1]
+    image = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+    return Loaded(image, alpha)
+
+
+def to_array(x: torch.Tensor) -> np.ndarray:
+    """``(1, C, H, W)`` / ``(C, H, W)`` / ``(H, W)`` tensor -> ``(H, W)`` or ``(H, W, C)`` array."""
+    x = x.detach().float().cpu()
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected a single image, got a batch of {x.shape[0]}.")
+        x = x[0]
+    if x.ndim == 3:
+        x = x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)
+    return x.numpy()
+
+
+def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8) -> Path:
+    """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]) or ``.npy``.
+
+    16-bit PNG is gray only (Pillow cannot write 16-bit RGB); TIFF takes both.
+
+    ``x``: tensor ``(1, C, H, W)``/``(C, H, W)``/``(H, W)`` or an ``(H, W[, C])`` array.
+    Refuses to replace an existing file unless ``overwrite`` is true.
+
+    Example:
+        >>> write_image("out.png", torch.rand(1, 3, 8, 8))  # doctest: +SKIP
+        PosixPath('out.png')
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE:
+        raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}.")
+    if path.exists() and not overwrite:
+        raise ImageError(f"'{path}' already exists; choose another name or pass --force.")
+    array = to_array(x) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+    if suffix == ".npy":
+        data = array.astype(np.float32)
+        return _atomic_write(path, lambda tmp: _save_npy(tmp, data))
+    import imageio.v3 as iio
+
+    dtype = np.uint8 if bits == 8 else np.uint16
+    top = np.iinfo(dtype).max
+    data = (np.clip(np.nan_to_num(array), 0, 1) * top + 0.5).astype(dtype)
+    if suffix == ".png":
+        if bits == 16 and data.ndim == 3:
+            raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
+        return _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
+    return _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
+
+
+def _save_npy(tmp: str, data: np.ndarray) -> None:
+    with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+        np.save(f, data)
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Write through a temporary file in the same folder, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True if both paths name the same existing file (links and ``..`` resolved)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()

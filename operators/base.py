@@ -1,0 +1,295 @@
+"""Operator base classes: forward models ``f`` with adjoint, pseudo-inverse and norm.
+
+Convention:
+    Images are ``(B, C, H, W)`` tensors. An operator is a ``torch.nn.Module`` whose data
+    (kernels, masks, matrices) are buffers, so ``.to(device)``, ``.double()`` and
+    ``state_dict()`` work; the forward pass casts those buffers to the input's dtype and
+    device, so the output keeps both. Measurements may be images or ``(B, m)`` vectors, or a
+    tuple of those for a stacked operator.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+Measurement = torch.Tensor | tuple  # a tensor, or a tuple of tensors (stacked operators)
+
+
+def inner(a, b) -> torch.Tensor:
+    """Per-batch-item inner product ``<a, b>``, shape ``(B,)``; tuples are summed over."""
+    if isinstance(a, tuple):
+        return sum(inner(u, v) for u, v in zip(a, b))
+    return (a * b).flatten(1).sum(1)
+
+
+def check_image(x: torch.Tensor, name: str = "input") -> torch.Tensor:
+    """Raise ``ValueError`` unless ``x`` is a ``(B, C, H, W)`` floating-point tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}.")
+    if x.ndim != 4:
+        raise ValueError(
+            f"{name} must have shape (B, C, H, W), got {tuple(x.shape)}; "
+            "add the missing axes, e.g. x[None] for (C, H, W) or x[None, None] for (H, W)."
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}.")
+    return x
+
+
+class Operator(nn.Module):
+    """A forward model ``x -> y``; subclasses implement ``forward``.
+
+    ``input_shape`` is the image shape without its batch axis, so that adjoints and norms
+    know the image size: fixed when given here (an operator made for one size), else the
+    shape of the last input.
+
+    Example:
+        >>> class Square(Operator):
+        ...     def forward(self, x):
+        ...         return x ** 2
+        >>> Square()(torch.full((1, 1, 2, 2), 3.0)).sum().item()
+        36.0
+    """
+
+    def __init__(self, input_shape: tuple | None = None):
+        super().__init__()
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self._fixed_input_shape = input_shape is not None
+        self.register_forward_pre_hook(_remember_input_shape)
+
+    def __matmul__(self, other: "Operator") -> "Operator":
+        """``A @ B`` is the composition ``x -> A(B(x))``."""
+        return compose(self, other)
+
+
+def _needs_grad(y) -> bool:
+    """True if gradients must flow through an adjoint applied to ``y``."""
+    parts = y if isinstance(y, tuple) else (y,)
+    return torch.is_grad_enabled() and any(p.requires_grad for p in parts)
+
+
+def _remember_input_shape(module: Operator, args):
+    if module._fixed_input_shape:
+        return
+    if args and isinstance(args[0], torch.Tensor) and args[0].ndim >= 2:
+        module.input_shape = tuple(args[0].shape[1:])
+
+
+class LinearOperator(Operator):
+    """A linear forward model with ``adjoint``, ``normal``, ``pinv`` and ``norm``.
+
+    A subclass needs only ``forward``: the default ``adjoint`` is the vector-Jacobian
+    product of ``forward`` (exact for a linear map). Built-in operators override it with a
+    closed form where one is faster.
+
+    Example:
+        >>> class Half(LinearOperator):
+        ...     def forward(self, x):
+        ...         return 0.5 * x[..., ::2]
+        >>> A = Half()
+        >>> y = A(torch.ones(1, 1, 2, 4))
+        >>> A.adjoint(y)[0, 0, 0].tolist()
+        [0.25, 0.0, 0.25, 0.0]
+    """
+
+    def adjoint(self, y: Measurement) -> torch.Tensor:
+        """``A^T y``, shape ``(B, *input_shape)``."""
+        ref = y[0] if isinstance(y, tuple) else y
+        x = torch.zeros(
+            (ref.shape[0], *self._known_input_shape()), dtype=ref.dtype, device=ref.device
+        ).requires_grad_(True)
+        with torch.enable_grad():
+            ax = self.forward(x)
+            (grad,) = torch.autograd.grad(
+                ax, x, grad_outputs=y, create_graph=_needs_grad(y)
+            )
+        return grad
+
+    def normal(self, x: torch.Tensor) -> torch.Tensor:
+        """``A^T A x``, same shape as ``x``."""
+        return self.adjoint(self(x))
+
+    def pinv(
+        self,
+        y: Measurement,
+        *,
+        tol: float = 1e-6,
+        max_iter: int = 100,
+        damping: float = 0.0,
+    ) -> torch.Tensor:
+        """Least-squares (minimum-norm) solution of ``A x = y`` by conjugate gradient.
+
+        Solves ``(A^T A + damping I) x = A^T y`` starting from zero, one step size per batch
+        item, until the relative residual is below ``tol`` or after ``max_iter`` steps.
+        """
+        b = self.adjoint(y)
+        return conjugate_gradient(
+            lambda v: self.normal(v) + damping * v, b, tol=tol, max_iter=max_iter
+        )
+
+    def norm(
+        self, shape: tuple | None = None, *, iters: int = 100, tol: float = 1e-7, seed: int = 0
+    ) -> float:
+        """Operator norm ``||A||_2`` (largest singular value) by power iteration on ``A^T A``.
+
+        ``shape`` is the input shape without the batch axis (default: ``input_shape``).
+        """
+        shape = tuple(shape) if shape is not None else self._known_input_shape()
+        buffer = next(self.buffers(), None)
+        kind = {"dtype": torch.float64}
+        if buffer is not None:
+            kind = {"dtype": buffer.dtype if buffer.is_floating_point() else torch.float64,
+                    "device": buffer.device}
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn((1, *shape), generator=g, dtype=torch.float64).to(**kind)
+        x = x / x.norm()
+        value = 0.0
+        with torch.no_grad():
+            for _ in range(iters):
+                z = self.normal(x)
+                new = z.norm().item()
+                if new == 0:
+                    return 0.0
+                x = z / new
+                if abs(new - value) <= tol * new:
+                    value = new
+                    break
+                value = new
+        return value ** 0.5
+
+    def _known_input_shape(self) -> tuple:
+        if self.input_shape is None:
+            raise ValueError(
+                f"{type(self).__name__} does not know its input shape yet: call it on an "
+                "image once, or pass the shape."
+            )
+        return self.input_shape
+
+
+def conjugate_gradient(normal, b: torch.Tensor, *, tol: float = 1e-6, max_iter: int = 100):
+    """Solve ``normal(x) = b`` for a symmetric positive (semi-)definite map, per batch item.
+
+    Example:
+        >>> b = torch.ones(2, 1, 3, 3)
+        >>> torch.allclose(conjugate_gradient(lambda v: 4 * v, b), b / 4)
+        True
+    """
+    x = torch.zeros_like(b)
+    r = b.clone()
+    p = r.clone()
+    rr = inner(r, r)
+    b_norm = rr.sqrt().clamp_min(torch.finfo(b.dtype).tiny)
+    shape = (-1,) + (1,) * (b.ndim - 1)
+    for _ in range(max_iter):
+        if (rr.sqrt() <= tol * b_norm).all():
+            break
+        ap = normal(p)
+        pap = inner(p, ap)
+        alpha = torch.where(pap > 0, rr / pap.clamp_min(torch.finfo(b.dtype).tiny), 0.0)
+        x = x + alpha.view(shape) * p
+        r = r - alpha.view(shape) * ap
+        rr_new = inner(r, r)
+        beta = torch.where(rr > 0, rr_new / rr.clamp_min(torch.finfo(b.dtype).tiny), 0.0)
+        p = r + beta.view(shape) * p
+        rr = rr_new
+    return x
+
+
+class Composition(Operator):
+    """``x -> outer(inner(x))`` for any two operators (or differentiable callables)."""
+
+    def __init__(self, outer, inner):
+        super().__init__()
+        self.outer, self.inner = outer, inner
+
+    def forward(self, x):
+        return self.outer(self.inner(x))
+
+
+class LinearComposition(Composition, LinearOperator):
+    """Composition of two linear operators; its adjoint is ``inner^T outer^T`` (exact)."""
+
+    def adjoint(self, y):
+        return self.inner.adjoint(self.outer.adjoint(y))
+
+
+def compose(*ops) -> Operator:
+    """Compose operators right to left: ``compose(A, B)(x) == A(B(x))``.
+
+    Example:
+        >>> from operators import Blur, Downsampling
+        >>> A = compose(Downsampling(2), Blur(sigma=1.0))
+        >>> A(torch.rand(1, 1, 8, 8)).shape
+        torch.Size([1, 1, 4, 4])
+    """
+    if not ops:
+        raise ValueError("compose needs at least one operator.")
+    result = ops[-1]
+    for op in reversed(ops[:-1]):
+        linear = isinstance(op, LinearOperator) and isinstance(result, LinearOperator)
+        result = (LinearComposition if linear else Composition)(op, result)
+    return result
+
+
+class Stack(LinearOperator):
+    """Several linear operators on the same image: ``x -> (A_1 x, ..., A_k x)``.
+
+    The adjoint is ``sum_i A_i^T y_i`` (exact when each adjoint is).
+
+    Example:
+        >>> from operators import Denoising, Blur
+        >>> y = Stack(Denoising(), Blur(sigma=1.0))(torch.rand(1, 1, 8, 8))
+        >>> len(y)
+        2
+    """
+
+    def __init__(self, *ops: LinearOperator):
+        super().__init__()
+        if not ops or not all(isinstance(op, LinearOperator) for op in ops):
+            raise ValueError("Stack needs one or more LinearOperator instances.")
+        self.ops = nn.ModuleList(ops)
+
+    def forward(self, x):
+        return tuple(op(x) for op in self.ops)
+
+    def adjoint(self, y):
+        if not isinstance(y, tuple) or len(y) != len(self.ops):
+            raise ValueError(f"Stack.adjoint expects a tuple of {len(self.ops)} measurements.")
+        return sum(op.adjoint(part) for op, part in zip(self.ops, y))
+
+
+class Lambda(Operator):
+    """Wrap a differentiable callable ``fn(x) -> y`` as an operator.
+
+    Example:
+        >>> A = Lambda(lambda x: x ** 2)
+        >>> A(torch.full((1, 1, 1, 1), 3.0)).item()
+        9.0
+    """
+
+    def __init__(self, fn):
+        super().__init__()
+        if not callable(fn):
+            raise ValueError(f"expected a callable forward model, got {type(fn).__name__}.")
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class LinearLambda(Lambda, LinearOperator):
+    """Wrap a *linear* callable; its adjoint comes from autograd.
+
+    Example:
+        >>> A = LinearLambda(lambda x: x.mean(1, keepdim=True))
+        >>> A.adjoint(A(torch.ones(1, 3, 2, 2))).shape
+        torch.Size([1, 3, 2, 2])
+    """
+
+
+def as_operator(fn, linear: bool = False) -> Operator:
+    """Return ``fn`` if it is an ``Operator``, else wrap the callable (linear or not)."""
+    if isinstance(fn, Operator):
+        return fn
+    return LinearLambda(fn) if linear else Lambda(fn)

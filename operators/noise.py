@@ -1,0 +1,115 @@
+"""Noise models ``y -> y + noise``: gaussian, Poisson, salt-and-pepper.
+
+Each model draws its randomness from a CPU generator seeded with ``seed`` on every call, so
+the same seed gives the same noise on any device (then moved to the input's device).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Noise(nn.Module):
+    """Base class: ``forward(y)`` returns a noisy copy of ``y`` (tensor or tuple of them)."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        self.seed = int(seed)
+
+    def forward(self, y):
+        g = torch.Generator().manual_seed(self.seed)
+        if isinstance(y, tuple):
+            return tuple(self.corrupt(part, g) for part in y)
+        return self.corrupt(y, g)
+
+    def corrupt(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class GaussianNoise(Noise):
+    """Additive white gaussian noise of standard deviation ``sigma`` (not clipped).
+
+    Example:
+        >>> y = GaussianNoise(0.1, seed=0)(torch.zeros(1, 1, 64, 64))
+        >>> round(y.std().item(), 1)
+        0.1
+    """
+
+    def __init__(self, sigma: float, seed: int = 0):
+        super().__init__(seed)
+        if not sigma >= 0:
+            raise ValueError(f"the noise sigma must be >= 0, got {sigma}.")
+        self.sigma = float(sigma)
+
+    def corrupt(self, y, g):
+        noise = torch.randn(y.shape, generator=g, dtype=torch.float64)
+        return y + (self.sigma * noise).to(y)
+
+
+class PoissonNoise(Noise):
+    """Shot noise: ``Poisson(peak * y) / peak`` (``y`` clamped at 0); smaller peak, more noise.
+
+    Example:
+        >>> y = PoissonNoise(peak=10, seed=0)(torch.full((1, 1, 8, 8), 0.5))
+        >>> bool((y * 10 == (y * 10).round()).all())
+        True
+    """
+
+    def __init__(self, peak: float, seed: int = 0):
+        super().__init__(seed)
+        if not peak > 0:
+            raise ValueError(f"the Poisson peak must be positive, got {peak}.")
+        self.peak = float(peak)
+
+    def corrupt(self, y, g):
+        rate = (y.detach().double().cpu().clamp_min(0) * self.peak)
+        return (torch.poisson(rate, generator=g) / self.peak).to(y)
+
+
+class SaltPepperNoise(Noise):
+    """Impulse noise: a fraction ``p`` of values set to 0 or 1 with equal chance.
+
+    Example:
+        >>> y = SaltPepperNoise(0.2, seed=0)(torch.full((1, 1, 32, 32), 0.5))
+        >>> round((y != 0.5).float().mean().item(), 1)
+        0.2
+    """
+
+    def __init__(self, p: float, seed: int = 0):
+        super().__init__(seed)
+        if not 0 <= p <= 1:
+            raise ValueError(f"the salt-and-pepper fraction must be in [0, 1], got {p}.")
+        self.p = float(p)
+
+    def corrupt(self, y, g):
+        u = torch.rand(y.shape, generator=g, dtype=torch.float64)
+        hit = (u < self.p).to(y.device)
+        salt = (u < self.p / 2).to(y)
+        return torch.where(hit, salt, y)
+
+
+NOISES = {"gaussian": GaussianNoise, "poisson": PoissonNoise, "saltpepper": SaltPepperNoise}
+
+
+def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
+    """Parse ``"gaussian:0.05"``, ``"poisson:30"`` or ``"saltpepper:0.1"`` (None/"none": no noise).
+
+    A bare number means gaussian sigma.
+
+    Example:
+        >>> make_noise("gaussian:0.05").sigma
+        0.05
+    """
+    if spec is None or str(spec).strip().lower() in ("", "none", "0"):
+        return None
+    name, _, value = str(spec).partition(":")
+    if not value:
+        name, value = "gaussian", name
+    if name not in NOISES:
+        raise ValueError(f"unknown noise '{name}'; choose one of {', '.join(NOISES)} (e.g. gaussian:0.05).")
+    try:
+        level = float(value)
+    except ValueError:
+        raise ValueError(f"the noise level in '{spec}' is not a number.") from None
+    return NOISES[name](level, seed=seed)

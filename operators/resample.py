@@ -1,0 +1,108 @@
+"""Downsampling by an integer factor after an anti-alias filter (super-resolution model)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .base import LinearOperator, check_image
+
+FACTORS = (2, 3, 4, 8)
+FILTERS = ("bicubic", "box", "gaussian")
+
+
+def _cubic(t: torch.Tensor, a: float = -0.5) -> torch.Tensor:
+    """Keys' cubic convolution kernel (a = -0.5, as MATLAB imresize and PIL use)."""
+    t = t.abs()
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return torch.where(t <= 1, near, torch.where(t < 2, far, torch.zeros_like(t)))
+
+
+def downsampling_kernel(factor: int, filter: str = "bicubic") -> torch.Tensor:
+    """1-D anti-alias filter for decimation by ``factor``, summing to one.
+
+    Its length minus ``factor`` is even, so that, padded by half that difference on each
+    side and applied with stride ``factor``, each output pixel is centred on its block.
+
+    Example:
+        >>> downsampling_kernel(2).shape
+        torch.Size([8])
+    """
+    if filter == "box":
+        return torch.full((factor,), 1.0 / factor, dtype=torch.float64)
+    if filter == "bicubic":
+        # the cubic stretched by the factor (antialiasing): support |t| < 2 * factor
+        length = 4 * factor - factor % 2
+        weights = _cubic((torch.arange(length, dtype=torch.float64) - (length - 1) / 2) / factor)
+    elif filter == "gaussian":
+        sigma = (factor - 1) / 2  # skimage.transform.rescale's anti-aliasing sigma
+        length = factor + 2 * math.ceil(3 * sigma)
+        d = torch.arange(length, dtype=torch.float64) - (length - 1) / 2
+        weights = torch.exp(-0.5 * (d / sigma) ** 2)
+    else:
+        raise ValueError(f"unknown downsampling filter '{filter}'; choose one of {', '.join(FILTERS)}.")
+    return weights / weights.sum()
+
+
+class Downsampling(LinearOperator):
+    """``y = (h * x)`` sampled every ``factor`` pixels: ``(B, C, H, W) -> (B, C, H/f, W/f)``.
+
+    Convention:
+        Output pixel ``i`` is centred on input block ``[i f, (i + 1) f)``, i.e. on input
+        coordinate ``(i + 0.5) f - 0.5``. This is the convention of
+        ``F.interpolate(y, scale_factor=f, mode="bicubic", align_corners=False)`` (and of
+        MATLAB ``imresize``), so bicubic upsampling of ``y`` is aligned with ``x``: no
+        half-pixel shift. The separable filter ``h`` is the antialiased Keys bicubic (a=-0.5,
+        stretched by ``f``; default), a box average over the block, or a gaussian with sigma
+        ``(f - 1) / 2``. Borders: ``reflect`` (default; ``replicate`` for images smaller than
+        the filter) or ``circular``. ``H`` and ``W`` must be multiples of ``factor``. The
+        adjoint comes from autograd (exact).
+
+    Example:
+        >>> Downsampling(4)(torch.rand(1, 3, 64, 64)).shape
+        torch.Size([1, 3, 16, 16])
+    """
+
+    def __init__(self, factor: int = 4, filter: str = "bicubic", border: str = "reflect"):
+        super().__init__()
+        if factor not in FACTORS:
+            raise ValueError(f"the downsampling factor must be one of {FACTORS}, got {factor}.")
+        if border not in ("reflect", "circular"):
+            raise ValueError(f"unknown border '{border}'; choose reflect or circular.")
+        self.factor, self.filter, self.border = factor, filter, border
+        self.register_buffer("taps", downsampling_kernel(factor, filter).float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x)
+        f = self.factor
+        h, w = x.shape[-2:]
+        if h % f or w % f:
+            raise ValueError(
+                f"the image size {h}x{w} is not a multiple of the factor {f}; crop it to "
+                f"{h - h % f}x{w - w % f} first."
+            )
+        taps = self.taps.to(x)
+        pad = (taps.numel() - f) // 2
+        mode = self.border
+        if mode == "reflect" and pad >= min(h, w):
+            mode = "replicate"
+        c = x.shape[1]
+        flat = x.reshape(-1, 1, h, w)  # channels as batch: one separable filter for all
+        flat = F.pad(flat, (pad, pad, pad, pad), mode=mode)
+        flat = F.conv2d(flat, taps.view(1, 1, 1, -1), stride=(1, f))
+        flat = F.conv2d(flat, taps.view(1, 1, -1, 1), stride=(f, 1))
+        return flat.view(x.shape[0], c, h // f, w // f)
+
+
+def upsample_bicubic(y: torch.Tensor, factor: int) -> torch.Tensor:
+    """Bicubic upsampling aligned with ``Downsampling`` (the classical SR baseline).
+
+    Example:
+        >>> upsample_bicubic(torch.rand(1, 1, 8, 8), 2).shape
+        torch.Size([1, 1, 16, 16])
+    """
+    check_image(y)
+    return F.interpolate(y, scale_factor=factor, mode="bicubic", align_corners=False)

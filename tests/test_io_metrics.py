@@ -1,0 +1,129 @@
+"""Image I/O round trips, bad files, and metrics."""
+
+import numpy as np
+import pytest
+import torch
+import imageio.v3 as iio
+
+from invprior.io import ImageError, read_image, same_file, write_image
+from invprior.metrics import psnr, ssim
+
+
+def test_png_round_trip_gray_and_rgb(tmp_path):
+    for shape in [(1, 1, 12, 10), (1, 3, 9, 14)]:
+        x = torch.rand(shape)
+        path = write_image(tmp_path / f"img{shape[1]}.png", x)
+        back, alpha = read_image(path)
+        assert back.shape == shape and alpha is None and back.dtype == torch.float32
+        assert (back - x).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_sixteen_bit_tiff_and_png_and_npy(tmp_path):
+    x = torch.rand(1, 3, 8, 8)
+    for name, img in (("a.tif", x), ("a.png", x[:, :1])):
+        back, _ = read_image(write_image(tmp_path / name, img, bits=16))
+        assert (back - img).abs().max() <= 0.5 / 65535 + 1e-6
+    with pytest.raises(ImageError, match="gray images only"):
+        write_image(tmp_path / "rgb16.png", x, bits=16)
+    back, _ = read_image(write_image(tmp_path / "a.npy", x))
+    assert torch.equal(back, x)
+
+
+def test_npy_floats_outside_unit_range_are_kept(tmp_path):
+    a = np.array([[-0.2, 0.5], [1.3, 0.0]], dtype=np.float32)
+    np.save(tmp_path / "noisy.npy", a)
+    img, _ = read_image(tmp_path / "noisy.npy")
+    assert img.shape == (1, 1, 2, 2) and torch.allclose(img[0, 0], torch.from_numpy(a))
+
+
+def test_rgba_alpha_kept_apart(tmp_path):
+    rgba = np.zeros((6, 5, 4), dtype=np.uint8)
+    rgba[..., :3] = 200
+    rgba[..., 3] = 255
+    rgba[2, 3, 3] = 0  # one transparent pixel
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    img, alpha = read_image(tmp_path / "rgba.png")
+    assert img.shape == (1, 3, 6, 5) and alpha.shape == (1, 1, 6, 5)
+    assert alpha[0, 0, 2, 3] == 0 and alpha.sum() == 29
+
+
+def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
+    iio.imwrite(tmp_path / "g16.png", np.full((4, 4), 65535 // 2, dtype=np.uint16))
+    img, _ = read_image(tmp_path / "g16.png")
+    assert img.mean().item() == pytest.approx(0.5, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda p: None, "no such file"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_bytes(b"this is not a png"), "not a readable image"),
+        (lambda p: p.write_bytes(_png_bytes()[:60]), "not a readable image"),
+    ],
+)
+def test_bad_files_name_the_file(tmp_path, make, match):
+    path = tmp_path / "bad.png"
+    make(path)
+    with pytest.raises(ImageError, match=match) as err:
+        read_image(path)
+    assert "bad.png" in str(err.value)
+
+
+def _png_bytes():
+    import io
+
+    buf = io.BytesIO()
+    iio.imwrite(buf, (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8), extension=".png")
+    return buf.getvalue()
+
+
+def test_bad_arrays(tmp_path):
+    np.save(tmp_path / "nan.npy", np.array([[0.1, np.nan]], dtype=np.float32))
+    with pytest.raises(ImageError, match="NaN"):
+        read_image(tmp_path / "nan.npy")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5), dtype=np.float32))
+    with pytest.raises(ImageError, match="zero size"):
+        read_image(tmp_path / "empty.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((4, 4, 4, 4), dtype=np.float32))
+    with pytest.raises(ImageError, match="expected an"):
+        read_image(tmp_path / "cube.npy")
+    # an absurd size is refused from the header, before any pixel is loaded
+    huge = np.lib.format.open_memmap(tmp_path / "huge.npy", mode="w+", dtype=np.uint8, shape=(20000, 6000))
+    del huge
+    with pytest.raises(ImageError, match="megapixels"):
+        read_image(tmp_path / "huge.npy")
+    (tmp_path / "x.gif").write_bytes(b"GIF89a")
+    with pytest.raises(ImageError, match="unsupported file type"):
+        read_image(tmp_path / "x.gif")
+
+
+def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
+    path = write_image(tmp_path / "out.png", torch.zeros(1, 1, 4, 4))
+    before = path.read_bytes()
+    with pytest.raises(ImageError, match="already exists"):
+        write_image(path, torch.ones(1, 1, 4, 4))
+    assert path.read_bytes() == before
+    write_image(path, torch.ones(1, 1, 4, 4), overwrite=True)
+    assert read_image(path).image.min() == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files left
+    assert same_file(path, tmp_path / "." / "out.png")
+
+
+def test_psnr_and_ssim():
+    ref = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    noisy = ref + 0.1 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    assert psnr(noisy, ref) == pytest.approx(20.0, abs=0.2)
+    assert psnr(ref, ref) == float("inf")
+    assert ssim(ref, ref) == pytest.approx(1.0)
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    a, b = noisy[0].permute(1, 2, 0).double().numpy(), ref[0].permute(1, 2, 0).double().numpy()
+    assert psnr(a, b) == pytest.approx(peak_signal_noise_ratio(b, a, data_range=1), rel=1e-6)
+    expected = structural_similarity(
+        a, b, data_range=1, channel_axis=2, gaussian_weights=True, sigma=1.5,
+        use_sample_covariance=False,
+    )
+    assert ssim(a, b) == pytest.approx(expected) and ssim(a, b) < 0.99
+    with pytest.raises(ValueError, match="cannot compare"):
+        psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 5))
