@@ -63,6 +63,27 @@ def read_image(path: str | os.PathLike) -> Loaded:
     return _to_tensor(array, path)
 
 
+def read_measurements(path: str | os.PathLike) -> torch.Tensor:
+    """Read a vector of measurements (compressed sensing) from ``.npy``: ``(1, m)`` float32.
+
+    Example:
+        >>> read_measurements("y.npy").shape  # doctest: +SKIP
+        torch.Size([1, 1000])
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"cannot read '{path}': no such file.")
+    if path.suffix.lower() != ".npy":
+        raise ImageError(f"cannot read '{path}': measurements must be a .npy array.")
+    array = np.load(path, allow_pickle=False) if path.stat().st_size else None
+    if array is None or array.size == 0 or array.ndim > 2 or (array.ndim == 2 and array.shape[0] != 1):
+        raise ImageError(f"cannot read '{path}': expected a non-empty vector (m,) or (1, m) of measurements.")
+    array = array.astype(np.float32).reshape(1, -1)
+    if not np.isfinite(array).all():
+        raise ImageError(f"cannot read '{path}': it contains NaN or infinite values.")
+    return torch.from_numpy(array)
+
+
 def _read_npy(path: Path) -> np.ndarray:
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -167,7 +188,7 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     array = to_array(x) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
     if suffix == ".npy":
         data = array.astype(np.float32)
-        return _atomic_write(path, lambda tmp: _save_npy(tmp, data))
+        return atomic_write(path, lambda tmp: _save_npy(tmp, data))
     import imageio.v3 as iio
 
     dtype = np.uint8 if bits == 8 else np.uint16
@@ -176,8 +197,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if suffix == ".png":
         if bits == 16 and data.ndim == 3:
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
-        return _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
-    return _atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
+    return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
 
 
 def _save_npy(tmp: str, data: np.ndarray) -> None:
@@ -185,7 +206,7 @@ def _save_npy(tmp: str, data: np.ndarray) -> None:
         np.save(f, data)
 
 
-def _atomic_write(path: Path, write) -> Path:
+def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

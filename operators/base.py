@@ -58,6 +58,16 @@ class Operator(nn.Module):
         self._fixed_input_shape = input_shape is not None
         self.register_forward_pre_hook(_remember_input_shape)
 
+    def input_shape_for(self, y_shape: tuple) -> tuple:
+        """Image shape ``(C, H, W)`` that yields measurements of shape ``y_shape`` (with batch).
+
+        Default: the fixed ``input_shape`` if there is one, else the measurement's own shape
+        (image-to-image operators). Resampling operators override it.
+        """
+        if self._fixed_input_shape:
+            return self.input_shape
+        return tuple(y_shape[1:])
+
     def __matmul__(self, other: "Operator") -> "Operator":
         """``A @ B`` is the composition ``x -> A(B(x))``."""
         return compose(self, other)
@@ -206,6 +216,10 @@ class Composition(Operator):
     def forward(self, x):
         return self.outer(self.inner(x))
 
+    def input_shape_for(self, y_shape):
+        middle = as_operator(self.outer).input_shape_for(y_shape)
+        return as_operator(self.inner).input_shape_for((y_shape[0], *middle))
+
 
 class LinearComposition(Composition, LinearOperator):
     """Composition of two linear operators; its adjoint is ``inner^T outer^T`` (exact)."""
@@ -252,6 +266,9 @@ class Stack(LinearOperator):
 
     def forward(self, x):
         return tuple(op(x) for op in self.ops)
+
+    def input_shape_for(self, y_shape):
+        return self.ops[0].input_shape_for(y_shape)
 
     def adjoint(self, y):
         if not isinstance(y, tuple) or len(y) != len(self.ops):

@@ -75,6 +75,10 @@ class Downsampling(LinearOperator):
         self.factor, self.filter, self.border = factor, filter, border
         self.register_buffer("taps", downsampling_kernel(factor, filter).float())
 
+    def input_shape_for(self, y_shape: tuple) -> tuple:
+        c, h, w = y_shape[1:]
+        return (c, h * self.factor, w * self.factor)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image(x)
         f = self.factor

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from .dictionary import learn_dictionary
-from .omp import omp
+from .coding import omp
 from .patches import assemble_patches, extract_patches
 
 __all__ = ["sparse_denoise", "estimate_sigma", "ksvd_denoise_channel"]
@@ -60,7 +59,7 @@ def estimate_sigma(y: torch.Tensor) -> list[float]:
 
 
 def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms: int = 256,
-                         iters: int = 20, train_patches: int = 40000, gain: float = 1.1,
+                         iters: int = 30, train_patches: int = 60000, gain: float = 1.1,
                          train_gain: float = 1.15, blend: float | None = None, seed: int = 0,
                          progress: bool = False) -> torch.Tensor:
     """Denoise one ``(H, W)`` channel; see :func:`sparse_denoise` for the parameters."""
@@ -86,7 +85,7 @@ def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms
 
 
 def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 8,
-                   atoms: int = 256, iters: int = 20, train_patches: int = 40000,
+                   atoms: int = 256, iters: int = 30, train_patches: int = 60000,
                    gain: float = 1.1, train_gain: float = 1.15, seed: int = 0,
                    progress: bool = False) -> torch.Tensor:
     """Denoise images with a K-SVD dictionary learned on their own patches.

@@ -1,7 +1,7 @@
 """Dictionaries: the overcomplete 2-D DCT, and learning by (approximate) K-SVD.
 
 Convention:
-    A dictionary is ``(K, d)``: ``K`` unit-norm atoms as rows (see :mod:`.omp`); for
+    A dictionary is ``(K, d)``: ``K`` unit-norm atoms as rows (see :mod:`.coding`); for
     image patches ``d = p * p`` in row-major pixel order, matching
     :func:`.patches.extract_patches` for one channel.
 """
@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from .omp import SparseCodes, omp
+from .coding import SparseCodes, omp
 
 __all__ = ["dct_dictionary", "learn_dictionary", "ksvd_step"]
 
@@ -87,8 +87,8 @@ def ksvd_step(X: torch.Tensor, D: torch.Tensor, codes: SparseCodes,
     return D, R
 
 
-def _refresh(D: torch.Tensor, R: torch.Tensor, used: torch.Tensor, coherence: float,
-             generator: torch.Generator | None) -> torch.Tensor:
+def _refresh(D: torch.Tensor, R: torch.Tensor, used: torch.Tensor,
+             coherence: float) -> torch.Tensor:
     """Replace unused atoms and near-duplicates by the worst-represented signals.
 
     A dead or duplicated atom is wasted capacity; the signals with the largest residual
@@ -126,7 +126,7 @@ def learn_dictionary(X: torch.Tensor, atoms: int = 256, *, iters: int = 10,
         X: ``(N, d)`` training signals (rows).
         atoms: ``K``, the number of atoms.
         iters: K-SVD iterations (sparse coding + dictionary update).
-        sparsity, tol: the OMP constraints (see :func:`.omp.omp`).
+        sparsity, tol: the OMP constraints (see :func:`.coding.omp`).
         init: ``"dct"`` (needs ``d`` a square: 2-D DCT of ``sqrt(d) x sqrt(d)`` patches),
             ``"data"`` (random normalised training signals) or a ``(K, d)`` tensor.
         coherence: atoms more similar than this to another one are replaced.
@@ -157,7 +157,8 @@ def learn_dictionary(X: torch.Tensor, atoms: int = 256, *, iters: int = 10,
     elif init == "dct":
         p = math.isqrt(d)
         if p * p != d:
-            raise ValueError(f"init='dct' needs square patches, got dimension {d}; use init='data'.")
+            raise ValueError(f"init='dct' needs square patches, got dimension {d}; "
+                             "use init='data'.")
         D = dct_dictionary(p, atoms, device=X.device, dtype=X.dtype)
     elif init == "data":
         if n < atoms:
@@ -179,5 +180,5 @@ def learn_dictionary(X: torch.Tensor, atoms: int = 256, *, iters: int = 10,
         D, R = ksvd_step(X, D, codes, generator=g)
         used = torch.zeros(D.shape[0], dtype=torch.bool, device=D.device)
         used[codes.index[codes.value != 0]] = True
-        D = _refresh(D, R, used, coherence, g)
+        D = _refresh(D, R, used, coherence)
     return (D, history) if return_history else D

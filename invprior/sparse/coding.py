@@ -43,78 +43,82 @@ class SparseCodes(NamedTuple):
         return out.index_add_(0, row, contrib)
 
 
-def _omp_chunk(X: torch.Tensor, D: torch.Tensor, G: torch.Tensor, tol: torch.Tensor,
+def _omp_chunk(X: torch.Tensor, D: torch.Tensor, Dt: torch.Tensor, tol: torch.Tensor,
                kmax: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch-OMP (Rubinstein, Zibulevsky & Elad 2008) on one chunk of signals.
+    """OMP with a progressive Cholesky factorisation, for one chunk of signals.
 
-    Works on correlations only: ``alpha = D x - G[:, I] gamma``. The Cholesky factor of
-    ``G[I, I]`` is kept as its inverse ``Linv`` so that adding an atom is two batched
-    mat-vecs (no triangular solves), and ``c = Linv D_I x`` gives the residual energy for
-    free: ``||r||^2 = ||x||^2 - ||c||^2`` (``c`` are the coordinates of x on the
-    orthonormalised selected atoms).
+    State per signal: the selected atoms ``I``, their Gram-Schmidt orthonormalisation
+    ``Q = L^-1 D_I`` (``L L^T = G_II``, the Cholesky factor of their Gram matrix), the
+    inverse factor ``Linv = L^-1`` and the coordinates ``c = Q x``. Adding atom ``j``:
+    ``w = Q d_j = L^-1 G_Ij`` is the new row of ``L``, ``|d_j - w Q| = sqrt(1 - |w|^2)`` its
+    diagonal, and the residual ``r`` loses its component on the new ``q``. So each step is
+    a handful of batched dot products, no triangular solve, and the residual energy
+    ``|r|^2 = |x|^2 - |c|^2`` is free. The codes are ``gamma = Linv^T c = G_II^-1 D_I x``.
+
+    Why the residual form rather than Batch-OMP's Gram update ``alpha = D x - G_I gamma``:
+    that costs ``K`` per selected atom and signal (a gather of Gram rows), this costs
+    ``d`` per atom plus one dense ``(n, d) x (d, K)`` GEMM per step; for 8x8 patches and
+    256 atoms (d = 64 < K) it measured 1.4x (error-bounded) to 3x (16 atoms) faster on CPU.
     """
-    n, K = X.shape[0], D.shape[0]
-    alpha0 = X @ D.T
+    n, d = X.shape
     out_i = torch.zeros(n, kmax, dtype=torch.long, device=X.device)
     out_v = X.new_zeros(n, kmax)
     r2 = (X * X).sum(1)
     act = (r2 > tol).nonzero().squeeze(1)  # signals already within tol use no atom
-    a0, r2, tol = alpha0[act], r2[act], tol[act]
-    alpha = a0
+    r, r2, tol = X[act], r2[act], tol[act]
     na = act.numel()
     I = torch.zeros(na, 0, dtype=torch.long, device=X.device)
+    Q = X.new_zeros(na, 0, d)
     Linv = X.new_zeros(na, 0, 0)
     c = X.new_zeros(na, 0)
-    gamma = X.new_zeros(na, 0)
+
+    def finish(sel: torch.Tensor, k: int) -> None:
+        out_i[act[sel], :k] = I[sel]
+        out_v[act[sel], :k] = (Linv[sel] * c[sel].unsqueeze(2)).sum(1)  # Linv^T c
+
     for k in range(kmax):
-        if act.numel() == 0:
+        if na == 0:
             break
-        j = alpha.abs().argmax(1)
-        g = G[I, j.unsqueeze(1)]                               # (na, k) = <d_i, d_j>
-        w = torch.bmm(Linv, g.unsqueeze(2)).squeeze(2)         # new row of the Cholesky factor
-        d2 = 1.0 - (w * w).sum(1)
-        ok = d2 > 1e-6  # else d_j is (numerically) in the span already: stop that signal
+        j = (r @ Dt).abs_().argmax(1)                  # atom most correlated with the residual
+        dj = D[j]
+        w = (Q * dj.unsqueeze(1)).sum(2)               # new row of L (elementwise: faster
+        d2 = 1.0 - (w * w).sum(1)                      # than bmm for these tiny shapes)
+        ok = d2 > 1e-6  # else d_j is (numerically) in the span already: that signal stops
         if not bool(ok.all()):
-            bad = ~ok
-            out_i[act[bad], :k] = I[bad]
-            out_v[act[bad], :k] = gamma[bad]
-            keep = ok
-            act, a0, alpha, r2, tol = act[keep], a0[keep], alpha[keep], r2[keep], tol[keep]
-            I, Linv, c, j, w, d2 = I[keep], Linv[keep], c[keep], j[keep], w[keep], d2[keep]
-            if act.numel() == 0:
+            finish(~ok, k)
+            act, r, r2, tol, I, Q, Linv, c, j, dj, w, d2 = (
+                t[ok] for t in (act, r, r2, tol, I, Q, Linv, c, j, dj, w, d2))
+            na = act.numel()
+            if na == 0:
                 break
-        dd = d2.sqrt()
-        na = act.numel()
+        dd = d2.sqrt().unsqueeze(1)
+        q = (dj - (w.unsqueeze(2) * Q).sum(1)) / dd     # orthonormalised new atom
         L2 = Linv.new_zeros(na, k + 1, k + 1)
         L2[:, :k, :k] = Linv
-        L2[:, k, :k] = -torch.bmm(w.unsqueeze(1), Linv).squeeze(1) / dd.unsqueeze(1)
-        L2[:, k, k] = 1.0 / dd
+        L2[:, k, :k] = -(w.unsqueeze(2) * Linv).sum(1) / dd
+        L2[:, k, k] = 1.0 / dd.squeeze(1)
         Linv = L2
-        cn = (a0.gather(1, j.unsqueeze(1)).squeeze(1) - (w * c).sum(1)) / dd
+        cn = (q * r).sum(1)
+        r = r - cn.unsqueeze(1) * q
+        r2 = r2 - cn * cn
+        Q = torch.cat([Q, q.unsqueeze(1)], 1)
         c = torch.cat([c, cn.unsqueeze(1)], 1)
         I = torch.cat([I, j.unsqueeze(1)], 1)
-        r2 = r2 - cn * cn
-        gamma = torch.bmm(Linv.transpose(1, 2), c.unsqueeze(2)).squeeze(2)  # G_II^-1 D_I x
         done = r2 <= tol
         if k + 1 == kmax:
             done[:] = True
-        if bool(done.any()):
-            out_i[act[done], :k + 1] = I[done]
-            out_v[act[done], :k + 1] = gamma[done]
+        if bool(done.any()):  # finished signals leave the batch: cost follows the work
+            finish(done, k + 1)
             keep = ~done
-            act, a0, r2, tol = act[keep], a0[keep], r2[keep], tol[keep]
-            I, Linv, c, gamma = I[keep], Linv[keep], c[keep], gamma[keep]
-        if act.numel() == 0:
-            break
-        # Correlations of the new residual with all atoms, from the Gram matrix only.
-        alpha = a0 - torch.bmm(gamma.unsqueeze(1), G[I]).squeeze(1)
+            act, r, r2, tol, I, Q, Linv, c = (t[keep] for t in (act, r, r2, tol, I, Q, Linv, c))
+            na = act.numel()
     return out_i, out_v
 
 
 def omp(X: torch.Tensor, D: torch.Tensor, *, sparsity: int | None = None,
-        tol: float | torch.Tensor | None = None, chunk: int = 16384,
+        tol: float | torch.Tensor | None = None, chunk: int = 8192,
         return_sparse: bool = False):
-    """Orthogonal Matching Pursuit for many signals at once (Gram / Cholesky based).
+    """Orthogonal Matching Pursuit for many signals at once (progressive Cholesky).
 
     Solves, for every row ``x`` of ``X``, ``min ||z||_0`` s.t. ``||x - z D||^2 <= tol``
     (error-bounded form) and/or ``||z||_0 <= sparsity`` (sparsity form), greedily.
@@ -129,7 +133,7 @@ def omp(X: torch.Tensor, D: torch.Tensor, *, sparsity: int | None = None,
         tol: squared residual norm to reach, a float or an ``(N,)`` tensor
             (scikit-learn's ``tol``). For Gaussian noise of std ``s`` per entry,
             ``d * (1.15 * s) ** 2`` is the usual choice.
-        chunk: signals per batch (bounds memory to about ``chunk * K * sparsity`` floats).
+        chunk: signals per batch (bounds memory to about ``chunk * (K + d * sparsity)`` floats).
         return_sparse: return :class:`SparseCodes` instead of a dense ``(N, K)`` matrix.
 
     Returns:
@@ -162,10 +166,10 @@ def omp(X: torch.Tensor, D: torch.Tensor, *, sparsity: int | None = None,
         tol_t = torch.as_tensor(tol, dtype=X.dtype, device=X.device).expand(n)
         if bool((tol_t < 0).any()):
             raise ValueError("tol must be non-negative.")
-    G = D @ D.T
+    Dt = D.T.contiguous()
     idx, val = [], []
     for s in range(0, n, chunk):
-        i, v = _omp_chunk(X[s:s + chunk], D, G, tol_t[s:s + chunk], kmax)
+        i, v = _omp_chunk(X[s:s + chunk], D, Dt, tol_t[s:s + chunk], kmax)
         idx.append(i)
         val.append(v)
     if n == 0:

@@ -1,0 +1,198 @@
+"""Benchmark: ``python -m invprior.bench`` writes BENCHMARKS.md.
+
+Runs the fixed public cases (``invprior.cases``, identical to ../shared/cases) with the
+CLI defaults of each prior and with the classical references, and records PSNR, SSIM,
+iterations, seconds and the machine. Sections: ``dip`` (deep image prior and deep
+decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` (the
+dictionary-learning baseline) and ``trained`` (GLO / CSGM priors), when available.
+
+    python -m invprior.bench                      # everything (tens of minutes on 2 cores)
+    python -m invprior.bench --sections classical --quick -o /tmp/b.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .cases import CASES, load_case
+from .metrics import psnr, ssim
+
+SECTIONS = ("dip", "classical", "sparse", "trained")
+
+
+def machine() -> str:
+    """CPU model, cores, threads, torch version (and GPU when used)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name(0)}"
+    return text
+
+
+def row(case, method, image, truth, seconds, result=None, note="") -> dict:
+    r = {
+        "case": case, "method": method, "psnr": psnr(image, truth), "ssim": ssim(image, truth),
+        "seconds": seconds, "iterations": "", "returned": "", "s_per_it": "", "oracle": "",
+        "note": note,
+    }
+    if result is not None and result.iterations > 1:
+        r.update(
+            iterations=result.iterations, returned=result.iteration,
+            s_per_it=result.seconds / result.iterations,
+            oracle=max(result.psnrs) if result.psnrs else "", note=result.stop_reason,
+        )
+    return r
+
+
+def run_priors(cases, priors=("dip", "decoder"), quick=False, device="auto") -> list[dict]:
+    """CLI defaults of each untrained prior on each case; PSNR traced for the oracle column."""
+    from .api import solve
+
+    rows = []
+    for name in cases:
+        truth, y, op = load_case(name)
+        for prior in priors:
+            start = time.perf_counter()
+            result = solve(
+                y, op, prior, truth=truth, device=device, progress=sys.stderr.isatty(),
+                **({"iters": 20, "warm": 5} if quick else {}),
+            )
+            rows.append(row(name, prior, result.image.cpu(), truth, time.perf_counter() - start, result))
+            print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def run_classical(cases) -> list[dict]:
+    """Classical references on the same arrays."""
+    import numpy as np
+    from skimage.restoration import wiener
+
+    import operators as O
+
+    from .classical import biharmonic, nl_means, tv_denoise
+
+    rows = []
+    for name in cases:
+        truth, y, op = load_case(name)
+        methods = {}
+        if name.startswith("denoise"):
+            methods["skimage TV (weight 0.08)"] = lambda: tv_denoise(y, 0.08)
+            methods["skimage NL-means"] = lambda: nl_means(y, 25 / 255)
+            methods["noisy observation"] = lambda: y
+        elif name.startswith("inpaint"):
+            methods["skimage biharmonic"] = lambda: biharmonic(y, op.mask)
+        elif name.startswith("deblur"):
+            k = op.kernel.numpy()
+
+            def skimage_wiener():
+                out = wiener(y[0, 0].double().numpy(), k.astype(np.float64), balance=0.003)
+                return torch.from_numpy(out).float()[None, None]
+
+            methods["skimage Wiener (balance 0.003)"] = skimage_wiener
+        elif name.startswith("sr"):
+            methods["bicubic"] = lambda: O.upsample_bicubic(y, op.factor)
+        for method, fn in methods.items():
+            start = time.perf_counter()
+            image = fn().clamp(0, 1)
+            rows.append(row(name, method, image, truth, time.perf_counter() - start))
+            print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def run_sparse_prior(cases) -> list[dict]:
+    """``solve(..., prior="sparse")`` on the denoise and SR cases."""
+    from .api import solve
+
+    rows = []
+    for name in cases:
+        if not name.startswith(("denoise", "sr")):
+            continue
+        truth, y, op = load_case(name)
+        start = time.perf_counter()
+        result = solve(y, op, "sparse")
+        rows.append(row(name, "sparse (K-SVD / coupled dictionaries)", result.image.cpu(), truth, time.perf_counter() - start))
+        print(_line(rows[-1]), flush=True)
+    return rows
+
+
+def _fmt(v, spec):
+    return format(v, spec) if isinstance(v, (int, float)) and v != "" else str(v)
+
+
+def _line(r: dict) -> str:
+    return f"{r['case']:18s} {r['method']:34s} {r['psnr']:6.2f} dB  {r['seconds']:7.1f} s  {r['note']}"
+
+
+def table(rows: list[dict]) -> str:
+    head = "| case | method | PSNR (dB) | SSIM | seconds | iterations | returned at | s / iteration | best PSNR along the run | stop |\n"
+    head += "|---|---|---|---|---|---|---|---|---|---|\n"
+    lines = [
+        f"| {r['case']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['seconds']:.1f} | "
+        f"{r['iterations']} | {r['returned']} | {_fmt(r['s_per_it'], '.3f')} | {_fmt(r['oracle'], '.2f')} | {r['note']} |"
+        for r in rows
+    ]
+    return head + "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written (replaced)")
+    p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
+    p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse sections")
+    p.add_argument("--priors", default="dip,decoder", help="untrained priors run in the dip section")
+    p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    args = p.parse_args(argv)
+    sections = [s for s in args.sections.split(",") if s]
+    cases = [c for c in args.cases.split(",") if c]
+    unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
+    if unknown:
+        print(f"error: unknown section or case {', '.join(unknown)}.", file=sys.stderr)
+        return 2
+    started = datetime.datetime.now().isoformat(timespec="minutes")
+    parts = [f"# Benchmarks\n\nWritten by `python -m invprior.bench {' '.join(argv if argv is not None else sys.argv[1:])}` "
+             f"on {started}.\n\nMachine: {machine()}.\n"]
+    rows = []
+    if "classical" in sections:
+        rows += run_classical(cases)
+    if "dip" in sections:
+        rows += run_priors(cases, [p for p in args.priors.split(",") if p], args.quick, args.device)
+    if "sparse" in sections:
+        rows += run_sparse_prior(cases)
+    if rows:
+        parts.append("## Fixed cases (256x256, ../shared/cases)\n\n" + table(sorted(rows, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))))
+    for section, module in (("sparse", "invprior.sparse.bench_sparse"), ("trained", "invprior.bench_trained")):
+        if section not in sections:
+            continue
+        try:
+            mod = __import__(module, fromlist=["run", "markdown"])
+        except ImportError:
+            continue
+        parts.append(mod.markdown(mod.run(quick=args.quick)))
+    from .io import atomic_write
+
+    text = "\n".join(parts)
+    atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""The optimisation loop: fit a prior's parameters so that ``A(render())`` matches ``y``.
+
+    min_theta  l(y, A(g_theta(z)))  +  tv * TV(g_theta(z))
+
+Per step: one forward and backward pass of the generator, an exponential moving average
+of the outputs (no extra forward pass), divergence backtracking (restore the last good
+weights, halve the learning rate) and the ES-WMV stopping rule, which needs no clean image.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from .losses import data_loss, total_variation
+from .stopping import make_rule
+
+
+@dataclass
+class Result:
+    """What ``solve`` returns.
+
+    Attributes:
+        image: ``(B, C, H, W)`` restored images in [0, 1].
+        losses: data loss per iteration (of the first batch item; see ``items``).
+        psnrs: PSNR of the returned estimate per iteration when ``truth`` was given.
+        iteration: the iteration whose estimate was returned.
+        iterations: iterations run.
+        stop_reason: why the loop ended.
+        seconds: wall time.
+        stop_signal: what the stopping rule watched (windowed variance or residual).
+        items: one Result per batch item (``[self]`` for a single observation).
+    """
+
+    image: torch.Tensor
+    losses: list = field(default_factory=list)
+    psnrs: list = field(default_factory=list)
+    iteration: int = 0
+    iterations: int = 0
+    stop_reason: str = ""
+    seconds: float = 0.0
+    stop_signal: list = field(default_factory=list)
+    items: list = field(default_factory=list, repr=False)
+
+
+@dataclass
+class LoopConfig:
+    """Settings of one optimisation run (see ``solve`` for their meaning)."""
+
+    iters: int = 2000
+    lr: float = 0.01
+    loss: str = "l2sq"
+    tv: float = 0.0
+    ema: float = 0.99
+    stop: str = "wmv"
+    noise_level: float | None = None  # std of the noise in y, for the discrepancy rule
+    window: int = 100
+    patience: int = 300
+    jump: float = 3.0  # a loss this many times the running minimum means divergence
+    warm: int = 0  # steps fitting the output to a first estimate before fitting y
+    progress: bool = True
+    desc: str = "solve"
+
+
+def psnr_tensor(x: torch.Tensor, ref: torch.Tensor) -> float:
+    mse = (x.detach() - ref).double().square().mean().item()
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float) -> None:
+    """Fit the prior's output to a first estimate (e.g. a classical one) for ``steps`` steps.
+
+    Reaching a decent image this way costs the same per step as fitting ``y`` but needs no
+    operator; the fit to ``y`` then starts from there instead of from a gray image.
+    """
+    params = [p for p in prior.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        (prior.render(jitter=True) - estimate).square().mean().backward()
+        opt.step()
+
+
+def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
+    """Optimise ``prior``'s parameters for one observation ``y``; see ``solve``.
+
+    Ctrl-C ends the loop early and returns the current estimate (``stop_reason``
+    ``interrupted``) instead of losing the work.
+    """
+    from tqdm.auto import tqdm
+
+    params = [p for p in prior.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    rule = make_rule(cfg)
+    losses, psnrs = [], []
+    ema = chosen = None
+    chosen_step, reason = 0, f"reached {cfg.iters} iterations"
+    good_state, smooth = copy.deepcopy(prior.state_dict()), None
+    start = time.perf_counter()
+    bar = tqdm(range(cfg.iters), desc=cfg.desc, disable=not cfg.progress, leave=False)
+    step = -1
+    try:
+        for step in bar:
+            opt.zero_grad(set_to_none=True)
+            x = prior.render(jitter=True)
+            loss = data_loss(op(x), y, cfg.loss).sum()
+            if cfg.tv:
+                loss = loss + cfg.tv * total_variation(x).sum()
+            value = loss.item()
+            losses.append(value)
+            if not math.isfinite(value) or (smooth is not None and step > 20 and value > cfg.jump * smooth):
+                # diverged: back to the last good weights with half the step size; the
+                # loss level there is the new reference
+                prior.load_state_dict(good_state)
+                for group in opt.param_groups:
+                    group["lr"] *= 0.5
+                opt.state.clear()
+                smooth = None
+                continue
+            loss.backward()
+            opt.step()
+            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
+            if step % 20 == 0:
+                good_state = copy.deepcopy(prior.state_dict())
+            x = x.detach()
+            ema = x.clone() if ema is None else ema.lerp_(x, 1 - cfg.ema)
+            stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq").mean().item())
+            if rule.best_step == step or chosen is None:
+                chosen, chosen_step = ema.clone(), step
+            if truth is not None:
+                psnrs.append(psnr_tensor(ema, truth))
+            if step % 10 == 0:
+                shown = {"loss": f"{value:.2e}"}
+                if psnrs:
+                    shown["psnr"] = f"{psnrs[-1]:.2f}"
+                bar.set_postfix(shown, refresh=False)
+            if stop:
+                reason = f"early stop ({rule.name}) at iteration {step}, returned iteration {chosen_step}"
+                break
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        bar.close()
+    if chosen is None:  # interrupted before the first step ended
+        with torch.no_grad():
+            chosen = prior.render()
+    return Result(
+        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=chosen_step,
+        iterations=step + 1, stop_reason=reason, seconds=time.perf_counter() - start,
+        stop_signal=rule.signal,
+    )

@@ -1,0 +1,175 @@
+"""The solve() API: fresh weights per call, batches, every operator, stopping, robustness."""
+
+import pytest
+import torch
+
+import operators as O
+from invprior.api import solve
+from invprior.losses import data_loss
+from invprior.metrics import psnr
+from invprior.priors import NetConfig, make_prior
+from invprior.stopping import Discrepancy, WindowedVariance, estimate_noise
+
+TINY = NetConfig(channels=(16, 16, 16), input_depth=8)
+
+
+def quick(y, op, **kw):
+    kw.setdefault("net", TINY)
+    kw.setdefault("progress", False)
+    return solve(y, op, **kw)
+
+
+def test_same_seed_same_image_and_fresh_weights(camera64):
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5)
+    y = op(camera64)
+    a = quick(y, op, iters=15, seed=1).image
+    b = quick(y, op, iters=15, seed=1).image
+    c = quick(y, op, iters=15, seed=2).image
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_batch_returns_one_image_per_observation(camera64, astronaut32):
+    x = torch.cat([camera64, camera64.flip(-1)])
+    op = O.Denoising()
+    y = O.GaussianNoise(0.1, seed=0)(x)
+    out = quick(y, op, iters=10, stop="none")
+    assert out.image.shape == x.shape and len(out.items) == 2
+    assert not torch.allclose(out.image[0], out.image[1])
+    alone = quick(y[1:], op, iters=10, stop="none").image
+    assert torch.allclose(out.image[1:], alone)
+
+
+@pytest.mark.parametrize("name", ["denoise", "inpaint", "deblur", "sr", "cs"])
+def test_solver_beats_the_observation(name, camera64):
+    x = camera64
+    shape = tuple(x.shape[1:])
+    ops = {
+        "denoise": (O.Denoising(), O.GaussianNoise(0.1, seed=0)),
+        "inpaint": (O.Inpainting(shape=shape, missing=0.5, seed=0), None),
+        "deblur": (O.Blur(sigma=1.5), O.GaussianNoise(0.01, seed=0)),
+        "sr": (O.Downsampling(2), None),
+        "cs": (O.CompressedSensing(2048, shape, seed=0), O.GaussianNoise(0.01, seed=0)),
+    }
+    op, noise = ops[name]
+    y = op(x) if noise is None else noise(op(x))
+    # the observation seen as an image: itself, nearest upsampling, or A^T y
+    shown = {"sr": lambda: torch.nn.functional.interpolate(y, scale_factor=2), "cs": lambda: op.adjoint(y)}
+    baseline = psnr(shown.get(name, lambda: y)().clamp(0, 1), x)
+    out = quick(y, op, iters=300, warm=100)
+    gain = psnr(out.image, x) - baseline
+    assert out.image.shape == x.shape
+    assert gain > (1.0 if name == "sr" else 2.0), (name, baseline, gain)
+
+
+def test_custom_python_operator_end_to_end(camera64):
+    def every_other(v):  # a user's forward model: keep every other column, halve it
+        return 0.5 * v[..., :, ::2]
+
+    y = every_other(camera64)
+    out = quick(y, every_other, shape=(1, 64, 64), iters=400)
+    nearest = torch.repeat_interleave(2 * y, 2, dim=-1)
+    assert out.image.shape == (1, 1, 64, 64)
+    assert psnr(out.image, camera64) > psnr(nearest, camera64) + 1.0
+
+
+def test_discrepancy_rule_stops_a_denoising_run(camera64):
+    y = O.GaussianNoise(0.15, seed=0)(camera64)
+    out = quick(y, O.Denoising(), iters=3000, net=NetConfig(channels=(32, 32, 32), input_depth=8), init="none", lr=0.02)
+    assert out.iterations < 3000 and "early stop" in out.stop_reason
+    assert out.stop_signal[-1] <= 0.15**2 * 1.05
+
+
+def test_wmv_rule_finds_the_quiet_stretch():
+    rule = WindowedVariance(window=5, patience=10)
+    frames = [torch.full((1, 1, 2, 2), float(v)) for v in [0, 1] * 10 + [0.5] * 10 + [0, 1] * 10]
+    stops = [rule.update(i, f, f, None) for i, f in enumerate(frames)]
+    assert any(stops)
+    assert 24 <= rule.best_step <= 29  # the last step of the constant stretch
+    with pytest.raises(ValueError):
+        WindowedVariance(window=1)
+    assert Discrepancy(0.1, every=1).update(0, None, None, lambda: 0.5) is False
+
+
+def test_noise_estimate():
+    g = torch.Generator().manual_seed(0)
+    y = 0.5 + 0.05 * torch.randn(1, 1, 128, 128, generator=g)
+    assert estimate_noise(y) == pytest.approx(0.05, rel=0.1)
+
+
+def test_ctrl_c_returns_the_work_so_far(camera64):
+    calls = {"n": 0}
+
+    def flaky(v):
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return v
+
+    out = quick(camera64, flaky, shape=(1, 64, 64), iters=100, init="none", stop="none")
+    assert out.stop_reason == "interrupted" and out.iterations <= 12
+    assert out.image.shape == (1, 1, 64, 64) and torch.isfinite(out.image).all()
+
+
+def test_divergence_is_rolled_back(camera64):
+    calls = {"n": 0}
+
+    def glitch(v):  # one step returns garbage: the solver restores weights and goes on
+        calls["n"] += 1
+        return v * float("nan") if calls["n"] == 30 else v
+
+    out = quick(camera64, glitch, shape=(1, 64, 64), iters=100, init="none", stop="none")
+    clean = quick(camera64, lambda v: v, shape=(1, 64, 64), iters=100, init="none", stop="none")
+    assert out.iterations == 100 and torch.isfinite(out.image).all()
+    assert psnr(out.image, camera64) > psnr(clean.image, camera64) - 3.0
+
+
+def test_losses():
+    a, b = torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4)
+    assert data_loss(a, 2 * b, "l2sq").item() == 4.0
+    assert data_loss(a, 2 * b, "l2").item() == pytest.approx(2.0)
+    assert data_loss(a, 2 * b, "l1").item() == 2.0
+    assert data_loss(a, 2 * b, "huber", delta=1.0).item() == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="unknown loss"):
+        data_loss(a, b, "l3")
+
+
+def test_odd_sizes_and_rgb(astronaut32):
+    x = astronaut32[..., :30, :27]
+    op = O.Inpainting(shape=(3, 30, 27), missing=0.3)
+    out = quick(op(x), op, iters=5)
+    assert out.image.shape == (1, 3, 30, 27)
+    assert make_prior("decoder", (3, 30, 27), config=NetConfig(channels=(8,) * 3)).render().shape == (1, 3, 30, 27)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(prior="gan"), "unknown prior"),
+        (dict(iters=0), "iters must be"),
+        (dict(loss="l3"), "unknown loss"),
+        (dict(stop="never"), "unknown stopping rule"),
+        (dict(init="magic"), "unknown init"),
+        (dict(device="tpu"), "unknown device"),
+    ],
+)
+def test_bad_arguments(camera64, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        quick(camera64, O.Denoising(), **kwargs)
+
+
+def test_bad_observations():
+    with pytest.raises(ValueError, match="NaN"):
+        quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
+    with pytest.raises(ValueError, match="batch axis"):
+        quick(torch.rand(8), O.Denoising())
+    with pytest.raises(ValueError, match="not supported"):
+        solve(torch.rand(1, 1, 16, 16), O.Blur(sigma=1.0), prior="sparse")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_same_code(camera64):
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5)
+    out = quick(op(camera64), op, iters=100, device="cuda")
+    assert out.image.device.type == "cuda"
+    assert psnr(out.image.cpu(), camera64) > psnr(op(camera64), camera64) + 2

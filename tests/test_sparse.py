@@ -1,0 +1,214 @@
+"""Tests of the sparse-coding baseline: patches, OMP / FISTA, K-SVD, denoising, SR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from invprior.sparse import (
+    assemble_patches,
+    dct_dictionary,
+    estimate_sigma,
+    extract_patches,
+    ista,
+    lasso_objective,
+    learn_dictionary,
+    omp,
+    sparse_denoise,
+    sparse_superres,
+)
+from invprior.sparse.superres import default_dictionary_path, downsample, upsample
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / (a.double() - b.double()).pow(2).mean()))
+
+
+@pytest.fixture(scope="module")
+def camera() -> torch.Tensor:
+    """camera256 (the benchmark case), (1, 1, 256, 256)."""
+    from skimage import data, transform
+
+    img = transform.resize(data.camera() / 255.0, (256, 256), order=1, anti_aliasing=True)
+    return torch.tensor(np.clip(img, 0, 1), dtype=torch.float32)[None, None]
+
+
+def _planted(n: int = 300, k: int = 5, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    D = torch.nn.functional.normalize(torch.randn(256, 64, generator=g), dim=1)
+    Z = torch.zeros(n, 256)
+    for i in range(n):
+        Z[i, torch.randperm(256, generator=g)[:k]] = torch.randn(k, generator=g).sign() * (
+            0.5 + torch.rand(k, generator=g))
+    return D, Z
+
+
+# ---------------------------------------------------------------- patches
+
+@pytest.mark.parametrize("patch,stride", [(8, 1), (8, 3), (5, 5), (7, 4)])
+def test_patches_round_trip(patch, stride):
+    x = torch.rand(2, 3, 29, 35)
+    P = extract_patches(x, patch, stride)
+    assert P.shape[0] == 2 and P.shape[2] == 3 * patch * patch
+    assert torch.allclose(assemble_patches(P, (29, 35), patch, stride), x, atol=1e-6)
+    w = torch.rand(P.shape[:2]) + 0.1  # a weighted average of identical copies is the copy
+    assert torch.allclose(assemble_patches(P, (29, 35), patch, stride, weights=w), x, atol=1e-5)
+
+
+def test_patches_average_overlaps():
+    P = extract_patches(torch.zeros(1, 1, 10, 10), 4, 2)
+    P[:, 0] = 1.0  # only the top-left patch says 1; pixel (2, 2) is covered by 4 patches
+    out = assemble_patches(P, (10, 10), 4, 2)
+    assert out[0, 0, 0, 0] == 1.0 and abs(float(out[0, 0, 2, 2]) - 0.25) < 1e-6
+
+
+# ---------------------------------------------------------------- sparse coding
+
+def test_omp_recovers_planted_codes_exactly():
+    D, Z = _planted()
+    X = Z @ D
+    assert torch.allclose(omp(X, D, sparsity=5), Z, atol=1e-4)
+    # error-bounded form: stops as soon as the (noiseless) residual vanishes
+    Zt = omp(X, D, tol=1e-6)
+    assert torch.allclose(Zt, Z, atol=1e-4)
+    assert int((Zt != 0).sum(1).max()) == 5
+
+
+def test_omp_matches_sklearn_and_respects_tol():
+    from sklearn.linear_model import orthogonal_mp_gram
+
+    D, Z = _planted(200, 6, seed=1)
+    X = Z @ D + 0.05 * torch.randn(200, 64, generator=torch.Generator().manual_seed(2))
+    ref = orthogonal_mp_gram((D @ D.T).double().numpy(), (D @ X.T).double().numpy(),
+                             n_nonzero_coefs=4).T
+    assert np.allclose(omp(X, D, sparsity=4).numpy(), ref, atol=1e-4)
+    tol = 64 * 0.06 ** 2
+    Zt = omp(X, D, tol=tol, return_sparse=True)
+    res = (X - Zt.reconstruct(D)).pow(2).sum(1)
+    full = Zt.nnz() < 32
+    assert bool((res[full] <= tol * (1 + 1e-4)).all())
+    # the sparse and dense forms are the same codes
+    assert torch.allclose(Zt.dense(256), omp(X, D, tol=tol), atol=1e-6)
+
+
+def test_fista_beats_ista_and_is_optimal():
+    D, Z = _planted(50, 4, seed=3)
+    X = Z @ D
+    lam = 0.05
+    zf = ista(X, D, lam, iters=300)
+    zi = ista(X, D, lam, iters=300, fast=False)
+    assert lasso_objective(X, D, zf, lam) < lasso_objective(X, D, zi, lam)
+    assert lasso_objective(X, D, zf, lam) < lasso_objective(X, D, torch.zeros_like(zf), lam)
+    grad = (zf @ D - X) @ D.T  # KKT of the lasso: |grad| <= lam, = lam on the support
+    assert float(grad.abs().max()) <= lam * 1.05
+
+
+# ---------------------------------------------------------------- dictionaries
+
+def test_dct_dictionary():
+    D = dct_dictionary(8, 256)
+    assert D.shape == (256, 64)
+    assert torch.allclose(D.norm(dim=1), torch.ones(256), atol=1e-5)
+    assert torch.allclose(D[0], torch.full((64,), 1 / 8))
+
+
+def test_dictionary_learning_lowers_its_objective(camera):
+    X = extract_patches(camera[..., :96, :96], 8, 2)[0]
+    X = X - X.mean(1, keepdim=True)
+    D, hist = learn_dictionary(X, 128, iters=6, sparsity=4, return_history=True)
+    assert hist["mse"][-1] < 0.9 * hist["mse"][0]
+    assert all(b <= a * 1.02 for a, b in zip(hist["mse"], hist["mse"][1:]))
+    assert torch.allclose(D.norm(dim=1), torch.ones(128), atol=1e-4)
+    # error-bounded form: fewer atoms for the same error
+    _, hist = learn_dictionary(X, 128, iters=5, tol=64 * 0.03 ** 2, return_history=True)
+    assert hist["nnz"][-1] < hist["nnz"][0]
+
+
+# ---------------------------------------------------------------- denoising
+
+def test_denoise_beats_noisy_on_a_crop(camera):
+    x = camera[..., 96:160, 96:160]
+    sigma = 25 / 255
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal((64, 64))).float()
+    y = x + sigma * noise
+    out = sparse_denoise(y, sigma, iters=8)
+    assert out.shape == y.shape
+    assert _psnr(out, x) > _psnr(y, x) + 6.0
+    est = sparse_denoise(y, iters=8)  # sigma estimated from the image
+    assert _psnr(est, x) > _psnr(y, x) + 5.0
+
+
+def test_denoise_rgb_and_sigma_estimate():
+    from skimage import data
+
+    x = torch.tensor(data.astronaut()[100:164, 200:264] / 255.0, dtype=torch.float32)
+    x = x.permute(2, 0, 1)[None]
+    g = torch.Generator().manual_seed(0)
+    y = x + 0.1 * torch.randn(x.shape, generator=g)
+    assert abs(estimate_sigma(y)[0] - 0.1) < 0.015
+    out = sparse_denoise(y, 0.1, iters=5)
+    assert out.shape == y.shape
+    assert _psnr(out, x) > _psnr(y, x) + 5.0
+
+
+# ---------------------------------------------------------------- super-resolution
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_superres_beats_bicubic_with_shipped_dictionaries(camera, factor):
+    x = camera[..., 60:60 + 32 * factor, 80:80 + 32 * factor]
+    y = downsample(x, factor)
+    bic = upsample(y, factor).clamp(0, 1)
+    out = sparse_superres(y, factor)
+    assert out.shape == x.shape
+    b = factor
+    crop = (..., slice(b, -b), slice(b, -b))
+    assert _psnr(out[crop], x[crop]) > _psnr(bic[crop], x[crop]) + 0.5
+    # back-projection: the result explains the observation better than bicubic does
+    assert (downsample(out, factor) - y).abs().mean() < (downsample(bic, factor) - y).abs().mean()
+
+
+def test_superres_rgb_shape_and_assets_load_safely():
+    for f in (2, 3, 4):
+        d = torch.load(default_dictionary_path(f), weights_only=True)
+        assert int(d["factor"]) == f and d["Dl"].shape[0] == d["Dh"].shape[0]
+    y = torch.rand(2, 3, 20, 24)
+    out = sparse_superres(y, 4, backprojection_iters=2)
+    assert out.shape == (2, 3, 80, 96)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+# ---------------------------------------------------------------- bad inputs
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: extract_patches(torch.rand(1, 1, 6, 6), 8), "larger than the image"),
+    (lambda: sparse_denoise(torch.rand(1, 1, 6, 6), 0.1), "patch size"),
+    (lambda: sparse_denoise(torch.rand(6, 6), 0.1), r"\(B, C, H, W\)"),
+    (lambda: sparse_denoise(torch.rand(1, 1, 16, 16), -1.0), "sigma"),
+    (lambda: sparse_superres(torch.rand(1, 1, 16, 16), 1), "factor"),
+    (lambda: sparse_superres(torch.rand(1, 1, 16, 16), 2.5), "factor"),
+    (lambda: sparse_superres(torch.rand(1, 1, 16, 16), 5), "dictionary"),
+    (lambda: sparse_superres(torch.rand(1, 2, 16, 16), 2), "channels"),
+    (lambda: sparse_superres(torch.rand(16, 16), 2), r"\(B, C, h, w\)"),
+    (lambda: omp(torch.rand(4, 10), torch.rand(20, 12), sparsity=2), "same d"),
+    (lambda: omp(torch.rand(4, 10), torch.rand(20, 10)), "sparsity"),
+    (lambda: learn_dictionary(torch.rand(100, 10), 16, init="dct"), "square"),
+])
+def test_bad_inputs_raise_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# ---------------------------------------------------------------- GPU
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(camera):
+    x = camera[..., :64, :64]
+    y = x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    cpu = sparse_denoise(y, 0.1, iters=4)
+    gpu = sparse_denoise(y.cuda(), 0.1, iters=4)
+    assert gpu.is_cuda and abs(_psnr(gpu.cpu(), x) - _psnr(cpu, x)) < 0.3
+    lr = downsample(x, 2)
+    sr = sparse_superres(lr.cuda(), 2)
+    assert sr.is_cuda and abs(_psnr(sr.cpu(), x) - _psnr(sparse_superres(lr, 2), x)) < 0.05
