@@ -11,8 +11,10 @@ from operators import Operator, as_operator
 
 from .priors import PRIORS, NetConfig, default_config, make_prior
 from .classical import initial_estimate
+from .losses import LOSSES
 from .solver import LoopConfig, Result, fit, warm_start
-from .stopping import RULES, estimate_noise
+from .noise_level import estimate_noise
+from .stopping import RULES
 
 INITS = ("auto", "none", "warm", "guide")
 # operators whose classical estimate is a good start (auto init = warm)
@@ -91,7 +93,7 @@ def solve(
         op: an ``operators.Operator`` or any differentiable callable ``x -> y``.
         prior: ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder) or
             ``sparse`` (classical dictionary learning; denoising and downsampling only).
-        iters: iteration cap (default 3000 for dip, 2000 for decoder).
+        iters: iteration cap (default 2000).
         lr: Adam learning rate (default per prior, 0.01).
         loss: ``l2sq`` (default), ``l2``, ``l1`` or ``huber`` (robust to impulse noise).
         tv: weight of a total-variation penalty on the image (default 0).
@@ -122,7 +124,7 @@ def solve(
         >>> import operators as O
         >>> x = torch.rand(1, 1, 32, 32)
         >>> A = O.Inpainting(shape=(1, 32, 32), missing=0.5)
-        >>> out = solve(A(x), A, iters=20, progress=False)  # doctest: +SKIP
+        >>> out = solve(A(x), A, iters=5, progress=False)
         >>> out.image.shape
         torch.Size([1, 1, 32, 32])
     """
@@ -137,7 +139,7 @@ def solve(
     shape = tuple(shape) if shape is not None else tuple(op.input_shape_for(tuple(first.shape)))
     config = net or default_config(prior, dev)
     cfg = LoopConfig(
-        iters=iters if iters is not None else (3000 if prior == "dip" else 2000),
+        iters=iters if iters is not None else 2000,
         lr=lr if lr is not None else config.lr, loss=loss, tv=tv, ema=ema,
         stop=stop, noise_level=noise_level, window=window, patience=patience,
         progress=progress,
@@ -150,6 +152,8 @@ def solve(
     start = time.perf_counter()
     items = []
     batch = first.shape[0]
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss '{loss}'; choose one of {', '.join(LOSSES)}.")
     if stop not in RULES:
         raise ValueError(f"unknown stopping rule '{stop}'; choose one of {', '.join(RULES)}.")
     if init == "auto":
@@ -167,7 +171,8 @@ def solve(
             guide=estimate if init == "guide" else None,
         )
         if init == "warm":
-            warm_start(model, estimate, min(300, cfg.iters // 5) if warm is None else warm, cfg.lr)
+            steps = min(300, cfg.iters // 5) if warm is None else warm
+            warm_start(model, estimate, steps, cfg.lr, progress=progress)
         cfg.stop, cfg.noise_level = _stopping(stop, noise_level, op, target)
         ref = truth[b : b + 1].to(dev) if truth is not None else None
         cfg.desc = f"{prior} {b + 1}/{batch}" if batch > 1 else prior

@@ -4,7 +4,7 @@
 Each case is ``(truth, y, op)`` with ``truth`` ``(1, C, 256, 256)`` in [0, 1].
 
 Example:
-    >>> truth, y, op = load_case("inpaint_camera")  # doctest: +SKIP
+    >>> truth, y, op = load_case("inpaint_camera")
     >>> y.shape
     torch.Size([1, 1, 256, 256])
 """
@@ -27,6 +27,22 @@ def clean(name: str) -> np.ndarray:
     image = getattr(skimage.data, name)() / 255.0
     out = skimage.transform.resize(image, (256, 256), order=1, anti_aliasing=True)
     return np.clip(out, 0, 1).astype(np.float32)
+
+
+def sample_image(name: str, size: int) -> torch.Tensor:
+    """A shipped ``skimage.data`` image resized to ``(1, C, size, size)`` in [0, 1].
+
+    Example:
+        >>> sample_image("camera", 32).shape
+        torch.Size([1, 1, 32, 32])
+    """
+    import skimage.data
+    import skimage.transform
+
+    if not hasattr(skimage.data, name):
+        raise ValueError(f"skimage.data has no image '{name}'.")
+    image = getattr(skimage.data, name)() / 255.0
+    return _tensor(np.clip(skimage.transform.resize(image, (size, size), order=1, anti_aliasing=True), 0, 1))
 
 
 def gaussian_kernel15() -> np.ndarray:

@@ -42,9 +42,11 @@ def read_image(path: str | os.PathLike) -> Loaded:
     a zero-sized or larger than 100-megapixel image, or an unsupported shape.
 
     Example:
-        >>> img, alpha = read_image("assets/camera64.png")  # doctest: +SKIP
-        >>> img.shape
-        torch.Size([1, 1, 64, 64])
+        >>> import os, tempfile
+        >>> path = write_image(os.path.join(tempfile.mkdtemp(), "x.png"), torch.rand(1, 3, 8, 8))
+        >>> img, alpha = read_image(path)
+        >>> img.shape, alpha
+        (torch.Size([1, 3, 8, 8]), None)
     """
     path = Path(path)
     if not path.exists():

@@ -8,7 +8,8 @@ cropped (top-left) — reflection padding inside the network keeps the borders c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -102,10 +103,16 @@ def make_prior(
 
     Weights and input are drawn from ``seed`` on the CPU, so the same seed gives the same
     network on every device. ``guide`` (1, C, H, W), a first estimate of the image, is fed
-    to the skip net beside its random input channels (an informative input).
+    to the skip net beside its random input channels (an informative input). Images
+    smaller than ``4 * 2**levels`` pixels get fewer levels.
     """
     config = config or default_config(name, device)
     c, h, w = shape
+    # small images get a shallower network: the coarsest level keeps at least 4x4 pixels
+    # (BatchNorm needs more than one value per channel)
+    fit = max(1, int(math.log2(max(min(h, w), 1))) - 2)
+    if len(config.channels) > fit:
+        config = replace(config, channels=config.channels[:fit])
     levels = len(config.channels)
     ph, pw = padded_size(h, w, 2**levels)
     with torch.random.fork_rng(devices=[]):

@@ -71,15 +71,17 @@ def psnr_tensor(x: torch.Tensor, ref: torch.Tensor) -> float:
     return math.inf if mse == 0 else -10 * math.log10(mse)
 
 
-def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float) -> None:
+def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float, progress: bool = False) -> None:
     """Fit the prior's output to a first estimate (e.g. a classical one) for ``steps`` steps.
 
     Reaching a decent image this way costs the same per step as fitting ``y`` but needs no
     operator; the fit to ``y`` then starts from there instead of from a gray image.
     """
+    from tqdm.auto import tqdm
+
     params = [p for p in prior.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="warm start", disable=not progress, leave=False):
         opt.zero_grad(set_to_none=True)
         (prior.render(jitter=True) - estimate).square().mean().backward()
         opt.step()

@@ -8,7 +8,8 @@ from invprior.api import solve
 from invprior.losses import data_loss
 from invprior.metrics import psnr
 from invprior.priors import NetConfig, make_prior
-from invprior.stopping import Discrepancy, WindowedVariance, estimate_noise
+from invprior.noise_level import estimate_noise
+from invprior.stopping import Discrepancy, WindowedVariance
 
 TINY = NetConfig(channels=(16, 16, 16), input_depth=8)
 

@@ -14,6 +14,7 @@ import math
 
 import torch
 
+from ..noise_level import estimate_sigma
 from .dictionary import learn_dictionary
 from .coding import omp
 from .patches import assemble_patches, extract_patches
@@ -28,36 +29,6 @@ _OPP = torch.tensor([[1 / math.sqrt(3)] * 3,
 
 
 # Daubechies-2 high-pass decomposition filter (pywt's "db2" dec_hi).
-_DB2_HI = (-0.48296291314469025, 0.836516303737469, -0.22414386804185735, -0.12940952255092145)
-
-
-def estimate_sigma(y: torch.Tensor) -> list[float]:
-    """Noise standard deviation of each image of ``(B, C, H, W)``, by wavelet MAD.
-
-    Donoho's robust estimator, as :func:`skimage.restoration.estimate_sigma` does it
-    (which needs PyWavelets, hence this small torch version): the finest diagonal db2
-    wavelet coefficients are almost pure noise, so ``sigma = median(|HH|) / 0.6745``;
-    channels are averaged.
-
-    Example:
-        >>> g = torch.Generator().manual_seed(0)
-        >>> y = 0.5 + 0.1 * torch.randn(1, 1, 128, 128, generator=g)
-        >>> abs(estimate_sigma(y)[0] - 0.1) < 0.005
-        True
-    """
-    if y.ndim != 4:
-        raise ValueError(f"expected a (B, C, H, W) image tensor, got shape {tuple(y.shape)}.")
-    if min(y.shape[-2:]) < 8:
-        raise ValueError(f"image {y.shape[-2]}x{y.shape[-1]} is too small to estimate the noise.")
-    b, c, h, w = y.shape
-    x = y.detach().reshape(b * c, 1, h, w).double()
-    f = torch.tensor(_DB2_HI, dtype=x.dtype, device=x.device)
-    # Separable high-pass in both directions, 'valid' borders, keep every second sample.
-    hh = torch.nn.functional.conv2d(x, (f[:, None] * f[None, :])[None, None])[..., ::2, ::2]
-    sig = hh.abs().flatten(1).median(1).values / 0.6745
-    return [float(v) for v in sig.reshape(b, c).mean(1)]
-
-
 def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms: int = 256,
                          iters: int = 30, train_patches: int = 60000, gain: float = 1.1,
                          train_gain: float = 1.15, blend: float | None = None, seed: int = 0,

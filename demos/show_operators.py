@@ -1,6 +1,6 @@
 """Show a shipped image under every forward operator, side by side, in one PNG.
 
-    python demos/operators.py [-o operators.png] [--force]
+    python demos/show_operators.py [-o operators.png] [--force]
 
 Panels: clean | noisy (gaussian 0.1) | blur sigma 2 | 50% random pixels | text mask |
 downsampled x4 (shown bicubic-upsampled) | compressed sensing at 25% (shown as A^T y).
@@ -9,19 +9,13 @@ downsampled x4 (shown bicubic-upsampled) | compressed sensing at 25% (shown as A
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-# this script shares its name with the `operators` package: take its own folder off the
-# import path so that `import operators` finds the package, not this file
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import torch
 
-import skimage.data  # noqa: E402
-import skimage.transform  # noqa: E402
-import torch  # noqa: E402
-
-import operators as O  # noqa: E402
-from invprior.io import ImageError, write_image  # noqa: E402
+import operators as O
+from invprior.cases import sample_image
+from invprior.io import ImageError, write_image
 
 
 def panels(x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
@@ -44,8 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", default="operators.png", help="output PNG (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output (default: off)")
     args = parser.parse_args(argv)
-    image = skimage.transform.resize(skimage.data.astronaut() / 255.0, (128, 128), anti_aliasing=True)
-    x = torch.from_numpy(image).float().permute(2, 0, 1)[None]
+    x = sample_image("astronaut", 128)
     row = torch.cat([p.clamp(0, 1) for _, p in panels(x)], dim=-1)
     try:
         path = write_image(args.output, row, overwrite=args.force)
