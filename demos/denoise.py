@@ -1,4 +1,4 @@
-"""Denoising demo: noisy | K-SVD (sparse coding) | deep image prior | clean, in one PNG.
+"""Denoising demo: noisy | K-SVD (sparse coding) | deep image prior | truth, in one PNG.
 
     python demos/denoise.py [--image camera] [--size 128] [--sigma 25] [-o denoise.png] [--force]
 
@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import torch
+from compare import compare
 
 import operators as O
-from invprior.api import solve
 from invprior.cases import sample_image
-from invprior.io import ImageError, write_image
-from invprior.metrics import psnr, ssim
-
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -31,21 +26,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     x = sample_image(args.image, args.size)
     y = O.GaussianNoise(args.sigma / 255, seed=0)(x)
-    panels = [("noisy", y.clamp(0, 1), 0.0)]
-    for prior in ("sparse", "dip"):
-        start = time.perf_counter()
-        out = solve(y, O.Denoising(), prior, iters=args.iters, progress=True)
-        panels.append((prior, out.image, time.perf_counter() - start))
-    panels.append(("clean", x, 0.0))
-    for name, image, seconds in panels:
-        print(f"{name:7s} PSNR {psnr(image, x):6.2f} dB  SSIM {ssim(image, x):.3f}  {seconds:6.1f} s")
-    try:
-        write_image(args.output, torch.cat([im for _, im, _ in panels], -1), overwrite=args.force)
-    except ImageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: " + " | ".join(name for name, _, _ in panels))
-    return 0
+    return compare(
+        x, y, O.Denoising(), ("noisy", y),
+        ("sparse", "dip"), args.iters, args.output, args.force)
 
 
 if __name__ == "__main__":

@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-import torch
+from compare import compare
 
 import operators as O
-from invprior.api import solve
 from invprior.cases import sample_image
-from invprior.io import ImageError, write_image
-from invprior.metrics import psnr, ssim
-
 
 
 def main(argv=None) -> int:
@@ -38,21 +33,9 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    panels = [("bicubic", O.upsample_bicubic(y, args.factor).clamp(0, 1), 0.0)]
-    for prior in ("sparse", "dip"):
-        start = time.perf_counter()
-        out = solve(y, op, prior, iters=args.iters, progress=True)
-        panels.append((prior, out.image, time.perf_counter() - start))
-    panels.append(("truth", x, 0.0))
-    for name, image, seconds in panels:
-        print(f"{name:8s} PSNR {psnr(image, x):6.2f} dB  SSIM {ssim(image, x):.3f}  {seconds:6.1f} s")
-    try:
-        write_image(args.output, torch.cat([im for _, im, _ in panels], -1), overwrite=args.force)
-    except ImageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.output}: " + " | ".join(name for name, _, _ in panels))
-    return 0
+    return compare(
+        x, y, op, ("bicubic", O.upsample_bicubic(y, args.factor)),
+        ("sparse", "dip"), args.iters, args.output, args.force)
 
 
 if __name__ == "__main__":
