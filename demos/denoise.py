@@ -15,6 +15,7 @@ from compare import compare
 import operators as O
 from invprior.cases import sample_image
 
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--image", default="camera", help="skimage.data image name")
