@@ -24,7 +24,7 @@ import torch
 from .cases import CASES, load_case
 from .metrics import psnr, ssim
 
-SECTIONS = ("dip", "classical", "sparse", "trained")
+SECTIONS = ("operators", "dip", "classical", "sparse", "trained")
 
 
 def machine() -> str:
@@ -131,6 +131,36 @@ def run_sparse_prior(cases) -> list[dict]:
     return rows
 
 
+def operator_timings(repeats: int = 5) -> str:
+    """Milliseconds per forward and adjoint on a 512x512 RGB image (median of ``repeats``)."""
+    import statistics
+
+    import operators as O
+
+    shape = (3, 512, 512)
+    x = torch.rand(1, *shape)
+    ops = {
+        "Blur sigma 2 (circular)": O.Blur(sigma=2.0),
+        "Inpainting 50%": O.Inpainting(shape=shape),
+        "Downsampling x4 bicubic": O.Downsampling(4),
+        "CompressedSensing fast, m = n/4": O.CompressedSensing(x.numel() // 4, shape, kind="fast"),
+    }
+    lines = ["| operator (512x512 RGB) | forward ms | adjoint ms |", "|---|---|---|"]
+    with torch.no_grad():
+        for name, op in ops.items():
+            y = op(x)
+            times = {}
+            for label, fn, arg in (("forward", op, x), ("adjoint", op.adjoint, y)):
+                samples = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    fn(arg)
+                    samples.append(1000 * (time.perf_counter() - start))
+                times[label] = statistics.median(samples)
+            lines.append(f"| {name} | {times['forward']:.1f} | {times['adjoint']:.1f} |")
+    return "## Operators\n\n" + "\n".join(lines) + "\n"
+
+
 def _fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) and v != "" else str(v)
 
@@ -170,6 +200,8 @@ def main(argv=None) -> int:
     parts = [f"# Benchmarks\n\nWritten by `python -m invprior.bench {' '.join(argv if argv is not None else sys.argv[1:])}` "
              f"on {started}.\n\nMachine: {machine()}.\n"]
     rows = []
+    if "operators" in sections:
+        parts.append(operator_timings())
     if "classical" in sections:
         rows += run_classical(cases)
     if "dip" in sections:

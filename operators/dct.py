@@ -7,14 +7,21 @@ and ``scipy.fft.idct(x, norm="ortho")``; being orthonormal, each is the other's 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
 
 def _twiddle(n: int, like: torch.Tensor) -> torch.Tensor:
-    k = torch.arange(n, device=like.device, dtype=like.dtype)
-    scale = torch.full((n,), math.sqrt(2.0 / n), device=like.device, dtype=like.dtype)
+    return _twiddle_cached(n, like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=8)
+def _twiddle_cached(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    # computing the n rotations costs as much as the FFT itself: keep the last few
+    k = torch.arange(n, device=device, dtype=dtype)
+    scale = torch.full((n,), math.sqrt(2.0 / n), device=device, dtype=dtype)
     scale[0] = math.sqrt(1.0 / n)
     return torch.polar(scale, -math.pi * k / (2 * n))
 
