@@ -79,6 +79,7 @@ def solve(
     window: int = 100,
     init: str = "auto",
     warm: int | None = None,
+    max_seconds: float | None = None,
     shape: tuple | None = None,
     net: NetConfig | None = None,
     truth: torch.Tensor | None = None,
@@ -109,6 +110,7 @@ def solve(
             ``min(300, iters // 5)``), ``guide`` (feed it to
             the network as extra input channels), ``none``, or ``auto`` (default: warm for
             the built-in denoise/inpaint/blur/downsampling operators, else none).
+        max_seconds: stop each solve after this many seconds (default: no limit).
         net: network size (default: per prior and device, see ``priors.default_config``).
         truth: clean images, only to report PSNR per iteration (never used to fit).
         device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
@@ -142,10 +144,12 @@ def solve(
         iters=iters if iters is not None else 2000,
         lr=lr if lr is not None else config.lr, loss=loss, tv=tv, ema=ema,
         stop=stop, noise_level=noise_level, window=window, patience=patience,
-        progress=progress,
+        progress=progress, max_seconds=max_seconds,
     )
     if cfg.iters < 1 or not cfg.lr > 0 or not 0 <= ema < 1:
         raise ValueError("iters must be >= 1, lr > 0 and ema in [0, 1).")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
     if truth is not None and tuple(truth.shape[1:]) != shape:
         raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
     op = op.to(dev) if isinstance(op, Operator) else op

@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
     g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
-    s.add_argument("--iters", type=int, default=None, help="iteration cap (default: 3000 dip, 2000 decoder)")
+    s.add_argument("--iters", type=int, default=None, help="iteration cap (default: 2000)")
+    s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
@@ -219,7 +220,7 @@ def run(args) -> dict:
     result = solve(
         y, op, args.prior, iters=args.iters, lr=args.lr, loss=args.loss, stop=args.stop,
         noise_level=args.noise_level, init=args.init, device=device, seed=args.seed,
-        truth=truth, progress=not args.quiet,
+        truth=truth, progress=not args.quiet, max_seconds=args.max_seconds,
     )
     seconds = time.perf_counter() - start
     x = result.image.cpu()

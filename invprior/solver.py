@@ -61,7 +61,7 @@ class LoopConfig:
     window: int = 100
     patience: int = 300
     jump: float = 3.0  # a loss this many times the running minimum means divergence
-    warm: int = 0  # steps fitting the output to a first estimate before fitting y
+    max_seconds: float | None = None  # wall-time budget for the loop
     progress: bool = True
     desc: str = "solve"
 
@@ -142,6 +142,9 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
                 bar.set_postfix(shown, refresh=False)
             if stop:
                 reason = f"early stop ({rule.name}) at iteration {step}, returned iteration {chosen_step}"
+                break
+            if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
+                reason = f"time limit of {cfg.max_seconds:g} s at iteration {step}"
                 break
     except KeyboardInterrupt:
         reason = "interrupted"

@@ -125,6 +125,11 @@ def test_divergence_is_rolled_back(camera64):
     assert psnr(out.image, camera64) > psnr(clean.image, camera64) - 3.0
 
 
+def test_time_limit(camera64):
+    out = quick(camera64, O.Denoising(), iters=100000, max_seconds=1.0, init="none", stop="none")
+    assert "time limit" in out.stop_reason and out.iterations < 100000
+
+
 def test_losses():
     a, b = torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 4, 4)
     assert data_loss(a, 2 * b, "l2sq").item() == 4.0
