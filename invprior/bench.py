@@ -60,11 +60,10 @@ def row(case, method, image, truth, seconds, result=None, note="") -> dict:
     return r
 
 
-def run_priors(cases, priors=("dip", "decoder"), quick=False, device="auto") -> list[dict]:
+def run_priors(cases, emit, priors=("dip", "decoder"), quick=False, device="auto") -> None:
     """CLI defaults of each untrained prior on each case; PSNR traced for the oracle column."""
     from .api import solve
 
-    rows = []
     for name in cases:
         truth, y, op = load_case(name)
         for prior in priors:
@@ -73,12 +72,10 @@ def run_priors(cases, priors=("dip", "decoder"), quick=False, device="auto") -> 
                 y, op, prior, truth=truth, device=device, progress=sys.stderr.isatty(),
                 **({"iters": 20, "warm": 5} if quick else {}),
             )
-            rows.append(row(name, prior, result.image.cpu(), truth, time.perf_counter() - start, result))
-            print(_line(rows[-1]), flush=True)
-    return rows
+            emit(row(name, prior, result.image.cpu(), truth, time.perf_counter() - start, result))
 
 
-def run_classical(cases) -> list[dict]:
+def run_classical(cases, emit) -> None:
     """Classical references on the same arrays."""
     import numpy as np
     from skimage.restoration import wiener
@@ -87,14 +84,13 @@ def run_classical(cases) -> list[dict]:
 
     from .classical import biharmonic, nl_means, tv_denoise
 
-    rows = []
     for name in cases:
         truth, y, op = load_case(name)
         methods = {}
         if name.startswith("denoise"):
             methods["skimage TV (weight 0.08)"] = lambda: tv_denoise(y, 0.08)
             methods["skimage NL-means"] = lambda: nl_means(y, 25 / 255)
-            methods["noisy observation"] = lambda: y
+            methods["noisy observation (unclipped)"] = lambda: y
         elif name.startswith("inpaint"):
             methods["skimage biharmonic"] = lambda: biharmonic(y, op.mask)
         elif name.startswith("deblur"):
@@ -109,26 +105,22 @@ def run_classical(cases) -> list[dict]:
             methods["bicubic"] = lambda: O.upsample_bicubic(y, op.factor)
         for method, fn in methods.items():
             start = time.perf_counter()
-            image = fn().clamp(0, 1)
-            rows.append(row(name, method, image, truth, time.perf_counter() - start))
-            print(_line(rows[-1]), flush=True)
-    return rows
+            image = fn()
+            image = image if "unclipped" in method else image.clamp(0, 1)
+            emit(row(name, method, image, truth, time.perf_counter() - start))
 
 
-def run_sparse_prior(cases) -> list[dict]:
+def run_sparse_prior(cases, emit) -> None:
     """``solve(..., prior="sparse")`` on the denoise and SR cases."""
     from .api import solve
 
-    rows = []
     for name in cases:
         if not name.startswith(("denoise", "sr")):
             continue
         truth, y, op = load_case(name)
         start = time.perf_counter()
         result = solve(y, op, "sparse")
-        rows.append(row(name, "sparse (K-SVD / coupled dictionaries)", result.image.cpu(), truth, time.perf_counter() - start))
-        print(_line(rows[-1]), flush=True)
-    return rows
+        emit(row(name, "sparse (K-SVD / coupled dictionaries)", result.image.cpu(), truth, time.perf_counter() - start))
 
 
 def operator_timings(repeats: int = 5) -> str:
@@ -197,19 +189,34 @@ def main(argv=None) -> int:
         print(f"error: unknown section or case {', '.join(unknown)}.", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
-    parts = [f"# Benchmarks\n\nWritten by `python -m invprior.bench {' '.join(argv if argv is not None else sys.argv[1:])}` "
-             f"on {started}.\n\nMachine: {machine()}.\n"]
-    rows = []
+    header = (f"# Benchmarks\n\nWritten by `python -m invprior.bench {' '.join(argv if argv is not None else sys.argv[1:])}` "
+              f"on {started}.\n\nMachine: {machine()}.\n")
+    parts, rows = [header], []
+
+    def write():
+        """Rewrite the file after every result, so that an interrupted run keeps its rows."""
+        from .io import atomic_write
+
+        table_part = []
+        if rows:
+            ordered = sorted(rows, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
+            table_part = ["## Fixed cases (256x256, ../shared/cases)\n\n" + table(ordered)]
+        text = "\n".join(parts[:1] + table_part + parts[1:])
+        atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
+
+    def emit(r: dict) -> None:
+        print(_line(r), flush=True)
+        rows.append(r)
+        write()
+
     if "operators" in sections:
         parts.append(operator_timings())
     if "classical" in sections:
-        rows += run_classical(cases)
-    if "dip" in sections:
-        rows += run_priors(cases, [p for p in args.priors.split(",") if p], args.quick, args.device)
+        run_classical(cases, emit)
     if "sparse" in sections:
-        rows += run_sparse_prior(cases)
-    if rows:
-        parts.append("## Fixed cases (256x256, ../shared/cases)\n\n" + table(sorted(rows, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))))
+        run_sparse_prior(cases, emit)
+    if "dip" in sections:
+        run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
     for section, module in (("sparse", "invprior.sparse.bench_sparse"), ("trained", "invprior.bench_trained")):
         if section not in sections:
             continue
@@ -218,10 +225,8 @@ def main(argv=None) -> int:
         except ImportError:
             continue
         parts.append(mod.markdown(mod.run(quick=args.quick)))
-    from .io import atomic_write
-
-    text = "\n".join(parts)
-    atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
+        write()
+    write()
     print(f"wrote {args.output}")
     return 0
 
