@@ -10,11 +10,11 @@ import torch
 import operators as O
 from operators import Operator, as_operator
 
-from .priors import PRIORS, NetConfig, default_config, make_prior
 from .classical import initial_estimate
 from .losses import LOSSES
-from .solver import LoopConfig, Result, fit, warm_start
 from .noise_level import estimate_noise
+from .priors import PRIORS, NetConfig, default_config, make_prior
+from .solver import LoopConfig, Result, fit, warm_start
 from .stopping import RULES
 
 INITS = ("auto", "none", "warm", "guide")
@@ -166,10 +166,6 @@ def solve(
         raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
     if truth is not None and tuple(truth.shape[1:]) != shape:
         raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
-    op = op.to(dev) if isinstance(op, Operator) else op
-    start = time.perf_counter()
-    items = []
-    batch = first.shape[0]
     if loss not in LOSSES:
         raise ValueError(f"unknown loss '{loss}'; choose one of {', '.join(LOSSES)}.")
     if stop not in RULES:
@@ -178,6 +174,10 @@ def solve(
         init = "warm" if isinstance(op, ESTIMATED) else "none"
     if init not in INITS:
         raise ValueError(f"unknown init '{init}'; choose one of {', '.join(INITS)}.")
+    op = op.to(dev) if isinstance(op, Operator) else op
+    start = time.perf_counter()
+    items = []
+    batch = first.shape[0]
     for b in range(batch):
         target = _item(y, b)
         target = tuple(t.to(dev) for t in target) if isinstance(target, tuple) else target.to(dev)
