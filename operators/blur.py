@@ -63,10 +63,11 @@ class Blur(LinearOperator):
     Convention:
         The kernel centre is element ``(kh // 2, kw // 2)``; an even-sized kernel is padded
         with a zero row/column at the end so that the centre stays there. Border handling
-        ``border`` is one of ``circular`` (default; the image is periodic, the adjoint is the
-        closed-form correlation and the operator is diagonal in Fourier space), ``reflect``,
-        ``replicate`` or ``constant`` (zeros) — for those the adjoint comes from autograd,
-        which is exact too. Output has the input's shape, dtype and device.
+        ``border`` is one of ``circular`` (default; the image is periodic, the operator is
+        diagonal in Fourier space and is applied there: forward and adjoint by FFT),
+        ``reflect``, ``replicate`` or ``constant`` (zeros) — those use kornia's
+        ``filter2d`` and the adjoint comes from autograd, which is exact too. Output has
+        the input's shape, dtype and device.
 
     Example:
         >>> A = Blur(sigma=2.0)
@@ -125,12 +126,28 @@ class Blur(LinearOperator):
             x, kernel.to(x)[None], border_type=self.border, behaviour="corr"
         )
 
+    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
+        """rfft2 of the kernel zero-padded to the image size, centre moved to (0, 0)."""
+        check_image(x)
+        h, w = x.shape[-2:]
+        kh, kw = self.kernel.shape
+        if kh > h or kw > w:
+            raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
+        real = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        padded = torch.zeros(h, w, dtype=real, device=x.device)
+        padded[:kh, :kw] = self.kernel.to(padded)
+        return torch.fft.rfft2(torch.roll(padded, (-(kh // 2), -(kw // 2)), dims=(0, 1)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.border == "circular":
+            # by hand, not kornia: in the solver the backward pass of a 15x15 conv2d took
+            # ~70 ms per 256x256 image on one core, the FFT forward+backward ~1.5 ms
+            return torch.fft.irfft2(torch.fft.rfft2(x) * self._spectrum(x), s=x.shape[-2:]).to(x.dtype)
         # convolution == correlation with the flipped kernel
         return self._filter(x, self.kernel.flip(-1, -2))
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         if self.border != "circular":
             return super().adjoint(y)
-        # the adjoint of circular convolution is circular correlation with the same kernel
-        return self._filter(y, self.kernel)
+        # the adjoint of circular convolution is circular correlation: conjugate spectrum
+        return torch.fft.irfft2(torch.fft.rfft2(y) * self._spectrum(y).conj(), s=y.shape[-2:]).to(y.dtype)
