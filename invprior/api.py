@@ -23,13 +23,17 @@ ESTIMATED = (O.Denoising, O.Inpainting, O.Blur, O.Downsampling)
 
 
 def _stopping(stop: str, noise_level, op, y) -> tuple[str, float | None]:
-    """Resolve ``auto``: the discrepancy rule where the noise level is known or estimable."""
+    """Resolve ``auto``: the discrepancy rule where the noise level is known or estimable.
+
+    The wavelet estimate reads noise off the finest detail band, which is trustworthy for a
+    noisy or a blurred image (blur leaves no fine detail but the noise); in a downsampled
+    image or one with holes that band holds texture and edges too, so those get ES-WMV.
+    """
     if stop != "auto":
         return stop, noise_level
     if noise_level is not None:
         return "discrepancy", noise_level
-    dense_image = isinstance(y, torch.Tensor) and y.ndim == 4 and min(y.shape[-2:]) >= 16
-    if dense_image and not isinstance(op, O.Inpainting):
+    if isinstance(op, (O.Denoising, O.Blur)) and min(y.shape[-2:]) >= 16:
         return "discrepancy", estimate_noise(y)
     return "wmv", None
 
@@ -105,7 +109,7 @@ def solve(
         stop: early-stopping rule, none needs the clean image: ``discrepancy`` (stop when
             the residual reaches the noise level), ``wmv`` (windowed output variance,
             ES-WMV), ``none``, or ``auto`` (default): discrepancy when the noise level is
-            given or can be estimated from ``y`` (an image without holes), else wmv.
+            given, or estimated from ``y`` for denoising and deblurring; else wmv.
         noise_level: std of the noise in ``y`` if known (else estimated where possible).
         shape: image shape ``(C, H, W)``; default inferred from ``op`` and ``y``.
         init: how to use a cheap classical estimate of ``x`` (``classical.initial_estimate``):
