@@ -1,0 +1,148 @@
+"""Command line: train a generative prior, ``python -m invprior.train --data SET --out PRIOR.pt``.
+
+GLO (deep factorisation, Bojanowski et al. 2017) learns a decoder and one code per image;
+``--kind linear`` trains the linear decoder ``x = b + W z`` with the same loop, and
+``--kind pca`` computes that linear prior in closed form. Solve with the result through
+``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``.
+
+Examples:
+    python -m invprior.train --data digits --out digits.pt
+    python -m invprior.train --data photos/ --size 64 --flips --out photos.pt --checkpoint-every 200
+    python -m invprior.train --data photos/ --size 64 --flips --out photos.pt --steps 20000 --resume
+    torchrun --nproc_per_node=4 -m invprior.train --data photos/ --size 64 --out photos.pt
+
+The shipped priors (``assets/prior_digits.pt``, ``assets/prior_faces.pt``) were made by the
+commands in ``ASSET_COMMANDS`` below; ``digits``/``faces`` use the training rows only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ASSET_COMMANDS = {
+    "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
+              "--out assets/prior_digits.pt --threads 1",
+    "faces": "python -m invprior.train --data faces --flips --latent 128 --width 64 --steps 800 "
+             "--out assets/prior_faces.pt --threads 1",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .solve import HelpWithDefaults
+
+    p = argparse.ArgumentParser(
+        prog="python -m invprior.train",
+        description="Train a generative prior (GLO deep factorisation, or a linear/PCA basis) "
+                    "on a folder of images or a shipped set.",
+        formatter_class=HelpWithDefaults,
+    )
+    p.add_argument("--data", required=True, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively)")
+    p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
+    m = p.add_argument_group("model")
+    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form")
+    m.add_argument("--latent", type=int, default=32, help="code size k")
+    m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
+    m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
+    m.add_argument("--init", default="pca", choices=("pca", "random"), help="starting codes")
+    m.add_argument("--loss", default="l2", choices=("l2", "lap1"), help="reconstruction loss: squared l2 or Laplacian-pyramid l1")
+    d = p.add_argument_group("data")
+    d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders)")
+    d.add_argument("--channels", type=int, default=None, choices=(1, 3), help="1 gray or 3 RGB (default: 1 for digits/faces; a folder is RGB if any image is)")
+    d.add_argument("--flips", action="store_true", help="add the horizontal mirror of every image")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--steps", type=int, default=3000, help="minibatch steps (in total, also with --resume)")
+    o.add_argument("--batch", type=int, default=64, help="global minibatch size (split over the ranks)")
+    o.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate of the decoder weights")
+    o.add_argument("--code-lr", type=float, default=1e-2, help="sparse Adam learning rate of the codes")
+    o.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="learning rates constant, or decayed along a cosine to 1/100 at the last step")
+    o.add_argument("--seed", type=int, default=0, help="seed of the weights, codes and shuffling")
+    o.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (0: only the final one)")
+    o.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    o.add_argument("--force", action="store_true", help="overwrite an existing --out")
+    r = p.add_argument_group("run")
+    r.add_argument("--device", default="cpu", help="cpu, cuda or auto (under torchrun: one GPU per rank)")
+    r.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's choice)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+def run(args) -> dict:
+    """Train (or compute) the prior described by ``args``; return the final checkpoint."""
+    from .api import resolve_device
+    from .trained import ImageSet, TrainConfig, train
+    from .trained.checkpoint import FORMAT, VERSION, write_checkpoint
+    from .trained.pca import linear_prior_state
+
+    out = Path(args.out)
+    if out.suffix != ".pt":
+        raise ValueError(f"--out must name a .pt file, got '{out}'.")
+    if out.exists() and not (args.resume or args.force):
+        raise ValueError(
+            f"'{out}' already exists; pass --resume to continue it or --force to replace it.")
+    if args.resume and args.kind == "pca":
+        raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError("--threads must be >= 1.")
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    data = ImageSet(args.data, size=args.size, channels=args.channels, flips=args.flips)
+    meta = {"command": " ".join(["python -m invprior.train", *sys.argv[1:]])}
+    if args.kind == "pca":
+        images = data.load(range(len(data)))
+        state = linear_prior_state(images, args.latent)
+        config = {"kind": "linear", "latent": args.latent, "shape": list(data.shape),
+                  "closed_form": True, "images": len(data), "source": data.source,
+                  "size": data.size, "channels": data.channels, "flips": data.flips}
+        ck = {"format": FORMAT, "version": VERSION, "config": config, **state, "step": 0,
+              "done": True, "losses": torch.zeros(0),
+              "meta": dict(meta, torch=str(torch.__version__), world=1)}
+        if int(os.environ.get("RANK", "0")) == 0:
+            write_checkpoint(out, ck)
+        return ck
+    cfg = TrainConfig(kind=args.kind, latent=args.latent, width=args.width, codes=args.codes,
+                      init=args.init, loss=args.loss, steps=args.steps, batch=args.batch,
+                      lr=args.lr, code_lr=args.code_lr, seed=args.seed,
+                      checkpoint_every=args.checkpoint_every, schedule=args.schedule)
+    return train(data, cfg, out=out, resume=args.resume, device=device,
+                 progress=not args.quiet, meta=meta)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if argv is not None:
+        sys.argv[1:] = list(argv)  # so the saved command is the one run
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    start = time.perf_counter()
+    try:
+        ck = run(args)
+    except ValueError as err:  # bad data, settings or checkpoint: one sentence, no traceback
+        if main_rank:
+            print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if main_rank:
+            print("error: out of memory; use a smaller --batch, --size or --width.",
+                  file=sys.stderr)
+        return 2
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+    if main_rank and not args.quiet:
+        c = ck["config"]
+        loss = f", final loss {ck['losses'][-1]:.3e}" if len(ck["losses"]) else ""
+        size = Path(args.out).stat().st_size / 2**20
+        print(f"{args.kind} prior: latent {c['latent']}, {c['images']} images of "
+              f"{'x'.join(map(str, c['shape']))}{loss}; wrote {args.out} ({size:.2f} MB) "
+              f"in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Trained-prior checkpoint files: one ``torch.save`` dict, loadable with ``weights_only=True``.
+
+Keys: ``format`` ("invprior-trained-prior"), ``version`` (1), ``config`` (what rebuilds the
+decoder and what made it: kind, latent, shape, width, training settings, data source),
+``state_dict`` (decoder weights), ``latent_mean`` ``(k,)`` and ``latent_cov`` ``(k, k)`` (of
+the training codes), ``step``, ``done``, ``losses`` (training loss per step), ``codes``
+``(N, k)`` (one per training image, for ``--resume``), optionally ``optim`` (optimizer
+state; periodic checkpoints only) and ``meta`` (command, torch version, world size).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+FORMAT = "invprior-trained-prior"
+VERSION = 1
+REQUIRED = ("config", "state_dict", "latent_mean", "latent_cov")
+CONFIG_KEYS = ("kind", "latent", "shape")
+
+
+def write_checkpoint(path: str | Path, checkpoint: dict) -> Path:
+    """Save atomically (a reader never sees a half-written file).
+
+    Example:
+        >>> import tempfile
+        >>> path = write_checkpoint(Path(tempfile.mkdtemp()) / "p.pt", {"format": FORMAT})
+        >>> torch.load(path, weights_only=True)["format"]
+        'invprior-trained-prior'
+    """
+    from ..io import atomic_write
+
+    return atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Load and check a trained-prior checkpoint; ``ValueError`` (one sentence) if unusable.
+
+    Example:
+        >>> from invprior.trained.prior import ASSETS
+        >>> ck = read_checkpoint(ASSETS / "prior_digits.pt")
+        >>> ck["config"]["shape"]
+        [1, 16, 16]
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"cannot load the prior '{path}': no such file.")
+    if path.is_dir():
+        raise ValueError(f"cannot load the prior '{path}': it is a folder, not a .pt file.")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for truncated, foreign or unsafe files
+        raise ValueError(
+            f"cannot load the prior '{path}': it is not a readable PyTorch checkpoint "
+            "(truncated, corrupt, or not made by torch.save)."
+        ) from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise ValueError(
+            f"'{path}' is not a trained-prior checkpoint; make one with python -m invprior.train."
+        )
+    if ck.get("version") != VERSION:
+        raise ValueError(
+            f"'{path}' is a trained-prior checkpoint of version {ck.get('version')}, this "
+            f"program reads version {VERSION}; retrain it with python -m invprior.train."
+        )
+    missing = [k for k in REQUIRED if k not in ck]
+    config = ck.get("config")
+    if not missing and isinstance(config, dict):
+        missing = [f"config.{k}" for k in CONFIG_KEYS if k not in config]
+    if missing or not isinstance(config, dict):
+        what = ", ".join(missing) or "config"
+        raise ValueError(f"the prior '{path}' is incomplete (missing {what}).")
+    return ck

@@ -1,0 +1,213 @@
+"""Training images for a trained prior: the shipped ``digits`` and ``faces`` sets, or a folder.
+
+Convention:
+    Images are float32 ``(N, C, H, W)`` tensors in [0, 1]. An ``ImageSet`` indexes its images
+    ``0 .. N-1`` and, with ``flips``, their mirror images ``N .. 2N-1`` (mirror of ``i`` is
+    ``N + i``), so that a distributed run can read only the images of its own shard.
+
+Held-out rows (never used for training or for choosing settings):
+    ``digits``: ``sklearn.datasets.load_digits`` rows 1500..1796 (rows 0..1499 train);
+    ``faces``: ``skimage.data.lfw_subset()`` entries 90..99 (0..89 train; 100..199 are not
+    faces and are never used).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+NAMED = ("digits", "faces")
+SPLITS = ("train", "test")
+# (first, end) rows of each named set; "test" rows are the held-out evaluation images.
+ROWS = {
+    "digits": {"train": (0, 1500), "test": (1500, 1797)},
+    "faces": {"train": (0, 90), "test": (90, 100)},
+}
+NATIVE_SIZE = {"digits": 16, "faces": 32}
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+LUMA = (0.299, 0.587, 0.114)  # BT.601 weights for RGB -> gray
+
+
+def resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Scale ``(N, C, h, w)`` so its shorter side is ``size``, then centre-crop to ``size``.
+
+    Bilinear with antialiasing (only matters when shrinking), clipped to [0, 1].
+
+    Example:
+        >>> resize(torch.rand(2, 1, 8, 12), 16).shape
+        torch.Size([2, 1, 16, 16])
+    """
+    h, w = x.shape[-2:]
+    if (h, w) != (size, size):
+        scale = size / min(h, w)
+        new = (max(size, round(h * scale)), max(size, round(w * scale)))
+        x = F.interpolate(x, size=new, mode="bilinear", align_corners=False, antialias=True)
+        top, left = (new[0] - size) // 2, (new[1] - size) // 2
+        x = x[..., top : top + size, left : left + size]
+    return x.clamp(0, 1).contiguous()
+
+
+def set_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """Gray -> RGB by repetition, RGB -> gray by BT.601 luma; ``(N, C, H, W)``."""
+    if x.shape[1] == channels:
+        return x
+    if channels == 3:
+        return x.expand(-1, 3, -1, -1).contiguous()
+    w = torch.tensor(LUMA, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def named_set(name: str, split: str = "train") -> torch.Tensor:
+    """A shipped set at its native size, ``(N, 1, 16, 16)`` digits or ``(N, 1, 32, 32)`` faces.
+
+    ``split`` is ``train`` or ``test`` (the held-out rows, for evaluation only).
+
+    Example:
+        >>> named_set("faces", "test").shape
+        torch.Size([10, 1, 32, 32])
+    """
+    if name not in NAMED:
+        raise ValueError(f"unknown image set '{name}'; use {' or '.join(NAMED)}, or a folder.")
+    if split not in SPLITS:
+        raise ValueError(f"unknown split '{split}'; use train or test.")
+    first, end = ROWS[name][split]
+    if name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise ValueError("the digits set needs scikit-learn: pip install scikit-learn.") from None
+        x = torch.tensor(load_digits().images[first:end], dtype=torch.float32) / 16.0
+    else:
+        from skimage.data import lfw_subset
+
+        x = torch.tensor(lfw_subset()[first:end], dtype=torch.float32)
+    return resize(x[:, None], NATIVE_SIZE[name])
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """PNG/JPEG/TIFF files under ``folder`` (recursively), in sorted order."""
+    root = Path(folder)
+    if not root.exists():
+        raise ValueError(f"the data folder '{root}' does not exist.")
+    if not root.is_dir():
+        raise ValueError(f"'{root}' is not a folder; pass a folder of images or digits/faces.")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file())
+    if not files:
+        raise ValueError(
+            f"no images found under '{root}' (searched recursively for "
+            f"{', '.join(EXTENSIONS)})."
+        )
+    return files
+
+
+class ImageSet:
+    """Training images from a named set or a folder, loaded on demand by index.
+
+    Args:
+        source: ``digits``, ``faces`` or a folder of images (searched recursively).
+        size: side of the square images (default: 16 digits, 32 faces, 64 for a folder).
+        channels: 1 or 3 (default: 1 for the named sets; for a folder 3 if any image is
+            colour, else 1 — decided from the first 32 files).
+        flips: add the horizontal mirror of every image (doubles the set).
+        split: ``train`` or ``test`` for the named sets (a folder has no split).
+
+    Example:
+        >>> data = ImageSet("digits", flips=False)
+        >>> len(data), data.shape
+        (1500, (1, 16, 16))
+        >>> data.load([0, 1]).shape
+        torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(self, source: str, *, size: int | None = None, channels: int | None = None,
+                 flips: bool = False, split: str = "train"):
+        self.source, self.flips = str(source), bool(flips)
+        if size is not None and not (isinstance(size, int) and 4 <= size <= 1024):
+            raise ValueError(f"the image size must be an integer in [4, 1024], got {size}.")
+        if channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}.")
+        if self.source in NAMED:
+            self.size = size or NATIVE_SIZE[self.source]
+            self.channels = channels or 1
+            self.images = set_channels(resize(named_set(self.source, split), self.size),
+                                       self.channels)
+            self.files = None
+            self.count = self.images.shape[0]
+        else:
+            self.files = image_files(self.source)
+            self.size = size or 64
+            self.channels = channels or self._guess_channels()
+            self.images = None
+            self.count = len(self.files)
+
+    @classmethod
+    def from_tensor(cls, images: torch.Tensor, name: str = "tensor",
+                    flips: bool = False) -> "ImageSet":
+        """Wrap images ``(N, C, H, W)`` already in memory (e.g. a synthetic set).
+
+        Example:
+            >>> ImageSet.from_tensor(torch.rand(10, 1, 8, 8)).shape
+            (1, 8, 8)
+        """
+        square = isinstance(images, torch.Tensor) and images.ndim == 4 and (
+            images.shape[-1] == images.shape[-2])
+        if not square:
+            raise ValueError("images must be a (N, C, H, W) tensor of square images.")
+        self = cls.__new__(cls)
+        self.source, self.flips, self.files = name, bool(flips), None
+        self.images = images.float().contiguous()
+        self.count, self.channels, self.size = images.shape[0], images.shape[1], images.shape[-1]
+        return self
+
+    def _guess_channels(self) -> int:
+        from ..io import read_image
+
+        return 3 if any(read_image(f).image.shape[1] == 3 for f in self.files[:32]) else 1
+
+    @property
+    def shape(self) -> tuple:
+        """``(C, H, W)`` of every image."""
+        return (self.channels, self.size, self.size)
+
+    def __len__(self) -> int:
+        return self.count * (2 if self.flips else 1)
+
+    def load(self, indices) -> torch.Tensor:
+        """Images ``(len(indices), C, H, W)`` for indices in ``[0, len(self))``."""
+        indices = [int(i) for i in indices]
+        if any(not 0 <= i < len(self) for i in indices):
+            raise ValueError(f"image indices must be in [0, {len(self)}).")
+        base = [i % self.count for i in indices]
+        if self.images is not None:
+            x = self.images[base] if base else self.images[:0]
+        else:
+            x = self._read(sorted(set(base)), base)
+        mirror = torch.tensor([i >= self.count for i in indices], dtype=torch.bool)
+        if mirror.any():
+            x = x.clone()
+            x[mirror] = x[mirror].flip(-1)
+        return x
+
+    def _read(self, unique: list[int], base: list[int]) -> torch.Tensor:
+        from ..io import read_image
+
+        cache = {}
+        for i in unique:
+            img = read_image(self.files[i]).image  # ImageError (a ValueError) names the file
+            cache[i] = set_channels(resize(img, self.size), self.channels)[0]
+        if not base:
+            return torch.zeros(0, *self.shape)
+        return torch.stack([cache[i] for i in base])
+
+
+def shard(count: int, rank: int, world: int) -> list[int]:
+    """Indices owned by ``rank`` of ``world``: ``rank, rank + world, ...`` (strided).
+
+    Example:
+        >>> shard(7, 1, 3)
+        [1, 4]
+    """
+    return list(range(rank, count, world))
+

@@ -1,0 +1,78 @@
+"""torch.distributed plumbing for training: one process per rank under ``torchrun``.
+
+``torchrun --nproc_per_node=N -m invprior.train ...`` sets ``WORLD_SIZE``, ``RANK`` and
+``LOCAL_RANK``; without them training runs as a single process (world 1) and every
+collective here is the identity. CPU ranks talk over gloo, CUDA ranks over nccl.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class World:
+    """This process's place in the run: ``rank`` of ``size`` processes, on ``device``."""
+
+    rank: int = 0
+    size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        """True on rank 0, the one that prints and writes checkpoints."""
+        return self.rank == 0
+
+
+def start(device: torch.device) -> World:
+    """Join the process group when launched by torchrun; else a world of one.
+
+    Example:
+        >>> start(torch.device("cpu")).size  # doctest: +SKIP
+        1
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World(0, 1, device)
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    rank = dist.get_rank()
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return World(rank, dist.get_world_size(), device)
+
+
+def stop(world: World) -> None:
+    """Leave the process group (if any)."""
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_sum(t: torch.Tensor, world: World) -> torch.Tensor:
+    """Sum of ``t`` over all ranks (in place, also returned)."""
+    if world.size > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def gather_rows(local: torch.Tensor, count: int, world: World) -> torch.Tensor:
+    """Rows of a strided shard (rank ``r`` holds rows ``r, r + size, ...``) -> all ``count`` rows.
+
+    Done as a sum of zero-padded copies, which is exact (x + 0 = x) and needs no
+    equal shard sizes.
+    """
+    full = local.new_zeros(count, *local.shape[1:])
+    full[world.rank :: world.size] = local
+    return all_sum(full, world)
+
+
+def barrier(world: World) -> None:
+    """Wait for every rank (e.g. until rank 0 has written a checkpoint)."""
+    if world.size > 1:
+        dist.barrier()

@@ -1,0 +1,246 @@
+"""GLO training (Bojanowski et al. 2017): learn decoder weights V and one code per image.
+
+    min_{V, Z}  sum_i  l(x_i, g_V(z_i)),   each z_i on the unit sphere (or in the ball)
+
+Minibatch steps update the weights with Adam and the codes of the batch with lazy
+(sparse) Adam; after each step the batch's codes are projected back onto their set.
+Codes start from PCA coefficients, so the decoder starts from the linear solution's
+ordering of the images rather than from noise.
+
+Distributed (``torchrun``): rank ``r`` of ``R`` owns images ``r, r + R, ...`` and their
+codes. Every rank draws the same global shuffle, keeps its own members of each global
+batch and scales its loss by ``R / batch``; DDP averages the weight gradients over ranks
+(the codes' gradients, which stay local, are divided by ``R`` again), so each step is the
+single-process step on the same global batch (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import distributed as D
+from .checkpoint import FORMAT, VERSION, read_checkpoint, write_checkpoint
+from .data import ImageSet, shard
+from .decoders import KINDS, build_decoder
+from .losses import LOSSES, reconstruction_loss
+from .pca import CONSTRAINTS, pca_codes, principal_components, project, representation_error
+
+PCA_SAMPLE = 2048  # images used for the PCA that initialises the codes
+INITS = ("pca", "random")
+SCHEDULES = ("constant", "cosine")
+# settings that must not change when a run is resumed (steps and checkpoint_every may)
+FIXED_ON_RESUME = ("kind", "latent", "width", "codes", "init", "loss", "batch", "lr",
+                   "code_lr", "seed", "schedule", "shape", "images")
+
+
+@dataclass
+class TrainConfig:
+    """Settings of a training run (see ``python -m invprior.train --help``)."""
+
+    kind: str = "glo"  # glo (deep decoder) or linear (x = b + W z)
+    latent: int = 32
+    width: int = 64  # channels of the decoder's coarsest feature map
+    codes: str = "sphere"  # sphere, ball or free
+    init: str = "pca"  # pca or random starting codes
+    loss: str = "l2"  # l2 or lap1
+    steps: int = 3000
+    batch: int = 64
+    lr: float = 1e-3  # Adam, decoder weights
+    code_lr: float = 1e-2  # sparse Adam, codes
+    seed: int = 0
+    checkpoint_every: int = 500  # steps between checkpoints (0: only the final one)
+    schedule: str = "constant"  # learning rates: constant, or cosine decay to 1/100
+
+    def rate(self, step: int) -> float:
+        """Learning-rate factor at ``step``: 1, or a cosine from 1 down to 0.01 at the end.
+
+        The decay lets the factorisation settle exactly (the linear test needs it), and
+        it depends on the step alone, so a resumed run continues the same schedule.
+        """
+        if self.schedule == "constant" or self.steps <= 1:
+            return 1.0
+        return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * step / (self.steps - 1)))
+
+    def check(self) -> None:
+        """``ValueError`` with one sentence for the first bad setting."""
+        choices = {"kind": KINDS, "codes": CONSTRAINTS, "init": INITS, "loss": LOSSES,
+                   "schedule": SCHEDULES}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(
+                    f"unknown {key} '{getattr(self, key)}'; use one of {', '.join(allowed)}.")
+        if self.latent < 1 or self.width < 1 or self.steps < 0 or self.batch < 1:
+            raise ValueError("latent, width and batch must be >= 1 and steps >= 0.")
+        if not (self.lr > 0 and self.code_lr > 0) or self.checkpoint_every < 0:
+            raise ValueError("learning rates must be > 0 and checkpoint_every >= 0.")
+
+
+def _pca_sample(data: ImageSet, x_local: torch.Tensor, world: D.World):
+    """A fixed sample of the images ``(S, n)`` (all when ``N <= PCA_SAMPLE``), gathered from
+    the ranks that own them, and each one's group (an image and its mirror share one)."""
+    count = len(data)
+    sample = torch.linspace(0, count - 1, min(count, PCA_SAMPLE)).round().long().unique()
+    full = x_local.new_zeros(len(sample), x_local[0].numel())
+    owned = (sample % world.size) == world.rank
+    full[owned] = x_local[sample[owned].to(x_local.device) // world.size].flatten(1)
+    return D.all_sum(full, world).cpu(), sample % data.count
+
+
+def _starting_codes(sample: torch.Tensor, x_local: torch.Tensor, cfg: TrainConfig,
+                    world: D.World, count: int) -> torch.Tensor:
+    """Codes of this rank's images ``(N_local, k)``: PCA coefficients or N(0, I), projected."""
+    if cfg.init == "random":
+        # one global draw, so that the shards together equal a single-process run
+        z = torch.randn(count, cfg.latent, generator=torch.Generator().manual_seed(cfg.seed))
+        return project(z[world.rank :: world.size], cfg.codes)
+    mean, comps, var = principal_components(sample, cfg.latent)
+    z = pca_codes(x_local.cpu(), mean, comps, var, cfg.latent)
+    return project(z, cfg.codes)
+
+
+def latent_statistics(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(k,)`` and covariance ``(k, k)`` of codes ``(N, k)`` (float64 inside).
+
+    Example:
+        >>> m, c = latent_statistics(torch.randn(500, 3))
+        >>> c.shape
+        torch.Size([3, 3])
+    """
+    z = codes.double()
+    k = z.shape[1]
+    cov = torch.cov(z.T).reshape(k, k) if z.shape[0] > 1 else torch.eye(k, dtype=z.dtype)
+    return z.mean(0).float(), cov.float()
+
+
+def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
+          resume: bool = False, device: str | torch.device = "cpu", progress: bool = True,
+          meta: dict | None = None) -> dict:
+    """Train a GLO (or linear) decoder on ``data``; return the final checkpoint dict.
+
+    Under torchrun each rank runs this with the same arguments (see the module docstring).
+    With ``out``, rank 0 writes a checkpoint every ``cfg.checkpoint_every`` steps (with the
+    optimizer state, for ``resume``) and the final one (without it) to ``out``.
+    ``resume=True`` continues from ``out``; only ``steps`` may differ from the saved run.
+
+    Example:
+        >>> data = ImageSet("digits")
+        >>> ck = train(data, TrainConfig(latent=8, steps=10, width=16), progress=False)
+        >>> ck["state_dict"]["fc.weight"].shape, ck["codes"].shape
+        (torch.Size([256, 8]), torch.Size([1500, 8]))
+    """
+    from tqdm.auto import tqdm
+
+    cfg.check()
+    world = D.start(torch.device(device))
+    dev, count = world.device, len(data)
+    if count < 2:
+        raise ValueError(f"training needs at least 2 images, got {count}.")
+    config = {**asdict(cfg), "shape": list(data.shape), "images": count, "source": data.source,
+              "size": data.size, "channels": data.channels, "flips": data.flips}
+    saved = None
+    if resume:
+        if out is None or not Path(out).exists():
+            raise ValueError(f"--resume needs an existing checkpoint at '{out}'.")
+        saved = read_checkpoint(out)
+        changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]]
+        if changed:
+            raise ValueError(
+                f"cannot resume '{out}': it was trained with different {', '.join(changed)} "
+                "(only --steps may change)."
+            )
+    mine = shard(count, world.rank, world.size)
+    x_local = data.load(mine).to(dev)
+    torch.manual_seed(cfg.seed)  # the same starting weights on every rank (DDP also syncs them)
+    decoder = build_decoder(config).to(dev)
+    codes = nn.Embedding(len(mine), cfg.latent, sparse=True).to(dev)
+    model = decoder
+    if world.size > 1:
+        model = nn.parallel.DistributedDataParallel(decoder)
+    opt_w = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    opt_z = torch.optim.SparseAdam(codes.parameters(), lr=cfg.code_lr)
+    history, first = [], 0
+    with torch.no_grad():
+        if saved is None:
+            sample, groups = _pca_sample(data, x_local, world)
+            codes.weight.copy_(_starting_codes(sample, x_local, cfg, world, count))
+            if cfg.kind == "linear":
+                # the optimal bias is the mean image; starting there spares the codes from
+                # first having to explain the mean (which slows the factorisation a lot)
+                decoder.bias.copy_(sample.mean(0).to(dev))
+            images = sample.view(-1, *data.shape)
+            config["rep_error"] = representation_error(images, cfg.latent, groups)
+        else:
+            decoder.load_state_dict(saved["state_dict"])
+            codes.weight.copy_(saved["codes"][world.rank :: world.size])
+            history, first = saved["losses"].tolist(), int(saved["step"])
+            config["rep_error"] = saved["config"].get("rep_error", 0.0)
+            if "optim" in saved:  # periodic checkpoint: continue the optimizer exactly
+                opt_w.load_state_dict(saved["optim"]["weights"])
+                z = saved["optim"]["codes"]
+                if z:
+                    opt_z.state[codes.weight] = {
+                        "step": z["step"],
+                        "exp_avg": z["exp_avg"][world.rank :: world.size].to(dev),
+                        "exp_avg_sq": z["exp_avg_sq"][world.rank :: world.size].to(dev),
+                    }
+
+    def snapshot(step: int, final: bool) -> dict:
+        # collective: every rank must call it (codes are gathered from all shards)
+        all_codes = D.gather_rows(codes.weight.detach(), count, world).cpu()
+        mean, cov = latent_statistics(all_codes)
+        ck = {"format": FORMAT, "version": VERSION, "config": config,
+              "state_dict": {k: v.detach().cpu() for k, v in decoder.state_dict().items()},
+              "latent_mean": mean, "latent_cov": cov, "codes": all_codes, "step": step,
+              "done": final, "losses": torch.tensor(history, dtype=torch.float32),
+              "meta": dict(meta or {}, torch=str(torch.__version__), world=world.size)}
+        if not final:
+            zs = opt_z.state.get(codes.weight, {})
+            ck["optim"] = {"weights": opt_w.state_dict(), "codes": {
+                "step": zs["step"],
+                "exp_avg": D.gather_rows(zs["exp_avg"], count, world).cpu(),
+                "exp_avg_sq": D.gather_rows(zs["exp_avg_sq"], count, world).cpu(),
+            } if zs else {}}
+        if out is not None and world.main:
+            write_checkpoint(out, ck)
+        D.barrier(world)
+        return ck
+
+    per_epoch = math.ceil(count / cfg.batch)
+    perm, perm_epoch = None, -1
+    bar = tqdm(range(first, cfg.steps), initial=first, total=cfg.steps, desc=f"train {cfg.kind}",
+               disable=not (progress and world.main), leave=False)
+    for step in bar:
+        epoch, pos = divmod(step, per_epoch)
+        if epoch != perm_epoch:  # the same shuffle on every rank, and again after a resume
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            perm, perm_epoch = torch.randperm(count, generator=g), epoch
+        batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
+        rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
+        loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
+        loss = loss * (world.size / len(batch))  # DDP averages over ranks: the global mean
+        for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
+            for group in opt.param_groups:
+                group["lr"] = base * cfg.rate(step)
+        opt_w.zero_grad(set_to_none=True)
+        opt_z.zero_grad(set_to_none=True)
+        loss.backward()
+        if world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
+            codes.weight.grad = codes.weight.grad / world.size
+        opt_w.step()
+        opt_z.step()
+        with torch.no_grad():
+            codes.weight[rows] = project(codes.weight[rows], cfg.codes)
+        value = D.all_sum(loss.detach().reshape(1), world).item() / world.size
+        history.append(value)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{value:.3e}", refresh=False)
+        done = step + 1
+        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+            snapshot(done, final=False)
+    bar.close()
+    return snapshot(max(cfg.steps, first), final=True)

@@ -1,0 +1,289 @@
+"""Tests of trained priors: GLO training, the linear (PCA) special case, checkpoints,
+distributed training, and latent-space solving."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import operators as O
+from invprior.trained import (
+    ImageSet,
+    TrainConfig,
+    TrainedPrior,
+    build_decoder,
+    load_prior,
+    named_set,
+    train,
+    write_checkpoint,
+)
+from invprior.train import main as train_main
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+
+def _psnr(a, b) -> float:
+    return float(-10 * torch.log10((a.double() - b.double()).square().mean()))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits() -> torch.Tensor:
+    """64 training digits, (64, 1, 16, 16)."""
+    return named_set("digits", "train")[:64]
+
+
+@pytest.fixture(scope="module")
+def small_prior(digits, tmp_path_factory) -> tuple[TrainedPrior, Path]:
+    """A small GLO prior trained on 64 digits, saved and loaded back."""
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("prior") / "digits.pt"
+    cfg = TrainConfig(latent=8, width=32, steps=400, batch=32, lr=3e-3, code_lr=3e-2,
+                      checkpoint_every=0)
+    train(ImageSet.from_tensor(digits, "digits64"), cfg, out=path, progress=False)
+    return load_prior(path), path
+
+
+def _folder(root: Path, count: int = 12, size: int = 8) -> Path:
+    from invprior.io import write_image
+
+    g = torch.Generator().manual_seed(0)
+    for i in range(count):
+        sub = root / ("a" if i % 2 else "b/c")  # nested: the search is recursive
+        sub.mkdir(parents=True, exist_ok=True)
+        write_image(sub / f"img{i:02d}.png", torch.rand(1, 1, size, size, generator=g))
+    return root
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_named_sets_keep_the_held_out_rows_apart():
+    assert ImageSet("digits").shape == (1, 16, 16) and len(ImageSet("digits")) == 1500
+    assert len(ImageSet("faces")) == 90 and ImageSet("faces").shape == (1, 32, 32)
+    assert named_set("faces", "test").shape[0] == 10
+    assert named_set("digits", "test").shape[0] == 297
+    faces = ImageSet("faces", flips=True)
+    assert len(faces) == 180
+    assert torch.equal(faces.load([90])[0], faces.load([0])[0].flip(-1))
+
+
+def test_folder_is_read_recursively_resized_and_sharded(tmp_path):
+    data = ImageSet(str(_folder(tmp_path, count=6, size=10)), size=8, flips=True)
+    assert len(data) == 12 and data.shape == (1, 8, 8)
+    x = data.load([1, 7])
+    assert x.shape == (2, 1, 8, 8) and torch.allclose(x[1], x[0].flip(-1))
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda p: p / "nope", "does not exist"),
+    (lambda p: p, "no images found"),
+    (lambda p: (p / "x.png").write_bytes(b"not a png") and p, "x.png"),
+])
+def test_bad_data_folder_is_a_clear_error(tmp_path, make, match):
+    folder = make(tmp_path)
+    with pytest.raises(ValueError, match=match):
+        ImageSet(str(folder)).load(range(1))
+
+
+def test_cli_bad_data_exits_2_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "invprior.train", "--data", str(tmp_path / "missing"),
+         "--out", str(tmp_path / "p.pt")], capture_output=True, text=True, env=ENV, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: the data folder") and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_linear_factorisation_spans_the_principal_subspace():
+    """The lecture's claim: min_{B,Z} sum_i |x_i - B z_i|^2 learns the PCA subspace."""
+    from scipy.linalg import subspace_angles
+    from sklearn.decomposition import PCA
+
+    g = torch.Generator().manual_seed(0)
+    n, k, count = 64, 4, 200
+    basis, _ = torch.linalg.qr(torch.randn(n, k, generator=g))
+    codes = torch.randn(count, k, generator=g) * torch.tensor([4.0, 3.0, 2.0, 1.0])
+    x = 0.5 + 0.05 * (codes @ basis.T) + 0.002 * torch.randn(count, n, generator=g)
+    data = ImageSet.from_tensor(x.view(count, 1, 8, 8), "low-rank")
+    cfg = TrainConfig(kind="linear", latent=k, codes="free", init="random", steps=2000,
+                      batch=count, lr=1e-2, code_lr=1e-1, schedule="cosine", checkpoint_every=0)
+    ck = train(data, cfg, progress=False)
+    learned = ck["state_dict"]["weight"].double().numpy()
+    pca = PCA(k).fit(x.double().numpy()).components_.T
+    assert subspace_angles(learned, pca).max() < 1e-2
+
+
+def test_a_few_steps_lower_the_loss(digits):
+    cfg = TrainConfig(latent=8, width=16, steps=40, batch=32, checkpoint_every=0)
+    losses = train(ImageSet.from_tensor(digits, "d"), cfg, progress=False)["losses"]
+    assert losses[-5:].mean() < 0.8 * losses[:5].mean()
+
+
+def test_resume_continues_the_run_exactly(digits, tmp_path):
+    data = ImageSet.from_tensor(digits[:40], "d")
+    cfg = TrainConfig(latent=4, width=16, batch=16, steps=10, checkpoint_every=5)
+    whole = train(data, cfg, progress=False)
+    path = tmp_path / "run.pt"
+    _train_until_checkpoint(data, cfg, path)  # killed after its checkpoint at step 5
+    resumed = train(data, cfg, out=path, resume=True, progress=False)
+    assert resumed["step"] == 10 and resumed["done"]
+    for key, value in whole["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value)
+    torch.testing.assert_close(resumed["codes"], whole["codes"])
+    torch.testing.assert_close(resumed["losses"], whole["losses"])
+    with pytest.raises(ValueError, match="different latent"):
+        train(data, TrainConfig(latent=5, width=16, batch=16, steps=12), out=path, resume=True,
+              progress=False)
+
+
+def _train_until_checkpoint(data, cfg, path):
+    """Simulate a run killed after its first periodic checkpoint."""
+    import invprior.trained.training as T
+
+    class Killed(Exception):
+        pass
+
+    original = T.write_checkpoint
+
+    def write_then_die(p, ck):
+        original(p, ck)
+        if not ck["done"]:
+            raise Killed
+
+    T.write_checkpoint = write_then_die
+    try:
+        with pytest.raises(Killed):
+            T.train(data, cfg, out=path, progress=False)
+    finally:
+        T.write_checkpoint = original
+    assert not torch.load(path, weights_only=True)["done"]
+
+
+def test_two_process_torchrun_matches_one_process(tmp_path):
+    folder = _folder(tmp_path / "data", count=12)
+    args = ["--data", str(folder), "--size", "8", "--latent", "4", "--width", "16",
+            "--steps", "12", "--batch", "8", "--checkpoint-every", "5", "--threads", "1",
+            "--quiet"]
+    single, double = tmp_path / "one.pt", tmp_path / "two.pt"
+    assert train_main(args + ["--out", str(single)]) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "invprior.train", *args, "--out", str(double)],
+        capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a, b = (torch.load(p, weights_only=True) for p in (single, double))
+    assert b["meta"]["world"] == 2 and a["meta"]["world"] == 1
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][key], value, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(b["codes"], a["codes"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(b["losses"], a["losses"], atol=1e-6, rtol=1e-4)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_checkpoint_round_trip(small_prior, tmp_path):
+    prior, path = small_prior
+    ck = torch.load(path, weights_only=True)
+    assert ck["config"]["kind"] == "glo" and ck["done"] and "optim" not in ck
+    z = torch.randn(3, prior.latent)
+    net = build_decoder(ck["config"])
+    net.load_state_dict(ck["state_dict"])
+    assert torch.equal(prior.generate(z), net(z).detach())
+    torch.testing.assert_close(prior.mean, ck["codes"].mean(0))
+    again = write_checkpoint(tmp_path / "again.pt", prior.checkpoint())
+    assert torch.equal(load_prior(again).generate(z), prior.generate(z))
+
+
+@pytest.mark.parametrize("content,match", [
+    (None, "no such file"),
+    (b"garbage", "not a readable PyTorch checkpoint"),
+    ("truncated", "not a readable PyTorch checkpoint"),
+    ({"weights": torch.zeros(2)}, "not a trained-prior checkpoint"),
+    ("sparse", "not a trained-prior checkpoint"),
+    ("damaged", "damaged"),
+])
+def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match):
+    path = tmp_path / "bad.pt"
+    good = small_prior[1].read_bytes()
+    if content == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif content == "sparse":
+        path = Path(__file__).resolve().parent.parent / "assets" / "sparse_sr_x2.pt"
+    elif content == "damaged":
+        ck = torch.load(small_prior[1], weights_only=True)
+        ck["state_dict"]["fc.weight"] = torch.zeros(3, 3)
+        torch.save(ck, path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        torch.save(content, path)
+    with pytest.raises(ValueError, match=match) as err:
+        load_prior(path)
+    assert str(err.value).endswith(".") and "\n" not in str(err.value)
+
+
+def test_cli_pca_prior(tmp_path):
+    out = tmp_path / "pca.pt"
+    assert train_main(["--data", "digits", "--kind", "pca", "--latent", "10", "--out", str(out),
+                       "--quiet"]) == 0
+    prior = load_prior(out)
+    assert prior.shape == (1, 16, 16) and prior.config["kind"] == "linear"
+    assert train_main(["--data", "digits", "--kind", "pca", "--out", str(out), "--quiet"]) == 2
+
+
+# ---------------------------------------------------------------- solving
+
+
+def test_trained_prior_beats_an_untrained_one(small_prior, digits):
+    prior, _ = small_prior
+    x = digits[5:6]  # a training image
+    A = O.CompressedSensing(40, prior.shape, kind="gaussian", seed=1)
+    y = O.GaussianNoise(0.01, seed=0)(A(x))
+    torch.manual_seed(0)
+    blank = TrainedPrior(build_decoder(prior.config), torch.zeros(prior.latent),
+                         torch.eye(prior.latent), prior.config)
+    kw = dict(noise_level=0.01, iters=200, restarts=4, adapt=False, progress=False)
+    trained = _psnr(prior.solve(y, A, **kw).image, x)
+    untrained = _psnr(blank.solve(y, A, **kw).image, x)
+    assert trained > untrained + 5 and trained > 18
+
+
+def test_solve_batch_restarts_adaptation_and_custom_operator(small_prior, digits):
+    prior, _ = small_prior
+    x = digits[:2]
+    op = O.as_operator(lambda v: v[..., ::2, ::2])  # a custom callable
+    y = op(x)
+    out = prior.solve(y, op, iters=50, restarts=3, adapt=True, adapt_iters=30,
+                      noise_level=0.0, truth=x, progress=False, z_reg="sphere", l1=1e-4)
+    assert out.image.shape == (2, 1, 16, 16) and len(out.items) == 2
+    assert len(out.items[0].psnrs) == out.items[0].iterations
+    assert "weight adaptation" in out.stop_reason
+    # the prior's own latent search never moved the first restart from the data's fit
+    assert all(0 <= r.image.min() and r.image.max() <= 1 for r in out.items)
+
+
+def test_solve_rejects_observations_of_another_size(small_prior):
+    prior, _ = small_prior
+    A = O.CompressedSensing(10, (1, 8, 8), seed=0)
+    with pytest.raises(ValueError, match="cannot take this prior's"):
+        prior.solve(torch.zeros(1, 10), A, progress=False)
+    B = O.CompressedSensing(10, prior.shape, seed=0)
+    with pytest.raises(ValueError, match="do not fit this prior"):
+        prior.solve(torch.zeros(1, 12), B, progress=False)
