@@ -84,6 +84,7 @@ def solve(
     window: int = 100,
     init: str = "auto",
     warm: int | None = None,
+    keep_observed: bool | None = None,
     max_seconds: float | None = None,
     shape: tuple | None = None,
     net: NetConfig | None = None,
@@ -117,6 +118,9 @@ def solve(
             ``min(300, iters // 5)``), ``guide`` (feed it to
             the network as extra input channels), ``none``, or ``auto`` (default: warm for
             the built-in denoise/inpaint/blur/downsampling operators, else none).
+        keep_observed: inpainting only: return the observed pixels of ``y`` unchanged and
+            the prior's image in the holes only, as inpainting tools do (default: yes
+            unless ``noise_level`` > 0 says the observed pixels are noisy).
         max_seconds: stop each solve after this many seconds (default: no limit).
         net: network size (default: per prior and device, see ``priors.default_config``).
         truth: clean images, only to report PSNR per iteration (never used to fit).
@@ -196,6 +200,7 @@ def solve(
             steps = min(300, cfg.iters // 5) if warm is None else warm
             warm_start(model, estimate, steps, cfg.lr, progress=progress)
         cfg.stop, cfg.noise_level = _stopping(stop, noise_level, op, target)
+        cfg.finish = _observed_pixels(op, target, keep_observed, noise_level)
         ref = truth[b : b + 1].to(dev) if truth is not None else None
         cfg.desc = f"{prior} {b + 1}/{batch}" if batch > 1 else prior
         items.append(fit(model, op, target, cfg, truth=ref))
@@ -207,6 +212,24 @@ def solve(
     result.items = items
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _observed_pixels(op, y, keep: bool | None, noise_level: float | None):
+    """For a binary inpainting mask: a function that puts the observed pixels back.
+
+    The generator fits the observed pixels only approximately (it is small on purpose);
+    when they are noise-free, the best estimate of them is ``y`` itself. Soft masks and
+    noisy observations keep the generator's image everywhere.
+    """
+    if keep is None:
+        keep = not (noise_level is not None and noise_level > 0)
+    if not keep or not isinstance(op, O.Inpainting) or not isinstance(y, torch.Tensor):
+        return None
+    mask = op.mask.to(y)
+    if mask.shape[0] != 1 or not ((mask == 0) | (mask == 1)).all():
+        return None
+    observed = mask.bool().expand_as(y)
+    return lambda x: torch.where(observed, y, x)
 
 
 def solve_sparse(y, op, *, noise_level=None, device="cpu", seed=0, truth=None) -> Result:

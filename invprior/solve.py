@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="inpaint: return the observed pixels unchanged, fill only the holes (auto: yes unless --noise-level > 0)")
     g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "scribble", "text"), help="inpaint --simulate: mask drawn")
     g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
@@ -221,6 +222,7 @@ def run(args) -> dict:
         y, op, args.prior, iters=args.iters, lr=args.lr, loss=args.loss, stop=args.stop,
         noise_level=args.noise_level, init=args.init, device=device, seed=args.seed,
         truth=truth, progress=not args.quiet, max_seconds=args.max_seconds,
+        keep_observed={"auto": None, "yes": True, "no": False}[args.keep_observed],
     )
     seconds = time.perf_counter() - start
     x = result.image.cpu()

@@ -62,6 +62,7 @@ class LoopConfig:
     patience: int = 300
     jump: float = 3.0  # a loss this many times the running minimum means divergence
     max_seconds: float | None = None  # wall-time budget for the loop
+    finish: object = None  # estimate -> image (e.g. put back observed pixels), or None
     progress: bool = True
     desc: str = "solve"
 
@@ -134,7 +135,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             if rule.best_step == step or chosen is None:
                 chosen, chosen_step = ema.clone(), step
             if truth is not None:
-                psnrs.append(psnr_tensor(ema, truth))
+                psnrs.append(psnr_tensor(cfg.finish(ema) if cfg.finish else ema, truth))
             if step % 10 == 0:
                 shown = {"loss": f"{value:.2e}"}
                 if psnrs:
@@ -153,6 +154,8 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     if chosen is None:  # interrupted before the first step ended
         with torch.no_grad():
             chosen = prior.render()
+    if cfg.finish is not None:
+        chosen = cfg.finish(chosen)
     return Result(
         image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=chosen_step,
         iterations=step + 1, stop_reason=reason, seconds=time.perf_counter() - start,

@@ -63,6 +63,21 @@ def test_solver_beats_the_observation(name, camera64):
     assert gain > (1.0 if name == "sr" else 2.0), (name, baseline, gain)
 
 
+def test_inpainting_keeps_the_observed_pixels(camera64):
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    y = op(camera64)
+    observed = op.mask.expand_as(y).bool()
+    kept = quick(y, op, iters=20)
+    assert torch.equal(kept.image[observed], y[observed])
+    refit = quick(y, op, iters=20, keep_observed=False)
+    assert not torch.equal(refit.image[observed], y[observed])
+    # the holes are the generator's in both cases; only the observed pixels differ
+    assert torch.equal(kept.image[~observed], refit.image[~observed])
+    # a noise level > 0 means the observed pixels are noisy: keep the generator's image
+    noisy = quick(y, op, iters=20, noise_level=0.05)
+    assert not torch.equal(noisy.image[observed], y[observed])
+
+
 def test_custom_python_operator_end_to_end(camera64):
     def every_other(v):  # a user's forward model: keep every other column, halve it
         return 0.5 * v[..., :, ::2]
