@@ -102,7 +102,9 @@ def solve(
             ``sparse`` (classical dictionary learning; denoising and downsampling only), or a
             trained prior: a ``.pt`` file from ``python -m invprior.train`` or the object
             ``invprior.trained.load_prior`` returns (latent-space solve, CSGM).
-        iters: iteration cap (default 2000).
+        iters: iteration cap (default 2000; 3000 for inpainting, where the holes keep
+            improving long after the observed pixels are fitted: 33.1 dB at 2000, 33.6 at
+            3000 on the 50 % camera case).
         lr: Adam learning rate (default per prior, 0.01).
         loss: ``l2sq`` (default), ``l2``, ``l1`` or ``huber`` (robust to impulse noise).
         tv: weight of a total-variation penalty on the image (default 0).
@@ -163,7 +165,7 @@ def solve(
     shape = tuple(shape) if shape is not None else tuple(op.input_shape_for(tuple(first.shape)))
     config = net or default_config(prior, dev)
     cfg = LoopConfig(
-        iters=iters if iters is not None else 2000,
+        iters=iters if iters is not None else (3000 if isinstance(op, O.Inpainting) else 2000),
         lr=lr if lr is not None else config.lr, loss=loss, tv=tv, ema=ema,
         stop=stop, noise_level=noise_level, window=window, patience=patience,
         progress=progress, max_seconds=max_seconds,

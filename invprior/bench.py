@@ -6,7 +6,11 @@ iterations, seconds and the machine. Sections: ``dip`` (deep image prior and dee
 decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` (the
 dictionary-learning baseline) and ``trained`` (GLO / CSGM priors), when available.
 
-    python -m invprior.bench                      # everything (tens of minutes on 2 cores)
+    python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
+    python -m invprior.bench --sections dip --cases inpaint_camera   # redo one block's rows
+
+A run rewrites the blocks of the sections it runs and keeps the file's other blocks, each
+with the line that says which command, date and machine measured it.
     python -m invprior.bench --sections classical --quick -o /tmp/b.md
 """
 
@@ -25,6 +29,30 @@ from .cases import CASES, load_case
 from .metrics import psnr, ssim
 
 SECTIONS = ("operators", "dip", "classical", "sparse", "trained")
+# the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
+BLOCKS = {
+    "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse"),
+    "Operators": ("operators",),
+    "Sparse coding baseline": ("sparse",),
+    "Trained priors": ("trained",),
+}
+
+
+def carried_over(path: Path, sections) -> dict:
+    """Blocks of an earlier file that this run does not redo: a partial rerun keeps them.
+
+    Each block carries its own "Measured by ..." line, so its provenance stays true.
+    """
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    kept = {}
+    for chunk in text.split("\n## ")[1:]:
+        title, _, body = chunk.partition("\n")
+        if title in BLOCKS and not set(BLOCKS[title]) & set(sections):
+            kept[title] = body.strip("\n") + "\n"
+    return kept
 
 
 def machine() -> str:
@@ -150,7 +178,7 @@ def operator_timings(repeats: int = 5) -> str:
                     samples.append(1000 * (time.perf_counter() - start))
                 times[label] = statistics.median(samples)
             lines.append(f"| {name} | {times['forward']:.1f} | {times['adjoint']:.1f} |")
-    return "## Operators\n\n" + "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
 def _fmt(v, spec):
@@ -175,7 +203,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written (replaced)")
+    p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse sections")
     p.add_argument("--priors", default="dip,decoder", help="untrained priors run in the dip section")
@@ -189,19 +217,20 @@ def main(argv=None) -> int:
         print(f"error: unknown section or case {', '.join(unknown)}.", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
-    header = (f"# Benchmarks\n\nWritten by `python -m invprior.bench {' '.join(argv if argv is not None else sys.argv[1:])}` "
-              f"on {started}.\n\nMachine: {machine()}.\n")
-    parts, rows = [header], []
+    command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    provenance = f"_Measured by `{command.strip()}` on {started}; {machine()}._\n\n"
+    header = ("# Benchmarks\n\nWritten by `python -m invprior.bench`; each block says which run "
+              "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
+    blocks, rows = carried_over(Path(args.output), sections), []
 
     def write():
         """Rewrite the file after every result, so that an interrupted run keeps its rows."""
         from .io import atomic_write
 
-        table_part = []
         if rows:
             ordered = sorted(rows, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
-            table_part = ["## Fixed cases (256x256, ../shared/cases)\n\n" + table(ordered)]
-        text = "\n".join(parts[:1] + table_part + parts[1:])
+            blocks[next(iter(BLOCKS))] = provenance + table(ordered)
+        text = header + "".join(f"\n## {t}\n\n{blocks[t]}" for t in BLOCKS if t in blocks)
         atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
 
     def emit(r: dict) -> None:
@@ -210,21 +239,22 @@ def main(argv=None) -> int:
         write()
 
     if "operators" in sections:
-        parts.append(operator_timings())
+        blocks["Operators"] = provenance + operator_timings()
     if "classical" in sections:
         run_classical(cases, emit)
     if "sparse" in sections:
         run_sparse_prior(cases, emit)
     if "dip" in sections:
         run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
-    for section, module in (("sparse", "invprior.sparse.bench_sparse"), ("trained", "invprior.bench_trained")):
+    for section, module, title in (("sparse", "invprior.sparse.bench_sparse", "Sparse coding baseline"),
+                                   ("trained", "invprior.bench_trained", "Trained priors")):
         if section not in sections:
             continue
         try:
             mod = __import__(module, fromlist=["run", "markdown"])
         except ImportError:
             continue
-        parts.append(mod.markdown(mod.run(quick=args.quick)))
+        blocks[title] = provenance + mod.markdown(mod.run(quick=args.quick)) + "\n"
         write()
     write()
     print(f"wrote {args.output}")

@@ -1,0 +1,20 @@
+"""The benchmark writer: a run of some sections keeps the other blocks of the file."""
+
+from invprior.bench import main
+
+
+def test_partial_rerun_keeps_the_other_blocks(tmp_path, capsys):
+    out = tmp_path / "BENCH.md"
+    assert main(["--sections", "operators", "-o", str(out)]) == 0
+    operators = out.read_text().split("## Operators", 1)[1]
+    assert "| Blur sigma 2 (circular) |" in operators
+    assert main(["--sections", "classical", "--cases", "sr4_camera", "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.split("## Operators", 1)[1] == operators  # kept as measured, provenance too
+    fixed = text.split("## Fixed cases", 1)[1].split("## Operators")[0]
+    assert "--sections classical" in fixed and "| sr4_camera | bicubic | 25.29 |" in fixed
+
+
+def test_unknown_section_is_refused(tmp_path, capsys):
+    assert main(["--sections", "nope", "-o", str(tmp_path / "b.md")]) == 2
+    assert "unknown section" in capsys.readouterr().err
