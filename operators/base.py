@@ -189,21 +189,30 @@ def conjugate_gradient(normal, b: torch.Tensor, *, tol: float = 1e-6, max_iter: 
     r = b.clone()
     p = r.clone()
     rr = inner(r, r)
-    b_norm = rr.sqrt().clamp_min(torch.finfo(b.dtype).tiny)
+    tiny = torch.finfo(b.dtype).tiny
+    b_norm = rr.sqrt().clamp_min(tiny)
+    # below a few rounding errors the recursion loses conjugacy and can blow up (measured:
+    # float32 downsampling normal equations diverged after ~20 steps): never aim lower, and
+    # return the iterate with the smallest residual
+    tol = max(tol, 8 * torch.finfo(b.dtype).eps)
+    best, best_rr = x, rr
     shape = (-1,) + (1,) * (b.ndim - 1)
     for _ in range(max_iter):
         if (rr.sqrt() <= tol * b_norm).all():
             break
         ap = normal(p)
         pap = inner(p, ap)
-        alpha = torch.where(pap > 0, rr / pap.clamp_min(torch.finfo(b.dtype).tiny), 0.0)
+        alpha = torch.where(pap > 0, rr / pap.clamp_min(tiny), 0.0)
         x = x + alpha.view(shape) * p
         r = r - alpha.view(shape) * ap
         rr_new = inner(r, r)
-        beta = torch.where(rr > 0, rr_new / rr.clamp_min(torch.finfo(b.dtype).tiny), 0.0)
+        beta = torch.where(rr > 0, rr_new / rr.clamp_min(tiny), 0.0)
         p = r + beta.view(shape) * p
         rr = rr_new
-    return x
+        better = rr < best_rr
+        best = torch.where(better.view(shape), x, best)
+        best_rr = torch.minimum(rr, best_rr)
+    return best
 
 
 class Composition(Operator):
