@@ -120,9 +120,10 @@ def solve(
             ``min(300, iters // 5)``), ``guide`` (feed it to
             the network as extra input channels), ``none``, or ``auto`` (default: warm for
             the built-in denoise/inpaint/blur/downsampling operators, else none).
-        keep_observed: inpainting only: return the observed pixels of ``y`` unchanged and
-            the prior's image in the holes only, as inpainting tools do (default: yes
-            unless ``noise_level`` > 0 says the observed pixels are noisy).
+        keep_observed: make the result reproduce a noise-free ``y`` exactly: inpainting
+            returns the observed pixels unchanged and fills only the holes (as inpainting
+            tools do), super-resolution ends with a back-projection (default: yes unless
+            ``noise_level`` > 0 says ``y`` is noisy).
         max_seconds: stop each solve after this many seconds (default: no limit).
         net: network size (default: per prior and device, see ``priors.default_config``).
         truth: clean images, only to report PSNR per iteration (never used to fit).
@@ -202,7 +203,7 @@ def solve(
             steps = min(300, cfg.iters // 5) if warm is None else warm
             warm_start(model, estimate, steps, cfg.lr, progress=progress)
         cfg.stop, cfg.noise_level = _stopping(stop, noise_level, op, target)
-        cfg.finish = _observed_pixels(op, target, keep_observed, noise_level)
+        cfg.finish, cfg.trace_finish = _keep_observation(op, target, keep_observed, noise_level)
         ref = truth[b : b + 1].to(dev) if truth is not None else None
         cfg.desc = f"{prior} {b + 1}/{batch}" if batch > 1 else prior
         items.append(fit(model, op, target, cfg, truth=ref))
@@ -216,22 +217,33 @@ def solve(
     return result
 
 
-def _observed_pixels(op, y, keep: bool | None, noise_level: float | None):
-    """For a binary inpainting mask: a function that puts the observed pixels back.
+def _keep_observation(op, y, keep: bool | None, noise_level: float | None):
+    """For noise-free observations: a function that makes an estimate reproduce ``y``.
 
-    The generator fits the observed pixels only approximately (it is small on purpose);
-    when they are noise-free, the best estimate of them is ``y`` itself. Soft masks and
-    noisy observations keep the generator's image everywhere.
+    The generator fits ``y`` only approximately (it is small on purpose). When ``y`` is
+    noise-free, the truth lies in ``{x : A x = y}`` and the orthogonal projection onto that
+    set can only bring an estimate closer to it:
+
+    * inpainting with a binary mask: put the observed pixels back (fills only the holes);
+    * downsampling: back-projection ``x + A^+ (y - A x)`` (measured on the sr4 camera case:
+      26.16 -> 26.33 dB).
+
+    Soft masks, other operators and noisy observations keep the generator's image.
+    Returns ``(finish, cheap)``: ``cheap`` says whether to apply it at every traced step.
     """
     if keep is None:
         keep = not (noise_level is not None and noise_level > 0)
-    if not keep or not isinstance(op, O.Inpainting) or not isinstance(y, torch.Tensor):
-        return None
+    if not keep or not isinstance(y, torch.Tensor):
+        return None, False
+    if isinstance(op, O.Downsampling):
+        return (lambda x: x + op.pinv(y - op(x), max_iter=20)), False
+    if not isinstance(op, O.Inpainting):
+        return None, False
     mask = op.mask.to(y)
     if mask.shape[0] != 1 or not ((mask == 0) | (mask == 1)).all():
-        return None
+        return None, False
     observed = mask.bool().expand_as(y)
-    return lambda x: torch.where(observed, y, x)
+    return (lambda x: torch.where(observed, y, x)), True
 
 
 def solve_sparse(y, op, *, noise_level=None, device="cpu", seed=0, truth=None) -> Result:

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
-    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="inpaint: return the observed pixels unchanged, fill only the holes (auto: yes unless --noise-level > 0)")
+    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless --noise-level > 0)")
     g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "scribble", "text"), help="inpaint --simulate: mask drawn")
     g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")

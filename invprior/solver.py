@@ -27,7 +27,8 @@ class Result:
     Attributes:
         image: ``(B, C, H, W)`` restored images in [0, 1].
         losses: data loss per iteration (of the first batch item; see ``items``).
-        psnrs: PSNR of the returned estimate per iteration when ``truth`` was given.
+        psnrs: PSNR of the estimate per iteration when ``truth`` was given (for
+            super-resolution before the final back-projection, which is costly per step).
         iteration: the iteration whose estimate was returned.
         iterations: iterations run.
         stop_reason: why the loop ended.
@@ -63,6 +64,7 @@ class LoopConfig:
     jump: float = 3.0  # a loss this many times the running minimum means divergence
     max_seconds: float | None = None  # wall-time budget for the loop
     finish: object = None  # estimate -> image (e.g. put back observed pixels), or None
+    trace_finish: bool = True  # apply finish before every traced PSNR (False: too costly)
     progress: bool = True
     desc: str = "solve"
 
@@ -135,7 +137,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             if rule.best_step == step or chosen is None:
                 chosen, chosen_step = ema.clone(), step
             if truth is not None:
-                psnrs.append(psnr_tensor(cfg.finish(ema) if cfg.finish else ema, truth))
+                psnrs.append(psnr_tensor(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
             if step % 10 == 0:
                 shown = {"loss": f"{value:.2e}"}
                 if psnrs:
@@ -155,7 +157,8 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         with torch.no_grad():
             chosen = prior.render()
     if cfg.finish is not None:
-        chosen = cfg.finish(chosen)
+        with torch.no_grad():
+            chosen = cfg.finish(chosen)
     return Result(
         image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=chosen_step,
         iterations=step + 1, stop_reason=reason, seconds=time.perf_counter() - start,

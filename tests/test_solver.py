@@ -78,6 +78,17 @@ def test_inpainting_keeps_the_observed_pixels(camera64):
     assert not torch.equal(noisy.image[observed], y[observed])
 
 
+def test_super_resolution_ends_consistent_with_the_observation(camera64):
+    op = O.Downsampling(2)
+    y = op(camera64)
+    projected = quick(y, op, iters=20).image
+    raw = quick(y, op, iters=20, keep_observed=False).image
+    # back-projection: the downsampled result matches y (up to the [0, 1] clamp) and the
+    # estimate gets closer to the truth, which lies in {x : A x = y}
+    assert (op(projected) - y).norm() < 0.05 * (op(raw) - y).norm()
+    assert psnr(projected, camera64) > psnr(raw, camera64)
+
+
 def test_custom_python_operator_end_to_end(camera64):
     def every_other(v):  # a user's forward model: keep every other column, halve it
         return 0.5 * v[..., :, ::2]
