@@ -47,12 +47,14 @@ def carried_over(path: Path, sections) -> dict:
         text = path.read_text()
     except OSError:
         return {}
-    kept = {}
+    bodies, title = {}, None
     for chunk in text.split("\n## ")[1:]:
-        title, _, body = chunk.partition("\n")
-        if title in BLOCKS and not set(BLOCKS[title]) & set(sections):
-            kept[title] = body.strip("\n") + "\n"
-    return kept
+        head, _, body = chunk.partition("\n")
+        if head in BLOCKS:
+            title, bodies[head] = head, body
+        elif title is not None:  # a "## " heading inside a block belongs to that block
+            bodies[title] += f"\n## {chunk}"
+    return {t: b.strip("\n") + "\n" for t, b in bodies.items() if not set(BLOCKS[t]) & set(sections)}
 
 
 def machine() -> str:
@@ -197,7 +199,9 @@ def table(rows: list[dict]) -> str:
         f"{r['iterations']} | {r['returned']} | {_fmt(r['s_per_it'], '.3f')} | {_fmt(r['oracle'], '.2f')} | {r['note']} |"
         for r in rows
     ]
-    return head + "\n".join(lines) + "\n"
+    foot = ("\nBest PSNR along the run: of the estimate at each iteration (for super-resolution "
+            "before the final back-projection, which is costly per step).\n")
+    return head + "\n".join(lines) + "\n" + foot
 
 
 def main(argv=None) -> int:

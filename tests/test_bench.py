@@ -15,6 +15,14 @@ def test_partial_rerun_keeps_the_other_blocks(tmp_path, capsys):
     assert "--sections classical" in fixed and "| sr4_camera | bicubic | 25.29 |" in fixed
 
 
+def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
+    out = tmp_path / "BENCH.md"
+    out.write_text("# Benchmarks\n\n## Trained priors\n\nrow 1\n\n## details\n\nrow 2\n")
+    assert main(["--sections", "operators", "-o", str(out)]) == 0
+    trained = out.read_text().split("## Trained priors", 1)[1]
+    assert "row 1" in trained and "## details" in trained and "row 2" in trained
+
+
 def test_unknown_section_is_refused(tmp_path, capsys):
     assert main(["--sections", "nope", "-o", str(tmp_path / "b.md")]) == 2
     assert "unknown section" in capsys.readouterr().err
