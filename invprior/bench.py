@@ -7,11 +7,13 @@ decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` 
 dictionary-learning baseline) and ``trained`` (GLO / CSGM priors), when available.
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
-    python -m invprior.bench --sections dip --cases inpaint_camera   # redo one block's rows
+    python -m invprior.bench --sections trained   # redo the trained-priors block only
+    python -m invprior.bench --sections classical --quick -o /tmp/b.md
 
 A run rewrites the blocks of the sections it runs and keeps the file's other blocks, each
-with the line that says which command, date and machine measured it.
-    python -m invprior.bench --sections classical --quick -o /tmp/b.md
+with the line that says which command, date and machine measured it. The fixed-cases
+table is one block written by the dip, classical and sparse sections together: a run of
+any of them (or of some ``--cases``) replaces the whole table with its own rows.
 """
 
 from __future__ import annotations
