@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="dip", help="dip (deep image prior), decoder (deep decoder) or sparse (dictionary learning; denoise and sr)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: sparse for denoise, deblur and inpaint, decoder for sr, dip for cs), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or a trained prior PATH.pt (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
     g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
-    s.add_argument("--iters", type=int, default=None, help="iteration cap (default: 2000; 3000 for inpaint)")
+    s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; sparse plug-and-play 32)")
     s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
@@ -204,7 +204,12 @@ def _display(op, y, shape):
 
 
 def run(args) -> dict:
-    from .api import resolve_device, solve
+    from operators.registry import operator_class
+
+    from .api import auto_prior, resolve_device, solve
+
+    if args.prior == "auto":  # named in the output file and the report
+        args.prior = auto_prior(operator_class(args.op))
     from .io import atomic_write, read_image, read_measurements, write_image
     from .metrics import psnr, ssim
 

@@ -25,6 +25,19 @@ def names() -> list[str]:
     return sorted([*REGISTRY, *ALIASES])
 
 
+def operator_class(name: str) -> type:
+    """The operator class called ``name`` (aliases accepted).
+
+    Example:
+        >>> operator_class("deblur").__name__
+        'Blur'
+    """
+    key = ALIASES.get(name, name)
+    if key not in REGISTRY:
+        raise ValueError(f"unknown operator '{name}'; choose one of {', '.join(names())}.")
+    return REGISTRY[key]
+
+
 def make(name: str, **params):
     """Build the operator called ``name`` with keyword ``params``.
 
@@ -32,10 +45,7 @@ def make(name: str, **params):
         >>> make("sr", factor=2)
         Downsampling()
     """
-    key = ALIASES.get(name, name)
-    if key not in REGISTRY:
-        raise ValueError(f"unknown operator '{name}'; choose one of {', '.join(names())}.")
-    cls = REGISTRY[key]
+    cls = operator_class(name)
     accepted = inspect.signature(cls.__init__).parameters
     unknown = sorted(set(params) - set(accepted))
     if unknown:

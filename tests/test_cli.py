@@ -11,7 +11,7 @@ import torch
 from invprior.io import read_image, write_image
 from invprior.solve import main
 
-FAST = ["--iters", "5", "--quiet"]
+FAST = ["--prior", "dip", "--iters", "5", "--quiet"]
 
 
 @pytest.fixture()
@@ -45,6 +45,14 @@ def test_default_output_is_next_to_the_input_and_never_overwritten(tmp_path, gra
     assert "overwrite an input" in capsys.readouterr().err and gray.read_bytes() == before
 
 
+def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
+    rep = tmp_path / "r.json"
+    assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
+    report = json.loads(rep.read_text())
+    assert (tmp_path / "cam_deblur_sparse.png").exists() and report["prior"] == "sparse"
+    assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
+
+
 def test_inpaint_from_alpha_and_from_mask_file(tmp_path, camera64, capsys):
     rgba = np.concatenate([camera64[0].permute(1, 2, 0).numpy()] * 3 + [np.ones((64, 64, 1), np.float32)], -1)
     rgba[20:30, 20:30, 3] = 0
@@ -65,7 +73,6 @@ def test_inpaint_from_alpha_and_from_mask_file(tmp_path, camera64, capsys):
         (["--op", "sr", "--factor", "5"], "factor must be one of"),
         (["--op", "inpaint"], "needs a mask"),
         (["--op", "deblur", "--sigma", "-1"], "sigma must be positive"),
-        (["--op", "deblur", "--prior", "sparse"], "not supported"),
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
         (["--op", "cs"], "needs --shape"),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),

@@ -15,6 +15,7 @@ TINY = NetConfig(channels=(16, 16, 16), input_depth=8)
 
 
 def quick(y, op, **kw):
+    kw.setdefault("prior", "dip")
     kw.setdefault("net", TINY)
     kw.setdefault("progress", False)
     return solve(y, op, **kw)
@@ -195,8 +196,8 @@ def test_bad_observations():
         quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
     with pytest.raises(ValueError, match="batch axis"):
         quick(torch.rand(8), O.Denoising())
-    with pytest.raises(ValueError, match="not supported"):
-        solve(torch.rand(1, 1, 16, 16), O.Blur(sigma=1.0), prior="sparse")
+    with pytest.raises(ValueError, match="needs a linear operator"):
+        solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -205,3 +206,16 @@ def test_cuda_same_code(camera64):
     out = quick(op(camera64), op, iters=100, device="cuda")
     assert out.image.device.type == "cuda"
     assert psnr(out.image.cpu(), camera64) > psnr(op(camera64), camera64) + 2
+
+
+def test_auto_prior_is_the_best_measured_per_operator(camera64):
+    from invprior.api import auto_prior
+
+    assert [auto_prior(c) for c in (O.Denoising, O.Blur, O.Inpainting, O.Downsampling)] == [
+        "sparse", "sparse", "sparse", "decoder"]
+    assert auto_prior(O.CompressedSensing) == "dip" and auto_prior(O.Lambda(torch.sin)) == "dip"
+    op = O.Blur(sigma=1.5)
+    y = op(camera64) + 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    out = solve(y, op, iters=8, progress=False, truth=camera64)  # noise level estimated
+    assert "plug-and-play" in out.stop_reason and len(out.psnrs) == 8
+    assert psnr(out.image, camera64) > psnr(y.clamp(0, 1), camera64) + 2

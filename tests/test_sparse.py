@@ -1,4 +1,4 @@
-"""Tests of the sparse-coding baseline: patches, OMP / FISTA, K-SVD, denoising, SR."""
+"""Tests of the sparse-coding baseline: patches, OMP / FISTA, K-SVD, denoising, SR, plug-and-play."""
 
 from __future__ import annotations
 
@@ -197,6 +197,46 @@ def test_superres_rgb_shape_and_assets_load_safely():
 def test_bad_inputs_raise_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---------------------------------------------------------------- plug-and-play
+
+def _observe(op, x, noise: float = 0.0):
+    y = op(x)
+    return y + noise * torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
+
+
+def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
+    import operators as O
+    from invprior.classical import initial_estimate
+    from invprior.sparse import pnp_restore
+
+    x = camera64
+    cases = [  # operator, noise, margin over the classical start (measured: +2.9, +0.5, +23 dB)
+        (O.Blur(sigma=1.5), 0.01, 2.0),
+        (O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0), 0.0, 0.2),
+        (O.CompressedSensing(1200, (1, 64, 64), seed=0), 0.0, 15.0),
+    ]
+    for op, noise, margin in cases:
+        y = _observe(op, x, noise)
+        image, trace = pnp_restore(y, op, noise_level=noise, truth=x)
+        start = _psnr(initial_estimate(op, y).clamp(0, 1), x)
+        assert _psnr(image, x) > start + margin, type(op).__name__
+        assert len(trace) == 32 and abs(trace[-1] - _psnr(image, x)) < 1e-6
+
+
+def test_pnp_rgb_and_bad_input(astronaut32):
+    import operators as O
+    from invprior.sparse import pnp_restore
+
+    op = O.Blur(sigma=1.0)
+    y = _observe(op, astronaut32, 0.01)
+    image, _ = pnp_restore(y, op, noise_level=0.01, iters=8)
+    assert image.shape == astronaut32.shape and _psnr(image, astronaut32) > _psnr(y, astronaut32) + 1
+    with pytest.raises(ValueError, match="linear operator"):
+        pnp_restore(y, O.Lambda(lambda v: v.pow(2)))
+    with pytest.raises(ValueError, match="iters"):
+        pnp_restore(y, op, iters=0)
 
 
 # ---------------------------------------------------------------- GPU

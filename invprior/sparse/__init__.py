@@ -4,6 +4,7 @@ and coupled-dictionary super-resolution.
 One idea per file: :mod:`.patches` (unfold / fold with overlap averaging), :mod:`.coding`
 (batched OMP, ISTA / FISTA), :mod:`.dictionary` (2-D DCT, approximate K-SVD),
 :mod:`.denoise` (Elad & Aharon 2006), :mod:`.superres` (Yang et al. 2010),
+:mod:`.pnp` (plug-and-play K-SVD for any linear operator),
 :mod:`.train_sr` (makes ``assets/sparse_sr_x*.pt``), :mod:`.bench_sparse`.
 
 Example:
@@ -20,8 +21,9 @@ from .coding import SparseCodes, ista, lasso_objective, omp
 from .denoise import estimate_sigma, sparse_denoise
 from .dictionary import dct_dictionary, ksvd_step, learn_dictionary
 from .patches import assemble_patches, extract_patches
+from .pnp import pnp_restore
 from .superres import back_project, load_sr_dictionary, sparse_superres
 
 __all__ = ["sparse_denoise", "sparse_superres", "estimate_sigma", "omp", "ista",
            "lasso_objective", "SparseCodes", "learn_dictionary", "ksvd_step", "dct_dictionary",
-           "extract_patches", "assemble_patches", "load_sr_dictionary", "back_project"]
+           "extract_patches", "assemble_patches", "load_sr_dictionary", "back_project", "pnp_restore"]

@@ -19,7 +19,8 @@ from .dictionary import learn_dictionary
 from .coding import omp
 from .patches import assemble_patches, extract_patches
 
-__all__ = ["sparse_denoise", "estimate_sigma", "ksvd_denoise_channel"]
+__all__ = ["sparse_denoise", "estimate_sigma", "ksvd_denoise_channel", "patch_dictionary",
+           "code_patches", "to_opponent", "from_opponent"]
 
 # Orthonormal opponent colour transform (luminance, red-blue, green-magenta): rows
 # orthonormal, so i.i.d. noise of std sigma in RGB stays i.i.d. with the same sigma.
@@ -28,31 +29,64 @@ _OPP = torch.tensor([[1 / math.sqrt(3)] * 3,
                      [1 / math.sqrt(6), -2 / math.sqrt(6), 1 / math.sqrt(6)]])
 
 
-# Daubechies-2 high-pass decomposition filter (pywt's "db2" dec_hi).
+def patch_dictionary(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms: int = 256,
+                     iters: int = 30, train_patches: int = 60000, train_gain: float = 1.15,
+                     init: str | torch.Tensor = "dct", seed: int = 0,
+                     progress: bool = False) -> torch.Tensor:
+    """Learn a K-SVD dictionary ``(atoms, patch * patch)`` on the mean-free patches of ``u``.
+
+    ``u`` is one ``(H, W)`` channel with noise of std ``sigma``; ``init`` is ``"dct"`` or a
+    previous dictionary to continue from (plug-and-play relearns as the estimate improves).
+    """
+    P = extract_patches(u[None, None], patch)[0]
+    P = P - P.mean(1, keepdim=True)
+    g = torch.Generator().manual_seed(seed)
+    sub = torch.randperm(P.shape[0], generator=g)[:train_patches].to(u.device)
+    # Training with a slightly larger error bound than coding keeps noise out of the atoms.
+    return learn_dictionary(P[sub], atoms, iters=iters, tol=patch * patch * (train_gain * sigma) ** 2,
+                            init=init, seed=seed, progress=progress)
+
+
+def code_patches(u: torch.Tensor, D: torch.Tensor, sigma: float, *, gain: float = 1.1,
+                 blend: float | None = None) -> torch.Tensor:
+    """Denoise one ``(H, W)`` channel with a given dictionary ``D`` ``(atoms, p * p)``.
+
+    Every patch (stride 1) minus its mean takes atoms by OMP until its residual looks like
+    the noise, ``||r||^2 <= p^2 (gain sigma)^2``; patches are averaged back and blended with
+    ``u`` (MAP weight ``lam = 30 / sigma``, sigma in 8-bit units, as in the paper).
+    """
+    h, w = u.shape
+    patch = math.isqrt(D.shape[1])
+    P = extract_patches(u[None, None], patch)[0]            # (N, p*p), every position
+    mean = P.mean(1, keepdim=True)  # the DC is estimated well by the mean; atoms code the rest
+    codes = omp(P - mean, D, tol=patch * patch * (gain * sigma) ** 2, return_sparse=True)
+    rec = codes.reconstruct(D) + mean
+    total, weight = assemble_patches(rec[None], (h, w), patch, return_weight=True)
+    lam = 30.0 / (255.0 * sigma) if blend is None else blend
+    return ((total + lam * u) / (weight + lam))[0, 0]
+
+
 def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms: int = 256,
                          iters: int = 30, train_patches: int = 60000, gain: float = 1.1,
                          train_gain: float = 1.15, blend: float | None = None, seed: int = 0,
                          progress: bool = False) -> torch.Tensor:
     """Denoise one ``(H, W)`` channel; see :func:`sparse_denoise` for the parameters."""
-    h, w = u.shape
-    P = extract_patches(u[None, None], patch)[0]            # (N, p*p), every position
-    mean = P.mean(1, keepdim=True)
-    P0 = P - mean  # the DC is estimated well by the mean; the dictionary codes the rest
-    d = patch * patch
-    g = torch.Generator().manual_seed(seed)
-    sub = torch.randperm(P0.shape[0], generator=g)[:train_patches].to(u.device)
-    # Error-bounded coding: a patch takes atoms until its residual looks like the noise,
-    # ||r||^2 <= d (gain sigma)^2. Training with a slightly larger bound keeps noise out of
-    # the atoms; coding with a slightly smaller one keeps more texture (measured on camera).
-    D = learn_dictionary(P0[sub], atoms, iters=iters, tol=d * (train_gain * sigma) ** 2,
-                         init="dct", seed=seed, progress=progress)
-    codes = omp(P0, D, tol=d * (gain * sigma) ** 2, return_sparse=True)
-    rec = codes.reconstruct(D) + mean
-    total, weight = assemble_patches(rec[None], (h, w), patch, return_weight=True)
-    # MAP blend with the observation: x = (lam y + sum_i R_i^T D z_i) / (lam + count),
-    # lam = 30 / sigma (sigma in 8-bit units) as in the paper.
-    lam = 30.0 / (255.0 * sigma) if blend is None else blend
-    return ((total + lam * u) / (weight + lam))[0, 0]
+    # Gains 1.15 (learning) / 1.1 (coding): a smaller coding bound keeps more texture
+    # (measured on camera).
+    D = patch_dictionary(u, sigma, patch=patch, atoms=atoms, iters=iters,
+                         train_patches=train_patches, train_gain=train_gain, seed=seed,
+                         progress=progress)
+    return code_patches(u, D, sigma, gain=gain, blend=blend)
+
+
+def to_opponent(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB -> opponent channels (orthonormal: white noise stays white)."""
+    return torch.einsum("ij,bjhw->bihw", _OPP.to(x), x)
+
+
+def from_opponent(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`to_opponent` (the transpose)."""
+    return torch.einsum("ji,bjhw->bihw", _OPP.to(x), x)
 
 
 def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 8,
@@ -110,17 +144,12 @@ def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 
         sigmas = [float(sigma)] * y.shape[0]
     x = y.detach().float()
     out = torch.empty_like(x)
-    opp = _OPP.to(x.device)
     for b in range(x.shape[0]):
-        img = x[b]
-        if img.shape[0] == 3:  # RGB -> opponent (orthonormal, noise unchanged)
-            img = torch.einsum("ij,jhw->ihw", opp, img)
+        img = to_opponent(x[b : b + 1])[0] if x.shape[1] == 3 else x[b]
         res = torch.stack([
             ksvd_denoise_channel(ch, max(sigmas[b], 1e-6), patch=patch, atoms=atoms, iters=iters,
                                  train_patches=train_patches, gain=gain, train_gain=train_gain,
                                  seed=seed, progress=progress)
             for ch in img])
-        if res.shape[0] == 3:
-            res = torch.einsum("ji,jhw->ihw", opp, res)  # inverse = transpose
-        out[b] = res
+        out[b] = from_opponent(res[None])[0] if res.shape[0] == 3 else res
     return out.to(y.dtype)
