@@ -100,15 +100,21 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         atoms = dictionary_size((h - 7) * (w - 7), atoms)
         psnrs = []
         sigmas = np.geomspace(sigma_start, min(end, sigma_start), iters)
-        for k, sigma in enumerate(tqdm(sigmas, desc="sparse (plug-and-play)", disable=not progress,
-                                       leave=False)):
+        bar = tqdm(sigmas, desc="sparse (plug-and-play)", disable=not progress, leave=False)
+        for k, sigma in enumerate(bar):
             mu = max(weight * (floor / sigma) ** 2, MU_MIN)
             half = x + op.pinv(y - op(x), damping=mu, max_iter=cg_iters)
+            status = {"sigma": f"{255 * sigma:.1f}/255"}
             if truth is not None:
                 psnrs.append(psnr(half.clamp(0, 1), truth))
+                status["psnr"] = f"{psnrs[-1]:.2f}"
+            bar.set_postfix(status, refresh=False)
             if k == iters - 1:
                 break
-            x = _denoise(half, float(sigma), dictionaries, k % relearn == 0, atoms=atoms,
+            # A dictionary learned near the end would serve only a step or two, and learning
+            # is slowest at small sigma (many atoms per patch): the last one is kept instead.
+            learn = k % relearn == 0 and k + relearn < iters
+            x = _denoise(half, float(sigma), dictionaries, learn, atoms=atoms,
                          train_patches=train_patches, dict_iters=dict_iters, seed=seed)
     return half.clamp(0, 1), psnrs
 
