@@ -40,6 +40,34 @@ def auto_prior(op) -> str:
     return next((prior for cls, prior in AUTO_PRIORS if issubclass(kind, cls)), "dip")
 
 
+def network_options(*, lr=None, loss="l2sq", tv=0.0, ema=0.99, stop="auto", init="auto",
+                    warm=None, net=None) -> list[str]:
+    """The options given that only the network priors use (default values are not counted)."""
+    given = {"lr": lr is not None, "loss": loss != "l2sq", "tv": bool(tv), "ema": ema != 0.99,
+             "stop": stop != "auto", "init": init != "auto", "warm": warm is not None,
+             "net": net is not None}
+    return [name for name, used in given.items() if used]
+
+
+def resolve_prior(prior, op, **options):
+    """``auto`` -> the operator's prior (``auto_prior``), or ``dip`` when ``options`` ask for
+    something only the networks do (``--loss l1`` for impulse noise, say); an explicit
+    ``sparse`` with such options is an error, not a silent ignore.
+
+    Example:
+        >>> resolve_prior("auto", O.Denoising()), resolve_prior("auto", O.Denoising(), loss="l1")
+        ('sparse', 'dip')
+    """
+    used = network_options(**options)
+    if prior == "auto":
+        choice = auto_prior(op)
+        return "dip" if choice == "sparse" and used else choice
+    if prior == "sparse" and used:
+        raise ValueError(f"{', '.join(used)} apply to the network priors; the sparse prior takes "
+                         "iters, noise_level and max_seconds (use prior dip).")
+    return prior
+
+
 def _estimable_noise(op, y) -> float | None:
     """The noise level read off ``y`` where that is trustworthy, else None.
 
@@ -125,7 +153,8 @@ def solve(
         y: observations ``(B, ...)`` — images ``(B, C, H, W)`` or vectors ``(B, m)``.
         op: an ``operators.Operator`` or any differentiable callable ``x -> y``.
         prior: ``auto`` (default: the best measured prior for the operator, see
-            ``auto_prior``), ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder),
+            ``auto_prior``; ``dip`` instead of ``sparse`` when a network-only option such
+            as ``loss`` or ``lr`` is given), ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder),
             ``sparse`` (patch dictionaries: K-SVD denoising, coupled-dictionary
             super-resolution, plug-and-play K-SVD for any other linear operator), or a
             trained prior: a ``.pt`` file from ``python -m invprior.train`` or the object
@@ -176,11 +205,11 @@ def solve(
     dev = resolve_device(device)
     y = _as_batch(y)
     op = as_operator(op)
-    if prior == "auto":
-        prior = auto_prior(op)
+    prior = resolve_prior(prior, op, lr=lr, loss=loss, tv=tv, ema=ema, stop=stop, init=init,
+                          warm=warm, net=net)
     if prior == "sparse":
         return solve_sparse(y, op, iters=iters, noise_level=noise_level, device=dev, seed=seed,
-                            truth=truth, progress=progress)
+                            truth=truth, progress=progress, max_seconds=max_seconds)
     if not isinstance(prior, str) or prior.endswith(".pt"):  # a trained prior (or its file)
         from .trained import load_prior
 
@@ -279,7 +308,7 @@ def _keep_observation(op, y, keep: bool | None, noise_level: float | None):
 
 
 def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, truth=None,
-                 progress=False) -> Result:
+                 progress=False, max_seconds=None) -> Result:
     """The classical patch prior behind ``solve(..., prior="sparse")``.
 
     K-SVD denoising (Elad & Aharon) for ``Denoising``; coupled-dictionary super-resolution
@@ -305,15 +334,13 @@ def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, t
         what = "coupled-dictionary super-resolution (one pass)"
     elif isinstance(op, O.LinearOperator):
         level = noise_level if noise_level is not None else (_estimable_noise(op, y) or 0.0)
-        iterations = iters if iters is not None else 32
-        images, psnrs = [], []
+        runs = []
         for b in range(y.shape[0]):
             ref = truth[b : b + 1].to(device) if truth is not None else None
-            image, trace = pnp_restore(y[b : b + 1], op, noise_level=level, iters=iterations,
-                                       seed=seed, truth=ref, progress=progress)
-            images.append(image)
-            psnrs = psnrs or trace
-        image = torch.cat(images)
+            runs.append(pnp_restore(y[b : b + 1], op, noise_level=level, seed=seed, truth=ref,
+                                    progress=progress, max_seconds=max_seconds,
+                                    **({"iters": iters} if iters is not None else {})))
+        image, psnrs, iterations = torch.cat([r.image for r in runs]), runs[0].psnrs, runs[0].iterations
         what = f"plug-and-play K-SVD, {iterations} iterations"
     else:
         raise ValueError(

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: sparse for denoise, deblur and inpaint, decoder for sr, dip for cs), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or a trained prior PATH.pt (default: auto)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: sparse for denoise, deblur and inpaint, decoder for sr, dip for cs; dip instead of sparse when --lr, --loss, --stop or --init is given), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or a trained prior PATH.pt (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
@@ -206,10 +206,11 @@ def _display(op, y, shape):
 def run(args) -> dict:
     from operators.registry import operator_class
 
-    from .api import auto_prior, resolve_device, solve
+    from .api import resolve_device, resolve_prior, solve
 
-    if args.prior == "auto":  # named in the output file and the report
-        args.prior = auto_prior(operator_class(args.op))
+    # the prior that runs is named in the output file and the report
+    args.prior = resolve_prior(args.prior, operator_class(args.op), lr=args.lr, loss=args.loss,
+                               stop=args.stop, init=args.init)
     from .io import atomic_write, read_image, read_measurements, write_image
     from .metrics import psnr, ssim
 

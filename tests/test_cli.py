@@ -51,6 +51,9 @@ def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys)
     report = json.loads(rep.read_text())
     assert (tmp_path / "cam_deblur_sparse.png").exists() and report["prior"] == "sparse"
     assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
+    # a network-only flag makes auto run the deep image prior
+    assert main(["--op", "denoise", str(gray), "--loss", "l1", "--iters", "3", "--quiet"]) == 0
+    assert (tmp_path / "cam_denoise_dip.png").exists()
 
 
 def test_inpaint_from_alpha_and_from_mask_file(tmp_path, camera64, capsys):

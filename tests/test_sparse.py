@@ -219,10 +219,10 @@ def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
     ]
     for op, noise, margin in cases:
         y = _observe(op, x, noise)
-        image, trace = pnp_restore(y, op, noise_level=noise, truth=x)
+        image, trace, iterations = pnp_restore(y, op, noise_level=noise, truth=x)
         start = _psnr(initial_estimate(op, y).clamp(0, 1), x)
         assert _psnr(image, x) > start + margin, type(op).__name__
-        assert len(trace) == 32 and abs(trace[-1] - _psnr(image, x)) < 1e-6
+        assert iterations == len(trace) == 32 and abs(trace[-1] - _psnr(image, x)) < 1e-6
 
 
 def test_pnp_rgb_and_bad_input(astronaut32):
@@ -231,12 +231,13 @@ def test_pnp_rgb_and_bad_input(astronaut32):
 
     op = O.Blur(sigma=1.0)
     y = _observe(op, astronaut32, 0.01)
-    image, _ = pnp_restore(y, op, noise_level=0.01, iters=8)
+    image = pnp_restore(y, op, noise_level=0.01, iters=8).image
     assert image.shape == astronaut32.shape and _psnr(image, astronaut32) > _psnr(y, astronaut32) + 1
     with pytest.raises(ValueError, match="linear operator"):
         pnp_restore(y, O.Lambda(lambda v: v.pow(2)))
     with pytest.raises(ValueError, match="iters"):
         pnp_restore(y, op, iters=0)
+    assert pnp_restore(y, op, noise_level=0.01, max_seconds=1e-9).iterations == 1
 
 
 # ---------------------------------------------------------------- GPU

@@ -20,6 +20,8 @@ deblur camera 28.7 dB in 17 s (DIP 26.4 in 224 s, Wiener 26.8), 50 % inpainting 
 from __future__ import annotations
 
 import math
+import time
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +32,16 @@ import operators as O
 from ..classical import initial_estimate
 from .denoise import code_patches, from_opponent, patch_dictionary, to_opponent
 
-__all__ = ["pnp_restore", "dictionary_size"]
+__all__ = ["pnp_restore", "dictionary_size", "PnPResult"]
+
+
+class PnPResult(NamedTuple):
+    """``image`` ``(1, C, H, W)`` in [0, 1]; ``psnrs`` per iteration (with ``truth``);
+    ``iterations`` run (fewer than asked when ``max_seconds`` ran out)."""
+
+    image: torch.Tensor
+    psnrs: list
+    iterations: int
 
 # The data step is never less regularised than the Wiener start (balance 3e-3): early, weakly
 # regularised steps amplify noise that the denoiser cannot remove on small images
@@ -56,7 +67,8 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
                 iters: int = 32, sigma_start: float = 0.2, sigma_end: float | None = None,
                 weight: float = 0.1, relearn: int = 5, cg_iters: int = 30, atoms: int = 256,
                 train_patches: int = 30000, dict_iters: int = 10, seed: int = 0,
-                truth: torch.Tensor | None = None, progress: bool = False):
+                truth: torch.Tensor | None = None, progress: bool = False,
+                max_seconds: float | None = None):
     """Restore ``(1, C, H, W)`` from ``y = op(x) + noise`` by plug-and-play K-SVD.
 
     Args:
@@ -70,18 +82,20 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         cg_iters: conjugate-gradient steps per data step.
         atoms, train_patches, dict_iters: dictionary size, training patches, K-SVD steps.
         truth: clean image, only to record PSNR per iteration.
+        max_seconds: stop after the data step that passes this time (default: no limit).
 
     Returns:
-        ``(image, psnrs)``: the restored ``(1, C, H, W)`` image (clipped to [0, 1]) and the
-        PSNR of each iteration's data step (empty without ``truth``).
+        ``PnPResult(image, psnrs, iterations)``: the last data step ``(1, C, H, W)``
+        clipped to [0, 1], the PSNR of each data step (empty without ``truth``), and the
+        iterations run.
 
     Example:
         >>> import operators as O
         >>> x = torch.rand(1, 1, 32, 32)
         >>> A = O.Inpainting(shape=(1, 32, 32), missing=0.5)
-        >>> image, _ = pnp_restore(A(x), A, iters=2, atoms=32, dict_iters=1)
-        >>> image.shape
-        torch.Size([1, 1, 32, 32])
+        >>> out = pnp_restore(A(x), A, iters=2, dict_iters=1)
+        >>> out.image.shape, out.iterations
+        (torch.Size([1, 1, 32, 32]), 2)
     """
     from ..metrics import psnr
 
@@ -89,6 +103,7 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         raise ValueError(f"the sparse prior needs a linear operator, got {type(op).__name__}.")
     if iters < 1 or relearn < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters and relearn must be >= 1, sigma_start in (0, 1), weight > 0.")
+    start = time.perf_counter()
     with torch.no_grad():
         x = initial_estimate(op, y)
         end = sigma_end if sigma_end is not None else max(noise_level, 2 / 255)
@@ -109,14 +124,14 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
                 psnrs.append(psnr(half.clamp(0, 1), truth))
                 status["psnr"] = f"{psnrs[-1]:.2f}"
             bar.set_postfix(status, refresh=False)
-            if k == iters - 1:
+            if k == iters - 1 or (max_seconds is not None and time.perf_counter() - start > max_seconds):
                 break
             # A dictionary learned near the end would serve only a step or two, and learning
             # is slowest at small sigma (many atoms per patch): the last one is kept instead.
             learn = k % relearn == 0 and k + relearn < iters
             x = _denoise(half, float(sigma), dictionaries, learn, atoms=atoms,
                          train_patches=train_patches, dict_iters=dict_iters, seed=seed)
-    return half.clamp(0, 1), psnrs
+    return PnPResult(half.clamp(0, 1), psnrs, k + 1)
 
 
 def _denoise(x: torch.Tensor, sigma: float, dictionaries: list, learn: bool, **learning):
