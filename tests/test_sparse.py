@@ -253,3 +253,17 @@ def test_cuda_matches_cpu(camera):
     lr = downsample(x, 2)
     sr = sparse_superres(lr.cuda(), 2)
     assert sr.is_cuda and abs(_psnr(sr.cpu(), x) - _psnr(sparse_superres(lr, 2), x)) < 0.05
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_pnp_on_cuda_matches_cpu(camera):
+    import operators as O
+    from invprior.sparse import pnp_restore
+
+    x = camera[..., :64, :64]
+    op = O.Blur(sigma=1.5)
+    y = _observe(op, x, 0.01)
+    cpu = pnp_restore(y, op, noise_level=0.01, iters=8).image
+    gpu = pnp_restore(y.cuda(), op.cuda(), noise_level=0.01, iters=8).image
+    assert gpu.is_cuda and abs(_psnr(gpu.cpu(), x) - _psnr(cpu, x)) < 0.3
