@@ -209,7 +209,8 @@ def solve(
                           warm=warm, net=net)
     if prior == "sparse":
         return solve_sparse(y, op, iters=iters, noise_level=noise_level, device=dev, seed=seed,
-                            truth=truth, progress=progress, max_seconds=max_seconds)
+                            truth=truth, progress=progress, max_seconds=max_seconds,
+                            keep_observed=keep_observed)
     if not isinstance(prior, str) or prior.endswith(".pt"):  # a trained prior (or its file)
         from .trained import load_prior
 
@@ -308,7 +309,7 @@ def _keep_observation(op, y, keep: bool | None, noise_level: float | None):
 
 
 def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, truth=None,
-                 progress=False, max_seconds=None) -> Result:
+                 progress=False, max_seconds=None, keep_observed=None) -> Result:
     """The classical patch prior behind ``solve(..., prior="sparse")``.
 
     K-SVD denoising (Elad & Aharon) for ``Denoising``; coupled-dictionary super-resolution
@@ -337,9 +338,13 @@ def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, t
         runs = []
         for b in range(y.shape[0]):
             ref = truth[b : b + 1].to(device) if truth is not None else None
-            runs.append(pnp_restore(y[b : b + 1], op, noise_level=level, seed=seed, truth=ref,
-                                    progress=progress, max_seconds=max_seconds,
-                                    **({"iters": iters} if iters is not None else {})))
+            target = y[b : b + 1]
+            run = pnp_restore(target, op, noise_level=level, seed=seed, truth=ref,
+                              progress=progress, max_seconds=max_seconds,
+                              **({"iters": iters} if iters is not None else {}))
+            # The last data step reproduces y only up to its small damping: put it back exactly.
+            finish, _ = _keep_observation(op, target, keep_observed, noise_level)
+            runs.append(run._replace(image=finish(run.image)) if finish else run)
         image, psnrs, iterations = torch.cat([r.image for r in runs]), runs[0].psnrs, runs[0].iterations
         what = f"plug-and-play K-SVD, {iterations} iterations"
     else:

@@ -22,5 +22,6 @@ class Denoising(LinearOperator):
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return y
 
-    def pinv(self, y: torch.Tensor, **_) -> torch.Tensor:
-        return y
+    def pinv(self, y: torch.Tensor, *, damping: float = 0.0, **_) -> torch.Tensor:
+        """``(I + damping I)^-1 y``, exactly."""
+        return y / (1 + damping) if damping > 0 else y

@@ -187,6 +187,10 @@ def test_soft_mask_consistency():
     # CG pinv of the generic base class agrees with the closed form
     generic = O.LinearOperator.pinv(A, y, tol=1e-12, max_iter=50)
     assert torch.allclose(generic, A.pinv(y), atol=1e-5)
+    # and with damping (plug-and-play's data step): the closed forms honour it
+    for op, v in ((A, y), (O.Denoising(), y)):
+        damped = O.LinearOperator.pinv(op, v, damping=0.3, tol=1e-12, max_iter=50)
+        assert torch.allclose(damped, op.pinv(v, damping=0.3), atol=1e-6)
 
 
 def test_downsampling_is_aligned_with_bicubic_upsampling():

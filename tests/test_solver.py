@@ -219,6 +219,9 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
     out = solve(y, op, iters=8, progress=False, truth=camera64)  # noise level estimated
     assert "plug-and-play" in out.stop_reason and len(out.psnrs) == 8
     assert psnr(out.image, camera64) > psnr(y.clamp(0, 1), camera64) + 2
+    hole = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    filled = solve(hole(camera64), hole, iters=4, progress=False).image  # sparse: keeps y exactly
+    assert torch.equal(hole(filled), hole(camera64))
     # a network-only option picks the deep image prior; with an explicit sparse it is an error
     assert "plug-and-play" not in solve(y, op, iters=3, loss="l1", progress=False).stop_reason
     with pytest.raises(ValueError, match="apply to the network priors"):

@@ -225,6 +225,18 @@ def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
         assert iterations == len(trace) == 32 and abs(trace[-1] - _psnr(image, x)) < 1e-6
 
 
+def test_pnp_denoises_the_observed_pixels_of_a_noisy_inpainting(camera64):
+    import operators as O
+    from invprior.sparse import pnp_restore
+
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    y = _observe(op, camera64, 0.05) * op.mask
+    image = pnp_restore(y, op, noise_level=0.05).image
+    seen = op.mask.bool().expand_as(y)
+    # the observed pixels are denoised, not copied (pinv honours the damping)
+    assert (image - camera64)[seen].pow(2).mean() < 0.5 * (y - camera64)[seen].pow(2).mean()
+
+
 def test_pnp_rgb_and_bad_input(astronaut32):
     import operators as O
     from invprior.sparse import pnp_restore

@@ -8,7 +8,7 @@ For any linear operator ``A`` and ``y = A x + noise`` (std ``s_n``), alternate
 with ``sigma_k`` decreasing geometrically from ``sigma_start`` to ``sigma_end`` and
 ``mu_k = weight * (s_n / sigma_k)^2`` (Zhang et al., DPIR, 2021). The returned image is the
 last data step, so a noise-free observation is reproduced (an inpainting keeps its
-observed pixels). The dictionary is relearned every ``relearn`` iterations, starting from
+observed pixels); for a noisy one, the last denoised image. The dictionary is relearned every ``relearn`` iterations, starting from
 the previous one: the first estimates are poor, the last ones are close to the image.
 
 Why here: on a 2-core CPU the small deep-image-prior net cannot fit a 256x256 image to
@@ -85,8 +85,9 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         max_seconds: stop after the data step that passes this time (default: no limit).
 
     Returns:
-        ``PnPResult(image, psnrs, iterations)``: the last data step ``(1, C, H, W)``
-        clipped to [0, 1], the PSNR of each data step (empty without ``truth``), and the
+        ``PnPResult(image, psnrs, iterations)``: the estimate ``(1, C, H, W)`` clipped
+        to [0, 1] (the last data step for a noise-free ``y``, the last denoised image for a
+        noisy one), its PSNR at each iteration (empty without ``truth``), and the
         iterations run.
 
     Example:
@@ -119,19 +120,24 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         for k, sigma in enumerate(bar):
             mu = max(weight * (floor / sigma) ** 2, MU_MIN)
             half = x + op.pinv(y - op(x), damping=mu, max_iter=cg_iters)
+            last = k == iters - 1 or (max_seconds is not None and time.perf_counter() - start > max_seconds)
+            if noise_level > 0 or not last:
+                # A dictionary learned near the end would serve only a step or two, and
+                # learning is slowest at small sigma (many atoms per patch): keep the last one.
+                learn = k % relearn == 0 and k + relearn < iters
+                x = _denoise(half, float(sigma), dictionaries, learn, atoms=atoms,
+                             train_patches=train_patches, dict_iters=dict_iters, seed=seed)
+            # Noise-free y: the data step reproduces it. Noisy y: the data step is mostly
+            # y where y is observed, so the denoised image is the estimate.
+            estimate = x if noise_level > 0 else half
             status = {"sigma": f"{255 * sigma:.1f}/255"}
             if truth is not None:
-                psnrs.append(psnr(half.clamp(0, 1), truth))
+                psnrs.append(psnr(estimate.clamp(0, 1), truth))
                 status["psnr"] = f"{psnrs[-1]:.2f}"
             bar.set_postfix(status, refresh=False)
-            if k == iters - 1 or (max_seconds is not None and time.perf_counter() - start > max_seconds):
+            if last:
                 break
-            # A dictionary learned near the end would serve only a step or two, and learning
-            # is slowest at small sigma (many atoms per patch): the last one is kept instead.
-            learn = k % relearn == 0 and k + relearn < iters
-            x = _denoise(half, float(sigma), dictionaries, learn, atoms=atoms,
-                         train_patches=train_patches, dict_iters=dict_iters, seed=seed)
-    return PnPResult(half.clamp(0, 1), psnrs, k + 1)
+    return PnPResult(estimate.clamp(0, 1), psnrs, k + 1)
 
 
 def _denoise(x: torch.Tensor, sigma: float, dictionaries: list, learn: bool, **learning):
