@@ -334,11 +334,12 @@ def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, t
         image = sparse_superres(y, op.factor)
         what = "coupled-dictionary super-resolution (one pass)"
     elif isinstance(op, O.LinearOperator):
-        level = noise_level if noise_level is not None else (_estimable_noise(op, y) or 0.0)
         runs = []
         for b in range(y.shape[0]):
             ref = truth[b : b + 1].to(device) if truth is not None else None
             target = y[b : b + 1]
+            # per item, as the network path's stopping rule reads it
+            level = noise_level if noise_level is not None else (_estimable_noise(op, target) or 0.0)
             run = pnp_restore(target, op, noise_level=level, seed=seed, truth=ref,
                               progress=progress, max_seconds=max_seconds,
                               **({"iters": iters} if iters is not None else {}))

@@ -207,12 +207,12 @@ def run(args) -> dict:
     from operators.registry import operator_class
 
     from .api import resolve_device, resolve_prior, solve
+    from .io import atomic_write, read_image, read_measurements, write_image
+    from .metrics import psnr, ssim
 
     # the prior that runs is named in the output file and the report
     args.prior = resolve_prior(args.prior, operator_class(args.op), lr=args.lr, loss=args.loss,
                                stop=args.stop, init=args.init)
-    from .io import atomic_write, read_image, read_measurements, write_image
-    from .metrics import psnr, ssim
 
     paths = _outputs(args)
     if args.op == "cs" and not args.simulate:  # IMAGE holds the measurement vector

@@ -80,13 +80,14 @@ def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms
 
 
 def to_opponent(x: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` RGB -> opponent channels (orthonormal: white noise stays white)."""
-    return torch.einsum("ij,bjhw->bihw", _OPP.to(x), x)
+    """``(B, 3, H, W)`` RGB -> opponent channels (orthonormal: white noise stays white);
+    any other channel count is returned as it is."""
+    return torch.einsum("ij,bjhw->bihw", _OPP.to(x), x) if x.shape[1] == 3 else x
 
 
 def from_opponent(x: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`to_opponent` (the transpose)."""
-    return torch.einsum("ji,bjhw->bihw", _OPP.to(x), x)
+    return torch.einsum("ji,bjhw->bihw", _OPP.to(x), x) if x.shape[1] == 3 else x
 
 
 def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 8,
@@ -145,11 +146,11 @@ def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 
     x = y.detach().float()
     out = torch.empty_like(x)
     for b in range(x.shape[0]):
-        img = to_opponent(x[b : b + 1])[0] if x.shape[1] == 3 else x[b]
+        img = to_opponent(x[b : b + 1])[0]
         res = torch.stack([
             ksvd_denoise_channel(ch, max(sigmas[b], 1e-6), patch=patch, atoms=atoms, iters=iters,
                                  train_patches=train_patches, gain=gain, train_gain=train_gain,
                                  seed=seed, progress=progress)
             for ch in img])
-        out[b] = from_opponent(res[None])[0] if res.shape[0] == 3 else res
+        out[b] = from_opponent(res[None])[0]
     return out.to(y.dtype)

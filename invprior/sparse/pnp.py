@@ -6,15 +6,16 @@ For any linear operator ``A`` and ``y = A x + noise`` (std ``s_n``), alternate
     z      = denoise(x_half, sigma_k)                       (K-SVD, dictionary of the estimate)
 
 with ``sigma_k`` decreasing geometrically from ``sigma_start`` to ``sigma_end`` and
-``mu_k = weight * (s_n / sigma_k)^2`` (Zhang et al., DPIR, 2021). The returned image is the
-last data step, so a noise-free observation is reproduced (an inpainting keeps its
-observed pixels); for a noisy one, the last denoised image. The dictionary is relearned every ``relearn`` iterations, starting from
-the previous one: the first estimates are poor, the last ones are close to the image.
+``mu_k = max(weight * (s_n / sigma_k)^2, MU_MIN)`` (Zhang et al., DPIR, 2021). For a
+noise-free observation the returned image is the last data step, so it is reproduced (an
+inpainting keeps its observed pixels); for a noisy one, the last denoised image. The
+dictionary is relearned every ``relearn`` iterations, starting from the previous one: the
+first estimates are poor, the last ones are close to the image.
 
 Why here: on a 2-core CPU the small deep-image-prior net cannot fit a 256x256 image to
-the detail a patch prior keeps in the same minutes. Measured on the fixed cases (1 thread):
-deblur camera 28.7 dB in 17 s (DIP 26.4 in 224 s, Wiener 26.8), 50 % inpainting camera
-34.1 dB in 60 s (DIP 33.6 in 265 s).
+the detail a patch prior keeps in the same minutes. Measured on the fixed cases
+(BENCHMARKS.md, 2 threads): deblur camera 28.61 dB in 5.4 s (DIP 26.38 in 203 s, Wiener
+26.81), 50 % inpainting camera 34.17 dB in 17 s (DIP 33.58 in 300 s).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
 
 def _denoise(x: torch.Tensor, sigma: float, dictionaries: list, learn: bool, **learning):
     """K-SVD-denoise each (opponent) channel of ``x`` ``(1, C, H, W)``, updating ``dictionaries``."""
-    u = to_opponent(x) if x.shape[1] == 3 else x
+    u = to_opponent(x)
     out = []
     for c in range(u.shape[1]):
         channel = u[0, c]
@@ -153,5 +154,4 @@ def _denoise(x: torch.Tensor, sigma: float, dictionaries: list, learn: bool, **l
                 init="dct" if dictionaries[c] is None else dictionaries[c],
             )
         out.append(code_patches(channel, dictionaries[c], sigma))
-    u = torch.stack(out)[None]
-    return from_opponent(u) if x.shape[1] == 3 else u
+    return from_opponent(torch.stack(out)[None])
