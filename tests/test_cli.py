@@ -77,6 +77,7 @@ def test_inpaint_from_alpha_and_from_mask_file(tmp_path, camera64, capsys):
         (["--op", "inpaint"], "needs a mask"),
         (["--op", "deblur", "--sigma", "-1"], "sigma must be positive"),
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
+        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "apply to the network priors"),
         (["--op", "cs"], "needs --shape"),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),
