@@ -12,7 +12,8 @@ from operators import Operator, as_operator
 
 from .classical import initial_estimate
 from .losses import LOSSES
-from .noise_level import estimate_noise
+from .metrics import psnr
+from .noise_level import estimate_noise, estimate_sigma
 from .priors import PRIORS, NetConfig, default_config, make_prior
 from .solver import LoopConfig, Result, fit, warm_start
 from .stopping import RULES
@@ -20,11 +21,13 @@ from .stopping import RULES
 INITS = ("auto", "none", "warm", "guide")
 # The default prior per operator (``prior="auto"``): the best PSNR measured on the fixed
 # 256x256 cases on a 2-core CPU within the CLI's budget (BENCHMARKS.md, "Fixed cases"). The
-# patch prior (K-SVD, plug-and-play) wins denoising, deblurring and inpainting there, the deep
-# decoder super-resolution; the deep image prior is the default for everything else
-# (compressed sensing, custom operators), where no better start is known.
-AUTO_PRIORS = ((O.Denoising, "sparse"), (O.Blur, "sparse"), (O.Inpainting, "sparse"),
-               (O.Downsampling, "decoder"))
+# trained CNN denoiser (one pass, or plug-and-play) wins denoising, deblurring, inpainting and
+# super-resolution there, in seconds; the deep image prior is the default for everything
+# else (compressed sensing, custom operators), where no better start is known.
+AUTO_PRIORS = ((O.Denoising, "denoiser"), (O.Blur, "denoiser"), (O.Inpainting, "denoiser"),
+               (O.Downsampling, "denoiser"))
+# priors without a network to fit: the network-only options do not apply to them
+FIXED_PRIORS = ("sparse", "denoiser")
 # operators whose classical estimate is a good start (auto init = warm)
 ESTIMATED = (O.Denoising, O.Inpainting, O.Blur, O.Downsampling)
 
@@ -34,7 +37,7 @@ def auto_prior(op) -> str:
 
     Example:
         >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.CompressedSensing)
-        ('sparse', 'dip')
+        ('denoiser', 'dip')
     """
     kind = op if isinstance(op, type) else type(op)
     return next((prior for cls, prior in AUTO_PRIORS if issubclass(kind, cls)), "dip")
@@ -52,19 +55,19 @@ def network_options(*, lr=None, loss="l2sq", tv=0.0, ema=0.99, stop="auto", init
 def resolve_prior(prior, op, **options):
     """``auto`` -> the operator's prior (``auto_prior``), or ``dip`` when ``options`` ask for
     something only the networks do (``--loss l1`` for impulse noise, say); an explicit
-    ``sparse`` with such options is an error, not a silent ignore.
+    ``sparse`` or ``denoiser`` with such options is an error, not a silent ignore.
 
     Example:
         >>> resolve_prior("auto", O.Denoising()), resolve_prior("auto", O.Denoising(), loss="l1")
-        ('sparse', 'dip')
+        ('denoiser', 'dip')
     """
     used = network_options(**options)
     if prior == "auto":
         choice = auto_prior(op)
-        return "dip" if choice == "sparse" and used else choice
-    if prior == "sparse" and used:
-        raise ValueError(f"{', '.join(used)} apply to the network priors; the sparse prior takes "
-                         "iters, noise_level and max_seconds (use prior dip).")
+        return "dip" if choice in FIXED_PRIORS and used else choice
+    if prior in FIXED_PRIORS and used:
+        raise ValueError(f"{', '.join(used)} apply to the network priors; the {prior} prior "
+                         "takes iters, noise_level and max_seconds (use prior dip).")
     return prior
 
 
@@ -153,15 +156,17 @@ def solve(
         y: observations ``(B, ...)`` — images ``(B, C, H, W)`` or vectors ``(B, m)``.
         op: an ``operators.Operator`` or any differentiable callable ``x -> y``.
         prior: ``auto`` (default: the best measured prior for the operator, see
-            ``auto_prior``; ``dip`` instead of ``sparse`` when a network-only option such
-            as ``loss`` or ``lr`` is given), ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder),
+            ``auto_prior``; ``dip`` instead of ``denoiser`` when a network-only option such
+            as ``loss`` or ``lr`` is given), ``denoiser`` (the shipped trained CNN denoiser:
+            one pass for denoising, plug-and-play splitting for any other linear operator),
+            ``dip`` (deep image prior, skip net), ``decoder`` (deep decoder),
             ``sparse`` (patch dictionaries: K-SVD denoising, coupled-dictionary
             super-resolution, plug-and-play K-SVD for any other linear operator), or a
             trained prior: a ``.pt`` file from ``python -m invprior.train`` or the object
             ``invprior.trained.load_prior`` returns (latent-space solve, CSGM).
         iters: iteration cap (default 2000; 3000 for inpainting, where the holes keep
             improving long after the observed pixels are fitted: 33.1 dB at 2000, 33.6 at
-            3000 on the 50 % camera case). For the plug-and-play sparse prior: its
+            3000 on the 50 % camera case). For the plug-and-play priors: their
             splitting iterations (default 32).
         lr: Adam learning rate (default per prior, 0.01).
         loss: ``l2sq`` (default), ``l2``, ``l1`` or ``huber`` (robust to impulse noise).
@@ -207,10 +212,11 @@ def solve(
     op = as_operator(op)
     prior = resolve_prior(prior, op, lr=lr, loss=loss, tv=tv, ema=ema, stop=stop, init=init,
                           warm=warm, net=net)
-    if prior == "sparse":
-        return solve_sparse(y, op, iters=iters, noise_level=noise_level, device=dev, seed=seed,
-                            truth=truth, progress=progress, max_seconds=max_seconds,
-                            keep_observed=keep_observed)
+    if prior in FIXED_PRIORS:
+        restore = solve_sparse if prior == "sparse" else solve_denoiser
+        return restore(y, op, iters=iters, noise_level=noise_level, device=dev, seed=seed,
+                       truth=truth, progress=progress, max_seconds=max_seconds,
+                       keep_observed=keep_observed)
     if not isinstance(prior, str) or prior.endswith(".pt"):  # a trained prior (or its file)
         from .trained import load_prior
 
@@ -221,8 +227,8 @@ def solve(
         )
     if prior not in PRIORS:
         raise ValueError(
-            f"unknown prior '{prior}'; choose one of {', '.join(PRIORS)}, sparse, or a trained "
-            "prior file PATH.pt."
+            f"unknown prior '{prior}'; choose one of auto, denoiser, {', '.join(PRIORS)}, sparse, "
+            "or a trained prior file PATH.pt."
         )
     first = y[0] if isinstance(y, tuple) else y
     shape = tuple(shape) if shape is not None else tuple(op.input_shape_for(tuple(first.shape)))
@@ -316,44 +322,91 @@ def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, t
     (Yang et al.) for bicubic ``Downsampling``; plug-and-play K-SVD (``sparse.pnp``) for any
     other linear operator; a clear error for the rest.
     """
-    from .metrics import psnr
     from .sparse import pnp_restore, sparse_denoise, sparse_superres
 
+    start = time.perf_counter()
+    y, op = _one_tensor(y, op, iters, device, "sparse")
+    if isinstance(op, O.Denoising):
+        return _one_pass(sparse_denoise(y, noise_level, seed=seed).clamp(0, 1),
+                         "K-SVD denoising (one pass)", truth, start)
+    if isinstance(op, O.Downsampling) and op.filter == "bicubic":
+        return _one_pass(sparse_superres(y, op.factor),
+                         "coupled-dictionary super-resolution (one pass)", truth, start)
+
+    def restore(target, level, ref):
+        return pnp_restore(target, op, noise_level=level, seed=seed, truth=ref, progress=progress,
+                           max_seconds=max_seconds, **({"iters": iters} if iters is not None else {}))
+
+    return _solve_pnp(y, op, restore, "plug-and-play K-SVD", noise_level, truth, keep_observed,
+                      start)
+
+
+def solve_denoiser(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, truth=None,
+                   progress=False, max_seconds=None, keep_observed=None) -> Result:
+    """The trained CNN denoiser behind ``solve(..., prior="denoiser")`` (``invprior.learned``).
+
+    One pass of the denoiser for ``Denoising`` (noise level given or estimated per image);
+    plug-and-play splitting (``invprior.pnp``) with it for any other linear operator; a clear
+    error for the rest. Deterministic: ``seed`` is unused.
+    """
+    from .learned.denoiser import CNNDenoiser
+    from .pnp import pnp_restore
+
+    start = time.perf_counter()
+    y, op = _one_tensor(y, op, iters, device, "denoiser")
+    denoise = CNNDenoiser(device=y.device)
+    if isinstance(op, O.Denoising):
+        levels = [noise_level] * y.shape[0] if noise_level is not None else estimate_sigma(y)
+        image = torch.cat([denoise(y[b : b + 1], float(levels[b])) for b in range(y.shape[0])])
+        return _one_pass(image.clamp(0, 1), "CNN denoiser (one pass)", truth, start)
+
+    def restore(target, level, ref):
+        return pnp_restore(target, op, denoise, noise_level=level, truth=ref, progress=progress,
+                           max_seconds=max_seconds, desc="denoiser (plug-and-play)",
+                           **({"iters": iters} if iters is not None else {}))
+
+    return _solve_pnp(y, op, restore, "plug-and-play CNN denoiser", noise_level, truth,
+                      keep_observed, start)
+
+
+def _one_tensor(y, op, iters, device, prior: str):
+    """Checks shared by the sparse and denoiser priors; ``(y, op)`` on ``device``."""
     if iters is not None and iters < 1:
         raise ValueError("iters must be >= 1.")
     if not isinstance(y, torch.Tensor):
-        raise ValueError("the sparse prior takes one observation tensor, not a tuple.")
-    start = time.perf_counter()
-    y = y.to(device)
-    op = op.to(device) if isinstance(op, Operator) else op
-    psnrs, iterations = None, 1
-    if isinstance(op, O.Denoising):
-        image = sparse_denoise(y, noise_level, seed=seed).clamp(0, 1)
-        what = "K-SVD denoising (one pass)"
-    elif isinstance(op, O.Downsampling) and op.filter == "bicubic":
-        image = sparse_superres(y, op.factor)
-        what = "coupled-dictionary super-resolution (one pass)"
-    elif isinstance(op, O.LinearOperator):
-        runs = []
-        for b in range(y.shape[0]):
-            ref = truth[b : b + 1].to(device) if truth is not None else None
-            target = y[b : b + 1]
-            # per item, as the network path's stopping rule reads it
-            level = noise_level if noise_level is not None else (_estimable_noise(op, target) or 0.0)
-            run = pnp_restore(target, op, noise_level=level, seed=seed, truth=ref,
-                              progress=progress, max_seconds=max_seconds,
-                              **({"iters": iters} if iters is not None else {}))
-            # The last data step reproduces y only up to its small damping: put it back exactly.
-            finish, _ = _keep_observation(op, target, keep_observed, noise_level)
-            runs.append(run._replace(image=finish(run.image)) if finish else run)
-        image, psnrs, iterations = torch.cat([r.image for r in runs]), runs[0].psnrs, runs[0].iterations
-        what = f"plug-and-play K-SVD, {iterations} iterations"
-    else:
+        raise ValueError(f"the {prior} prior takes one observation tensor, not a tuple.")
+    if not isinstance(op, O.LinearOperator):
         raise ValueError(
-            f"the sparse prior needs a linear operator, got {type(op).__name__}; use --prior dip."
+            f"the {prior} prior needs a linear operator, got {type(op).__name__}; use --prior dip."
         )
-    result = Result(image=image, stop_reason=what, iterations=iterations, iteration=iterations)
+    return y.to(device), op.to(device)
+
+
+def _one_pass(image, what: str, truth, start: float) -> Result:
+    result = Result(image=image, stop_reason=what, iterations=1, iteration=1)
     if truth is not None:
-        result.psnrs = psnrs or [psnr(image, truth.to(image.device))]
+        result.psnrs = [psnr(image, truth.to(image.device))]
+    result.items, result.seconds = [result], time.perf_counter() - start
+    return result
+
+
+def _solve_pnp(y, op, restore, what: str, noise_level, truth, keep_observed, start) -> Result:
+    """Run ``restore(target, level, ref) -> PnPResult`` on each batch item of ``y``."""
+    runs = []
+    for b in range(y.shape[0]):
+        ref = truth[b : b + 1].to(y.device) if truth is not None else None
+        target = y[b : b + 1]
+        # per item, as the network path's stopping rule reads it
+        level = noise_level if noise_level is not None else (_estimable_noise(op, target) or 0.0)
+        run = restore(target, level, ref)
+        # The last data step reproduces y only up to its small damping: put it back exactly.
+        finish, _ = _keep_observation(op, target, keep_observed, noise_level)
+        runs.append(run._replace(image=finish(run.image)) if finish else run)
+    iterations = runs[0].iterations
+    result = Result(image=torch.cat([r.image for r in runs]),
+                    stop_reason=f"{what}, {iterations} iterations",
+                    iterations=iterations, iteration=iterations)
+    if truth is not None:
+        result.psnrs = runs[0].psnrs or [psnr(result.image, truth.to(y.device))]
     result.items, result.seconds = [result], time.perf_counter() - start
     return result

@@ -3,13 +3,15 @@
 GLO (deep factorisation, Bojanowski et al. 2017) learns a decoder and one code per image;
 ``--kind linear`` trains the linear decoder ``x = b + W z`` with the same loop, and
 ``--kind pca`` computes that linear prior in closed form. Solve with the result through
-``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``.
+``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``. ``--kind denoiser`` trains the
+CNN denoiser of plug-and-play restoration (``invprior.learned``) on scikit-image's photographs.
 
 Examples:
     python -m invprior.train --data digits --out digits.pt
     python -m invprior.train --data photos/ --size 64 --flips --out photos.pt --checkpoint-every 200
     python -m invprior.train --data photos/ --size 64 --flips --out photos.pt --steps 20000 --resume
     torchrun --nproc_per_node=4 -m invprior.train --data photos/ --size 64 --out photos.pt
+    python -m invprior.train --kind denoiser --device cuda --max-seconds 300 --out denoiser.pt
 
 The shipped priors (``assets/prior_digits.pt``, ``assets/prior_faces.pt``) were made by the
 commands in ``ASSET_COMMANDS`` below; ``digits``/``faces`` use the training rows only.
@@ -30,6 +32,8 @@ ASSET_COMMANDS = {
               "--out assets/prior_digits.pt --threads 1",
     "faces": "python -m invprior.train --data faces --flips --latent 128 --width 64 --steps 800 "
              "--out assets/prior_faces.pt --threads 1",
+    "denoiser": "python -m invprior.train --kind denoiser --device cuda --steps 40000 --batch 64 "
+                "--max-seconds 330 --out assets/denoiser.pt",
 }
 
 
@@ -42,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "on a folder of images or a shipped set.",
         formatter_class=HelpWithDefaults,
     )
-    p.add_argument("--data", required=True, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively)")
+    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); not used by --kind denoiser, which trains on scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form")
+    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser")
     m.add_argument("--latent", type=int, default=32, help="code size k")
     m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
     m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
@@ -62,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--code-lr", type=float, default=1e-2, help="sparse Adam learning rate of the codes")
     o.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="learning rates constant, or decayed along a cosine to 1/100 at the last step")
     o.add_argument("--seed", type=int, default=0, help="seed of the weights, codes and shuffling")
+    o.add_argument("--max-seconds", type=float, default=None, help="--kind denoiser: stop after this time (the learning-rate schedule follows whichever of steps and time runs out first)")
     o.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (0: only the final one)")
     o.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     o.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -92,8 +97,12 @@ def run(args) -> dict:
             raise ValueError("--threads must be >= 1.")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    data = ImageSet(args.data, size=args.size, channels=args.channels, flips=args.flips)
     meta = {"command": " ".join(["python -m invprior.train", *sys.argv[1:]])}
+    if args.kind == "denoiser":
+        return _train_denoiser(args, out, device, meta)
+    if args.data is None:
+        raise ValueError(f"--kind {args.kind} needs --data (digits, faces or a folder).")
+    data = ImageSet(args.data, size=args.size, channels=args.channels, flips=args.flips)
     if args.kind == "pca":
         images = data.load(range(len(data)))
         state = linear_prior_state(images, args.latent)
@@ -112,6 +121,18 @@ def run(args) -> dict:
                       checkpoint_every=args.checkpoint_every, schedule=args.schedule)
     return train(data, cfg, out=out, resume=args.resume, device=device,
                  progress=not args.quiet, meta=meta)
+
+
+def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
+    from .learned.training import DenoiserConfig, train_denoiser
+
+    if args.resume:
+        raise ValueError("--kind denoiser cannot --resume; start it again with --force.")
+    if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
+        raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
+    cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                         max_seconds=args.max_seconds)
+    return train_denoiser(cfg, out=out, device=device, progress=not args.quiet, meta=meta)
 
 
 def main(argv=None) -> int:
@@ -134,7 +155,10 @@ def main(argv=None) -> int:
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-    if main_rank and not args.quiet:
+    if main_rank and not args.quiet and args.kind == "denoiser":
+        print(f"denoiser: {ck['step']} steps in {ck['seconds']:.0f} s, held-out coffee sigma 25: "
+              f"{ck['meta']['held_out_psnr']:.2f} dB; wrote {args.out}")
+    elif main_rank and not args.quiet:
         c = ck["config"]
         loss = f", final loss {ck['losses'][-1]:.3e}" if len(ck["losses"]) else ""
         size = Path(args.out).stat().st_size / 2**20

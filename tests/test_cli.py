@@ -49,7 +49,7 @@ def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys)
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
     report = json.loads(rep.read_text())
-    assert (tmp_path / "cam_deblur_sparse.png").exists() and report["prior"] == "sparse"
+    assert (tmp_path / "cam_deblur_denoiser.png").exists() and report["prior"] == "denoiser"
     assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
     # a network-only flag makes auto run the deep image prior
     assert main(["--op", "denoise", str(gray), "--loss", "l1", "--iters", "3", "--quiet"]) == 0

@@ -196,8 +196,9 @@ def test_bad_observations():
         quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
     with pytest.raises(ValueError, match="batch axis"):
         quick(torch.rand(8), O.Denoising())
-    with pytest.raises(ValueError, match="needs a linear operator"):
-        solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
+    for prior in ("sparse", "denoiser"):
+        with pytest.raises(ValueError, match="needs a linear operator"):
+            solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior=prior)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -212,7 +213,7 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
     from invprior.api import auto_prior
 
     assert [auto_prior(c) for c in (O.Denoising, O.Blur, O.Inpainting, O.Downsampling)] == [
-        "sparse", "sparse", "sparse", "decoder"]
+        "denoiser", "denoiser", "denoiser", "denoiser"]
     assert auto_prior(O.CompressedSensing) == "dip" and auto_prior(O.Lambda(torch.sin)) == "dip"
     op = O.Blur(sigma=1.5)
     y = op(camera64) + 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
@@ -220,9 +221,11 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
     assert "plug-and-play" in out.stop_reason and len(out.psnrs) == 8
     assert psnr(out.image, camera64) > psnr(y.clamp(0, 1), camera64) + 2
     hole = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
-    filled = solve(hole(camera64), hole, iters=4, progress=False).image  # sparse: keeps y exactly
+    filled = solve(hole(camera64), hole, iters=4, progress=False).image  # keeps y exactly
     assert torch.equal(hole(filled), hole(camera64))
-    # a network-only option picks the deep image prior; with an explicit sparse it is an error
+    # a network-only option picks the deep image prior; with an explicit sparse or denoiser
+    # prior it is an error
     assert "plug-and-play" not in solve(y, op, iters=3, loss="l1", progress=False).stop_reason
-    with pytest.raises(ValueError, match="apply to the network priors"):
-        solve(y, op, prior="sparse", lr=0.1)
+    for prior in ("sparse", "denoiser"):
+        with pytest.raises(ValueError, match="apply to the network priors"):
+            solve(y, op, prior=prior, lr=0.1)

@@ -1,0 +1,74 @@
+"""Training patches for the denoiser, cut from the photographs shipped with scikit-image.
+
+Nothing is downloaded. The benchmark images (camera, astronaut) and the held-out check
+images (coffee, text) are left out, so that the numbers measured on them are honest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# scikit-image's photographs and micrographs, minus the benchmark and held-out images
+# (``cat`` is ``chelsea`` again; the synthetic drawings teach nothing about photographs).
+TRAIN_IMAGES = ("brick", "cell", "chelsea", "clock", "coins", "grass", "gravel",
+                "hubble_deep_field", "immunohistochemistry", "moon", "page", "retina",
+                "rocket", "motorcycle")
+HELD_OUT = ("camera", "astronaut", "coffee", "text")
+SCALES = (1.0, 0.5)  # each image also at half size: more structures per patch
+
+
+def training_images(names=TRAIN_IMAGES, scales=SCALES) -> list[np.ndarray]:
+    """Gray float32 ``(H, W)`` arrays in [0, 1]: each named skimage image at each scale.
+
+    Example:
+        >>> [a.shape for a in training_images(("brick",), (1.0, 0.5))]
+        [(512, 512), (256, 256)]
+    """
+    from skimage import color, data, transform
+
+    out = []
+    for name in names:
+        image = data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(data, name)()
+        image = image.astype(np.float32) / 255.0
+        if image.ndim == 3:
+            image = color.rgb2gray(image[..., :3])
+        for s in scales:
+            shape = (round(image.shape[0] * s), round(image.shape[1] * s))
+            scaled = image if s == 1 else transform.resize(image, shape, order=1, anti_aliasing=True)
+            out.append(np.clip(scaled, 0, 1).astype(np.float32))
+    return out
+
+
+def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -> torch.Tensor:
+    """``(count, 1, size, size)`` random crops, each image drawn in proportion to its area
+    (capped at 512x512, so that the large, mostly dark retina does not dominate).
+
+    Example:
+        >>> patch_pool([np.zeros((40, 50), np.float32)], 3, 16).shape
+        torch.Size([3, 1, 16, 16])
+    """
+    rng = np.random.default_rng(seed)
+    usable = [a for a in images if min(a.shape) >= size]
+    if not usable:
+        raise ValueError(f"no training image is at least {size}x{size} pixels.")
+    areas = np.array([min(a.size, 512 * 512) for a in usable], float)
+    which = rng.choice(len(usable), size=count, p=areas / areas.sum())
+    pool = np.empty((count, 1, size, size), np.float32)
+    for i, k in enumerate(which):
+        a = usable[k]
+        top = rng.integers(0, a.shape[0] - size + 1)
+        left = rng.integers(0, a.shape[1] - size + 1)
+        pool[i, 0] = a[top : top + size, left : left + size]
+    return torch.from_numpy(pool)
+
+
+def dihedral(batch: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of ``(B, C, S, S)`` patches (``k`` in 0..7).
+
+    Example:
+        >>> dihedral(torch.arange(4.).view(1, 1, 2, 2), 1)[0, 0].tolist()
+        [[1.0, 3.0], [0.0, 2.0]]
+    """
+    out = torch.rot90(batch, k % 4, dims=(-2, -1))
+    return out.flip(-1) if k >= 4 else out
