@@ -4,7 +4,8 @@ Runs the fixed public cases (``invprior.cases``, identical to ../shared/cases) w
 CLI defaults of each prior and with the classical references, and records PSNR, SSIM,
 iterations, seconds and the machine. Sections: ``dip`` (deep image prior and deep
 decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` (the
-dictionary-learning baseline) and ``trained`` (GLO / CSGM priors), when available.
+dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
+``trained`` (GLO / CSGM priors), when available.
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
     python -m invprior.bench --sections trained   # redo the trained-priors block only
@@ -12,7 +13,7 @@ dictionary-learning baseline) and ``trained`` (GLO / CSGM priors), when availabl
 
 A run rewrites the blocks of the sections it runs and keeps the file's other blocks, each
 with the line that says which command, date and machine measured it. The fixed-cases
-table is one block written by the dip, classical and sparse sections together: a run of
+table is one block written by the dip, classical, sparse and denoiser sections together: a run of
 any of them (or of some ``--cases``) replaces the whole table with its own rows.
 """
 
@@ -30,10 +31,10 @@ import torch
 from .cases import CASES, load_case
 from .metrics import psnr, ssim
 
-SECTIONS = ("operators", "dip", "classical", "sparse", "trained")
+SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
-    "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse"),
+    "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
     "Operators": ("operators",),
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
@@ -150,19 +151,26 @@ def run_classical(cases, emit) -> None:
             emit(row(name, method, image, truth, time.perf_counter() - start))
 
 
-def run_sparse_prior(cases, emit, quick=False) -> None:
-    """``solve(..., prior="sparse")`` on every case: K-SVD denoising, coupled-dictionary SR,
-    plug-and-play K-SVD for inpainting and deblurring."""
+# what each non-network prior does per kind of case (the method column of the table)
+FIXED_PRIOR_METHODS = {
+    "sparse": {"denoise": "K-SVD", "sr4": "coupled dictionaries", "inpaint": "plug-and-play K-SVD",
+               "deblur": "plug-and-play K-SVD"},
+    "denoiser": {"denoise": "trained CNN, one pass", "sr4": "plug-and-play trained CNN",
+                 "inpaint": "plug-and-play trained CNN", "deblur": "plug-and-play trained CNN"},
+}
+
+
+def run_fixed_prior(prior, cases, emit, quick=False) -> None:
+    """``solve(..., prior=prior)`` on every case for ``sparse`` or ``denoiser``."""
     from .api import solve
 
-    what = {"denoise": "K-SVD", "sr4": "coupled dictionaries", "inpaint": "plug-and-play K-SVD",
-            "deblur": "plug-and-play K-SVD"}
     for name in cases:
         truth, y, op = load_case(name)
         start = time.perf_counter()
-        result = solve(y, op, "sparse", truth=truth, progress=sys.stderr.isatty(),
+        result = solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(),
                        **({"iters": 4} if quick else {}))
-        emit(row(name, label("sparse", op, what[name.split("_")[0]]), result.image.cpu(), truth,
+        what = FIXED_PRIOR_METHODS[prior][name.split("_")[0]]
+        emit(row(name, label(prior, op, what), result.image.cpu(), truth,
                  time.perf_counter() - start, result))
 
 
@@ -224,7 +232,7 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
-    p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse sections")
+    p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
     p.add_argument("--priors", default="dip,decoder", help="untrained priors run in the dip section")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -261,8 +269,9 @@ def main(argv=None) -> int:
         blocks["Operators"] = provenance + operator_timings()
     if "classical" in sections:
         run_classical(cases, emit)
-    if "sparse" in sections:
-        run_sparse_prior(cases, emit, args.quick)
+    for prior in FIXED_PRIOR_METHODS:
+        if prior in sections:
+            run_fixed_prior(prior, cases, emit, args.quick)
     if "dip" in sections:
         run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
     for section, module, title in (("sparse", "invprior.sparse.bench_sparse", "Sparse coding baseline"),
