@@ -17,7 +17,8 @@ def compare(x, y, op, first: tuple, priors, iters: int, output: str, force: bool
     panels = [(first[0], first[1].clamp(0, 1), 0.0)]
     for prior in priors:
         start = time.perf_counter()
-        out = solve(y, op, prior, iters=iters, progress=True)
+        # the iteration cap is the networks'; plug-and-play keeps its own default
+        out = solve(y, op, prior, iters=iters if prior in ("dip", "decoder") else None, progress=True)
         panels.append((prior, out.image, time.perf_counter() - start))
     panels.append(("truth", x, 0.0))
     for name, image, seconds in panels:

@@ -1,4 +1,4 @@
-"""Denoising demo: noisy | K-SVD (sparse coding) | deep image prior | truth, in one PNG.
+"""Denoising demo: noisy | trained CNN | K-SVD (sparse coding) | deep image prior | truth.
 
     python demos/denoise.py [--image camera] [--size 128] [--sigma 25] [-o denoise.png] [--force]
 
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     y = O.GaussianNoise(args.sigma / 255, seed=0)(x)
     return compare(
         x, y, O.Denoising(), ("noisy", y),
-        ("sparse", "dip"), args.iters, args.output, args.force)
+        ("denoiser", "sparse", "dip"), args.iters, args.output, args.force)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Super-resolution demo: bicubic | sparse coupled dictionaries | deep image prior | truth.
+"""Super-resolution demo: bicubic | plug-and-play CNN | coupled dictionaries | deep image prior | truth.
 
     python demos/superres.py [--image astronaut] [--size 128] [--factor 4] [-o superres.png] [--force]
 
@@ -35,7 +35,7 @@ def main(argv=None) -> int:
         return 2
     return compare(
         x, y, op, ("bicubic", O.upsample_bicubic(y, args.factor)),
-        ("sparse", "dip"), args.iters, args.output, args.force)
+        ("denoiser", "sparse", "dip"), args.iters, args.output, args.force)
 
 
 if __name__ == "__main__":

@@ -163,7 +163,8 @@ def solve(
             ``sparse`` (patch dictionaries: K-SVD denoising, coupled-dictionary
             super-resolution, plug-and-play K-SVD for any other linear operator), or a
             trained prior: a ``.pt`` file from ``python -m invprior.train`` or the object
-            ``invprior.trained.load_prior`` returns (latent-space solve, CSGM).
+            ``invprior.trained.load_prior`` returns (latent-space solve, CSGM); a denoiser
+            file from ``python -m invprior.train --kind denoiser`` runs as ``denoiser``.
         iters: iteration cap (default 2000; 3000 for inpainting, where the holes keep
             improving long after the observed pixels are fitted: 33.1 dB at 2000, 33.6 at
             3000 on the 50 % camera case). For the plug-and-play priors: their
@@ -210,13 +211,19 @@ def solve(
     dev = resolve_device(device)
     y = _as_batch(y)
     op = as_operator(op)
+    weights = {}
+    if isinstance(prior, (str, os.PathLike)) and str(prior).endswith(".pt"):
+        from .learned.denoiser import is_denoiser_file
+
+        if is_denoiser_file(prior):  # made by python -m invprior.train --kind denoiser
+            prior, weights = "denoiser", {"weights": prior}
     prior = resolve_prior(prior, op, lr=lr, loss=loss, tv=tv, ema=ema, stop=stop, init=init,
                           warm=warm, net=net)
     if prior in FIXED_PRIORS:
         restore = solve_sparse if prior == "sparse" else solve_denoiser
         return restore(y, op, iters=iters, noise_level=noise_level, device=dev, seed=seed,
                        truth=truth, progress=progress, max_seconds=max_seconds,
-                       keep_observed=keep_observed)
+                       keep_observed=keep_observed, **weights)
     if not isinstance(prior, str) or prior.endswith(".pt"):  # a trained prior (or its file)
         from .trained import load_prior
 
@@ -342,19 +349,20 @@ def solve_sparse(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, t
 
 
 def solve_denoiser(y, op, *, iters=None, noise_level=None, device="cpu", seed=0, truth=None,
-                   progress=False, max_seconds=None, keep_observed=None) -> Result:
+                   progress=False, max_seconds=None, keep_observed=None, weights=None) -> Result:
     """The trained CNN denoiser behind ``solve(..., prior="denoiser")`` (``invprior.learned``).
 
     One pass of the denoiser for ``Denoising`` (noise level given or estimated per image);
     plug-and-play splitting (``invprior.pnp``) with it for any other linear operator; a clear
-    error for the rest. Deterministic: ``seed`` is unused.
+    error for the rest. ``weights``: a denoiser file (default: the shipped one). Deterministic:
+    ``seed`` is unused.
     """
-    from .learned.denoiser import CNNDenoiser
+    from .learned.denoiser import ASSET, CNNDenoiser
     from .pnp import pnp_restore
 
     start = time.perf_counter()
     y, op = _one_tensor(y, op, iters, device, "denoiser")
-    denoise = CNNDenoiser(device=y.device)
+    denoise = CNNDenoiser(weights or ASSET, device=y.device)
     if isinstance(op, O.Denoising):
         levels = [noise_level] * y.shape[0] if noise_level is not None else estimate_sigma(y)
         image = torch.cat([denoise(y[b : b + 1], float(levels[b])) for b in range(y.shape[0])])

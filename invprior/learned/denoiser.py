@@ -30,6 +30,21 @@ def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
     return _load(str(Path(path).resolve()))
 
 
+def is_denoiser_file(path) -> bool:
+    """Whether ``path`` is a readable denoiser checkpoint (``--prior FILE.pt`` takes both
+    kinds: a denoiser or a trained generative prior).
+
+    Example:
+        >>> is_denoiser_file(ASSET), is_denoiser_file(ASSET.with_name("prior_digits.pt"))
+        (True, False)
+    """
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable: the trained-prior loader says why
+        return False
+    return isinstance(ck, dict) and ck.get("format") == FORMAT
+
+
 @lru_cache(maxsize=4)
 def _load(path: str) -> DenoiserUNet:
     if not Path(path).is_file():

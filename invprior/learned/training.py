@@ -61,7 +61,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     net = DenoiserUNet(1, cfg.widths, cfg.blocks).to(device)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
-    pool = patch_pool(training_images(), cfg.pool, cfg.patch, cfg.seed).to(device)
+    # a short run needs no more patches than it will draw
+    pool = patch_pool(training_images(), min(cfg.pool, cfg.steps * cfg.batch), cfg.patch, cfg.seed).to(device)
     optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
@@ -74,7 +75,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
             break
         for group in optim.param_groups:  # cosine from lr to lr / 100
             group["lr"] = cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
-        index = torch.randint(0, cfg.pool, (cfg.batch,), generator=gen, device=device)
+        index = torch.randint(0, len(pool), (cfg.batch,), generator=gen, device=device)
         clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=gen, device=device)))
         sigma = cfg.sigma_max * torch.rand(cfg.batch, generator=gen, device=device)
         noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen, device=device)
