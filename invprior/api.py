@@ -21,11 +21,11 @@ from .stopping import RULES
 INITS = ("auto", "none", "warm", "guide")
 # The default prior per operator (``prior="auto"``): the best PSNR measured on the fixed
 # 256x256 cases on a 2-core CPU within the CLI's budget (BENCHMARKS.md, "Fixed cases"). The
-# trained CNN denoiser (one pass, or plug-and-play) wins denoising, deblurring, inpainting and
-# super-resolution there, in seconds; the deep image prior is the default for everything
-# else (compressed sensing, custom operators), where no better start is known.
+# trained CNN denoiser (one pass, or plug-and-play) wins every case there, in seconds; the
+# deep image prior stays the default for custom operators, which may be nonlinear or lack
+# the input shape that the plug-and-play data step needs.
 AUTO_PRIORS = ((O.Denoising, "denoiser"), (O.Blur, "denoiser"), (O.Inpainting, "denoiser"),
-               (O.Downsampling, "denoiser"))
+               (O.Downsampling, "denoiser"), (O.CompressedSensing, "denoiser"))
 # priors without a network to fit: the network-only options do not apply to them
 FIXED_PRIORS = ("sparse", "denoiser")
 # operators whose classical estimate is a good start (auto init = warm)
@@ -36,7 +36,7 @@ def auto_prior(op) -> str:
     """The prior ``prior="auto"`` picks for an operator (instance or class); see AUTO_PRIORS.
 
     Example:
-        >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.CompressedSensing)
+        >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.Lambda(torch.sin))
         ('denoiser', 'dip')
     """
     kind = op if isinstance(op, type) else type(op)

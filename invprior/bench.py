@@ -123,7 +123,7 @@ def run_classical(cases, emit) -> None:
 
     import operators as O
 
-    from .classical import biharmonic, nl_means, tv_denoise
+    from .classical import biharmonic, initial_estimate, nl_means, tv_denoise
 
     for name in cases:
         truth, y, op = load_case(name)
@@ -144,6 +144,8 @@ def run_classical(cases, emit) -> None:
             methods["skimage Wiener (balance 0.003)"] = skimage_wiener
         elif name.startswith("sr"):
             methods["bicubic"] = lambda: O.upsample_bicubic(y, op.factor)
+        elif name.startswith("cs"):
+            methods["damped least squares (CG, damping 0.01)"] = lambda: initial_estimate(op, y)
         for method, fn in methods.items():
             start = time.perf_counter()
             image = fn()
@@ -154,9 +156,10 @@ def run_classical(cases, emit) -> None:
 # what each non-network prior does per kind of case (the method column of the table)
 FIXED_PRIOR_METHODS = {
     "sparse": {"denoise": "K-SVD", "sr4": "coupled dictionaries", "inpaint": "plug-and-play K-SVD",
-               "deblur": "plug-and-play K-SVD"},
+               "deblur": "plug-and-play K-SVD", "cs25": "plug-and-play K-SVD"},
     "denoiser": {"denoise": "trained CNN, one pass", "sr4": "plug-and-play trained CNN",
-                 "inpaint": "plug-and-play trained CNN", "deblur": "plug-and-play trained CNN"},
+                 "inpaint": "plug-and-play trained CNN", "deblur": "plug-and-play trained CNN",
+                 "cs25": "plug-and-play trained CNN"},
 }
 
 

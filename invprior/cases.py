@@ -16,7 +16,8 @@ import torch
 
 import operators as O
 
-CASES = ("denoise_camera", "denoise_astronaut", "inpaint_camera", "deblur_camera", "sr4_camera", "sr4_astronaut")
+CASES = ("denoise_camera", "denoise_astronaut", "inpaint_camera", "deblur_camera", "sr4_camera",
+         "sr4_astronaut", "cs25_camera")
 
 
 def clean(name: str) -> np.ndarray:
@@ -76,5 +77,8 @@ def load_case(name: str):
         op = O.Blur(kernel=torch.from_numpy(gaussian_kernel15()))
         noise = 0.01 * np.random.default_rng(20).standard_normal(x.shape).astype(np.float32)
         return _tensor(x), op(_tensor(x)) + _tensor(noise), op
+    if kind == "cs25":  # generated here (not in ../shared): 25 % fast random measurements
+        op = O.CompressedSensing(256 * 256 // 4, (1, 256, 256), kind="fast", seed=0)
+        return _tensor(x), op(_tensor(x)), op
     op = O.Downsampling(4, "bicubic")
     return _tensor(x), op(_tensor(x)), op

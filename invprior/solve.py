@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for denoise, deblur, inpaint and sr, dip for cs; dip instead of denoiser when --lr, --loss, --stop or --init is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op; dip instead of denoiser when --lr, --loss, --stop or --init is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
