@@ -32,7 +32,7 @@ class DenoiserConfig:
     widths: tuple = (32, 64, 128, 192)
     blocks: int = 2
     steps: int = 20000
-    batch: int = 32
+    batch: int = 64  # as the CLI's --batch default
     patch: int = 96
     pool: int = 20000  # patches cut once; each step flips/rotates a random batch of them
     lr: float = 1e-3  # Adam; cosine decay to lr / 100
