@@ -4,8 +4,8 @@ Zhang et al. (DPIR, 2021) showed that a denoiser that takes the noise level as a
 input channel is the prior that plug-and-play splitting needs: one network serves every
 ``sigma_k`` of the schedule. Ours is DRUNet cut down for a CPU (4 scales of 32..192
 channels instead of 64..512), 2.7 M parameters, about 0.3 s for a 256x256 gray image on
-2 cores. Bias-free convolutions (Mohan et al. 2020) help
-it generalise to noise levels it was not trained on.
+2 cores. Bias-free convolutions follow Mohan et al. (2020), who found that they help a
+denoiser generalise to noise levels outside its training range.
 """
 
 from __future__ import annotations
