@@ -20,35 +20,47 @@ ASSET = Path(__file__).resolve().parents[2] / "assets" / "denoiser.pt"
 
 
 def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
-    """The denoiser saved at ``path`` in eval mode, on the CPU; ``ValueError`` (one
-    sentence) for a missing, corrupt or foreign file.
+    """A new copy of the denoiser saved at ``path``, in eval mode, on the CPU; ``ValueError``
+    (one sentence) for a missing, corrupt or foreign file.
+
+    The file is read once per path and version on disk; each call builds its own network,
+    so moving one copy to a GPU leaves the others where they are.
 
     Example:
         >>> load_denoiser().config["widths"]
         [32, 64, 128, 192]
     """
-    return _load(str(Path(path).resolve()))
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ValueError(f"cannot load the denoiser '{path}': no such file.")
+    config, state = _read(str(path), path.stat().st_mtime_ns)
+    try:
+        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"])
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError):
+        raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None
+    return net.eval().requires_grad_(False)
 
 
 def is_denoiser_file(path) -> bool:
     """Whether ``path`` is a readable denoiser checkpoint (``--prior FILE.pt`` takes both
-    kinds: a denoiser or a trained generative prior).
+    kinds: a denoiser or a trained generative prior). Memory-mapped: the weights are not read.
 
     Example:
         >>> is_denoiser_file(ASSET), is_denoiser_file(ASSET.with_name("prior_digits.pt"))
         (True, False)
     """
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
+        ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # unreadable: the trained-prior loader says why
         return False
     return isinstance(ck, dict) and ck.get("format") == FORMAT
 
 
 @lru_cache(maxsize=4)
-def _load(path: str) -> DenoiserUNet:
-    if not Path(path).is_file():
-        raise ValueError(f"cannot load the denoiser '{path}': no such file.")
+def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
+    """``(config, float32 state dict)`` of a checked denoiser file (``mtime_ns`` keys the
+    cache, so a file trained again is read again)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
@@ -57,13 +69,7 @@ def _load(path: str) -> DenoiserUNet:
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")
-    c = ck["config"]
-    net = DenoiserUNet(1, tuple(c["widths"]), c["blocks"])
-    try:
-        net.load_state_dict({k: v.float() for k, v in ck["state_dict"].items()})
-    except (RuntimeError, KeyError):
-        raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None
-    return net.eval().requires_grad_(False)
+    return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}
 
 
 class CNNDenoiser:

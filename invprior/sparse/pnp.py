@@ -96,8 +96,6 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, *, noise_level: float = 0
         >>> out.image.shape, out.iterations
         (torch.Size([1, 1, 32, 32]), 2)
     """
-    if not isinstance(op, O.LinearOperator):
-        raise ValueError(f"the sparse prior needs a linear operator, got {type(op).__name__}.")
     if relearn < 1:
         raise ValueError("relearn must be >= 1.")
     denoise = KSVDDenoiser(iters, relearn=relearn, atoms=atoms, train_patches=train_patches,
