@@ -5,7 +5,9 @@ CLI defaults of each prior and with the classical references, and records PSNR, 
 iterations, seconds and the machine. Sections: ``dip`` (deep image prior and deep
 decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` (the
 dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
-``trained`` (GLO / CSGM priors), when available.
+``trained`` (GLO / CSGM priors), when available, and ``standard`` (Set12 and Kodak24
+denoising by the published protocol, beside the published numbers; skipped with a message
+when ../shared/testsets is missing).
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
     python -m invprior.bench --sections trained   # redo the trained-priors block only
@@ -31,13 +33,14 @@ import torch
 from .cases import CASES, load_case
 from .metrics import psnr, ssim
 
-SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained")
+SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
     "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
     "Operators": ("operators",),
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
+    "Standard test sets (../shared/testsets)": ("standard",),
 }
 
 
@@ -282,7 +285,9 @@ def main(argv=None) -> int:
     if "dip" in sections:
         run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
     for section, module, title in (("sparse", "invprior.sparse.bench_sparse", "Sparse coding baseline"),
-                                   ("trained", "invprior.bench_trained", "Trained priors")):
+                                   ("trained", "invprior.bench_trained", "Trained priors"),
+                                   ("standard", "invprior.bench_standard",
+                                    "Standard test sets (../shared/testsets)")):
         if section not in sections:
             continue
         try:

@@ -3,7 +3,8 @@
 ``assets/denoiser.pt`` was trained by ``train.ASSET_COMMANDS["denoiser"]`` (5.5 minutes on
 one GPU) on scikit-image photographs other than the benchmark and held-out images
 (``patches.HELD_OUT``). It denoises gray images; colour images go through it one opponent
-channel at a time (luminance and two colour differences, as the K-SVD prior does).
+channel at a time (luminance and two colour differences shifted to mid-grey:
+``invprior.colour``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ..colour import from_opponent, to_opponent
 from .training import FORMAT, VERSION
 from .unet import DenoiserUNet
 
@@ -86,10 +88,8 @@ class CNNDenoiser:
         self.net = load_denoiser(path).to(device)
 
     def __call__(self, x: torch.Tensor, sigma: float, k: int = 0) -> torch.Tensor:
-        from ..sparse.denoise import from_opponent, to_opponent
-
         b, c, h, w = x.shape
-        planes = to_opponent(x).reshape(b * c, 1, h, w)
+        planes = to_opponent(x, centred=True).reshape(b * c, 1, h, w)
         with torch.no_grad():
             out = torch.cat([self.net(chunk, sigma) for chunk in planes.split(8)])
-        return from_opponent(out.reshape(b, c, h, w))
+        return from_opponent(out.reshape(b, c, h, w), centred=True)

@@ -3,8 +3,8 @@
 Convention:
     Images are ``(B, C, H, W)`` floats with intensities about in [0, 1]; ``sigma`` is the
     standard deviation of additive white Gaussian noise on that scale. Colour images
-    (``C == 3``) go through an orthonormal opponent transform (so the noise stays white
-    with the same sigma) and each of the three channels is denoised on its own; any
+    (``C == 3``) go through the orthonormal opponent transform of ``invprior.colour`` (so
+    the noise stays white with the same sigma) and each of the three channels is denoised on its own; any
     other ``C`` is treated channel by channel.
 """
 
@@ -14,20 +14,14 @@ import math
 
 import torch
 
+from ..colour import from_opponent, to_opponent
 from ..noise_level import estimate_sigma
 from .dictionary import learn_dictionary
 from .coding import omp
 from .patches import assemble_patches, extract_patches
 
 __all__ = ["sparse_denoise", "estimate_sigma", "ksvd_denoise_channel", "patch_dictionary",
-           "code_patches", "to_opponent", "from_opponent"]
-
-# Orthonormal opponent colour transform (luminance, red-blue, green-magenta): rows
-# orthonormal, so i.i.d. noise of std sigma in RGB stays i.i.d. with the same sigma.
-_OPP = torch.tensor([[1 / math.sqrt(3)] * 3,
-                     [1 / math.sqrt(2), 0.0, -1 / math.sqrt(2)],
-                     [1 / math.sqrt(6), -2 / math.sqrt(6), 1 / math.sqrt(6)]])
-
+           "code_patches"]
 
 def patch_dictionary(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms: int = 256,
                      iters: int = 30, train_patches: int = 60000, train_gain: float = 1.15,
@@ -77,17 +71,6 @@ def ksvd_denoise_channel(u: torch.Tensor, sigma: float, *, patch: int = 8, atoms
                          train_patches=train_patches, train_gain=train_gain, seed=seed,
                          progress=progress)
     return code_patches(u, D, sigma, gain=gain, blend=blend)
-
-
-def to_opponent(x: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` RGB -> opponent channels (orthonormal: white noise stays white);
-    any other channel count is returned as it is."""
-    return torch.einsum("ij,bjhw->bihw", _OPP.to(x), x) if x.shape[1] == 3 else x
-
-
-def from_opponent(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`to_opponent` (the transpose)."""
-    return torch.einsum("ji,bjhw->bihw", _OPP.to(x), x) if x.shape[1] == 3 else x
 
 
 def sparse_denoise(y: torch.Tensor, sigma: float | None = None, *, patch: int = 8,

@@ -18,7 +18,8 @@ import torch
 import operators as O
 
 from ..pnp import PnPResult, pnp_restore as pnp_split
-from .denoise import code_patches, from_opponent, patch_dictionary, to_opponent
+from ..colour import from_opponent, to_opponent
+from .denoise import code_patches, patch_dictionary
 
 __all__ = ["pnp_restore", "dictionary_size", "KSVDDenoiser"]
 
