@@ -13,7 +13,7 @@ import sys
 from compare import compare
 
 import operators as O
-from invprior.cases import sample_image
+from invprior.bench.cases import sample_image
 
 
 def main(argv=None) -> int:

@@ -14,7 +14,7 @@ import sys
 import torch
 
 import operators as O
-from invprior.cases import sample_image
+from invprior.bench.cases import sample_image
 from invprior.io import ImageError, write_image
 
 

@@ -4,7 +4,7 @@ GLO (deep factorisation, Bojanowski et al. 2017) learns a decoder and one code p
 ``--kind linear`` trains the linear decoder ``x = b + W z`` with the same loop, and
 ``--kind pca`` computes that linear prior in closed form. Solve with the result through
 ``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``. ``--kind denoiser`` trains the
-CNN denoiser of plug-and-play restoration (``invprior.learned``) on scikit-image's photographs.
+CNN denoiser of plug-and-play restoration (``invprior.cnn``) on scikit-image's photographs.
 
 Examples:
     python -m invprior.train --data digits --out digits.pt
@@ -38,7 +38,7 @@ ASSET_COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .solve import HelpWithDefaults
+    from .cli import HelpWithDefaults
 
     p = argparse.ArgumentParser(
         prog="python -m invprior.train",
@@ -79,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     """Train (or compute) the prior described by ``args``; return the final checkpoint."""
-    from .api import resolve_device
-    from .trained import ImageSet, TrainConfig, train
-    from .trained.checkpoint import FORMAT, VERSION, write_checkpoint
-    from .trained.pca import linear_prior_state
+    from .checks import resolve_device
+    from .glo import ImageSet, TrainConfig, train
+    from .glo.checkpoint import FORMAT, VERSION, write_checkpoint
+    from .glo.pca import linear_prior_state
 
     out = Path(args.out)
     if out.suffix != ".pt":
@@ -124,7 +124,7 @@ def run(args) -> dict:
 
 
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
-    from .learned.training import DenoiserConfig, train_denoiser
+    from .cnn.training import DenoiserConfig, train_denoiser
 
     if args.resume:
         raise ValueError("--kind denoiser cannot --resume; start it again with --force.")

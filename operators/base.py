@@ -52,11 +52,41 @@ class Operator(nn.Module):
         36.0
     """
 
+    # What an operator may say about itself; the solvers ask, they never switch on its type.
+    # name: the registry name of a built-in operator (None for a user's own), which the
+    # default-prior table of invprior reads.
+    name: str | None = None
+    # noise_visible: whether the noise in y can be read off y itself (the finest wavelet band
+    # of y holds noise and no detail), so that its level can be estimated from y.
+    noise_visible: bool = False
+    # good_initial_estimate: whether initial_estimate is close enough to the image to be
+    # worth fitting a network to first (a closed form such as Wiener or bicubic; not the
+    # generic damped least squares of an ill-posed operator, e.g. compressed sensing).
+    good_initial_estimate: bool = False
+    # is_identity: y = x (denoising), so that a denoiser alone restores the image.
+    is_identity: bool = False
+
     def __init__(self, input_shape: tuple | None = None):
         super().__init__()
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self._fixed_input_shape = input_shape is not None
         self.register_forward_pre_hook(_remember_input_shape)
+
+    def initial_estimate(self, y) -> torch.Tensor | None:
+        """A cheap first guess of ``x`` ``(B, C, H, W)`` in [0, 1] from ``y``, or None where
+        none is known (the default for a nonlinear operator)."""
+        return None
+
+    def projection(self, y):
+        """For a noise-free ``y``: a function ``x -> x'`` that brings an estimate onto (or
+        towards) ``{x : A x = y}``, which can only bring it closer to the truth; None where
+        that is unknown or not worth its cost (the default).
+
+        ``projection_is_cheap`` says whether it may run at every traced step.
+        """
+        return None
+
+    projection_is_cheap: bool = False
 
     def input_shape_for(self, y_shape: tuple) -> tuple:
         """Image shape ``(C, H, W)`` that yields measurements of shape ``y_shape`` (with batch).
@@ -137,6 +167,21 @@ class LinearOperator(Operator):
         return conjugate_gradient(
             lambda v: self.normal(v) + damping * v, b, tol=tol, max_iter=max_iter
         )
+
+    def initial_estimate(self, y) -> torch.Tensor:
+        """Damped least squares ``(A^T A + 0.01 I)^-1 A^T y`` (50 conjugate-gradient steps),
+        clipped to [0, 1]; the built-in operators override it with a better closed form.
+
+        Example:
+            >>> class Half(LinearOperator):
+            ...     def forward(self, x):
+            ...         return 0.5 * x
+            >>> x = Half(input_shape=(1, 2, 2)).initial_estimate(torch.full((1, 1, 2, 2), 0.25))
+            >>> round(x.mean().item(), 3)  # 0.125 / (0.25 + 0.01)
+            0.481
+        """
+        with torch.no_grad():
+            return self.pinv(y, damping=1e-2, max_iter=50).clamp(0, 1)
 
     def norm(
         self, shape: tuple | None = None, *, iters: int = 100, tol: float = 1e-7, seed: int = 0

@@ -16,8 +16,17 @@ class Denoising(LinearOperator):
         True
     """
 
+    name = "denoise"
+    is_identity = True
+    noise_visible = True
+    good_initial_estimate = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
+        """The observation, clipped."""
+        return y.detach().clamp(0, 1)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         return y

@@ -35,6 +35,7 @@ class CompressedSensing(LinearOperator):
     """
 
     KINDS = ("auto", "gaussian", "fast")
+    name = "cs"
 
     def __init__(self, m: int, shape: tuple, *, kind: str = "auto", seed: int = 0):
         shape = tuple(int(s) for s in shape)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from invprior.cases import sample_image
+from invprior.bench.cases import sample_image
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -1,6 +1,6 @@
 """The benchmark writer: a run of some sections keeps the other blocks of the file."""
 
-from invprior.bench import main
+from invprior.bench.run import main
 
 
 def test_partial_rerun_keeps_the_other_blocks(tmp_path, capsys):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from invprior.io import read_image, write_image
-from invprior.solve import main
+from invprior.cli import main
 
 FAST = ["--prior", "dip", "--iters", "5", "--quiet"]
 
@@ -77,7 +77,7 @@ def test_inpaint_from_alpha_and_from_mask_file(tmp_path, camera64, capsys):
         (["--op", "inpaint"], "needs a mask"),
         (["--op", "deblur", "--sigma", "-1"], "sigma must be positive"),
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
-        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "apply to the network priors"),
+        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take lr"),
         (["--op", "cs"], "needs --shape"),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),

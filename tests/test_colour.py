@@ -8,7 +8,7 @@ import torch
 import operators as O
 from invprior.api import solve
 from invprior.colour import from_opponent, to_opponent
-from invprior.learned.denoiser import CNNDenoiser, load_denoiser
+from invprior.priors.cnn import CNNDenoiser, load_denoiser
 from invprior.metrics import psnr
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from invprior.sparse import (
+    KSVDDenoiser,
     assemble_patches,
     dct_dictionary,
     estimate_sigma,
@@ -18,6 +19,8 @@ from invprior.sparse import (
     sparse_denoise,
     sparse_superres,
 )
+from invprior.priors.pnp import pnp_restore as pnp_split
+from invprior.priors.sparse import SparsePrior
 from invprior.sparse.superres import default_dictionary_path, downsample, upsample
 
 
@@ -201,6 +204,11 @@ def test_bad_inputs_raise_clear_errors(call, match):
 
 # ---------------------------------------------------------------- plug-and-play
 
+def pnp_restore(y, op, *, iters=32, **kwargs):
+    """Plug-and-play K-SVD on one observation, as the sparse prior runs it."""
+    return pnp_split(y, op, KSVDDenoiser(iters), iters=iters, **kwargs)
+
+
 def _observe(op, x, noise: float = 0.0):
     y = op(x)
     return y + noise * torch.randn(y.shape, generator=torch.Generator().manual_seed(0))
@@ -208,8 +216,6 @@ def _observe(op, x, noise: float = 0.0):
 
 def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
     import operators as O
-    from invprior.classical import initial_estimate
-    from invprior.sparse import pnp_restore
 
     x = camera64
     cases = [  # operator, noise, margin over the classical start (measured: +2.9, +0.5, +23 dB)
@@ -219,15 +225,15 @@ def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
     ]
     for op, noise, margin in cases:
         y = _observe(op, x, noise)
-        image, trace, iterations = pnp_restore(y, op, noise_level=noise, truth=x)
-        start = _psnr(initial_estimate(op, y).clamp(0, 1), x)
-        assert _psnr(image, x) > start + margin, type(op).__name__
-        assert iterations == len(trace) == 32 and abs(trace[-1] - _psnr(image, x)) < 1e-6
+        out = pnp_restore(y, op, noise_level=noise, truth=x)
+        start = _psnr(op.initial_estimate(y), x)
+        assert _psnr(out.image, x) > start + margin, type(op).__name__
+        assert out.iterations == len(out.psnrs) == 32
+        assert abs(out.psnrs[-1] - _psnr(out.image, x)) < 1e-6
 
 
 def test_pnp_denoises_the_observed_pixels_of_a_noisy_inpainting(camera64):
     import operators as O
-    from invprior.sparse import pnp_restore
 
     op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
     y = _observe(op, camera64, 0.05) * op.mask
@@ -239,16 +245,15 @@ def test_pnp_denoises_the_observed_pixels_of_a_noisy_inpainting(camera64):
 
 def test_pnp_rgb_and_bad_input(astronaut32):
     import operators as O
-    from invprior.sparse import pnp_restore
 
     op = O.Blur(sigma=1.0)
     y = _observe(op, astronaut32, 0.01)
     image = pnp_restore(y, op, noise_level=0.01, iters=8).image
     assert image.shape == astronaut32.shape and _psnr(image, astronaut32) > _psnr(y, astronaut32) + 1
     with pytest.raises(ValueError, match="linear operator"):
-        pnp_restore(y, O.Lambda(lambda v: v.pow(2)))
+        SparsePrior().restore(y, O.Lambda(lambda v: v.pow(2)))
     with pytest.raises(ValueError, match="iters"):
-        pnp_restore(y, op, iters=0)
+        SparsePrior(iters=0)
     assert pnp_restore(y, op, noise_level=0.01, max_seconds=1e-9).iterations == 1
 
 
@@ -271,7 +276,6 @@ def test_cuda_matches_cpu(camera):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_pnp_on_cuda_matches_cpu(camera):
     import operators as O
-    from invprior.sparse import pnp_restore
 
     x = camera[..., :64, :64]
     op = O.Blur(sigma=1.5)

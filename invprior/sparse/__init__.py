@@ -3,9 +3,9 @@ and coupled-dictionary super-resolution.
 
 One idea per file: :mod:`.patches` (unfold / fold with overlap averaging), :mod:`.coding`
 (batched OMP, ISTA / FISTA), :mod:`.dictionary` (2-D DCT, approximate K-SVD),
-:mod:`.denoise` (Elad & Aharon 2006), :mod:`.superres` (Yang et al. 2010),
-:mod:`.pnp` (plug-and-play K-SVD for any linear operator),
-:mod:`.train_sr` (makes ``assets/sparse_sr_x*.pt``), :mod:`.bench_sparse`.
+:mod:`.denoise` (Elad & Aharon 2006; ``KSVDDenoiser`` for plug-and-play),
+:mod:`.superres` (Yang et al. 2010), :mod:`.train_sr` (makes
+``invprior/weights/sparse_sr_x*.pt``). The prior that uses them: ``invprior.priors.sparse``.
 
 Example:
     >>> import torch
@@ -18,12 +18,11 @@ Example:
 """
 
 from .coding import SparseCodes, ista, lasso_objective, omp
-from .denoise import estimate_sigma, sparse_denoise
+from .denoise import KSVDDenoiser, estimate_sigma, sparse_denoise
 from .dictionary import dct_dictionary, ksvd_step, learn_dictionary
 from .patches import assemble_patches, extract_patches
-from .pnp import pnp_restore
 from .superres import back_project, load_sr_dictionary, sparse_superres
 
 __all__ = ["sparse_denoise", "sparse_superres", "estimate_sigma", "omp", "ista",
            "lasso_objective", "SparseCodes", "learn_dictionary", "ksvd_step", "dct_dictionary",
-           "extract_patches", "assemble_patches", "load_sr_dictionary", "back_project", "pnp_restore"]
+           "extract_patches", "assemble_patches", "load_sr_dictionary", "back_project", "KSVDDenoiser"]

@@ -31,12 +31,13 @@ __all__ = ["sparse_superres", "sr_features", "load_sr_dictionary", "back_project
            "default_dictionary_path", "downsample", "upsample", "rgb_to_ycbcr",
            "ycbcr_to_rgb"]
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
-
-
 def default_dictionary_path(factor: int) -> Path:
-    """Where the shipped dictionary for ``factor`` lives: ``assets/sparse_sr_x{factor}.pt``."""
-    return ASSETS / f"sparse_sr_x{factor}.pt"
+    """Where the shipped dictionary for ``factor`` lives: ``invprior/weights/sparse_sr_x{factor}.pt``
+    (a factor without a shipped dictionary: where it would be, so that loading says so)."""
+    from ..weights import FILES, weight_file
+
+    name = f"sparse_sr_x{factor}.pt"
+    return weight_file(name) if name in FILES else weight_file(FILES[0]).with_name(name)
 
 
 def downsample(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -167,7 +168,7 @@ def sparse_superres(y: torch.Tensor, factor: int, *, dictionary: str | Path | di
         y: ``(B, C, h, w)`` low-resolution images in [0, 1], ``C`` 1 (gray) or 3 (RGB).
         factor: integer scale (2, 3 or 4 are shipped).
         dictionary: a file made by ``python -m invprior.sparse.train_sr``, or the dict
-            itself; default: ``assets/sparse_sr_x{factor}.pt``.
+            itself; default: the shipped ``sparse_sr_x{factor}.pt``.
         backprojection_iters: iterations of :func:`back_project` (0 = none).
         progress: unused (kept for a uniform API: this takes well under a second).
 

@@ -1,6 +1,6 @@
 """Train the coupled LR/HR dictionaries shipped for sparse super-resolution.
 
-    python -m invprior.sparse.train_sr                      # x2, x3, x4 -> assets/
+    python -m invprior.sparse.train_sr                      # x2, x3, x4 -> invprior/weights/
     python -m invprior.sparse.train_sr --factors 3 --out /tmp --iters 5   # a quick one
 
 Training pairs come from ``skimage.data`` images that the benchmarks do not use (not
@@ -29,7 +29,7 @@ import torch
 
 from .dictionary import learn_dictionary
 from .patches import extract_patches
-from .superres import ASSETS, downsample, rgb_to_ycbcr, sr_features, upsample
+from .superres import default_dictionary_path, downsample, rgb_to_ycbcr, sr_features, upsample
 
 __all__ = ["TRAIN_IMAGES", "training_images", "training_pairs", "train_sr_dictionary", "main"]
 
@@ -112,7 +112,7 @@ def train_sr_dictionary(factor: int, *, atoms: int = 1024, sparsity: int = 3, it
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry: train and save ``assets/sparse_sr_x{f}.pt`` for each factor."""
+    """Command line entry: train and save ``invprior/weights/sparse_sr_x{f}.pt`` for each factor."""
     ap = argparse.ArgumentParser(prog="python -m invprior.sparse.train_sr",
                                  description="Train the coupled sparse super-resolution "
                                              "dictionaries on skimage.data images.")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument("--out", type=Path, default=ASSETS)
+    ap.add_argument("--out", type=Path, default=default_dictionary_path(2).parent)
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if args.threads:

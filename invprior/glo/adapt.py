@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from ..losses import data_loss
-from ..solver import Result
+from ..metrics import psnr
+from ..result import Result
 
 
 def flat(v) -> torch.Tensor:
@@ -92,37 +93,40 @@ def adapt_one(decoder: nn.Module, code: torch.Tensor, y, op, fitted: torch.Tenso
     opt = torch.optim.Adam([*net.parameters(), z], lr=lr)
     bar = tqdm(range(1, iters + 1), desc=desc, disable=not progress, leave=False)
     step = 0
-    for step in bar:
-        x = net(z)
-        pred = flat(op(x))
-        fit_loss = data_loss(pred[:, fitted], target[:, fitted], loss).sum()
-        opt.zero_grad(set_to_none=True)
-        fit_loss.backward()
-        opt.step()
-        losses.append(fit_loss.item())
-        if truth is not None:
-            mse = (x.detach().clamp(0, 1) - truth).square().mean().item()
-            psnrs.append(math.inf if mse == 0 else -10 * math.log10(mse))
-        if step % every:
-            continue
-        with torch.no_grad():
+    interrupted = False
+    try:
+        for step in bar:
             x = net(z)
             pred = flat(op(x))
-            error = held_error(x)
-            residual = (pred[:, fitted] - target[:, fitted]).square().mean().item()
-        signal.append(error)
-        if error < lowest:
-            lowest, lowest_step = error, step
-        if not len(held) or (error < best and error < bar_to_beat):
-            best, best_x, best_step = error, x.clone(), step
-        bar.set_postfix(held=f"{error:.2e}", refresh=False)
-        if len(held) and step - lowest_step >= patience:
-            reason = f"early stop (held-out residual) at iteration {step}"
-            break
-        if noise_level is not None and residual <= noise_level**2:
-            reason = f"discrepancy level reached at iteration {step}"
-            break
+            fit_loss = data_loss(pred[:, fitted], target[:, fitted], loss).sum()
+            opt.zero_grad(set_to_none=True)
+            fit_loss.backward()
+            opt.step()
+            losses.append(fit_loss.item())
+            if truth is not None:
+                psnrs.append(psnr(x.clamp(0, 1), truth))
+            if step % every:
+                continue
+            with torch.no_grad():
+                x = net(z)
+                pred = flat(op(x))
+                error = held_error(x)
+                residual = (pred[:, fitted] - target[:, fitted]).square().mean().item()
+            signal.append(error)
+            if error < lowest:
+                lowest, lowest_step = error, step
+            if not len(held) or (error < best and error < bar_to_beat):
+                best, best_x, best_step = error, x.clone(), step
+            bar.set_postfix(held=f"{error:.2e}", refresh=False)
+            if len(held) and step - lowest_step >= patience:
+                reason = f"early stop (held-out residual) at iteration {step}"
+                break
+            if noise_level is not None and residual <= noise_level**2:
+                reason = f"discrepancy level reached at iteration {step}"
+                break
+    except KeyboardInterrupt:
+        reason, interrupted = f"interrupted (Ctrl-C) at iteration {step}", True
     bar.close()
     return Result(image=best_x.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=best_step,
                   iterations=step, stop_reason=f"{reason}, returned iteration {best_step}",
-                  seconds=time.perf_counter() - start, stop_signal=signal)
+                  seconds=time.perf_counter() - start, stop_signal=signal, interrupted=interrupted)

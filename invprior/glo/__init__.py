@@ -3,12 +3,13 @@
     python -m invprior.train --data faces --flips --out my_faces.pt     # see --help
 
     >>> import operators as O
-    >>> from invprior.trained import ASSETS, load_prior, named_set
-    >>> prior = load_prior(ASSETS / "prior_faces.pt")
+    >>> from invprior.glo import load_prior, named_set
+    >>> from invprior.weights import weight_file
+    >>> prior = load_prior(weight_file("prior_faces.pt"))
     >>> x = named_set("faces", "test")[:1]  # a held-out face
     >>> A = O.CompressedSensing(200, prior.shape, kind="gaussian", seed=0)
     >>> y = O.GaussianNoise(0.01, seed=1)(A(x))
-    >>> result = prior.solve(y, A, noise_level=0.01, iters=100, progress=False)
+    >>> result = prior.restore(y, A, noise_level=0.01, iters=100, progress=False)
     >>> result.image.shape
     torch.Size([1, 1, 32, 32])
 
@@ -22,11 +23,11 @@ from .checkpoint import read_checkpoint, write_checkpoint
 from .data import ImageSet, named_set
 from .decoders import GLODecoder, LinearDecoder, build_decoder
 from .pca import linear_prior_state, principal_components
-from .prior import ASSETS, TrainedPrior, load_prior
+from .prior import TrainedPrior, load_prior
 from .training import TrainConfig, train
 
 __all__ = [
-    "ASSETS", "GLODecoder", "ImageSet", "LinearDecoder", "TrainConfig", "TrainedPrior",
+    "GLODecoder", "ImageSet", "LinearDecoder", "TrainConfig", "TrainedPrior",
     "build_decoder", "linear_prior_state", "load_prior", "named_set", "principal_components",
     "read_checkpoint", "train", "write_checkpoint",
 ]

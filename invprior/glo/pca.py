@@ -91,7 +91,7 @@ def representation_error(x: torch.Tensor, k: int, groups: torch.Tensor | None = 
     ``folds``-fold cross-validation of PCA on ``x (N, C, H, W)``; images with the same
     ``groups`` id (an image and its mirror) stay in the same fold. It measures how far new
     images lie from what a prior of this size represents; the solver adds it to the
-    measurement noise when it weighs the prior (see ``latent.solve_latent``). For a GLO
+    measurement noise when it weighs the prior (see ``search.restore_latent``). For a GLO
     decoder of the same latent size it is a proxy (an upper bound in practice).
 
     Example:

@@ -1,6 +1,6 @@
 """Benchmark of the sparse-coding baseline (called by ``python -m invprior.bench``).
 
-    python -m invprior.sparse.bench_sparse [--quick]
+    python -m invprior.bench.sparse [--quick]
 
 Measures, on the current torch thread count:
   * batched OMP against scikit-learn's ``orthogonal_mp_gram`` on the same patches and
@@ -69,9 +69,9 @@ def _best_time(fn, repeat: int) -> tuple[float, object]:
 def _omp_rows(noisy: torch.Tensor, n: int, quick: bool) -> list[dict]:
     from sklearn.linear_model import orthogonal_mp_gram
 
-    from .coding import omp
-    from .dictionary import learn_dictionary
-    from .patches import extract_patches
+    from ..sparse.coding import omp
+    from ..sparse.dictionary import learn_dictionary
+    from ..sparse.patches import extract_patches
 
     sigma = 25 / 255
     P = extract_patches(noisy, 8)[0]
@@ -107,7 +107,7 @@ def _omp_rows(noisy: torch.Tensor, n: int, quick: bool) -> list[dict]:
 
 def _denoise_rows(clean: np.ndarray, name: str, sigma255: float, seed: int) -> list[dict]:
     from ..metrics import psnr, ssim
-    from .denoise import sparse_denoise
+    from ..sparse.denoise import sparse_denoise
 
     x, y = _tensor(clean.astype(np.float32)), _noisy(clean, sigma255, seed)
     t = time.perf_counter()
@@ -124,7 +124,7 @@ def _denoise_rows(clean: np.ndarray, name: str, sigma255: float, seed: int) -> l
 
 def _sr_rows(clean: np.ndarray, name: str, factor: int) -> list[dict]:
     from ..metrics import psnr, ssim
-    from .superres import downsample, sparse_superres, upsample
+    from ..sparse.superres import downsample, sparse_superres, upsample
 
     x = _tensor(clean.astype(np.float32))
     h, w = x.shape[-2:]
@@ -195,7 +195,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m invprior.sparse.bench_sparse",
+    ap = argparse.ArgumentParser(prog="python -m invprior.bench.sparse",
                                  description="Benchmark the sparse-coding baseline.")
     ap.add_argument("--quick", action="store_true", help="smaller, faster run")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")

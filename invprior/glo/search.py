@@ -27,15 +27,16 @@ from torch import nn
 
 from operators import Operator, as_operator
 
+from ..checks import check_observation, item as _item, resolve_device
 from ..losses import data_loss
-from ..solver import Result
+from ..result import Result
 from .adapt import adapt_one, flat, split_measurements
 from .prior import cholesky
 
 Z_REGS = ("gaussian", "sphere", "none")
 
 
-def solve_latent(prior, y, op, *, iters: int | None = None, lr: float | None = None,
+def restore_latent(prior, y, op, *, iters: int | None = None, lr: float | None = None,
                  loss: str = "l2sq", restarts: int = 8, z_reg: str = "gaussian",
                  lam: float | None = None, l1: float = 0.0, adapt: bool = True,
                  adapt_iters: int = 500, adapt_lr: float | None = None, holdout: float = 0.1,
@@ -80,16 +81,15 @@ def solve_latent(prior, y, op, *, iters: int | None = None, lr: float | None = N
 
     Example:
         >>> import operators as O
-        >>> from invprior.trained.prior import ASSETS, load_prior
-        >>> prior = load_prior(ASSETS / "prior_digits.pt")
+        >>> from invprior.glo import load_prior
+        >>> from invprior.weights import weight_file
+        >>> prior = load_prior(weight_file("prior_digits.pt"))
         >>> x = prior.sample(1)
         >>> A = O.CompressedSensing(40, prior.shape, seed=0)
-        >>> out = solve_latent(prior, A(x), A, iters=100, adapt_iters=50, progress=False)
+        >>> out = restore_latent(prior, A(x), A, iters=100, adapt_iters=50, progress=False)
         >>> out.image.shape
         torch.Size([1, 1, 16, 16])
     """
-    from ..api import resolve_device
-
     start = time.perf_counter()
     dev = resolve_device(device)
     common = dict(loss=loss, z_reg=z_reg, lam=lam, l1=l1, noise_level=noise_level,
@@ -108,11 +108,13 @@ def solve_latent(prior, y, op, *, iters: int | None = None, lr: float | None = N
     fitted, held = split_measurements(op, probe, holdout, seed)
     found = latent_search(prior, y, op, iters=iters, lr=lr, restarts=restarts, seed=seed,
                           measurements=fitted if len(held) else None, **common)
+    if found.interrupted:
+        return found
     adapted = adapt_weights(prior, found, y, op, iters=adapt_iters, lr=adapt_lr, loss=loss,
                             fitted=fitted, held=held, noise_level=noise_level, truth=truth,
                             device=dev, progress=progress)
     rejected = [b for b, r in enumerate(adapted.items) if r.iteration == found.items[b].iterations]
-    if rejected and len(held):
+    if rejected and len(held) and not adapted.interrupted:
         # stage 2 not accepted: the latent-only result, now from all measurements
         codes = torch.cat([found.items[b].code for b in rejected])
         pick = torch.tensor(rejected, device=dev)
@@ -124,9 +126,7 @@ def solve_latent(prior, y, op, *, iters: int | None = None, lr: float | None = N
             item = adapted.items[b]
             item.image = refined.items[i].image
             item.stop_reason += "; latent code refined on all measurements"
-        adapted = _batch_result(adapted.items)
-    adapted.seconds = time.perf_counter() - start
-    return adapted
+    return Result.combine(adapted.items, seconds=time.perf_counter() - start, prior="trained")
 
 
 def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = None,
@@ -136,7 +136,7 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
                   device: str | torch.device = "cpu", seed: int = 0, progress: bool = True,
                   measurements: torch.Tensor | None = None,
                   start: torch.Tensor | None = None) -> Result:
-    """Stage 1 (CSGM); arguments as ``solve_latent``. Each item's kept code ``(1, k)`` is
+    """Stage 1 (CSGM); arguments as ``restore_latent``. Each item's kept code ``(1, k)`` is
     in ``result.items[b].code``.
 
     ``measurements``: flat indices of the measurements to fit (default: all).
@@ -144,16 +144,15 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
 
     Example:
         >>> import operators as O
-        >>> from invprior.trained.prior import ASSETS, load_prior
-        >>> prior = load_prior(ASSETS / "prior_digits.pt")
+        >>> from invprior.glo import load_prior
+        >>> from invprior.weights import weight_file
+        >>> prior = load_prior(weight_file("prior_digits.pt"))
         >>> A = O.Inpainting(shape=prior.shape, missing=0.7)
         >>> found = latent_search(prior, A(prior.sample(3)), A, iters=50, progress=False)
         >>> found.image.shape, found.items[0].code.shape
         (torch.Size([3, 1, 16, 16]), torch.Size([1, 32]))
     """
     from tqdm.auto import tqdm
-
-    from ..api import resolve_device
 
     began = time.perf_counter()
     dev = resolve_device(device)
@@ -204,6 +203,35 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     best_z = z0.clone()
     losses, errors = [], []
     bar = tqdm(range(iters), desc="latent", disable=not progress, leave=False)
+    reason = f"latent search: {iters} iterations, best of {restarts} restarts"
+    done = iters
+    try:
+        _search(bar, decoder, z, fit_loss, target, ref, opt, best_obj, best_z, losses, errors,
+                z_reg=z_reg, lam=lam, mean=mean, precision=precision, l1=l1, radius=radius)
+    except KeyboardInterrupt:
+        done = len(losses)
+        reason = f"latent search: interrupted (Ctrl-C) after {done} iterations"
+    bar.close()
+    with torch.no_grad():
+        images = decoder(best_z)
+        data = fit_loss(images, target).view(batch, restarts)
+        pick = data.argmin(1) + restarts * torch.arange(batch, device=dev)
+    items = []
+    for b in range(batch):
+        row = int(pick[b])
+        item = Result(image=images[row : row + 1].clamp(0, 1),
+                      losses=[float(v[row]) for v in losses],
+                      psnrs=[_psnr(float(e[row])) for e in errors],
+                      iteration=done, iterations=done, stop_reason=reason,
+                      interrupted=done < iters)
+        item.code = best_z[row : row + 1].detach()
+        items.append(item)
+    return Result.combine(items, seconds=time.perf_counter() - began, prior="trained")
+
+
+def _search(bar, decoder, z, fit_loss, target, ref, opt, best_obj, best_z, losses, errors, *,
+            z_reg, lam, mean, precision, l1, radius) -> None:
+    """The Adam steps of the latent search; each row keeps its best code in ``best_z``."""
     for step in bar:
         x = decoder(z)
         data = fit_loss(x, target)
@@ -228,25 +256,6 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
                 z.copy_(radius * nn.functional.normalize(z, dim=1))
         if step % 20 == 0:
             bar.set_postfix(loss=f"{data.min().item():.2e}", refresh=False)
-    bar.close()
-    with torch.no_grad():
-        images = decoder(best_z)
-        data = fit_loss(images, target).view(batch, restarts)
-        pick = data.argmin(1) + restarts * torch.arange(batch, device=dev)
-    reason = f"latent search: {iters} iterations, best of {restarts} restarts"
-    items = []
-    for b in range(batch):
-        row = int(pick[b])
-        item = Result(image=images[row : row + 1].clamp(0, 1),
-                      losses=[float(v[row]) for v in losses],
-                      psnrs=[_psnr(float(e[row])) for e in errors],
-                      iteration=iters, iterations=iters, stop_reason=reason)
-        item.items = [item]
-        item.code = best_z[row : row + 1].detach()
-        items.append(item)
-    out = _batch_result(items)
-    out.seconds = time.perf_counter() - began
-    return out
 
 
 def adapt_weights(prior, found: Result, y, op, *, iters: int = 500, lr: float | None = None,
@@ -256,12 +265,10 @@ def adapt_weights(prior, found: Result, y, op, *, iters: int = 500, lr: float | 
                   progress: bool = True) -> Result:
     """Stage 2 for every item of ``found`` (a ``latent_search`` result); see ``adapt.py``.
 
-    ``iters``/``lr`` are ``solve_latent``'s ``adapt_iters``/``adapt_lr`` (default 1e-4);
+    ``iters``/``lr`` are ``restore_latent``'s ``adapt_iters``/``adapt_lr`` (default 1e-4);
     ``fitted``/``held``: flat measurement indices to fit and to validate on
     (``adapt.split_measurements``; default: fit all, validate on none).
     """
-    from ..api import resolve_device
-
     began = time.perf_counter()
     dev = resolve_device(device)
     lr = 1e-4 if lr is None else lr
@@ -280,17 +287,18 @@ def adapt_weights(prior, found: Result, y, op, *, iters: int = 500, lr: float | 
             truth=truth[b : b + 1] if truth is not None else None,
             desc=f"adapt {b + 1}/{len(found.items)}" if len(found.items) > 1 else "adapt",
         )
-        item = Result(
+        items.append(Result(
             image=second.image, losses=first.losses + second.losses,
             psnrs=first.psnrs + second.psnrs, iteration=first.iterations + second.iteration,
             iterations=first.iterations + second.iterations, stop_signal=second.stop_signal,
             stop_reason=f"{first.stop_reason}; weight adaptation: {second.stop_reason}",
-        )
-        item.items = [item]
-        items.append(item)
-    out = _batch_result(items)
-    out.seconds = time.perf_counter() - began + found.seconds
-    return out
+            interrupted=second.interrupted,
+        ))
+        if second.interrupted:  # Ctrl-C: the rest keep their latent-search images
+            items += found.items[b + 1:]
+            break
+    return Result.combine(items, seconds=time.perf_counter() - began + found.seconds,
+                          prior="trained")
 
 
 def _rows(y, reps: int):
@@ -300,31 +308,13 @@ def _rows(y, reps: int):
     return y.repeat_interleave(reps, 0)
 
 
-def _item(y, b: int):
-    return tuple(p[b : b + 1] for p in y) if isinstance(y, tuple) else y[b : b + 1]
-
-
 def _shapes(y) -> list:
     return [tuple(p.shape[1:]) for p in (y if isinstance(y, tuple) else (y,))]
 
 
-def _batch_result(items: list) -> Result:
-    """One ``Result`` for a batch: images stacked, the rest from the first item."""
-    first = items[0]
-    out = first if len(items) == 1 else Result(
-        image=torch.cat([r.image for r in items]), losses=first.losses, psnrs=first.psnrs,
-        iteration=first.iteration, iterations=first.iterations, stop_reason=first.stop_reason,
-        stop_signal=first.stop_signal,
-    )
-    out.items = items
-    return out
-
-
 def _prepare(prior, decoder, y, op, truth, dev):
     """Checked observation, operator and truth on ``dev``."""
-    from ..api import _as_batch
-
-    y = _as_batch(y)
+    y = check_observation(y)
     op = as_operator(op)
     if isinstance(op, Operator):
         op = op.to(dev)

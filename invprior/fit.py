@@ -1,4 +1,4 @@
-"""The optimisation loop: fit a prior's parameters so that ``A(render())`` matches ``y``.
+"""The optimisation loop of the network priors: fit a prior's parameters so that ``A(render())`` matches ``y``.
 
     min_theta  l(y, A(g_theta(z)))  +  tv * TV(g_theta(z))
 
@@ -12,40 +12,14 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from .losses import data_loss, total_variation
+from .metrics import psnr
+from .result import Result
 from .stopping import make_rule
-
-
-@dataclass
-class Result:
-    """What ``solve`` returns.
-
-    Attributes:
-        image: ``(B, C, H, W)`` restored images in [0, 1].
-        losses: data loss per iteration (of the first batch item; see ``items``).
-        psnrs: PSNR of the estimate per iteration when ``truth`` was given (for
-            super-resolution before the final back-projection, which is costly per step).
-        iteration: the iteration whose estimate was returned.
-        iterations: iterations run.
-        stop_reason: why the loop ended.
-        seconds: wall time.
-        stop_signal: what the stopping rule watched (windowed variance or residual).
-        items: one Result per batch item (``[self]`` for a single observation).
-    """
-
-    image: torch.Tensor
-    losses: list = field(default_factory=list)
-    psnrs: list = field(default_factory=list)
-    iteration: int = 0
-    iterations: int = 0
-    stop_reason: str = ""
-    seconds: float = 0.0
-    stop_signal: list = field(default_factory=list)
-    items: list = field(default_factory=list, repr=False)
 
 
 @dataclass
@@ -69,25 +43,25 @@ class LoopConfig:
     desc: str = "solve"
 
 
-def psnr_tensor(x: torch.Tensor, ref: torch.Tensor) -> float:
-    mse = (x.detach() - ref).double().square().mean().item()
-    return math.inf if mse == 0 else -10 * math.log10(mse)
-
-
-def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float, progress: bool = False) -> None:
+def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float, progress: bool = False) -> bool:
     """Fit the prior's output to a first estimate (e.g. a classical one) for ``steps`` steps.
 
     Reaching a decent image this way costs the same per step as fitting ``y`` but needs no
-    operator; the fit to ``y`` then starts from there instead of from a gray image.
+    operator; the fit to ``y`` then starts from there instead of from a gray image. Returns
+    whether it ran to the end (False: Ctrl-C stopped it).
     """
     from tqdm.auto import tqdm
 
     params = [p for p in prior.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    for _ in tqdm(range(steps), desc="warm start", disable=not progress, leave=False):
-        opt.zero_grad(set_to_none=True)
-        (prior.render(jitter=True) - estimate).square().mean().backward()
-        opt.step()
+    try:
+        for _ in tqdm(range(steps), desc="warm start", disable=not progress, leave=False):
+            opt.zero_grad(set_to_none=True)
+            (prior.render(jitter=True) - estimate).square().mean().backward()
+            opt.step()
+    except KeyboardInterrupt:
+        return False
+    return True
 
 
 def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
@@ -103,7 +77,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     rule = make_rule(cfg)
     losses, psnrs = [], []
     ema = chosen = None
-    chosen_step, reason = 0, f"reached {cfg.iters} iterations"
+    chosen_step, reason, interrupted = 0, f"reached {cfg.iters} iterations", False
     good_state, smooth = copy.deepcopy(prior.state_dict()), None
     start = time.perf_counter()
     bar = tqdm(range(cfg.iters), desc=cfg.desc, disable=not cfg.progress, leave=False)
@@ -137,7 +111,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             if rule.best_step == step or chosen is None:
                 chosen, chosen_step = ema.clone(), step
             if truth is not None:
-                psnrs.append(psnr_tensor(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
+                psnrs.append(psnr(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
             if step % 10 == 0:
                 shown = {"loss": f"{value:.2e}"}
                 if psnrs:
@@ -150,7 +124,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
                 reason = f"time limit of {cfg.max_seconds:g} s at iteration {step}"
                 break
     except KeyboardInterrupt:
-        reason = "interrupted"
+        reason, interrupted = "interrupted (Ctrl-C)", True
     finally:
         bar.close()
     if chosen is None:  # interrupted before the first step ended
@@ -162,5 +136,5 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     return Result(
         image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=chosen_step,
         iterations=step + 1, stop_reason=reason, seconds=time.perf_counter() - start,
-        stop_signal=rule.signal,
+        stop_signal=rule.signal, interrupted=interrupted,
     )

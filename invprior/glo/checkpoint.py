@@ -38,8 +38,8 @@ def read_checkpoint(path: str | Path) -> dict:
     """Load and check a trained-prior checkpoint; ``ValueError`` (one sentence) if unusable.
 
     Example:
-        >>> from invprior.trained.prior import ASSETS
-        >>> ck = read_checkpoint(ASSETS / "prior_digits.pt")
+        >>> from invprior.weights import weight_file
+        >>> ck = read_checkpoint(weight_file("prior_digits.pt"))
         >>> ck["config"]["shape"]
         [1, 16, 16]
     """

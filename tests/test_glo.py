@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import operators as O
-from invprior.trained import (
+from invprior.glo import (
     ImageSet,
     TrainConfig,
     TrainedPrior,
@@ -23,6 +23,7 @@ from invprior.trained import (
     write_checkpoint,
 )
 from invprior.train import main as train_main
+from invprior.weights import weight_file
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
@@ -154,7 +155,7 @@ def test_resume_continues_the_run_exactly(digits, tmp_path):
 
 def _train_until_checkpoint(data, cfg, path):
     """Simulate a run killed after its first periodic checkpoint."""
-    import invprior.trained.training as T
+    import invprior.glo.training as T
 
     class Killed(Exception):
         pass
@@ -225,7 +226,7 @@ def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match):
     if content == "truncated":
         path.write_bytes(good[: len(good) // 2])
     elif content == "sparse":
-        path = Path(__file__).resolve().parent.parent / "assets" / "sparse_sr_x2.pt"
+        path = weight_file("sparse_sr_x2.pt")
     elif content == "damaged":
         ck = torch.load(small_prior[1], weights_only=True)
         ck["state_dict"]["fc.weight"] = torch.zeros(3, 3)
@@ -260,8 +261,8 @@ def test_trained_prior_beats_an_untrained_one(small_prior, digits):
     blank = TrainedPrior(build_decoder(prior.config), torch.zeros(prior.latent),
                          torch.eye(prior.latent), prior.config)
     kw = dict(noise_level=0.01, iters=200, restarts=4, adapt=False, progress=False)
-    trained = _psnr(prior.solve(y, A, **kw).image, x)
-    untrained = _psnr(blank.solve(y, A, **kw).image, x)
+    trained = _psnr(prior.restore(y, A, **kw).image, x)
+    untrained = _psnr(blank.restore(y, A, **kw).image, x)
     assert trained > untrained + 5 and trained > 18
 
 
@@ -270,7 +271,7 @@ def test_solve_batch_restarts_adaptation_and_custom_operator(small_prior, digits
     x = digits[:2]
     op = O.as_operator(lambda v: v[..., ::2, ::2])  # a custom callable
     y = op(x)
-    out = prior.solve(y, op, iters=50, restarts=3, adapt=True, adapt_iters=30,
+    out = prior.restore(y, op, iters=50, restarts=3, adapt=True, adapt_iters=30,
                       noise_level=0.0, truth=x, progress=False, z_reg="sphere", l1=1e-4)
     assert out.image.shape == (2, 1, 16, 16) and len(out.items) == 2
     assert len(out.items[0].psnrs) == out.items[0].iterations
@@ -283,7 +284,7 @@ def test_solve_rejects_observations_of_another_size(small_prior):
     prior, _ = small_prior
     A = O.CompressedSensing(10, (1, 8, 8), seed=0)
     with pytest.raises(ValueError, match="cannot take this prior's"):
-        prior.solve(torch.zeros(1, 10), A, progress=False)
+        prior.restore(torch.zeros(1, 10), A, progress=False)
     B = O.CompressedSensing(10, prior.shape, seed=0)
     with pytest.raises(ValueError, match="do not fit this prior"):
-        prior.solve(torch.zeros(1, 12), B, progress=False)
+        prior.restore(torch.zeros(1, 12), B, progress=False)

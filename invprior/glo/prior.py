@@ -1,8 +1,8 @@
 """``TrainedPrior``: a trained generator with the statistics of its training codes.
 
 ``load_prior(path)`` reads a checkpoint made by ``python -m invprior.train``;
-``prior.solve(y, op)`` recovers images from observations by optimising the latent code
-(and then, optionally, the weights): see ``latent.solve_latent``.
+``prior.restore(y, op)`` recovers images from observations by optimising the latent code
+(and then, optionally, the weights): see ``search.restore_latent``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from torch import nn
 from .checkpoint import FORMAT, VERSION, read_checkpoint
 from .decoders import build_decoder
 
-# the shipped priors (prior_digits.pt, prior_faces.pt) in the repository's assets/ folder
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 
 class TrainedPrior:
@@ -30,7 +28,8 @@ class TrainedPrior:
         path: the file it came from, if any.
 
     Example:
-        >>> prior = load_prior(ASSETS / "prior_digits.pt")
+        >>> from invprior.weights import weight_file
+        >>> prior = load_prior(weight_file("prior_digits.pt"))
         >>> prior.shape, prior.sample(4).shape
         ((1, 16, 16), torch.Size([4, 1, 16, 16]))
     """
@@ -79,28 +78,35 @@ class TrainedPrior:
                 "state_dict": {k: v.cpu() for k, v in self.decoder.state_dict().items()},
                 "latent_mean": self.mean.cpu(), "latent_cov": self.cov.cpu(), "done": True}
 
-    def solve(self, y, op, *, iters: int | None = None, lr: float | None = None,
+    name = "trained"
+
+    def check(self, op) -> str | None:
+        """Any operator (or callable) that takes the prior's images will do."""
+        return None
+
+    def restore(self, y, op, *, iters: int | None = None, lr: float | None = None,
               loss: str = "l2sq", restarts: int = 8, z_reg: str = "gaussian",
               lam: float | None = None, l1: float = 0.0, adapt: bool = True,
               adapt_iters: int = 500, adapt_lr: float | None = None, holdout: float = 0.1,
               noise_level: float | None = None, truth: torch.Tensor | None = None,
-              device: str | torch.device = "cpu", seed: int = 0, progress: bool = True):
+              device: str | torch.device = "cpu", seed: int = 0, progress: bool = False):
         """Recover images ``(B, C, H, W)`` from ``y = op(x) + noise``: latent search (CSGM),
-        then (``adapt``) weight adaptation. Returns a ``solver.Result``; the arguments are
-        described in ``latent.solve_latent``.
+        then (``adapt``) weight adaptation. Returns a ``Result``; the arguments are
+        described in ``search.restore_latent``.
 
         Example:
             >>> import operators as O
-            >>> prior = load_prior(ASSETS / "prior_digits.pt")
+            >>> from invprior.weights import weight_file
+            >>> prior = load_prior(weight_file("prior_digits.pt"))
             >>> A = O.CompressedSensing(40, prior.shape, seed=0)
             >>> x = prior.sample(2, seed=1)
-            >>> out = prior.solve(A(x), A, iters=50, restarts=2, adapt=False, progress=False)
+            >>> out = prior.restore(A(x), A, iters=50, restarts=2, adapt=False)
             >>> out.image.shape, len(out.items)
             (torch.Size([2, 1, 16, 16]), 2)
         """
-        from .latent import solve_latent
+        from .search import restore_latent
 
-        return solve_latent(
+        return restore_latent(
             self, y, op, iters=iters, lr=lr, loss=loss, restarts=restarts, z_reg=z_reg,
             lam=lam, l1=l1, adapt=adapt, adapt_iters=adapt_iters, adapt_lr=adapt_lr,
             holdout=holdout, noise_level=noise_level, truth=truth, device=device, seed=seed,
@@ -124,7 +130,8 @@ def load_prior(path: str | Path) -> TrainedPrior:
     """Read a trained prior; ``ValueError`` (one sentence) for a missing, corrupt or wrong file.
 
     Example:
-        >>> prior = load_prior(ASSETS / "prior_faces.pt")
+        >>> from invprior.weights import weight_file
+        >>> prior = load_prior(weight_file("prior_faces.pt"))
         >>> prior.shape
         (1, 32, 32)
     """

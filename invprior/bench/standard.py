@@ -51,7 +51,7 @@ def noisy_image(path: Path, index: int, sigma: float) -> tuple[np.ndarray, np.nd
 def _ours(y: np.ndarray, sigma: float) -> np.ndarray:
     import operators as O
 
-    from .api import solve
+    from ..api import solve
 
     t = torch.from_numpy(y).float()
     t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]

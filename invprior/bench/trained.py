@@ -1,6 +1,6 @@
 """Benchmark of trained priors (called by ``python -m invprior.bench``).
 
-    python -m invprior.bench_trained [--quick]
+    python -m invprior.bench.trained [--quick]
 
 Measures per-pixel MSE and PSNR, averaged over held-out images only (the first 100
 held-out digits, rows 1500..1599, and the 10 held-out faces 90..99; the priors and every
@@ -33,10 +33,11 @@ import torch
 
 import operators as O
 
+from ..weights import weight_file
+
 __all__ = ["run", "markdown"]
 
 NOISE = 0.01
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CASES = [("faces", "cs", m) for m in (50, 100, 200, 400)] + \
         [("digits", "cs", m) for m in (20, 40, 80)] + \
         [("faces", "inpaint", 0.7), ("faces", "sr", 4)]
@@ -128,15 +129,15 @@ def run(quick: bool = False, methods=METHODS, digits: int | None = None,
     ``digits``: number of held-out digits used (default ``DIGITS``: all 297; 20 when quick).
     ``progress``: the solvers' progress bars; ``verbose``: print each row as it is done.
     """
-    from .api import solve
-    from .priors import NetConfig
-    from .trained import ImageSet, TrainedPrior, load_prior
-    from .trained.data import named_set
-    from .trained.decoders import LinearDecoder
-    from .trained.latent import latent_search
-    from .trained.pca import linear_prior_state
+    from ..api import solve
+    from ..glo import ImageSet, TrainedPrior, load_prior
+    from ..glo.data import named_set
+    from ..glo.decoders import LinearDecoder
+    from ..glo.pca import linear_prior_state
+    from ..glo.search import latent_search
+    from ..priors.generator import NetConfig
 
-    priors = {name: load_prior(ASSETS / f"prior_{name}.pt") for name in ("digits", "faces")}
+    priors = {name: load_prior(weight_file(f"prior_{name}.pt")) for name in ("digits", "faces")}
     tests = {"faces": named_set("faces", "test"), "digits": named_set("digits", "test")}
     trains = {name: named_set(name, "train") for name in ("digits", "faces")}
     if quick:
@@ -170,11 +171,11 @@ def run(quick: bool = False, methods=METHODS, digits: int | None = None,
                 x = latent_search(prior, y, op, noise_level=NOISE, progress=progress).image
             elif method == "glo+adapt":
                 # its own latent search: it holds out 10 % of y to validate the adaptation
-                out = prior.solve(y, op, noise_level=NOISE, adapt=True, progress=progress)
+                out = prior.restore(y, op, noise_level=NOISE, adapt=True, progress=progress)
                 x = out.image
                 extra["accepted"] = sum(r.iteration > 300 for r in out.items)
             elif method == "pca":
-                x = pcas[dataset].solve(y, op, noise_level=NOISE, adapt=False,
+                x = pcas[dataset].restore(y, op, noise_level=NOISE, adapt=False,
                                         progress=progress).image
             elif method == "dip":
                 x = solve(y, op, prior="dip", iters=dip_iters, noise_level=NOISE,
@@ -222,7 +223,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m invprior.bench_trained",
+    p = argparse.ArgumentParser(prog="python -m invprior.bench.trained",
                                 description="Benchmark of trained priors (held-out images).")
     p.add_argument("--quick", action="store_true", help="a small smoke run (default: off)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")

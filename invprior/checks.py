@@ -1,0 +1,60 @@
+"""Checks and small helpers that every prior and the API share: the device, the observation,
+its batch items.
+
+Example:
+    >>> y = check_observation(torch.zeros(2, 1, 4, 4))
+    >>> batch_size(y), item(y, 1).shape
+    (2, torch.Size([1, 1, 4, 4]))
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["resolve_device", "check_observation", "item", "batch_size", "to_device"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a clear error for an unusable device.
+
+    Example:
+        >>> resolve_device("cpu")
+        device(type='cpu')
+    """
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device '{device}'; use auto, cpu or cuda.") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu.")
+    return dev
+
+
+def check_observation(y, name: str = "y"):
+    """``y`` if it is a finite floating-point ``(B, ...)`` tensor or a tuple of them (the
+    measurements of a stacked operator); else ``ValueError`` in one sentence."""
+    for part in y if isinstance(y, tuple) else (y,):
+        if not isinstance(part, torch.Tensor) or not part.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of them).")
+        if part.ndim < 2:
+            raise ValueError(f"{name} must have a batch axis: (B, C, H, W) images or (B, m) vectors.")
+        if not torch.isfinite(part).all():
+            raise ValueError(f"{name} contains NaN or infinite values.")
+    return y
+
+
+def item(y, b: int):
+    """Batch item ``b`` of ``y`` (a tensor or a tuple of them), keeping the batch axis."""
+    return tuple(p[b : b + 1] for p in y) if isinstance(y, tuple) else y[b : b + 1]
+
+
+def batch_size(y) -> int:
+    """``B`` of ``y`` (a tensor or a tuple of them)."""
+    return (y[0] if isinstance(y, tuple) else y).shape[0]
+
+
+def to_device(y, device):
+    """``y`` (a tensor or a tuple of them) on ``device``."""
+    return tuple(p.to(device) for p in y) if isinstance(y, tuple) else y.to(device)

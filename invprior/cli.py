@@ -1,0 +1,301 @@
+"""Command line: ``python -m invprior.solve --op OP IMAGE`` (run through ``invprior/solve.py``).
+
+Restore a real observation (IMAGE is the degraded image ``y``), or, with ``--simulate``,
+degrade a clean IMAGE with the operator and noise, restore it and report PSNR/SSIM.
+
+Examples:
+    python -m invprior.solve --op inpaint assets/astronaut_holes.png
+    python -m invprior.solve --op sr --factor 4 --simulate assets/camera256.png --compare cmp.png
+    python -m invprior.solve --op denoise --simulate --noise gaussian:0.1 assets/camera256.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+OPS = ("denoise", "inpaint", "deblur", "sr", "cs")
+DEFAULT_NOISE = {"denoise": "gaussian:0.1", "deblur": "gaussian:0.01"}
+
+
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, unless its help already says it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.required or action.default is argparse.SUPPRESS:
+            return text
+        if action.default is None or action.default is False:
+            return text + " (default: off)"
+        return text + " (default: %(default)s)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m invprior.solve",
+        description="Recover an image from a degraded observation with a deep generative prior.",
+        formatter_class=HelpWithDefaults,
+    )
+    p.add_argument("image", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy")
+    p.add_argument("--op", required=True, choices=OPS, help="forward operator")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op; dip instead of denoiser when --lr, --loss, --stop or --init is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
+    p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
+    g = p.add_argument_group("operator parameters")
+    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless --noise-level > 0)")
+    g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
+    g.add_argument("--mask-kind", default="random", choices=("random", "box", "scribble", "text"), help="inpaint --simulate: mask drawn")
+    g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
+    g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma (default: none, gaussian --sigma)")
+    g.add_argument("--factor", type=int, default=4, help="sr: downsampling factor (2, 3, 4, 8)")
+    g.add_argument("--ratio", type=float, default=0.25, help="cs: measurements / pixels")
+    g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
+    g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
+    s = p.add_argument_group("solver")
+    s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play (denoiser, sparse) 32)")
+    s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far (default: no limit)")
+    s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder)")
+    s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
+    s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
+    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known (default: estimated from IMAGE)")
+    s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
+    o = p.add_argument_group("output")
+    o.add_argument("-o", "--output", help="restored image (default: IMAGE_OP_PRIOR.png next to IMAGE)")
+    o.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON")
+    o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG")
+    o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    return p
+
+
+class UsageError(ValueError):
+    """A bad command line, reported as one sentence with exit code 2."""
+
+
+def _outputs(args) -> dict:
+    """Output paths, checked before any work: never the input, never overwritten silently."""
+    from .io import WRITABLE, same_file
+
+    src = Path(args.image)
+    paths = {"output": Path(args.output) if args.output else src.with_name(f"{src.stem}_{args.op}_{Path(args.prior).stem}.png")}
+    if args.report:
+        paths["report"] = Path(args.report)
+    if args.compare:
+        paths["compare"] = Path(args.compare)
+    for key, path in paths.items():
+        if same_file(path, src) or (args.mask and same_file(path, args.mask)):
+            raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
+        if path.exists() and not args.force:
+            raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
+        if key != "report" and path.suffix.lower() not in WRITABLE:
+            raise UsageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
+    if len({p.resolve() for p in paths.values()}) < len(paths):
+        raise UsageError("the output, report and compare files must be different files.")
+    return paths
+
+
+def _kernel(args):
+    import operators as O
+
+    from .io import read_image
+
+    if args.kernel:
+        k = read_image(args.kernel).image[0]
+        if k.shape[0] != 1:
+            k = k.mean(0, keepdim=True)
+        return O.Blur(kernel=k[0])
+    return O.Blur(sigma=args.sigma)
+
+
+def _mask(args, image, alpha):
+    """The inpainting operator: --mask file, else IMAGE's alpha, else (simulate) a drawn mask."""
+    import operators as O
+
+    from .io import read_image
+
+    if args.mask:
+        loaded = read_image(args.mask)
+        m = loaded.alpha if loaded.alpha is not None and loaded.alpha.min() < 1 else loaded.image.mean(1, keepdim=True)
+        if m.shape[-2:] != image.shape[-2:]:
+            raise UsageError(
+                f"the mask is {m.shape[-1]}x{m.shape[-2]} but the image is "
+                f"{image.shape[-1]}x{image.shape[-2]}; they must be the same size."
+            )
+        return O.Inpainting((m >= 0.5).float())
+    if alpha is not None and alpha.min() < 0.5:
+        return O.Inpainting.from_alpha(alpha)
+    if args.simulate:
+        return O.Inpainting(shape=tuple(image.shape[1:]), kind=args.mask_kind, missing=args.missing, seed=args.seed)
+    raise UsageError("inpainting needs a mask: pass --mask FILE or make the missing pixels transparent in IMAGE.")
+
+
+def build_operator(args, image, alpha):
+    """The forward operator for ``args.op`` and the image size."""
+    import operators as O
+
+    if args.op == "denoise":
+        return O.Denoising()
+    if args.op == "inpaint":
+        return _mask(args, image, alpha)
+    if args.op == "deblur":
+        return _kernel(args)
+    if args.op == "sr":
+        return O.Downsampling(args.factor)
+    if not 0 < args.ratio <= 1:
+        raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
+    shape = tuple(image.shape[1:]) if args.simulate else _parse_shape(args.shape)
+    m = max(1, round(args.ratio * math.prod(shape)))
+    return O.CompressedSensing(m, shape, seed=args.seed)
+
+
+def _parse_shape(text):
+    if not text:
+        raise UsageError("cs without --simulate needs --shape C,H,W of the measured image.")
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UsageError(f"--shape must be three positive integers C,H,W, got '{text}'.")
+    return shape
+
+
+def _observation(args, image, alpha, op):
+    """(y, truth): y from IMAGE, or simulated from it."""
+    import operators as O
+
+    if args.simulate:
+        if alpha is not None and alpha.min() < 0.5 and args.op != "inpaint":
+            raise UsageError("IMAGE has transparent pixels; flatten it or use --op inpaint.")
+        noise = O.make_noise(args.noise if args.noise is not None else DEFAULT_NOISE.get(args.op), seed=args.seed)
+        with torch.no_grad():
+            y = op(image)
+            return (noise(y) if noise else y), image
+    if args.noise:
+        raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    if args.op == "cs":
+        y = image
+        if y.shape[1] != op.m:
+            raise UsageError(f"IMAGE holds {y.shape[1]} measurements; --ratio and --shape give {op.m}.")
+        return y, None
+    if alpha is not None and alpha.min() < 0.5 and args.op != "inpaint":
+        raise UsageError("IMAGE has transparent pixels; flatten it or use --op inpaint to fill them.")
+    return image, None
+
+
+def _display(op, y, shape):
+    """The observation drawn at the size of the result (for --compare)."""
+    if y.ndim != 4:  # measurements, not an image: show A^T y
+        return op.adjoint(y).clamp(0, 1)
+    if y.shape[-2:] != shape[-2:]:
+        return torch.nn.functional.interpolate(y, size=shape[-2:], mode="nearest")
+    return y.clamp(0, 1)
+
+
+def _options(args) -> dict:
+    """The prior settings given on the command line (unset flags are left to the prior)."""
+    options = {"iters": args.iters, "lr": args.lr, "loss": args.loss, "stop": args.stop,
+               "init": args.init, "max_seconds": args.max_seconds,
+               "keep_observed": {"auto": None, "yes": True, "no": False}[args.keep_observed]}
+    defaults = {"loss": "l2sq", "stop": "auto", "init": "auto"}
+    given = {k: v for k, v in options.items() if v is not None and v != defaults.get(k)}
+    return {**given, "device": args.device, "seed": args.seed}
+
+
+def run(args) -> dict:
+    from operators.registry import operator_class
+
+    from .api import resolve_prior, solve
+    from .checks import resolve_device
+    from .io import atomic_write, read_image, read_measurements, write_image
+    from .metrics import psnr, ssim
+
+    options = _options(args)
+    # the prior that runs is named in the output file and the report
+    args.prior = resolve_prior(args.prior, operator_class(args.op), options)
+
+    paths = _outputs(args)
+    if args.op == "cs" and not args.simulate:  # IMAGE holds the measurement vector
+        _parse_shape(args.shape)
+        image, alpha = read_measurements(args.image), None
+    else:
+        image, alpha = read_image(args.image)
+    op = build_operator(args, image, alpha)
+    y, truth = _observation(args, image, alpha, op)
+    device = resolve_device(args.device)
+    start = time.perf_counter()
+    result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
+                   progress=not args.quiet, **options)
+    seconds = time.perf_counter() - start
+    x = result.image.cpu()
+    write_image(paths["output"], x, overwrite=args.force)
+    report = {
+        "image": str(args.image), "output": str(paths["output"]), "op": args.op,
+        "prior": args.prior, "simulate": args.simulate, "operator": repr(op),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("image", "output")},
+        "device": str(device), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch_threads": torch.get_num_threads(), "seconds": round(seconds, 2),
+        "iterations": result.iterations, "returned_iteration": result.iteration,
+        "stop_reason": result.stop_reason, "interrupted": result.interrupted,
+        "seconds_per_iteration": round(result.seconds / max(result.iterations, 1), 4),
+    }
+    if truth is not None:
+        report["psnr"], report["ssim"] = psnr(x, truth), ssim(x, truth)
+        if y.shape == truth.shape:
+            report["psnr_observation"] = psnr(y.clamp(0, 1), truth)
+    if "compare" in paths:
+        panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
+        write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force)
+    if "report" in paths:
+        text = json.dumps(report, indent=2, default=str)
+        atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))
+    return report
+
+
+def summary(report: dict) -> str:
+    line = (
+        f"{report['op']} with {report['prior']}: wrote {report['output']} in {report['seconds']:.1f} s, "
+        f"{report['iterations']} iterations ({report['stop_reason']})"
+    )
+    if "psnr" in report:
+        line += f"; PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}"
+        if "psnr_observation" in report:
+            line += f" (observation {report['psnr_observation']:.2f} dB)"
+    return line
+
+
+def main(argv=None) -> int:
+    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C ended the solve (the
+    best image so far is written all the same) or came before there was one."""
+    args = build_parser().parse_args(argv)
+    try:
+        report = run(args)
+    except ValueError as err:  # ImageError and UsageError are ValueErrors too
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: out of memory; try a smaller image or --device cuda.", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # before the solve had an estimate, or while writing it
+        print("interrupted: nothing was written.", file=sys.stderr)
+        return 130
+    if report["interrupted"]:
+        print(f"interrupted: wrote the best estimate so far to {report['output']} "
+              f"({report['stop_reason']}).", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

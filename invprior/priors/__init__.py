@@ -1,0 +1,126 @@
+"""Priors: one file each, all with the protocol of ``base.Prior``, and the registry.
+
+| name | class | file |
+|---|---|---|
+| ``dip``, ``decoder`` | ``NetworkPrior`` | ``generator.py`` (deep image prior, deep decoder) |
+| ``denoiser`` | ``CNNPrior`` | ``cnn.py`` (the shipped CNN denoiser, plug-and-play) |
+| ``sparse`` | ``SparsePrior`` | ``sparse.py`` (K-SVD, coupled dictionaries) |
+| a ``.pt`` file | by its ``format`` field (``FORMATS``) | ``cnn.py``, ``latent.py`` (GLO / PCA) |
+| any ``denoise(x, sigma)`` | ``PlugAndPlay`` | ``pnp.py`` |
+
+A new prior is one file with a class that has ``name``, ``check(op)`` and ``restore(y, op,
+*, noise_level, truth, progress)`` (``base.ItemwisePrior`` does the batch loop, checks and
+Ctrl-C), plus one line in ``PRIORS``.
+
+Example:
+    >>> make_prior("dip", iters=10).name, make_prior("sparse").name
+    ('dip', 'sparse')
+    >>> make_prior("sparse", lr=0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: the sparse prior does not take lr; it takes device, iters, keep_observed, max_seconds, relearn, seed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from ..glo import TrainedPrior
+from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
+from .base import ItemwisePrior, Prior
+from .cnn import FORMAT as DENOISER_FORMAT, CNNPrior
+from .generator import NetworkPrior
+from .latent import LatentPrior
+from .pnp import PlugAndPlay
+from .sparse import SparsePrior
+
+__all__ = ["PRIORS", "FORMATS", "make_prior", "options_of", "checkpoint_format", "Prior",
+           "ItemwisePrior", "PlugAndPlay", "NetworkPrior", "CNNPrior", "SparsePrior",
+           "LatentPrior"]
+
+PRIORS = {
+    "dip": partial(NetworkPrior, "dip"),
+    "decoder": partial(NetworkPrior, "decoder"),
+    "denoiser": CNNPrior,
+    "sparse": SparsePrior,
+}
+# a checkpoint's "format" field -> the prior that reads it
+FORMATS = {
+    DENOISER_FORMAT: CNNPrior.from_file,
+    TRAINED_FORMAT: LatentPrior.from_file,
+}
+
+
+def options_of(name: str) -> set[str]:
+    """The settings the prior called ``name`` takes (keyword arguments of its constructor).
+
+    Example:
+        >>> sorted(options_of("denoiser"))
+        ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'weights']
+    """
+    signature = inspect.signature(PRIORS[name])
+    return {n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY or n == "weights"}
+
+
+def _trained_options() -> set[str]:
+    skip = {"self", "y", "op", "noise_level", "truth", "progress"}
+    return set(inspect.signature(TrainedPrior.restore).parameters) - skip
+
+
+def checkpoint_format(path) -> str:
+    """The ``format`` field of a checkpoint file (memory-mapped: the weights are not read);
+    ``ValueError`` in one sentence for a missing, unreadable or foreign file."""
+    path = Path(path)
+    if not path.is_file():
+        what = "it is a folder, not a .pt file" if path.is_dir() else "no such file"
+        raise ValueError(f"cannot load the prior '{path}': {what}.")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # torch raises many types for truncated, foreign or unsafe files
+        raise ValueError(f"cannot load the prior '{path}': it is not a readable PyTorch "
+                         "checkpoint (truncated, corrupt, or not made by torch.save).") from None
+    found = ck.get("format") if isinstance(ck, dict) else None
+    if found not in FORMATS:
+        raise ValueError(f"'{path}' is not a prior checkpoint (its format is {found!r}); make one "
+                         "with python -m invprior.train.")
+    return found
+
+
+def make_prior(spec, **options) -> Prior:
+    """The prior for ``spec`` with its settings ``options``: a name in ``PRIORS``, a ``.pt``
+    file (by its ``format``), a ``TrainedPrior``, or a prior object (taken as it is).
+
+    A setting that the prior does not take is an error, not silently ignored.
+    """
+    if isinstance(spec, TrainedPrior):
+        return _build(partial(LatentPrior, spec), "trained", _trained_options() | {"device", "seed"},
+                      options)
+    if isinstance(spec, str) and spec in PRIORS:
+        return _build(PRIORS[spec], spec, options_of(spec), options)
+    if isinstance(spec, (str, os.PathLike)):
+        if not str(spec).endswith(".pt") and not Path(spec).is_file():
+            raise ValueError(f"unknown prior '{spec}'; choose one of auto, {', '.join(PRIORS)}, "
+                             "or a prior file PATH.pt.")
+        found = checkpoint_format(spec)
+        accepted = options_of("denoiser") - {"weights"} if found == DENOISER_FORMAT \
+            else _trained_options() | {"device", "seed"}
+        return _build(partial(FORMATS[found], spec), Path(spec).name, accepted, options)
+    if isinstance(spec, Prior):
+        if options:
+            raise ValueError(f"give the settings ({', '.join(sorted(options))}) to the prior "
+                             "object itself.")
+        return spec
+    raise ValueError(f"prior must be a name, a .pt file or a prior object, got {type(spec).__name__}.")
+
+
+def _build(factory, name: str, accepted: set, options: dict):
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"the {name} prior does not take {', '.join(unknown)}; it takes "
+                         f"{', '.join(sorted(accepted))}.")
+    return factory(**options)

@@ -1,0 +1,149 @@
+"""What a prior is: the protocol every prior follows, and a base class for the usual case.
+
+A prior is any object with
+
+    name: str
+    check(op) -> None, or one sentence saying why it cannot serve ``op``
+    restore(y, op, *, noise_level=None, truth=None, progress=False) -> Result
+
+Its own settings (iterations, learning rate, weights, device, time budget ``max_seconds``)
+are given when it is built, so that ``restore`` means the same for every prior.
+``ItemwisePrior`` does the rest for a prior that restores one observation at a time:
+checks, the batch loop, the noise level per item, Ctrl-C (the item being restored keeps
+its best estimate so far, the ones not started keep the operator's initial estimate), and
+one ``Result`` for the batch.
+
+Example:
+    >>> import operators as O
+    >>> class Clip(ItemwisePrior):          # a whole prior: the observation, clipped
+    ...     name = "clip"
+    ...     def restore_one(self, y, op, *, noise_level, truth, progress, desc):
+    ...         return Result(y.clamp(0, 1), iterations=1, iteration=1, stop_reason="one pass")
+    >>> out = Clip().restore(torch.rand(2, 1, 8, 8) * 2, O.Denoising())
+    >>> out.image.shape, out.image.max() <= 1, len(out.items), out.prior
+    (torch.Size([2, 1, 8, 8]), tensor(True), 2, 'clip')
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+import torch
+
+import operators as O
+
+from ..checks import batch_size, check_observation, item
+from ..metrics import psnr
+from ..noise_level import estimate_noise
+from ..result import Result
+
+__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper"]
+
+
+@runtime_checkable
+class Prior(Protocol):
+    """The protocol of a prior (see the module docstring)."""
+
+    name: str
+
+    def check(self, op) -> str | None: ...
+
+    def restore(self, y, op, *, noise_level: float | None = None,
+                truth: torch.Tensor | None = None, progress: bool = False) -> Result: ...
+
+
+class ItemwisePrior:
+    """A prior that restores a batch one observation at a time; subclasses write
+    ``restore_one`` (and set ``needs_linear`` when they need ``op.pinv``)."""
+
+    name = "prior"
+    needs_linear = False  # needs a LinearOperator (adjoint, pinv)
+    device: torch.device = torch.device("cpu")
+
+    def check(self, op) -> str | None:
+        if self.needs_linear and not isinstance(op, O.LinearOperator):
+            return (f"the {self.name} prior needs a linear operator (an operators.LinearOperator), "
+                    f"got {type(op).__name__}; use prior='dip'.")
+        return None
+
+    def restore(self, y, op, *, noise_level: float | None = None,
+                truth: torch.Tensor | None = None, progress: bool = False) -> Result:
+        """Restore every observation of ``y`` ``(B, ...)``; see the module docstring."""
+        start = time.perf_counter()
+        y = check_observation(y)
+        op = O.as_operator(op)
+        reason = self.check(op)
+        if reason:
+            raise ValueError(reason)
+        if noise_level is not None and not noise_level >= 0:
+            raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
+        op = op.to(self.device)
+        batch = batch_size(y)
+        if truth is not None and truth.shape[0] != batch:
+            raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
+        items = []
+        for b in range(batch):
+            target = _to(item(y, b), self.device)
+            ref = truth[b : b + 1].to(self.device) if truth is not None else None
+            if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
+                items.append(_not_started(op, target))
+                continue
+            desc = f"{self.name} {b + 1}/{batch}" if batch > 1 else self.name
+            try:
+                result = self.restore_one(target, op, noise_level=noise_level, truth=ref,
+                                          progress=progress, desc=desc)
+            except KeyboardInterrupt:  # a step without a loop of its own to catch it
+                result = _not_started(op, target)
+            if ref is not None and not result.psnrs:
+                result.psnrs = [psnr(result.image, ref)]
+            items.append(result)
+        return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
+
+    def restore_one(self, y, op, *, noise_level: float | None, truth, progress: bool,
+                    desc: str) -> Result:
+        """Restore one observation ``y`` (batch 1) on ``self.device``."""
+        raise NotImplementedError
+
+
+def visible_noise(op, y, given: float | None = None) -> float | None:
+    """The noise level: ``given``, else read off ``y`` where the operator says that the noise
+    is visible there (``op.noise_visible``: denoising, blur), else None.
+
+    Example:
+        >>> import operators as O
+        >>> g = torch.Generator().manual_seed(0)
+        >>> y = 0.5 + 0.1 * torch.randn(1, 1, 64, 64, generator=g)
+        >>> round(visible_noise(O.Denoising(), y), 2), visible_noise(O.Downsampling(2), y)
+        (0.1, None)
+    """
+    if given is not None:
+        return given
+    if getattr(op, "noise_visible", False) and isinstance(y, torch.Tensor) and y.ndim == 4 \
+            and min(y.shape[-2:]) >= 16:
+        return estimate_noise(y)
+    return None
+
+
+def keeper(op, y, keep: bool | None, noise_level: float | None):
+    """``(finish, cheap)``: the operator's projection onto ``{x : A x = y}`` when ``y`` is
+    noise-free and ``keep`` allows it (default: unless ``noise_level`` > 0), else None;
+    ``cheap`` says whether it may run at every traced step."""
+    if keep is None:
+        keep = not (noise_level is not None and noise_level > 0)
+    project = getattr(op, "projection", None)
+    finish = project(y) if keep and isinstance(y, torch.Tensor) and project else None
+    return finish, bool(finish and getattr(op, "projection_is_cheap", False))
+
+
+def _to(y, device):
+    return tuple(p.to(device) for p in y) if isinstance(y, tuple) else y.to(device)
+
+
+def _not_started(op, y) -> Result:
+    """The result of an item that Ctrl-C kept from running: the operator's cheap estimate."""
+    estimate = getattr(op, "initial_estimate", lambda _: None)(y)
+    if estimate is None:
+        shape = op.input_shape_for(tuple(y.shape)) if isinstance(y, torch.Tensor) else None
+        estimate = torch.zeros(1, *shape[-3:]) if shape else y
+    return Result(estimate.clamp(0, 1), stop_reason="not started (Ctrl-C)", interrupted=True)

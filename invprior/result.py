@@ -1,0 +1,68 @@
+"""``Result``: what every prior returns, with one meaning per field, for batches too.
+
+Example:
+    >>> one = Result(torch.zeros(1, 1, 4, 4), iterations=3, iteration=2, stop_reason="done")
+    >>> batch = Result.combine([one, one], seconds=1.5, prior="dip")
+    >>> batch.image.shape, len(batch.items), batch.items[0] is one, one.items[0] is one
+    (torch.Size([2, 1, 4, 4]), 2, True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """A restoration of ``B`` observations.
+
+    Attributes:
+        image: ``(B, C, H, W)`` restored images in [0, 1].
+        items: ``B`` single-image Results, one per observation, in order (``[self]`` for
+            ``B == 1``). The fields below describe ``items[0]`` when ``B > 1``.
+        losses: data loss per iteration (empty for one-pass priors).
+        psnrs: PSNR of the estimate per iteration, when the truth was given; one value for
+            a one-pass prior.
+        iteration: the iteration whose estimate was returned (1 for a one-pass prior).
+        iterations: iterations run.
+        stop_reason: why it stopped, in words.
+        stop_signal: what the stopping rule watched, per check.
+        seconds: wall time of the whole call (all items).
+        prior: the name of the prior that ran.
+        interrupted: Ctrl-C ended the run; ``image`` is the best estimate so far.
+    """
+
+    image: torch.Tensor
+    losses: list = field(default_factory=list)
+    psnrs: list = field(default_factory=list)
+    iteration: int = 0
+    iterations: int = 0
+    stop_reason: str = ""
+    stop_signal: list = field(default_factory=list)
+    seconds: float = 0.0
+    prior: str = ""
+    interrupted: bool = False
+    items: list = field(default_factory=list, repr=False)
+
+    def __post_init__(self):
+        if not self.items:
+            self.items = [self]
+
+    @classmethod
+    def combine(cls, items: list, *, seconds: float, prior: str) -> "Result":
+        """One Result for a batch from its per-item Results (each ``(1, C, H, W)``)."""
+        for item in items:
+            item.prior = item.prior or prior
+        first = items[0]
+        if len(items) == 1:
+            first.seconds, first.prior = seconds, prior
+            return first
+        return cls(image=torch.cat([r.image for r in items]), losses=first.losses,
+                   psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
+                   stop_reason=first.stop_reason, stop_signal=first.stop_signal,
+                   seconds=seconds, prior=prior,
+                   interrupted=any(r.interrupted for r in items), items=list(items))

@@ -1,0 +1,28 @@
+"""The weights and dictionaries that the defaults load, shipped inside the package.
+
+They are package data (``pyproject.toml``), so a plain ``pip install .`` or a wheel has them
+too; each was made by the command in ``invprior.train.ASSET_COMMANDS`` or
+``python -m invprior.sparse.train_sr`` (see ``assets/README.md``).
+
+Example:
+    >>> weight_file("denoiser.pt").name
+    'denoiser.pt'
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["weight_file", "FILES"]
+
+FILES = ("denoiser.pt", "prior_digits.pt", "prior_faces.pt", "sparse_sr_x2.pt",
+         "sparse_sr_x3.pt", "sparse_sr_x4.pt")
+
+
+def weight_file(name: str) -> Path:
+    """The path of a shipped file ``name`` (one of ``FILES``) in the installed package."""
+    if name not in FILES:
+        raise ValueError(f"no shipped file '{name}'; the package ships {', '.join(FILES)}.")
+    # a regular install unpacks the package to disk, so the resource is a real file
+    return Path(str(resources.files(__name__) / name))
