@@ -114,3 +114,11 @@ def representation_error(x: torch.Tensor, k: int, groups: torch.Tensor | None = 
         residual = d - (d @ comps.double().T) @ comps.double()
         errors.append(residual.square().mean(1))
     return float(torch.cat(errors).mean()) if errors else 0.0
+
+
+def cholesky(cov: torch.Tensor) -> torch.Tensor:
+    """Lower Cholesky factor of ``cov`` with a small ridge (the code covariance of a set on
+    the sphere can be nearly singular)."""
+    k = cov.shape[0]
+    ridge = 1e-6 * float(cov.trace()) / k + 1e-12
+    return torch.linalg.cholesky(cov.double() + ridge * torch.eye(k, dtype=torch.float64)).float()

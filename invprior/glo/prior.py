@@ -14,6 +14,7 @@ from torch import nn
 
 from .checkpoint import FORMAT, VERSION, read_checkpoint
 from .decoders import build_decoder
+from .pca import cholesky
 
 
 
@@ -116,14 +117,6 @@ class TrainedPrior:
         c = self.config
         return (f"TrainedPrior({c['kind']}, latent={c['latent']}, shape={self.shape}, "
                 f"source={c.get('source', '?')}, path={str(self.path) if self.path else None})")
-
-
-def cholesky(cov: torch.Tensor) -> torch.Tensor:
-    """Lower Cholesky factor of ``cov`` with a small ridge (the code covariance of a set on
-    the sphere can be nearly singular)."""
-    k = cov.shape[0]
-    ridge = 1e-6 * float(cov.trace()) / k + 1e-12
-    return torch.linalg.cholesky(cov.double() + ridge * torch.eye(k, dtype=torch.float64)).float()
 
 
 def load_prior(path: str | Path) -> TrainedPrior:

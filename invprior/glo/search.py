@@ -31,7 +31,7 @@ from ..checks import check_observation, item as _item, resolve_device
 from ..losses import data_loss
 from ..result import Result
 from .adapt import adapt_one, flat, split_measurements
-from .prior import cholesky
+from .pca import cholesky
 
 Z_REGS = ("gaussian", "sphere", "none")
 

@@ -1,0 +1,120 @@
+"""The package's shape: no import cycle, every module importable on its own, the weights the
+defaults load inside a built wheel, and a new prior is one class plus one registry line."""
+
+import ast
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+import operators as O
+from invprior import priors
+from invprior.api import solve
+from invprior.metrics import psnr
+from invprior.priors.base import ItemwisePrior
+from invprior.result import Result
+from invprior.weights import FILES
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _modules() -> dict:
+    """``{dotted name: file}`` of every module of invprior and operators."""
+    found = {}
+    for package in ("invprior", "operators"):
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict) -> set:
+    """The project modules that ``name`` imports, lazy (in-function) imports included."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    deps = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                full = f"{target}.{alias.name}"
+                deps.add(full if full in modules else target)
+        elif isinstance(node, ast.Import):
+            deps.update(alias.name for alias in node.names)
+    return {d for d in deps if d in modules and d != name}
+
+
+def test_no_import_cycle():
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    state = {}
+
+    def visit(name, trail):
+        if state.get(name) == "open":
+            cycle = trail[trail.index(name):] + [name]
+            pytest.fail("import cycle: " + " -> ".join(cycle))
+        if state.get(name) == "done":
+            return
+        state[name] = "open"
+        for dep in sorted(graph[name]):
+            visit(dep, trail + [name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        visit(name, [])
+    # operators never imports invprior
+    assert not any(d.startswith("invprior") for n in graph if n.startswith("operators")
+                   for d in graph[n])
+
+
+def test_every_module_imports_on_its_own():
+    names = sorted(n for n in _modules() if not n.endswith("__main__"))
+
+    def fresh(name):
+        run = subprocess.run([sys.executable, "-c", f"import {name}"], cwd=ROOT,
+                             capture_output=True, text=True)
+        return name, run.returncode, run.stderr.strip().splitlines()[-1:] or [""]
+
+    with ThreadPoolExecutor(4) as pool:
+        failed = [(n, err) for n, code, err in pool.map(fresh, names) if code]
+    assert not failed
+
+
+def test_the_wheel_holds_every_file_the_defaults_load(tmp_path):
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = tmp_path.glob("invprior-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"invprior/weights/{f}" for f in FILES} <= names
+    assert "operators/__init__.py" in names and "invprior/priors/cnn.py" in names
+
+
+class MedianPrior(ItemwisePrior):
+    """A whole new prior: a 3x3 median of the operator's initial estimate."""
+
+    name = "median"
+
+    def restore_one(self, y, op, *, noise_level, truth, progress, desc):
+        import kornia
+
+        image = kornia.filters.median_blur(op.initial_estimate(y), 3)
+        return Result(image, iteration=1, iterations=1, stop_reason="3x3 median (one pass)")
+
+
+def test_a_new_prior_is_one_class_and_one_registry_line(monkeypatch, camera64):
+    monkeypatch.setitem(priors.PRIORS, "median", MedianPrior)  # the registry line
+    noisy = camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    batch = torch.cat([noisy, noisy.flip(-1)])
+    out = solve(batch, O.Denoising(), prior="median", progress=False,
+                truth=torch.cat([camera64, camera64.flip(-1)]))
+    assert out.prior == "median" and len(out.items) == 2 and out.image.shape == batch.shape
+    assert psnr(out.image[:1], camera64) > psnr(noisy.clamp(0, 1), camera64) + 3  # measured +4.8
+    with pytest.raises(ValueError, match="the median prior does not take"):
+        solve(noisy, O.Denoising(), prior="median", iters=3)
