@@ -13,7 +13,7 @@ Examples:
     torchrun --nproc_per_node=4 -m invprior.train --data photos/ --size 64 --out photos.pt
     python -m invprior.train --kind denoiser --device cuda --max-seconds 300 --out denoiser.pt
 
-The shipped priors (``assets/prior_digits.pt``, ``assets/prior_faces.pt``) were made by the
+The shipped priors (``invprior/weights/prior_*.pt``) and denoiser were made by the
 commands in ``ASSET_COMMANDS`` below; ``digits``/``faces`` use the training rows only.
 """
 
@@ -29,11 +29,11 @@ import torch
 
 ASSET_COMMANDS = {
     "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
-              "--out assets/prior_digits.pt --threads 1",
+              "--out invprior/weights/prior_digits.pt --threads 1",
     "faces": "python -m invprior.train --data faces --flips --latent 128 --width 64 --steps 800 "
-             "--out assets/prior_faces.pt --threads 1",
+             "--out invprior/weights/prior_faces.pt --threads 1",
     "denoiser": "python -m invprior.train --kind denoiser --device cuda --steps 40000 --batch 64 "
-                "--max-seconds 330 --out assets/denoiser.pt",
+                "--max-seconds 330 --out invprior/weights/denoiser.pt",
 }
 
 

@@ -42,8 +42,15 @@ def test_batch_returns_one_image_per_observation(camera64, astronaut32):
     assert torch.allclose(out.image[1:], alone)
 
 
+# (iterations, dB over the classical estimate): about half the gain measured with the tiny
+# net (denoise +7.0, inpaint +1.1, deblur +1.3, sr +1.6, cs +17.3); inpainting and deblurring
+# need more steps to pass biharmonic and Wiener (at 300 steps: -1.2 and +0.2)
+MARGINS = {"denoise": (300, 3.5), "inpaint": (1000, 0.5), "deblur": (600, 0.6),
+           "sr": (300, 0.8), "cs": (300, 8.0)}
+
+
 @pytest.mark.parametrize("name", ["denoise", "inpaint", "deblur", "sr", "cs"])
-def test_solver_beats_the_observation(name, camera64):
+def test_deep_image_prior_beats_the_classical_estimate(name, camera64):
     x = camera64
     shape = tuple(x.shape[1:])
     ops = {
@@ -55,13 +62,13 @@ def test_solver_beats_the_observation(name, camera64):
     }
     op, noise = ops[name]
     y = op(x) if noise is None else noise(op(x))
-    # the observation seen as an image: itself, nearest upsampling, or A^T y
-    shown = {"sr": lambda: torch.nn.functional.interpolate(y, scale_factor=2), "cs": lambda: op.adjoint(y)}
-    baseline = psnr(shown.get(name, lambda: y)().clamp(0, 1), x)
-    out = quick(y, op, iters=300, warm=100)
+    # the operator's classical estimate (the warm start): the observation, biharmonic
+    # inpainting, Wiener, bicubic, damped least squares
+    baseline = psnr(op.initial_estimate(y), x)
+    iters, margin = MARGINS[name]
+    out = quick(y, op, iters=iters, warm=100)
     gain = psnr(out.image, x) - baseline
-    assert out.image.shape == x.shape
-    assert gain > (1.0 if name == "sr" else 2.0), (name, baseline, gain)
+    assert gain > margin, (name, baseline, gain)
 
 
 def test_inpainting_keeps_the_observed_pixels(camera64):

@@ -2,6 +2,7 @@
 defaults load inside a built wheel, and a new prior is one class plus one registry line."""
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -87,8 +88,12 @@ def test_every_module_imports_on_its_own():
 
 
 def test_the_wheel_holds_every_file_the_defaults_load(tmp_path):
+    # built from a copy: a build leaves build/ and *.egg-info beside its sources
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+                            "-q", "-w", str(tmp_path), str(source)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = tmp_path.glob("invprior-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

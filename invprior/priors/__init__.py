@@ -107,9 +107,11 @@ def make_prior(spec, **options) -> Prior:
             raise ValueError(f"unknown prior '{spec}'; choose one of auto, {', '.join(PRIORS)}, "
                              "or a prior file PATH.pt.")
         found = checkpoint_format(spec)
-        accepted = options_of("denoiser") - {"weights"} if found == DENOISER_FORMAT \
-            else _trained_options() | {"device", "seed"}
-        return _build(partial(FORMATS[found], spec), Path(spec).name, accepted, options)
+        if found == DENOISER_FORMAT:
+            name, accepted = "denoiser", options_of("denoiser") - {"weights"}
+        else:
+            name, accepted = "trained", _trained_options() | {"device", "seed"}
+        return _build(partial(FORMATS[found], spec), name, accepted, options)
     if isinstance(spec, Prior):
         if options:
             raise ValueError(f"give the settings ({', '.join(sorted(options))}) to the prior "
