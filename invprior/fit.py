@@ -4,7 +4,12 @@
 
 Per step: one forward and backward pass of the generator, an exponential moving average
 of the outputs (no extra forward pass), divergence backtracking (restore the last good
-weights, halve the learning rate) and the ES-WMV stopping rule, which needs no clean image.
+weights, halve the learning rate) and the ES-WMV stopping rule, which needs no clean image;
+a time limit, and Ctrl-C, which returns the estimate so far. The deep image prior, the deep
+decoder and their warm start (the same loop fitting the output to a first estimate) run
+here. The trained priors' latent search (best of many restarts per row, kept by objective)
+and weight adaptation (accepted only by held-out measurements) keep loops of their own in
+``glo/``, with the same Ctrl-C behaviour.
 """
 
 from __future__ import annotations
@@ -41,27 +46,6 @@ class LoopConfig:
     trace_finish: bool = True  # apply finish before every traced PSNR (False: too costly)
     progress: bool = True
     desc: str = "solve"
-
-
-def warm_start(prior, estimate: torch.Tensor, steps: int, lr: float, progress: bool = False) -> bool:
-    """Fit the prior's output to a first estimate (e.g. a classical one) for ``steps`` steps.
-
-    Reaching a decent image this way costs the same per step as fitting ``y`` but needs no
-    operator; the fit to ``y`` then starts from there instead of from a gray image. Returns
-    whether it ran to the end (False: Ctrl-C stopped it).
-    """
-    from tqdm.auto import tqdm
-
-    params = [p for p in prior.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
-    try:
-        for _ in tqdm(range(steps), desc="warm start", disable=not progress, leave=False):
-            opt.zero_grad(set_to_none=True)
-            (prior.render(jitter=True) - estimate).square().mean().backward()
-            opt.step()
-    except KeyboardInterrupt:
-        return False
-    return True
 
 
 def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..checks import resolve_device
-from ..fit import LoopConfig, fit, warm_start
+from ..fit import LoopConfig, fit
 from ..losses import LOSSES
 from ..nets import DeepDecoder, SkipNet, padded_size
 from ..result import Result
@@ -229,8 +229,18 @@ class NetworkPrior(ItemwisePrior):
         generator = make_generator(self.kind, shape, config=self.config, seed=self.seed,
                                    device=self.device, guide=estimate if init == "guide" else None)
         if init == "warm":
+            # the same loop, fitting the output to the estimate: reaching a decent image
+            # this way costs the same per step as fitting y but needs no operator, and the
+            # fit to y then starts from there instead of from a gray image
             steps = min(300, cfg.iters // 5) if self.warm is None else self.warm
-            if not warm_start(generator, estimate, steps, cfg.lr, progress=progress):
-                return Result(estimate, stop_reason="interrupted (Ctrl-C) in the warm start",
-                              interrupted=True)
+            warm = fit(generator, _identity, estimate, LoopConfig(
+                iters=steps, lr=cfg.lr, ema=0.0, stop="none", progress=progress,
+                desc="warm start")) if steps else None
+            if warm is not None and warm.interrupted:
+                warm.stop_reason += " in the warm start"
+                return warm
         return fit(generator, op, y, cfg, truth=truth)
+
+
+def _identity(x):
+    return x
