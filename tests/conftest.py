@@ -18,3 +18,19 @@ def camera64() -> torch.Tensor:
 def astronaut32() -> torch.Tensor:
     """(1, 3, 32, 32) RGB astronaut."""
     return sample_image("astronaut", 32)
+
+
+@pytest.fixture()
+def checkpoint_file(tmp_path):
+    """``make(content) -> path``: a .pt file holding ``content`` (bytes written as they are,
+    anything else through torch.save), or no file at all for ``None``."""
+
+    def make(content, name: str = "file.pt"):
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        elif content is not None:
+            torch.save(content, path)
+        return path
+
+    return make

@@ -78,14 +78,9 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     (b"not a checkpoint", "not a readable PyTorch checkpoint"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
 ])
-def test_bad_denoiser_file_is_a_clear_error(tmp_path, content, match):
-    path = tmp_path / "d.pt"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif content is not None:
-        torch.save(content, path)
+def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match):
     with pytest.raises(ValueError, match=match):
-        load_denoiser(path)
+        load_denoiser(checkpoint_file(content))
 
 
 def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_path, capsys):

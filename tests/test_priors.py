@@ -62,16 +62,11 @@ def test_settings_a_prior_does_not_take_are_refused():
     (b"junk", "not a readable PyTorch checkpoint"),
     ({"format": "something else"}, "not a prior checkpoint"),
 ])
-def test_a_checkpoint_goes_to_its_prior_by_its_format(tmp_path, content, match):
+def test_a_checkpoint_goes_to_its_prior_by_its_format(checkpoint_file, content, match):
     assert make_prior(str(weight_file("denoiser.pt"))).name == "denoiser"
     assert make_prior(weight_file("prior_faces.pt"), iters=10).name == "trained"
-    path = tmp_path / "p.pt"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif content is not None:
-        torch.save(content, path)
     with pytest.raises(ValueError, match=match):
-        make_prior(path)
+        make_prior(checkpoint_file(content))
 
 
 def test_trained_prior_file_through_solve():
