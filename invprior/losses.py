@@ -1,4 +1,4 @@
-"""Data-fidelity losses ``l(y, A x)`` for the solver.
+"""Data-fidelity losses ``l(y, A x)`` for the optimisation loop (``fit``).
 
 Squared l2 suits gaussian noise; l1 and Huber are robust to impulse noise and outliers
 (salt-and-pepper, dead pixels), where squared l2 lets a few wild values drag the fit.
