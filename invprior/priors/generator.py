@@ -235,10 +235,12 @@ class NetworkPrior(ItemwisePrior):
             steps = min(300, cfg.iters // 5) if self.warm is None else self.warm
             warm = fit(generator, _identity, estimate, LoopConfig(
                 iters=steps, lr=cfg.lr, ema=0.0, stop="none", progress=progress,
-                desc="warm start")) if steps else None
+                max_seconds=self.max_seconds, desc="warm start")) if steps else None
             if warm is not None and warm.interrupted:
                 warm.stop_reason += " in the warm start"
                 return warm
+            if warm is not None and self.max_seconds is not None:  # one budget for both
+                cfg.max_seconds = max(self.max_seconds - warm.seconds, 1e-9)
         return fit(generator, op, y, cfg, truth=truth)
 
 
