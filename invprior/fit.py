@@ -5,11 +5,13 @@
 Per step: one forward and backward pass of the generator, an exponential moving average
 of the outputs (no extra forward pass), divergence backtracking (restore the last good
 weights, halve the learning rate) and the ES-WMV stopping rule, which needs no clean image;
-a time limit, and Ctrl-C, which returns the estimate so far. The deep image prior, the deep
-decoder and their warm start (the same loop fitting the output to a first estimate) run
-here. The trained priors' latent search (best of many restarts per row, kept by objective)
-and weight adaptation (accepted only by held-out measurements) keep loops of their own in
-``glo/``, with the same Ctrl-C behaviour.
+a time limit, and Ctrl-C, which returns the estimate so far.
+
+``Loop`` is the one loop (Adam, progress, time limit, Ctrl-C) that every fitted prior runs:
+``fit`` (the deep image prior, the deep decoder and their warm start, which is ``fit``
+towards a first estimate) adds the EMA, backtracking and stopping rules to it; the trained
+priors' latent search (``glo.search``: best of many restarts per row) and weight adaptation
+(``glo.adapt``: accepted only by held-out measurements) add their own bookkeeping.
 """
 
 from __future__ import annotations
@@ -48,69 +50,121 @@ class LoopConfig:
     desc: str = "solve"
 
 
-def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
-    """Optimise ``prior``'s parameters for one observation ``y``; see ``solve``.
+class Loop:
+    """The optimisation loop that every fitted prior runs: Adam over ``params``, a progress
+    bar, a time limit, and Ctrl-C, which ends the loop and keeps what was found so far.
 
-    Ctrl-C ends the loop early and returns the current estimate (``stop_reason``
-    ``interrupted``) instead of losing the work.
+    ``run(forward, after)`` calls, at each iteration ``k``, ``forward(k)`` (the forward pass
+    and its bookkeeping; it returns the scalar loss to descend, or None to skip the step),
+    then the Adam step, then ``after(k)`` (what follows a step; it returns why to stop, or
+    None). It returns ``(iterations, reason, interrupted)``.
+
+    Example:
+        >>> w = torch.nn.Parameter(torch.zeros(3))
+        >>> loop = Loop([w], lr=0.1, iters=200)
+        >>> loop.run(lambda k: (w - 1).square().sum(), lambda k: None)[:2]
+        (200, 'reached 200 iterations')
+        >>> bool(torch.allclose(w, torch.ones(3), atol=1e-2))
+        True
     """
-    from tqdm.auto import tqdm
 
+    def __init__(self, params, *, lr: float, iters: int, max_seconds: float | None = None,
+                 progress: bool = False, desc: str = "", first: int = 0):
+        from tqdm.auto import tqdm
+
+        self.opt = torch.optim.Adam(params, lr=lr)
+        self.iters, self.max_seconds, self.start = iters, max_seconds, time.perf_counter()
+        self.bar = tqdm(range(first, first + iters), desc=desc, disable=not progress, leave=False)
+
+    def halve_step(self) -> None:
+        """Halve the learning rate and forget Adam's moments (after a divergence)."""
+        for group in self.opt.param_groups:
+            group["lr"] *= 0.5
+        self.opt.state.clear()
+
+    def run(self, forward, after) -> tuple[int, str, bool]:
+        reason, interrupted, done = f"reached {self.iters} iterations", False, 0
+        try:
+            for k in self.bar:
+                done += 1
+                loss = forward(k)
+                if loss is None:
+                    continue
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                stop = after(k)
+                if stop:
+                    reason = stop
+                    break
+                if self.max_seconds is not None and self.elapsed() > self.max_seconds:
+                    reason = f"time limit of {self.max_seconds:g} s at iteration {k}"
+                    break
+        except KeyboardInterrupt:
+            reason, interrupted = "interrupted (Ctrl-C)", True
+        finally:
+            self.bar.close()
+        return done, reason, interrupted
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
+    """Optimise ``prior``'s parameters for one observation ``y`` (see ``NetworkPrior``):
+    EMA of the outputs, divergence backtracking, the stopping rule, PSNR trace.
+
+    Ctrl-C ends the loop early and returns the current estimate (``interrupted``).
+    """
     params = [p for p in prior.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    loop = Loop(params, lr=cfg.lr, iters=cfg.iters, max_seconds=cfg.max_seconds,
+                progress=cfg.progress, desc=cfg.desc)
     rule = make_rule(cfg)
     losses, psnrs = [], []
-    ema = chosen = None
-    chosen_step, reason, interrupted = 0, f"reached {cfg.iters} iterations", False
-    good_state, smooth = copy.deepcopy(prior.state_dict()), None
-    start = time.perf_counter()
-    bar = tqdm(range(cfg.iters), desc=cfg.desc, disable=not cfg.progress, leave=False)
-    step = -1
-    try:
-        for step in bar:
-            opt.zero_grad(set_to_none=True)
-            x = prior.render(jitter=True)
-            loss = data_loss(op(x), y, cfg.loss).sum()
-            if cfg.tv:
-                loss = loss + cfg.tv * total_variation(x).sum()
-            value = loss.item()
-            losses.append(value)
-            if not math.isfinite(value) or (smooth is not None and step > 20 and value > cfg.jump * smooth):
-                # diverged: back to the last good weights with half the step size; the
-                # loss level there is the new reference
-                prior.load_state_dict(good_state)
-                for group in opt.param_groups:
-                    group["lr"] *= 0.5
-                opt.state.clear()
-                smooth = None
-                continue
-            loss.backward()
-            opt.step()
-            smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
-            if step % 20 == 0:
-                good_state = copy.deepcopy(prior.state_dict())
-            x = x.detach()
-            ema = x.clone() if ema is None else ema.lerp_(x, 1 - cfg.ema)
-            stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq").mean().item())
-            if rule.best_step == step or chosen is None:
-                chosen, chosen_step = ema.clone(), step
-            if truth is not None:
-                psnrs.append(psnr(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
-            if step % 10 == 0:
-                shown = {"loss": f"{value:.2e}"}
-                if psnrs:
-                    shown["psnr"] = f"{psnrs[-1]:.2f}"
-                bar.set_postfix(shown, refresh=False)
-            if stop:
-                reason = f"early stop ({rule.name}) at iteration {step}, returned iteration {chosen_step}"
-                break
-            if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
-                reason = f"time limit of {cfg.max_seconds:g} s at iteration {step}"
-                break
-    except KeyboardInterrupt:
-        reason, interrupted = "interrupted (Ctrl-C)", True
-    finally:
-        bar.close()
+    state = {"ema": None, "chosen": None, "chosen_step": 0, "smooth": None,
+             "good": copy.deepcopy(prior.state_dict())}
+
+    def forward(step):
+        x = prior.render(jitter=True)
+        loss = data_loss(op(x), y, cfg.loss).sum()
+        if cfg.tv:
+            loss = loss + cfg.tv * total_variation(x).sum()
+        value = loss.item()
+        losses.append(value)
+        smooth = state["smooth"]
+        if not math.isfinite(value) or (smooth is not None and step > 20 and value > cfg.jump * smooth):
+            # diverged: back to the last good weights with half the step size; the loss
+            # level there is the new reference
+            prior.load_state_dict(state["good"])
+            loop.halve_step()
+            state["smooth"] = None
+            return None
+        state["x"], state["value"] = x, value
+        return loss
+
+    def after(step):
+        value = state["value"]
+        state["smooth"] = value if state["smooth"] is None else 0.9 * state["smooth"] + 0.1 * value
+        if step % 20 == 0:
+            state["good"] = copy.deepcopy(prior.state_dict())
+        x = state["x"].detach()
+        ema = state["ema"] = x.clone() if state["ema"] is None else state["ema"].lerp_(x, 1 - cfg.ema)
+        stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq").mean().item())
+        if rule.best_step == step or state["chosen"] is None:
+            state["chosen"], state["chosen_step"] = ema.clone(), step
+        if truth is not None:
+            psnrs.append(psnr(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
+        if step % 10 == 0:
+            shown = {"loss": f"{value:.2e}"}
+            if psnrs:
+                shown["psnr"] = f"{psnrs[-1]:.2f}"
+            loop.bar.set_postfix(shown, refresh=False)
+        if stop:
+            return f"early stop ({rule.name}) at iteration {step}, returned iteration {state['chosen_step']}"
+        return None
+
+    iterations, reason, interrupted = loop.run(forward, after)
+    chosen = state["chosen"]
     if chosen is None:  # interrupted before the first step ended
         with torch.no_grad():
             chosen = prior.render()
@@ -118,7 +172,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         with torch.no_grad():
             chosen = cfg.finish(chosen)
     return Result(
-        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=chosen_step,
-        iterations=step + 1, stop_reason=reason, seconds=time.perf_counter() - start,
+        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=state["chosen_step"],
+        iterations=iterations, stop_reason=reason, seconds=loop.elapsed(),
         stop_signal=rule.signal, interrupted=interrupted,
     )

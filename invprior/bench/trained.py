@@ -26,7 +26,6 @@ import argparse
 import math
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 
 import torch
 from torch import nn
 
+from ..fit import Loop
 from ..losses import data_loss
 from ..metrics import psnr
 from ..result import Result
@@ -72,9 +72,6 @@ def adapt_one(decoder: nn.Module, code: torch.Tensor, y, op, fitted: torch.Tenso
     held-out residual, at the discrepancy level when ``noise_level`` is known, or at
     ``iters``. Without held-out measurements, returns the last iterate.
     """
-    from tqdm.auto import tqdm
-
-    start = time.perf_counter()
     net = copy.deepcopy(decoder).train().requires_grad_(True)
     z = nn.Parameter(code.detach().clone())
     target = flat(y)
@@ -87,46 +84,40 @@ def adapt_one(decoder: nn.Module, code: torch.Tensor, y, op, fitted: torch.Tenso
     first = held_error(x)
     # accept only a gain beyond the sampling error of len(held) squared residuals
     bar_to_beat = first * max(0.0, 1 - math.sqrt(2 / len(held))) if len(held) else math.inf
-    best, best_x, best_step, lowest, lowest_step = first, x.clone(), 0, first, 0
+    state = {"best": first, "best_x": x.clone(), "best_step": 0, "lowest": first, "lowest_step": 0}
     losses, psnrs, signal = [], [], [first]
-    reason = f"reached {iters} iterations"
-    opt = torch.optim.Adam([*net.parameters(), z], lr=lr)
-    bar = tqdm(range(1, iters + 1), desc=desc, disable=not progress, leave=False)
-    step = 0
-    interrupted = False
-    try:
-        for step in bar:
+    loop = Loop([*net.parameters(), z], lr=lr, iters=iters, progress=progress, desc=desc, first=1)
+
+    def forward(step):
+        state["x"] = net(z)
+        state["loss"] = data_loss(flat(op(state["x"]))[:, fitted], target[:, fitted], loss).sum()
+        return state["loss"]
+
+    def after(step):
+        losses.append(state["loss"].item())
+        if truth is not None:
+            psnrs.append(psnr(state["x"].clamp(0, 1), truth))
+        if step % every:
+            return None
+        with torch.no_grad():
             x = net(z)
             pred = flat(op(x))
-            fit_loss = data_loss(pred[:, fitted], target[:, fitted], loss).sum()
-            opt.zero_grad(set_to_none=True)
-            fit_loss.backward()
-            opt.step()
-            losses.append(fit_loss.item())
-            if truth is not None:
-                psnrs.append(psnr(x.clamp(0, 1), truth))
-            if step % every:
-                continue
-            with torch.no_grad():
-                x = net(z)
-                pred = flat(op(x))
-                error = held_error(x)
-                residual = (pred[:, fitted] - target[:, fitted]).square().mean().item()
-            signal.append(error)
-            if error < lowest:
-                lowest, lowest_step = error, step
-            if not len(held) or (error < best and error < bar_to_beat):
-                best, best_x, best_step = error, x.clone(), step
-            bar.set_postfix(held=f"{error:.2e}", refresh=False)
-            if len(held) and step - lowest_step >= patience:
-                reason = f"early stop (held-out residual) at iteration {step}"
-                break
-            if noise_level is not None and residual <= noise_level**2:
-                reason = f"discrepancy level reached at iteration {step}"
-                break
-    except KeyboardInterrupt:
-        reason, interrupted = f"interrupted (Ctrl-C) at iteration {step}", True
-    bar.close()
+            error = held_error(x)
+            residual = (pred[:, fitted] - target[:, fitted]).square().mean().item()
+        signal.append(error)
+        if error < state["lowest"]:
+            state["lowest"], state["lowest_step"] = error, step
+        if not len(held) or (error < state["best"] and error < bar_to_beat):
+            state["best"], state["best_x"], state["best_step"] = error, x.clone(), step
+        loop.bar.set_postfix(held=f"{error:.2e}", refresh=False)
+        if len(held) and step - state["lowest_step"] >= patience:
+            return f"early stop (held-out residual) at iteration {step}"
+        if noise_level is not None and residual <= noise_level**2:
+            return f"discrepancy level reached at iteration {step}"
+        return None
+
+    step, reason, interrupted = loop.run(forward, after)
+    best_x, best_step = state["best_x"], state["best_step"]
     return Result(image=best_x.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=best_step,
                   iterations=step, stop_reason=f"{reason}, returned iteration {best_step}",
-                  seconds=time.perf_counter() - start, stop_signal=signal, interrupted=interrupted)
+                  seconds=loop.elapsed(), stop_signal=signal, interrupted=interrupted)

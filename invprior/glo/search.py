@@ -28,6 +28,7 @@ from torch import nn
 from operators import Operator, as_operator
 
 from ..checks import check_observation, item as _item, resolve_device
+from ..fit import Loop
 from ..losses import data_loss
 from ..result import Result
 from .adapt import adapt_one, flat, split_measurements
@@ -152,8 +153,6 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
         >>> found.image.shape, found.items[0].code.shape
         (torch.Size([3, 1, 16, 16]), torch.Size([1, 32]))
     """
-    from tqdm.auto import tqdm
-
     began = time.perf_counter()
     dev = resolve_device(device)
     iters = 300 if iters is None else iters
@@ -198,20 +197,40 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     z = z0.clone().requires_grad_(True)
     target = _rows(y, restarts)
     ref = _rows(truth, restarts) if truth is not None else None
-    opt = torch.optim.Adam([z], lr=lr)
-    best_obj = torch.full((batch * restarts,), math.inf, device=dev)
-    best_z = z0.clone()
+    best = {"objective": torch.full((batch * restarts,), math.inf, device=dev), "z": z0.clone()}
     losses, errors = [], []
-    bar = tqdm(range(iters), desc="latent", disable=not progress, leave=False)
-    reason = f"latent search: {iters} iterations, best of {restarts} restarts"
-    done = iters
-    try:
-        _search(bar, decoder, z, fit_loss, target, ref, opt, best_obj, best_z, losses, errors,
-                z_reg=z_reg, lam=lam, mean=mean, precision=precision, l1=l1, radius=radius)
-    except KeyboardInterrupt:
-        done = len(losses)
-        reason = f"latent search: interrupted (Ctrl-C) after {done} iterations"
-    bar.close()
+    loop = Loop([z], lr=lr, iters=iters, progress=progress, desc="latent")
+
+    def forward(step):
+        x = decoder(z)
+        data = fit_loss(x, target)
+        objective = data
+        if z_reg == "gaussian" and lam > 0:
+            d = z - mean
+            objective = objective + lam * ((d @ precision) * d).sum(1)
+        if l1:
+            objective = objective + l1 * z.abs().sum(1)
+        with torch.no_grad():  # keep each row's best code (Adam does not descend monotonically)
+            better = objective.detach() < best["objective"]
+            best["objective"] = torch.where(better, objective.detach(), best["objective"])
+            best["z"][better] = z.detach()[better]
+            losses.append(data.detach().cpu())
+            if ref is not None:
+                errors.append((x.detach() - ref).square().flatten(1).mean(1).cpu())
+        if step % 20 == 0:
+            loop.bar.set_postfix(loss=f"{data.min().item():.2e}", refresh=False)
+        return objective.sum()
+
+    def after(step):
+        if z_reg == "sphere":
+            with torch.no_grad():
+                z.copy_(radius * nn.functional.normalize(z, dim=1))
+
+    _, _, interrupted = loop.run(forward, after)
+    done = len(losses)
+    reason = (f"latent search: interrupted (Ctrl-C) after {done} iterations" if interrupted
+              else f"latent search: {iters} iterations, best of {restarts} restarts")
+    best_z = best["z"]
     with torch.no_grad():
         images = decoder(best_z)
         data = fit_loss(images, target).view(batch, restarts)
@@ -223,39 +242,10 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
                       losses=[float(v[row]) for v in losses],
                       psnrs=[_psnr(float(e[row])) for e in errors],
                       iteration=done, iterations=done, stop_reason=reason,
-                      interrupted=done < iters)
+                      interrupted=interrupted)
         item.code = best_z[row : row + 1].detach()
         items.append(item)
     return Result.combine(items, seconds=time.perf_counter() - began, prior="trained")
-
-
-def _search(bar, decoder, z, fit_loss, target, ref, opt, best_obj, best_z, losses, errors, *,
-            z_reg, lam, mean, precision, l1, radius) -> None:
-    """The Adam steps of the latent search; each row keeps its best code in ``best_z``."""
-    for step in bar:
-        x = decoder(z)
-        data = fit_loss(x, target)
-        objective = data
-        if z_reg == "gaussian" and lam > 0:
-            d = z - mean
-            objective = objective + lam * ((d @ precision) * d).sum(1)
-        if l1:
-            objective = objective + l1 * z.abs().sum(1)
-        with torch.no_grad():  # keep each row's best code (Adam does not descend monotonically)
-            better = objective.detach() < best_obj
-            best_obj = torch.where(better, objective.detach(), best_obj)
-            best_z[better] = z.detach()[better]
-            losses.append(data.detach().cpu())
-            if ref is not None:
-                errors.append((x.detach() - ref).square().flatten(1).mean(1).cpu())
-        opt.zero_grad(set_to_none=True)
-        objective.sum().backward()
-        opt.step()
-        if z_reg == "sphere":
-            with torch.no_grad():
-                z.copy_(radius * nn.functional.normalize(z, dim=1))
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{data.min().item():.2e}", refresh=False)
 
 
 def adapt_weights(prior, found: Result, y, op, *, iters: int = 500, lr: float | None = None,
