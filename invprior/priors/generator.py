@@ -215,16 +215,17 @@ class NetworkPrior(ItemwisePrior):
         finish, cheap = keeper(op, y, self.keep_observed, noise_level)
         level = visible_noise(op, y, noise_level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
+        default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
         cfg = LoopConfig(
-            iters=self.iters or (3000 if getattr(op, "projection_is_cheap", False) else 2000), lr=self.lr, loss=self.loss,
-            tv=self.tv, ema=self.ema, stop=stop, noise_level=level, window=self.window,
+            iters=self.iters or default_iters, lr=self.lr, loss=self.loss, tv=self.tv,
+            ema=self.ema, stop=stop, noise_level=level, window=self.window,
             patience=self.patience, progress=progress, max_seconds=self.max_seconds,
             finish=finish, trace_finish=cheap, desc=desc)
         init = self.init
-        estimate = op.initial_estimate(y) if init != "none" else None
         if init == "auto":
             init = "warm" if getattr(op, "good_initial_estimate", False) else "none"
-        elif init != "none" and estimate is None:
+        estimate = op.initial_estimate(y) if init != "none" else None
+        if init != "none" and estimate is None:
             raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
         generator = make_generator(self.kind, shape, config=self.config, seed=self.seed,
                                    device=self.device, guide=estimate if init == "guide" else None)
