@@ -27,7 +27,7 @@ from torch import nn
 
 from operators import Operator, as_operator
 
-from ..checks import check_observation, item as _item, resolve_device
+from ..checks import batch_size, check_observation, item as _item, resolve_device, to_device
 from ..fit import Loop
 from ..losses import data_loss
 from ..result import Result
@@ -166,7 +166,7 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     decoder = copy.deepcopy(prior.decoder).to(dev)
     y, op, truth = _prepare(prior, decoder, y, op, truth, dev)
     mean, cov = prior.mean.to(dev), prior.cov.to(dev)
-    batch = (y[0] if isinstance(y, tuple) else y).shape[0]
+    batch = batch_size(y)
     if measurements is None:
         def fit_loss(x, target):
             return data_loss(op(x), target, loss)
@@ -308,11 +308,11 @@ def _prepare(prior, decoder, y, op, truth, dev):
     op = as_operator(op)
     if isinstance(op, Operator):
         op = op.to(dev)
-    y = tuple(p.to(dev) for p in y) if isinstance(y, tuple) else y.to(dev)
+    y = to_device(y, dev)
     with torch.no_grad():
         probe = decoder(prior.mean.to(dev)[None])
     _check_fit(prior, op, _item(y, 0), probe)
-    batch = (y[0] if isinstance(y, tuple) else y).shape[0]
+    batch = batch_size(y)
     if truth is not None:
         if tuple(truth.shape) != (batch, *prior.shape):
             raise ValueError(

@@ -33,7 +33,7 @@ import torch
 
 import operators as O
 
-from ..checks import batch_size, check_observation, item
+from ..checks import batch_size, check_observation, item, to_device
 from ..metrics import psnr
 from ..noise_level import estimate_noise
 from ..result import Result
@@ -84,7 +84,7 @@ class ItemwisePrior:
             raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
         items = []
         for b in range(batch):
-            target = _to(item(y, b), self.device)
+            target = to_device(item(y, b), self.device)
             ref = truth[b : b + 1].to(self.device) if truth is not None else None
             if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
                 items.append(_not_started(op, target))
@@ -134,10 +134,6 @@ def keeper(op, y, keep: bool | None, noise_level: float | None):
     project = getattr(op, "projection", None)
     finish = project(y) if keep and isinstance(y, torch.Tensor) and project else None
     return finish, bool(finish and getattr(op, "projection_is_cheap", False))
-
-
-def _to(y, device):
-    return tuple(p.to(device) for p in y) if isinstance(y, tuple) else y.to(device)
 
 
 def _not_started(op, y) -> Result:
