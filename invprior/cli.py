@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recover an image from a degraded observation with a deep generative prior.",
         formatter_class=HelpWithDefaults,
     )
-    p.add_argument("image", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy")
+    p.add_argument("image", nargs="+", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy; several files, folders (searched recursively) or glob patterns restore each image to -o FOLDER, same-size images together")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
     p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op; dip instead of denoiser when --lr, --loss, --stop or --init is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
@@ -69,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", help="restored image (default: IMAGE_OP_PRIOR.png next to IMAGE)")
+    o.add_argument("-o", "--output", help="restored image (default: IMAGE_OP_PRIOR.png next to IMAGE); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON")
-    o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG")
+    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
+    o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     return p
 
@@ -211,12 +211,32 @@ def _options(args) -> dict:
     return {**given, "device": args.device, "seed": args.seed}
 
 
+def _read(args, path, ops: dict):
+    """``(y, op, truth)`` for one input file; ``ops`` caches the operator per image size
+    (an inpainting mask read from the file's own alpha is the file's alone)."""
+    from .io import read_image, read_measurements
+
+    if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
+        _parse_shape(args.shape)
+        image, alpha = read_measurements(path), None
+    else:
+        image, alpha = read_image(path)
+    own = alpha is not None and alpha.min() < 0.5
+    op = None if own else ops.get(tuple(image.shape))
+    if op is None:
+        op = build_operator(args, image, alpha)
+        if not own:
+            ops[tuple(image.shape)] = op
+    y, truth = _observation(args, image, alpha, op)
+    return y, op, truth
+
+
 def run(args) -> dict:
     from operators.registry import operator_class
 
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .io import atomic_write, read_image, read_measurements, write_image
+    from .io import atomic_write, write_image
     from .metrics import psnr, ssim
 
     options = _options(args)
@@ -224,13 +244,7 @@ def run(args) -> dict:
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
 
     paths = _outputs(args)
-    if args.op == "cs" and not args.simulate:  # IMAGE holds the measurement vector
-        _parse_shape(args.shape)
-        image, alpha = read_measurements(args.image), None
-    else:
-        image, alpha = read_image(args.image)
-    op = build_operator(args, image, alpha)
-    y, truth = _observation(args, image, alpha, op)
+    y, op, truth = _read(args, args.image, {})
     device = resolve_device(args.device)
     start = time.perf_counter()
     result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
@@ -273,11 +287,73 @@ def summary(report: dict) -> str:
     return line
 
 
+def run_many(args) -> int:
+    """Restore several files (``invprior.folders``); the exit status: 0, 1 when a file
+    failed, 130 after Ctrl-C (a rerun resumes)."""
+    from operators.registry import operator_class
+
+    from tqdm.auto import tqdm
+
+    from . import distributed
+    from .api import resolve_prior, solve
+    from .checks import resolve_device
+    from .folders import find_jobs, restore_files
+    from .metrics import psnr
+
+    if args.report or args.compare:
+        raise UsageError("--report and --compare take one image; restore the others without them.")
+    options = _options(args)
+    args.prior = resolve_prior(args.prior, operator_class(args.op), options)
+    out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"'{out_dir}' is a file; for several images -o names a folder.")
+    jobs = find_jobs(args.image, out_dir)
+    if args.mask and any(Path(args.mask).resolve() == j.output.resolve() for j in jobs):
+        raise UsageError(f"an output would overwrite the mask '{args.mask}'; choose another folder.")
+    world = distributed.start(resolve_device(args.device))
+    options["device"] = str(world.device)
+    ops: dict = {}
+
+    def prepare(path):
+        y, op, truth = _read(args, path, ops)
+        return (tuple(y.shape), id(op)), (y, op, truth)
+
+    def restore(items):
+        y, op = torch.cat([i[0] for i in items]), items[0][1]
+        truth = torch.cat([i[2] for i in items]) if items[0][2] is not None else None
+        result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
+                       progress=False, **options)
+        if result.interrupted:  # not written: a rerun restores these again
+            raise KeyboardInterrupt
+        images = [item.image.cpu() for item in result.items]
+        return [(x, psnr(x, truth[b : b + 1]) if truth is not None else None)
+                for b, x in enumerate(images)]
+
+    try:
+        tally = restore_files(jobs, prepare, restore, force=args.force, world=world,
+                              progress=not args.quiet and world.main,
+                              say=lambda line: tqdm.write(line, file=sys.stderr))
+    finally:
+        distributed.stop(world)
+    if world.main and not args.quiet:
+        print(tally.line(out_dir))
+    if tally.interrupted:
+        print("interrupted: the files restored so far are written; run the same command again "
+              "to resume.", file=sys.stderr)
+        return 130
+    return 1 if tally.failed else 0
+
+
 def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C ended the solve (the
     best image so far is written all the same) or came before there was one."""
+    from .folders import is_many
+
     args = build_parser().parse_args(argv)
     try:
+        if is_many(args.image):
+            return run_many(args)
+        args.image = args.image[0]
         report = run(args)
     except ValueError as err:  # ImageError and UsageError are ValueErrors too
         print(f"error: {err}", file=sys.stderr)

@@ -32,5 +32,5 @@ class Denoising(LinearOperator):
         return y
 
     def pinv(self, y: torch.Tensor, *, damping: float = 0.0, **_) -> torch.Tensor:
-        """``(I + damping I)^-1 y``, exactly."""
-        return y / (1 + damping) if damping > 0 else y
+        """``(I + damping I)^-1 y``, exactly (``damping``: a float or a per-item tensor)."""
+        return y / (1 + damping) if isinstance(damping, torch.Tensor) or damping > 0 else y

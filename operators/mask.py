@@ -164,9 +164,10 @@ class Inpainting(LinearOperator):
         return y * self._mask_for(y)
 
     def pinv(self, y: torch.Tensor, *, damping: float = 0.0, **_) -> torch.Tensor:
-        """Closed form of ``(A^T A + damping I)^-1 A^T y`` (A is diagonal); exact, no CG."""
+        """Closed form of ``(A^T A + damping I)^-1 A^T y`` (A is diagonal); exact, no CG.
+        ``damping``: a float, or a positive tensor broadcasting against ``y`` (per item)."""
         m = self._mask_for(y)
-        if damping > 0:
+        if isinstance(damping, torch.Tensor) or damping > 0:
             return m * y / (m * m + damping)
         return torch.where(m > 0, y / m.clamp_min(torch.finfo(m.dtype).tiny), 0.0)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import distributed as D
+from .. import distributed as D
 from .checkpoint import FORMAT, VERSION, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder

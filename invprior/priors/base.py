@@ -83,27 +83,74 @@ class ItemwisePrior:
         if truth is not None and truth.shape[0] != batch:
             raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
         items = []
-        for b in range(batch):
-            target = to_device(item(y, b), self.device)
-            ref = truth[b : b + 1].to(self.device) if truth is not None else None
+        for group in _groups(y, batch):
             if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
-                items.append(_not_started(op, target))
+                items += [_not_started(op, to_device(item(y, b), self.device)) for b in group]
                 continue
-            desc = f"{self.name} {b + 1}/{batch}" if batch > 1 else self.name
-            try:
-                result = self.restore_one(target, op, noise_level=noise_level, truth=ref,
-                                          progress=progress, desc=desc)
-            except KeyboardInterrupt:  # a step without a loop of its own to catch it
-                result = _not_started(op, target)
-            if ref is not None and not result.psnrs:
-                result.psnrs = [psnr(result.image, ref)]
-            items.append(result)
+            if len(group) > 1 and isinstance(y, torch.Tensor):
+                together = self._restore_group(y, op, group, noise_level, truth, progress)
+                if together is not None:
+                    items += together
+                    continue
+            for b in group:
+                items.append(self._restore_item(y, op, b, batch, noise_level, truth, progress,
+                                                skip=bool(items) and items[-1].interrupted))
         return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
+
+    def _restore_item(self, y, op, b, batch, noise_level, truth, progress, skip) -> Result:
+        """Item ``b`` of the batch on its own."""
+        target = to_device(item(y, b), self.device)
+        if skip:
+            return _not_started(op, target)
+        ref = truth[b : b + 1].to(self.device) if truth is not None else None
+        desc = f"{self.name} {b + 1}/{batch}" if batch > 1 else self.name
+        try:
+            result = self.restore_one(target, op, noise_level=noise_level, truth=ref,
+                                      progress=progress, desc=desc)
+        except KeyboardInterrupt:  # a step without a loop of its own to catch it
+            result = _not_started(op, target)
+        if ref is not None and not result.psnrs:
+            result.psnrs = [psnr(result.image, ref)]
+        return result
+
+    def _restore_group(self, y, op, group, noise_level, truth, progress) -> list | None:
+        """Items ``group`` of the batch together (``restore_together``), or None."""
+        target = y[group[0] : group[-1] + 1].to(self.device)
+        ref = truth[group[0] : group[-1] + 1].to(self.device) if truth is not None else None
+        try:
+            results = self.restore_together(target, op, noise_level=noise_level, truth=ref,
+                                             progress=progress,
+                                             desc=f"{self.name} {group[-1] + 1}/{batch_size(y)}")
+        except KeyboardInterrupt:
+            return [_not_started(op, target[i : i + 1]) for i in range(len(group))]
+        if results is not None and ref is not None:
+            for i, result in enumerate(results):
+                result.psnrs = result.psnrs or [psnr(result.image, ref[i : i + 1])]
+        return results
+
+    def restore_together(self, y, op, *, noise_level: float | None, truth, progress: bool,
+                         desc: str) -> list | None:
+        """Restore the observations ``y`` ``(B, ...)`` (same size, on ``self.device``) in
+        one run and return one Result per item; None (the default) when this prior cannot,
+        and they are restored one at a time."""
+        return None
 
     def restore_one(self, y, op, *, noise_level: float | None, truth, progress: bool,
                     desc: str) -> Result:
         """Restore one observation ``y`` (batch 1) on ``self.device``."""
         raise NotImplementedError
+
+
+# Observations restored together hold at most this many values (16 RGB 256x256 images, or
+# one 5.6-megapixel RGB photo): a data step keeps about ten copies of the batch.
+GROUP_VALUES = 16 * 3 * 256 * 256
+
+
+def _groups(y, batch: int) -> list[list[int]]:
+    """The batch split into runs of consecutive items restored together."""
+    values = y[0].numel() if isinstance(y, torch.Tensor) else GROUP_VALUES
+    size = max(1, GROUP_VALUES // values)
+    return [list(range(b, min(b + size, batch))) for b in range(0, batch, size)]
 
 
 def visible_noise(op, y, given: float | None = None) -> float | None:

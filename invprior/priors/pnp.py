@@ -29,7 +29,7 @@ or a user's own, e.g. scikit-image's TV denoiser:
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -61,8 +61,13 @@ class PlugAndPlay(ItemwisePrior):
         sigma_start, sigma_end, weight, cg_iters: as ``pnp_restore``.
         keep_observed: project a noise-free result onto ``{x : A x = y}`` exactly
             (``op.projection``; default: unless the noise level is > 0).
-        max_seconds: time budget per observation. name: the prior's name (progress bars,
-            ``Result.prior``); label: what ``stop_reason`` calls the method.
+        max_seconds: time budget per observation (per batch restored together).
+        batched: ``denoiser`` takes a batch ``(B, C, H, W)`` and a ``(B,)`` tensor of noise
+            levels, so that a batch of same-size observations is restored together, in one
+            denoiser call per iteration (the CNN denoiser does; default False: one
+            observation at a time).
+        name: the prior's name (progress bars, ``Result.prior``); label: what
+            ``stop_reason`` calls the method.
     """
 
     needs_linear = True
@@ -71,12 +76,12 @@ class PlugAndPlay(ItemwisePrior):
                  sigma_start: float = 0.2, sigma_end: float | None = None, weight: float = 0.1,
                  cg_iters: int = 30, keep_observed: bool | None = None,
                  max_seconds: float | None = None, device="auto", fresh: bool = False,
-                 name: str = "plug-and-play", label: str | None = None):
+                 batched: bool = False, name: str = "plug-and-play", label: str | None = None):
         if iters is not None and iters < 1:
             raise ValueError("iters must be >= 1.")
         if max_seconds is not None and not max_seconds > 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
-        self.denoiser, self.fresh, self.name = denoiser, fresh, name
+        self.denoiser, self.fresh, self.batched, self.name = denoiser, fresh, batched, name
         self.label = label or name
         self.iters = iters if iters is not None else 32
         self.settings = dict(sigma_start=sigma_start, sigma_end=sigma_end, weight=weight,
@@ -87,51 +92,65 @@ class PlugAndPlay(ItemwisePrior):
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         if not isinstance(y, torch.Tensor):
             raise ValueError(f"the {self.name} prior takes one observation tensor, not a tuple.")
-        level = visible_noise(op, y, noise_level) or 0.0
+        return self.restore_together(y, op, noise_level=noise_level, truth=truth,
+                                     progress=progress, desc=desc, one=True)[0]
+
+    def restore_together(self, y, op, *, noise_level, truth, progress, desc,
+                         one: bool = False) -> list | None:
+        if not one and (self.fresh or not self.batched):
+            return None
+        # each item's noise level: given, else read off y where it is visible, else 0
+        levels = [visible_noise(op, y[b : b + 1], noise_level) or 0.0 for b in range(len(y))]
         denoise = self.denoiser() if self.fresh else self.denoiser
-        result = pnp_restore(y, op, denoise, noise_level=level, iters=self.iters, truth=truth,
+        result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, **self.settings)
         # the last data step reproduces y only up to its small damping: put it back exactly
         finish, _ = keeper(op, y, self.keep_observed, noise_level)
         if finish is not None:
-            result.image = finish(result.image).clamp(0, 1)
-        result.stop_reason = f"{self.label}, {result.stop_reason}"
-        return result
+            finished = finish(result.image).clamp(0, 1)
+            for b, item in enumerate(result.items):
+                item.image = finished[b : b + 1]
+        for item in result.items:
+            item.stop_reason = f"{self.label}, {item.stop_reason}"
+        return result.items
 
 
 def pnp_restore(y: torch.Tensor, op: O.LinearOperator, denoise: Callable, *,
-                noise_level: float = 0.0, iters: int = 32, sigma_start: float = 0.2,
-                sigma_end: float | None = None, weight: float = 0.1, cg_iters: int = 30,
-                truth: torch.Tensor | None = None, progress: bool = False,
+                noise_level: float | Sequence[float] = 0.0, iters: int = 32,
+                sigma_start: float = 0.2, sigma_end: float | None = None, weight: float = 0.1,
+                cg_iters: int = 30, truth: torch.Tensor | None = None, progress: bool = False,
                 max_seconds: float | None = None, desc: str = "plug-and-play") -> Result:
-    """Restore ``(1, C, H, W)`` from ``y = op(x) + noise`` by plug-and-play splitting.
+    """Restore ``(B, C, H, W)`` from ``y = op(x) + noise`` by plug-and-play splitting, the
+    whole batch in each data step and each denoiser call.
 
     Args:
-        y: one observation (batch 1), any shape ``op`` produces.
+        y: ``B`` observations, any shape ``op`` produces.
         op: a linear operator (its ``pinv`` does the data step).
-        denoise: ``denoise(x (1, C, H, W), sigma) -> (1, C, H, W)``, ``sigma`` on [0, 1].
-        noise_level: std of the noise in ``y`` on the [0, 1] scale (0 for noise-free).
+        denoise: ``denoise(x (B, C, H, W), sigma) -> (B, C, H, W)``, ``sigma`` on [0, 1]: a
+            float, or a ``(B,)`` tensor when the items' noise levels differ.
+        noise_level: std of the noise in ``y`` on the [0, 1] scale (0 for noise-free); one
+            value, or one per item.
         iters: splitting iterations. sigma_start / sigma_end: denoiser strength schedule
             (default end: the noise level, at least 2/255).
         weight: how much the data step trusts the denoised image (``mu_k`` above).
         cg_iters: conjugate-gradient steps per data step.
-        truth: clean image, only to record PSNR per iteration.
+        truth: ``(B, C, H, W)`` clean images, only to record PSNR per iteration.
         max_seconds: stop after the data step that passes this time (default: no limit).
 
     Returns:
-        ``Result``: the estimate clipped to [0, 1] (the last data step for a noise-free
-        ``y``, the last denoised image for a noisy one), its PSNR at each iteration (with
-        ``truth``), the iterations run. Ctrl-C returns the estimate so far
-        (``interrupted``).
+        ``Result``: the estimates clipped to [0, 1] (the last data step for a noise-free
+        item, the last denoised image for a noisy one), one item per observation with its
+        PSNR at each iteration (with ``truth``), the iterations run. Ctrl-C returns the
+        estimates so far (``interrupted``).
 
     Example:
         >>> import operators as O
-        >>> x = torch.rand(1, 1, 32, 32)
+        >>> x = torch.rand(2, 1, 32, 32)
         >>> A = O.Inpainting(shape=(1, 32, 32), missing=0.5)
         >>> smooth = lambda u, sigma: torch.nn.functional.avg_pool2d(u, 3, 1, 1, count_include_pad=False)
-        >>> out = pnp_restore(A(x), A, smooth, iters=3)
-        >>> out.image.shape, out.iterations
-        (torch.Size([1, 1, 32, 32]), 3)
+        >>> out = pnp_restore(A(x), A, smooth, iters=3, noise_level=[0.0, 0.05])
+        >>> out.image.shape, out.iterations, len(out.items)
+        (torch.Size([2, 1, 32, 32]), 3, 2)
     """
     if not isinstance(op, O.LinearOperator):
         raise ValueError(f"plug-and-play needs a linear operator, got {type(op).__name__}.")
@@ -140,29 +159,33 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, denoise: Callable, *,
     start = time.perf_counter()
     with torch.no_grad():
         x = estimate = op.initial_estimate(y)
-    end = sigma_end if sigma_end is not None else max(noise_level, 2 / 255)
-    # The data weight needs a noise floor: mu = 0 would be an exact projection, which the
-    # conjugate gradient reaches only slowly for ill-posed operators.
-    floor = max(noise_level, 1 / 255)
-    psnrs, done, reason = [], 0, f"{iters} iterations"
-    sigmas = np.geomspace(sigma_start, min(end, sigma_start), iters)
-    bar = tqdm(sigmas, desc=desc, disable=not progress, leave=False)
+    batch = x.shape[0]
+    levels = np.broadcast_to(np.asarray(noise_level, dtype=float), (batch,))
+    ends = np.full(batch, sigma_end) if sigma_end is not None else np.maximum(levels, 2 / 255)
+    # per iteration and item: the denoiser's strength, and the data weight, which needs a
+    # noise floor (mu = 0 would be an exact projection, which the conjugate gradient
+    # reaches only slowly for ill-posed operators)
+    sigmas = np.stack([np.geomspace(sigma_start, min(e, sigma_start), iters) for e in ends], 1)
+    mus = np.maximum(weight * (np.maximum(levels, 1 / 255) / sigmas) ** 2, MU_MIN)
+    noisy = torch.as_tensor(levels > 0, device=x.device).view(-1, *([1] * (x.ndim - 1)))
+    psnrs, done, reason = [[] for _ in range(batch)], 0, f"{iters} iterations"
+    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False)
     try:
         with torch.no_grad():
-            for k, sigma in enumerate(bar):
-                mu = max(weight * (floor / sigma) ** 2, MU_MIN)
-                half = x + op.pinv(y - op(x), damping=mu, max_iter=cg_iters)
+            for k in bar:
+                half = x + op.pinv(y - op(x), damping=_per_item(mus[k], x), max_iter=cg_iters)
                 out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
                 last = k == iters - 1 or out_of_time
-                if noise_level > 0 or not last:
-                    x = denoise(half, float(sigma))
+                if levels.any() or not last:
+                    x = denoise(half, _per_item(sigmas[k], x, flat=True))
                 # Noise-free y: the data step reproduces it. Noisy y: the data step is
                 # mostly y where y is observed, so the denoised image is the estimate.
-                estimate, done = (x if noise_level > 0 else half), k + 1
-                status = {"sigma": f"{255 * sigma:.1f}/255"}
+                estimate, done = torch.where(noisy, x, half), k + 1
+                status = {"sigma": f"{255 * sigmas[k, 0]:.1f}/255"}
                 if truth is not None:
-                    psnrs.append(psnr(estimate.clamp(0, 1), truth))
-                    status["psnr"] = f"{psnrs[-1]:.2f}"
+                    for b in range(batch):
+                        psnrs[b].append(psnr(estimate[b : b + 1].clamp(0, 1), truth[b : b + 1]))
+                    status["psnr"] = f"{psnrs[0][-1]:.2f}"
                 bar.set_postfix(status, refresh=False)
                 if out_of_time:
                     reason = f"time limit of {max_seconds:g} s after {done} iterations"
@@ -172,6 +195,18 @@ def pnp_restore(y: torch.Tensor, op: O.LinearOperator, denoise: Callable, *,
         reason = f"interrupted (Ctrl-C) after {done} iterations"
     finally:
         bar.close()
-    return Result(estimate.clamp(0, 1), psnrs=psnrs, iteration=done, iterations=done,
-                  stop_reason=reason, seconds=time.perf_counter() - start,
-                  interrupted=reason.startswith("interrupted"))
+    interrupted = reason.startswith("interrupted")
+    items = [Result(estimate[b : b + 1].clamp(0, 1), psnrs=psnrs[b], iteration=done,
+                    iterations=done, stop_reason=reason, interrupted=interrupted)
+             for b in range(batch)]
+    return Result.combine(items, seconds=time.perf_counter() - start, prior="")
+
+
+def _per_item(values: np.ndarray, like: torch.Tensor, flat: bool = False):
+    """One float when every item has the same value (what a user's denoiser or operator
+    expects), else a tensor of one value per item: ``(B,)`` with ``flat``, else shaped to
+    broadcast against ``like``."""
+    if np.all(values == values[0]):
+        return float(values[0])
+    shape = (-1,) if flat else (-1, *([1] * (like.ndim - 1)))
+    return torch.as_tensor(values, dtype=like.dtype, device=like.device).view(shape)

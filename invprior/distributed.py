@@ -1,8 +1,8 @@
-"""torch.distributed plumbing for training: one process per rank under ``torchrun``.
+"""torch.distributed plumbing: one process per rank under ``torchrun`` (training and folders).
 
-``torchrun --nproc_per_node=N -m invprior.train ...`` sets ``WORLD_SIZE``, ``RANK`` and
-``LOCAL_RANK``; without them training runs as a single process (world 1) and every
-collective here is the identity. CPU ranks talk over gloo, CUDA ranks over nccl.
+``torchrun --nproc_per_node=N -m invprior.train ...`` (or ``-m invprior.solve`` on a folder)
+sets ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; without them a run is a single process
+(world 1) and every collective here is the identity. CPU ranks talk over gloo, CUDA ranks over nccl.
 """
 
 from __future__ import annotations

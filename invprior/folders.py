@@ -1,0 +1,225 @@
+"""Restore many files in one command: find them, map each to its output, skip the done ones,
+batch the same-size ones, survive the bad ones, and share them out under ``torchrun``.
+
+``python -m invprior.solve --op denoise photos/ -o restored/`` (or several files, or a
+glob): each input gets one output with the same path relative to the folder it was found
+in (``photos/a/b.jpg -> restored/a/b.png``; a file named directly keeps its name). An
+output that exists is skipped (unless ``--force``), so a rerun resumes where an interrupted
+run stopped; writes are atomic, so an interrupted run leaves no half-written file. A file
+that cannot be restored (unreadable, wrong size for the mask, ...) is reported in one line
+and the others go on. Under ``torchrun --nproc_per_node=N`` rank ``r`` takes files
+``r, r + N, ...`` of the sorted list (``invprior.distributed``), and the counts are summed.
+
+Example:
+    >>> import tempfile, torch
+    >>> from invprior.io import write_image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> _ = write_image(root / "in" / "a.png", torch.rand(1, 1, 8, 8))
+    >>> [(j.source.name, str(j.output.relative_to(root))) for j in find_jobs([root / "in"], root / "out")]
+    [('a.png', 'out/a.png')]
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .io import READABLE, WRITABLE
+
+__all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files"]
+
+
+@dataclass
+class Job:
+    """One input file and the output it will be restored to."""
+
+    source: Path
+    output: Path
+
+
+@dataclass
+class Tally:
+    """What a folder run did: files restored, skipped (output exists), failed, seconds."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    psnrs: list = field(default_factory=list)
+    interrupted: bool = False
+
+    def line(self, out_dir: Path) -> str:
+        """One-line summary, e.g. ``restored 3 files, skipped 1, failed 0 in 2.1 s -> out``."""
+        text = (f"restored {self.done} file{'s' * (self.done != 1)}, skipped {self.skipped} "
+                f"(output exists), failed {self.failed} in {self.seconds:.1f} s -> {out_dir}")
+        if self.psnrs:
+            text += f"; mean PSNR {sum(self.psnrs) / len(self.psnrs):.2f} dB"
+        return text
+
+
+def is_many(inputs: list[str]) -> bool:
+    """True when the command line names more than one image: several paths, a folder, or a
+    glob pattern that is not itself a file."""
+    if len(inputs) != 1:
+        return True
+    path = Path(inputs[0])
+    return path.is_dir() or (not path.exists() and _is_pattern(inputs[0]))
+
+
+def _is_pattern(text: str) -> bool:
+    return any(c in text for c in "*?[")
+
+
+def find_jobs(inputs: list, out_dir: Path) -> list[Job]:
+    """The jobs for files, folders (searched recursively for images, hidden files and the
+    output folder left out) and glob patterns, sorted by source; ``ValueError`` (one
+    sentence) for an input that names nothing, or two inputs that would share an output.
+    """
+    out_dir = Path(out_dir)
+    jobs = []
+    for text in map(str, inputs):
+        path = Path(text)
+        if path.is_dir():
+            found = [(f, f.relative_to(path)) for f in sorted(path.rglob("*"))
+                     if _is_image(f, path) and not _inside(f, out_dir)]
+            if not found:
+                raise ValueError(f"the folder '{path}' holds no image files ({', '.join(READABLE)}).")
+        elif path.exists():
+            found = [(path, Path(path.name))]
+        elif _is_pattern(text):
+            found = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(text, recursive=True))
+                     if Path(f).is_file() and Path(f).suffix.lower() in READABLE]
+            if not found:
+                raise ValueError(f"'{text}' matches no image files.")
+        else:
+            raise ValueError(f"cannot read '{path}': no such file or folder.")
+        jobs += [Job(source, out_dir / _output_name(rel)) for source, rel in found]
+    seen = {}
+    for job in jobs:
+        if job.output.resolve() == job.source.resolve():
+            raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
+                             "choose another output folder.")
+        first = seen.setdefault(job.output.resolve(), job.source)
+        if first != job.source:
+            raise ValueError(f"'{first}' and '{job.source}' would both be restored to "
+                             f"'{job.output}'; rename one or restore them separately.")
+    return sorted(jobs, key=lambda j: str(j.source))
+
+
+def _is_image(path: Path, root: Path) -> bool:
+    rel = path.relative_to(root)
+    return (path.is_file() and path.suffix.lower() in READABLE
+            and not any(part.startswith(".") for part in rel.parts))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder.resolve() in path.resolve().parents
+
+
+def _output_name(rel: Path) -> Path:
+    """The output's relative path: the input's, as PNG unless its format can be written."""
+    return rel if rel.suffix.lower() in WRITABLE else rel.with_suffix(".png")
+
+
+def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, force: bool,
+                  world=None, progress: bool = True, max_values: int = 16 * 3 * 256 * 256,
+                  say: Callable = print) -> Tally:
+    """Restore this rank's share of ``jobs`` and return the tally of all ranks.
+
+    Args:
+        jobs: from ``find_jobs``.
+        prepare: ``prepare(source) -> (key, item)``: read and check one file; items with the
+            same ``key`` (e.g. shape and operator) may be restored together. A ``ValueError``
+            fails this file only.
+        restore: ``restore(items) -> [(image (1, C, H, W), psnr or None)]`` for a list of
+            items of one key; a ``ValueError`` fails those files.
+        force: restore files whose output exists too (else they are skipped).
+        world: ``distributed.World`` (default: one process).
+        max_values: the most values (items x their size) restored together.
+        say: where the one-line messages for failed files go.
+    """
+    from tqdm.auto import tqdm
+
+    from .distributed import World, all_sum
+    from .io import write_image
+
+    world = world or World()
+    start, tally = time.perf_counter(), Tally()
+    mine = jobs[world.rank :: world.size]
+    bar = tqdm(total=len(mine), desc="files", unit="file", disable=not progress, leave=False)
+    pending: list = []  # (job, key, item) waiting to be restored together
+
+    def fail(job, err):
+        tally.failed += 1
+        say(f"failed: {job.source}: {err}")
+
+    def flush():
+        batch = list(pending)
+        pending.clear()
+        if not batch:
+            return
+        try:
+            outputs = restore([entry[2] for entry in batch])
+        except ValueError as err:
+            for job, _, _ in batch:
+                fail(job, err)
+            bar.update(len(batch))
+            return
+        for (job, _, _), (image, quality) in zip(batch, outputs):
+            try:
+                write_image(job.output, image, overwrite=True)
+                tally.done += 1
+                if quality is not None:
+                    tally.psnrs.append(quality)
+            except (ValueError, OSError) as err:
+                fail(job, err)
+        bar.update(len(batch))
+
+    try:
+        for job in mine:
+            if job.output.exists() and not force:
+                tally.skipped += 1
+                bar.update(1)
+                continue
+            try:
+                key, entry = prepare(job.source)
+            except ValueError as err:
+                fail(job, err)
+                bar.update(1)
+                continue
+            if pending and (pending[0][1] != key or
+                            (len(pending) + 1) * _values(entry) > max_values):
+                flush()
+            pending.append((job, key, entry))
+        flush()
+    except KeyboardInterrupt:  # what is pending is not written: a rerun restores it
+        tally.interrupted = True
+    finally:
+        bar.close()
+    tally.seconds = time.perf_counter() - start
+    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed], dtype=torch.float64), world)
+    tally.done, tally.skipped, tally.failed = (int(v) for v in counts.tolist())
+    tally.psnrs = _gather(tally.psnrs, world)
+    return tally
+
+
+def _values(entry) -> int:
+    """How many values an item holds (its observation's size)."""
+    y = entry[0] if isinstance(entry, tuple) else entry
+    return y.numel() if isinstance(y, torch.Tensor) else 1
+
+
+def _gather(values: list, world) -> list:
+    """Every rank's list of floats, on every rank."""
+    if world.size == 1:
+        return values
+    import torch.distributed as dist
+
+    lists = [None] * world.size
+    dist.all_gather_object(lists, values)
+    return [v for part in lists for v in part]

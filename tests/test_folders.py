@@ -1,0 +1,127 @@
+"""Folders, globs and several files: one output per input, resumable, bad files reported,
+same-size images restored together, and torchrun sharing the files out."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import operators as O
+from invprior.bench.cases import sample_image
+from invprior.cli import main
+from invprior.io import read_image, write_image
+from invprior.priors.cnn import CNNPrior
+
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+NAMES = ("camera", "astronaut", "coffee", "chelsea", "brick")
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    """Four noisy 48x48 photos (one gray, one in a subfolder), a corrupt file, a hidden one."""
+    root = tmp_path / "photos"
+    for i, name in enumerate(NAMES[:4]):
+        x = sample_image(name, 48)
+        x = x.mean(1, keepdim=True) if name == "camera" else x
+        noisy = (x + 0.08 * torch.randn(x.shape, generator=torch.Generator().manual_seed(i))).clamp(0, 1)
+        write_image(root / ("sub" if i == 3 else "") / f"{name}.png", noisy)
+    (root / "broken.png").write_bytes(b"\x89PNG not really")
+    write_image(root / ".hidden.png", torch.rand(1, 1, 8, 8))
+    return root
+
+
+def _outputs(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_folder_restores_each_file_reports_bad_ones_and_resumes(tmp_path, photos, capsys):
+    out = tmp_path / "out"
+    assert main(["--op", "denoise", str(photos), "-o", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err and err.count("failed:") == 1
+    assert _outputs(out) == ["astronaut.png", "camera.png", "coffee.png", "sub/chelsea.png"]
+    assert read_image(out / "sub" / "chelsea.png").image.shape == (1, 3, 48, 48)
+    # a rerun skips what exists (nothing rewritten) and says so; --force restores again
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert main(["--op", "denoise", str(photos), "-o", str(out)]) == 1
+    assert "restored 0 files, skipped 4" in capsys.readouterr().out
+    assert stamps == {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    (out / "camera.png").unlink()  # as if the run had been interrupted before it
+    assert main(["--op", "denoise", str(photos), "-o", str(out)]) == 1
+    assert "restored 1 file, skipped 3" in capsys.readouterr().out
+    assert main(["--op", "denoise", str(photos), "-o", str(out), "--force"]) == 1
+    assert "restored 4 files, skipped 0" in capsys.readouterr().out
+
+
+def test_folder_results_equal_one_file_at_a_time(tmp_path, photos, capsys):
+    # three same-size RGB images are restored together; the results are those of one call each
+    files = [photos / "astronaut.png", photos / "coffee.png", photos / "sub" / "chelsea.png"]
+    out = tmp_path / "out"
+    assert main(["--op", "deblur", *map(str, files), "-o", str(out), "--quiet"]) == 0
+    for f in files:
+        single = tmp_path / f"single_{f.name}"
+        assert main(["--op", "deblur", str(f), "-o", str(single), "--quiet"]) == 0
+        a, b = read_image(out / f.name).image, read_image(single).image
+        assert (a - b).abs().max() <= 1 / 255 + 1e-6, f
+
+
+def test_glob_and_mask_of_the_wrong_size(tmp_path, photos, capsys):
+    mask = write_image(tmp_path / "mask.png", (torch.rand(1, 1, 48, 48) > 0.3).float())
+    write_image(photos / "big.png", torch.rand(1, 3, 64, 64))
+    out = tmp_path / "filled"
+    code = main(["--op", "inpaint", "--mask", str(mask), str(photos / "*.png"), "-o", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "big.png" in err and "same size" in err and "broken.png" in err
+    assert _outputs(out) == ["astronaut.png", "camera.png", "coffee.png"]
+    observed = read_image(mask).image > 0.5
+    y, x = read_image(photos / "coffee.png").image, read_image(out / "coffee.png").image
+    assert torch.equal(x[observed.expand_as(x)], y[observed.expand_as(y)])  # holes filled only
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--report", "r.json"], "take one image"),
+    (["-o", "FILE"], "is a file"),
+])
+def test_folder_usage_errors(tmp_path, photos, capsys, extra, match):
+    (tmp_path / "FILE").write_text("x")
+    extra = [str(tmp_path / e) if e == "FILE" else e for e in extra]
+    assert main(["--op", "denoise", str(photos), *extra]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_empty_folder_and_unmatched_glob(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["--op", "denoise", str(tmp_path / "empty")]) == 2
+    assert "holds no image files" in capsys.readouterr().err
+    assert main(["--op", "denoise", str(tmp_path / "nothing*.png")]) == 2
+    assert "matches no image files" in capsys.readouterr().err
+
+
+def test_batch_of_observations_is_restored_together_like_one_at_a_time():
+    x = torch.cat([sample_image(n, 40).mean(1, keepdim=True) for n in NAMES[:3]])
+    A = O.Blur(sigma=1.5)
+    y = O.GaussianNoise(0.02, seed=0)(A(x))
+    prior = CNNPrior(iters=6)
+    together = prior.restore(y, A, truth=x)
+    assert len(together.items) == 3 and together.image.shape == x.shape
+    for b in range(3):
+        alone = prior.restore(y[b : b + 1], A, truth=x[b : b + 1])
+        torch.testing.assert_close(together.items[b].image, alone.image, atol=1e-4, rtol=0)
+        assert together.items[b].psnrs == pytest.approx(alone.psnrs, abs=1e-3)
+
+
+def test_two_process_torchrun_matches_one_process(tmp_path, photos):
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["--op", "deblur", str(photos), "--quiet"]
+    assert subprocess.run([sys.executable, "-m", "invprior.solve", *args, "-o", str(one)],
+                          env=ENV, capture_output=True, timeout=300).returncode == 1
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node=2", "-m", "invprior.solve", *args, "-o", str(two)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert "broken.png" in proc.stderr  # the bad file fails on its rank, the rest finish
+    assert _outputs(one) == _outputs(two) == ["astronaut.png", "camera.png", "coffee.png",
+                                              "sub/chelsea.png"]
+    for name in _outputs(one):
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name

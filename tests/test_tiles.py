@@ -1,0 +1,72 @@
+"""Tiled denoising: the same result as the whole image, no seams, and a bounded tile."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from invprior.bench.cases import sample_image
+from invprior.metrics import psnr
+from invprior.priors.cnn import CNNDenoiser
+from invprior.tiles import tile_starts, tiled
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(100, 48, 16), (64, 64, 8), (257, 64, 32), (9, 16, 4)])
+def test_tiles_cover_the_image_with_the_overlap(size, tile, overlap):
+    starts = tile_starts(size, tile, overlap)
+    stops = [s + tile for s in starts[:-1]] + [size]
+    assert starts[0] == 0 and stops[-1] == size and all(s % 8 == 0 for s in starts)
+    assert all(stop - nxt >= overlap for stop, nxt in zip(stops, starts[1:]))
+    assert all(stop - start <= tile + 7 for start, stop in zip(starts, stops))
+
+
+def test_a_local_filter_is_exact_on_tiles():
+    # a 5x5 mean sees 2 pixels around; an overlap of 8 leaves each tile 2 pixels of context
+    # with no weight, so the cross-fade of two equal values is the whole-image result
+    x = torch.rand(2, 3, 90, 130, generator=torch.Generator().manual_seed(0))
+    mean = lambda u: F.avg_pool2d(F.pad(u, (2, 2, 2, 2), mode="reflect"), 5, 1)
+    inner = (..., slice(2, -2), slice(2, -2))  # the image border is reflected by each tile
+    out = tiled(mean, x, tile=40, overlap=8)
+    torch.testing.assert_close(out[inner], mean(x)[inner], atol=1e-6, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    x = sample_image("camera", 192)
+    g = torch.Generator().manual_seed(1)
+    return x, x + 25 / 255 * torch.randn(x.shape, generator=g)
+
+
+def test_tiled_denoiser_matches_the_whole_image_without_seams(noisy):
+    x, y = noisy
+    whole = CNNDenoiser()(y, 25 / 255)
+    tiles = CNNDenoiser(tile=64)(y, 25 / 255)  # 4 x 4 tiles over 192 x 192
+    assert abs(psnr(tiles.clamp(0, 1), x) - psnr(whole.clamp(0, 1), x)) < 0.05
+    # seams: the error within 3 pixels of a tile border is no larger than elsewhere
+    error = (tiles - x).square()[0, 0]
+    border = torch.zeros(192, 192, dtype=torch.bool)
+    starts = tile_starts(192, 64, 32)
+    for edge in starts[1:] + [s + 64 for s in starts[:-1]]:  # every inner tile edge
+        border[edge - 3 : edge + 3] = True
+        border[:, edge - 3 : edge + 3] = True
+    assert error[border].mean() <= 1.1 * error[~border].mean()
+
+
+def test_per_image_noise_levels_match_one_at_a_time(noisy):
+    x, y = noisy
+    pair = torch.cat([y, x + 10 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(2))])
+    d = CNNDenoiser()
+    both = d(pair, torch.tensor([25 / 255, 10 / 255]))
+    torch.testing.assert_close(both[1:], d(pair[1:], 10 / 255), atol=1e-5, rtol=0)
+    torch.testing.assert_close(both[:1], d(pair[:1], 25 / 255), atol=1e-5, rtol=0)
+
+
+def test_the_denoiser_output_can_enter_autograd(noisy):
+    out = CNNDenoiser()(noisy[1], 0.1)  # computed in inference mode, returned as a plain tensor
+    w = torch.ones(1, requires_grad=True)
+    (out * w).sum().backward()
+    assert w.grad is not None
+
+
+def test_bad_precision_is_one_sentence():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        CNNDenoiser(precision="int8")
