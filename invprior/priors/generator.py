@@ -12,10 +12,13 @@ for noise-free data.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
+from functools import partial
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..checks import resolve_device
 from ..fit import LoopConfig, fit
@@ -24,6 +27,7 @@ from ..nets import DeepDecoder, SkipNet, padded_size
 from ..result import Result
 from ..stopping import RULES
 from .base import ItemwisePrior, keeper, visible_noise
+from .cost import describe_seconds, estimate, free_memory
 
 NETWORKS = ("dip", "decoder")
 INITS = ("auto", "none", "warm", "guide")
@@ -212,10 +216,11 @@ class NetworkPrior(ItemwisePrior):
         shape = self.shape or tuple(op.input_shape_for(tuple(first.shape)))
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
+        default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
+        self._check_cost(shape, self.iters or default_iters, progress)
         finish, cheap = keeper(op, y, self.keep_observed, noise_level)
         level = visible_noise(op, y, noise_level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
-        default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
         cfg = LoopConfig(
             iters=self.iters or default_iters, lr=self.lr, loss=self.loss, tv=self.tv,
             ema=self.ema, stop=stop, noise_level=level, window=self.window,
@@ -245,6 +250,25 @@ class NetworkPrior(ItemwisePrior):
             if warm is not None and self.max_seconds is not None:  # one budget for both
                 cfg.max_seconds = max(self.max_seconds - warm.seconds, 1e-9)
         return fit(generator, op, y, cfg, truth=truth)
+
+
+    def _check_cost(self, shape: tuple, iters: int, progress: bool) -> None:
+        """Refuse an image whose network would not fit in the free memory (one sentence);
+        say how long a run of more than a minute will take."""
+        build = partial(make_generator, self.kind, config=self.config, seed=self.seed,
+                        device=self.device)
+        cost = estimate(build, shape, iters=iters, device=self.device)
+        free = free_memory(self.device)
+        size = f"{shape[-1]}x{shape[-2]}"
+        if free is not None and cost.bytes > free:
+            raise ValueError(
+                f"the {self.kind} prior would need about {cost.bytes / 2**30:.1f} GiB for a "
+                f"{size} image on {self.device.type} and {free / 2**30:.1f} GiB is free; use a "
+                "smaller image, prior 'denoiser' (it works on tiles), or a larger device.")
+        if progress and cost.seconds > 60:
+            tqdm.write(f"{self.kind}: about {describe_seconds(cost.seconds)} for up to {iters} "
+                       f"iterations at {size} on {self.device.type} (early stopping may end it "
+                       "sooner; Ctrl-C keeps the best so far).", file=sys.stderr)
 
 
 def _identity(x):
