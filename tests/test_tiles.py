@@ -68,5 +68,5 @@ def test_the_denoiser_output_can_enter_autograd(noisy):
 
 
 def test_bad_precision_is_one_sentence():
-    with pytest.raises(ValueError, match="precision must be one of"):
+    with pytest.raises(ValueError, match="precision must be auto or one of"):
         CNNDenoiser(precision="int8")

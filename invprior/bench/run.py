@@ -5,9 +5,10 @@ CLI defaults of each prior and with the classical references, and records PSNR, 
 iterations, seconds and the machine. Sections: ``dip`` (deep image prior and deep
 decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` (the
 dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
-``trained`` (GLO / CSGM priors), when available, and ``standard`` (Set12 and Kodak24
+``trained`` (GLO / CSGM priors), when available, ``standard`` (Set12 and Kodak24
 denoising by the published protocol, beside the published numbers; skipped with a message
-when ../shared/testsets is missing).
+when ../shared/testsets is missing), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
+and ``gpu`` (the same on CUDA, skipped without it; ``bench.scale``).
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
     python -m invprior.bench --sections trained   # redo the trained-priors block only
@@ -33,7 +34,8 @@ import torch
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 
-SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard")
+SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "scale",
+            "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
     "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
@@ -41,6 +43,8 @@ BLOCKS = {
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
     "Standard test sets (../shared/testsets)": ("standard",),
+    "Large images, folders (CPU)": ("scale",),
+    "GPU": ("gpu",),
 }
 
 
@@ -284,17 +288,19 @@ def main(argv=None) -> int:
             run_fixed_prior(prior, cases, emit, args.quick)
     if "dip" in sections:
         run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
-    for section, module, title in (("sparse", "invprior.bench.sparse", "Sparse coding baseline"),
-                                   ("trained", "invprior.bench.trained", "Trained priors"),
-                                   ("standard", "invprior.bench.standard",
-                                    "Standard test sets (../shared/testsets)")):
+    for section, module, title, function in (
+            ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
+            ("trained", "invprior.bench.trained", "Trained priors", "run"),
+            ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
+            ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
+            ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
         if section not in sections:
             continue
         try:
             mod = __import__(module, fromlist=["run", "markdown"])
         except ImportError:
             continue
-        blocks[title] = provenance + mod.markdown(mod.run(quick=args.quick)) + "\n"
+        blocks[title] = provenance + mod.markdown(getattr(mod, function)(quick=args.quick)) + "\n"
         write()
     write()
     print(f"wrote {args.output}")

@@ -1,0 +1,227 @@
+"""Large images, folders and the GPU (``python -m invprior.bench --sections scale`` / ``gpu``).
+
+Everything runs through the command line, as a user would, each command in its own
+process: its wall time, its peak memory (``ru_maxrss`` of that process alone, measured by a
+small wrapper process), and the solve's own seconds from ``--report``.
+
+- **Sizes**: a colour photo (scikit-image's astronaut, resized) at 0.25, 1, 4 and 12
+  megapixels, ``--simulate``: one-pass denoising at noise 0.1 and plug-and-play deblurring
+  (gaussian blur 2, noise 0.01). Plug-and-play runs ``PNP_ITERS`` iterations on a CPU
+  (a full run of 32 at 12 MP takes most of an hour there): its seconds per iteration and
+  per megapixel are the figure of merit; on a GPU the full default.
+- **Folder**: 16 different 256x256 RGB photos, denoised and deblurred by one folder command
+  and by 16 separate commands: images per minute of each.
+- **Deep image prior**: seconds per step at 512x512 RGB.
+
+``gpu`` runs the same on CUDA (full plug-and-play), plus the denoiser's float16 and bfloat16
+autocast against float32 (PSNR and megapixels per second); it says so and stops where no
+GPU is present.
+
+Example (a smoke run on the CPU, numbers meaningless):
+    >>> rows = run(quick=True, device="cpu")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+__all__ = ["run", "markdown", "run_gpu"]
+
+SIZES_MP = (0.25, 1, 4, 12)
+PNP_ITERS = 2
+FOLDER_IMAGES = 16
+# run a command, then print the peak RSS (bytes) of that child alone
+WRAPPER = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+           "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
+           "sys.exit(p.returncode)")
+
+
+def _measure(args: list[str]) -> dict:
+    """Run ``python -m invprior.solve ARGS``; wall seconds, peak bytes, exit code."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, sys.executable, "-m", "invprior.solve",
+                           *args], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK")]
+    if proc.returncode not in (0,):
+        raise RuntimeError(f"invprior.solve {' '.join(args)} failed: {proc.stderr[-500:]}")
+    return {"wall": wall, "peak": peak[0] if peak else float("nan")}
+
+
+def _photo(mp: float) -> torch.Tensor:
+    """A square RGB photo of about ``mp`` megapixels (astronaut, bicubic resize)."""
+    from skimage import data
+
+    side = int(round(math.sqrt(mp * 1e6) / 8)) * 8
+    x = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    return torch.nn.functional.interpolate(x, size=(side, side), mode="bicubic",
+                                           align_corners=False).clamp(0, 1)
+
+
+def _folder(root: Path) -> Path:
+    """16 different 256x256 RGB photos (crops of scikit-image's colour photos)."""
+    from skimage import data
+
+    from ..io import write_image
+
+    folder = root / "photos"
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    for i in range(FOLDER_IMAGES):
+        image = torch.from_numpy(photos[i % 4]).permute(2, 0, 1)[None].float() / 255
+        top, left = 40 * (i // 4), 48 * (i // 4)
+        write_image(folder / f"photo{i:02d}.png", image[..., top : top + 256, left : left + 256])
+    return folder
+
+
+def _sizes(root: Path, device: str, quick: bool, full_pnp: bool) -> list[dict]:
+    from ..io import write_image
+
+    rows = []
+    for mp in ((0.02, 0.05) if quick else SIZES_MP):
+        truth = write_image(root / f"photo_{mp}.png", _photo(mp))
+        pixels = _photo(mp).shape[-1] ** 2
+        for task, flags in (("denoise", ["--noise", "gaussian:0.1"]),
+                            ("deblur", [] if full_pnp and not quick else ["--iters", str(PNP_ITERS)])):
+            report = root / f"{task}_{mp}.json"
+            out = _measure(["--op", task, "--simulate", str(truth), "-o", str(root / f"{task}_{mp}.png"),
+                            "--report", str(report), "--device", device, "--quiet", "--force", *flags])
+            r = json.loads(report.read_text())
+            per_iter = r["seconds"] / max(r["iterations"], 1)
+            rows.append({"kind": "size", "task": task, "mp": pixels / 1e6, "seconds": r["seconds"],
+                         "iterations": r["iterations"], "wall": out["wall"], "peak": out["peak"],
+                         "psnr": r.get("psnr"),
+                         "mp_per_s": pixels / 1e6 / per_iter if task == "denoise" else None,
+                         "s_per_iter_mp": per_iter / (pixels / 1e6)})
+            print(f"{task} {pixels / 1e6:.2f} MP: {r['seconds']:.1f} s, {r['iterations']} it, "
+                  f"peak {out['peak'] / 2**30:.2f} GiB", flush=True)
+    return rows
+
+
+def _folders(root: Path, device: str, quick: bool) -> list[dict]:
+    folder = _folder(root)
+    files = sorted(folder.glob("*.png"))[: 4 if quick else FOLDER_IMAGES]
+    rows = []
+    for task, flags in (("denoise", []), ("deblur", ["--iters", "4"] if quick else [])):
+        # the inputs are degraded copies of the photos, restored as real observations
+        degraded = root / f"{task}_inputs"
+        _degrade(files, degraded, task)
+        inputs = sorted(degraded.glob("*.png"))
+        one = _measure(["--op", task, str(degraded), "-o", str(root / f"{task}_folder"),
+                        "--device", device, "--quiet", *flags])
+        separate = 0.0
+        for i, f in enumerate(inputs):
+            separate += _measure(["--op", task, str(f), "-o", str(root / f"{task}_{i}.png"),
+                                  "--device", device, "--quiet", *flags])["wall"]
+        n = len(inputs)
+        rows.append({"kind": "folder", "task": task, "images": n,
+                     "folder_per_min": 60 * n / one["wall"], "separate_per_min": 60 * n / separate})
+        print(f"folder {task}: {rows[-1]['folder_per_min']:.1f} vs "
+              f"{rows[-1]['separate_per_min']:.1f} images/min", flush=True)
+    return rows
+
+
+def _degrade(files, folder: Path, task: str) -> None:
+    import operators as O
+
+    from ..io import read_image, write_image
+
+    op = O.Denoising() if task == "denoise" else O.Blur(sigma=2.0)
+    noise = O.GaussianNoise(0.1 if task == "denoise" else 0.01, seed=0)
+    for f in files:
+        write_image(folder / f.name, noise(op(read_image(f).image)).clamp(0, 1))
+
+
+def _dip(root: Path, device: str, quick: bool) -> list[dict]:
+    from ..io import write_image
+
+    side = 64 if quick else 512
+    truth = write_image(root / "dip.png", _photo(side * side / 1e6)[..., :side, :side])
+    report = root / "dip.json"
+    _measure(["--op", "denoise", "--simulate", str(truth), "--prior", "dip", "--init", "none",
+              "--iters", "10", "--stop", "none", "-o", str(root / "dip_out.png"),
+              "--report", str(report), "--device", device, "--quiet", "--force"])
+    r = json.loads(report.read_text())
+    return [{"kind": "dip", "side": side, "s_per_step": r["seconds_per_iteration"]}]
+
+
+def _precision(device: str, quick: bool) -> list[dict]:
+    """The denoiser in float32, float16 and bfloat16 on one photo: PSNR and speed."""
+    from ..metrics import psnr
+    from ..priors.cnn import CNNDenoiser
+
+    x = _photo(0.05 if quick else 4).to(device)
+    y = x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
+    rows = []
+    for precision in ("float32", "float16", "bfloat16"):
+        d = CNNDenoiser(device=device, precision=precision)
+        d(y, 0.1)  # warm-up: cuDNN's autotuner
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        out = d(y, 0.1)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        rows.append({"kind": "precision", "precision": precision, "psnr": psnr(out.clamp(0, 1), x),
+                     "mp_per_s": x[0, 0].numel() / 1e6 / seconds})
+    return rows
+
+
+def run(quick: bool = False, device: str = "cpu", full_pnp: bool = False) -> list[dict]:
+    """All rows of the section on ``device`` (see the module docstring)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        rows = _sizes(root, device, quick, full_pnp)
+        rows += _folders(root, device, quick)
+        rows += _dip(root, device, quick)
+        if device.startswith("cuda"):
+            rows += _precision(device, quick)
+    return rows
+
+
+def run_gpu(quick: bool = False) -> list[dict]:
+    """``run`` on CUDA with the full plug-and-play; [] (and a message) without a GPU."""
+    if not torch.cuda.is_available():
+        print("skipping gpu: no CUDA device", flush=True)
+        return []
+    return run(quick, device="cuda", full_pnp=True)
+
+
+def markdown(rows: list[dict]) -> str:
+    """The tables of the section."""
+    if not rows:
+        return "No CUDA device on this machine: skipped.\n"
+    sizes = [r for r in rows if r["kind"] == "size"]
+    out = ["| task | megapixels | solve seconds | iterations | s per iteration per MP | "
+           "MP per s | peak memory (GiB) | whole command (s) | PSNR (dB) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in sizes:
+        mps = f"{r['mp_per_s']:.3f}" if r["mp_per_s"] else ""
+        out.append(f"| {r['task']} | {r['mp']:.2f} | {r['seconds']:.1f} | {r['iterations']} | "
+                   f"{r['s_per_iter_mp']:.2f} | {mps} | {r['peak'] / 2**30:.2f} | "
+                   f"{r['wall']:.1f} | {r['psnr']:.2f} |")
+    for task in ("denoise", "deblur"):
+        per = [r["s_per_iter_mp"] for r in sizes if r["task"] == task]
+        if per:
+            out.append(f"\n{task}: seconds per iteration per megapixel vary by "
+                       f"{max(per) / min(per):.2f}x from the smallest to the largest size.")
+    folder = [r for r in rows if r["kind"] == "folder"]
+    if folder:
+        out += ["", "| folder of 256x256 RGB photos | images | images/min, one folder command | "
+                "images/min, one command each | ratio |", "|---|---|---|---|---|"]
+        out += [f"| {r['task']} | {r['images']} | {r['folder_per_min']:.1f} | "
+                f"{r['separate_per_min']:.1f} | {r['folder_per_min'] / r['separate_per_min']:.2f}x |"
+                for r in folder]
+    out += [f"\nDeep image prior, {r['side']}x{r['side']} RGB: {r['s_per_step']:.3f} s per step."
+            for r in rows if r["kind"] == "dip"]
+    precision = [r for r in rows if r["kind"] == "precision"]
+    if precision:
+        out += ["", "| denoiser precision | PSNR (dB) | MP per s |", "|---|---|---|"]
+        out += [f"| {r['precision']} | {r['psnr']:.3f} | {r['mp_per_s']:.1f} |" for r in precision]
+    return "\n".join(out) + "\n"
