@@ -3,7 +3,6 @@ overwrite), a one-pass result says there is nothing to plot, and the CLI's --plo
 
 import pytest
 
-
 import operators as O
 from invprior.api import solve
 from invprior.cli import main
