@@ -7,8 +7,9 @@ Convention:
     panels share the x axis, the iteration (0-based, as ``Result.iteration``): ``losses``
     (log scale), ``psnrs`` when the truth was given (``--simulate``), ``stop_signal``
     (log scale). The signal is checked less often than every step by some rules (the
-    discrepancy rule every 10 steps); its points are spread evenly over the run then, and
-    aligned with the last steps when there is one per step (the windowed variance). A red
+    discrepancy rule every 10 steps); its points are spread evenly over the run when there
+    are fewer than one per 5 steps, else aligned with the last steps, one per step (the
+    windowed variance starts when its window is full). A red
     line marks ``Result.iteration``, the estimate that was returned. A one-pass prior has
     nothing to plot; its figure says so in words.
 
@@ -124,7 +125,7 @@ def line_panel(draw, box: tuple, ys: list, *, xs: list | None = None, xmax: floa
 def _signal_steps(signal: list, iterations: int) -> list:
     """Iterations at which the stopping rule's checks were made (see the Convention)."""
     n = len(signal)
-    if n >= iterations / 2:  # one check per step once a window is full: the last n steps
+    if n * 5 >= iterations:  # one check per step once a window is full: the last n steps
         return list(range(iterations - n, iterations))
     stride = iterations / n
     return [round(k * stride) for k in range(n)]
