@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import torch
 
-import operators as O
 from invprior.api import solve
 from invprior.io import ImageError, atomic_write, read_image
 from invprior.metrics import psnr, ssim
@@ -141,8 +140,8 @@ def network(kind: str, y, op, args, truth, **options):
 
 def prior(name: str, y, op, args, truth, **options):
     """``solve`` with any other prior at its own settings, but ``FAST_PNP`` plug-and-play
-    iterations with ``--fast`` (the truth only traces PSNR)."""
-    if args.fast and isinstance(op, O.LinearOperator) and not op.is_identity:
+    iterations for ``denoiser`` and ``sparse`` with ``--fast`` (the truth only traces PSNR)."""
+    if args.fast and name in ("denoiser", "sparse") and not op.is_identity:
         options.setdefault("iters", FAST_PNP)
     return solve(y, op, name, seed=args.seed, truth=truth, progress=not args.quiet, **options)
 

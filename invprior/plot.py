@@ -6,10 +6,11 @@ Convention:
     One chart per ``Result`` (of a batch: its first item, as the Result's fields are). The
     panels share the x axis, the iteration (0-based, as ``Result.iteration``): ``losses``
     (log scale), ``psnrs`` when the truth was given (``--simulate``), ``stop_signal``
-    (log scale). The signal is checked less often than every step by some rules (the
-    discrepancy rule every 10 steps); its points are spread evenly over the run when there
-    are fewer than one per 5 steps, else aligned with the last steps, one per step (the
-    windowed variance starts when its window is full). A red
+    (log scale). A signal with a value per step once it starts (the windowed variance
+    starts when its window is full) is aligned with the last steps of the run; one checked
+    less often (the discrepancy rule every 10 steps, a trained prior's held-out residual
+    every 5 steps of its adaptation), i.e. fewer than one value per 5 steps, is drawn
+    against its own axis, the check number. A red
     line marks ``Result.iteration``, the estimate that was returned. A one-pass prior has
     nothing to plot; its figure says so in words.
 
@@ -77,10 +78,10 @@ def nothing_to_plot(result) -> str | None:
 
 def line_panel(draw, box: tuple, ys: list, *, xs: list | None = None, xmax: float | None = None,
                label: str = "", colour=INK, log: bool = False, mark: float | None = None,
-               axis: bool = True) -> None:
+               axis: bool = True, xlabel: str = "iteration") -> None:
     """Draw one curve ``ys`` (at ``xs``, default 0, 1, ...) in ``box = (x0, y0, x1, y1)`` of a
     ``PIL.ImageDraw``: a frame, the label above it, the min and max value at the left, the
-    x range below it (``axis``) and a red line at ``x = mark``.
+    x range and ``xlabel`` below it (``axis``) and a red line at ``x = mark``.
 
     Example:
         >>> from PIL import Image, ImageDraw
@@ -119,54 +120,81 @@ def line_panel(draw, box: tuple, ys: list, *, xs: list | None = None, xmax: floa
     if axis:
         draw.text((x0, y1 + 2), "0", fill=INK, font=small)
         draw.text((x1, y1 + 2), f"{top:g}", fill=INK, font=small, anchor="ra")
-        draw.text(((x0 + x1) / 2, y1 + 2), "iteration", fill=INK, font=small, anchor="ma")
+        draw.text(((x0 + x1) / 2, y1 + 2), xlabel, fill=INK, font=small, anchor="ma")
 
 
-def _signal_steps(signal: list, iterations: int) -> list:
-    """Iterations at which the stopping rule's checks were made (see the Convention)."""
+def _signal_steps(signal: list, iterations: int) -> list | None:
+    """The iterations of the stopping rule's checks, or None when they are not one per step
+    (see the Convention)."""
     n = len(signal)
-    if n * 5 >= iterations:  # one check per step once a window is full: the last n steps
+    if n * 5 >= iterations:
         return list(range(iterations - n, iterations))
-    stride = iterations / n
-    return [round(k * stride) for k in range(n)]
+    return None
 
 
-def history_chart(result, *, width: int = 640, height: int | None = None, title: str = ""):
+def history_chart(result, *, width: int = 640, title: str = ""):
     """The run of ``result`` as a ``PIL.Image`` ``width`` pixels wide: one panel per trace
     (loss, PSNR, stopping signal; see the Convention), the returned iteration marked in
-    red, ``title`` and the stop reason as text. A one-pass result gives a small image
-    saying ``nothing_to_plot(result)``.
+    red, ``title`` above and the stop reason below (wrapped to the width). A one-pass
+    result gives a small image saying ``nothing_to_plot(result)``.
     """
     from PIL import Image, ImageDraw
 
     title = title or (f"{result.prior} prior" if result.prior else "solver run")
-    empty = nothing_to_plot(result)
-    traces = []
+    traces = []  # (label, values, x positions or None, log scale, own x axis)
     if result.losses:
-        traces.append(("loss", result.losses, None, True))
+        traces.append(("loss", result.losses, None, True, False))
     if len(result.psnrs) > 1:
-        traces.append(("PSNR (dB)", result.psnrs, None, False))
+        traces.append(("PSNR (dB)", result.psnrs, None, False, False))
     if len(result.stop_signal) > 1:
         steps = _signal_steps(result.stop_signal, max(result.iterations, len(result.stop_signal)))
-        traces.append(("stopping signal", result.stop_signal, steps, True))
-    row = 78
-    height = height or (60 + row * len(traces) if traces else 60)
+        traces.append(("stopping signal", result.stop_signal, steps, True, steps is None))
+    shared = [k for k, t in enumerate(traces) if not t[4]]
+    small = font(11)
+    empty = nothing_to_plot(result)
+    if empty:
+        words = empty
+    else:
+        words = f"returned iteration {result.iteration} of {result.iterations}: {result.stop_reason}"
+    lines = _wrap(words, small, width - 12)
+    panel, label, axis = 50, 14, 16
+    boxes, y = [], 24
+    for k, trace in enumerate(traces):
+        y += label
+        has_axis = trace[4] or (shared and k == shared[-1])
+        boxes.append((y, has_axis))
+        y += panel + (axis if has_axis else 4)
+    height = y + 14 * len(lines) + 6
     im = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(im)
     draw.text((6, 4), title, fill=INK, font=font(13))
-    if empty:
-        draw.text((6, 26), empty, fill=INK, font=font(11))
-        return im
-    xmax = max(result.iterations - 1, max(len(t[1]) for t in traces) - 1, 1)
-    left, top, bottom = 52, 36, height - 24
-    step = (bottom - top) / len(traces)
-    for k, (label, ys, xs, log) in enumerate(traces):
-        box = (left, top + k * step, width - 8, top + (k + 1) * step - 16)
-        line_panel(draw, box, ys, xs=xs, xmax=xmax, label=label, colour=COLOURS[label], log=log,
-                   mark=result.iteration, axis=k == len(traces) - 1)
-    stopped = f"returned iteration {result.iteration} of {result.iterations}: {result.stop_reason}"
-    draw.text((6, height - 13), stopped, fill=MARK, font=font(11))
+    xmax = max([result.iterations - 1, 1] + [len(t[1]) - 1 for t in traces])
+    for (name, ys, xs, log, own), (top, has_axis) in zip(traces, boxes):
+        box = (52, top, width - 8, top + panel)
+        if own:  # a sparse signal against its own axis: the check number
+            line_panel(draw, box, ys, label=name + " per check", colour=COLOURS[name], log=log,
+                       xlabel="check")
+        else:
+            line_panel(draw, box, ys, xs=xs, xmax=xmax, label=name, colour=COLOURS[name],
+                       log=log, mark=result.iteration, axis=has_axis)
+    for k, line in enumerate(lines):
+        draw.text((6, y + 14 * k), line, fill=INK if empty else MARK, font=small)
     return im
+
+
+def _wrap(text: str, fnt, width: int) -> list:
+    """``text`` split into lines no wider than ``width`` pixels (at word boundaries)."""
+    from PIL import Image, ImageDraw
+
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    lines = [""]
+    for word in text.split():
+        trial = f"{lines[-1]} {word}".strip()
+        if lines[-1] and measure(trial, font=fnt) > width:
+            lines.append(word)
+        else:
+            lines[-1] = trial
+    return lines
 
 
 def plot_history(result, path: str | os.PathLike, *, overwrite: bool = False,
