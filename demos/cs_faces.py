@@ -22,6 +22,7 @@ Common options: demos/common.py.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import common
@@ -49,10 +50,8 @@ def run(argv=None) -> int:
     args = common.settle(p.parse_args(argv))
     if not 1 <= args.m <= 1024:
         raise ValueError(f"--m must be between 1 and 1024, got {args.m}.")
-    import importlib.util
-
     if importlib.util.find_spec("sklearn") is None:  # the Lasso baseline
-        raise ValueError("the Lasso-DCT baseline needs scikit-learn: pip install -e '.[train]'.") 
+        raise ValueError("the Lasso-DCT baseline needs scikit-learn: pip install -e '.[train]'.")
     if args.image:
         x = common.load_image(args.image, SHAPE[-1], gray=True)
         label = args.image
