@@ -137,6 +137,13 @@ def history_chart(result, *, width: int = 640, title: str = ""):
     (loss, PSNR, stopping signal; see the Convention), the returned iteration marked in
     red, ``title`` above and the stop reason below (wrapped to the width). A one-pass
     result gives a small image saying ``nothing_to_plot(result)``.
+
+    Example:
+        >>> from invprior.result import Result
+        >>> run = Result(torch.zeros(1, 1, 8, 8), losses=[1.0, 0.5, 0.4], psnrs=[20.0, 22.0, 23.0],
+        ...              stop_signal=[0.1, 0.05, 0.04], iteration=2, iterations=3, stop_reason="done")
+        >>> history_chart(run, width=400).size
+        (400, 260)
     """
     from PIL import Image, ImageDraw
 
