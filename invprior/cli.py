@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("-o", "--output", help="restored image (default: IMAGE_OP_PRIOR.png next to IMAGE)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON")
-    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration")
     o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration")
     return p
 
 
