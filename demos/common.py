@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 
 from invprior.api import solve
-from invprior.io import ImageError, atomic_write, read_image
+from invprior.io import ImageError, atomic_write, read_image, same_file
 from invprior.metrics import psnr, ssim
 from invprior.plot import font, history_chart, to_pil
 
@@ -87,7 +87,7 @@ def settle(args) -> argparse.Namespace:
         raise ImageError(f"cannot write '{out}': the figure is a PNG, use a .png name.")
     if out.exists() and not args.force:
         raise ImageError(f"'{out}' already exists; choose another name or pass --force.")
-    if args.image and out.exists() and os.path.samefile(out, args.image):
+    if args.image and same_file(out, args.image):
         raise ImageError(f"the output '{out}' would overwrite the input image; choose another name.")
     return args
 
