@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--output", default="operators.png", help="output PNG (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output (default: off)")
     parser.add_argument("--fast", action="store_true", help="64x64 panels instead of 128x128 (default: off)")
+    parser.add_argument("--quiet", action="store_true", help="accepted as by the other demos; this one has no progress bar (default: off)")
     args = parser.parse_args(argv)
     x = sample_image("astronaut", 64 if args.fast else 128)
     row = torch.cat([p.clamp(0, 1) for _, p in panels(x)], dim=-1)
