@@ -1,6 +1,6 @@
 """Show a shipped image under every forward operator, side by side, in one PNG.
 
-    python demos/show_operators.py [-o operators.png] [--force]
+    python demos/show_operators.py [--fast] [-o operators.png] [--force]
 
 Panels: clean | noisy (gaussian 0.1) | blur sigma 2 | 50% random pixels | text mask |
 downsampled x4 (shown bicubic-upsampled) | compressed sensing at 25% (shown as A^T y).
@@ -37,8 +37,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", default="operators.png", help="output PNG (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output (default: off)")
+    parser.add_argument("--fast", action="store_true", help="64x64 panels instead of 128x128 (default: off)")
+    parser.add_argument("--quiet", action="store_true", help="accepted as by the other demos; this one has no progress bar (default: off)")
     args = parser.parse_args(argv)
-    x = sample_image("astronaut", 128)
+    x = sample_image("astronaut", 64 if args.fast else 128)
     row = torch.cat([p.clamp(0, 1) for _, p in panels(x)], dim=-1)
     try:
         path = write_image(args.output, row, overwrite=args.force)

@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration")
     return p
 
 
@@ -91,6 +92,10 @@ def _outputs(args) -> dict:
         paths["report"] = Path(args.report)
     if args.compare:
         paths["compare"] = Path(args.compare)
+    if args.plot:
+        paths["plot"] = Path(args.plot)
+        if paths["plot"].suffix.lower() != ".png":
+            raise UsageError(f"cannot write the plot '{args.plot}': use a .png name.")
     for key, path in paths.items():
         if same_file(path, src) or (args.mask and same_file(path, args.mask)):
             raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
@@ -272,6 +277,10 @@ def run(args) -> dict:
     if "report" in paths:
         text = json.dumps(report, indent=2, default=str)
         atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))
+    if "plot" in paths:
+        from .plot import plot_history
+
+        plot_history(result, paths["plot"], overwrite=args.force, title=f"{args.op} with {args.prior}")
     return report
 
 

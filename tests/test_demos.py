@@ -1,0 +1,93 @@
+"""Every demo runs with --fast in a fresh folder: exit status 0, its figure written there,
+one table row per method; an existing figure is never replaced without --force.
+
+The demos run one at a time with one torch thread (OMP_NUM_THREADS=1): about a minute in
+all on a 2-core CPU.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from invprior.io import read_image, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMOS = ROOT / "demos"
+
+# demo -> (figure it writes by default, the methods of its table in order)
+EXPECTED = {
+    "denoise.py": ("denoise.png", ["nl-means", "denoiser", "sparse", "dip", "decoder"]),
+    "superres.py": ("superres.png", ["bicubic", "denoiser", "sparse", "dip", "decoder"]),
+    "inpaint.py": ("inpaint.png", ["biharmonic", "denoiser", "sparse", "dip", "decoder"]),
+    "deblur.py": ("deblur.png", ["wiener", "denoiser", "sparse", "dip", "decoder"]),
+    "cs_faces.py": ("cs_faces.png", ["lasso-dct", "faces-prior", "dip", "decoder"]),
+    "custom_operator.py": ("custom_operator.png", ["naive-inverse", "auto=dip", "decoder"]),
+    "show_operators.py": ("operators.png", None),
+    "common.py": (None, None),
+}
+
+
+def _run(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(DEMOS / script), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _table(stdout: str) -> list[str]:
+    """The method names of the printed table: the rows between its rule and 'wrote'."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("method")) + 2
+    rows = []
+    for line in lines[start:]:
+        if not re.match(r"\S+\s+-?[\d.]+\s+-?[\d.]+\s+[\d.]+$", line):
+            break
+        rows.append(line.split()[0])
+    return rows
+
+
+def test_every_demo_is_listed():
+    assert sorted(p.name for p in DEMOS.glob("*.py")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_demo_runs_fast(script, tmp_path):
+    figure, methods = EXPECTED[script]
+    run = _run(script, tmp_path, "--fast")  # as the README loop runs them
+    assert run.returncode == 0, run.stderr[-2000:]
+    if figure is None:  # the shared module: says what it is, writes nothing
+        assert "run one of them" in run.stdout and not list(tmp_path.iterdir())
+        return
+    assert [p.name for p in tmp_path.iterdir()] == [figure]
+    image = read_image(tmp_path / figure).image
+    assert image.shape[1] == 3 and min(image.shape[-2:]) >= 64
+    if methods is not None:
+        assert _table(run.stdout) == methods, run.stdout
+        assert f"wrote {figure}" in run.stdout
+
+
+def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
+    figure = tmp_path / "denoise.png"
+    figure.write_bytes(b"mine")
+    run = _run("denoise.py", tmp_path, "--fast")
+    assert run.returncode == 2 and figure.read_bytes() == b"mine"
+    assert run.stderr.strip().splitlines() == [
+        "error: 'denoise.png' already exists; choose another name or pass --force."]
+    run = _run("superres.py", tmp_path, "--fast", "--image", "nothing.png")
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
+    assert "no such file" in run.stderr and not (tmp_path / "superres.png").exists()
+
+
+def test_your_own_image(tmp_path):
+    # an RGB image that is neither square nor a multiple of the factor, kept at its size
+    write_image(tmp_path / "mine.png", torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(0)))
+    run = _run("superres.py", tmp_path, "--fast", "--quiet", "--image", "mine.png", "--size", "0",
+               "-o", "sr.png")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "17x12 -> 68x48" in run.stdout and _table(run.stdout)[0] == "bicubic"
+    assert (tmp_path / "sr.png").exists()
