@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration")
+    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration (one image only)")
     return p
 
 
@@ -309,8 +309,8 @@ def run_many(args) -> int:
     from .folders import find_jobs, restore_files
     from .metrics import psnr
 
-    if args.report or args.compare:
-        raise UsageError("--report and --compare take one image; restore the others without them.")
+    if args.report or args.compare or args.plot:
+        raise UsageError("--report, --compare and --plot take one image; restore several without them.")
     options = _options(args)
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
     out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")

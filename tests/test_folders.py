@@ -82,6 +82,7 @@ def test_glob_and_mask_of_the_wrong_size(tmp_path, photos, capsys):
 
 @pytest.mark.parametrize("extra,match", [
     (["--report", "r.json"], "take one image"),
+    (["--plot", "p.png"], "take one image"),
     (["-o", "FILE"], "is a file"),
 ])
 def test_folder_usage_errors(tmp_path, photos, capsys, extra, match):
