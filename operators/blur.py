@@ -156,6 +156,29 @@ class Blur(LinearOperator):
         # the adjoint of circular convolution is circular correlation: conjugate spectrum
         return torch.fft.irfft2(torch.fft.rfft2(y) * self._spectrum(y).conj(), s=y.shape[-2:]).to(y.dtype)
 
+    def pinv(self, y: torch.Tensor, *, damping=0.0, **cg) -> torch.Tensor:
+        """``(A^T A + damping I)^-1 A^T y``. With circular borders and ``damping`` > 0 (a
+        float, or a tensor per batch item) exactly, in Fourier space, where the operator is
+        diagonal: one FFT pair instead of conjugate-gradient steps of two each (the data
+        step of plug-and-play: 30 steps cost more than the denoiser on a 12-megapixel
+        photo). Otherwise conjugate gradient (``LinearOperator.pinv``).
+
+        Example:
+            >>> A, x = Blur(sigma=1.5), torch.rand(1, 1, 32, 32)
+            >>> exact = A.pinv(A(x), damping=0.01)
+            >>> cg = LinearOperator.pinv(A, A(x), damping=0.01, max_iter=500, tol=1e-9)
+            >>> bool(torch.allclose(exact, cg, atol=1e-4))
+            True
+        """
+        exact = isinstance(damping, torch.Tensor) or damping > 0
+        if self.border != "circular" or not exact:
+            return super().pinv(y, damping=damping, **cg)
+        spectrum = self._spectrum(y)
+        if isinstance(damping, torch.Tensor):  # (B, 1, 1, 1): one per item
+            damping = damping.to(spectrum.real.dtype)
+        solved = torch.fft.rfft2(y) * spectrum.conj() / (spectrum.abs().square() + damping)
+        return torch.fft.irfft2(solved, s=y.shape[-2:]).to(y.dtype)
+
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """Wiener deconvolution (balance 3e-3) for circular borders, else damped least squares."""
         if self.border != "circular":

@@ -7,7 +7,7 @@ decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` 
 dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
 ``trained`` (GLO / CSGM priors), when available, ``standard`` (Set12 and Kodak24
 denoising by the published protocol, beside the published numbers; skipped with a message
-when ../shared/testsets is missing), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
+when ../shared/testsets is missing), ``set5`` (x4 super-resolution, the same way), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
 and ``gpu`` (the same on CUDA, skipped without it; ``bench.scale``).
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
@@ -34,8 +34,8 @@ import torch
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 
-SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "scale",
-            "gpu")
+SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "set5",
+            "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
     "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
@@ -43,6 +43,7 @@ BLOCKS = {
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
     "Standard test sets (../shared/testsets)": ("standard",),
+    "Super-resolution x4, Set5 (../shared/testsets)": ("set5",),
     "Large images, folders (CPU)": ("scale",),
     "GPU": ("gpu",),
 }
@@ -292,6 +293,7 @@ def main(argv=None) -> int:
             ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
             ("trained", "invprior.bench.trained", "Trained priors", "run"),
             ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
+            ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
             ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
             ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
         if section not in sections:
