@@ -77,7 +77,7 @@ class CNNDenoiser:
     As many channels go through the network at once as the memory budget allows
     (``invprior.tiles.tile_pixels``: a fixed budget on a CPU, half the free memory on CUDA);
     an image larger than the budget is denoised on overlapping tiles, so that the peak memory
-    does not grow with the image. On CUDA the network runs channels-last, with cuDNN's
+    does not grow with the image. The network runs channels-last; on CUDA with cuDNN's
     autotuner, in ``precision`` (autocast).
 
     Args:
@@ -108,8 +108,10 @@ class CNNDenoiser:
             raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got '{precision}'.")
         self.net = load_denoiser(path).to(self.device)
         self.dtype = PRECISIONS[precision]
+        # channels-last on every device: oneDNN's convolutions too run faster on NHWC (a
+        # batch of four 256x256 planes on 2 CPU threads: 0.50 s against 0.72-0.80 s)
+        self.net = self.net.to(memory_format=torch.channels_last)
         if self.device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
             torch.backends.cudnn.benchmark = True  # tiles and PnP calls repeat one size
         bytes_per_pixel = self.BYTES_PER_PIXEL * (2 if self.dtype != torch.float32 else 4) / 4
         self.pixels = tile_pixels(self.device, bytes_per_pixel)
@@ -128,9 +130,9 @@ class CNNDenoiser:
         return from_opponent(out.reshape(b, c, h, w).clone(), centred=True)
 
     def _net(self, planes: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        planes = planes.contiguous(memory_format=torch.channels_last)
         if self.device.type != "cuda":
             return self.net(planes, levels)
-        planes = planes.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cuda", dtype=self.dtype, enabled=self.dtype != torch.float32):
             out = self.net(planes, levels).float()
         if self.dtype != torch.float32 and not torch.isfinite(out).all():
