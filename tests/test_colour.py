@@ -51,5 +51,6 @@ def test_gray_images_do_not_go_through_the_colour_path(camera64):
     with torch.no_grad():
         raw = load_denoiser()(y, 0.1)
     out = CNNDenoiser()(y, 0.1)
-    assert torch.equal(out, raw)
+    # the raw network to rounding (CNNDenoiser runs it channels-last: ~1e-7 apart)
+    torch.testing.assert_close(out, raw, atol=1e-5, rtol=0)
     assert psnr(out.clamp(0, 1), camera64) > psnr(y.clamp(0, 1), camera64) + 6  # measured +7.7
