@@ -26,3 +26,27 @@ def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
 def test_unknown_section_is_refused(tmp_path, capsys):
     assert main(["--sections", "nope", "-o", str(tmp_path / "b.md")]) == 2
     assert "unknown section" in capsys.readouterr().err
+
+
+def test_gpu_section_says_it_skipped_without_cuda(capsys):
+    import torch
+
+    from invprior.bench import scale
+
+    if torch.cuda.is_available():
+        return  # measured for real there
+    assert scale.run_gpu(quick=True) == []
+    assert "no CUDA device" in capsys.readouterr().out
+    assert "skipped" in scale.markdown([])
+
+
+def test_precision_rows_and_their_table_run(tmp_path):
+    # the gpu section's precision rows, smoke-run on the CPU (where autocast is off, so the
+    # three rows must agree): the plumbing a GPU session relies on
+    from invprior.bench import scale
+
+    rows = scale._precision("cpu", quick=True)
+    assert [r["precision"] for r in rows] == ["float32", "float16", "bfloat16"]
+    assert max(r["psnr"] for r in rows) - min(r["psnr"] for r in rows) < 1e-6
+    assert rows[0]["psnr"] > 25
+    assert "| float16 |" in scale.markdown(rows)
