@@ -3,8 +3,12 @@
 Restore a real observation (IMAGE is the degraded image ``y``), or, with ``--simulate``,
 degrade a clean IMAGE with the operator and noise, restore it and report PSNR/SSIM.
 
+Several files, folders or globs restore each image into ``-o FOLDER`` (``invprior.folders``:
+resumable, same-size images together, shared out under ``torchrun``).
+
 Examples:
     python -m invprior.solve --op inpaint assets/astronaut_holes.png
+    python -m invprior.solve --op denoise photos/ -o restored/
     python -m invprior.solve --op sr --factor 4 --simulate assets/camera256.png --compare cmp.png
     python -m invprior.solve --op denoise --simulate --noise gaussian:0.1 assets/camera256.png
 """
@@ -355,7 +359,8 @@ def run_many(args) -> int:
 
 def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C ended the solve (the
-    best image so far is written all the same) or came before there was one."""
+    best image so far is written all the same) or came before there was one; with several
+    images, 1 when some file failed (the others are restored)."""
     from .folders import is_many
 
     args = build_parser().parse_args(argv)
