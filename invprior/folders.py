@@ -137,7 +137,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             same ``key`` (e.g. shape and operator) may be restored together. A ``ValueError``
             fails this file only.
         restore: ``restore(items) -> [(image (1, C, H, W), psnr or None)]`` for a list of
-            items of one key; a ``ValueError`` fails those files.
+            items of one key; a ``ValueError``, ``RuntimeError`` (CUDA out of memory is one)
+            or ``MemoryError`` fails those files, and the run goes on.
         force: restore files whose output exists too (else they are skipped).
         world: ``distributed.World`` (default: one process).
         max_values: the most values (items x their size) restored together.
@@ -165,7 +166,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             return
         try:
             outputs = restore([entry[2] for entry in batch])
-        except ValueError as err:
+        except (ValueError, RuntimeError, MemoryError) as err:  # e.g. out of (GPU) memory
             for job, _, _ in batch:
                 fail(job, err)
             bar.update(len(batch))
@@ -188,7 +189,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 continue
             try:
                 key, entry = prepare(job.source)
-            except ValueError as err:
+            except (ValueError, MemoryError) as err:
                 fail(job, err)
                 bar.update(1)
                 continue

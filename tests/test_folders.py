@@ -126,3 +126,26 @@ def test_two_process_torchrun_matches_one_process(tmp_path, photos):
                                               "sub/chelsea.png"]
     for name in _outputs(one):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_a_failing_batch_fails_its_files_only(tmp_path):
+    from invprior.folders import find_jobs, restore_files
+
+    for name, size in (("a", 8), ("b", 8), ("c", 12)):
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, size, size))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+
+    def prepare(path):
+        x = read_image(path).image
+        return tuple(x.shape), x
+
+    def restore(items):  # the two 8x8 images come together, and run out of memory
+        if len(items) == 2:
+            raise RuntimeError("CUDA out of memory")
+        return [(x, None) for x in items]
+
+    said = []
+    tally = restore_files(jobs, prepare, restore, force=False, progress=False, say=said.append)
+    assert (tally.done, tally.failed, tally.skipped) == (1, 2, 0)
+    assert len(said) == 2 and all("out of memory" in line for line in said)
+    assert _outputs(tmp_path / "out") == ["c.png"]
