@@ -146,6 +146,15 @@ def prior(name: str, y, op, args, truth, **options):
     return solve(y, op, name, seed=args.seed, truth=truth, progress=not args.quiet, **options)
 
 
+def priors(y, op, args, truth) -> list[Row]:
+    """The rows every linear-operator demo compares: the CNN denoiser and K-SVD (``prior``),
+    then the deep image prior and the deep decoder (``network``), each timed."""
+    return [timed(name, lambda name=name: prior(name, y, op, args, truth))
+            for name in ("denoiser", "sparse")] + \
+           [timed(kind, lambda kind=kind: network(kind, y, op, args, truth))
+            for kind in ("dip", "decoder")]
+
+
 def table(rows: list[Row], truth: torch.Tensor) -> str:
     """A plain-text table: method, PSNR (dB), SSIM, seconds; one line per row.
 

@@ -33,13 +33,8 @@ def run(argv=None) -> int:
     x = common.load_image(args.image, args.size)
     op = O.Blur(motion=(args.length, args.angle))
     y = O.GaussianNoise(args.noise, seed=args.seed)(op(x))
-    rows = [
-        common.timed("wiener", lambda: wiener_deconvolution(y, op.kernel)),
-        common.timed("denoiser", lambda: common.prior("denoiser", y, op, args, x)),
-        common.timed("sparse", lambda: common.prior("sparse", y, op, args, x)),
-        common.timed("dip", lambda: common.network("dip", y, op, args, x)),
-        common.timed("decoder", lambda: common.network("decoder", y, op, args, x)),
-    ]
+    classical = common.timed("wiener", lambda: wiener_deconvolution(y, op.kernel))
+    rows = [classical] + common.priors(y, op, args, x)
     title = (f"deblurring, motion {args.length} px at {args.angle:g} degrees, noise {args.noise:g}, "
              f"{x.shape[-1]}x{x.shape[-2]}")
     return common.finish(args, ("blurred", y, True), rows, x, title)

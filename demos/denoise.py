@@ -29,13 +29,8 @@ def run(argv=None) -> int:
     x = common.load_image(args.image, args.size)
     y = O.GaussianNoise(args.sigma / 255, seed=args.seed)(x)
     op = O.Denoising()
-    rows = [
-        common.timed("nl-means", lambda: nl_means(y, args.sigma / 255)),
-        common.timed("denoiser", lambda: common.prior("denoiser", y, op, args, x)),
-        common.timed("sparse", lambda: common.prior("sparse", y, op, args, x)),
-        common.timed("dip", lambda: common.network("dip", y, op, args, x)),
-        common.timed("decoder", lambda: common.network("decoder", y, op, args, x)),
-    ]
+    classical = common.timed("nl-means", lambda: nl_means(y, args.sigma / 255))
+    rows = [classical] + common.priors(y, op, args, x)
     title = f"denoising, gaussian noise sigma {args.sigma:g}/255, {x.shape[-1]}x{x.shape[-2]}"
     return common.finish(args, ("noisy", y, True), rows, x, title)
 

@@ -34,13 +34,8 @@ def run(argv=None) -> int:
     drawn = O.Inpainting.draw(tuple(x.shape[1:]), kind=args.mask, seed=args.seed)
     op = O.Inpainting((drawn >= 1).float())
     y = op(x)
-    rows = [
-        common.timed("biharmonic", lambda: biharmonic(y, op.mask)),
-        common.timed("denoiser", lambda: common.prior("denoiser", y, op, args, x)),
-        common.timed("sparse", lambda: common.prior("sparse", y, op, args, x)),
-        common.timed("dip", lambda: common.network("dip", y, op, args, x)),
-        common.timed("decoder", lambda: common.network("decoder", y, op, args, x)),
-    ]
+    classical = common.timed("biharmonic", lambda: biharmonic(y, op.mask))
+    rows = [classical] + common.priors(y, op, args, x)
     missing = 1 - op.mask.float().mean().item()
     title = f"inpainting, {args.mask} mask ({missing:.0%} of the pixels missing), {x.shape[-1]}x{x.shape[-2]}"
     return common.finish(args, (f"{args.mask} mask", y, True), rows, x, title)

@@ -29,13 +29,8 @@ def run(argv=None) -> int:
     x = common.load_image(args.image, args.size, multiple=args.factor)
     op = O.Downsampling(args.factor)
     y = op(x)
-    rows = [
-        common.timed("bicubic", lambda: O.upsample_bicubic(y, args.factor)),
-        common.timed("denoiser", lambda: common.prior("denoiser", y, op, args, x)),
-        common.timed("sparse", lambda: common.prior("sparse", y, op, args, x)),
-        common.timed("dip", lambda: common.network("dip", y, op, args, x)),
-        common.timed("decoder", lambda: common.network("decoder", y, op, args, x)),
-    ]
+    classical = common.timed("bicubic", lambda: O.upsample_bicubic(y, args.factor))
+    rows = [classical] + common.priors(y, op, args, x)
     title = f"super-resolution x{args.factor}, {y.shape[-1]}x{y.shape[-2]} -> {x.shape[-1]}x{x.shape[-2]}"
     return common.finish(args, (f"input x{args.factor}", y, False), rows, x, title)
 
