@@ -127,7 +127,7 @@ def _output_name(rel: Path) -> Path:
 
 
 def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, force: bool,
-                  world=None, progress: bool = True, max_values: int = 16 * 3 * 256 * 256,
+                  world=None, progress: bool = True, max_values: int | None = None,
                   say: Callable = print) -> Tally:
     """Restore this rank's share of ``jobs`` and return the tally of all ranks.
 
@@ -141,15 +141,17 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             or ``MemoryError`` fails those files, and the run goes on.
         force: restore files whose output exists too (else they are skipped).
         world: ``distributed.World`` (default: one process).
-        max_values: the most values (items x their size) restored together.
+        max_values: the most values (items x their size) restored together (default: the
+            priors' own ``GROUP_VALUES``, so that a folder batch is one group there).
         say: where the one-line messages for failed files go.
     """
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
     from .io import write_image
+    from .priors.base import GROUP_VALUES
 
-    world = world or World()
+    world, max_values = world or World(), max_values or GROUP_VALUES
     start, tally = time.perf_counter(), Tally()
     mine = jobs[world.rank :: world.size]
     bar = tqdm(total=len(mine), desc="files", unit="file", disable=not progress, leave=False)

@@ -222,6 +222,17 @@ class LinearOperator(Operator):
         return self.input_shape
 
 
+def is_damped(damping) -> bool:
+    """True for a ``damping`` that regularises: a positive float, or a tensor of them (one per
+    batch item, as plug-and-play passes when its items' noise levels differ).
+
+    Example:
+        >>> is_damped(0.0), is_damped(0.1), is_damped(torch.full((2, 1, 1, 1), 0.1))
+        (False, True, True)
+    """
+    return isinstance(damping, torch.Tensor) or damping > 0
+
+
 def conjugate_gradient(normal, b: torch.Tensor, *, tol: float = 1e-6, max_iter: int = 100):
     """Solve ``normal(x) = b`` for a symmetric positive (semi-)definite map, per batch item.
 

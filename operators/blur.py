@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import LinearOperator, check_image
+from .base import LinearOperator, check_image, is_damped
 
 BORDERS = ("circular", "reflect", "replicate", "constant")
 
@@ -170,8 +170,7 @@ class Blur(LinearOperator):
             >>> bool(torch.allclose(exact, cg, atol=1e-4))
             True
         """
-        exact = isinstance(damping, torch.Tensor) or damping > 0
-        if self.border != "circular" or not exact:
+        if self.border != "circular" or not is_damped(damping):
             return super().pinv(y, damping=damping, **cg)
         spectrum = self._spectrum(y)
         if isinstance(damping, torch.Tensor):  # (B, 1, 1, 1): one per item

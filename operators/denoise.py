@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import LinearOperator
+from .base import LinearOperator, is_damped
 
 
 class Denoising(LinearOperator):
@@ -33,4 +33,4 @@ class Denoising(LinearOperator):
 
     def pinv(self, y: torch.Tensor, *, damping: float = 0.0, **_) -> torch.Tensor:
         """``(I + damping I)^-1 y``, exactly (``damping``: a float or a per-item tensor)."""
-        return y / (1 + damping) if isinstance(damping, torch.Tensor) or damping > 0 else y
+        return y / (1 + damping) if is_damped(damping) else y

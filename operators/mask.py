@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import LinearOperator, check_image
+from .base import LinearOperator, check_image, is_damped
 
 
 def _shape_hw(shape) -> tuple[int, int]:
@@ -167,7 +167,7 @@ class Inpainting(LinearOperator):
         """Closed form of ``(A^T A + damping I)^-1 A^T y`` (A is diagonal); exact, no CG.
         ``damping``: a float, or a positive tensor broadcasting against ``y`` (per item)."""
         m = self._mask_for(y)
-        if isinstance(damping, torch.Tensor) or damping > 0:
+        if is_damped(damping):
             return m * y / (m * m + damping)
         return torch.where(m > 0, y / m.clamp_min(torch.finfo(m.dtype).tiny), 0.0)
 

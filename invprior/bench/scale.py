@@ -53,7 +53,7 @@ def _measure(args: list[str]) -> dict:
                            *args], capture_output=True, text=True)
     wall = time.perf_counter() - start
     peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK")]
-    if proc.returncode not in (0,):
+    if proc.returncode != 0:
         raise RuntimeError(f"invprior.solve {' '.join(args)} failed: {proc.stderr[-500:]}")
     return {"wall": wall, "peak": peak[0] if peak else float("nan")}
 

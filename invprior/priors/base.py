@@ -88,7 +88,7 @@ class ItemwisePrior:
                 items += [_not_started(op, to_device(item(y, b), self.device)) for b in group]
                 continue
             if len(group) > 1 and isinstance(y, torch.Tensor):
-                together = self._restore_group(y, op, group, noise_level, truth, progress)
+                together = self._restore_group(y, op, group, batch, noise_level, truth, progress)
                 if together is not None:
                     items += together
                     continue
@@ -113,14 +113,14 @@ class ItemwisePrior:
             result.psnrs = [psnr(result.image, ref)]
         return result
 
-    def _restore_group(self, y, op, group, noise_level, truth, progress) -> list | None:
+    def _restore_group(self, y, op, group, batch, noise_level, truth, progress) -> list | None:
         """Items ``group`` of the batch together (``restore_together``), or None."""
         target = y[group[0] : group[-1] + 1].to(self.device)
         ref = truth[group[0] : group[-1] + 1].to(self.device) if truth is not None else None
         try:
             results = self.restore_together(target, op, noise_level=noise_level, truth=ref,
                                              progress=progress,
-                                             desc=f"{self.name} {group[-1] + 1}/{batch_size(y)}")
+                                             desc=f"{self.name} {group[-1] + 1}/{batch}")
         except KeyboardInterrupt:
             return [_not_started(op, target[i : i + 1]) for i in range(len(group))]
         if results is not None and ref is not None:

@@ -53,26 +53,27 @@ def estimate(build, shape: tuple, *, iters: int, device: torch.device | str = "c
         values[0] += output.numel()
 
     hooks = [m.register_forward_hook(count) for m in probe.modules() if not list(m.children())]
-    seconds = []
-    try:
-        for _ in range(2):  # the first step pays for allocation and kernel choice
-            start = time.perf_counter()
-            probe.render(jitter=True).square().mean().backward()
-            if torch.device(device).type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds.append(time.perf_counter() - start)
-            for hook in hooks:
-                hook.remove()
-            hooks = []
+    try:  # the first step counts the activations and pays for allocation and kernel choice
+        _timed_step(probe, device)
     finally:
         for hook in hooks:
             hook.remove()
+    seconds = _timed_step(probe, device)
     scale = (h * w) / (ph * pw)
     params = sum(p.numel() for p in probe.parameters())
     # activations and their gradients grow with the image; weights, gradients and Adam's
     # two moments do not
     need = BYTES_PER_ACTIVATION * values[0] * scale + 16 * params
-    return Cost(bytes=need, seconds=seconds[-1] * scale * iters)
+    return Cost(bytes=need, seconds=seconds * scale * iters)
+
+
+def _timed_step(probe, device) -> float:
+    """Seconds of one forward and backward pass of ``probe``."""
+    start = time.perf_counter()
+    probe.render(jitter=True).square().mean().backward()
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def free_memory(device: torch.device | str) -> float | None:
