@@ -46,17 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "on a folder of images or a shipped set.",
         formatter_class=HelpWithDefaults,
     )
-    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); not used by --kind denoiser, which trains on scikit-image's photographs")
+    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); --kind denoiser: a folder (made gray), else scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")
     m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser")
+    m.add_argument("--start", default=None, help="--kind denoiser: fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights")
     m.add_argument("--latent", type=int, default=32, help="code size k")
     m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
     m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
     m.add_argument("--init", default="pca", choices=("pca", "random"), help="starting codes")
     m.add_argument("--loss", default="l2", choices=("l2", "lap1"), help="reconstruction loss: squared l2 or Laplacian-pyramid l1")
     d = p.add_argument_group("data")
-    d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders)")
+    d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders; --kind denoiser: patch side, 96)")
     d.add_argument("--channels", type=int, default=None, choices=(1, 3), help="1 gray or 3 RGB (default: 1 for digits/faces; a folder is RGB if any image is)")
     d.add_argument("--flips", action="store_true", help="add the horizontal mirror of every image")
     o = p.add_argument_group("optimisation")
@@ -130,8 +131,12 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
         raise ValueError("--kind denoiser cannot --resume; start it again with --force.")
     if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
         raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
+    if args.data in ("digits", "faces"):
+        raise ValueError("--kind denoiser trains on a folder of photographs (or, without "
+                         "--data, on scikit-image's), not on digits or faces.")
     cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                         max_seconds=args.max_seconds)
+                         max_seconds=args.max_seconds, data=args.data, start=args.start,
+                         **({"patch": args.size} if args.size else {}))
     return train_denoiser(cfg, out=out, device=device, progress=not args.quiet, meta=meta)
 
 

@@ -27,6 +27,7 @@ from .base import (
 )
 from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from .denoise import Denoising
+from .linearise import Linearisation
 from .mask import Inpainting, box_mask, random_mask, scribble_mask, text_mask
 from .noise import GaussianNoise, Noise, PoissonNoise, SaltPepperNoise, make_noise
 from .registry import make, names
@@ -35,7 +36,7 @@ from .sensing import CompressedSensing
 
 __all__ = [
     "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "GaussianNoise",
-    "Inpainting", "Lambda", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
+    "Inpainting", "Lambda", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
     "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "box_kernel",
     "box_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
     "gaussian_kernel", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",

@@ -221,7 +221,7 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
 
     ops = (O.Denoising, O.Blur, O.Inpainting, O.Downsampling, O.CompressedSensing)
     assert [auto_prior(c) for c in ops] == ["denoiser"] * 5
-    assert auto_prior(O.Lambda(torch.sin)) == "dip"
+    assert auto_prior(O.Lambda(torch.sin)) == "denoiser"  # a callable: tests/test_nonlinear.py
     op = O.Blur(sigma=1.5)
     y = op(camera64) + 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
     out = solve(y, op, iters=8, progress=False, truth=camera64)  # noise level estimated

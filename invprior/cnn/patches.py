@@ -40,6 +40,30 @@ def training_images(names=TRAIN_IMAGES, scales=SCALES) -> list[np.ndarray]:
     return out
 
 
+def folder_images(folder) -> list[np.ndarray]:
+    """Gray float32 ``(H, W)`` arrays in [0, 1]: every PNG/JPEG/TIFF under ``folder``
+    (recursively; colour is made gray), e.g. the 400 images DnCNN was trained on.
+
+    Example:
+        >>> import tempfile, os
+        >>> from ..io import write_image
+        >>> d = tempfile.mkdtemp(); _ = write_image(os.path.join(d, "a.png"), torch.rand(1, 3, 8, 9))
+        >>> [a.shape for a in folder_images(d)]
+        [(8, 9)]
+    """
+    from skimage import color
+
+    from ..glo.data import image_files
+    from ..io import read_image
+
+    out = []
+    for path in image_files(folder):
+        image = read_image(path).image[0].permute(1, 2, 0).numpy()
+        gray = color.rgb2gray(image) if image.shape[2] == 3 else image[..., 0]
+        out.append(np.clip(gray, 0, 1).astype(np.float32))
+    return out
+
+
 def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -> torch.Tensor:
     """``(count, 1, size, size)`` random crops, each image drawn in proportion to its area
     (capped at 512x512, so that the large, mostly dark retina does not dominate).

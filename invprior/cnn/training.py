@@ -1,7 +1,7 @@
 """Train the plug-and-play denoiser: ``python -m invprior.train --kind denoiser``.
 
 Each step takes a minibatch of clean patches (a random flip/rotation of a pool cut once
-from ``patches.training_images``), adds white Gaussian noise of a random level
+from ``patches.training_images``, or from the images of a folder: ``data``), adds white Gaussian noise of a random level
 ``sigma ~ U(0, sigma_max)`` per patch, and fits ``net(noisy, sigma)`` to the clean patch in
 l1 (DRUNet's loss) with Adam and a cosine learning rate. On CUDA it runs in bfloat16
 autocast with channels-last tensors. The checkpoint is written atomically every
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, patch_pool, training_images
+from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
 from .unet import DenoiserUNet
 
 FORMAT = "invprior-denoiser"
@@ -40,6 +40,8 @@ class DenoiserConfig:
     seed: int = 0
     max_seconds: float | None = None  # the schedule follows max(step/steps, time/max_seconds)
     checkpoint_seconds: float = 60.0
+    data: str | None = None  # a folder of training images (default: the skimage photos)
+    start: str | None = None  # a denoiser checkpoint to fine-tune (its widths and blocks)
 
 
 def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progress=True,
@@ -58,11 +60,15 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
     cuda = device.type == "cuda"
-    net = DenoiserUNet(1, cfg.widths, cfg.blocks).to(device)
+    net = DenoiserUNet(1, cfg.widths, cfg.blocks)
+    if cfg.start is not None:
+        net = _load_start(cfg.start, cfg)
+    net = net.to(device)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
     # a short run needs no more patches than it will draw
-    pool = patch_pool(training_images(), min(cfg.pool, cfg.steps * cfg.batch), cfg.patch, cfg.seed).to(device)
+    images = folder_images(cfg.data) if cfg.data else training_images()
+    pool = patch_pool(images, min(cfg.pool, cfg.steps * cfg.batch), cfg.patch, cfg.seed).to(device)
     optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
@@ -113,12 +119,22 @@ def held_out_psnr(net, sigma: float = 25 / 255) -> float:
         return psnr(net(x + sigma * noise, sigma).clamp(0, 1), x)
 
 
+def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
+    """The network of the denoiser checkpoint ``path``; its shape replaces ``cfg``'s."""
+    from ..priors.cnn import load_denoiser
+
+    net = load_denoiser(path).requires_grad_(True)
+    cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
+    return net.float().train()
+
+
 def _save(out, net, cfg, step, losses, start, meta, done):
     from ..io import atomic_write
 
     # half precision halves the file; the weights are used in float32 after loading
     state = {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}
-    config = dict(asdict(cfg), widths=list(cfg.widths), images=list(TRAIN_IMAGES),
+    images = [f"folder {cfg.data}"] if cfg.data else list(TRAIN_IMAGES)
+    config = dict(asdict(cfg), widths=list(cfg.widths), images=images,
                   held_out=list(HELD_OUT))
     ck = {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state,
           "step": step, "done": done, "seconds": time.perf_counter() - start,

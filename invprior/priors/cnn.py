@@ -147,7 +147,8 @@ class CNNPrior(ItemwisePrior):
         weights: a denoiser file from ``python -m invprior.train --kind denoiser`` (default:
             the shipped one).
         iters: plug-and-play iterations (default 32). keep_observed, max_seconds: as
-            ``PlugAndPlay``. device. seed: unused (the prior is deterministic); taken so
+            ``PlugAndPlay``. shape: image shape ``(C, H, W)`` for an operator that cannot tell
+            it from ``y``. device. seed: unused (the prior is deterministic); taken so
             that one command line serves every prior.
 
     Example:
@@ -158,15 +159,16 @@ class CNNPrior(ItemwisePrior):
     """
 
     name = "denoiser"
-    needs_linear = True
+    needs_linear = False  # the data step linearises a nonlinear operator (pnp.data_step)
 
     def __init__(self, weights: str | Path | None = None, *, iters: int | None = None,
                  keep_observed: bool | None = None, max_seconds: float | None = None,
-                 device="auto", seed: int = 0):
+                 shape: tuple | None = None, device="auto", seed: int = 0):
         self.device = resolve_device(device)
         self.denoise = CNNDenoiser(weights or ASSET, device=self.device)
         self.splitting = PlugAndPlay(self.denoise, iters=iters, keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device, batched=True,
+                                     shape=shape,
                                      name=self.name, label="plug-and-play CNN denoiser")
 
     @classmethod
