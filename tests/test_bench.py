@@ -50,3 +50,20 @@ def test_precision_rows_and_their_table_run(tmp_path):
     assert max(r["psnr"] for r in rows) - min(r["psnr"] for r in rows) < 1e-6
     assert rows[0]["psnr"] > 25
     assert "| float16 |" in scale.markdown(rows)
+
+
+def test_hard_cases_rows_and_the_auto_mark(capsys):
+    from invprior.bench.hard import markdown, run_holes, run_nonlinear
+
+    rows = run_holes(quick=True, cases=("boxes_camera",), priors=("denoiser",))
+    rows += run_nonlinear(quick=True, cases=("overexposed_camera", "gamma_camera"), priors=("denoiser", "dip"))
+    methods = [(r["case"], r["method"]) for r in rows]
+    assert ("boxes_camera", "plug-and-play CNN (auto)") in methods
+    # over-exposure hides a third of camera: auto probes it and picks the deep image prior
+    assert ("overexposed_camera", "deep image prior (auto)") in methods
+    assert ("gamma_camera", "plug-and-play CNN (auto)") in methods
+    assert all(r["hidden"] is None for r in rows if r["case"] == "gamma_camera")
+    holes = [r for r in rows if r["case"] == "boxes_camera"]
+    assert all(r["hidden"] < r["psnr"] for r in holes)  # the holes are where the error is
+    text = markdown(rows)
+    assert text.count("\n| ") == len(rows) and "(auto)" in text

@@ -7,7 +7,8 @@ decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` 
 dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
 ``trained`` (GLO / CSGM priors), when available, ``standard`` (Set12 and Kodak24
 denoising by the published protocol, beside the published numbers; skipped with a message
-when ../shared/testsets is missing), ``set5`` (x4 super-resolution, the same way), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
+when ../shared/testsets is missing), ``set5`` (x4 super-resolution, the same way), ``holes`` and
+``nonlinear`` (large-hole inpainting and nonlinear callables: ``bench.hard``), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
 and ``gpu`` (the same on CUDA, skipped without it; ``bench.scale``).
 
     python -m invprior.bench                      # everything (about 1.5 h on 2 cores)
@@ -35,7 +36,7 @@ from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "set5",
-            "scale", "gpu")
+            "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
     "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
@@ -44,6 +45,8 @@ BLOCKS = {
     "Trained priors": ("trained",),
     "Standard test sets (../shared/testsets)": ("standard",),
     "Super-resolution x4, Set5 (../shared/testsets)": ("set5",),
+    "Large holes": ("holes",),
+    "Nonlinear operators": ("nonlinear",),
     "Large images, folders (CPU)": ("scale",),
     "GPU": ("gpu",),
 }
@@ -294,6 +297,8 @@ def main(argv=None) -> int:
             ("trained", "invprior.bench.trained", "Trained priors", "run"),
             ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
             ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
+            ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
+            ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
             ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
             ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
         if section not in sections:
