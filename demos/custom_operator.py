@@ -5,8 +5,10 @@ noise, undone by the default prior for a callable and by the naive inverse.
 
 ``overexpose`` below is a plain Python function, nonlinear (the clipping) and not an
 ``operators.Operator``: ``solve(y, overexpose, shape=(C, H, W))`` takes it as it is, with
-the default prior for a callable (``prior="auto"``, which picks the deep image prior: a
-callable may be nonlinear, and plug-and-play needs a linear operator), told the noise
+the default prior for a callable (``prior="auto"``: it probes the operator, finds that
+about a third of the pixels saturate, so that ``y`` says only "bright" there, and picks the
+deep image prior, which continues the image's structure into them; for an operator that
+hides nothing it would pick plug-and-play with Gauss-Newton data steps), told the noise
 level. The deep decoder runs on the same callable. The classical reference is the naive
 inverse ``y / gain`` (right where nothing clipped, flat grey-white where the photo
 saturated). The truth is the shipped astronaut (assets/astronaut256.png, 128x128) or your
@@ -47,7 +49,7 @@ def run(argv=None) -> int:
     y = f(x) + args.noise * noise
     shape = tuple(x.shape[1:])
 
-    def default():  # prior="auto": the deep image prior for a callable
+    def default():  # prior="auto": the deep image prior for this callable (it saturates)
         return solve(y, f, shape=shape, noise_level=args.noise, iters=args.iters,
                      max_seconds=args.max_seconds, seed=args.seed, truth=x, progress=not args.quiet)
 

@@ -15,6 +15,19 @@ def test_partial_rerun_keeps_the_other_blocks(tmp_path, capsys):
     assert "--sections classical" in fixed and "| sr4_camera | bicubic | 25.29 |" in fixed
 
 
+def test_rerun_of_one_section_keeps_the_other_rows_of_the_fixed_table(tmp_path, capsys):
+    out = tmp_path / "BENCH.md"
+    assert main(["--sections", "classical", "--cases", "sr4_camera,deblur_camera", "-o", str(out)]) == 0
+    text = out.read_text()
+    text = text.replace("| sr4_camera | bicubic |", "| sr4_camera | **denoiser (plug-and-play trained CNN), CLI default** |")
+    out.write_text(text)  # as if the denoiser section had written that row
+    assert main(["--sections", "classical", "--cases", "deblur_camera", "-o", str(out)]) == 0
+    fixed = out.read_text().split("## Fixed cases", 1)[1].split("\n## ")[0]
+    assert "| sr4_camera | **denoiser (plug-and-play trained CNN), CLI default** | 25.29 |" in fixed
+    assert "kept from the earlier run" in fixed and fixed.count("| deblur_camera |") == 1
+    assert "| sr4_camera | bicubic |" not in fixed  # the classical rows are this run's
+
+
 def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
     out = tmp_path / "BENCH.md"
     out.write_text("# Benchmarks\n\n## Trained priors\n\nrow 1\n\n## details\n\nrow 2\n")

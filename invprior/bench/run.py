@@ -18,7 +18,7 @@ and ``gpu`` (the same on CUDA, skipped without it; ``bench.scale``).
 A run rewrites the blocks of the sections it runs and keeps the file's other blocks, each
 with the line that says which command, date and machine measured it. The fixed-cases
 table is one block written by the dip, classical, sparse and denoiser sections together: a run of
-any of them (or of some ``--cases``) replaces the whole table with its own rows.
+some of them (or of some ``--cases``) replaces their rows and keeps the others, saying so.
 """
 
 from __future__ import annotations
@@ -69,6 +69,44 @@ def carried_over(path: Path, sections) -> dict:
         elif title is not None:  # a "## " heading inside a block belongs to that block
             bodies[title] += f"\n## {chunk}"
     return {t: b.strip("\n") + "\n" for t, b in bodies.items() if not set(BLOCKS[t]) & set(sections)}
+
+
+FIXED = "Fixed cases (256x256, ../shared/cases)"
+
+
+def section_of(method: str) -> str:
+    """Which section wrote a row of the fixed-cases table, from its method column.
+
+    Example:
+        >>> [section_of(m) for m in ("**denoiser (trained CNN, one pass), CLI default**",
+        ...                          "sparse (K-SVD)", "dip", "decoder", "bicubic")]
+        ['denoiser', 'sparse', 'dip', 'dip', 'classical']
+    """
+    name = method.strip("*").split(" ")[0].rstrip(",")
+    if name in FIXED_PRIOR_METHODS:
+        return name
+    return "dip" if name in ("dip", "decoder") else "classical"
+
+
+def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
+    """Rows of an earlier fixed-cases table that this run does not redo (another section, or
+    a case not run), as ``{case, psnr, line}``, and the line that says who measured them."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return [], ""
+    _, _, block = text.partition(f"\n## {FIXED}\n")
+    block = block.split("\n## ", 1)[0]
+    measured = next((l for l in block.splitlines() if l.startswith("_Measured by")), "")
+    rows = []
+    for line in block.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) < 4 or cells[0] in ("case", "---") or cells[0].startswith("-"):
+            continue
+        if section_of(cells[1]) in sections and cells[0] in cases:
+            continue
+        rows.append({"case": cells[0], "psnr": float(cells[2]), "line": line})
+    return rows, measured.strip("_").rstrip(".")
 
 
 def machine() -> str:
@@ -230,6 +268,7 @@ def table(rows: list[dict]) -> str:
     head = "| case | method | PSNR (dB) | SSIM | seconds | iterations | returned at | s / iteration | best PSNR along the run | stop |\n"
     head += "|---|---|---|---|---|---|---|---|---|---|\n"
     lines = [
+        r["line"] if "line" in r else
         f"| {r['case']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['seconds']:.1f} | "
         f"{r['iterations']} | {r['returned']} | {_fmt(r['s_per_it'], '.3f')} | {_fmt(r['oracle'], '.2f')} | {r['note']} |"
         for r in rows
@@ -267,14 +306,18 @@ def main(argv=None) -> int:
     header = ("# Benchmarks\n\nWritten by `python -m invprior.bench`; each block says which run "
               "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
     blocks, rows = carried_over(Path(args.output), sections), []
+    fixed_sections = set(BLOCKS[FIXED]) & set(sections)
+    kept, kept_by = carried_rows(Path(args.output), fixed_sections, cases) if fixed_sections else ([], "")
 
     def write():
         """Rewrite the file after every result, so that an interrupted run keeps its rows."""
         from ..io import atomic_write
 
         if rows:
-            ordered = sorted(rows, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
-            blocks[next(iter(BLOCKS))] = provenance + table(ordered)
+            ordered = sorted(rows + kept, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
+            note = (f"_The rows of the other sections and cases were kept from the earlier run: "
+                    f"{kept_by}._\n\n") if kept else ""
+            blocks[FIXED] = provenance + note + table(ordered)
         text = header + "".join(f"\n## {t}\n\n{blocks[t]}" for t in BLOCKS if t in blocks)
         atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
 
