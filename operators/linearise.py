@@ -10,6 +10,8 @@ forming ``J``; ``f`` is evaluated once, at ``z``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from .base import LinearOperator
@@ -41,16 +43,30 @@ class Linearisation(LinearOperator):
         super().__init__(input_shape=tuple(point.shape[1:]))
         self.op, self.point = op, point.detach()
         # f(x0) and the pullback J^T in one reverse-mode trace, kept for every adjoint call
-        with torch.enable_grad():
+        with torch.enable_grad(), _readable_errors():
             self.value, self._pullback = torch.func.vjp(op, self.point)
         self.value = self.value.detach() if isinstance(self.value, torch.Tensor) else self.value
 
     def forward(self, d: torch.Tensor):
-        with torch.enable_grad():  # forward-mode AD works with or without grad mode, but a
-            _, out = torch.func.jvp(self.op, (self.point,), (d,))  # callable may check it
+        # forward-mode AD works with or without grad mode, but a callable may check it
+        with torch.enable_grad(), _readable_errors():
+            _, out = torch.func.jvp(self.op, (self.point,), (d,))
         return out
 
     def adjoint(self, r) -> torch.Tensor:
-        (grad,) = self._pullback(r)
+        with _readable_errors():
+            (grad,) = self._pullback(r)
         return grad
+
+
+@contextmanager
+def _readable_errors():
+    """A forward model that leaves torch (numpy, in-place tricks) fails deep inside
+    ``torch.func``: say so in one sentence."""
+    try:
+        yield
+    except (RuntimeError, TypeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"torch cannot differentiate the forward operator ({first}); write it "
+                         "with torch operations on the input tensor.") from None
 

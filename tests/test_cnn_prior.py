@@ -103,6 +103,27 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
 
 
+def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
+    from invprior.io import write_image
+    from invprior.priors.cnn import ASSET
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):  # colour files are made gray
+        write_image(data / f"{i}.png", torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(i)))
+    out = tmp_path / "ft.pt"
+    args = ["--kind", "denoiser", "--data", str(data), "--start", str(ASSET), "--steps", "1",
+            "--batch", "2", "--size", "32", "--lr", "1e-9", "--out", str(out), "--quiet"]
+    assert train_main(args) == 0
+    tuned, shipped = load_denoiser(out), load_denoiser(ASSET)
+    x = torch.rand(1, 1, 32, 32)
+    # one step at a tiny learning rate: the shipped network, up to the file's float16
+    assert torch.allclose(tuned(x, 0.1), shipped(x, 0.1), atol=2e-3)
+    assert torch.load(out, weights_only=True)["config"]["images"] == [f"folder {data}"]
+    assert train_main([*args[:2], "--data", "faces", "--out", str(tmp_path / "f.pt")]) == 2
+    assert "folder of photographs" in capsys.readouterr().err
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_denoiser_on_cuda_matches_cpu(camera64):

@@ -1,7 +1,6 @@
 """Nonlinear operators written as plain callables: the Jacobian, plug-and-play through
 Gauss-Newton data steps, and the ``auto`` policy that probes what the operator hides."""
 
-import pytest
 import torch
 
 import operators as O

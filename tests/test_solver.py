@@ -203,9 +203,12 @@ def test_bad_observations():
         quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
     with pytest.raises(ValueError, match="batch axis"):
         quick(torch.rand(8), O.Denoising())
-    for prior in ("sparse", "denoiser"):
-        with pytest.raises(ValueError, match="needs a linear operator"):
-            solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior=prior)
+    with pytest.raises(ValueError, match="needs a linear operator"):
+        solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
+    # plug-and-play linearises a nonlinear operator; one torch cannot differentiate is refused
+    not_torch = lambda x: torch.from_numpy(x.detach().numpy() ** 2)
+    with pytest.raises(ValueError, match="cannot differentiate"):
+        solve(torch.rand(1, 1, 16, 16), not_torch, prior="denoiser", progress=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -37,6 +37,7 @@ PUBLISHED = {
     "kodak24": {"DRUNet": (35.31, 32.89, 29.86)},
 }
 OURS = "invprior default (CNN denoiser, one pass)"
+BLIND = "invprior, noise level not given (estimated from y)"
 
 
 def noisy_image(path: Path, index: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +49,7 @@ def noisy_image(path: Path, index: int, sigma: float) -> tuple[np.ndarray, np.nd
     return x, x + sigma / 255 * np.random.default_rng(index).standard_normal(x.shape)
 
 
-def _ours(y: np.ndarray, sigma: float) -> np.ndarray:
+def _ours(y: np.ndarray, sigma: float | None) -> np.ndarray:
     import operators as O
 
     from ..api import solve
@@ -59,6 +60,10 @@ def _ours(y: np.ndarray, sigma: float) -> np.ndarray:
     return out.permute(1, 2, 0).squeeze(-1).double().numpy()
 
 
+def _ours_blind(y: np.ndarray, sigma: float) -> np.ndarray:
+    return _ours(y, None)  # the noise level estimated from y, as the CLI does without --noise-level
+
+
 def _bm3d(y: np.ndarray, sigma: float) -> np.ndarray:
     import bm3d
 
@@ -67,7 +72,7 @@ def _bm3d(y: np.ndarray, sigma: float) -> np.ndarray:
 
 def methods() -> dict:
     """``{name: denoise(y, sigma) -> image}``: ours, and bm3d when it is installed."""
-    found = {OURS: _ours}
+    found = {OURS: _ours, BLIND: _ours_blind}
     try:
         import bm3d  # noqa: F401
 
@@ -133,5 +138,6 @@ def markdown(rows: list[dict]) -> str:
         lines.append("")
     lines.append("Protocol: ../shared/testsets/README.md (noise from `default_rng(i)` per image, "
                  "not clipped; PSNR of the clipped output). Ours: `solve(y, Denoising(), "
-                 "noise_level=sigma/255)` on the CPU.")
+                 "noise_level=sigma/255)` on the CPU; blind: the same without `noise_level` "
+                 "(estimated from the finest wavelet band of y).")
     return "\n".join(lines)

@@ -18,11 +18,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import FORMAT, VERSION, load_denoiser
 from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
 from .unet import DenoiserUNet
 
-FORMAT = "invprior-denoiser"
-VERSION = 1
 
 
 @dataclass
@@ -121,8 +120,6 @@ def held_out_psnr(net, sigma: float = 25 / 255) -> float:
 
 def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     """The network of the denoiser checkpoint ``path``; its shape replaces ``cfg``'s."""
-    from ..priors.cnn import load_denoiser
-
     net = load_denoiser(path).requires_grad_(True)
     cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
     return net.float().train()

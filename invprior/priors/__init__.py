@@ -33,7 +33,8 @@ import torch
 from ..glo import TrainedPrior
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from .base import ItemwisePrior, Prior
-from .cnn import FORMAT as DENOISER_FORMAT, CNNPrior
+from ..cnn.checkpoint import FORMAT as DENOISER_FORMAT
+from .cnn import CNNPrior
 from .generator import NetworkPrior
 from .latent import LatentPrior
 from .pnp import PlugAndPlay
@@ -61,7 +62,7 @@ def options_of(name: str) -> set[str]:
 
     Example:
         >>> sorted(options_of("denoiser"))
-        ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'weights']
+        ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'shape', 'weights']
     """
     signature = inspect.signature(PRIORS[name])
     return {n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY or n == "weights"}

@@ -1,8 +1,9 @@
 """The ``denoiser`` prior: the shipped CNN denoiser, one pass or plug-and-play.
 
-``invprior/weights/denoiser.pt`` was trained by ``train.ASSET_COMMANDS["denoiser"]`` (5.5
-minutes on one GPU) on scikit-image photographs other than the benchmark and held-out
-images (``cnn.patches.HELD_OUT``). It denoises gray images; colour images go through it one
+``invprior/weights/denoiser.pt`` was trained by ``train.ASSET_COMMANDS["denoiser-base"]``
+(5.5 minutes on one GPU) on scikit-image photographs other than the benchmark and held-out
+images (``cnn.patches.HELD_OUT``), then fine-tuned by ``train.ASSET_COMMANDS["denoiser"]``
+(55 minutes on 2 CPU cores) on the 400 gray images DnCNN was trained on. It denoises gray images; colour images go through it one
 opponent channel at a time (luminance and two colour differences shifted to mid-grey:
 ``invprior.colour``). Where the operator is the identity (denoising) one pass of the
 network restores the image; for any other linear operator it is the denoiser of
@@ -12,62 +13,20 @@ plug-and-play splitting (``priors.pnp``).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 
 from ..checks import resolve_device
-from ..cnn.training import FORMAT, VERSION
-from ..cnn.unet import DenoiserUNet
+from ..cnn.checkpoint import ASSET, load_denoiser
 from ..colour import from_opponent, to_opponent
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_pixels, tiled
-from ..weights import weight_file
 from .base import ItemwisePrior
 from .pnp import PlugAndPlay
 
-ASSET = weight_file("denoiser.pt")
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
-    """A new copy of the denoiser saved at ``path``, in eval mode, on the CPU; ``ValueError``
-    (one sentence) for a missing, corrupt or foreign file.
-
-    The file is read once per path and version on disk; each call builds its own network,
-    so moving one copy to a GPU leaves the others where they are.
-
-    Example:
-        >>> load_denoiser().config["widths"]
-        [32, 64, 128, 192]
-    """
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise ValueError(f"cannot load the denoiser '{path}': no such file.")
-    config, state = _read(str(path), path.stat().st_mtime_ns)
-    try:
-        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"])
-        net.load_state_dict(state)
-    except (RuntimeError, KeyError, TypeError):
-        raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None
-    return net.eval().requires_grad_(False)
-
-
-@lru_cache(maxsize=4)
-def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
-    """``(config, float32 state dict)`` of a checked denoiser file (``mtime_ns`` keys the
-    cache, so a file trained again is read again)."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # torch raises many types for truncated, foreign or unsafe files
-        raise ValueError(f"cannot load the denoiser '{path}': it is not a readable PyTorch "
-                         "checkpoint (truncated, corrupt, or not made by torch.save).") from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
-        raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
-                         "with python -m invprior.train --kind denoiser.")
-    return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}
 
 
 class CNNDenoiser:

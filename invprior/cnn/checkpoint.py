@@ -1,0 +1,57 @@
+"""Denoiser checkpoints: the format ``python -m invprior.train --kind denoiser`` writes, and
+``load_denoiser``, which reads one back (``weights_only``) into a ``DenoiserUNet``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from ..weights import weight_file
+from .unet import DenoiserUNet
+
+__all__ = ["FORMAT", "VERSION", "ASSET", "load_denoiser"]
+
+FORMAT = "invprior-denoiser"
+VERSION = 1
+ASSET = weight_file("denoiser.pt")
+
+
+def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
+    """A new copy of the denoiser saved at ``path``, in eval mode, on the CPU; ``ValueError``
+    (one sentence) for a missing, corrupt or foreign file.
+
+    The file is read once per path and version on disk; each call builds its own network,
+    so moving one copy to a GPU leaves the others where they are.
+
+    Example:
+        >>> load_denoiser().config["widths"]
+        [32, 64, 128, 192]
+    """
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise ValueError(f"cannot load the denoiser '{path}': no such file.")
+    config, state = _read(str(path), path.stat().st_mtime_ns)
+    try:
+        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"])
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError):
+        raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None
+    return net.eval().requires_grad_(False)
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
+    """``(config, float32 state dict)`` of a checked denoiser file (``mtime_ns`` keys the
+    cache, so a file trained again is read again)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for truncated, foreign or unsafe files
+        raise ValueError(f"cannot load the denoiser '{path}': it is not a readable PyTorch "
+                         "checkpoint (truncated, corrupt, or not made by torch.save).") from None
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
+        raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
+                         "with python -m invprior.train --kind denoiser.")
+    return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}
