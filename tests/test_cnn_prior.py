@@ -122,6 +122,16 @@ def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
     assert torch.load(out, weights_only=True)["config"]["images"] == [f"folder {data}"]
     assert train_main([*args[:2], "--data", "faces", "--out", str(tmp_path / "f.pt")]) == 2
     assert "folder of photographs" in capsys.readouterr().err
+    assert train_main([*args[:2], "--keep-start", "0.5", "--out", str(tmp_path / "k.pt")]) == 2
+    assert "needs --start" in capsys.readouterr().err
+    # --keep-start: the same run (same seed), its weights mixed with the start's
+    fast = [a if a != "1e-9" else "0.01" for a in args] + ["--force"]
+    assert train_main(fast) == 0
+    tuned = load_denoiser(out).state_dict()
+    assert train_main([*fast, "--keep-start", "0.75"]) == 0
+    mixed = load_denoiser(out).state_dict()
+    for name, start in shipped.state_dict().items():
+        assert torch.allclose(mixed[name], 0.75 * start + 0.25 * tuned[name], atol=2e-3)
 
 
 @pytest.mark.gpu

@@ -41,6 +41,10 @@ class DenoiserConfig:
     checkpoint_seconds: float = 60.0
     data: str | None = None  # a folder of training images (default: the skimage photos)
     start: str | None = None  # a denoiser checkpoint to fine-tune (its widths and blocks)
+    # the final weights: keep_start * start + (1 - keep_start) * fine-tuned (Wortsman et al.,
+    # "Robust fine-tuning of zero-shot models", 2022: the interpolation keeps most of what
+    # the fine-tune gains and of what the start was good at)
+    keep_start: float = 0.0
 
 
 def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progress=True,
@@ -100,6 +104,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
             _save(out, net, cfg, step, losses, start, meta, done=False)
             saved = time.perf_counter()
     bar.close()
+    if cfg.start is not None and cfg.keep_start > 0:
+        _interpolate(net, _load_start(cfg.start, cfg), cfg.keep_start)
     meta = dict(meta or {}, held_out_psnr=held_out_psnr(net.float().eval()))
     return _save(out, net, cfg, step, losses, start, meta, done=True)
 
@@ -123,6 +129,13 @@ def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     net = load_denoiser(path).requires_grad_(True)
     cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
     return net.float().train()
+
+
+@torch.no_grad()
+def _interpolate(net: DenoiserUNet, start: DenoiserUNet, keep: float) -> None:
+    """``net``'s weights become ``keep * start + (1 - keep) * net``."""
+    for mine, theirs in zip(net.state_dict().values(), start.state_dict().values()):
+        mine.lerp_(theirs.to(mine), keep)
 
 
 def _save(out, net, cfg, step, losses, start, meta, done):

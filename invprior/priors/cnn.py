@@ -3,7 +3,8 @@
 ``invprior/weights/denoiser.pt`` was trained by ``train.ASSET_COMMANDS["denoiser-base"]``
 (5.5 minutes on one GPU) on scikit-image photographs other than the benchmark and held-out
 images (``cnn.patches.HELD_OUT``), then fine-tuned by ``train.ASSET_COMMANDS["denoiser"]``
-(55 minutes on 2 CPU cores) on the 400 gray images DnCNN was trained on. It denoises gray images; colour images go through it one
+(55 minutes on 2 CPU cores) on the 400 gray images DnCNN was trained on, keeping 60 % of
+the first weights (``--keep-start``). It denoises gray images; colour images go through it one
 opponent channel at a time (luminance and two colour differences shifted to mid-grey:
 ``invprior.colour``). Where the operator is the identity (denoising) one pass of the
 network restores the image; for any other linear operator it is the denoiser of
