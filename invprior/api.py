@@ -33,11 +33,21 @@ AUTO_PRIORS = {"denoise": "denoiser", "blur": "denoiser", "inpaint": "denoiser",
 FALLBACK = "denoiser"
 HIDDEN = "dip"
 HIDDEN_SHARE = 0.05  # of the pixels, above which an operator "hides part of the image"
+# Large holes: the deep image prior continues the image's structure into a hole that the
+# denoiser, which only spreads what is near the border, fills with a smear (BENCHMARKS.md,
+# "Large holes": five 32-64 pixel boxes, inside the holes, dip against plug-and-play: camera
+# 19.0 against 13.9 dB, astronaut 13.4 against 11.5; thick scribbles, radius 13.6: level).
+# Only where the network's minutes are affordable on a CPU (up to 512x512: about 4.5
+# minutes at 256x256, 2 threads); a larger photo keeps the fast prior.
+LARGE_HOLE = 16.0  # pixels from the hole's inside to its border (a hole >= 32 pixels across)
+LARGE_HOLE_PIXELS = 512 * 512
 
 
 def auto_prior(op, y=None, shape: tuple | None = None) -> str:
-    """The prior ``prior="auto"`` picks for an operator (instance or class) and, for a
-    user's own operator, its observation ``y`` (to probe what it hides: ``hidden_share``).
+    """The prior ``prior="auto"`` picks for an operator (instance or class) and its
+    observation ``y``: by the operator's name, except for a mask with a large hole
+    (``Inpainting.hole_radius``) on an image of up to 512x512, and for a user's own operator,
+    by what it hides (``hidden_share``).
 
     Example:
         >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.Downsampling), auto_prior(O.Lambda(abs))
@@ -45,8 +55,14 @@ def auto_prior(op, y=None, shape: tuple | None = None) -> str:
         >>> y = (1.5 * torch.linspace(0, 1, 64)).clamp(0, 1).expand(1, 1, 64, 64)
         >>> auto_prior(O.Lambda(lambda x: (1.5 * x).clamp(0, 1)), y)  # a third saturated
         'dip'
+        >>> auto_prior(O.Inpainting(O.box_mask((64, 64), (8, 8, 40, 40))), y)  # radius 20
+        'dip'
     """
     name = getattr(op, "name", None)
+    if name == "inpaint" and isinstance(op, O.Inpainting) and op.hole_radius() >= LARGE_HOLE:
+        ref = y[0] if isinstance(y, tuple) else y
+        if ref is None or ref.shape[-2] * ref.shape[-1] <= LARGE_HOLE_PIXELS:
+            return HIDDEN
     if name in AUTO_PRIORS:
         return AUTO_PRIORS[name]
     if y is not None and isinstance(op, O.Operator) and not isinstance(op, O.LinearOperator):
@@ -106,8 +122,9 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     Args:
         y: observations ``(B, ...)``: images ``(B, C, H, W)`` or vectors ``(B, m)`` (a tuple
             of them for a stacked operator).
-        op: an ``operators.Operator`` or any differentiable callable ``x -> y``.
-        prior: ``auto`` (default: ``auto_prior(op)``), a name in ``invprior.priors.PRIORS``
+        op: an ``operators.Operator`` or any differentiable callable ``x -> y`` (linear or
+            not: plug-and-play takes Gauss-Newton data steps on a nonlinear one).
+        prior: ``auto`` (default: ``auto_prior(op, y)``), a name in ``invprior.priors.PRIORS``
             (``denoiser``, ``dip``, ``decoder``, ``sparse``), a ``.pt`` file from
             ``python -m invprior.train`` (a trained generator or a denoiser, told apart by
             its ``format``), a ``TrainedPrior``, or any prior object, e.g.

@@ -241,19 +241,18 @@ def _read(args, path, ops: dict):
 
 
 def run(args) -> dict:
-    from operators.registry import operator_class
-
     from .api import resolve_prior, solve
     from .checks import resolve_device
     from .io import atomic_write, write_image
     from .metrics import psnr, ssim
 
     options = _options(args)
-    # the prior that runs is named in the output file and the report
-    args.prior = resolve_prior(args.prior, operator_class(args.op), options)
+    y, op, truth = _read(args, args.image, {})
+    # the prior that runs is named in the output file and the report (a mask with a large
+    # hole takes the deep image prior: api.auto_prior)
+    args.prior = resolve_prior(args.prior, op, options, y)
 
     paths = _outputs(args)
-    y, op, truth = _read(args, args.image, {})
     device = resolve_device(args.device)
     start = time.perf_counter()
     result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,

@@ -176,6 +176,21 @@ class Inpainting(LinearOperator):
         m = self.mask
         return m.bool() if m.shape[0] == 1 and ((m == 0) | (m == 1)).all() else None
 
+    def hole_radius(self) -> float:
+        """How far into its largest hole the mask reaches: the greatest distance (pixels) from
+        a missing pixel to the nearest observed one (0 without holes), over every mask of
+        the batch. A 64x64 box: 32; a 14-pixel stroke: 7; half the pixels missing at random:
+        about 2.
+
+        Example:
+            >>> Inpainting(box_mask((64, 64), (10, 10, 20, 30))).hole_radius()
+            10.0
+        """
+        from scipy.ndimage import distance_transform_edt
+
+        missing = (self.mask < 0.5).cpu().numpy().reshape(-1, *self.mask.shape[-2:])
+        return max((float(distance_transform_edt(m).max()) for m in missing if m.any()), default=0.0)
+
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """Biharmonic inpainting (scikit-image) of the missing pixels; one mask per batch."""
         if self.mask.shape[0] != 1:

@@ -97,7 +97,10 @@ def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
         return [], ""
     _, _, block = text.partition(f"\n## {FIXED}\n")
     block = block.split("\n## ", 1)[0]
-    measured = next((l for l in block.splitlines() if l.startswith("_Measured by")), "")
+    # who measured the rows: the block's run, and the runs its own kept rows came from
+    measured = "; ".join(l.strip("_").rstrip(".").split(": ", 1)[-1] if l.startswith("_The rows")
+                         else l.strip("_").rstrip(".") for l in block.splitlines()
+                         if l.startswith(("_Measured by", "_The rows")))
     rows = []
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -106,7 +109,7 @@ def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
         if section_of(cells[1]) in sections and cells[0] in cases:
             continue
         rows.append({"case": cells[0], "psnr": float(cells[2]), "line": line})
-    return rows, measured.strip("_").rstrip(".")
+    return rows, measured
 
 
 def machine() -> str:
@@ -315,7 +318,7 @@ def main(argv=None) -> int:
 
         if rows:
             ordered = sorted(rows + kept, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
-            note = (f"_The rows of the other sections and cases were kept from the earlier run: "
+            note = (f"_The rows of the other sections and cases were kept from the earlier runs: "
                     f"{kept_by}._\n\n") if kept else ""
             blocks[FIXED] = provenance + note + table(ordered)
         text = header + "".join(f"\n## {t}\n\n{blocks[t]}" for t in BLOCKS if t in blocks)
