@@ -25,11 +25,11 @@ AUTO_PRIORS = {"denoise": "denoiser", "blur": "denoiser", "inpaint": "denoiser",
                "downsample": "denoiser", "cs": "denoiser"}
 # A user's own operator, linear or not, gets plug-and-play too (a nonlinear one through
 # Gauss-Newton data steps): BENCHMARKS.md, "Nonlinear operators", camera through
-# sqrt(blur(x)) + noise: 29.5 dB in 3 s against the deep image prior's 26.9 in 66 s. Except
+# sqrt(blur(x)) + noise: 29.45 dB in 3 s against the deep image prior's 26.76 in 54 s. Except
 # where the operator hides part of the image from y (its Jacobian is zero there, as for
 # saturated pixels): there the denoiser has nothing to go on and keeps the fill flat, while
-# the deep image prior continues the image's structure (over-exposure clip(1.5 x): 25.5
-# against 22.8 dB on camera, 25.2 against 24.1 on astronaut).
+# the deep image prior continues the image's structure (over-exposure clip(1.5 x): 24.71
+# against 22.46 dB on camera, 25.11 against 23.94 on astronaut).
 FALLBACK = "denoiser"
 HIDDEN = "dip"
 HIDDEN_SHARE = 0.05  # of the pixels, above which an operator "hides part of the image"
