@@ -60,8 +60,7 @@ def auto_prior(op, y=None, shape: tuple | None = None) -> str:
     """
     name = getattr(op, "name", None)
     if name == "inpaint" and isinstance(op, O.Inpainting) and op.hole_radius() >= LARGE_HOLE:
-        ref = y[0] if isinstance(y, tuple) else y
-        if ref is None or ref.shape[-2] * ref.shape[-1] <= LARGE_HOLE_PIXELS:
+        if y is None or y.shape[-2] * y.shape[-1] <= LARGE_HOLE_PIXELS:
             return HIDDEN
     if name in AUTO_PRIORS:
         return AUTO_PRIORS[name]
@@ -88,8 +87,8 @@ def hidden_share(op, y, shape: tuple | None = None) -> float:
     try:
         with torch.no_grad():
             x = start_image(op, y, shape)
-            for _ in range(5):
-                x = data_step(op, x, y, 1e-2, 30).clamp(0, 1)
+            for _ in range(5):  # a nonlinear data step stays in [0, 1]
+                x = data_step(op, x, y, 1e-2, 30)
             hidden = torch.zeros_like(x, dtype=torch.bool)
             for side in (0.01, -0.01):
                 jacobian = O.Linearisation(op, (x + side).clamp(0, 1))

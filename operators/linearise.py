@@ -69,4 +69,3 @@ def _readable_errors():
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"torch cannot differentiate the forward operator ({first}); write it "
                          "with torch operations on the input tensor.") from None
-

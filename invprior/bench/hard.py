@@ -14,7 +14,9 @@ import time
 import numpy as np
 import torch
 
-from .hard_cases import HOLE_CASES, NONLINEAR_CASES, classical, load_hard_case
+import operators as O
+
+from .hard_cases import HOLE_CASES, NOISE, NONLINEAR_CASES, classical, load_hard_case
 from ..metrics import psnr, ssim
 
 __all__ = ["run_holes", "run_nonlinear", "markdown"]
@@ -43,9 +45,8 @@ def _run(cases, priors, quick: bool) -> list[dict]:
     rows = []
     for name in cases:
         truth, y, op, hidden = load_hard_case(name)
-        noise = None if name in HOLE_CASES else 0.01  # told, as a user who knows the sensor
-        shape = tuple(truth.shape[1:])
-        chosen = auto_prior(op if name in HOLE_CASES else _as_op(op), y, shape)
+        noise = None if name in HOLE_CASES else NOISE  # told, as a user who knows the sensor
+        chosen = auto_prior(O.as_operator(op), y, tuple(truth.shape[1:]))
         start = time.perf_counter()
         method, image = classical(name, y, op, truth)
         rows.append(_row(name, method, image, truth, hidden, time.perf_counter() - start))
@@ -58,12 +59,6 @@ def _run(cases, priors, quick: bool) -> list[dict]:
             rows.append(_row(name, method, result.image, truth, hidden,
                              time.perf_counter() - start, result.iterations))
     return rows
-
-
-def _as_op(f):
-    import operators as O
-
-    return O.as_operator(f)
 
 
 def _row(case, method, image, truth, hidden, seconds, iterations="") -> dict:

@@ -59,7 +59,8 @@ def load_hard_case(name: str):
     x = sample_image(image, 128)
     f = gamma_after_blur() if kind == "gamma" else overexposure()
     noise = NOISE * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
-    hidden = (1.5 * x >= 1).any(1, keepdim=True) if kind == "overexposed" else torch.zeros_like(x[:, :1], dtype=torch.bool)
+    hidden = (f.gain * x >= 1) if kind == "overexposed" else torch.zeros_like(x, dtype=torch.bool)
+    hidden = hidden.any(1, keepdim=True)
     return x, f(x) + noise, f, hidden
 
 

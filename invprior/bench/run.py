@@ -35,11 +35,12 @@ import torch
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 
+FIXED = "Fixed cases (256x256, ../shared/cases)"
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "set5",
             "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 BLOCKS = {
-    "Fixed cases (256x256, ../shared/cases)": ("dip", "classical", "sparse", "denoiser"),
+    FIXED: ("dip", "classical", "sparse", "denoiser"),
     "Operators": ("operators",),
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
@@ -69,9 +70,6 @@ def carried_over(path: Path, sections) -> dict:
         elif title is not None:  # a "## " heading inside a block belongs to that block
             bodies[title] += f"\n## {chunk}"
     return {t: b.strip("\n") + "\n" for t, b in bodies.items() if not set(BLOCKS[t]) & set(sections)}
-
-
-FIXED = "Fixed cases (256x256, ../shared/cases)"
 
 
 def section_of(method: str) -> str:
@@ -104,7 +102,7 @@ def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
     rows = []
     for line in block.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
-        if len(cells) < 4 or cells[0] in ("case", "---") or cells[0].startswith("-"):
+        if len(cells) < 4 or cells[0] == "case" or cells[0].startswith("-"):
             continue
         if section_of(cells[1]) in sections and cells[0] in cases:
             continue

@@ -1,10 +1,10 @@
 """Train the plug-and-play denoiser: ``python -m invprior.train --kind denoiser``.
 
 Each step takes a minibatch of clean patches (a random flip/rotation of a pool cut once
-from ``patches.training_images``, or from the images of a folder: ``data``), adds white Gaussian noise of a random level
-``sigma ~ U(0, sigma_max)`` per patch, and fits ``net(noisy, sigma)`` to the clean patch in
-l1 (DRUNet's loss) with Adam and a cosine learning rate. On CUDA it runs in bfloat16
-autocast with channels-last tensors. The checkpoint is written atomically every
+from ``patches.training_images``, or from the images of a folder: ``data``), adds white
+Gaussian noise of a random level ``sigma ~ U(0, sigma_max)`` per patch, and fits
+``net(noisy, sigma)`` to the clean patch in l1 (DRUNet's loss) with Adam and a cosine
+learning rate. On CUDA it runs in bfloat16 autocast with channels-last tensors. The checkpoint is written atomically every
 ``checkpoint_seconds`` and at the end, so a stopped run keeps its last weights.
 """
 
@@ -21,7 +21,6 @@ import torch.nn.functional as F
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
 from .unet import DenoiserUNet
-
 
 
 @dataclass
@@ -63,9 +62,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
     cuda = device.type == "cuda"
-    net = DenoiserUNet(1, cfg.widths, cfg.blocks)
-    if cfg.start is not None:
-        net = _load_start(cfg.start, cfg)
+    net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks)
     net = net.to(device)
     if cuda:
         net = net.to(memory_format=torch.channels_last)

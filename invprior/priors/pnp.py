@@ -124,7 +124,7 @@ class PlugAndPlay(ItemwisePrior):
         return result.items
 
 
-def pnp_restore(y: torch.Tensor, op: O.LinearOperator, denoise: Callable, *,
+def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 noise_level: float | Sequence[float] = 0.0, iters: int = 32,
                 sigma_start: float = 0.2, sigma_end: float | None = None, weight: float = 0.1,
                 cg_iters: int = 30, truth: torch.Tensor | None = None, progress: bool = False,
@@ -246,8 +246,7 @@ def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
         return first
     ref = y[0] if isinstance(y, tuple) else y
     shape = shape or op.input_shape_for(tuple(ref.shape))
-    return torch.full((ref.shape[0], *shape), 0.5,
-                      dtype=ref.dtype, device=ref.device)
+    return torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
 
 
 def _per_item(values: np.ndarray, like: torch.Tensor, flat: bool = False):
