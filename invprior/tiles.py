@@ -7,8 +7,9 @@ budget keep the peak at a few hundred MB (and on a CPU they are faster per pixel
 every inner side, and the overlapping margins are cross-faded with linear ramps, so the
 result matches the whole-image one closely and shows no seams (``tests/test_tiles.py``).
 
-Convention: ``x`` is ``(B, C, H, W)``; ``fn`` maps a ``(B, C, h, w)`` tile to a tensor of
-the same shape. Tile starts are multiples of ``align`` (8 for a U-Net with three 2x
+Convention: ``x`` is ``(B, C, H, W)``; ``fn`` maps a ``(B, C, h, w)`` tile to a
+``(B, C', h, w)`` one (the same size; ``C'`` may differ, e.g. a plane and its guides in, the
+plane out). Tile starts are multiples of ``align`` (8 for a U-Net with three 2x
 downsamplings, so that each tile sees the pixel grid the whole image would).
 
 Example:
@@ -109,26 +110,29 @@ def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8) 
     """``fn(x)`` computed tile by tile (see the module docstring).
 
     Args:
-        fn: ``(B, C, h, w) -> (B, C, h, w)``.
+        fn: ``(B, C, h, w) -> (B, C', h, w)``.
         x: ``(B, C, H, W)``.
         tile: tile side in pixels (tiles are square, except at the bottom and right edges).
         overlap: pixels of context shared by neighbouring tiles and cross-faded.
         align: tile starts are multiples of this.
 
     Returns:
-        ``(B, C, H, W)``: each pixel a weighted mean of the tiles that cover it, weights
+        ``(B, C', H, W)``: each pixel a weighted mean of the tiles that cover it, weights
         falling linearly towards the tile's inner edges, 0 over the last quarter of an
         overlap (so a filter that sees ``overlap / 4`` pixels around is exact).
     """
     h, w = x.shape[-2:]
     if tile >= h and tile >= w:
         return fn(x)
-    out = torch.zeros_like(x)
+    out = None
     weight = torch.zeros(h, w, dtype=x.dtype, device=x.device)
     for top, bottom, lead_y, trail_y in _spans(h, tile, overlap, align):
         wy = _ramp(bottom - top, lead_y, trail_y, x)
         for left, right, lead_x, trail_x in _spans(w, tile, overlap, align):
             wxy = wy[:, None] * _ramp(right - left, lead_x, trail_x, x)[None]
-            out[..., top:bottom, left:right] += wxy * fn(x[..., top:bottom, left:right])
+            piece = fn(x[..., top:bottom, left:right])
+            if out is None:
+                out = piece.new_zeros(*piece.shape[:2], h, w)
+            out[..., top:bottom, left:right] += wxy * piece
             weight[top:bottom, left:right] += wxy
     return out / weight

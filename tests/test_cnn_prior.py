@@ -134,6 +134,40 @@ def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
         assert torch.allclose(mixed[name], 0.75 * start + 0.25 * tuned[name], atol=2e-3)
 
 
+def test_colour_fine_tune_widens_the_gray_start_and_serves_rgb_only(tmp_path, capsys):
+    from invprior.cnn.planes import apply, split
+    from invprior.io import write_image
+    from invprior.priors.cnn import ASSET, CNNDenoiser
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(2):
+        write_image(data / f"{i}.png", torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(i)))
+    out = tmp_path / "colour.pt"
+    args = ["--kind", "denoiser", "--channels", "3", "--data", str(data), "--start", str(ASSET),
+            "--steps", "1", "--batch", "2", "--size", "32", "--lr", "1e-9", "--out", str(out),
+            "--quiet"]
+    assert train_main(args) == 0
+    tuned, gray = load_denoiser(out), load_denoiser(ASSET)
+    assert tuned.config["guides"] == 3 and gray.config["guides"] == 0
+    # the guides start at zero weight: each opponent channel denoised as the gray network does
+    x = torch.rand(2, 3, 32, 32)
+    inputs, levels = split(x, 0.1, guided=True)
+    torch.testing.assert_close(apply(tuned, inputs, levels), gray(inputs[:, :1], levels),
+                               atol=2e-3, rtol=0)
+    d = CNNDenoiser(out)
+    assert d(x, 0.1).shape == x.shape
+    with pytest.raises(ValueError, match="trained for colour"):
+        d(torch.rand(1, 1, 32, 32), 0.1)
+    # a gray run cannot start from a colour network; a colour run needs photos
+    assert train_main([*args[:2], "--data", str(data), "--start", str(out), "--steps", "1",
+                       "--out", str(tmp_path / "g.pt"), "--quiet"]) == 2
+    assert "is a colour denoiser" in capsys.readouterr().err
+    assert train_main(["--kind", "denoiser", "--channels", "3", "--steps", "1",
+                       "--out", str(tmp_path / "n.pt")]) == 2
+    assert "folder of colour photographs" in capsys.readouterr().err
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_denoiser_on_cuda_matches_cpu(camera64):

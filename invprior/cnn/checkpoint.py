@@ -12,11 +12,12 @@ import torch
 from ..weights import weight_file
 from .unet import DenoiserUNet
 
-__all__ = ["FORMAT", "VERSION", "ASSET", "load_denoiser"]
+__all__ = ["FORMAT", "VERSION", "ASSET", "COLOUR_ASSET", "load_denoiser"]
 
 FORMAT = "invprior-denoiser"
 VERSION = 1
-ASSET = weight_file("denoiser.pt")
+ASSET = weight_file("denoiser.pt")  # gray images (and colour ones channel by channel)
+COLOUR_ASSET = weight_file("denoiser_colour.pt")  # RGB images: guided by all three channels
 
 
 def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
@@ -35,7 +36,7 @@ def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
         raise ValueError(f"cannot load the denoiser '{path}': no such file.")
     config, state = _read(str(path), path.stat().st_mtime_ns)
     try:
-        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"])
+        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
         net.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError):
         raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None

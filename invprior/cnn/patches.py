@@ -40,16 +40,17 @@ def training_images(names=TRAIN_IMAGES, scales=SCALES) -> list[np.ndarray]:
     return out
 
 
-def folder_images(folder) -> list[np.ndarray]:
-    """Gray float32 ``(H, W)`` arrays in [0, 1]: every PNG/JPEG/TIFF under ``folder``
-    (recursively; colour is made gray), e.g. the 400 images DnCNN was trained on.
+def folder_images(folder, colour: bool = False) -> list[np.ndarray]:
+    """Float32 arrays in [0, 1] of every PNG/JPEG/TIFF under ``folder`` (recursively), e.g.
+    the 400 images DnCNN was trained on: gray ``(H, W)`` (colour is made gray), or with
+    ``colour`` RGB ``(H, W, 3)`` (gray repeated).
 
     Example:
         >>> import tempfile, os
         >>> from ..io import write_image
         >>> d = tempfile.mkdtemp(); _ = write_image(os.path.join(d, "a.png"), torch.rand(1, 3, 8, 9))
-        >>> [a.shape for a in folder_images(d)]
-        [(8, 9)]
+        >>> [a.shape for a in folder_images(d)], [a.shape for a in folder_images(d, colour=True)]
+        ([(8, 9)], [(8, 9, 3)])
     """
     from skimage import color
 
@@ -59,31 +60,38 @@ def folder_images(folder) -> list[np.ndarray]:
     out = []
     for path in image_files(folder):
         image = read_image(path).image[0].permute(1, 2, 0).numpy()
-        gray = color.rgb2gray(image) if image.shape[2] == 3 else image[..., 0]
-        out.append(np.clip(gray, 0, 1).astype(np.float32))
+        if colour:
+            image = image if image.shape[2] == 3 else np.repeat(image[..., :1], 3, axis=2)
+        else:
+            image = color.rgb2gray(image) if image.shape[2] == 3 else image[..., 0]
+        out.append(np.clip(image, 0, 1).astype(np.float32))
     return out
 
 
 def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -> torch.Tensor:
-    """``(count, 1, size, size)`` random crops, each image drawn in proportion to its area
-    (capped at 512x512, so that the large, mostly dark retina does not dominate).
+    """``(count, C, size, size)`` random crops of gray ``(H, W)`` (``C = 1``) or colour
+    ``(H, W, C)`` images, each image drawn in proportion to its area (capped at 512x512, so
+    that the large, mostly dark retina does not dominate).
 
     Example:
         >>> patch_pool([np.zeros((40, 50), np.float32)], 3, 16).shape
         torch.Size([3, 1, 16, 16])
+        >>> patch_pool([np.zeros((40, 50, 3), np.float32)], 2, 16).shape
+        torch.Size([2, 3, 16, 16])
     """
     rng = np.random.default_rng(seed)
-    usable = [a for a in images if min(a.shape) >= size]
+    images = [a if a.ndim == 3 else a[..., None] for a in images]
+    usable = [a for a in images if min(a.shape[:2]) >= size]
     if not usable:
         raise ValueError(f"no training image is at least {size}x{size} pixels.")
-    areas = np.array([min(a.size, 512 * 512) for a in usable], float)
+    areas = np.array([min(a.shape[0] * a.shape[1], 512 * 512) for a in usable], float)
     which = rng.choice(len(usable), size=count, p=areas / areas.sum())
-    pool = np.empty((count, 1, size, size), np.float32)
+    pool = np.empty((count, usable[0].shape[2], size, size), np.float32)
     for i, k in enumerate(which):
         a = usable[k]
         top = rng.integers(0, a.shape[0] - size + 1)
         left = rng.integers(0, a.shape[1] - size + 1)
-        pool[i, 0] = a[top : top + size, left : left + size]
+        pool[i] = a[top : top + size, left : left + size].transpose(2, 0, 1)
     return torch.from_numpy(pool)
 
 

@@ -4,8 +4,12 @@ Each step takes a minibatch of clean patches (a random flip/rotation of a pool c
 from ``patches.training_images``, or from the images of a folder: ``data``), adds white
 Gaussian noise of a random level ``sigma ~ U(0, sigma_max)`` per patch, and fits
 ``net(noisy, sigma)`` to the clean patch in l1 (DRUNet's loss) with Adam and a cosine
-learning rate. On CUDA it runs in bfloat16 autocast with channels-last tensors. The checkpoint is written atomically every
-``checkpoint_seconds`` and at the end, so a stopped run keeps its last weights.
+learning rate. With ``colour`` the patches are RGB and the network is the guided colour
+denoiser: each patch gives three rows, one per opponent channel, each with the noisy
+patch's three channels as guides (``cnn.planes``, exactly as at restore time); a gray
+``start`` is widened by ``unet.with_guides``, so the run starts from its per-channel result.
+On CUDA it runs in bfloat16 autocast with channels-last tensors. The checkpoint is written
+atomically every ``checkpoint_seconds`` and at the end, so a stopped run keeps its last weights.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import torch.nn.functional as F
 
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
-from .unet import DenoiserUNet
+from .planes import GUIDES, apply, join, split
+from .unet import DenoiserUNet, with_guides
+
+
+GUIDE_LR_SCALE = 10.0  # the guide convolution's learning rate, in units of ``lr``
 
 
 @dataclass
@@ -44,6 +52,7 @@ class DenoiserConfig:
     # "Robust fine-tuning of zero-shot models", 2022: the interpolation keeps most of what
     # the fine-tune gains and of what the start was good at)
     keep_start: float = 0.0
+    colour: bool = False  # RGB patches from ``data``; the guided colour denoiser
 
 
 def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progress=True,
@@ -62,14 +71,22 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
     cuda = device.type == "cuda"
-    net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks)
+    if cfg.colour and not cfg.data:
+        raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
+    guides = GUIDES if cfg.colour else 0
+    net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks, guides)
     net = net.to(device)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
     # a short run needs no more patches than it will draw
-    images = folder_images(cfg.data) if cfg.data else training_images()
+    images = folder_images(cfg.data, cfg.colour) if cfg.data else training_images()
     pool = patch_pool(images, min(cfg.pool, cfg.steps * cfg.batch), cfg.patch, cfg.seed).to(device)
-    optim = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    # the guide convolution starts at zero and has to grow from nothing: at the body's
+    # learning rate its weights were still ~0.0005 after 340 steps (the head's: 0.11)
+    fast = list(net.guide.parameters()) if net.guide is not None else []
+    rest = [p for p in net.parameters() if all(p is not q for q in fast)]
+    optim = torch.optim.Adam([{"params": rest, "scale": 1.0},
+                              {"params": fast, "scale": GUIDE_LR_SCALE}], lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc="train denoiser", disable=not progress)
@@ -80,15 +97,16 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         if done >= 1:
             break
         for group in optim.param_groups:  # cosine from lr to lr / 100
-            group["lr"] = cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
+            group["lr"] = group["scale"] * cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
         index = torch.randint(0, len(pool), (cfg.batch,), generator=gen, device=device)
         clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=gen, device=device)))
         sigma = cfg.sigma_max * torch.rand(cfg.batch, generator=gen, device=device)
         noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen, device=device)
+        inputs, levels = split(noisy, sigma, guided=cfg.colour)  # gray: the patches as they are
         if cuda:
-            noisy = noisy.contiguous(memory_format=torch.channels_last)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
-            loss = F.l1_loss(net(noisy, sigma).float(), clean)
+            loss = F.l1_loss(apply(net, inputs, levels).float(), split(clean, sigma)[0])
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
@@ -108,24 +126,33 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
 
 
 def held_out_psnr(net, sigma: float = 25 / 255) -> float:
-    """PSNR of ``net`` denoising held-out coffee (gray, 256x256, noise ``sigma``, seed 0)."""
+    """PSNR of ``net`` denoising held-out coffee (256x256, gray or for a guided network RGB,
+    noise ``sigma``, seed 0)."""
     from skimage import color, data, transform
 
     from ..metrics import psnr
 
-    clean = transform.resize(color.rgb2gray(data.coffee()), (256, 256), anti_aliasing=True)
+    guided = net.config["guides"] > 0
+    clean = data.coffee() / 255.0
+    clean = transform.resize(clean if guided else color.rgb2gray(clean)[..., None], (256, 256),
+                             anti_aliasing=True)
     device = next(net.parameters()).device
-    x = torch.from_numpy(clean.astype("float32"))[None, None].to(device)
+    x = torch.from_numpy(clean.astype("float32")).permute(2, 0, 1)[None].to(device)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
-        return psnr(net(x + sigma * noise, sigma).clamp(0, 1), x)
+        inputs, levels = split(x + sigma * noise, sigma, guided)
+        return psnr(join(apply(net, inputs, levels), x.shape[1]).clamp(0, 1), x)
 
 
 def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     """The network of the denoiser checkpoint ``path``; its shape replaces ``cfg``'s."""
-    net = load_denoiser(path).requires_grad_(True)
+    net = load_denoiser(path)
+    if cfg.colour and not net.config["guides"]:
+        net = with_guides(net, GUIDES)
+    if net.config["guides"] != (GUIDES if cfg.colour else 0):
+        raise ValueError(f"'{path}' is a colour denoiser; a gray one cannot start from it.")
     cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
-    return net.float().train()
+    return net.float().train().requires_grad_(True)
 
 
 @torch.no_grad()
@@ -142,7 +169,7 @@ def _save(out, net, cfg, step, losses, start, meta, done):
     state = {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}
     images = [f"folder {cfg.data}"] if cfg.data else list(TRAIN_IMAGES)
     config = dict(asdict(cfg), widths=list(cfg.widths), images=images,
-                  held_out=list(HELD_OUT))
+                  held_out=list(HELD_OUT), guides=net.config["guides"])
     ck = {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state,
           "step": step, "done": done, "seconds": time.perf_counter() - start,
           "losses": torch.tensor(losses), "meta": dict(meta or {}, torch=str(torch.__version__))}

@@ -4,9 +4,11 @@
 (5.5 minutes on one GPU) on scikit-image photographs other than the benchmark and held-out
 images (``cnn.patches.HELD_OUT``), then fine-tuned by ``train.ASSET_COMMANDS["denoiser"]``
 (55 minutes on 2 CPU cores) on the 400 gray images DnCNN was trained on, keeping 60 % of
-the first weights (``--keep-start``). It denoises gray images; colour images go through it one
-opponent channel at a time (luminance and two colour differences shifted to mid-grey:
-``invprior.colour``). Where the operator is the identity (denoising) one pass of the
+the first weights (``--keep-start``). It denoises gray images. Colour images go through
+``invprior/weights/denoiser_colour.pt`` (``train.ASSET_COMMANDS["denoiser-colour"]``): the same
+network, widened to see all three opponent channels while it denoises one of them
+(``cnn.planes``) and fine-tuned from the gray weights on the colour photos of CBSD432.
+Where the operator is the identity (denoising) one pass of the
 network restores the image; for any other linear operator it is the denoiser of
 plug-and-play splitting (``priors.pnp``).
 """
@@ -19,8 +21,8 @@ from pathlib import Path
 import torch
 
 from ..checks import resolve_device
-from ..cnn.checkpoint import ASSET, load_denoiser
-from ..colour import from_opponent, to_opponent
+from ..cnn.checkpoint import ASSET, COLOUR_ASSET, load_denoiser
+from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_pixels, tiled
@@ -31,8 +33,13 @@ PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": t
 
 
 class CNNDenoiser:
-    """``denoise(x, sigma)``: the trained denoiser on ``(B, C, H, W)`` images, each
-    (opponent) channel on its own, with one noise level for all or one per image.
+    """``denoise(x, sigma)``: the trained denoiser on ``(B, C, H, W)`` images, one (opponent)
+    channel at a time (``cnn.planes``), with one noise level for all or one per image.
+
+    By default gray images go through the shipped gray network and RGB images through the
+    shipped colour one (guided by all three channels). A file given as ``path`` serves the
+    images it was trained for: a gray network every image (RGB one channel at a time, unguided),
+    a colour network RGB images only.
 
     As many channels go through the network at once as the memory budget allows
     (``invprior.tiles.tile_pixels``: a fixed budget on a CPU, half the free memory on CUDA);
@@ -41,7 +48,7 @@ class CNNDenoiser:
     autotuner, in ``precision`` (autocast).
 
     Args:
-        path: a denoiser file. device. precision: ``"float32"``, ``"bfloat16"``,
+        path: a denoiser file (default: the shipped pair). device. precision: ``"float32"``, ``"bfloat16"``,
             ``"float16"`` (autocast on CUDA; a call whose half-precision output is not
             finite runs again in float32), or ``"auto"``: float16 on CUDA, float32 on a CPU.
             Measured through CPU autocast (the same number formats): float16 changes the
@@ -59,18 +66,21 @@ class CNNDenoiser:
     # (peak RSS): 720 to 820 bytes at 1024x1024 and 512x512
     BYTES_PER_PIXEL = 850
 
-    def __init__(self, path: str | Path = ASSET, device: str | torch.device = "cpu",
+    def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu",
                  precision: str = "auto", tile: int | None = None):
         self.device = torch.device(device)
         if precision == "auto":
             precision = "float16" if self.device.type == "cuda" else "float32"
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got '{precision}'.")
-        self.net = load_denoiser(path).to(self.device)
-        self.dtype = PRECISIONS[precision]
+        self.path = path
+        nets = [load_denoiser(p) for p in ([ASSET, COLOUR_ASSET] if path is None else [path])]
         # channels-last on every device: oneDNN's convolutions too run faster on NHWC (a
         # batch of four 256x256 planes on 2 CPU threads: 0.50 s against 0.72-0.80 s)
-        self.net = self.net.to(memory_format=torch.channels_last)
+        nets = [n.to(self.device, memory_format=torch.channels_last) for n in nets]
+        self.gray = next((n for n in nets if not n.config["guides"]), None)
+        self.colour = next((n for n in nets if n.config["guides"]), None)
+        self.dtype = PRECISIONS[precision]
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # tiles and PnP calls repeat one size
         bytes_per_pixel = self.BYTES_PER_PIXEL * (2 if self.dtype != torch.float32 else 4) / 4
@@ -79,24 +89,27 @@ class CNNDenoiser:
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
         b, c, h, w = x.shape
-        planes = to_opponent(x, centred=True).reshape(b * c, 1, h, w)
-        levels = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
-        levels = levels.expand(b).repeat_interleave(c)
+        guided = c == 3 and self.colour is not None
+        net = self.colour if guided else self.gray
+        if net is None:
+            raise ValueError(f"the denoiser '{self.path}' was trained for colour (RGB) images; "
+                             f"an image of {c} channel(s) needs a gray one.")
+        inputs, levels = split(x, sigma, guided)
         per_call = max(1, self.pixels // (h * w))
         with torch.inference_mode():
-            out = torch.cat([tiled(lambda t, s=s: self._net(t, s), chunk, tile=self.tile)
-                             for chunk, s in zip(planes.split(per_call), levels.split(per_call))])
+            out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile)
+                             for chunk, s in zip(inputs.split(per_call), levels.split(per_call))])
         # a plain tensor again: inference tensors cannot enter autograd later
-        return from_opponent(out.reshape(b, c, h, w).clone(), centred=True)
+        return join(out.clone(), c)
 
-    def _net(self, planes: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
-        planes = planes.contiguous(memory_format=torch.channels_last)
+    def _net(self, net, inputs: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.device.type != "cuda":
-            return self.net(planes, levels)
+            return apply(net, inputs, levels)
         with torch.autocast("cuda", dtype=self.dtype, enabled=self.dtype != torch.float32):
-            out = self.net(planes, levels).float()
+            out = apply(net, inputs, levels).float()
         if self.dtype != torch.float32 and not torch.isfinite(out).all():
-            return self.net(planes, levels)  # half precision overflowed: this call in float32
+            return apply(net, inputs, levels)  # half precision overflowed: this call in float32
         return out
 
 
@@ -125,7 +138,7 @@ class CNNPrior(ItemwisePrior):
                  keep_observed: bool | None = None, max_seconds: float | None = None,
                  shape: tuple | None = None, device="auto", seed: int = 0):
         self.device = resolve_device(device)
-        self.denoise = CNNDenoiser(weights or ASSET, device=self.device)
+        self.denoise = CNNDenoiser(weights, device=self.device)
         self.splitting = PlugAndPlay(self.denoise, iters=iters, keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device, batched=True,
                                      shape=shape,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 __all__ = ["weight_file", "FILES"]
 
-FILES = ("denoiser.pt", "prior_digits.pt", "prior_faces.pt", "sparse_sr_x2.pt",
-         "sparse_sr_x3.pt", "sparse_sr_x4.pt")
+FILES = ("denoiser.pt", "denoiser_colour.pt", "prior_digits.pt", "prior_faces.pt",
+         "sparse_sr_x2.pt", "sparse_sr_x3.pt", "sparse_sr_x4.pt")
 
 
 def weight_file(name: str) -> Path:
