@@ -54,6 +54,11 @@ class DenoiserConfig:
     keep_start: float = 0.0
     colour: bool = False  # RGB patches from ``data``; the guided colour denoiser
 
+    @property
+    def guides(self) -> int:
+        """Guide planes of the network this run trains (``DenoiserUNet(guides=...)``)."""
+        return GUIDES if self.colour else 0
+
 
 def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progress=True,
                    meta: dict | None = None) -> dict:
@@ -73,8 +78,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     cuda = device.type == "cuda"
     if cfg.colour and not cfg.data:
         raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
-    guides = GUIDES if cfg.colour else 0
-    net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks, guides)
+    net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks, cfg.guides)
     net = net.to(device)
     if cuda:
         net = net.to(memory_format=torch.channels_last)
@@ -83,10 +87,11 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     pool = patch_pool(images, min(cfg.pool, cfg.steps * cfg.batch), cfg.patch, cfg.seed).to(device)
     # the guide convolution starts at zero and has to grow from nothing: at the body's
     # learning rate its weights were still ~0.0005 after 340 steps (the head's: 0.11)
-    fast = list(net.guide.parameters()) if net.guide is not None else []
-    rest = [p for p in net.parameters() if all(p is not q for q in fast)]
-    optim = torch.optim.Adam([{"params": rest, "scale": 1.0},
-                              {"params": fast, "scale": GUIDE_LR_SCALE}], lr=cfg.lr)
+    named = list(net.named_parameters())
+    optim = torch.optim.Adam([
+        {"params": [p for n, p in named if not n.startswith("guide.")], "scale": 1.0},
+        {"params": [p for n, p in named if n.startswith("guide.")], "scale": GUIDE_LR_SCALE},
+    ], lr=cfg.lr)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc="train denoiser", disable=not progress)
@@ -147,9 +152,9 @@ def held_out_psnr(net, sigma: float = 25 / 255) -> float:
 def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     """The network of the denoiser checkpoint ``path``; its shape replaces ``cfg``'s."""
     net = load_denoiser(path)
-    if cfg.colour and not net.config["guides"]:
-        net = with_guides(net, GUIDES)
-    if net.config["guides"] != (GUIDES if cfg.colour else 0):
+    if cfg.guides and not net.config["guides"]:
+        net = with_guides(net, cfg.guides)
+    if net.config["guides"] != cfg.guides:
         raise ValueError(f"'{path}' is a colour denoiser; a gray one cannot start from it.")
     cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
     return net.float().train().requires_grad_(True)
