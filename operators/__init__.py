@@ -28,7 +28,15 @@ from .base import (
 from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from .denoise import Denoising
 from .linearise import Linearisation
-from .mask import Inpainting, box_mask, random_mask, scribble_mask, text_mask
+from .mask import (
+    Inpainting,
+    biharmonic_inpaint,
+    box_mask,
+    harmonic_inpaint,
+    random_mask,
+    scribble_mask,
+    text_mask,
+)
 from .noise import GaussianNoise, Noise, PoissonNoise, SaltPepperNoise, make_noise
 from .registry import make, names
 from .resample import Downsampling, downsampling_kernel, upsample_bicubic
@@ -37,8 +45,8 @@ from .sensing import CompressedSensing
 __all__ = [
     "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "GaussianNoise",
     "Inpainting", "Lambda", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
-    "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "box_kernel",
-    "box_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
-    "gaussian_kernel", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",
+    "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "biharmonic_inpaint",
+    "box_kernel", "box_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
+    "gaussian_kernel", "harmonic_inpaint", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",
     "scribble_mask", "text_mask", "upsample_bicubic",
 ]

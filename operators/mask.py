@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .base import LinearOperator, check_image, is_damped
 
@@ -96,6 +97,7 @@ class Inpainting(LinearOperator):
     """
 
     KINDS = ("random", "box", "scribble", "text")
+    WIDE_HOLE = 16.0  # pixels in: from here on the harmonic fill starts (initial_estimate)
     name = "inpaint"
     projection_is_cheap = True
     good_initial_estimate = True
@@ -192,11 +194,22 @@ class Inpainting(LinearOperator):
         return max((float(distance_transform_edt(m).max()) for m in missing if m.any()), default=0.0)
 
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
-        """Biharmonic inpainting (scikit-image) of the missing pixels; one mask per batch."""
+        """The missing pixels filled smoothly from their border: biharmonic (scikit-image)
+        where every hole is thin, harmonic where one reaches ``WIDE_HOLE`` pixels in; one
+        mask per batch.
+
+        Why two: the biharmonic fill continues the border's gradient, which is right across
+        a thin stroke but overshoots across a wide hole, where a dark line along the border
+        becomes a dark blot. Measured through the plug-and-play CNN (PSNR inside the holes):
+        five 32-64 pixel boxes on camera 13.92 -> 23.48 dB, on astronaut 11.52 -> 12.50;
+        14-pixel scribbles (7 pixels in, 14 where they cross) 22.35 -> 22.15 and
+        18.04 -> 17.74, so those keep the biharmonic fill.
+        """
         if self.mask.shape[0] != 1:
             return super().initial_estimate(y)
+        fill = harmonic_inpaint if self.hole_radius() >= self.WIDE_HOLE else biharmonic_inpaint
         with torch.no_grad():
-            return biharmonic_inpaint(y, self.mask.to(y)).clamp(0, 1)
+            return fill(y, self.mask.to(y)).clamp(0, 1)
 
     def projection(self, y: torch.Tensor):
         """Put the observed pixels of ``y`` back (binary masks; soft ones: None)."""
@@ -226,3 +239,71 @@ def biharmonic_inpaint(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for c in range(y.shape[1]):
             out[b, c] = inpaint_biharmonic(values[b, c], holes[b, c])
     return torch.from_numpy(out).to(y)
+
+
+def harmonic_inpaint(y: torch.Tensor, mask: torch.Tensor, tol: float = 1e-4,
+                     max_iter: int = 5000) -> torch.Tensor:
+    """Each missing pixel of ``y`` ``(B, C, H, W)`` the mean of its four neighbours (Laplace's
+    equation; ``mask``, 1 = observed, broadcasts to ``y``; a pixel below 0.5 is missing).
+
+    Unlike the biharmonic fill it never leaves the range of the hole's border (maximum
+    principle), so a thin dark line along a wide hole does not spread into a dark blot
+    (camera with five 32-64 pixel boxes missing: 20.7 dB inside the holes against 13.4).
+    Conjugate gradient on the hole pixels, any device and batch, started from a coarse-to-fine
+    fill (``_pyramid_fill``) so that wide holes need few iterations.
+
+    Example:
+        >>> y = torch.linspace(0, 1, 8).repeat(1, 1, 8, 1); m = torch.ones(1, 1, 8, 8)
+        >>> m[..., 2:6, 2:6] = 0
+        >>> torch.allclose(harmonic_inpaint(y * m, m), y, atol=1e-5)  # a ramp is harmonic
+        True
+    """
+    holes = (mask.to(y).expand_as(y) < 0.5).to(y.dtype)
+    if not holes.any():
+        return y.clone()
+    known = y * (1 - holes)
+    degree = _neighbour_sum(torch.ones_like(y[:1, :1]))
+
+    def laplacian(v):  # on the holes, with the observed pixels fixed (Dirichlet)
+        return holes * (degree * v - _neighbour_sum(v))
+
+    b = holes * _neighbour_sum(known)
+    v = holes * _pyramid_fill(known, holes)
+    r = b - laplacian(v)
+    p, rr = r, _dot(r, r)
+    limit, tiny = tol ** 2 * _dot(b, b), torch.finfo(y.dtype).tiny
+    for _ in range(max_iter):
+        # each plane stops on its own, so that a batch fills exactly as its items alone
+        active = rr > limit
+        if not bool(active.any()):
+            break
+        ap = laplacian(p)
+        alpha = torch.where(active, rr / _dot(p, ap).clamp_min(tiny), 0.0)
+        v, r = v + alpha * p, r - alpha * ap
+        rr, rr_old = _dot(r, r), rr
+        p = torch.where(active, r + rr / rr_old.clamp_min(tiny) * p, p)
+    return known + holes * v
+
+
+def _neighbour_sum(u: torch.Tensor) -> torch.Tensor:
+    """The sum of each pixel's four neighbours inside the image."""
+    pad = F.pad(u, (1, 1, 1, 1))
+    return pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a * b).sum((-2, -1), keepdim=True)
+
+
+def _pyramid_fill(known: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """A rough fill of the holes: the mean of the observed pixels at the coarsest scale that
+    has some, brought back up scale by scale (the start of the harmonic solve)."""
+    weight = 1 - holes
+    if min(known.shape[-2:]) < 2 or bool((weight > 0).all()):
+        return known
+    pool = lambda t: F.avg_pool2d(t, 2, ceil_mode=True)  # noqa: E731
+    coarse_weight = pool(weight)
+    coarse = pool(known * weight) / coarse_weight.clamp_min(1e-12)
+    filled = _pyramid_fill(coarse, (coarse_weight == 0).to(known.dtype))
+    up = F.interpolate(filled, size=known.shape[-2:], mode="bilinear", align_corners=False)
+    return torch.where(holes > 0, up, known)
