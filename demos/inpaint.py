@@ -1,11 +1,12 @@
 """Inpainting demo: text or scribbles painted over a photo, filled by every prior and by
 biharmonic inpainting.
 
-    python demos/inpaint.py [--fast] [--image PATH] [--mask text|scribble] [-o inpaint.png] [--force]
+    python demos/inpaint.py [--fast] [--image PATH] [--mask text|scribble|boxes] [-o inpaint.png] [--force]
 
 The truth (default the shipped astronaut, assets/astronaut256.png, at 128x128) loses the
-pixels under a drawn mask (``Inpainting.draw(kind="text")`` or ``"scribble"``, seeded; every
-pixel the drawing touches is missing), no noise.
+pixels under a drawn mask (``Inpainting.draw(kind="text")``, ``"scribble"`` or ``"boxes"``,
+five holes 1/8 to 1/4 of the image wide; seeded; every pixel the drawing touches is
+missing), no noise.
 Methods: skimage biharmonic inpainting (the classical reference), plug-and-play with the
 shipped CNN denoiser (``denoiser``), plug-and-play K-SVD (``sparse``), the deep image
 prior (``dip``) and the deep decoder (``decoder``); every one keeps the observed pixels and
@@ -26,7 +27,7 @@ from invprior.bench.classical import biharmonic
 
 def run(argv=None) -> int:
     p = common.parser(__doc__, "inpaint.png", common.ASSETS / "astronaut256.png")
-    p.add_argument("--mask", default="text", choices=("text", "scribble"), help="what is painted over")
+    p.add_argument("--mask", default="text", choices=("text", "scribble", "boxes"), help="what is painted over")
     args = common.settle(p.parse_args(argv))
     x = common.load_image(args.image, args.size)
     # every pixel the drawing touches is missing: the drawn text is anti-aliased, a soft

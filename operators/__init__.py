@@ -32,6 +32,7 @@ from .mask import (
     Inpainting,
     biharmonic_inpaint,
     box_mask,
+    boxes_mask,
     harmonic_inpaint,
     random_mask,
     scribble_mask,
@@ -46,7 +47,7 @@ __all__ = [
     "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "GaussianNoise",
     "Inpainting", "Lambda", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
     "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "biharmonic_inpaint",
-    "box_kernel", "box_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
+    "box_kernel", "box_mask", "boxes_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
     "gaussian_kernel", "harmonic_inpaint", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",
     "scribble_mask", "text_mask", "upsample_bicubic",
 ]

@@ -266,3 +266,11 @@ def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray):
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted: wrote the best estimate so far" in err
     assert read_image(out).image.shape == (1, 1, 64, 64)
+
+
+def test_every_mask_kind_can_be_simulated_from_the_command_line():
+    import operators as O
+    from invprior.cli import build_parser
+
+    option = next(a for a in build_parser()._actions if a.dest == "mask_kind")
+    assert tuple(option.choices) == O.Inpainting.KINDS

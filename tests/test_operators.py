@@ -218,6 +218,15 @@ def test_harmonic_fill_stays_within_the_border_and_fills_wide_holes_better():
     assert torch.equal(thin.initial_estimate(rgb), O.biharmonic_inpaint(rgb, thin.mask).clamp(0, 1))
 
 
+def test_boxes_mask_scales_with_the_image_and_refuses_what_cannot_fit():
+    for side in (64, 256):
+        op = O.Inpainting(shape=(3, side, side), kind="boxes", seed=2)
+        assert side / 16 <= op.hole_radius() <= side / 8  # half a box side: 1/16 to 1/8
+        assert op.hole_radius() >= O.Inpainting.WIDE_HOLE or side < 128
+    with pytest.raises(ValueError, match="do not fit"):
+        O.boxes_mask((32, 32), count=200)
+
+
 def test_downsampling_is_aligned_with_bicubic_upsampling():
     # output pixel i of a linear ramp sits at the block centre i*f + (f-1)/2 ...
     x = torch.arange(48.0).repeat(48, 1)[None, None]

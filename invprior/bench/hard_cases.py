@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 import operators as O
@@ -27,22 +26,6 @@ NONLINEAR_CASES = ("gamma_camera", "gamma_astronaut", "overexposed_camera",
 NOISE = 0.01
 
 
-def box_holes(size: int = 256, count: int = 5, seed: int = 0) -> torch.Tensor:
-    """``(H, W)`` mask (1 observed) with ``count`` non-overlapping boxes of 32..64 pixels a
-    side missing, placed at random (``seed``) at least 8 pixels apart and from the border."""
-    rng = np.random.default_rng(seed)
-    mask = torch.ones(size, size)
-    placed = 0
-    while placed < count:
-        h, w = rng.integers(32, 65, size=2)
-        top, left = rng.integers(8, size - 8 - h), rng.integers(8, size - 8 - w)
-        if mask[top - 8 : top + h + 8, left - 8 : left + w + 8].min() == 0:
-            continue  # too close to a box already placed
-        mask[top : top + h, left : left + w] = 0
-        placed += 1
-    return mask
-
-
 def load_hard_case(name: str):
     """``(truth, y, op, hidden)``: ``hidden`` is the boolean ``(1, 1, H, W)`` map of the
     pixels the observation does not show (the holes; for the nonlinear cases, the pixels
@@ -50,7 +33,7 @@ def load_hard_case(name: str):
     kind, image = name.split("_")
     if name in HOLE_CASES:
         x = _tensor(clean(image))
-        mask = box_holes() if kind == "boxes" else O.scribble_mask((256, 256), 8, 14.0, seed=3)
+        mask = O.boxes_mask((256, 256)) if kind == "boxes" else O.scribble_mask((256, 256), 8, 14.0, seed=3)
         op = O.Inpainting(mask)
         return x, op(x), op, (mask < 0.5)[None, None]
     if name not in NONLINEAR_CASES:
