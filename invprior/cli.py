@@ -315,6 +315,9 @@ def run_many(args) -> int:
     if args.report or args.compare or args.plot:
         raise UsageError("--report, --compare and --plot take one image; restore several without them.")
     options = _options(args)
+    # the folder is named after the operator's usual prior; each batch then resolves auto
+    # with its own operator and images, as one file would (a mask's large hole: dip)
+    requested = args.prior
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
     out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")
     if out_dir.exists() and not out_dir.is_dir():
@@ -333,7 +336,8 @@ def run_many(args) -> int:
     def restore(items):
         y, op = torch.cat([i[0] for i in items]), items[0][1]
         truth = torch.cat([i[2] for i in items]) if items[0][2] is not None else None
-        result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
+        prior = resolve_prior(requested, op, options, y)
+        result = solve(y, op, prior, noise_level=args.noise_level, truth=truth,
                        progress=False, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
