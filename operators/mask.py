@@ -57,12 +57,13 @@ def boxes_mask(shape, count: int = 5, seed: int = 0) -> torch.Tensor:
     h, w = _shape_hw(shape)
     side = min(h, w)
     small, large, gap = max(1, side // 8), max(1, side // 4), max(1, side // 32)
+    too_small = min(h, w) < large + 2 * gap + 1
     rng = np.random.default_rng(seed)
     mask = torch.ones(h, w)
     placed = tries = 0
     while placed < count:
         tries += 1
-        if tries > 10000 or h < large + 2 * gap + 1 or w < large + 2 * gap + 1:
+        if too_small or tries > 10000:
             raise ValueError(f"{count} boxes do not fit apart in {h}x{w}; ask for fewer.")
         bh, bw = rng.integers(small, large + 1, size=2)
         top, left = rng.integers(gap, h - gap - bh), rng.integers(gap, w - gap - bw)

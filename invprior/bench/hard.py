@@ -93,7 +93,7 @@ def markdown(rows: list[dict]) -> str:
               "for over-exposure, the pixels that saturate (none for the gamma cases). CPU, "
               "2 threads; noise level told (0.01) for the nonlinear cases."]
     if any(r["case"] in HOLE_CASES for r in rows):
-        lines[-1] += (" A hole 16 or more pixels in (the boxes) starts plug-and-play and the "
-                      "deep image prior's warm start from the harmonic fill "
+        lines[-1] += (f" A hole {O.Inpainting.WIDE_HOLE:g} or more pixels in (the boxes) starts "
+                      "plug-and-play and the deep image prior's warm start from the harmonic fill "
                       "(`Inpainting.initial_estimate`), thinner ones from the biharmonic.")
     return "\n".join(lines) + "\n"
