@@ -268,9 +268,15 @@ def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray):
     assert read_image(out).image.shape == (1, 1, 64, 64)
 
 
-def test_every_mask_kind_can_be_simulated_from_the_command_line():
+def test_every_mask_kind_can_be_simulated_from_the_command_line(tmp_path, capsys):
     import operators as O
     from invprior.cli import build_parser
 
     option = next(a for a in build_parser()._actions if a.dest == "mask_kind")
     assert tuple(option.choices) == O.Inpainting.KINDS
+    # five boxes cannot be placed apart in a 4x4 image: one sentence, exit 2
+    write_image(tmp_path / "tiny.png", torch.rand(1, 1, 4, 4))
+    assert main(["--op", "inpaint", "--simulate", "--mask-kind", "boxes", str(tmp_path / "tiny.png"),
+                 "-o", str(tmp_path / "out.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "do not fit apart in 4x4" in err and "Traceback" not in err
