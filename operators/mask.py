@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import LinearOperator, check_image, is_damped
+from .base import LinearOperator, check_image, conjugate_gradient, is_damped
 
 
 def _shape_hw(shape) -> tuple[int, int]:
@@ -302,20 +302,9 @@ def harmonic_inpaint(y: torch.Tensor, mask: torch.Tensor, tol: float = 1e-4,
         return holes * (degree * v - _neighbour_sum(v))
 
     b = holes * _neighbour_sum(known)
-    v = holes * _pyramid_fill(known, holes)
-    r = b - laplacian(v)
-    p, rr = r, _dot(r, r)
-    limit, tiny = tol ** 2 * _dot(b, b), torch.finfo(y.dtype).tiny
-    for _ in range(max_iter):
-        # each plane stops on its own, so that a batch fills exactly as its items alone
-        active = rr > limit
-        if not bool(active.any()):
-            break
-        ap = laplacian(p)
-        alpha = torch.where(active, rr / _dot(p, ap).clamp_min(tiny), 0.0)
-        v, r = v + alpha * p, r - alpha * ap
-        rr, rr_old = _dot(r, r), rr
-        p = torch.where(active, r + rr / rr_old.clamp_min(tiny) * p, p)
+    start = holes * _pyramid_fill(known, holes)
+    # each plane its own system, stopping on its own: a batch fills exactly as its items alone
+    v = conjugate_gradient(laplacian, b, x0=start, tol=tol, max_iter=max_iter, dot=_dot)
     return known + holes * v
 
 
