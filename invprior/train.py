@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser")
     m.add_argument("--start", default=None, help="--kind denoiser: fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights")
     m.add_argument("--keep-start", type=float, default=0.0, help="--kind denoiser with --start: the final weights are this share of --start's plus the rest of the fine-tuned ones (0: only the fine-tuned)")
+    m.add_argument("--widths", default="32,64,128,192", help="--kind denoiser without --start: the U-Net's channels per scale, finest first, comma-separated (each scale halves the image)")
+    m.add_argument("--blocks", type=int, default=2, help="--kind denoiser without --start: residual blocks per scale")
     m.add_argument("--latent", type=int, default=32, help="code size k")
     m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
     m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
@@ -153,11 +155,28 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     if args.data in ("digits", "faces"):
         raise ValueError("--kind denoiser trains on a folder of photographs (or, without "
                          "--data, on scikit-image's), not on digits or faces.")
+    widths = _widths(args.widths)
+    if args.blocks < 1:
+        raise ValueError(f"--blocks must be >= 1, got {args.blocks}.")
+    if args.start and (widths != DenoiserConfig.widths or args.blocks != DenoiserConfig.blocks):
+        raise ValueError("--widths and --blocks shape a new network; --start's network keeps its own.")
     cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                          max_seconds=args.max_seconds, data=args.data, start=args.start,
                          keep_start=args.keep_start, colour=args.channels == 3,
+                         widths=widths, blocks=args.blocks,
                          **({"patch": args.size} if args.size else {}))
     return train_denoiser(cfg, out=out, device=device, progress=not args.quiet, meta=meta)
+
+
+def _widths(text: str) -> tuple:
+    """``"32,64,128"`` -> ``(32, 64, 128)``; one sentence (ValueError) for anything else."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not 1 <= len(widths) <= 6 or min(widths) < 1:
+        raise ValueError(f"--widths takes 1 to 6 positive channel counts separated by commas, got '{text}'.")
+    return widths
 
 
 def main(argv=None) -> int:

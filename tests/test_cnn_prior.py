@@ -103,6 +103,24 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
 
 
+def test_train_command_shapes_a_new_network_and_refuses_bad_shapes(tmp_path, capsys):
+    from invprior.priors.cnn import ASSET
+
+    out = tmp_path / "small.pt"
+    args = ["--kind", "denoiser", "--steps", "1", "--batch", "2", "--size", "32", "--quiet"]
+    assert train_main([*args, "--widths", "8,16,24", "--blocks", "1", "--out", str(out)]) == 0
+    net = load_denoiser(out)
+    assert net.config["widths"] == [8, 16, 24] and net.config["blocks"] == 1
+    assert net(torch.rand(1, 1, 20, 20), 0.1).shape == (1, 1, 20, 20)
+    for bad, message in ((["--widths", "8,x"], "--widths takes"), (["--widths", "0"], "--widths takes"),
+                         (["--blocks", "0"], "--blocks must"),
+                         (["--widths", "8,16", "--start", str(ASSET)], "keeps its own")):
+        assert train_main([*args, *bad, "--out", str(tmp_path / "bad.pt")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    assert not (tmp_path / "bad.pt").exists()
+
+
 def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
     from invprior.io import write_image
     from invprior.priors.cnn import ASSET
