@@ -37,9 +37,10 @@ HIDDEN_SHARE = 0.05  # of the pixels, above which an operator "hides part of the
 # denoiser, which only spreads what is near the border, fills with a smear (BENCHMARKS.md,
 # "Large holes": five 32-64 pixel boxes, inside the holes, dip against plug-and-play, both
 # from the harmonic fill (Inpainting.initial_estimate): camera 25.0 against 23.5 dB,
-# astronaut 13.3 against 12.5; thick scribbles, radius 13.6: level). dip's camera number
-# depends on its seed and the machine's rounding (22.9 and 21.7 for seeds 0 and 1 on a
-# 2-core AMD EPYC; astronaut 13.4 there): on average a little above plug-and-play.
+# astronaut 13.3 against 12.5; thick scribbles, radius 13.6: level). dip's numbers depend
+# on its seed and the machine's rounding (on a 2-core AMD EPYC, seeds 0/1/2: camera 22.9,
+# 21.7, 23.3; astronaut 13.4, 12.3): on average level with plug-and-play, whose fill is
+# smooth where dip's carries texture.
 # Only where the network's minutes are affordable on a CPU (up to 512x512: about 4.5
 # minutes at 256x256, 2 threads); a larger photo keeps the fast prior.
 LARGE_HOLE = O.Inpainting.WIDE_HOLE  # 16 pixels from the hole's inside to its border (32+ across)
