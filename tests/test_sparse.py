@@ -204,9 +204,9 @@ def test_bad_inputs_raise_clear_errors(call, match):
 
 # ---------------------------------------------------------------- plug-and-play
 
-def pnp_restore(y, op, *, iters=32, **kwargs):
+def pnp_restore(y, op, *, iters=32, weight=0.1, **kwargs):
     """Plug-and-play K-SVD on one observation, as the sparse prior runs it."""
-    return pnp_split(y, op, KSVDDenoiser(iters), iters=iters, **kwargs)
+    return pnp_split(y, op, KSVDDenoiser(iters), iters=iters, weight=weight, **kwargs)
 
 
 def _observe(op, x, noise: float = 0.0):

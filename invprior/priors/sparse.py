@@ -56,7 +56,10 @@ class SparsePrior(ItemwisePrior):
         def fresh():  # K-SVD learns on the image: a new denoiser per observation
             return KSVDDenoiser(total, relearn=relearn, seed=seed)
 
-        self.splitting = PlugAndPlay(fresh, fresh=True, iters=iters, keep_observed=keep_observed,
+        # K-SVD keeps the schedule it was measured with (32 iterations, weight 0.1 for every
+        # operator); the CNN's (``pnp.data_weights``, ``default_iters``) was not tried on it
+        self.splitting = PlugAndPlay(fresh, fresh=True, iters=total, weight=0.1,
+                                     keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device,
                                      name=self.name, label="plug-and-play K-SVD")
 
