@@ -40,7 +40,7 @@ def test_shipped_denoiser_beats_ksvd_on_held_out_images():
 
 
 @pytest.mark.parametrize("op, noise, margin", [
-    # operator, noise, margin over the classical start (measured: +4.1, +0.8, +3.4, +26 dB)
+    # operator, noise, margin over the classical start (measured: +4.5, +0.8, +3.4, +26 dB)
     (O.Blur(sigma=1.5), 0.01, 2.0),
     (O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0), 0.0, 0.4),
     (O.Downsampling(2), 0.0, 1.5),
@@ -50,7 +50,8 @@ def test_plug_and_play_beats_the_classical_start(camera64, op, noise, margin):
     y = _observe(op, camera64, noise)
     out = pnp_restore(y, op, CNNDenoiser(), noise_level=noise, truth=camera64)
     start = psnr(op.initial_estimate(y), camera64)
-    assert out.iterations == 32 and len(out.psnrs) == 32
+    iters = 16 if isinstance(op, O.Blur) else 32  # pnp.defaults
+    assert out.iterations == iters and len(out.psnrs) == iters
     assert psnr(out.image, camera64) > start + margin
 
 

@@ -13,7 +13,7 @@ BENCHMARKS.md, "Nonlinear operators").
 
 with ``sigma_k`` decreasing geometrically from ``sigma_start`` to ``sigma_end`` and
 ``mu_k = max(max(weight * s_n^2, QUIET) / sigma_k^2, MU_MIN)`` (Zhang et al., DPIR, 2021;
-``data_weights``). For a
+``data_weights``; ``weight`` and the iterations per operator: ``defaults``). For a
 noise-free observation the returned image is the last data step, so it is reproduced (an
 inpainting keeps its observed pixels); for a noisy one, the last denoised image.
 
@@ -49,22 +49,29 @@ from ..metrics import psnr
 from ..result import Result
 from .base import ItemwisePrior, keeper, visible_noise
 
-__all__ = ["PlugAndPlay", "pnp_restore", "data_weights", "default_iters", "MU_MIN"]
+__all__ = ["PlugAndPlay", "pnp_restore", "data_weights", "defaults", "MU_MIN"]
 
 # The data step is never less regularised than the Wiener start (balance 3e-3): early, weakly
 # regularised steps amplify noise that the denoiser cannot remove on small images
 # (astronaut 64x64 RGB deblur with K-SVD: 25.8 -> 27.4 dB; camera 256: 28.70 -> 28.64).
 MU_MIN = 3e-3
-# Below about 1/255 of noise, y is trusted as if it had 1/255 at weight 0.1 (what every weight
-# was before ``data_weights``): a stronger weight there costs detail (camera 256, noise-free
-# gaussian blur 2: 30.38 dB at weight 0.1, 30.07 at 0.2; motion blur, noise 0.001: 40.5 / 38.7).
+# Below about 1/255 of noise, y is trusted as if it had 1/255 at weight 0.1, whatever the
+# weight (``data_weights``): a stronger weight there costs detail (camera 256, noise-free
+# gaussian blur 2: 30.38 dB at 0.1, 30.07 at 0.2; motion blur, noise 0.001: 40.5 / 38.7).
 QUIET = 0.1 * (1 / 255) ** 2
-# Plug-and-play deblurring starts from y, as DPIR does, and needs half the iterations of the
-# other operators (``default_iters``): measured on camera 256 through gaussian, motion and
-# small blurs at noise 0 to 0.05 (closing note of 2026-12-02): the Wiener start (balance 3e-3)
-# amplifies strong noise where the kernel nearly vanishes, and no later step removes it there
-# (motion blur, noise 0.05: 22.7 dB from Wiener, 27.6 from y, in 16 iterations).
-BLUR_ITERS = 16
+# Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
+# 16 iterations, from y itself as DPIR starts (the Wiener start, balance 3e-3, amplifies
+# strong noise where the kernel nearly vanishes and no later step removes it there: motion
+# blur, noise 0.05, 22.7 dB from Wiener, 27.6 from y). Measured on camera 256 through
+# gaussian, motion and small blurs at noise 0 to 0.05 (closing note of 2026-12-02): 16
+# iterations as good as 32 on average, at half the time. Any other operator: 32 iterations
+# at weight 0.1 as before. There 0.2 measured level (noisy inpainting, super-resolution and
+# compressed sensing of camera; over-exposure) or a little better (a gamma after a blur:
+# camera 29.53 against 29.44 dB, astronaut 24.74 against 24.44), but these cases move by
+# more than that between machines (astronaut at 0.1: 25.96 on the Xeon of BENCHMARKS.md's
+# earlier runs), so they were left as they were.
+BLUR = {"iters": 16, "weight": 0.2}
+OTHERS = {"iters": 32, "weight": 0.1}
 
 
 class PlugAndPlay(ItemwisePrior):
@@ -74,7 +81,7 @@ class PlugAndPlay(ItemwisePrior):
         denoiser: ``denoise(x, sigma) -> x``; or, with ``fresh=True``, a function of no
             arguments that makes a new one for each observation (for a denoiser that
             learns as it goes, like K-SVD).
-        iters: splitting iterations (default ``default_iters(op)``: 16 for a blur, else 32).
+        iters: splitting iterations (default ``defaults(op)``: 16 for a blur, else 32).
         sigma_start, sigma_end, weight, cg_iters: as ``pnp_restore``.
         keep_observed: project a noise-free result onto ``{x : A x = y}`` exactly
             (``op.projection``; default: unless the noise level is > 0).
@@ -91,8 +98,8 @@ class PlugAndPlay(ItemwisePrior):
     needs_linear = False  # the data step linearises a nonlinear operator (pnp.data_step)
 
     def __init__(self, denoiser: Callable, *, iters: int | None = None,
-                 sigma_start: float = 0.2, sigma_end: float | None = None, weight: float = 0.2,
-                 cg_iters: int = 30, keep_observed: bool | None = None,
+                 sigma_start: float = 0.2, sigma_end: float | None = None,
+                 weight: float | None = None, cg_iters: int = 30, keep_observed: bool | None = None,
                  max_seconds: float | None = None, device="auto", fresh: bool = False,
                  batched: bool = False, shape: tuple | None = None, name: str = "plug-and-play",
                  label: str | None = None):
@@ -122,8 +129,7 @@ class PlugAndPlay(ItemwisePrior):
         # each item's noise level: given, else read off y where it is visible, else 0
         levels = [visible_noise(op, y[b : b + 1], noise_level) or 0.0 for b in range(len(y))]
         denoise = self.denoiser() if self.fresh else self.denoiser
-        iters = self.iters or default_iters(op)
-        result = pnp_restore(y, op, denoise, noise_level=levels, iters=iters, truth=truth,
+        result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, **self.settings)
         # the last data step reproduces y only up to its small damping: put it back exactly
         finish, _ = keeper(op, y, self.keep_observed, noise_level)
@@ -137,8 +143,9 @@ class PlugAndPlay(ItemwisePrior):
 
 
 def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
-                noise_level: float | Sequence[float] = 0.0, iters: int = 32,
-                sigma_start: float = 0.2, sigma_end: float | None = None, weight: float = 0.2,
+                noise_level: float | Sequence[float] = 0.0, iters: int | None = None,
+                sigma_start: float = 0.2, sigma_end: float | None = None,
+                weight: float | None = None,
                 cg_iters: int = 30, truth: torch.Tensor | None = None, progress: bool = False,
                 max_seconds: float | None = None, shape: tuple | None = None,
                 desc: str = "plug-and-play") -> Result:
@@ -153,10 +160,10 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
             float, or a ``(B,)`` tensor when the items' noise levels differ.
         noise_level: std of the noise in ``y`` on the [0, 1] scale (0 for noise-free); one
             value, or one per item.
-        iters: splitting iterations. sigma_start / sigma_end: denoiser strength schedule
-            (default end: the noise level, at least 2/255).
+        iters: splitting iterations (default: ``defaults(op)``). sigma_start / sigma_end:
+            denoiser strength schedule (default end: the noise level, at least 2/255).
         weight: how much the data step trusts the denoised image against noisy data
-            (``data_weights``).
+            (``data_weights``; default: ``defaults(op)``).
         cg_iters: conjugate-gradient steps per data step.
         truth: ``(B, C, H, W)`` clean images, only to record PSNR per iteration.
         max_seconds: stop after the data step that passes this time (default: no limit).
@@ -177,6 +184,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         >>> out.image.shape, out.iterations, len(out.items)
         (torch.Size([2, 1, 32, 32]), 3, 2)
     """
+    iters, weight = iters or defaults(op)["iters"], weight or defaults(op)["weight"]
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
     start = time.perf_counter()
@@ -229,30 +237,29 @@ def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.nd
     """``mu_k`` per iteration and item, ``(iters, B)``, for noise levels ``(B,)`` and denoiser
     strengths ``sigmas (iters, B)``: ``max(max(weight * s_n^2, QUIET) / sigma_k^2, MU_MIN)``.
 
-    Why weight 0.2 (DPIR uses 0.23): where the operator nearly vanishes (the zeros of a motion
-    blur) the data step amplifies y's noise by up to ``1 / (2 sqrt(mu_k))``, i.e. to
-    ``sigma_k / (2 sqrt(weight))``: 1.1 ``sigma_k`` at 0.2, about what the denoiser is told to
-    remove. At 0.1 (1.6 ``sigma_k``) the rest accumulated along the schedule and deblurring
-    collapsed (camera 256, motion blur 15 px, noise 0.01: 32.1 dB mid-run, 26.1 returned;
-    33.0 now). For noise-free and quiet data the weight is ``QUIET``'s, as before.
+    Why a blur takes weight 0.2 (DPIR uses 0.23): where the operator nearly vanishes (the
+    zeros of a motion blur) the data step amplifies y's noise by up to ``1 / (2 sqrt(mu_k))``,
+    i.e. to ``sigma_k / (2 sqrt(weight))``: 1.1 ``sigma_k`` at 0.2, about what the denoiser
+    is told to remove. At 0.1 (1.6 ``sigma_k``) the rest piled up along the schedule and
+    deblurring collapsed (camera 256, motion blur 15 px, noise 0.01: 32.1 dB mid-run, 26.1
+    returned; 33.0 at 0.2).
 
     Example:
         >>> data_weights(np.array([0.0, 0.1]), np.array([[0.5, 0.5]]), 0.2).round(4)
         array([[0.003, 0.008]])
     """
-    quiet = np.maximum(weight * levels ** 2, QUIET)
-    return np.maximum(quiet / sigmas ** 2, MU_MIN)
+    return np.maximum(np.maximum(weight * levels ** 2, QUIET) / sigmas ** 2, MU_MIN)
 
 
-def default_iters(op) -> int:
-    """Plug-and-play iterations for ``op`` when none are given: ``BLUR_ITERS`` for a blur
-    (16 measured as well as 32 there, at half the time), else 32.
+def defaults(op) -> dict:
+    """Plug-and-play ``iters`` and ``weight`` for ``op`` when none are given: ``BLUR`` for
+    a blur, ``OTHERS`` for every other operator (see there).
 
     Example:
-        >>> default_iters(O.Blur(sigma=1.0)), default_iters(O.Inpainting(shape=(1, 8, 8)))
-        (16, 32)
+        >>> defaults(O.Blur(sigma=1.0)), defaults(O.Inpainting(shape=(1, 8, 8)))
+        ({'iters': 16, 'weight': 0.2}, {'iters': 32, 'weight': 0.1})
     """
-    return BLUR_ITERS if isinstance(op, O.Blur) else 32
+    return BLUR if isinstance(op, O.Blur) else OTHERS
 
 
 def data_step(op, x: torch.Tensor, y, mu, cg_iters: int) -> torch.Tensor:
@@ -277,7 +284,7 @@ def data_step(op, x: torch.Tensor, y, mu, cg_iters: int) -> torch.Tensor:
 
 
 def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
-    """Where the splitting starts: ``y`` itself for a blur (see ``BLUR_ITERS``), else the
+    """Where the splitting starts: ``y`` itself for a blur (see ``BLUR``), else the
     operator's ``initial_estimate``, else (a nonlinear operator that knows none) mid-gray of
     ``shape``, or of the image shape it reports.
 
