@@ -55,6 +55,13 @@ def test_plug_and_play_beats_the_classical_start(camera64, op, noise, margin):
     assert psnr(out.image, camera64) > start + margin
 
 
+@pytest.mark.parametrize("bad", [dict(iters=0), dict(weight=0.0)])
+def test_plug_and_play_refuses_zero_iterations_or_weight(bad):
+    # a zero is refused, not taken for "not given" and replaced by pnp.defaults
+    with pytest.raises(ValueError, match="iters must be >= 1"):
+        pnp_restore(torch.rand(1, 1, 8, 8), O.Blur(sigma=1.0), CNNDenoiser(), **bad)
+
+
 @pytest.mark.parametrize("motion, noise, floor", [
     # measured: 28.95 and 26.71 dB; before the data weight 0.2 and the start from y, the
     # default collapsed to 21.56 and 13.38 (the Wiener start: 18.28 and 11.83)

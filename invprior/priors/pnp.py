@@ -184,7 +184,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         >>> out.image.shape, out.iterations, len(out.items)
         (torch.Size([2, 1, 32, 32]), 3, 2)
     """
-    iters, weight = iters or defaults(op)["iters"], weight or defaults(op)["weight"]
+    given = defaults(op)
+    iters = given["iters"] if iters is None else iters
+    weight = given["weight"] if weight is None else weight
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
     start = time.perf_counter()

@@ -57,7 +57,7 @@ class SparsePrior(ItemwisePrior):
             return KSVDDenoiser(total, relearn=relearn, seed=seed)
 
         # K-SVD keeps the schedule it was measured with (32 iterations, weight 0.1 for every
-        # operator); the CNN's (``pnp.data_weights``, ``default_iters``) was not tried on it
+        # operator); the CNN's (``pnp.defaults``) was not tried on it
         self.splitting = PlugAndPlay(fresh, fresh=True, iters=total, weight=0.1,
                                      keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device,
