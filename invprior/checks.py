@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device", "check_observation", "item", "batch_size", "to_device"]
+__all__ = ["resolve_device", "cpu_has_amx", "check_observation", "item", "batch_size", "to_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -30,6 +30,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu.")
     return dev
+
+
+def cpu_has_amx() -> bool:
+    """Whether this CPU multiplies bfloat16 in AMX tiles (Intel Sapphire Rapids and later);
+    elsewhere (AVX2, AVX-512 without AMX) bfloat16 is emulated and slower than float32."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private API, so guarded
+    return bool(check and check())
 
 
 def check_observation(y, name: str = "y"):

