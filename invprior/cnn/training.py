@@ -78,8 +78,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
 
     torch.manual_seed(cfg.seed)
     device = torch.device(device)
-    cuda = device.type == "cuda"
-    fast = cuda or (device.type == "cpu" and cpu_has_amx())  # bfloat16, channels-last
+    # bfloat16 autocast and channels-last where the hardware multiplies bfloat16 natively
+    fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_amx())
     if cfg.colour and not cfg.data:
         raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
     net = _load_start(cfg.start, cfg) if cfg.start else DenoiserUNet(1, cfg.widths, cfg.blocks, cfg.guides)
