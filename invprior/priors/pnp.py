@@ -7,8 +7,8 @@ For an operator ``A`` and ``y = A x + noise`` (std ``s_n``), alternate
 
 A nonlinear differentiable ``A`` (saturation, gamma, a learned model: any callable) gets one
 Gauss-Newton step of the data step instead, the same conjugate gradient on its Jacobian at
-``z`` (``data_step``): the fast denoiser then serves it too (camera 128x128 through
-``sqrt(blur(x)) + noise``: 29.45 dB in 3 s, against 26.76 for the deep image prior in 54 s;
+``z`` (``data_step``): the fast denoiser then serves it too (camera 256x256 through
+``sqrt(blur(x)) + noise``: 29.51 dB in 11 s, against 26.76 for the deep image prior in 129 s;
 BENCHMARKS.md, "Nonlinear operators").
 
 with ``sigma_k`` decreasing geometrically from ``sigma_start`` to ``sigma_end`` and
@@ -72,9 +72,8 @@ NONLINEAR_CG_TOL = 1e-3
 # compressed sensing of camera; over-exposure) or a little better (a gamma after a blur:
 # camera 29.53 against 29.44 dB, astronaut 24.74 against 24.44), but these cases move by
 # more than that between machines (astronaut at 0.1: 25.96 on the Xeon of BENCHMARKS.md's
-# earlier runs), so they were left as they were. The colour ones move with the colour
-# weights too (gamma astronaut 25.96 -> 27.42 after 80 more minutes of colour training,
-# whose trajectory rises steadily where the shipped weights' wanders: README, "The denoiser").
+# earlier runs), so they were left as they were. (That spread was the
+# Gauss-Newton step's unconverged conjugate gradient: ``data_step``.)
 BLUR = {"iters": 16, "weight": 0.2}
 OTHERS = {"iters": 32, "weight": 0.1}
 
