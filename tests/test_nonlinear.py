@@ -36,10 +36,11 @@ def test_gauss_newton_step_solves_an_ill_conditioned_jacobian():
     # plug-and-play run wander (astronaut 256 through sqrt(blur(x)): 25.96 dB, 27.90 now)
     from skimage import data, transform
 
+    from invprior.bench.hard_cases import gamma_after_blur
+
     x = transform.resize(data.astronaut() / 255.0, (64, 64), anti_aliasing=True)
     x = torch.from_numpy(x).float().permute(2, 0, 1)[None]
-    blur = O.Blur(sigma=1.5)
-    f = lambda v: blur(v).clamp_min(1e-6) ** 0.5
+    f = gamma_after_blur()  # the benchmark's operator: sqrt(blur(x)), blur std 1.5
     y = f(x) + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
     J = O.Linearisation(f, x)
     solution = (x + J.pinv(y - J.value, damping=3e-3, max_iter=3000, tol=1e-9)).clamp(0, 1)

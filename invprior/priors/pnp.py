@@ -270,8 +270,9 @@ def defaults(op) -> dict:
 
 def data_step(op, x: torch.Tensor, y, mu, cg_iters: int) -> torch.Tensor:
     """``argmin_u ||op(u) - y||^2 + mu ||u - x||^2``: exact (conjugate gradient) for a linear
-    operator; one Gauss-Newton step from ``x`` (the same solve on the Jacobian at ``x``), kept
-    in [0, 1], for any other differentiable one.
+    operator; one Gauss-Newton step from ``x`` (the same solve on the Jacobian at ``x``, run
+    to a relative residual of ``NONLINEAR_CG_TOL``), kept in [0, 1], for any other
+    differentiable one.
 
     Example:
         >>> x, y = torch.full((1, 1, 2, 2), 0.5), torch.full((1, 1, 2, 2), 0.36)
