@@ -5,15 +5,14 @@ noise, undone by the default prior for a callable and by the naive inverse.
 
 ``overexpose`` below is a plain Python function, nonlinear (the clipping) and not an
 ``operators.Operator``: ``solve(y, overexpose, shape=(C, H, W))`` takes it as it is, with
-the default prior for a callable (``prior="auto"``: it probes the operator, finds that
-about a third of the pixels saturate, so that ``y`` says only "bright" there, and picks the
-deep image prior, which continues the image's structure into them; for an operator that
-hides nothing it would pick plug-and-play with Gauss-Newton data steps), told the noise
-level. The deep decoder runs on the same callable. The classical reference is the naive
-inverse ``y / gain`` (right where nothing clipped, flat grey-white where the photo
-saturated). The truth is the shipped astronaut (assets/astronaut256.png, 128x128) or your
+the default prior for a callable (``prior="auto"``: plug-and-play with the CNN denoiser and
+Gauss-Newton data steps; it finds the pixels the operator hides, about a third here, where
+``y`` says only "bright", and starts them at the middle of the values that saturate),
+told the noise level. The deep image prior and the deep decoder run on the same callable.
+The classical reference is the naive inverse ``y / gain`` (right where nothing clipped,
+flat grey-white where the photo saturated). The truth is the shipped astronaut (assets/astronaut256.png, 128x128) or your
 ``--image``. Writes ONE figure: over-exposed | each method | truth with the PSNR under each
-panel, and below it the two network runs (loss, PSNR, stopping signal per iteration;
+panel, and below it the runs (loss, PSNR, stopping signal per iteration;
 returned iteration in red). Common options: demos/common.py.
 """
 
@@ -49,15 +48,15 @@ def run(argv=None) -> int:
     y = f(x) + args.noise * noise
     shape = tuple(x.shape[1:])
 
-    def default():  # prior="auto": the deep image prior for this callable (it saturates)
-        return solve(y, f, shape=shape, noise_level=args.noise, iters=args.iters,
-                     max_seconds=args.max_seconds, seed=args.seed, truth=x, progress=not args.quiet)
+    def default():  # prior="auto": plug-and-play for a callable, FAST_PNP steps with --fast
+        fast = {"iters": common.FAST_PNP} if args.fast else {}
+        return solve(y, f, shape=shape, noise_level=args.noise, truth=x, progress=not args.quiet, **fast)
 
     rows = [common.timed("naive-inverse", lambda: y / args.gain)]
     auto = common.timed("auto", default)
     rows.append(auto._replace(name=f"auto={auto.result.prior}"))
-    rows.append(common.timed("decoder", lambda: common.network(
-        "decoder", y, f, args, x, shape=shape, noise_level=args.noise)))
+    rows += [common.timed(kind, lambda kind=kind: common.network(
+        kind, y, f, args, x, shape=shape, noise_level=args.noise)) for kind in ("dip", "decoder")]
     clipped = (args.gain * x >= 1).float().mean().item()
     title = (f"custom operator y = clip({args.gain:g} x) + noise {args.noise:g} "
              f"({clipped:.0%} of the values clipped), {x.shape[-1]}x{x.shape[-2]}")

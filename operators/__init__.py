@@ -27,6 +27,7 @@ from .base import (
 )
 from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from .denoise import Denoising
+from .hidden import fill_hidden, hidden_pixels
 from .linearise import Linearisation
 from .mask import (
     Inpainting,
@@ -48,6 +49,6 @@ __all__ = [
     "Inpainting", "Lambda", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
     "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "biharmonic_inpaint",
     "box_kernel", "box_mask", "boxes_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
-    "gaussian_kernel", "harmonic_inpaint", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",
+    "fill_hidden", "gaussian_kernel", "harmonic_inpaint", "hidden_pixels", "inner", "make", "make_noise", "motion_kernel", "names", "random_mask",
     "scribble_mask", "text_mask", "upsample_bicubic",
 ]

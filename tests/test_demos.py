@@ -26,7 +26,7 @@ EXPECTED = {
     "inpaint.py": ("inpaint.png", ["biharmonic", "denoiser", "sparse", "dip", "decoder"]),
     "deblur.py": ("deblur.png", ["wiener", "denoiser", "sparse", "dip", "decoder"]),
     "cs_faces.py": ("cs_faces.png", ["lasso-dct", "faces-prior", "dip", "decoder"]),
-    "custom_operator.py": ("custom_operator.png", ["naive-inverse", "auto=dip", "decoder"]),
+    "custom_operator.py": ("custom_operator.png", ["naive-inverse", "auto=denoiser", "dip", "decoder"]),
     "show_operators.py": ("operators.png", None),
     "common.py": (None, None),
 }

@@ -46,7 +46,7 @@ def _run(cases, priors, quick: bool) -> list[dict]:
     for name in cases:
         truth, y, op, hidden = load_hard_case(name)
         noise = None if name in HOLE_CASES else NOISE  # told, as a user who knows the sensor
-        chosen = auto_prior(O.as_operator(op), y, tuple(truth.shape[1:]))
+        chosen = auto_prior(O.as_operator(op), y)
         start = time.perf_counter()
         method, image = classical(name, y, op, truth)
         rows.append(_row(name, method, image, truth, hidden, time.perf_counter() - start))

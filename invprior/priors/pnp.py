@@ -62,6 +62,9 @@ QUIET = 0.1 * (1 / 255) ** 2
 # The relative residual at which the Gauss-Newton data step of a nonlinear operator stops
 # its conjugate gradient (``data_step`` says why it is not the cg_iters of a linear one).
 NONLINEAR_CG_TOL = 1e-3
+# damped Gauss-Newton steps (mu 1e-2) from mid-gray before a nonlinear operator's hidden
+# pixels are looked for (start_image)
+ROUGH_FIT, ROUGH_CG = 5, 5  # (at most 4 ROUGH_CG conjugate-gradient steps each)
 # Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
 # 16 iterations, from y itself as DPIR starts (the Wiener start, balance 3e-3, amplifies
 # strong noise where the kernel nearly vanishes and no later step removes it there: motion
@@ -299,19 +302,31 @@ def data_step(op, x: torch.Tensor, y, mu, cg_iters: int) -> torch.Tensor:
 
 def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
     """Where the splitting starts: ``y`` itself for a blur (see ``BLUR``), else the
-    operator's ``initial_estimate``, else (a nonlinear operator that knows none) mid-gray of
-    ``shape``, or of the image shape it reports.
+    operator's ``initial_estimate``, else mid-gray of ``shape`` (or of the image shape the
+    operator reports); for a nonlinear operator, that gray after ``ROUGH_FIT`` Gauss-Newton
+    steps, with the pixels the operator hides (``O.hidden_pixels``: saturated ones, say) at
+    the middle of the values that keep them hidden (``O.fill_hidden``; a fit leaves them at
+    the bound, and the denoiser keeps them flat there).
 
     Example:
-        >>> start_image(O.Lambda(torch.sqrt), torch.rand(1, 1, 4, 4)).unique().tolist()
-        [0.5]
+        >>> start_image(O.Denoising(), torch.rand(1, 1, 4, 4)).shape
+        torch.Size([1, 1, 4, 4])
+        >>> y = torch.tensor([[[[0.3, 1.0]]]])  # the second pixel saturated
+        >>> x = start_image(O.Lambda(lambda x: (1.5 * x).clamp(0, 1)), y)
+        >>> [round(v, 2) for v in x.flatten().tolist()]  # 0.3 / 1.5; between 2/3 and 1
+        [0.2, 0.85]
     """
     first = y.clamp(0, 1) if isinstance(op, O.Blur) else op.initial_estimate(y)
     if first is not None:
         return first
     ref = y[0] if isinstance(y, tuple) else y
     shape = shape or op.input_shape_for(tuple(ref.shape))
-    return torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
+    x = torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
+    if isinstance(op, O.LinearOperator):
+        return x
+    for _ in range(ROUGH_FIT):
+        x = data_step(op, x, y, 1e-2, ROUGH_CG)
+    return O.fill_hidden(op, x, O.hidden_pixels(op, x))
 
 
 def _per_item(values: np.ndarray, like: torch.Tensor, flat: bool = False):
