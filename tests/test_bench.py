@@ -80,3 +80,13 @@ def test_hard_cases_rows_and_the_auto_mark(capsys):
     assert all(r["hidden"] < r["psnr"] for r in holes)  # the holes are where the error is
     text = markdown(rows)
     assert text.count("\n| ") == len(rows) and "(auto)" in text
+
+
+def test_auto_policy_table_is_computed_from_the_code():
+    from invprior.bench.policy import examples, markdown
+
+    picks = {problem.split(" (")[0]: choice for problem, _, _, choice in examples()}
+    assert picks["your own nonlinear operator that hides pixels"] == "denoiser"
+    assert picks["inpaint, a large hole in a larger photo"] == "denoiser"
+    assert [c for p, c in picks.items() if p.startswith("inpaint, a hole")] == ["dip"]
+    assert markdown().count("\n| ") == len(picks)  # one row each (the header starts the text)

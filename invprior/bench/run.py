@@ -19,6 +19,8 @@ A run rewrites the blocks of the sections it runs and keeps the file's other blo
 with the line that says which command, date and machine measured it. The fixed-cases
 table is one block written by the dip, classical, sparse and denoiser sections together: a run of
 some of them (or of some ``--cases``) replaces their rows and keeps the others, saying so.
+Every run also rewrites "What auto picks" (``bench.policy``: computed from the code, no
+measurement), so ``--sections ""`` refreshes it alone.
 """
 
 from __future__ import annotations
@@ -34,13 +36,16 @@ import torch
 
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
+from .policy import markdown as policy_markdown
 
 FIXED = "Fixed cases (256x256, ../shared/cases)"
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "set5",
             "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
+POLICY = "What auto picks"
 BLOCKS = {
     FIXED: ("dip", "classical", "sparse", "denoiser"),
+    POLICY: (),  # computed from the code, rewritten by every run (bench.policy)
     "Operators": ("operators",),
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
@@ -307,6 +312,7 @@ def main(argv=None) -> int:
     header = ("# Benchmarks\n\nWritten by `python -m invprior.bench`; each block says which run "
               "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
     blocks, rows = carried_over(Path(args.output), sections), []
+    blocks[POLICY] = policy_markdown()
     fixed_sections = set(BLOCKS[FIXED]) & set(sections)
     kept, kept_by = carried_rows(Path(args.output), fixed_sections, cases) if fixed_sections else ([], "")
 

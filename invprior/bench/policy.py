@@ -1,0 +1,71 @@
+"""What ``prior="auto"`` picks, as a table for BENCHMARKS.md ("What auto picks").
+
+Each row is a kind of problem, the property of the operator that decides it, and the prior
+``invprior.api.resolve_prior`` returns for an example of it, computed here from the code (so
+the table cannot drift from the policy), beside the block of BENCHMARKS.md whose rows
+measured the choice. Costs nothing to run; every benchmark run rewrites it.
+
+Example:
+    >>> "| denoise |" in markdown()
+    True
+"""
+
+from __future__ import annotations
+
+import torch
+
+import operators as O
+
+__all__ = ["markdown", "examples"]
+
+
+def _saturate(x):
+    return (1.5 * x).clamp(0, 1)
+
+
+def examples() -> list[tuple[str, str, str, object]]:
+    """``(problem, deciding property, evidence, resolve_prior's answer)`` per row."""
+    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, resolve_prior
+
+    def pick(op, y=None, options=None):
+        return resolve_prior("auto", O.as_operator(op), options or {}, y)
+
+    small, large = torch.zeros(1, 1, 256, 256), torch.zeros(1, 1, 1024, 1024)
+    scribbles = O.Inpainting(O.scribble_mask((256, 256), 8, 14.0, seed=3))
+    boxes = O.Inpainting(O.boxes_mask((256, 256)))
+    big_boxes = O.Inpainting(O.box_mask((1024, 1024), (100, 100, 64, 64)))
+    fixed = "Fixed cases: the **CLI default** row of each case is its best PSNR"
+    return [
+        ("denoise", "registry name", fixed, pick(O.Denoising())),
+        ("blur", "registry name", fixed, pick(O.Blur(sigma=2.0))),
+        (f"inpaint, every missing pixel within {LARGE_HOLE:g} pixels of an observed one "
+         f"(scribbles: radius {scribbles.hole_radius():.1f})",
+         "`Inpainting.hole_radius()`", f"{fixed}; Large holes: the scribbles rows", pick(scribbles, small)),
+        (f"inpaint, a hole {LARGE_HOLE:g}+ pixels in (boxes: radius {boxes.hole_radius():.1f}), "
+         f"up to {int(LARGE_HOLE_PIXELS ** 0.5)}x{int(LARGE_HOLE_PIXELS ** 0.5)}",
+         "`Inpainting.hole_radius()`, image size", "Large holes: the boxes rows", pick(boxes, small)),
+        ("inpaint, a large hole in a larger photo", "image size",
+         "Large images: the deep image prior's seconds per step (minutes per image)", pick(big_boxes, large)),
+        ("downsample", "registry name", fixed, pick(O.Downsampling(4))),
+        ("cs", "registry name", fixed, pick(O.CompressedSensing(256, (1, 32, 32), seed=0))),
+        ("your own linear operator", "a `LinearOperator` without a registry name",
+         "Fixed cases (the shipped linear operators run the same splitting)",
+         pick(O.LinearLambda(lambda x: x.mean(1, keepdim=True)))),
+        ("your own nonlinear operator (gamma after a blur)", "not linear: Gauss-Newton data steps",
+         "Nonlinear operators: the gamma rows", pick(lambda x: x.clamp_min(1e-6) ** 0.5)),
+        ("your own nonlinear operator that hides pixels (saturation)",
+         "zero Jacobian: they start mid-range (`operators.hidden`)",
+         "Nonlinear operators: the over-exposure rows", pick(_saturate)),
+        ("any operator, with an option only a network takes (`loss='l1'`, `lr`, `stop`...)",
+         "the options", "-", pick(O.Denoising(), options={"loss": "l1"})),
+    ]
+
+
+def markdown() -> str:
+    lines = ["| problem | decided by | auto picks | measured in |", "|---|---|---|---|"]
+    lines += [f"| {problem} | {by} | `{choice}` | {evidence} |"
+              for problem, by, evidence, choice in examples()]
+    lines += ["", "From `invprior.api.auto_prior` / `resolve_prior`, run on an example of each "
+              "problem when this file was written. `denoiser`: the CNN denoiser, one pass for "
+              "denoising, plug-and-play otherwise; `dip`: the deep image prior."]
+    return "\n".join(lines) + "\n"
