@@ -31,6 +31,12 @@ from .cost import describe_seconds, estimate, free_memory
 
 NETWORKS = ("dip", "decoder")
 INITS = ("auto", "none", "warm", "guide")
+# The network in bfloat16 autocast (``precision``): through CPU autocast, the same number
+# format, 128x128 astronaut, 1500 steps of the CPU network, PSNR against float32: denoising
+# (sigma 25) 28.33 against 28.25 dB, inpainting (half the pixels) 28.92 against 28.83; on a 2-core
+# Xeon with AMX 97 s instead of 116 (the CPU network is thin: most of a step is not the
+# convolutions). float16 would need loss scaling for the gradients: not offered.
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class Generator(nn.Module):
     """A generator ``net`` with a fixed random input ``z``; the weights are optimised.
 
     ``render(jitter=True)`` adds ``input_noise`` * N(0, 1) to ``z`` (the DIP regulariser)
-    and crops the output to ``(H, W)``.
+    and crops the output to ``(H, W)``; with ``autocast`` (``torch.bfloat16``) the network
+    runs under autocast and the output comes back in float32.
 
     Example:
         >>> generator = make_generator("dip", (1, 20, 24), config=NetConfig(channels=(8, 8)))
@@ -83,6 +90,7 @@ class Generator(nn.Module):
         self.register_buffer("guide", guide)
         self.size = tuple(size)
         self.input_noise = float(input_noise)
+        self.autocast: torch.dtype | None = None
 
     def render(self, jitter: bool = False) -> torch.Tensor:
         z = self.z
@@ -95,7 +103,11 @@ class Generator(nn.Module):
         if self.guide is not None:
             z = torch.cat([self.guide, z], 1)
         h, w = self.size
-        return self.net(z)[..., :h, :w]
+        if self.autocast is None:
+            return self.net(z)[..., :h, :w]
+        with torch.autocast(z.device.type, dtype=self.autocast):
+            out = self.net(z)
+        return out[..., :h, :w].float()
 
 
 def default_config(name: str, device: torch.device | str) -> NetConfig:
@@ -175,6 +187,9 @@ class NetworkPrior(ItemwisePrior):
             default: unless the noise level is > 0).
         max_seconds: time budget per observation. shape: image shape ``(C, H, W)`` when the
             operator cannot tell it from ``y``. net: a ``NetConfig``. device, seed.
+        precision: ``float32``, ``bfloat16`` (autocast; see ``PRECISIONS``) or ``auto``:
+            bfloat16 on CUDA, float32 on a CPU (so that a CPU result does not depend on
+            whether the processor has bfloat16 units).
 
     Example:
         >>> import operators as O
@@ -189,7 +204,8 @@ class NetworkPrior(ItemwisePrior):
                  patience: int = 300, window: int = 100, init: str = "auto",
                  warm: int | None = None, keep_observed: bool | None = None,
                  max_seconds: float | None = None, shape: tuple | None = None,
-                 net: NetConfig | None = None, device="auto", seed: int = 0):
+                 net: NetConfig | None = None, device="auto", seed: int = 0,
+                 precision: str = "auto"):
         if kind not in NETWORKS:
             raise ValueError(f"unknown network '{kind}'; choose one of {', '.join(NETWORKS)}.")
         self.name, self.kind = kind, kind
@@ -210,6 +226,11 @@ class NetworkPrior(ItemwisePrior):
         self.patience, self.window, self.init, self.warm = patience, window, init, warm
         self.keep_observed, self.max_seconds, self.seed = keep_observed, max_seconds, seed
         self.shape = tuple(shape) if shape is not None else None
+        if precision == "auto":
+            precision = "bfloat16" if self.device.type == "cuda" else "float32"
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got '{precision}'.")
+        self.autocast = PRECISIONS[precision]
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         first = y[0] if isinstance(y, tuple) else y
@@ -234,6 +255,7 @@ class NetworkPrior(ItemwisePrior):
             raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
         generator = make_generator(self.kind, shape, config=self.config, seed=self.seed,
                                    device=self.device, guide=estimate if init == "guide" else None)
+        generator.autocast = self.autocast
         if init == "warm":
             # the same loop, fitting the output to the estimate: reaching a decent image
             # this way costs the same per step as fitting y but needs no operator, and the
