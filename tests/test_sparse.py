@@ -99,9 +99,11 @@ def test_fista_beats_ista_and_is_optimal():
     D, Z = _planted(50, 4, seed=3)
     X = Z @ D
     lam = 0.05
+    # at the same small budget FISTA is far ahead (13.08 against 18.79 after 20 steps); after
+    # 300 both sit at the optimum, equal to the last float bit either way by thread count
+    fast, plain = ista(X, D, lam, iters=20), ista(X, D, lam, iters=20, fast=False)
+    assert lasso_objective(X, D, fast, lam) < 0.8 * lasso_objective(X, D, plain, lam)
     zf = ista(X, D, lam, iters=300)
-    zi = ista(X, D, lam, iters=300, fast=False)
-    assert lasso_objective(X, D, zf, lam) < lasso_objective(X, D, zi, lam)
     assert lasso_objective(X, D, zf, lam) < lasso_objective(X, D, torch.zeros_like(zf), lam)
     grad = (zf @ D - X) @ D.T  # KKT of the lasso: |grad| <= lam, = lam on the support
     assert float(grad.abs().max()) <= lam * 1.05
