@@ -214,9 +214,11 @@ def test_bad_observations():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_same_code(camera64):
     op = O.Inpainting(shape=(1, 64, 64), missing=0.5)
-    out = quick(op(camera64), op, iters=100, device="cuda")
-    assert out.image.device.type == "cuda"
+    out = quick(op(camera64), op, iters=100, device="cuda")  # bfloat16 autocast by default
+    assert out.image.device.type == "cuda" and out.image.dtype == torch.float32
     assert psnr(out.image.cpu(), camera64) > psnr(op(camera64), camera64) + 2
+    full = quick(op(camera64), op, iters=100, device="cuda", precision="float32")
+    assert abs(psnr(out.image.cpu(), camera64) - psnr(full.image.cpu(), camera64)) < 1.0
 
 
 def test_auto_prior_is_the_best_measured_per_operator(camera64):
