@@ -10,10 +10,11 @@ Gauss-Newton data steps; it finds the pixels the operator hides, about a third h
 ``y`` says only "bright", and starts them at the middle of the values that saturate),
 told the noise level. The deep image prior and the deep decoder run on the same callable.
 The classical reference is the naive inverse ``y / gain`` (right where nothing clipped,
-flat grey-white where the photo saturated). The truth is the shipped astronaut (assets/astronaut256.png, 128x128) or your
-``--image``. Writes ONE figure: over-exposed | each method | truth with the PSNR under each
-panel, and below it the runs (loss, PSNR, stopping signal per iteration;
-returned iteration in red). Common options: demos/common.py.
+flat grey-white where the photo saturated). The truth is the shipped astronaut
+(assets/astronaut256.png, 128x128) or your ``--image``. Writes ONE figure: over-exposed |
+each method | truth with the PSNR under each panel, and below it the network runs (loss,
+PSNR, stopping signal per iteration; returned iteration in red). Common options:
+demos/common.py.
 """
 
 from __future__ import annotations

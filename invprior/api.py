@@ -64,8 +64,9 @@ def auto_prior(op, y=None) -> str:
 
 
 def resolve_prior(prior, op, options: dict | None = None, y=None):
-    """``auto`` -> the operator's prior (``auto_prior``, given ``y`` for the image size), or the deep image prior when ``options`` include a setting only it takes
-    (``loss="l1"`` for impulse noise, say); anything else as it is.
+    """``auto`` -> the operator's prior (``auto_prior``, given ``y`` for the image size), or
+    the deep image prior when ``options`` include a setting only it takes (``loss="l1"`` for
+    impulse noise, say); anything else as it is.
 
     Example:
         >>> resolve_prior("auto", O.Denoising()), resolve_prior("auto", O.Denoising(), {"loss": "l1"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device", "cpu_has_amx", "check_observation", "item", "batch_size", "to_device"]
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item", "batch_size", "to_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -30,6 +30,21 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu.")
     return dev
+
+
+def resolve_precision(precision: str, device: torch.device, choices, on_cuda: str) -> str:
+    """``auto`` -> ``on_cuda`` on a CUDA device, ``float32`` elsewhere (so that a CPU result
+    does not depend on the processor); anything else must be one of ``choices``.
+
+    Example:
+        >>> resolve_precision("auto", torch.device("cpu"), ("float32", "bfloat16"), "bfloat16")
+        'float32'
+    """
+    if precision == "auto":
+        precision = on_cuda if device.type == "cuda" else "float32"
+    if precision not in choices:
+        raise ValueError(f"precision must be auto or one of {', '.join(choices)}, got '{precision}'.")
+    return precision
 
 
 def cpu_has_amx() -> bool:

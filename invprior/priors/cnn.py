@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import resolve_device
+from ..checks import resolve_device, resolve_precision
 from ..cnn.checkpoint import ASSET, COLOUR_ASSET, load_denoiser
 from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
@@ -73,10 +73,7 @@ class CNNDenoiser:
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu",
                  precision: str = "auto", tile: int | None = None):
         self.device = torch.device(device)
-        if precision == "auto":
-            precision = "float16" if self.device.type == "cuda" else "float32"
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got '{precision}'.")
+        precision = resolve_precision(precision, self.device, PRECISIONS, on_cuda="float16")
         self.path = path
         nets = [load_denoiser(p) for p in ([ASSET, COLOUR_ASSET] if path is None else [path])]
         # channels-last on every device: oneDNN's convolutions too run faster on NHWC (a

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checks import resolve_device
+from ..checks import resolve_device, resolve_precision
 from ..fit import LoopConfig, fit
 from ..losses import LOSSES
 from ..nets import DeepDecoder, SkipNet, padded_size
@@ -33,9 +33,9 @@ NETWORKS = ("dip", "decoder")
 INITS = ("auto", "none", "warm", "guide")
 # The network in bfloat16 autocast (``precision``): through CPU autocast, the same number
 # format, 128x128 astronaut, 1500 steps of the CPU network, PSNR against float32: denoising
-# (sigma 25) 28.33 against 28.25 dB, inpainting (half the pixels) 28.92 against 28.83; on a 2-core
-# Xeon with AMX 97 s instead of 116 (the CPU network is thin: most of a step is not the
-# convolutions). float16 would need loss scaling for the gradients: not offered.
+# (sigma 25) 28.33 against 28.25 dB, inpainting (half the pixels) 28.92 against 28.83; on a
+# 2-core Xeon with AMX 97 s instead of 116 (the CPU network is thin: most of a step is not
+# the convolutions). float16 would need loss scaling for the gradients: not offered.
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
@@ -226,11 +226,7 @@ class NetworkPrior(ItemwisePrior):
         self.patience, self.window, self.init, self.warm = patience, window, init, warm
         self.keep_observed, self.max_seconds, self.seed = keep_observed, max_seconds, seed
         self.shape = tuple(shape) if shape is not None else None
-        if precision == "auto":
-            precision = "bfloat16" if self.device.type == "cuda" else "float32"
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be auto or one of {', '.join(PRECISIONS)}, got '{precision}'.")
-        self.autocast = PRECISIONS[precision]
+        self.autocast = PRECISIONS[resolve_precision(precision, self.device, PRECISIONS, on_cuda="bfloat16")]
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         first = y[0] if isinstance(y, tuple) else y

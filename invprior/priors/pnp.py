@@ -7,7 +7,7 @@ For an operator ``A`` and ``y = A x + noise`` (std ``s_n``), alternate
 
 A nonlinear differentiable ``A`` (saturation, gamma, a learned model: any callable) gets one
 Gauss-Newton step of the data step instead, the same conjugate gradient on its Jacobian at
-``z`` (``data_step``): the fast denoiser then serves it too (camera 256x256 through
+``z`` (``data_step``): the fast denoiser then serves it too (camera 128x128 through
 ``sqrt(blur(x)) + noise``: 29.51 dB in 11 s, against 26.76 for the deep image prior in 129 s;
 BENCHMARKS.md, "Nonlinear operators").
 
