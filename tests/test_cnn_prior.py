@@ -55,6 +55,19 @@ def test_plug_and_play_beats_the_classical_start(camera64, op, noise, margin):
     assert psnr(out.image, camera64) > start + margin
 
 
+def test_turning_the_image_each_iteration_averages_a_denoisers_orientation_bias(camera64):
+    # a denoiser whose error depends on the orientation: it smooths and drags the image one
+    # pixel to the right; turned by the square's symmetries the drags cancel over iterations
+    # (measured: 21.82 dB unturned, 24.16 turned)
+    def dragging(u, sigma):
+        return torch.roll(torch.nn.functional.avg_pool2d(u, 3, 1, 1, count_include_pad=False), 1, -1)
+
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    plain, turned = (psnr(pnp_restore(op(camera64), op, dragging, iters=16, turns=t).image, camera64)
+                     for t in (False, True))
+    assert turned > plain + 1.5
+
+
 @pytest.mark.parametrize("bad", [dict(iters=0), dict(weight=0.0)])
 def test_plug_and_play_refuses_zero_iterations_or_weight(bad):
     # a zero is refused, not taken for "not given" and replaced by pnp.defaults

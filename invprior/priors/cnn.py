@@ -140,7 +140,8 @@ class CNNPrior(ItemwisePrior):
                  shape: tuple | None = None, device="auto", seed: int = 0):
         self.device = resolve_device(device)
         self.denoise = CNNDenoiser(weights, device=self.device)
-        self.splitting = PlugAndPlay(self.denoise, iters=iters, keep_observed=keep_observed,
+        # turned each iteration: free, and measured better (priors.dihedral)
+        self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True, keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device, batched=True,
                                      shape=shape,
                                      name=self.name, label="plug-and-play CNN denoiser")

@@ -48,6 +48,7 @@ from ..checks import resolve_device
 from ..metrics import psnr
 from ..result import Result
 from .base import ItemwisePrior, keeper, visible_noise
+from .dihedral import Turning
 
 __all__ = ["PlugAndPlay", "pnp_restore", "data_weights", "defaults", "MU_MIN"]
 
@@ -89,7 +90,7 @@ class PlugAndPlay(ItemwisePrior):
             arguments that makes a new one for each observation (for a denoiser that
             learns as it goes, like K-SVD).
         iters: splitting iterations (default ``defaults(op)``: 16 for a blur, else 32).
-        sigma_start, sigma_end, weight, cg_iters: as ``pnp_restore``.
+        sigma_start, sigma_end, weight, cg_iters, turns: as ``pnp_restore``.
         keep_observed: project a noise-free result onto ``{x : A x = y}`` exactly
             (``op.projection``; default: unless the noise level is > 0).
         max_seconds: time budget per observation (per batch restored together).
@@ -106,7 +107,8 @@ class PlugAndPlay(ItemwisePrior):
 
     def __init__(self, denoiser: Callable, *, iters: int | None = None,
                  sigma_start: float = 0.2, sigma_end: float | None = None,
-                 weight: float | None = None, cg_iters: int = 30, keep_observed: bool | None = None,
+                 weight: float | None = None, cg_iters: int = 30, turns: bool = False,
+                 keep_observed: bool | None = None,
                  max_seconds: float | None = None, device="auto", fresh: bool = False,
                  batched: bool = False, shape: tuple | None = None, name: str = "plug-and-play",
                  label: str | None = None):
@@ -118,7 +120,7 @@ class PlugAndPlay(ItemwisePrior):
         self.label = label or name
         self.iters = iters
         self.settings = dict(sigma_start=sigma_start, sigma_end=sigma_end, weight=weight,
-                             cg_iters=cg_iters, max_seconds=max_seconds,
+                             cg_iters=cg_iters, max_seconds=max_seconds, turns=turns,
                              shape=tuple(shape) if shape is not None else None)
         self.keep_observed = keep_observed
         self.device = resolve_device(device)
@@ -155,7 +157,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 weight: float | None = None,
                 cg_iters: int = 30, truth: torch.Tensor | None = None, progress: bool = False,
                 max_seconds: float | None = None, shape: tuple | None = None,
-                desc: str = "plug-and-play") -> Result:
+                turns: bool = False, desc: str = "plug-and-play") -> Result:
     """Restore ``(B, C, H, W)`` from ``y = op(x) + noise`` by plug-and-play splitting, the
     whole batch in each data step and each denoiser call.
 
@@ -175,6 +177,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         truth: ``(B, C, H, W)`` clean images, only to record PSNR per iteration.
         max_seconds: stop after the data step that passes this time (default: no limit).
         shape: the image shape ``(C, H, W)`` where ``op`` cannot tell it from ``y``.
+        turns: call the denoiser on the image turned by the next of the square's 8
+            rotations and flips at each iteration (``priors.dihedral``; it must take any
+            ``H, W`` and either orientation).
 
     Returns:
         ``Result``: the estimates clipped to [0, 1] (the last data step for a noise-free
@@ -197,6 +202,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
     start = time.perf_counter()
+    denoise = Turning(denoise) if turns else denoise
     with torch.no_grad():
         x = estimate = start_image(op, y, shape)
     batch = x.shape[0]
