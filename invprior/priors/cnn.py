@@ -141,9 +141,9 @@ class CNNPrior(ItemwisePrior):
         self.device = resolve_device(device)
         self.denoise = CNNDenoiser(weights, device=self.device)
         # turned each iteration: free, and measured better (priors.dihedral)
-        self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True, keep_observed=keep_observed,
-                                     max_seconds=max_seconds, device=self.device, batched=True,
-                                     shape=shape,
+        self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True,
+                                     keep_observed=keep_observed, max_seconds=max_seconds,
+                                     device=self.device, batched=True, shape=shape,
                                      name=self.name, label="plug-and-play CNN denoiser")
 
     @classmethod
