@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item", "batch_size", "to_device"]
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
+           "batch_size", "to_device"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

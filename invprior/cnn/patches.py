@@ -96,7 +96,8 @@ def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -
 
 
 def dihedral(batch: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of ``(B, C, S, S)`` patches (``k`` in 0..7).
+    """One of the 8 flips/rotations of ``(..., H, W)`` images or patches (``k`` in 0..7: ``k``
+    quarter turns, then a left-right flip for ``k >= 4``).
 
     Example:
         >>> dihedral(torch.arange(4.).view(1, 1, 2, 2), 1)[0, 0].tolist()

@@ -5,9 +5,9 @@ A trained denoiser leaves small errors that depend on the image's orientation. P
 calls it once per iteration; turning the image a different way each time (and back after)
 makes those errors differ from one iteration to the next, so that the splitting averages them
 out, as an eight-fold self-ensemble does, without its eight calls per iteration. Measured
-with the shipped CNN on the fixed 256x256 cases (PSNR, dB, the same 32 or 16 iterations):
-inpaint_camera 34.54 -> 34.82, cs25_camera 34.31 -> 34.45, deblur_camera 29.29 -> 29.35,
-sr4_astronaut 25.09 -> 25.15, sr4_camera 26.86 -> 26.82.
+with the shipped CNN on the fixed 256x256 cases (BENCHMARKS.md, PSNR in dB, the same 32 or
+16 iterations): inpaint_camera 34.54 -> 34.82, cs25_camera 34.31 -> 34.45, deblur_camera
+29.30 -> 29.36, sr4_astronaut 25.11 -> 25.16, sr4_camera 26.86 -> 26.82.
 """
 
 from __future__ import annotations
@@ -16,27 +16,24 @@ from typing import Callable
 
 import torch
 
-__all__ = ["turn", "unturn", "Turning"]
+from ..cnn.patches import dihedral
+
+__all__ = ["Turning", "ORDER"]
+
+# ``cnn.patches.dihedral``'s indices in the order the calls go through them: the quarter
+# turns, then the flips (the order BENCHMARKS.md measured)
+ORDER = (0, 1, 2, 3, 4, 7, 6, 5)
 
 
-def turn(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``x`` ``(..., H, W)`` by the ``k``-th of the 8 symmetries of the square (``k`` in
-    0..7: a left-right flip for ``k >= 4``, then ``k % 4`` quarter turns).
+def _undo(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of ``dihedral(x, k)``: the opposite quarter turn; a flip is its own.
 
     Example:
         >>> x = torch.arange(6.0).view(1, 1, 2, 3)
-        >>> all(torch.equal(unturn(turn(x, k), k), x) for k in range(8))
+        >>> all(torch.equal(_undo(dihedral(x, k), k), x) for k in range(8))
         True
     """
-    if k >= 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k % 4, (-2, -1))
-
-
-def unturn(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The inverse of ``turn(x, k)``."""
-    x = torch.rot90(x, -(k % 4), (-2, -1))
-    return x.flip(-1) if k >= 4 else x
+    return dihedral(x, k if k >= 4 else (4 - k) % 4)
 
 
 class Turning:
@@ -54,6 +51,6 @@ class Turning:
         self.denoise, self.calls = denoise, 0
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
-        k = self.calls % 8
+        k = ORDER[self.calls % 8]
         self.calls += 1
-        return unturn(self.denoise(turn(x, k), sigma), k)
+        return _undo(self.denoise(dihedral(x, k), sigma), k)
