@@ -149,8 +149,8 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             state["good"] = copy.deepcopy(prior.state_dict())
         x = state["x"].detach()
         ema = state["ema"] = x.clone() if state["ema"] is None else state["ema"].lerp_(x, 1 - cfg.ema)
-        stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq").mean().item())
-        if rule.best_step == step or state["chosen"] is None:
+        improved, stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq"))
+        if state["chosen"] is None or bool(improved[0]):
             state["chosen"], state["chosen_step"] = ema.clone(), step
         if truth is not None:
             psnrs.append(psnr(cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema, truth))
@@ -159,7 +159,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             if psnrs:
                 shown["psnr"] = f"{psnrs[-1]:.2f}"
             loop.bar.set_postfix(shown, refresh=False)
-        if stop:
+        if bool(stop[0]):
             return f"early stop ({rule.name}) at iteration {step}, returned iteration {state['chosen_step']}"
         return None
 
@@ -174,5 +174,5 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     return Result(
         image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=state["chosen_step"],
         iterations=iterations, stop_reason=reason, seconds=loop.elapsed(),
-        stop_signal=rule.signal, interrupted=interrupted,
+        stop_signal=[float(v[0]) for v in rule.signal], interrupted=interrupted,
     )

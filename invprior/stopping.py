@@ -11,8 +11,12 @@ long run is worse than an intermediate one. Two rules that need no clean image:
   further fitting fits noise; stop and return it. Needs the noise level (given, or
   estimated from ``y`` by ``noise_level.estimate_noise``).
 
-Each rule has ``update(step, x, ema, residual) -> stop?``, ``best_step`` (the step whose
-averaged output to return; -1 while undecided) and ``signal`` (what it watched).
+Each rule watches a stack of ``B`` runs at once (one for ``fit``, a batch for
+``fit_stacked``) and keeps its state on their device, so that watching costs no host sync:
+``update(step, x, ema, residual)`` takes the raw and averaged outputs ``(B, C, H, W)`` and
+returns ``(improved, stop)``, two ``(B,)`` bool tensors: whether this step's averaged output
+is the one to return (so far), and whether the run should stop. ``signal`` lists what it
+watched, one ``(B,)`` tensor per check.
 """
 
 from __future__ import annotations
@@ -30,11 +34,11 @@ class NoStop:
     name = "none"
 
     def __init__(self):
-        self.best_step, self.signal = -1, []
+        self.signal = []
 
-    def update(self, step, x, ema, residual) -> bool:
-        self.best_step = step
-        return False
+    def update(self, step, x, ema, residual) -> tuple[torch.Tensor, torch.Tensor]:
+        every = torch.ones(len(ema), dtype=torch.bool, device=ema.device)
+        return every, ~every
 
 
 class WindowedVariance(NoStop):
@@ -46,7 +50,7 @@ class WindowedVariance(NoStop):
     Example:
         >>> rule = WindowedVariance(window=3, patience=2)
         >>> x = lambda i: torch.full((1, 1, 2, 2), float(i % 2))
-        >>> [rule.update(i, x(i), x(i), None) for i in range(8)][-1]
+        >>> [bool(rule.update(i, x(i), x(i), None)[1]) for i in range(8)][-1]
         True
     """
 
@@ -58,13 +62,14 @@ class WindowedVariance(NoStop):
             raise ValueError("the early-stopping window must be >= 2 and patience >= 1.")
         self.window, self.patience = window, patience
         self.frames: deque = deque()
-        self.sum = self.sumsq = None
-        self.best_var = float("inf")
+        self.sum = self.sumsq = self.best_var = self.best_step = None
 
-    def update(self, step, x, ema, residual) -> bool:
+    def update(self, step, x, ema, residual) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.detach().double()
         if self.sum is None:
             self.sum, self.sumsq = torch.zeros_like(x), torch.zeros_like(x)
+            self.best_var = torch.full((len(x),), torch.inf, dtype=x.dtype, device=x.device)
+            self.best_step = torch.zeros(len(x), dtype=torch.long, device=x.device)
         self.frames.append(x)
         self.sum += x
         self.sumsq += x * x
@@ -72,15 +77,16 @@ class WindowedVariance(NoStop):
             old = self.frames.popleft()
             self.sum -= old
             self.sumsq -= old * old
-        if len(self.frames) < self.window:
-            self.best_step = step  # nothing to judge yet: follow the run
-            return False
+        if len(self.frames) < self.window:  # nothing to judge yet: follow the run
+            self.best_step.fill_(step)
+            return super().update(step, x, ema, residual)
         n = len(self.frames)
-        var = (self.sumsq / n - (self.sum / n) ** 2).clamp_min(0).mean().item()
+        var = (self.sumsq / n - (self.sum / n) ** 2).clamp_min(0).flatten(1).mean(1)
         self.signal.append(var)
-        if var < self.best_var:
-            self.best_var, self.best_step = var, step
-        return step - self.best_step >= self.patience
+        improved = var < self.best_var
+        self.best_var = torch.where(improved, var, self.best_var)
+        self.best_step = torch.where(improved, step, self.best_step)
+        return improved, step - self.best_step >= self.patience
 
 
 class Discrepancy(NoStop):
@@ -89,8 +95,9 @@ class Discrepancy(NoStop):
 
     Example:
         >>> rule = Discrepancy(sigma=0.1, every=1)
-        >>> rule.update(0, None, None, lambda: 0.02), rule.update(1, None, None, lambda: 0.009)
-        (False, True)
+        >>> x = torch.zeros(1, 1, 2, 2)
+        >>> [bool(rule.update(i, x, x, lambda: torch.tensor([r]))[1]) for i, r in enumerate((0.02, 0.009))]
+        [False, True]
     """
 
     name = "discrepancy"
@@ -101,13 +108,13 @@ class Discrepancy(NoStop):
         super().__init__()
         self.threshold, self.every = tau * sigma**2, every
 
-    def update(self, step, x, ema, residual) -> bool:
-        self.best_step = step
+    def update(self, step, x, ema, residual) -> tuple[torch.Tensor, torch.Tensor]:
+        improved, stop = super().update(step, x, ema, residual)
         if step % self.every:
-            return False
+            return improved, stop
         value = residual()
         self.signal.append(value)
-        return value <= self.threshold
+        return improved, value.double() <= self.threshold
 
 
 def make_rule(cfg) -> NoStop:

@@ -118,12 +118,27 @@ def test_discrepancy_rule_stops_a_denoising_run(camera64):
 def test_wmv_rule_finds_the_quiet_stretch():
     rule = WindowedVariance(window=5, patience=10)
     frames = [torch.full((1, 1, 2, 2), float(v)) for v in [0, 1] * 10 + [0.5] * 10 + [0, 1] * 10]
-    stops = [rule.update(i, f, f, None) for i, f in enumerate(frames)]
+    stops = [bool(rule.update(i, f, f, None)[1]) for i, f in enumerate(frames)]
     assert any(stops)
-    assert 24 <= rule.best_step <= 29  # the last step of the constant stretch
+    assert 24 <= int(rule.best_step[0]) <= 29  # the last step of the constant stretch
     with pytest.raises(ValueError):
         WindowedVariance(window=1)
-    assert Discrepancy(0.1, every=1).update(0, None, None, lambda: 0.5) is False
+    x = torch.zeros(1, 1, 2, 2)
+    assert not Discrepancy(0.1, every=1).update(0, x, x, lambda: torch.tensor([0.5]))[1]
+
+
+def test_rules_watch_each_run_of_a_stack_on_its_own():
+    # two runs stacked: the first quiet from step 20 on, the second calming down all along
+    # (its variance still falling); each judged alone
+    rule = WindowedVariance(window=5, patience=10)
+    for i in range(40):
+        noisy = float(i % 2)
+        x = torch.tensor([noisy if i < 20 else 0.5, noisy * (1 - i / 50)]).view(2, 1, 1, 1)
+        x = x.expand(2, 1, 2, 2)
+        improved, stop = rule.update(i, x, x, None)
+    assert stop.tolist() == [True, False] and 20 <= int(rule.best_step[0]) <= 29
+    discrepancy = Discrepancy(0.1, every=1)
+    assert discrepancy.update(0, x, x, lambda: torch.tensor([0.005, 0.02]))[1].tolist() == [True, False]
 
 
 def test_noise_estimate():
