@@ -54,7 +54,8 @@ class Loop:
     """The optimisation loop that every fitted prior runs: Adam over ``params``, a progress
     bar, a time limit, and Ctrl-C, which ends the loop and keeps what was found so far.
 
-    ``run(forward, after)`` calls, at each iteration ``k``, ``forward(k)`` (the forward pass
+    ``optimizer`` replaces the Adam that the loop makes by default (``fit_stacked``: one
+    step size per stacked run). ``run(forward, after)`` calls, at each iteration ``k``, ``forward(k)`` (the forward pass
     and its bookkeeping; it returns the scalar loss to descend, or None to skip the step),
     then the Adam step, then ``after(k)`` (what follows a step; it returns why to stop, or
     None). It returns ``(iterations, reason, interrupted)``.
@@ -69,10 +70,10 @@ class Loop:
     """
 
     def __init__(self, params, *, lr: float, iters: int, max_seconds: float | None = None,
-                 progress: bool = False, desc: str = "", first: int = 0):
+                 progress: bool = False, desc: str = "", first: int = 0, optimizer=None):
         from tqdm.auto import tqdm
 
-        self.opt = torch.optim.Adam(params, lr=lr)
+        self.opt = optimizer if optimizer is not None else torch.optim.Adam(params, lr=lr)
         self.iters, self.max_seconds, self.start = iters, max_seconds, time.perf_counter()
         self.bar = tqdm(range(first, first + iters), desc=desc, disable=not progress, leave=False)
 

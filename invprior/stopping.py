@@ -104,9 +104,15 @@ class Discrepancy(NoStop):
 
     # tau < 1: the averaged output lags the raw one, and on the denoising benchmark case
     # (camera, sigma 25/255) the PSNR peak came at a residual of 0.96 sigma^2
-    def __init__(self, sigma: float, tau: float = 0.95, every: int = 10):
+    def __init__(self, sigma, tau: float = 0.95, every: int = 10):
+        """``sigma``: the noise level, or one per run ``(B,)`` (a run at 0 never stops)."""
         super().__init__()
-        self.threshold, self.every = tau * sigma**2, every
+        if isinstance(sigma, torch.Tensor):
+            sigma = sigma.double()
+            self.threshold = torch.where(sigma > 0, tau * sigma**2, -torch.inf)
+        else:
+            self.threshold = tau * sigma**2
+        self.every = every
 
     def update(self, step, x, ema, residual) -> tuple[torch.Tensor, torch.Tensor]:
         improved, stop = super().update(step, x, ema, residual)
@@ -114,7 +120,7 @@ class Discrepancy(NoStop):
             return improved, stop
         value = residual()
         self.signal.append(value)
-        return improved, value.double() <= self.threshold
+        return improved, value.double() <= torch.as_tensor(self.threshold, device=value.device)
 
 
 def make_rule(cfg) -> NoStop:
@@ -124,6 +130,8 @@ def make_rule(cfg) -> NoStop:
     if cfg.stop == "discrepancy":
         if cfg.noise_level is None:
             raise ValueError("the discrepancy rule needs the noise level.")
+        if isinstance(cfg.noise_level, torch.Tensor):  # one per run (fit_stacked)
+            return Discrepancy(cfg.noise_level)
         return Discrepancy(cfg.noise_level) if cfg.noise_level > 0 else NoStop()
     if cfg.stop == "none":
         return NoStop()

@@ -1,0 +1,277 @@
+"""Fit a stack of generators, one per observation, in one step each: ``fit_stacked``.
+
+``fit`` optimises one generator and reads its loss on the host at every step, which costs
+nothing on a CPU. On a GPU both cost: a 256x256 image leaves most of the device idle, and a
+host sync per step stalls the queue of kernels. Here the generators' weights are stacked
+(``torch.func.stack_module_state``) and one call runs them all (``vmap`` of
+``functional_call``, which batches the convolutions into grouped ones). The bookkeeping that
+``fit`` does with Python numbers (divergence rollback, halving one run's step size, the
+EMA, the stopping rule, the estimate to return) is done for every run on the device with
+``torch.where``; the host looks every ``check_every`` steps (progress bar, stopped runs).
+
+Each run follows ``fit``'s rules, so a stack gives each run what ``fit`` gives it, up to
+rounding (``tests/test_fit_stacked.py``). Two differences, both only after a rolled-back
+step: the stopping rule sees the run's last accepted output again for that step (one window
+for all runs), and a stopped run is noticed at the next check, so up to ``check_every - 1``
+steps are computed and thrown away. Measured on a 2-core CPU the stacked step is 1.45x
+faster than one run after another for eight 64x64 images but 0.81x for 128x128 and 0.48x for
+four 256x256 (oneDNN's grouped convolutions), so ``NetworkPrior`` stacks only on CUDA.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from .fit import LoopConfig, Loop
+from .losses import data_loss, total_variation
+from .result import Result
+from .stopping import make_rule
+
+__all__ = ["fit_stacked", "GeneratorStack", "StackedAdam"]
+
+
+class GeneratorStack:
+    """``B`` generators of one architecture (``priors.generator.Generator``) run as one
+    network: their weights stacked along a new first dimension.
+
+    ``render(runs, index)`` ``-> (len(runs), C, H, W)``: the outputs of the generators
+    ``runs`` (a list of indices, default all; ``index``: the same on the device, which saves
+    a copy per call), each with its own input and input jitter. ``unstack()`` writes
+    the stacked weights back into the generators.
+
+    Example:
+        >>> from invprior.priors.generator import NetConfig, make_generator
+        >>> gens = [make_generator("dip", (1, 16, 16), config=NetConfig(channels=(8, 8)))
+        ...         for _ in range(3)]
+        >>> GeneratorStack(gens).render([0, 2]).shape
+        torch.Size([2, 1, 16, 16])
+    """
+
+    def __init__(self, generators: list):
+        self.generators = generators
+        self.params, self.buffers = stack_module_state([g.net for g in generators])
+        # the weights come from the stack at each call: the skeleton holds none
+        self.skeleton = copy.deepcopy(generators[0].net).to("meta")
+        self.size, self.autocast = generators[0].size, generators[0].autocast
+
+    def _call(self, params, buffers, z):
+        return functional_call(self.skeleton, (params, buffers), (z,))
+
+    def render(self, runs: list | None = None, index: torch.Tensor | None = None,
+               jitter: bool = False) -> torch.Tensor:
+        runs = list(range(len(self.generators))) if runs is None else runs
+        z = torch.stack([self.generators[i].input(jitter) for i in runs])
+        params, buffers = self.params, self.buffers
+        if len(runs) < len(self.generators):
+            if index is None:
+                index = torch.tensor(runs, device=z.device)
+            params = {k: v[index] for k, v in params.items()}
+            buffers = {k: v[index] for k, v in buffers.items()}
+        h, w = self.size
+        with torch.autocast(z.device.type, dtype=self.autocast or torch.float32,
+                            enabled=self.autocast is not None):
+            out = vmap(self._call)(params, buffers, z)  # (runs, 1, C, H', W')
+        return out[:, 0, :, :h, :w].float()
+
+    @torch.no_grad()
+    def unstack(self) -> None:
+        for i, g in enumerate(self.generators):
+            named = dict(g.net.named_parameters()) | dict(g.net.named_buffers())
+            for k, v in (self.params | self.buffers).items():
+                named[k].copy_(v[i])
+
+
+class StackedAdam(torch.optim.Optimizer):
+    """Adam (as ``torch.optim.Adam``, no weight decay) over parameters stacked along dim 0,
+    one slice per run, with a step size and a step count per run. ``restart(mask)`` halves
+    the step size of the runs in ``mask`` and forgets their moments: what ``Loop.halve_step``
+    does to the one run of ``fit``. Written out because torch's Adam keeps one step size and
+    one step count for all the runs.
+
+    Example:
+        >>> w = torch.zeros(2, 3, requires_grad=True)
+        >>> opt = StackedAdam([w], lr=0.1, runs=2)
+        >>> opt.restart(torch.tensor([False, True])); opt.lr.tolist()
+        [0.1, 0.05]
+    """
+
+    def __init__(self, params, *, lr: float, runs: int, betas=(0.9, 0.999), eps: float = 1e-8):
+        params = list(params)
+        super().__init__(params, {})
+        device = params[0].device
+        self.lr = torch.full((runs,), lr, dtype=torch.float64, device=device)
+        self.count = torch.zeros(runs, dtype=torch.float64, device=device)
+        self.betas, self.eps = betas, eps
+
+    @torch.no_grad()
+    def step(self) -> None:
+        b1, b2 = self.betas
+        self.count += 1
+        step_size = self.lr / (1 - b1**self.count)
+        root = (1 - b2**self.count).sqrt()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                m, v = state["m"], state["v"]
+                m.lerp_(p.grad, 1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                shape = (-1,) + (1,) * (p.ndim - 1)
+                denom = (v.sqrt() / root.to(p.dtype).view(shape)).add_(self.eps)
+                p.sub_(step_size.to(p.dtype).view(shape) * m / denom)
+
+    @torch.no_grad()
+    def restart(self, mask: torch.Tensor) -> None:
+        self.lr = torch.where(mask, self.lr / 2, self.lr)
+        self.count = torch.where(mask, 0, self.count)
+        for state in self.state.values():
+            for moment in state.values():
+                keep = mask.view((-1,) + (1,) * (moment.ndim - 1))
+                moment.copy_(torch.where(keep, 0, moment))
+
+
+def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
+                truth: torch.Tensor | None = None, check_every: int = 10) -> list[Result]:
+    """Fit generator ``b`` of ``generators`` to observation ``y[b]`` for every ``b`` at once,
+    by ``fit``'s rules (see the module docstring); one ``Result`` per run. The generators
+    hold the fitted weights afterwards.
+
+    Shapes: ``y (B, ...)`` (what ``op`` gives for a batch), ``truth (B, C, H, W)`` or None.
+
+    Example:
+        >>> import operators as O
+        >>> from invprior.priors.generator import NetConfig, make_generator
+        >>> gens = [make_generator("dip", (1, 16, 16), config=NetConfig(channels=(8, 8)))
+        ...         for _ in range(2)]
+        >>> results = fit_stacked(gens, O.Denoising(), torch.rand(2, 1, 16, 16),
+        ...                       LoopConfig(iters=5, stop="none", progress=False))
+        >>> [r.iterations for r in results], results[1].image.shape
+        ([5, 5], torch.Size([1, 1, 16, 16]))
+    """
+    stack = GeneratorStack(generators)
+    runs, device = len(generators), y.device
+    params = list(stack.params.values())
+    optimizer = StackedAdam(params, lr=cfg.lr, runs=runs)
+    loop = Loop(params, lr=cfg.lr, iters=cfg.iters, max_seconds=cfg.max_seconds,
+                progress=cfg.progress, desc=cfg.desc, optimizer=optimizer)
+    rule = make_rule(cfg)
+    every = torch.ones(runs, dtype=torch.bool, device=device)
+
+    def per_run(value, dtype=torch.float64):
+        return torch.full((runs,), value, dtype=dtype, device=device)
+
+    s = {  # per run, on the device
+        "alive": list(range(runs)), "index": torch.arange(runs, device=device),
+        "stopped": ~every, "active": every,
+        "stop_step": per_run(-1, torch.long), "smooth": per_run(float("nan")),
+        "good": [p.detach().clone() for p in params], "ema": None, "last": None,
+        "chosen": None, "chosen_step": per_run(0, torch.long), "has_chosen": ~every,
+    }
+    losses, psnrs, traced, signals = [], [], [], []
+
+    def forward(step):
+        alive, index = s["alive"], s["index"]
+        x = stack.render(alive, index, jitter=True)
+        target = y if len(alive) == runs else y[index]
+        loss = data_loss(op(x), target, cfg.loss)
+        if cfg.tv:
+            loss = loss + cfg.tv * total_variation(x)
+        value = per_run(float("nan")).index_copy(0, index, loss.detach().double())
+        smooth = s["smooth"]
+        jumped = torch.isfinite(smooth) & (value > cfg.jump * smooth) if step > 20 else ~every
+        s["diverged"] = (~torch.isfinite(value) | jumped) & s["active"]
+        s["x"], s["value"] = x.detach(), value
+        losses.append(value)
+        # the runs share no weights: the sum's gradient is each run's own
+        return loss.sum()
+
+    @torch.no_grad()
+    def after(step):
+        diverged, value = s["diverged"], s["value"]
+        # diverged: back to the run's last good weights with half its step size (fit's rule)
+        optimizer.restart(diverged)
+        for p, good in zip(params, s["good"]):
+            p.copy_(torch.where(diverged.view((-1,) + (1,) * (p.ndim - 1)), good, p))
+        ok = s["active"] & ~diverged
+        smooth = s["smooth"]
+        smooth = torch.where(torch.isfinite(smooth), 0.9 * smooth + 0.1 * value, value)
+        s["smooth"] = torch.where(diverged, float("nan"), torch.where(ok, smooth, s["smooth"]))
+        if step % 20 == 0:
+            s["good"] = [torch.where(ok.view((-1,) + (1,) * (p.ndim - 1)), p, g)
+                         for p, g in zip(params, s["good"])]
+        if s["ema"] is None:
+            s["ema"] = torch.zeros((runs,) + s["x"].shape[1:], device=device)
+            s["last"], s["chosen"], s["started"] = s["ema"].clone(), s["ema"].clone(), ~every
+        x = s["last"].index_copy(0, s["index"], s["x"])
+        view = ok.view(-1, 1, 1, 1)
+        s["last"] = torch.where(view, x, s["last"])
+        first = (ok & ~s["started"]).view(-1, 1, 1, 1)
+        ema = torch.where(first, x, s["ema"].lerp(x, 1 - cfg.ema))
+        s["ema"] = ema = torch.where(view, ema, s["ema"])
+        s["started"] |= ok
+        improved, stop = rule.update(step, s["last"], ema,
+                                     lambda: data_loss(op(ema), y, "l2sq"))
+        signals.append(len(rule.signal))
+        take = ok & (improved | ~s["has_chosen"])
+        s["chosen"] = torch.where(take.view(-1, 1, 1, 1), ema, s["chosen"])
+        s["chosen_step"] = torch.where(take, step, s["chosen_step"])
+        s["has_chosen"] |= take
+        newly = ok & stop
+        s["stop_step"] = torch.where(newly, step, s["stop_step"])
+        s["stopped"] |= newly
+        s["active"] = s["active"] & ~newly
+        if truth is not None:
+            est = cfg.finish(ema) if cfg.finish and cfg.trace_finish else ema
+            mse = (est.double() - truth.double()).square().flatten(1).mean(1)
+            psnrs.append(-10 * torch.log10(mse))
+            traced.append(ok)
+        if (step + 1) % check_every == 0:  # the host looks: progress, stopped runs
+            stopped = s["stopped"].cpu()
+            loop.bar.set_postfix(loss=f"{float(value[~s['stopped']].mean()):.2e}",
+                                 running=int((~stopped).sum()), refresh=False)
+            if bool(stopped.all()):
+                return f"early stop ({rule.name})"
+            s["alive"] = torch.nonzero(~stopped).flatten().tolist()
+            s["index"] = torch.tensor(s["alive"], device=device)
+        return None
+
+    iterations, reason, interrupted = loop.run(forward, after)
+    stack.unstack()
+    chosen = s["chosen"]
+    if chosen is None:  # interrupted before the first step ended
+        chosen = stack.render().detach()
+    with torch.no_grad():
+        unchosen = ~s["has_chosen"].view(-1, 1, 1, 1)
+        chosen = torch.where(unchosen, stack.render().detach(), chosen)
+        image = (cfg.finish(chosen) if cfg.finish is not None else chosen).clamp(0, 1)
+    return _results(image, s, reason, iterations, interrupted, loop.elapsed(), rule,
+                    losses, psnrs, traced, signals)
+
+
+def _results(image, s, reason, iterations, interrupted, seconds, rule, losses, psnrs,
+             traced, signals) -> list[Result]:
+    """One Result per run from the stacked records (one host copy of each)."""
+    losses = torch.stack(losses).cpu() if losses else torch.zeros(0, len(image))
+    psnrs = torch.stack(psnrs).cpu() if psnrs else None
+    traced = torch.stack(traced).cpu() if traced else None
+    signal = torch.stack([v.double() for v in rule.signal]).cpu() if rule.signal else None
+    stop_step, chosen_step = s["stop_step"].cpu().tolist(), s["chosen_step"].cpu().tolist()
+    out = []
+    for b, stopped_at in enumerate(stop_step):
+        done = stopped_at + 1 if stopped_at >= 0 else iterations
+        why = (f"early stop ({rule.name}) at iteration {stopped_at}, returned iteration "
+               f"{chosen_step[b]}") if stopped_at >= 0 else reason
+        checks = signals[done - 1] if done and signals else 0
+        out.append(Result(
+            image=image[b : b + 1], losses=losses[:done, b].tolist(),
+            psnrs=psnrs[:done, b][traced[:done, b]].tolist() if psnrs is not None else [],
+            iteration=chosen_step[b], iterations=done, stop_reason=why, seconds=seconds,
+            stop_signal=signal[:checks, b].tolist() if signal is not None else [],
+            interrupted=interrupted))
+    return out

@@ -1,0 +1,90 @@
+"""The stacked fit (many generators, one step): each run as ``fit`` runs it, up to rounding.
+
+The GPU is where it pays (the default there); these tests force it on the CPU, where its
+bookkeeping is the same.
+"""
+
+import pytest
+import torch
+
+import operators as O
+from invprior import solve
+from invprior.fit import LoopConfig, fit
+from invprior.fit_stacked import fit_stacked
+from invprior.metrics import psnr
+from invprior.priors import make_prior
+from invprior.priors.generator import NetConfig, make_generator
+
+TINY = NetConfig(channels=(8, 8, 8), input_depth=8)
+
+
+def generators(n: int, shape=(1, 64, 64)) -> list:
+    return [make_generator("dip", shape, config=TINY) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def pair(camera64):
+    x = torch.cat([camera64, camera64.flip(-1).transpose(-1, -2)])
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    return x, op, op(x)
+
+
+def test_each_run_of_a_stack_is_the_run_fit_makes(pair):
+    x, op, y = pair
+    cfg = LoopConfig(iters=60, stop="wmv", window=10, patience=20, progress=False)
+    stacked = fit_stacked(generators(2), op, y, cfg, truth=x)
+    for b, run in enumerate(stacked):
+        alone = fit(generators(1)[0], op, y[b : b + 1], cfg, truth=x[b : b + 1])
+        # the first steps agree to rounding (later ones drift apart, as any two DIP runs
+        # whose arithmetic differs in the last bit: Adam's first steps amplify it)
+        assert run.losses[:5] == pytest.approx(alone.losses[:5], rel=1e-5)
+        assert len(run.losses) == run.iterations and len(run.psnrs) == run.iterations
+        assert run.iteration <= run.iterations <= 60 and run.stop_signal
+        assert psnr(run.image, x[b : b + 1]) > psnr(alone.image, x[b : b + 1]) - 0.5
+
+
+def test_a_diverging_run_is_rolled_back_and_the_others_do_not_notice(pair):
+    x, op, y = pair
+    calls = {"n": 0}
+
+    def glitch(v):  # at one step the first run's output turns to garbage
+        calls["n"] += 1
+        if calls["n"] == 30:
+            v = v.clone()
+            v[0] = float("nan")
+        return op(v)
+
+    cfg = LoopConfig(iters=40, stop="none", progress=False)
+    clean = fit_stacked(generators(2), op, y, cfg)
+    hit = fit_stacked(generators(2), glitch, y, cfg)
+    assert torch.isfinite(hit[0].image).all() and hit[0].iterations == 40
+    assert psnr(hit[0].image, x[:1]) > psnr(clean[0].image, x[:1]) - 3
+    assert not torch.equal(hit[0].image, clean[0].image)
+    assert torch.equal(hit[1].image, clean[1].image)  # untouched to the last bit
+
+
+def test_runs_stop_each_at_their_own_step(pair):
+    x, op, y = pair
+    noisy = O.GaussianNoise(0.2, seed=0)(x)
+    # the first run told a noise level that its residual reaches early, the second one it
+    # does not reach in 100 steps
+    levels = torch.tensor([0.32, 0.01], dtype=torch.float64)
+    cfg = LoopConfig(iters=100, stop="discrepancy", noise_level=levels, progress=False)
+    first, second = fit_stacked(generators(2), O.Denoising(), noisy, cfg)
+    assert "early stop (discrepancy)" in first.stop_reason and 20 <= first.iterations < 100
+    assert second.iterations == 100 and second.stop_reason == "reached 100 iterations"
+    assert first.stop_signal[-1] <= 0.95 * 0.32**2 < first.stop_signal[-2]
+    assert len(first.losses) == first.iterations == first.iteration + 1
+
+
+def test_the_prior_stacks_a_batch_when_asked_and_on_cuda_by_default(pair):
+    x, op, y = pair
+    kw = {"iters": 40, "net": TINY, "progress": False, "truth": x}
+    stacked = solve(y, op, "dip", stacked=True, **kw)
+    alone = solve(y, op, "dip", stacked=False, **kw)
+    assert len(stacked.items) == 2 and stacked.items[1].iterations == 40
+    for b in range(2):
+        assert stacked.items[b].psnrs[-1] > alone.items[b].psnrs[-1] - 0.5
+    assert not make_prior("dip", device="cpu").stacked
+    with pytest.raises(ValueError, match="stacked must be True, False or auto"):
+        make_prior("dip", stacked="yes")
