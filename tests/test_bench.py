@@ -65,6 +65,20 @@ def test_precision_rows_and_their_table_run(tmp_path):
     assert "| float16 |" in scale.markdown(rows)
 
 
+def test_stacked_deep_image_prior_rows_and_their_table_run():
+    # the GPU section's deep-image-prior rows, smoke-run on the CPU with a tiny network (the
+    # stack forced): the code path the GPU run takes, numbers meaningless
+    from invprior.bench import scale, stacking
+
+    rows = stacking.run(device="cpu", quick=True)
+    assert {r["kind"] for r in rows} == {"step", "stack", "case"}
+    cases = [r for r in rows if r["kind"] == "case"]
+    assert [r["precision"] for r in cases] == ["float32", "bfloat16"]
+    assert abs(cases[0]["psnr"] - cases[1]["psnr"]) < 0.5 and cases[0]["iterations"] == 5
+    text = scale.markdown(rows)
+    assert "| one stack |" in text and "| 32x32 |" in text
+
+
 def test_hard_cases_rows_and_the_auto_mark(capsys):
     from invprior.bench.hard import markdown, run_holes, run_nonlinear
 

@@ -88,3 +88,15 @@ def test_the_prior_stacks_a_batch_when_asked_and_on_cuda_by_default(pair):
     assert not make_prior("dip", device="cpu").stacked
     with pytest.raises(ValueError, match="stacked must be True, False or auto"):
         make_prior("dip", stacked="yes")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_on_cuda_a_batch_is_one_stack_and_restores_as_on_the_cpu(pair):
+    x, op, y = pair
+    kw = {"iters": 40, "net": TINY, "progress": False, "truth": x}
+    gpu = solve(y, op, "dip", device="cuda", precision="float32", **kw)
+    cpu = solve(y, op, "dip", device="cpu", stacked=True, **kw)
+    assert make_prior("dip", device="cuda").stacked and gpu.image.device.type == "cuda"
+    for b in range(2):
+        assert gpu.items[b].iterations == 40
+        assert abs(gpu.items[b].psnrs[-1] - cpu.items[b].psnrs[-1]) < 1.0

@@ -17,7 +17,8 @@ small wrapper process), and the solve's own seconds from ``--report``.
 ``gpu`` runs the sizes and the deep image prior on CUDA (full plug-and-play, no folder
 comparison, so that it takes a few minutes), plus the denoiser's float16 and bfloat16
 autocast against float32 (PSNR and megapixels per second); it says so and stops where no
-GPU is present.
+GPU is present; and the deep image prior's steps, stacks and precisions there
+(``bench.stacking``).
 
 Example (a smoke run on the CPU, numbers meaningless):
     >>> rows = run(quick=True, device="cpu")   # doctest: +SKIP
@@ -34,6 +35,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from . import stacking
 
 __all__ = ["run", "markdown", "run_gpu"]
 
@@ -199,7 +202,7 @@ def run(quick: bool = False, device: str = "cpu", full_pnp: bool = False,
             rows += _folders(root, device, quick)
         rows += _dip(root, device, quick)
         if device.startswith("cuda"):
-            rows += _precision(device, quick)
+            rows += _precision(device, quick) + stacking.run(device, quick)
     return rows
 
 
@@ -243,4 +246,6 @@ def markdown(rows: list[dict]) -> str:
     if precision:
         out += ["", "| denoiser precision | PSNR (dB) | MP per s |", "|---|---|---|"]
         out += [f"| {r['precision']} | {r['psnr']:.3f} | {r['mp_per_s']:.1f} |" for r in precision]
+    if any(r["kind"] == "stack" for r in rows):
+        out += ["", stacking.markdown(rows)]
     return "\n".join(out) + "\n"

@@ -1,0 +1,102 @@
+"""The deep image prior on a GPU: steps, stacks and bfloat16 (part of ``--sections gpu``).
+
+- **Seconds per step** at 256x256 and 512x512 RGB with the device's default network, one
+  image, in float32 and in bfloat16 autocast (the CUDA default), run as ``solve`` runs it
+  there (``fit_stacked`` with one run: no host sync per step).
+- **Images per minute**, eight 256x256 images in one stack against one at a time (each
+  through the same loop), at the default 2000 steps per image.
+- **bfloat16 against float32**: PSNR of a whole default run on the fixed case
+  ``denoise_astronaut``, both precisions.
+
+On a CPU (``quick``, the tests) the same code runs a tiny network for a few steps, with the
+stack forced: the numbers then mean nothing.
+
+Example (a smoke run on the CPU, numbers meaningless):
+    >>> rows = run(device="cpu", quick=True)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+
+import operators as O
+
+__all__ = ["run", "markdown"]
+
+STACK = 8
+STEPS = 40  # timed steps, after a warm-up of WARM (cuDNN's autotuner, allocations)
+WARM = 5
+DEFAULT_ITERS = 2000  # of a denoising run: the images-per-minute column counts those
+
+
+def _prior(device: str, quick: bool, **kw):
+    from ..priors.generator import NetConfig, NetworkPrior
+
+    net = NetConfig(channels=(8, 8), input_depth=8) if quick else None
+    return NetworkPrior("dip", net=net, device=device, stacked=True, init="none", stop="none", **kw)
+
+
+def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str) -> float:
+    """Seconds per step of a stack of ``len(y)`` runs (all of them together)."""
+    steps = 3 if quick else STEPS
+    _prior(device, quick, iters=WARM, precision=precision).restore(y, O.Denoising())
+    out = _prior(device, quick, iters=steps, precision=precision).restore(y, O.Denoising())
+    return out.seconds / steps
+
+
+def run(device: str = "cuda", quick: bool = False) -> list[dict]:
+    """The rows (see the module docstring)."""
+    from ..api import solve
+    from ..bench.cases import load_case
+    from ..metrics import psnr
+
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    for side in (32,) if quick else (256, 512):
+        y = torch.rand(1, 3, side, side, generator=g).to(device)
+        for precision in ("float32", "bfloat16"):
+            rows.append({"kind": "step", "side": side, "precision": precision,
+                         "seconds": _seconds_per_step(y, device, quick, precision)})
+    side = 32 if quick else 256
+    ys = torch.rand(STACK, 3, side, side, generator=g).to(device)
+    one = _seconds_per_step(ys[:1], device, quick, "auto")
+    stack = _seconds_per_step(ys, device, quick, "auto")
+    rows.append({"kind": "stack", "side": side, "images": STACK,
+                 "alone_per_min": 60 / (one * DEFAULT_ITERS),
+                 "stacked_per_min": 60 * STACK / (stack * DEFAULT_ITERS)})
+    truth, y, op = load_case("denoise_astronaut")
+    if quick:
+        truth, y = truth[..., :32, :32], y[..., :32, :32]
+    for precision in ("float32", "bfloat16"):  # as the dip section runs the case
+        start = time.perf_counter()
+        out = solve(y, op, "dip", device=device, precision=precision, stacked=True,
+                    progress=sys.stderr.isatty(),
+                    **({"iters": 5, "warm": 2, "net": _prior(device, quick).config} if quick else {}))
+        rows.append({"kind": "case", "case": "denoise_astronaut", "precision": precision,
+                     "psnr": psnr(out.image, truth.to(device)), "iterations": out.iterations,
+                     "seconds": time.perf_counter() - start})
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    """The tables of these rows."""
+    out = ["| deep image prior, RGB | float32 s/step | bfloat16 s/step |", "|---|---|---|"]
+    for side in sorted({r["side"] for r in rows if r["kind"] == "step"}):
+        per = {r["precision"]: r["seconds"] for r in rows if r["kind"] == "step" and r["side"] == side}
+        out.append(f"| {side}x{side} | {per['float32']:.4f} | {per['bfloat16']:.4f} |")
+    for r in (r for r in rows if r["kind"] == "stack"):
+        out += ["", f"| {r['images']} images of {r['side']}x{r['side']} RGB, {DEFAULT_ITERS} steps "
+                "each | images/min |", "|---|---|",
+                f"| one at a time | {r['alone_per_min']:.1f} |",
+                f"| one stack | {r['stacked_per_min']:.1f} "
+                f"({r['stacked_per_min'] / r['alone_per_min']:.2f}x) |"]
+    cases = [r for r in rows if r["kind"] == "case"]
+    if cases:
+        out += ["", "| deep image prior, whole default run | precision | PSNR (dB) | iterations | "
+                "seconds |", "|---|---|---|---|---|"]
+        out += [f"| {r['case']} | {r['precision']} | {r['psnr']:.2f} | {r['iterations']} | "
+                f"{r['seconds']:.1f} |" for r in cases]
+    return "\n".join(out) + "\n"
