@@ -55,10 +55,11 @@ class Loop:
     bar, a time limit, and Ctrl-C, which ends the loop and keeps what was found so far.
 
     ``optimizer`` replaces the Adam that the loop makes by default (``fit_stacked``: one
-    step size per stacked run). ``run(forward, after)`` calls, at each iteration ``k``, ``forward(k)`` (the forward pass
-    and its bookkeeping; it returns the scalar loss to descend, or None to skip the step),
-    then the Adam step, then ``after(k)`` (what follows a step; it returns why to stop, or
-    None). It returns ``(iterations, reason, interrupted)``.
+    step size per stacked run). ``run(forward, after)`` calls, at each iteration ``k``,
+    ``forward(k)`` (the forward pass and its bookkeeping; it returns the scalar loss to
+    descend, or None to skip the step), then the optimizer's step, then ``after(k)`` (what
+    follows a step; it returns why to stop, or None). It returns ``(iterations, reason,
+    interrupted)``.
 
     Example:
         >>> w = torch.nn.Parameter(torch.zeros(3))

@@ -86,6 +86,10 @@ def test_the_prior_stacks_a_batch_when_asked_and_on_cuda_by_default(pair):
     for b in range(2):
         assert stacked.items[b].psnrs[-1] > alone.items[b].psnrs[-1] - 0.5
     assert not make_prior("dip", device="cpu").stacked
+    # an observation that is a tuple of tensors is fitted alone, as before
+    pair_of = lambda v: (v[..., ::2, ::2], v.mean(dim=(-1, -2)))  # noqa: E731
+    kw.update(truth=x[:1], shape=(1, 64, 64), iters=10)
+    assert solve(pair_of(x[:1]), pair_of, "dip", stacked=True, **kw).iterations == 10
     with pytest.raises(ValueError, match="stacked must be True, False or auto"):
         make_prior("dip", stacked="yes")
 

@@ -240,9 +240,8 @@ class NetworkPrior(ItemwisePrior):
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
-        if self.stacked and isinstance(y, torch.Tensor):
-            return self._restore(y, op, noise_level, truth, progress, desc)[0]
-        return self._restore(y, op, noise_level, truth, progress, desc)
+        result = self._restore(y, op, noise_level, truth, progress, desc)
+        return result[0] if isinstance(result, list) else result
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc) -> list | None:
         if not self.stacked:
@@ -251,9 +250,11 @@ class NetworkPrior(ItemwisePrior):
 
     def _restore(self, y, op, noise_level, truth, progress, desc):
         """The run for ``y``: one observation by ``fit`` (a Result), or with ``self.stacked``
-        a batch ``(B, ...)`` by ``fit_stacked`` (a list of B Results)."""
+        a batch ``(B, ...)`` by ``fit_stacked`` (a list of B Results; an operator whose
+        observation is a tuple of tensors goes by ``fit``)."""
+        stacked = self.stacked and isinstance(y, torch.Tensor)
         first = y[0] if isinstance(y, tuple) else y
-        runs = len(first) if self.stacked else 1
+        runs = len(first) if stacked else 1
         shape = self.shape or tuple(op.input_shape_for((1,) + tuple(first.shape[1:])))
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
@@ -283,8 +284,7 @@ class NetworkPrior(ItemwisePrior):
                       for b in range(runs)]
         for generator in generators:
             generator.autocast = self.autocast
-        run = (partial(fit_stacked, generators) if self.stacked
-               else partial(fit, generators[0]))
+        run = partial(fit_stacked, generators) if stacked else partial(fit, generators[0])
         if init == "warm":
             # the same loop, fitting the output to the estimate: reaching a decent image
             # this way costs the same per step as fitting y but needs no operator, and the
