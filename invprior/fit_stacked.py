@@ -34,6 +34,11 @@ from .stopping import make_rule
 __all__ = ["fit_stacked", "GeneratorStack", "StackedAdam"]
 
 
+def _per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``values`` ``(B,)`` shaped to broadcast over ``like`` ``(B, ...)``, one per run."""
+    return values.view((-1,) + (1,) * (like.ndim - 1))
+
+
 class GeneratorStack:
     """``B`` generators of one architecture (``priors.generator.Generator``) run as one
     network: their weights stacked along a new first dimension.
@@ -123,9 +128,8 @@ class StackedAdam(torch.optim.Optimizer):
                 m, v = state["m"], state["v"]
                 m.lerp_(p.grad, 1 - b1)
                 v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
-                shape = (-1,) + (1,) * (p.ndim - 1)
-                denom = (v.sqrt() / root.to(p.dtype).view(shape)).add_(self.eps)
-                p.sub_(step_size.to(p.dtype).view(shape) * m / denom)
+                denom = (v.sqrt() / _per_run(root.to(p.dtype), p)).add_(self.eps)
+                p.sub_(_per_run(step_size.to(p.dtype), p) * m / denom)
 
     @torch.no_grad()
     def restart(self, mask: torch.Tensor) -> None:
@@ -133,8 +137,7 @@ class StackedAdam(torch.optim.Optimizer):
         self.count = torch.where(mask, 0, self.count)
         for state in self.state.values():
             for moment in state.values():
-                keep = mask.view((-1,) + (1,) * (moment.ndim - 1))
-                moment.copy_(torch.where(keep, 0, moment))
+                moment.copy_(torch.where(_per_run(mask, moment), 0, moment))
 
 
 def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
@@ -198,29 +201,27 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
         # diverged: back to the run's last good weights with half its step size (fit's rule)
         optimizer.restart(diverged)
         for p, good in zip(params, s["good"]):
-            p.copy_(torch.where(diverged.view((-1,) + (1,) * (p.ndim - 1)), good, p))
+            p.copy_(torch.where(_per_run(diverged, p), good, p))
         ok = s["active"] & ~diverged
         smooth = s["smooth"]
         smooth = torch.where(torch.isfinite(smooth), 0.9 * smooth + 0.1 * value, value)
         s["smooth"] = torch.where(diverged, float("nan"), torch.where(ok, smooth, s["smooth"]))
         if step % 20 == 0:
-            s["good"] = [torch.where(ok.view((-1,) + (1,) * (p.ndim - 1)), p, g)
-                         for p, g in zip(params, s["good"])]
+            s["good"] = [torch.where(_per_run(ok, p), p, g) for p, g in zip(params, s["good"])]
         if s["ema"] is None:
             s["ema"] = torch.zeros((runs,) + s["x"].shape[1:], device=device)
             s["last"], s["chosen"], s["started"] = s["ema"].clone(), s["ema"].clone(), ~every
         x = s["last"].index_copy(0, s["index"], s["x"])
-        view = ok.view(-1, 1, 1, 1)
-        s["last"] = torch.where(view, x, s["last"])
-        first = (ok & ~s["started"]).view(-1, 1, 1, 1)
+        s["last"] = torch.where(_per_run(ok, x), x, s["last"])
+        first = _per_run(ok & ~s["started"], x)
         ema = torch.where(first, x, s["ema"].lerp(x, 1 - cfg.ema))
-        s["ema"] = ema = torch.where(view, ema, s["ema"])
+        s["ema"] = ema = torch.where(_per_run(ok, x), ema, s["ema"])
         s["started"] |= ok
         improved, stop = rule.update(step, s["last"], ema,
                                      lambda: data_loss(op(ema), y, "l2sq"))
         signals.append(len(rule.signal))
         take = ok & (improved | ~s["has_chosen"])
-        s["chosen"] = torch.where(take.view(-1, 1, 1, 1), ema, s["chosen"])
+        s["chosen"] = torch.where(_per_run(take, ema), ema, s["chosen"])
         s["chosen_step"] = torch.where(take, step, s["chosen_step"])
         s["has_chosen"] |= take
         newly = ok & stop
@@ -244,12 +245,11 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
 
     iterations, reason, interrupted = loop.run(forward, after)
     stack.unstack()
-    chosen = s["chosen"]
-    if chosen is None:  # interrupted before the first step ended
-        chosen = stack.render().detach()
     with torch.no_grad():
-        unchosen = ~s["has_chosen"].view(-1, 1, 1, 1)
-        chosen = torch.where(unchosen, stack.render().detach(), chosen)
+        chosen, unchosen = s["chosen"], ~s["has_chosen"]
+        if chosen is None or bool(unchosen.any()):  # interrupted before a run's first step
+            now = stack.render()
+            chosen = now if chosen is None else torch.where(_per_run(unchosen, now), now, chosen)
         image = (cfg.finish(chosen) if cfg.finish is not None else chosen).clamp(0, 1)
     return _results(image, s, reason, iterations, interrupted, loop.elapsed(), rule,
                     losses, psnrs, traced, signals)

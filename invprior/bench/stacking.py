@@ -32,11 +32,18 @@ WARM = 5
 DEFAULT_ITERS = 2000  # of a denoising run: the images-per-minute column counts those
 
 
-def _prior(device: str, quick: bool, **kw):
-    from ..priors.generator import NetConfig, NetworkPrior
+def _quick_net(quick: bool):
+    """The smoke run's tiny network, else None (the device's default)."""
+    from ..priors.generator import NetConfig
 
-    net = NetConfig(channels=(8, 8), input_depth=8) if quick else None
-    return NetworkPrior("dip", net=net, device=device, stacked=True, init="none", stop="none", **kw)
+    return NetConfig(channels=(8, 8), input_depth=8) if quick else None
+
+
+def _prior(device: str, quick: bool, **kw):
+    from ..priors.generator import NetworkPrior
+
+    return NetworkPrior("dip", net=_quick_net(quick), device=device, stacked=True, init="none",
+                        stop="none", **kw)
 
 
 def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str) -> float:
@@ -74,7 +81,7 @@ def run(device: str = "cuda", quick: bool = False) -> list[dict]:
         start = time.perf_counter()
         out = solve(y, op, "dip", device=device, precision=precision, stacked=True,
                     progress=sys.stderr.isatty(),
-                    **({"iters": 5, "warm": 2, "net": _prior(device, quick).config} if quick else {}))
+                    **({"iters": 5, "warm": 2, "net": _quick_net(quick)} if quick else {}))
         rows.append({"kind": "case", "case": "denoise_astronaut", "precision": precision,
                      "psnr": psnr(out.image, truth.to(device)), "iterations": out.iterations,
                      "seconds": time.perf_counter() - start})

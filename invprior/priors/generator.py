@@ -262,8 +262,9 @@ class NetworkPrior(ItemwisePrior):
         if not self._check_cost(shape, self.iters or default_iters, progress, runs):
             return None  # restore_together: one at a time
         finish, cheap = keeper(op, y, self.keep_observed, noise_level)
-        level = visible_noise(op, y, noise_level)
-        if runs > 1:  # each image's own noise level, as when restored alone
+        if runs == 1:
+            level = visible_noise(op, y, noise_level)
+        else:  # each image's own noise level, as when restored alone
             levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(runs)]
             level = None if levels[0] is None else torch.tensor(levels, dtype=torch.float64)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
