@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", nargs="+", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy; several files, folders (searched recursively) or glob patterns restore each image to -o FOLDER, same-size images together")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op; dip instead of denoiser when --lr, --loss, --stop or --init is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, dip for a mask with a hole 32+ pixels across on an image of up to 512x512; dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
     s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known (default: estimated from IMAGE)")
+    s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
@@ -213,9 +214,9 @@ def _display(op, y, shape):
 def _options(args) -> dict:
     """The prior settings given on the command line (unset flags are left to the prior)."""
     options = {"iters": args.iters, "lr": args.lr, "loss": args.loss, "stop": args.stop,
-               "init": args.init, "max_seconds": args.max_seconds,
+               "init": args.init, "max_seconds": args.max_seconds, "ensemble": args.ensemble,
                "keep_observed": {"auto": None, "yes": True, "no": False}[args.keep_observed]}
-    defaults = {"loss": "l2sq", "stop": "auto", "init": "auto"}
+    defaults = {"loss": "l2sq", "stop": "auto", "init": "auto", "ensemble": 1}
     given = {k: v for k, v in options.items() if v is not None and v != defaults.get(k)}
     return {**given, "device": args.device, "seed": args.seed}
 

@@ -169,6 +169,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),
         (["--op", "denoise", "--simulate", "--noise", "laplace:1"], "unknown noise"),
         (["--op", "denoise", "--iters", "0"], "iters must be"),
+        (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer >= 1"),
+        (["--op", "denoise", "--prior", "sparse", "--ensemble", "2"], "the sparse prior does not take ensemble"),
         (["--op", "denoise", "--device", "cuda:9"] if not torch.cuda.is_available() else ["--op", "denoise", "--device", "tpu"], "device"),
     ],
 )

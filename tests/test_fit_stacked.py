@@ -35,9 +35,11 @@ def test_each_run_of_a_stack_is_the_run_fit_makes(pair):
     stacked = fit_stacked(generators(2), op, y, cfg, truth=x)
     for b, run in enumerate(stacked):
         alone = fit(generators(1)[0], op, y[b : b + 1], cfg, truth=x[b : b + 1])
-        # the first steps agree to rounding (later ones drift apart, as any two DIP runs
-        # whose arithmetic differs in the last bit: Adam's first steps amplify it)
-        assert run.losses[:5] == pytest.approx(alone.losses[:5], rel=1e-5)
+        # the first loss agrees to rounding; later ones drift apart, as any two DIP runs
+        # whose arithmetic differs in the last bit: Adam's first step is about lr * sign(g),
+        # which rounding flips where g is near 0 (with two threads the first five losses
+        # agreed to 1e-5; with one, the second differed by 0.4 % and 4.5 % for the two runs)
+        assert run.losses[0] == pytest.approx(alone.losses[0], rel=1e-5)
         assert len(run.losses) == run.iterations and len(run.psnrs) == run.iterations
         assert run.iteration <= run.iterations <= 60 and run.stop_signal
         assert psnr(run.image, x[b : b + 1]) > psnr(alone.image, x[b : b + 1]) - 0.5
@@ -104,3 +106,18 @@ def test_on_cuda_a_batch_is_one_stack_and_restores_as_on_the_cpu(pair):
     for b in range(2):
         assert gpu.items[b].iterations == 40
         assert abs(gpu.items[b].psnrs[-1] - cpu.items[b].psnrs[-1]) < 1.0
+
+
+def test_an_ensemble_is_the_mean_of_its_seeds_one_after_another_or_stacked(pair):
+    x, op, y = pair
+    kw = {"iters": 30, "net": TINY, "progress": False}
+    runs = [solve(y[:1], op, "dip", seed=seed, **kw).image for seed in (3, 4, 5)]
+    mean = solve(y[:1], op, "dip", seed=3, ensemble=3, **kw)
+    assert torch.allclose(mean.image, torch.stack(runs).mean(0), atol=1e-6)
+    assert mean.stop_reason.startswith("mean of 3 runs")
+    # a batch of two, each image's runs side by side in one stack (image b at 2b, 2b + 1)
+    alone = solve(y, op, "dip", ensemble=2, truth=x, **kw)
+    stacked = solve(y, op, "dip", ensemble=2, stacked=True, truth=x, **kw)
+    assert stacked.image.shape == y.shape and len(stacked.items) == 2
+    for b in range(2):
+        assert psnr(stacked.items[b].image, x[b : b + 1]) > psnr(alone.items[b].image, x[b : b + 1]) - 0.5

@@ -198,6 +198,11 @@ class NetworkPrior(ItemwisePrior):
             call per step and no host sync per step (``fit_stacked``), one image at a time
             (``False``: ``fit``), or ``auto``: stacked on CUDA (a single image too, for the
             host syncs), one at a time on a CPU, where stacking measured slower from 128x128 up.
+        ensemble: fit this many generators per observation, from seeds ``seed``,
+            ``seed + 1``, ..., and return the mean of their estimates (default 1). What the
+            network paints into a large hole depends on its seed (see ``ENSEMBLE_NOTE``);
+            the mean does not bet on one. Stacked, the runs of an image share each step;
+            one at a time, they take ``ensemble`` times as long.
 
     Example:
         >>> import operators as O
@@ -213,7 +218,7 @@ class NetworkPrior(ItemwisePrior):
                  warm: int | None = None, keep_observed: bool | None = None,
                  max_seconds: float | None = None, shape: tuple | None = None,
                  net: NetConfig | None = None, device="auto", seed: int = 0,
-                 precision: str = "auto", stacked: bool | str = "auto"):
+                 precision: str = "auto", stacked: bool | str = "auto", ensemble: int = 1):
         if kind not in NETWORKS:
             raise ValueError(f"unknown network '{kind}'; choose one of {', '.join(NETWORKS)}.")
         self.name, self.kind = kind, kind
@@ -222,7 +227,9 @@ class NetworkPrior(ItemwisePrior):
         self.lr = lr if lr is not None else self.config.lr
         checks = {"iters must be >= 1": iters is not None and iters < 1,
                   "lr must be > 0": not self.lr > 0, "ema must be in [0, 1)": not 0 <= ema < 1,
-                  "max_seconds must be positive": max_seconds is not None and not max_seconds > 0}
+                  "max_seconds must be positive": max_seconds is not None and not max_seconds > 0,
+                  "ensemble must be an integer >= 1":
+                      isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1)}
         for message, failed in checks.items():
             if failed:
                 raise ValueError(f"{message}.")
@@ -238,6 +245,7 @@ class NetworkPrior(ItemwisePrior):
         if stacked not in (True, False, "auto"):
             raise ValueError(f"stacked must be True, False or auto, got {stacked!r}.")
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
+        self.ensemble = ensemble
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         result = self._restore(y, op, noise_level, truth, progress, desc)
@@ -251,27 +259,36 @@ class NetworkPrior(ItemwisePrior):
     def _restore(self, y, op, noise_level, truth, progress, desc):
         """The run for ``y``: one observation by ``fit`` (a Result), or with ``self.stacked``
         a batch ``(B, ...)`` by ``fit_stacked`` (a list of B Results; an operator whose
-        observation is a tuple of tensors goes by ``fit``)."""
+        observation is a tuple of tensors goes by ``fit``). With ``ensemble`` k > 1, each
+        image's k runs go one after another (``fit``), or side by side in the stack."""
         stacked = self.stacked and isinstance(y, torch.Tensor)
         first = y[0] if isinstance(y, tuple) else y
-        runs = len(first) if stacked else 1
+        images, k = (len(first) if stacked else 1), self.ensemble
         shape = self.shape or tuple(op.input_shape_for((1,) + tuple(first.shape[1:])))
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
         default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
-        if not self._check_cost(shape, self.iters or default_iters, progress, runs):
-            return None  # restore_together: one at a time
+        stack = images * k if stacked else 1
+        if not self._check_cost(shape, self.iters or default_iters, progress, stack,
+                                1 if stacked else k):
+            if images > 1:
+                return None  # restore_together: one image at a time
+            stacked, stack = False, 1  # one image's ensemble: its runs one after another
+        if stacked and k > 1:  # image b's runs side by side, at b * k ... b * k + k - 1
+            y = y.repeat_interleave(k, 0)
+            truth = None if truth is None else truth.repeat_interleave(k, 0)
         finish, cheap = keeper(op, y, self.keep_observed, noise_level)
-        if runs == 1:
+        if stack == 1:
             level = visible_noise(op, y, noise_level)
         else:  # each image's own noise level, as when restored alone
-            levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(runs)]
+            levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(stack)]
             level = None if levels[0] is None else torch.tensor(levels, dtype=torch.float64)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
+        budget = self.max_seconds if stacked or self.max_seconds is None else self.max_seconds / k
         cfg = LoopConfig(
             iters=self.iters or default_iters, lr=self.lr, loss=self.loss, tv=self.tv,
             ema=self.ema, stop=stop, noise_level=level, window=self.window,
-            patience=self.patience, progress=progress, max_seconds=self.max_seconds,
+            patience=self.patience, progress=progress, max_seconds=budget,
             finish=finish, trace_finish=cheap, desc=desc)
         init = self.init
         if init == "auto":
@@ -279,10 +296,27 @@ class NetworkPrior(ItemwisePrior):
         estimate = op.initial_estimate(y) if init != "none" else None
         if init != "none" and estimate is None:
             raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
-        generators = [make_generator(self.kind, shape, config=self.config, seed=self.seed,
+        if stacked:
+            seeds = [self.seed + j for _ in range(images) for j in range(k)]
+            results = self._fit(seeds, True, shape, init, estimate, op, y, cfg, truth)
+            return [_mean(results[b * k : (b + 1) * k]) for b in range(images)]
+        results = []  # the ensemble's runs one after another, the time budget shared
+        for j in range(k):
+            if results and results[-1].interrupted:
+                break
+            results.append(self._fit([self.seed + j], False, shape, init, estimate, op, y,
+                                     replace(cfg), truth))
+        return _mean(results)
+
+    def _fit(self, seeds: list, stacked: bool, shape: tuple, init: str, estimate, op, y,
+             cfg: LoopConfig, truth):
+        """Fresh generators from ``seeds``, their warm start if ``init == "warm"``, and the
+        fit to ``y``: by ``fit_stacked`` (a list of Results, generator ``j`` fitted to
+        ``y[j]``) or, for one seed, by ``fit`` (a Result)."""
+        generators = [make_generator(self.kind, shape, config=self.config, seed=seed,
                                      device=self.device,
-                                     guide=estimate[b : b + 1] if init == "guide" else None)
-                      for b in range(runs)]
+                                     guide=estimate[j : j + 1] if init == "guide" else None)
+                      for j, seed in enumerate(seeds)]
         for generator in generators:
             generator.autocast = self.autocast
         run = partial(fit_stacked, generators) if stacked else partial(fit, generators[0])
@@ -295,21 +329,22 @@ class NetworkPrior(ItemwisePrior):
             # rollback on a harmless spike changed the sr4 decoder's run by 0.4 dB)
             warm = run(_identity, estimate, LoopConfig(
                 iters=steps, lr=cfg.lr, ema=0.0, stop="none", jump=math.inf,
-                progress=progress, max_seconds=self.max_seconds, desc="warm start")) if steps else None
+                progress=cfg.progress, max_seconds=cfg.max_seconds, desc="warm start")) if steps else None
             first_warm = warm[0] if isinstance(warm, list) else warm
             if first_warm is not None and first_warm.interrupted:
                 for result in warm if isinstance(warm, list) else [warm]:
                     result.stop_reason += " in the warm start"
                 return warm
-            if first_warm is not None and self.max_seconds is not None:  # one budget for both
-                cfg.max_seconds = max(self.max_seconds - first_warm.seconds, 1e-9)
+            if first_warm is not None and cfg.max_seconds is not None:  # one budget for both
+                cfg.max_seconds = max(cfg.max_seconds - first_warm.seconds, 1e-9)
         return run(op, y, cfg, truth=truth)
 
 
-    def _check_cost(self, shape: tuple, iters: int, progress: bool, runs: int = 1) -> bool:
+    def _check_cost(self, shape: tuple, iters: int, progress: bool, runs: int = 1,
+                    repeats: int = 1) -> bool:
         """Refuse an image whose network would not fit in the free memory (one sentence);
         False where ``runs`` of them stacked would not (they then go one at a time); say how
-        long a run of more than a minute will take."""
+        long ``repeats`` runs one after another will take, if more than a minute."""
         build = partial(make_generator, self.kind, config=self.config, seed=self.seed,
                         device=self.device)
         cost = estimate(build, shape, iters=iters, device=self.device)
@@ -322,13 +357,31 @@ class NetworkPrior(ItemwisePrior):
                 "smaller image, prior 'denoiser' (it works on tiles), or a larger device.")
         if free is not None and cost.bytes * runs > free:
             return False
-        if progress and cost.seconds > 60:
+        if progress and cost.seconds * repeats > 60:
             # the time of one image: a stack runs its images side by side
-            tqdm.write(f"{self.kind}: about {describe_seconds(cost.seconds)} for up to {iters} "
-                       f"iterations at {size} on {self.device.type} (early stopping may end it "
-                       "sooner; Ctrl-C keeps the best so far).", file=sys.stderr)
+            runs_of = f"{repeats} runs of " if repeats > 1 else ""
+            tqdm.write(f"{self.kind}: about {describe_seconds(cost.seconds * repeats)} for "
+                       f"{runs_of}up to {iters} iterations at {size} on {self.device.type} "
+                       "(early stopping may end it sooner; Ctrl-C keeps the best so far).",
+                       file=sys.stderr)
         return True
 
 
 def _identity(x):
     return x
+
+
+def _mean(results: list) -> Result:
+    """One Result for an ensemble's runs of one image: the mean of their estimates, the
+    traces and stopping of the first run (``fit`` returns each run's estimate clamped to
+    [0, 1] and already projected onto the observation, both of which the mean keeps)."""
+    first = results[0]
+    if len(results) == 1:
+        return first
+    seeds = f"{len(results)} runs"
+    return Result(
+        image=torch.stack([r.image for r in results]).mean(0), losses=first.losses,
+        psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
+        stop_reason=f"mean of {seeds}; the first: {first.stop_reason}",
+        stop_signal=first.stop_signal, seconds=sum(r.seconds for r in results),
+        interrupted=any(r.interrupted for r in results))
