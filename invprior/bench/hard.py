@@ -39,7 +39,7 @@ def hidden_psnr(image: torch.Tensor, truth: torch.Tensor, hidden: torch.Tensor) 
     return float(10 * np.log10(1 / (image - truth)[mask].double().square().mean().item()))
 
 
-def _run(cases, priors, quick: bool) -> list[dict]:
+def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> list[dict]:
     from ..api import auto_prior, solve
 
     rows = []
@@ -53,9 +53,13 @@ def _run(cases, priors, quick: bool) -> list[dict]:
         for prior in priors:
             start = time.perf_counter()
             options = {"iters": 4} if quick else {}
+            if ensemble > 1 and prior in ("dip", "decoder"):
+                options["ensemble"] = ensemble
             result = solve(y, op, prior, noise_level=noise, truth=truth, progress=sys.stderr.isatty(),
-                           device="cpu", **options)
+                           device=device, **options)
             method = NAMES.get(prior, prior) + (" (auto)" if prior == chosen else "")
+            if "ensemble" in options:
+                method += f", mean of {ensemble} seeds"
             rows.append(_row(name, method, result.image, truth, hidden,
                              time.perf_counter() - start, result.iterations))
     return rows
@@ -71,9 +75,11 @@ def _row(case, method, image, truth, hidden, seconds, iterations="") -> dict:
     return r
 
 
-def run_holes(quick: bool = False, cases=HOLE_CASES, priors=("denoiser", "dip")) -> list[dict]:
-    """Rows for the large-hole cases (``quick``: 4 iterations, numbers meaningless)."""
-    return _run(cases, priors, quick)
+def run_holes(quick: bool = False, cases=HOLE_CASES, priors=("denoiser", "dip"),
+              device: str = "cpu", ensemble: int = 1) -> list[dict]:
+    """Rows for the large-hole cases (``quick``: 4 iterations, numbers meaningless);
+    ``ensemble``: the network priors' mean of that many seeds (``.ci/gpu holes``)."""
+    return _run(cases, priors, quick, device, ensemble)
 
 
 def run_nonlinear(quick: bool = False, cases=NONLINEAR_CASES, priors=("denoiser", "dip")) -> list[dict]:
