@@ -87,7 +87,7 @@ def run_nonlinear(quick: bool = False, cases=NONLINEAR_CASES, priors=("denoiser"
     return _run(cases, priors, quick)
 
 
-def markdown(rows: list[dict]) -> str:
+def markdown(rows: list[dict], machine: str = "CPU, 2 threads") -> str:
     """One table; ``(auto)`` marks what ``prior="auto"`` picks for that case."""
     lines = ["| case | method | PSNR inside the hidden pixels (dB) | PSNR (dB) | SSIM | seconds | iterations |",
              "|---|---|---|---|---|---|---|"]
@@ -96,8 +96,8 @@ def markdown(rows: list[dict]) -> str:
         lines.append(f"| {r['case']} | {r['method']} | {inside} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
                      f"{r['seconds']:.1f} | {r['iterations']} |")
     lines += ["", "Cases and references: `invprior.bench.hard_cases`. Hidden pixels: the holes; "
-              "for over-exposure, the pixels that saturate (none for the gamma cases). CPU, "
-              "2 threads; noise level told (0.01) for the nonlinear cases."]
+              f"for over-exposure, the pixels that saturate (none for the gamma cases). {machine}; "
+              "noise level told (0.01) for the nonlinear cases."]
     if any(r["case"] in HOLE_CASES for r in rows):
         lines[-1] += (f" A hole {O.Inpainting.WIDE_HOLE:g} or more pixels in (the boxes) starts "
                       "plug-and-play and the deep image prior's warm start from the harmonic fill "
