@@ -200,9 +200,11 @@ class NetworkPrior(ItemwisePrior):
             host syncs), one at a time on a CPU, where stacking measured slower from 128x128 up.
         ensemble: fit this many generators per observation, from seeds ``seed``,
             ``seed + 1``, ..., and return the mean of their estimates (default 1). What the
-            network paints into a large hole depends on its seed (see ``ENSEMBLE_NOTE``);
-            the mean does not bet on one. Stacked, the runs of an image share each step;
-            one at a time, they take ``ensemble`` times as long.
+            network paints into a large hole depends on its seed: five boxes missing from
+            camera (the ``boxes_camera`` case), inside the holes, 25.00, 21.45 and 23.93 dB
+            for seeds 0, 1, 2 (3000 steps each), 24.11 for their mean; astronaut 13.23,
+            12.23, 12.96, mean 13.52 (+0.65 and +0.71 dB over a seed on average). Stacked, the runs
+            of an image share each step; one at a time, they take ``ensemble`` times as long.
 
     Example:
         >>> import operators as O
