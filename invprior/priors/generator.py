@@ -306,8 +306,9 @@ class NetworkPrior(ItemwisePrior):
         for j in range(k):
             if results and results[-1].interrupted:
                 break
+            each = replace(cfg, desc=f"{desc} run {j + 1}/{k}" if k > 1 else desc)
             results.append(self._fit([self.seed + j], False, shape, init, estimate, op, y,
-                                     replace(cfg), truth))
+                                     each, truth))
         return _mean(results)
 
     def _fit(self, seeds: list, stacked: bool, shape: tuple, init: str, estimate, op, y,
