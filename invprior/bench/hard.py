@@ -41,6 +41,7 @@ def hidden_psnr(image: torch.Tensor, truth: torch.Tensor, hidden: torch.Tensor) 
 
 def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> list[dict]:
     from ..api import auto_prior, solve
+    from ..priors.generator import NETWORKS
 
     rows = []
     for name in cases:
@@ -53,7 +54,7 @@ def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> 
         for prior in priors:
             start = time.perf_counter()
             options = {"iters": 4} if quick else {}
-            if ensemble > 1 and prior in ("dip", "decoder"):
+            if ensemble > 1 and prior in NETWORKS:
                 options["ensemble"] = ensemble
             result = solve(y, op, prior, noise_level=noise, truth=truth, progress=sys.stderr.isatty(),
                            device=device, **options)

@@ -203,8 +203,9 @@ class NetworkPrior(ItemwisePrior):
             network paints into a large hole depends on its seed: five boxes missing from
             camera (the ``boxes_camera`` case), inside the holes, 25.00, 21.45 and 23.93 dB
             for seeds 0, 1, 2 (3000 steps each), 24.11 for their mean; astronaut 13.23,
-            12.23, 12.96, mean 13.52 (+0.65 and +0.71 dB over a seed on average). Stacked, the runs
-            of an image share each step; one at a time, they take ``ensemble`` times as long.
+            12.23, 12.96, mean 13.52 (+0.65 and +0.71 dB over a seed on average). Stacked,
+            the runs of an image share each step; one at a time, they take ``ensemble``
+            times as long.
 
     Example:
         >>> import operators as O
@@ -270,21 +271,29 @@ class NetworkPrior(ItemwisePrior):
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
         default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
-        stack = images * k if stacked else 1
-        if not self._check_cost(shape, self.iters or default_iters, progress, stack,
-                                1 if stacked else k):
+        runs, repeats = (images * k, 1) if stacked else (1, k)  # side by side, one after another
+        if not self._check_cost(shape, self.iters or default_iters, progress, runs, repeats):
             if images > 1:
                 return None  # restore_together: one image at a time
-            stacked, stack = False, 1  # one image's ensemble: its runs one after another
-        if stacked and k > 1:  # image b's runs side by side, at b * k ... b * k + k - 1
-            y = y.repeat_interleave(k, 0)
-            truth = None if truth is None else truth.repeat_interleave(k, 0)
-        finish, cheap = keeper(op, y, self.keep_observed, noise_level)
-        if stack == 1:
+            stacked = False  # one image's ensemble: its runs one after another
+        if images == 1:
             level = visible_noise(op, y, noise_level)
         else:  # each image's own noise level, as when restored alone
-            levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(stack)]
+            levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(images)]
             level = None if levels[0] is None else torch.tensor(levels, dtype=torch.float64)
+        init = self.init
+        if init == "auto":
+            init = "warm" if getattr(op, "good_initial_estimate", False) else "none"
+        estimate = op.initial_estimate(y) if init != "none" else None
+        if init != "none" and estimate is None:
+            raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
+        if stacked and k > 1:  # image b's runs side by side, at b * k ... b * k + k - 1
+            # (levels and estimates read once per image above, then copied to its runs)
+            y, truth, estimate = (None if t is None else t.repeat_interleave(k, 0)
+                                  for t in (y, truth, estimate))
+            if level is not None:
+                level = torch.as_tensor(level, dtype=torch.float64).reshape(-1).repeat_interleave(k)
+        finish, cheap = keeper(op, y, self.keep_observed, noise_level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
         budget = self.max_seconds if stacked or self.max_seconds is None else self.max_seconds / k
         cfg = LoopConfig(
@@ -292,12 +301,6 @@ class NetworkPrior(ItemwisePrior):
             ema=self.ema, stop=stop, noise_level=level, window=self.window,
             patience=self.patience, progress=progress, max_seconds=budget,
             finish=finish, trace_finish=cheap, desc=desc)
-        init = self.init
-        if init == "auto":
-            init = "warm" if getattr(op, "good_initial_estimate", False) else "none"
-        estimate = op.initial_estimate(y) if init != "none" else None
-        if init != "none" and estimate is None:
-            raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
         if stacked:
             seeds = [self.seed + j for _ in range(images) for j in range(k)]
             results = self._fit(seeds, True, shape, init, estimate, op, y, cfg, truth)
@@ -381,10 +384,9 @@ def _mean(results: list) -> Result:
     first = results[0]
     if len(results) == 1:
         return first
-    seeds = f"{len(results)} runs"
     return Result(
         image=torch.stack([r.image for r in results]).mean(0), losses=first.losses,
         psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
-        stop_reason=f"mean of {seeds}; the first: {first.stop_reason}",
+        stop_reason=f"mean of {len(results)} runs; the first: {first.stop_reason}",
         stop_signal=first.stop_signal, seconds=sum(r.seconds for r in results),
         interrupted=any(r.interrupted for r in results))
