@@ -311,6 +311,7 @@ def run_many(args) -> int:
     from .api import resolve_prior, solve
     from .checks import resolve_device
     from .folders import find_jobs, restore_files
+    from .io import READABLE
     from .metrics import psnr
 
     if args.report or args.compare or args.plot:
@@ -323,6 +324,9 @@ def run_many(args) -> int:
     out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"'{out_dir}' is a file; for several images -o names a folder.")
+    if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
+        # a folder called restored.png is never what was meant
+        raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     jobs = find_jobs(args.image, out_dir)
     if args.mask and any(Path(args.mask).resolve() == j.output.resolve() for j in jobs):
         raise UsageError(f"an output would overwrite the mask '{args.mask}'; choose another folder.")

@@ -105,12 +105,14 @@ def test_a_large_hole_in_the_mask_takes_the_same_prior_as_one_file(tmp_path, pho
     (["--report", "r.json"], "take one image"),
     (["--plot", "p.png"], "take one image"),
     (["-o", "FILE"], "is a file"),
+    (["-o", "restored.png"], "names an image file"),
 ])
 def test_folder_usage_errors(tmp_path, photos, capsys, extra, match):
     (tmp_path / "FILE").write_text("x")
-    extra = [str(tmp_path / e) if e == "FILE" else e for e in extra]
+    extra = [str(tmp_path / e) if e in ("FILE", "restored.png") else e for e in extra]
     assert main(["--op", "denoise", str(photos), *extra]) == 2
     assert match in capsys.readouterr().err
+    assert not (tmp_path / "restored.png").exists()  # no folder of that name
 
 
 def test_empty_folder_and_unmatched_glob(tmp_path, capsys):
