@@ -22,10 +22,11 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
-__all__ = ["tiled", "tile_spans", "tile_pixels", "CPU_BUDGET_BYTES"]
+__all__ = ["tiled", "tile_count", "tile_spans", "tile_pixels", "CPU_BUDGET_BYTES"]
 
 # Activation memory a tile may use on a CPU: a fixed budget, whatever the machine. 256 MiB at
 # the U-Net's ~850 bytes per pixel gives tiles of about 560x560, which run fastest per pixel
@@ -106,7 +107,20 @@ def _spans(length: int, tile: int, overlap: int, align: int) -> list[tuple[int, 
             for i, (a, b) in enumerate(spans)]
 
 
-def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8) -> torch.Tensor:
+def tile_count(height: int, width: int, tile: int, overlap: int = 32, align: int = 8) -> int:
+    """How many tiles (calls of ``fn``) :func:`tiled` makes for an image of this size.
+
+    Example:
+        >>> tile_count(100, 140, 48, 16), tile_count(40, 40, 48, 16)
+        (12, 1)
+    """
+    if tile >= height and tile >= width:
+        return 1
+    return len(tile_spans(height, tile, overlap, align)) * len(tile_spans(width, tile, overlap, align))
+
+
+def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8,
+          done: Callable[[], object] | None = None) -> torch.Tensor:
     """``fn(x)`` computed tile by tile (see the module docstring).
 
     Args:
@@ -115,6 +129,8 @@ def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8) 
         tile: tile side in pixels (tiles are square, except at the bottom and right edges).
         overlap: pixels of context shared by neighbouring tiles and cross-faded.
         align: tile starts are multiples of this.
+        done: called after each tile (a progress bar's ``update``); :func:`tile_count` says
+            how many times.
 
     Returns:
         ``(B, C', H, W)``: each pixel a weighted mean of the tiles that cover it, weights
@@ -122,8 +138,11 @@ def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8) 
         overlap (so a filter that sees ``overlap / 4`` pixels around is exact).
     """
     h, w = x.shape[-2:]
+    done = done or (lambda: None)
     if tile >= h and tile >= w:
-        return fn(x)
+        out = fn(x)
+        done()
+        return out
     out = None
     weight = torch.zeros(h, w, dtype=x.dtype, device=x.device)
     for top, bottom, lead_y, trail_y in _spans(h, tile, overlap, align):
@@ -135,4 +154,5 @@ def tiled(fn, x: torch.Tensor, *, tile: int, overlap: int = 32, align: int = 8) 
                 out = piece.new_zeros(*piece.shape[:2], h, w)
             out[..., top:bottom, left:right] += wxy * piece
             weight[top:bottom, left:right] += wxy
+            done()
     return out / weight

@@ -4,10 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import operators as O
 from invprior.bench.cases import sample_image
 from invprior.metrics import psnr
-from invprior.priors.cnn import CNNDenoiser
-from invprior.tiles import tile_spans, tiled
+from invprior.priors.cnn import CNNDenoiser, CNNPrior
+from invprior.tiles import tile_count, tile_spans, tiled
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(100, 48, 16), (64, 64, 8), (257, 64, 32),
@@ -33,6 +34,14 @@ def test_a_local_filter_is_exact_on_tiles():
     first = lambda u: mean(u)[:, :1]
     torch.testing.assert_close(tiled(first, x, tile=40, overlap=8)[inner], first(x)[inner],
                                atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("size,tile", [((90, 130), 40), ((192, 192), 64), ((50, 60), 64)])
+def test_tile_count_is_the_number_of_calls_and_of_done(size, tile):
+    calls, done = [], []
+    tiled(lambda u: calls.append(u.shape) or u, torch.zeros(1, 1, *size), tile=tile, overlap=8,
+          done=lambda: done.append(1))
+    assert len(calls) == len(done) == tile_count(*size, tile, overlap=8)
 
 
 def _noisy(name: str):
@@ -81,3 +90,14 @@ def test_the_denoiser_output_can_enter_autograd(noisy):
 def test_bad_precision_is_one_sentence():
     with pytest.raises(ValueError, match="precision must be auto or one of"):
         CNNDenoiser(precision="int8")
+
+
+def test_one_pass_shows_a_bar_over_its_tiles_when_asked(noisy, capsys):
+    prior = CNNPrior()
+    prior.denoise.tile = 64  # 5 x 5 tiles over 192 x 192, as a large photo would take
+    quiet = prior.restore(noisy[1], O.Denoising(), noise_level=25 / 255).image
+    assert capsys.readouterr().err == ""
+    shown = prior.restore(noisy[1], O.Denoising(), noise_level=25 / 255, progress=True).image
+    err = capsys.readouterr().err
+    assert "denoiser" in err and f"/{tile_count(192, 192, 64)} " in err
+    assert torch.equal(quiet, shown)

@@ -19,13 +19,14 @@ import math
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from ..checks import resolve_device, resolve_precision
 from ..cnn.checkpoint import ASSET, COLOUR_ASSET, load_denoiser
 from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
-from ..tiles import tile_pixels, tiled
+from ..tiles import tile_count, tile_pixels, tiled
 from .base import ItemwisePrior
 from .pnp import PlugAndPlay
 
@@ -88,7 +89,11 @@ class CNNDenoiser:
         self.pixels = tile_pixels(self.device, bytes_per_pixel)
         self.tile = tile or max(64, int(math.sqrt(self.pixels)) // 8 * 8)
 
-    def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, sigma, progress: bool = False,
+                 desc: str = "denoiser") -> torch.Tensor:
+        """Denoise ``x (B, C, H, W)`` at ``sigma`` (a float or ``(B,)``); ``progress``: a bar
+        over the network's calls (tiles, or chunks of the batch) when there are several (a
+        12-megapixel photo takes minutes on a CPU)."""
         b, c, h, w = x.shape
         guided = c == 3 and self.colour is not None
         net = self.colour if guided else self.gray
@@ -97,9 +102,12 @@ class CNNDenoiser:
                              f"an image of {c} channel(s) needs a gray one.")
         inputs, levels = split(x, sigma, guided)
         per_call = max(1, self.pixels // (h * w))
-        with torch.inference_mode():
-            out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile)
-                             for chunk, s in zip(inputs.split(per_call), levels.split(per_call))])
+        chunks = list(zip(inputs.split(per_call), levels.split(per_call)))
+        calls = len(chunks) * tile_count(h, w, self.tile)
+        with tqdm(total=calls, desc=desc, unit="tile", disable=not progress or calls < 2,
+                  leave=False) as bar, torch.inference_mode():
+            out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile,
+                                   done=bar.update) for chunk, s in chunks])
         # a plain tensor again: inference tensors cannot enter autograd later
         return join(out.clone(), c)
 
@@ -162,6 +170,6 @@ class CNNPrior(ItemwisePrior):
                             desc=desc, one=len(y) == 1)
         # one pass for the whole batch, each image at its own (estimated) noise level
         levels = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
-        out = self.denoise(y, torch.tensor(levels, dtype=y.dtype)).clamp(0, 1)
+        out = self.denoise(y, torch.tensor(levels, dtype=y.dtype), progress, desc).clamp(0, 1)
         return [Result(out[b : b + 1], iteration=1, iterations=1,
                        stop_reason="CNN denoiser (one pass)") for b in range(len(y))]
