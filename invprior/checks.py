@@ -9,10 +9,12 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import torch
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
-           "batch_size", "to_device"]
+           "batch_size", "to_device", "out_of_memory"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -81,3 +83,24 @@ def batch_size(y) -> int:
 def to_device(y, device):
     """``y`` (a tensor or a tuple of them) on ``device``."""
     return tuple(p.to(device) for p in y) if isinstance(y, tuple) else y.to(device)
+
+
+def out_of_memory(err: BaseException) -> str | None:
+    """One sentence for a failed allocation, else None: Python's ``MemoryError``, torch's CPU
+    allocator (a ``RuntimeError``, whatever the size) or CUDA's out-of-memory error.
+
+    Example:
+        >>> out_of_memory(RuntimeError("DefaultCPUAllocator: can't allocate memory: you "
+        ...                             "tried to allocate 2308608000 bytes."))
+        'out of memory (an allocation of 2.2 GiB failed); try a smaller image or a machine with more memory.'
+        >>> out_of_memory(RuntimeError("shapes do not match")) is None
+        True
+    """
+    text = str(err)
+    if isinstance(err, getattr(torch, "OutOfMemoryError", ())) or "CUDA out of memory" in text:
+        return "out of memory on the GPU; try a smaller image or --device cpu."
+    if isinstance(err, MemoryError) or "can't allocate memory" in text:
+        size = re.search(r"allocate (\d+) bytes", text)
+        failed = f" (an allocation of {int(size[1]) / 2**30:.1f} GiB failed)" if size else ""
+        return f"out of memory{failed}; try a smaller image or a machine with more memory."
+    return None

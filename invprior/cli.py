@@ -380,8 +380,13 @@ def main(argv=None) -> int:
     except ValueError as err:  # ImageError and UsageError are ValueErrors too
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except MemoryError:
-        print("error: out of memory; try a smaller image or --device cuda.", file=sys.stderr)
+    except (MemoryError, RuntimeError) as err:  # torch's allocators raise RuntimeErrors
+        from .checks import out_of_memory
+
+        message = out_of_memory(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the solve had an estimate, or while writing it
         print("interrupted: nothing was written.", file=sys.stderr)

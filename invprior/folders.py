@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from .checks import out_of_memory
 from .io import READABLE, WRITABLE
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files"]
@@ -159,7 +160,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     def fail(job, err):
         tally.failed += 1
-        say(f"failed: {job.source}: {err}")
+        say(f"failed: {job.source}: {out_of_memory(err) or err}")
 
     def flush():
         batch = list(pending)

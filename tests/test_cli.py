@@ -201,6 +201,25 @@ def test_bad_files_exit_2(tmp_path, capsys, gray):
     assert "transparent" in capsys.readouterr().err
 
 
+def test_running_out_of_memory_is_one_sentence_and_exit_2(tmp_path):
+    # a real allocation failure: the process may map 1 GiB more than it holds after its
+    # imports, and x4 super-resolution of a 2000x2000 image needs a 64-megapixel estimate
+    write_image(tmp_path / "big.png", np.zeros((2000, 2000), np.float32))
+    code = ("import resource, sys\n"
+            "import invprior.api\n"
+            "from invprior.cli import main\n"
+            "pages = int(open('/proc/self/statm').read().split()[0])\n"
+            "limit = pages * resource.getpagesize() + 2**30\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (limit, limit))\n"
+            f"sys.exit(main(['--op', 'sr', '--quiet', {str(tmp_path / 'big.png')!r}, '-o', "
+            f"{str(tmp_path / 'out.png')!r}]))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "out of memory" in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_unknown_op_and_help_via_subprocess(gray):
     bad = subprocess.run([sys.executable, "-m", "invprior.solve", "--op", "fft", str(gray)], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
