@@ -238,6 +238,26 @@ def test_harmonic_fill_stays_within_the_border_and_fills_wide_holes_better():
     assert torch.equal(thin.initial_estimate(rgb), O.biharmonic_inpaint(rgb, thin.mask).clamp(0, 1))
 
 
+def test_biharmonic_fill_in_blocks_matches_the_whole_plane():
+    # thin strokes are filled from close by: blocks with a margin of context give the fill
+    # of one solve over the plane (a large photo's is too slow and too big for one solve)
+    from skimage.restoration import inpaint_biharmonic
+
+    from invprior.bench.cases import clean
+    from operators.mask import _blockwise
+
+    plane = clean("camera").astype(float)
+    holes = O.scribble_mask((256, 256), 8, 14.0, seed=3).numpy().reshape(256, 256) < 0.5
+    whole = inpaint_biharmonic(plane, holes)
+    blocks = _blockwise(inpaint_biharmonic, plane, holes, block=96, margin=48)  # 3 x 3 blocks
+    assert (blocks[~holes] == plane[~holes]).all()
+    error = lambda fill: ((fill - plane)[holes] ** 2).mean()  # noqa: E731
+    assert abs(10 * math.log10(error(blocks) / error(whole))) < 0.02  # dB inside the holes
+    assert abs(blocks - whole)[holes].mean() < 1e-3
+    # a plane that fits one block and its margins is solved whole, as before
+    assert (_blockwise(inpaint_biharmonic, plane, holes) == whole).all()
+
+
 def test_boxes_mask_scales_with_the_image_and_refuses_what_cannot_fit():
     for side in (64, 256):
         op = O.Inpainting(shape=(3, side, side), kind="boxes", seed=2)
