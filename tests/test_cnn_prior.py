@@ -229,3 +229,15 @@ def test_denoiser_on_cuda_matches_cpu(camera64):
     cpu = solve(y, op, "denoiser", iters=8, noise_level=0.01, device="cpu", progress=False).image
     gpu = solve(y, op, "denoiser", iters=8, noise_level=0.01, device="cuda", progress=False).image
     assert gpu.is_cuda and abs(psnr(gpu.cpu(), camera64) - psnr(cpu, camera64)) < 0.05
+
+
+def test_plug_and_play_refuses_what_would_not_fit_in_memory(monkeypatch, camera64):
+    import invprior.priors.pnp as pnp
+
+    A = O.Downsampling(4)
+    y = A(camera64)  # 16x16: the estimate is 64x64, 4096 values, 384 KiB at 96 bytes each
+    monkeypatch.setattr(pnp, "free_memory", lambda device: 300 * 1024)
+    with pytest.raises(ValueError, match=r"about 0\.0 GiB for a 64x64 image on cpu .* smaller factor"):
+        solve(y, A, progress=False)
+    monkeypatch.setattr(pnp, "free_memory", lambda device: 500 * 1024)
+    assert solve(y, A, iters=2, progress=False).image.shape == camera64.shape
