@@ -319,7 +319,7 @@ def check_memory(op, y, shape: tuple | None = None) -> None:
     enlarged x4 needs about 50 GiB, and the system would kill the process, not tell why.
 
     Example:
-        >>> check_memory(O.Downsampling(4), torch.rand(1, 3, 64, 64))  # 0.2 GB: fits
+        >>> check_memory(O.Downsampling(4), torch.rand(1, 3, 64, 64))  # 19 MB: fits
     """
     ref = y[0] if isinstance(y, tuple) else y
     image = shape or op.input_shape_for(tuple(ref.shape))
