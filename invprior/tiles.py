@@ -114,8 +114,6 @@ def tile_count(height: int, width: int, tile: int, overlap: int = 32, align: int
         >>> tile_count(100, 140, 48, 16), tile_count(40, 40, 48, 16)
         (12, 1)
     """
-    if tile >= height and tile >= width:
-        return 1
     return len(tile_spans(height, tile, overlap, align)) * len(tile_spans(width, tile, overlap, align))
 
 
