@@ -13,6 +13,7 @@ import operators as O
 
 from .checks import check_observation
 from .priors import Prior, make_prior, options_of
+from .priors.inpainter import why_not
 from .result import Result
 
 __all__ = ["solve", "auto_prior", "resolve_prior", "AUTO_PRIORS"]
@@ -43,30 +44,43 @@ FALLBACK = "denoiser"
 LARGE_HOLE_PRIOR = "dip"
 LARGE_HOLE = O.Inpainting.WIDE_HOLE  # 16 pixels from the hole's inside to its border (32+ across)
 LARGE_HOLE_PIXELS = 512 * 512
+# Holes from 6 to 16 pixels in (thick scribbles): the trained inpainter (priors.inpainter),
+# one network pass. BENCHMARKS.md, "Large holes": scribbles 14 pixels wide, inside the holes,
+# against plug-and-play; "Hole widths": scribbles 3 to 20 pixels wide on camera and coffee,
+# plug-and-play ahead up to a radius of 5 (random pixels, thin lines), the inpainter from 8.
+MID_HOLE_PRIOR = "inpainter"
+MID_HOLE = 6.0
 
 
 def auto_prior(op, y=None) -> str:
     """The prior ``prior="auto"`` picks for an operator (instance or class) and its
     observation ``y``: by the operator's name (a user's own operator: ``FALLBACK``), except
-    for a mask with a large hole (``Inpainting.hole_radius``) on an image of up to 512x512.
+    for a mask with a large hole (``Inpainting.hole_radius``) on an image of up to 512x512,
+    and a binary one with holes 6 to 16 pixels in.
 
     Example:
         >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.Downsampling), auto_prior(O.Lambda(abs))
         ('denoiser', 'denoiser', 'denoiser')
         >>> auto_prior(O.Inpainting(O.box_mask((64, 64), (8, 8, 40, 40))))  # radius 20
         'dip'
+        >>> auto_prior(O.Inpainting(O.box_mask((64, 64), (8, 8, 12, 40))))  # radius 6
+        'inpainter'
     """
     name = getattr(op, "name", None)
-    if name == "inpaint" and isinstance(op, O.Inpainting) and op.hole_radius() >= LARGE_HOLE:
-        if y is None or y.shape[-2] * y.shape[-1] <= LARGE_HOLE_PIXELS:
+    if name == "inpaint" and isinstance(op, O.Inpainting):
+        radius = op.hole_radius()
+        if radius >= LARGE_HOLE and (y is None or y.shape[-2] * y.shape[-1] <= LARGE_HOLE_PIXELS):
             return LARGE_HOLE_PRIOR
+        if MID_HOLE <= radius < LARGE_HOLE and why_not(op) is None:
+            return MID_HOLE_PRIOR
     return AUTO_PRIORS.get(name, FALLBACK)
 
 
 def resolve_prior(prior, op, options: dict | None = None, y=None):
-    """``auto`` -> the operator's prior (``auto_prior``, given ``y`` for the image size), or
-    the deep image prior when ``options`` include a setting only it takes (``loss="l1"`` for
-    impulse noise, say); anything else as it is.
+    """``auto`` -> the operator's prior (``auto_prior``, given ``y`` for the image size); when
+    ``options`` include a setting it does not take, the operator's usual prior if that takes
+    them (``iters`` with a scribble mask: plug-and-play), else the deep image prior
+    (``loss="l1"`` for impulse noise, say); anything else as it is.
 
     Example:
         >>> resolve_prior("auto", O.Denoising()), resolve_prior("auto", O.Denoising(), {"loss": "l1"})
@@ -74,8 +88,11 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
     """
     if not (isinstance(prior, str) and prior == "auto"):
         return prior
-    choice = auto_prior(op, y)
-    return choice if set(options or {}) <= options_of(choice) else "dip"
+    usual = AUTO_PRIORS.get(getattr(op, "name", None), FALLBACK)
+    for choice in (auto_prior(op, y), usual):
+        if set(options or {}) <= options_of(choice):
+            return choice
+    return "dip"
 
 
 def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = None,

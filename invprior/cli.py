@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", nargs="+", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy; several files, folders (searched recursively) or glob patterns restore each image to -o FOLDER, same-size images together")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, dip for a mask with a hole 32+ pixels across on an image of up to 512x512; dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with a hole 32+ pixels across, dip on an image of up to 512x512, and one with holes 12 to 32 pixels across, inpainter; dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained one-pass hole filler, for --op inpaint), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
@@ -249,8 +249,8 @@ def run(args) -> dict:
 
     options = _options(args)
     y, op, truth = _read(args, args.image, {})
-    # the prior that runs is named in the output file and the report (a mask with a large
-    # hole takes the deep image prior: api.auto_prior)
+    # the prior that runs is named in the output file and the report (a mask with wide
+    # holes takes the inpainter or the deep image prior: api.auto_prior)
     args.prior = resolve_prior(args.prior, op, options, y)
 
     paths = _outputs(args)

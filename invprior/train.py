@@ -4,7 +4,8 @@ GLO (deep factorisation, Bojanowski et al. 2017) learns a decoder and one code p
 ``--kind linear`` trains the linear decoder ``x = b + W z`` with the same loop, and
 ``--kind pca`` computes that linear prior in closed form. Solve with the result through
 ``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``. ``--kind denoiser`` trains the
-CNN denoiser of plug-and-play restoration (``invprior.cnn``) on scikit-image's photographs.
+CNN denoiser of plug-and-play restoration (``invprior.cnn``) on scikit-image's photographs;
+``--kind inpainter`` fine-tunes it to fill holes in one pass (``invprior.cnn.inpainter``).
 
 Examples:
     python -m invprior.train --data digits --out digits.pt
@@ -50,6 +51,11 @@ ASSET_COMMANDS = {
                        "--data ../shared/data/cbsd432 --start invprior/weights/denoiser.pt "
                        "--size 64 --steps 100000 --batch 24 --lr 2e-4 --max-seconds 3600 "
                        "--keep-start 0.3 --threads 2 --out invprior/weights/denoiser_colour.pt",
+    # the inpainter: the gray denoiser fine-tuned for 45 minutes on 2 CPU cores to fill random
+    # boxes and scribbles in 128-pixel patches of train400 and CBSD432 (made gray)
+    "inpainter": "python -m invprior.train --kind inpainter --data ../shared/data "
+                 "--start invprior/weights/denoiser.pt --steps 100000 --batch 12 --lr 3e-4 "
+                 "--max-seconds 2700 --threads 2 --out invprior/weights/inpainter.pt",
 }
 
 
@@ -62,11 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "on a folder of images or a shipped set.",
         formatter_class=HelpWithDefaults,
     )
-    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); --kind denoiser: a folder (made gray), else scikit-image's photographs")
+    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser")
-    m.add_argument("--start", default=None, help="--kind denoiser: fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights")
+    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser", "inpainter"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser; inpainter: the denoiser fine-tuned (--start) to fill random holes in one pass (invprior.cnn.inpainter)")
+    m.add_argument("--start", default=None, help="--kind denoiser (needed by inpainter): fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights")
     m.add_argument("--keep-start", type=float, default=0.0, help="--kind denoiser with --start: the final weights are this share of --start's plus the rest of the fine-tuned ones (0: only the fine-tuned)")
     m.add_argument("--widths", default="32,64,128,192", help="--kind denoiser without --start: the U-Net's channels per scale, finest first, comma-separated (each scale halves the image)")
     m.add_argument("--blocks", type=int, default=2, help="--kind denoiser without --start: residual blocks per scale")
@@ -76,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--init", default="pca", choices=("pca", "random"), help="starting codes")
     m.add_argument("--loss", default="l2", choices=("l2", "lap1"), help="reconstruction loss: squared l2 or Laplacian-pyramid l1")
     d = p.add_argument_group("data")
-    d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders; --kind denoiser: patch side, 96)")
+    d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders; --kind denoiser: patch side, 96; inpainter: 128)")
     d.add_argument("--channels", type=int, default=None, choices=(1, 3), help="1 gray or 3 RGB (default: 1 for digits/faces; a folder is RGB if any image is); --kind denoiser: 3 trains the colour denoiser on the RGB photos of --data (each patch denoised one opponent channel at a time, guided by all three; --batch counts patches), else gray")
     d.add_argument("--flips", action="store_true", help="add the horizontal mirror of every image")
     o = p.add_argument_group("optimisation")
@@ -86,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--code-lr", type=float, default=1e-2, help="sparse Adam learning rate of the codes")
     o.add_argument("--schedule", default="constant", choices=("constant", "cosine"), help="learning rates constant, or decayed along a cosine to 1/100 at the last step")
     o.add_argument("--seed", type=int, default=0, help="seed of the weights, codes and shuffling")
-    o.add_argument("--max-seconds", type=float, default=None, help="--kind denoiser: stop after this time (the learning-rate schedule follows whichever of steps and time runs out first)")
+    o.add_argument("--max-seconds", type=float, default=None, help="--kind denoiser/inpainter: stop after this time (the learning-rate schedule follows whichever of steps and time runs out first)")
     o.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (0: only the final one)")
     o.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     o.add_argument("--force", action="store_true", help="overwrite an existing --out")
@@ -118,7 +124,7 @@ def run(args) -> dict:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     meta = {"command": " ".join(["python -m invprior.train", *sys.argv[1:]])}
-    if args.kind == "denoiser":
+    if args.kind in ("denoiser", "inpainter"):
         return _train_denoiser(args, out, device, meta)
     if args.data is None:
         raise ValueError(f"--kind {args.kind} needs --data (digits, faces or a folder).")
@@ -146,14 +152,18 @@ def run(args) -> dict:
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     from .cnn.training import DenoiserConfig, train_denoiser
 
+    kind = args.kind
     if args.resume:
-        raise ValueError("--kind denoiser cannot --resume; start it again with --force.")
+        raise ValueError(f"--kind {kind} cannot --resume; start it again with --force.")
+    if kind == "inpainter" and (args.start is None or args.channels == 3):
+        raise ValueError("--kind inpainter fine-tunes a gray denoiser (--start, e.g. "
+                         "invprior/weights/denoiser.pt); it fills colour images channel by channel.")
     if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
         raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
     if not 0 <= args.keep_start < 1 or (args.keep_start and args.start is None):
         raise ValueError("--keep-start must be in [0, 1) and needs --start.")
     if args.data in ("digits", "faces"):
-        raise ValueError("--kind denoiser trains on a folder of photographs (or, without "
+        raise ValueError(f"--kind {kind} trains on a folder of photographs (or, without "
                          "--data, on scikit-image's), not on digits or faces.")
     widths = _widths(args.widths)
     if args.blocks < 1:
@@ -164,7 +174,8 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
                          max_seconds=args.max_seconds, data=args.data, start=args.start,
                          keep_start=args.keep_start, colour=args.channels == 3,
                          widths=widths, blocks=args.blocks,
-                         **({"patch": args.size} if args.size else {}))
+                         task="inpaint" if kind == "inpainter" else "denoise",
+                         patch=args.size or (128 if kind == "inpainter" else DenoiserConfig.patch))
     return train_denoiser(cfg, out=out, device=device, progress=not args.quiet, meta=meta)
 
 
@@ -177,6 +188,11 @@ def _widths(text: str) -> tuple:
     if not 1 <= len(widths) <= 6 or min(widths) < 1:
         raise ValueError(f"--widths takes 1 to 6 positive channel counts separated by commas, got '{text}'.")
     return widths
+
+
+# What each CNN kind's held-out PSNR measures (see invprior.cnn.training).
+HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
+                 "inpainter": "coffee scribbles (inside the holes)"}
 
 
 def main(argv=None) -> int:
@@ -199,9 +215,9 @@ def main(argv=None) -> int:
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-    if main_rank and not args.quiet and args.kind == "denoiser":
-        print(f"denoiser: {ck['step']} steps in {ck['seconds']:.0f} s, held-out coffee sigma 25: "
-              f"{ck['meta']['held_out_psnr']:.2f} dB; wrote {args.out}")
+    if main_rank and not args.quiet and args.kind in HELD_OUT_CASE:
+        print(f"{args.kind}: {ck['step']} steps in {ck['seconds']:.0f} s, held-out "
+              f"{HELD_OUT_CASE[args.kind]}: {ck['meta']['held_out_psnr']:.2f} dB; wrote {args.out}")
     elif main_rank and not args.quiet:
         c = ck["config"]
         loss = f", final loss {ck['losses'][-1]:.3e}" if len(ck["losses"]) else ""

@@ -82,7 +82,7 @@ def test_stacked_deep_image_prior_rows_and_their_table_run():
 def test_hard_cases_rows_and_the_auto_mark(capsys):
     from invprior.bench.hard import markdown, run_holes, run_nonlinear
 
-    rows = run_holes(quick=True, cases=("boxes_camera",), priors=("denoiser", "dip"))
+    rows = run_holes(quick=True, cases=("boxes_camera",), priors=("denoiser", "dip"), widths=False)
     rows += run_nonlinear(quick=True, cases=("overexposed_camera", "gamma_camera"), priors=("denoiser", "dip"))
     methods = [(r["case"], r["method"]) for r in rows]
     assert ("boxes_camera", "deep image prior (auto)") in methods  # holes of radius 27
@@ -94,6 +94,16 @@ def test_hard_cases_rows_and_the_auto_mark(capsys):
     assert all(r["hidden"] < r["psnr"] for r in holes)  # the holes are where the error is
     text = markdown(rows)
     assert text.count("\n| ") == len(rows) and "(auto)" in text
+
+
+def test_hole_width_rows_become_their_own_table():
+    from invprior.bench.hard import markdown, run_hole_widths
+
+    rows = run_hole_widths(quick=True)  # one width per image, plug-and-play 4 iterations
+    assert [(r["image"], r["width"]) for r in rows] == [("camera", 3), ("coffee", 3)]
+    assert all(0 < r["radius"] < 3 and r["inpainter"] > 15 and r["auto"] == "denoiser" for r in rows)
+    text = markdown(rows)
+    assert "Hole widths" in text and text.count("| camera |") == 1
 
 
 def test_auto_policy_table_is_computed_from_the_code():

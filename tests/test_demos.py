@@ -23,7 +23,7 @@ DEMOS = ROOT / "demos"
 EXPECTED = {
     "denoise.py": ("denoise.png", ["nl-means", "denoiser", "sparse", "dip", "decoder"]),
     "superres.py": ("superres.png", ["bicubic", "denoiser", "sparse", "dip", "decoder"]),
-    "inpaint.py": ("inpaint.png", ["biharmonic", "denoiser", "sparse", "dip", "decoder"]),
+    "inpaint.py": ("inpaint.png", ["biharmonic", "inpainter", "denoiser", "sparse", "dip", "decoder"]),
     "deblur.py": ("deblur.png", ["wiener", "denoiser", "sparse", "dip", "decoder"]),
     "cs_faces.py": ("cs_faces.png", ["lasso-dct", "faces-prior", "dip", "decoder"]),
     "custom_operator.py": ("custom_operator.png", ["naive-inverse", "auto=denoiser", "dip", "decoder"]),

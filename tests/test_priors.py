@@ -18,6 +18,7 @@ SETTINGS = {  # small and quick for each prior
     "decoder": {"iters": 30, "net": NetConfig(channels=(16, 16, 16), input_depth=16)},
     "denoiser": {"iters": 6},
     "sparse": {"iters": 4},
+    "inpainter": {},  # no iterations
 }
 
 

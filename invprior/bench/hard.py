@@ -21,7 +21,9 @@ from ..metrics import psnr, ssim
 
 __all__ = ["run_holes", "run_nonlinear", "markdown"]
 
-NAMES = {"denoiser": "plug-and-play CNN", "dip": "deep image prior"}
+NAMES = {"denoiser": "plug-and-play CNN", "dip": "deep image prior", "inpainter": "trained inpainter"}
+# the hole-width sweep (``run_hole_widths``): scribbles this many pixels wide, 8 strokes
+WIDTHS = (3.0, 5.0, 8.0, 11.0, 14.0, 20.0)
 
 
 def hidden_psnr(image: torch.Tensor, truth: torch.Tensor, hidden: torch.Tensor) -> float | None:
@@ -53,7 +55,7 @@ def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> 
         rows.append(_row(name, method, image, truth, hidden, time.perf_counter() - start))
         for prior in priors:
             start = time.perf_counter()
-            options = {"iters": 4} if quick else {}
+            options = {"iters": 4} if quick and prior != "inpainter" else {}
             if ensemble > 1 and prior in NETWORKS:
                 options["ensemble"] = ensemble
             result = solve(y, op, prior, noise_level=noise, truth=truth, progress=sys.stderr.isatty(),
@@ -76,11 +78,48 @@ def _row(case, method, image, truth, hidden, seconds, iterations="") -> dict:
     return r
 
 
-def run_holes(quick: bool = False, cases=HOLE_CASES, priors=("denoiser", "dip"),
-              device: str = "cpu", ensemble: int = 1) -> list[dict]:
-    """Rows for the large-hole cases (``quick``: 4 iterations, numbers meaningless);
-    ``ensemble``: the network priors' mean of that many seeds (``.ci/gpu holes``)."""
-    return _run(cases, priors, quick, device, ensemble)
+def run_holes(quick: bool = False, cases=HOLE_CASES, priors=("denoiser", "inpainter", "dip"),
+              device: str = "cpu", ensemble: int = 1, widths: bool = True) -> list[dict]:
+    """Rows for the large-hole cases (``quick``: 4 iterations, numbers meaningless), then
+    those of the hole-width sweep (``run_hole_widths``) with ``widths``; ``ensemble``: the
+    network priors' mean of that many seeds (``.ci/gpu holes``)."""
+    return _run(cases, priors, quick, device, ensemble) + (run_hole_widths(quick) if widths else [])
+
+
+def run_hole_widths(quick: bool = False, widths=WIDTHS) -> list[dict]:
+    """The evidence for ``api.MID_HOLE``: 8 scribbles of each width (seed 5) missing from
+    gray camera and coffee (256x256, noise-free), inside the holes, plug-and-play against the
+    trained inpainter; one row per image and width."""
+    from skimage import color, data, transform
+
+    from ..api import auto_prior, solve
+    from .cases import clean
+
+    images = {"camera": torch.from_numpy(clean("camera"))[None, None], "coffee": torch.from_numpy(transform.resize(
+        color.rgb2gray(data.coffee()), (256, 256), anti_aliasing=True)).float()[None, None]}
+    rows = []
+    for name, x in images.items():
+        for width in widths[:1] if quick else widths:
+            op = O.Inpainting(O.scribble_mask((256, 256), 8, width, seed=5))
+            hidden = op.mask < 0.5
+            row = {"image": name, "width": width, "radius": op.hole_radius(), "auto": auto_prior(op, x)}
+            for prior in ("denoiser", "inpainter"):
+                options = {"iters": 4} if quick and prior == "denoiser" else {}
+                result = solve(op(x), op, prior, progress=False, device="cpu", **options)
+                row[prior] = hidden_psnr(result.image, x, hidden)
+            print(f"{name} scribbles {width:g} px (radius {row['radius']:.1f}): plug-and-play "
+                  f"{row['denoiser']:.2f}, inpainter {row['inpainter']:.2f} dB", flush=True)
+            rows.append(row)
+    return rows
+
+
+def widths_markdown(rows: list[dict]) -> str:
+    """The hole-width sweep as a table."""
+    lines = ["| image | scribble width (px) | `hole_radius()` | plug-and-play CNN, inside the holes (dB) "
+             "| trained inpainter (dB) | `auto` picks |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['image']} | {r['width']:g} | {r['radius']:.1f} | {r['denoiser']:.2f} | "
+              f"{r['inpainter']:.2f} | {r['auto']} |" for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def run_nonlinear(quick: bool = False, cases=NONLINEAR_CASES, priors=("denoiser", "dip")) -> list[dict]:
@@ -89,7 +128,10 @@ def run_nonlinear(quick: bool = False, cases=NONLINEAR_CASES, priors=("denoiser"
 
 
 def markdown(rows: list[dict], machine: str = "CPU, 2 threads") -> str:
-    """One table; ``(auto)`` marks what ``prior="auto"`` picks for that case."""
+    """One table; ``(auto)`` marks what ``prior="auto"`` picks for that case; then the
+    hole-width sweep's, if ``rows`` hold it."""
+    swept = [r for r in rows if "width" in r]
+    rows = [r for r in rows if "width" not in r]
     lines = ["| case | method | PSNR inside the hidden pixels (dB) | PSNR (dB) | SSIM | seconds | iterations |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -103,4 +145,8 @@ def markdown(rows: list[dict], machine: str = "CPU, 2 threads") -> str:
         lines[-1] += (f" A hole {O.Inpainting.WIDE_HOLE:g} or more pixels in (the boxes) starts "
                       "plug-and-play and the deep image prior's warm start from the harmonic fill "
                       "(`Inpainting.initial_estimate`), thinner ones from the biharmonic.")
+    if swept:
+        lines += ["", "Hole widths (`invprior.bench.hard.run_hole_widths`: what `auto` picks "
+                  "between plug-and-play and the inpainter, by `hole_radius()`):", "",
+                  widths_markdown(swept)]
     return "\n".join(lines) + "\n"

@@ -25,12 +25,13 @@ def _saturate(x):
 
 def examples() -> list[tuple[str, str, str, object]]:
     """``(problem, deciding property, evidence, resolve_prior's answer)`` per row."""
-    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, resolve_prior
+    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, MID_HOLE, resolve_prior
 
     def pick(op, y=None, options=None):
         return resolve_prior("auto", O.as_operator(op), options or {}, y)
 
     small, large = torch.zeros(1, 1, 256, 256), torch.zeros(1, 1, 1024, 1024)
+    sparse = O.Inpainting(shape=(256, 256), missing=0.5, seed=10)
     scribbles = O.Inpainting(O.scribble_mask((256, 256), 8, 14.0, seed=3))
     boxes = O.Inpainting(O.boxes_mask((256, 256)))
     big_boxes = O.Inpainting(O.box_mask((1024, 1024), (100, 100, 64, 64)))
@@ -38,9 +39,12 @@ def examples() -> list[tuple[str, str, str, object]]:
     return [
         ("denoise", "registry name", fixed, pick(O.Denoising())),
         ("blur", "registry name", fixed, pick(O.Blur(sigma=2.0))),
-        (f"inpaint, every missing pixel within {LARGE_HOLE:g} pixels of an observed one "
-         f"(scribbles: radius {scribbles.hole_radius():.1f})",
-         "`Inpainting.hole_radius()`", f"{fixed}; Large holes: the scribbles rows", pick(scribbles, small)),
+        (f"inpaint, every missing pixel within {MID_HOLE:g} pixels of an observed one "
+         f"(half the pixels missing at random: radius {sparse.hole_radius():.1f})",
+         "`Inpainting.hole_radius()`", f"{fixed}; Large holes: the hole-width sweep", pick(sparse, small)),
+        (f"inpaint, a binary mask with holes {MID_HOLE:g} to {LARGE_HOLE:g} pixels in "
+         f"(scribbles: radius {scribbles.hole_radius():.1f})", "`Inpainting.hole_radius()`",
+         "Large holes: the scribbles rows and the hole-width sweep", pick(scribbles, small)),
         (f"inpaint, a hole {LARGE_HOLE:g}+ pixels in (boxes: radius {boxes.hole_radius():.1f}), "
          f"up to {int(LARGE_HOLE_PIXELS ** 0.5)}x{int(LARGE_HOLE_PIXELS ** 0.5)}",
          "`Inpainting.hole_radius()`, image size", "Large holes: the boxes rows", pick(boxes, small)),
@@ -67,5 +71,6 @@ def markdown() -> str:
               for problem, by, evidence, choice in examples()]
     lines += ["", "From `invprior.api.auto_prior` / `resolve_prior`, run on an example of each "
               "problem when this file was written. `denoiser`: the CNN denoiser, one pass for "
-              "denoising, plug-and-play otherwise; `dip`: the deep image prior."]
+              "denoising, plug-and-play otherwise; `inpainter`: the trained inpainter (no iterations); `dip`: "
+              "the deep image prior."]
     return "\n".join(lines) + "\n"

@@ -18,11 +18,14 @@ FORMAT = "invprior-denoiser"
 VERSION = 1
 ASSET = weight_file("denoiser.pt")  # gray images (and colour ones channel by channel)
 COLOUR_ASSET = weight_file("denoiser_colour.pt")  # RGB images: guided by all three channels
+TASKS = {"denoise": "a denoiser (python -m invprior.train --kind denoiser)",
+         "inpaint": "an inpainter (python -m invprior.train --kind inpainter)"}
 
 
-def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
+def load_denoiser(path: str | Path = ASSET, task: str = "denoise") -> DenoiserUNet:
     """A new copy of the denoiser saved at ``path``, in eval mode, on the CPU; ``ValueError``
-    (one sentence) for a missing, corrupt or foreign file.
+    (one sentence) for a missing, corrupt or foreign file, or one trained for another
+    ``task`` (``"denoise"``, or ``"inpaint"``: the inpainter, ``cnn.inpainter``).
 
     The file is read once per path and version on disk; each call builds its own network,
     so moving one copy to a GPU leaves the others where they are.
@@ -35,6 +38,9 @@ def load_denoiser(path: str | Path = ASSET) -> DenoiserUNet:
     if not path.is_file():
         raise ValueError(f"cannot load the denoiser '{path}': no such file.")
     config, state = _read(str(path), path.stat().st_mtime_ns)
+    if config.get("task", "denoise") != task:
+        found = "an inpainter" if config.get("task") == "inpaint" else "a denoiser"
+        raise ValueError(f"'{path}' is {found} checkpoint, not {TASKS[task]}.")
     try:
         net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
         net.load_state_dict(state)

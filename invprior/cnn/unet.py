@@ -45,8 +45,8 @@ class DenoiserUNet(nn.Module):
         blocks: residual blocks per scale on the way down and up.
         guides: extra input planes the network sees but does not denoise (0: none).
 
-    Shapes: ``forward(x (B, C, H, W), sigma (B,) or float, guide (B, guides, H, W) or None)
-    -> (B, C, H, W)``, any ``H, W`` (reflect-padded to a multiple of ``2 ** (len(widths) - 1)``
+    Shapes: ``forward(x (B, C, H, W), sigma (B,) or float or a per-pixel map (B, 1, H, W),
+    guide (B, guides, H, W) or None) -> (B, C, H, W)``, any ``H, W`` (reflect-padded to a multiple of ``2 ** (len(widths) - 1)``
     and cropped back).
 
     Example:
@@ -76,13 +76,18 @@ class DenoiserUNet(nn.Module):
         guides = self.config["guides"]
         if (guide.shape[1] if guide is not None else 0) != guides:
             raise ValueError(f"this denoiser takes {guides} guide planes.")
-        level = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1, 1)
+        level = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
         m = 2 ** len(self.down)
         ph, pw = -h % m, -w % m
         mode = "reflect" if min(h, w) > max(ph, pw) else "replicate"
         pad = (lambda t: F.pad(t, (0, pw, 0, ph), mode=mode)) if ph or pw else (lambda t: t)
         u = pad(x)
-        u = self.head(torch.cat([u, level.expand(b, 1, *u.shape[-2:])], 1))
+        # a level map (the inpainter's: high in the holes, 0 where observed) or one per image
+        if level.dim() == 4:
+            level = pad(level)
+        else:
+            level = level.reshape(-1, 1, 1, 1).expand(b, 1, *u.shape[-2:])
+        u = self.head(torch.cat([u, level], 1))
         skips = [u if guide is None else u + self.guide(pad(guide))]
         for down in self.down:
             skips.append(down(skips[-1]))

@@ -4,6 +4,7 @@
 |---|---|---|
 | ``dip``, ``decoder`` | ``NetworkPrior`` | ``generator.py`` (deep image prior, deep decoder) |
 | ``denoiser`` | ``CNNPrior`` | ``cnn.py`` (the shipped CNN denoiser, plug-and-play) |
+| ``inpainter`` | ``InpainterPrior`` | ``inpainter.py`` (the trained one-pass hole filler) |
 | ``sparse`` | ``SparsePrior`` | ``sparse.py`` (K-SVD, coupled dictionaries) |
 | a ``.pt`` file | by its ``format`` field (``FORMATS``) | ``cnn.py``, ``latent.py`` (GLO / PCA) |
 | any ``denoise(x, sigma)`` | ``PlugAndPlay`` | ``pnp.py`` |
@@ -36,18 +37,20 @@ from .base import ItemwisePrior, Prior
 from ..cnn.checkpoint import FORMAT as DENOISER_FORMAT
 from .cnn import CNNPrior
 from .generator import NetworkPrior
+from .inpainter import InpainterPrior
 from .latent import LatentPrior
 from .pnp import PlugAndPlay
 from .sparse import SparsePrior
 
 __all__ = ["PRIORS", "FORMATS", "make_prior", "options_of", "checkpoint_format", "Prior",
-           "ItemwisePrior", "PlugAndPlay", "NetworkPrior", "CNNPrior", "SparsePrior",
-           "LatentPrior"]
+           "ItemwisePrior", "PlugAndPlay", "NetworkPrior", "CNNPrior", "InpainterPrior",
+           "SparsePrior", "LatentPrior"]
 
 PRIORS = {
     "dip": partial(NetworkPrior, "dip"),
     "decoder": partial(NetworkPrior, "decoder"),
     "denoiser": CNNPrior,
+    "inpainter": InpainterPrior,
     "sparse": SparsePrior,
 }
 # a checkpoint's "format" field -> the prior that reads it
@@ -55,6 +58,7 @@ FORMATS = {
     DENOISER_FORMAT: CNNPrior.from_file,
     TRAINED_FORMAT: LatentPrior.from_file,
 }
+INPAINTER = "invprior-denoiser (inpaint)"  # what checkpoint_format says of an inpainter file
 
 
 def options_of(name: str) -> set[str]:
@@ -89,6 +93,8 @@ def checkpoint_format(path) -> str:
     if found not in FORMATS:
         raise ValueError(f"'{path}' is not a prior checkpoint (its format is {found!r}); make one "
                          "with python -m invprior.train.")
+    if found == DENOISER_FORMAT and (ck.get("config") or {}).get("task") == "inpaint":
+        return INPAINTER  # a denoiser's network, trained to fill holes
     return found
 
 
@@ -108,6 +114,9 @@ def make_prior(spec, **options) -> Prior:
             raise ValueError(f"unknown prior '{spec}'; choose one of auto, {', '.join(PRIORS)}, "
                              "or a prior file PATH.pt.")
         found = checkpoint_format(spec)
+        if found == INPAINTER:
+            return _build(partial(InpainterPrior, spec), "inpainter",
+                          options_of("inpainter") - {"weights"}, options)
         if found == DENOISER_FORMAT:
             name, accepted = "denoiser", options_of("denoiser") - {"weights"}
         else:
