@@ -7,10 +7,10 @@ The truth (default the shipped astronaut, assets/astronaut256.png, at 128x128) l
 pixels under a drawn mask (``Inpainting.draw(kind="text")``, ``"scribble"`` or ``"boxes"``,
 five holes 1/8 to 1/4 of the image wide; seeded; every pixel the drawing touches is
 missing), no noise.
-Methods: skimage biharmonic inpainting (the classical reference), the trained
-inpainter (``inpainter``), plug-and-play with the shipped CNN denoiser (``denoiser``), plug-and-play K-SVD (``sparse``), the deep image
-prior (``dip``) and the deep decoder (``decoder``); every one keeps the observed pixels and
-fills only the holes. Writes ONE figure: the observation (holes black) | each method |
+Methods: skimage biharmonic inpainting (the classical reference), the trained inpainter
+(``inpainter``), plug-and-play with the shipped CNN denoiser (``denoiser``), plug-and-play
+K-SVD (``sparse``), the deep image prior (``dip``) and the deep decoder (``decoder``); every
+one keeps the observed pixels and fills only the holes. Writes ONE figure: the observation (holes black) | each method |
 truth with the PSNR under each panel, and below it the dip and decoder runs (loss, PSNR,
 stopping signal per iteration; returned iteration in red). Common options: demos/common.py.
 """

@@ -5,7 +5,7 @@ GLO (deep factorisation, Bojanowski et al. 2017) learns a decoder and one code p
 ``--kind pca`` computes that linear prior in closed form. Solve with the result through
 ``solve(y, op, prior="PRIOR.pt")`` or ``--prior PRIOR.pt``. ``--kind denoiser`` trains the
 CNN denoiser of plug-and-play restoration (``invprior.cnn``) on scikit-image's photographs;
-``--kind inpainter`` fine-tunes it to fill holes in one pass (``invprior.cnn.inpainter``).
+``--kind inpainter`` fine-tunes it to fill holes without iterating (``invprior.cnn.inpainter``).
 
 Examples:
     python -m invprior.train --data digits --out digits.pt
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")
-    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser", "inpainter"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser; inpainter: the denoiser fine-tuned (--start) to fill random holes in one pass (invprior.cnn.inpainter)")
+    m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser", "inpainter"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser; inpainter: the denoiser fine-tuned (--start) to fill random holes without iterating (invprior.cnn.inpainter)")
     m.add_argument("--start", default=None, help="--kind denoiser (needed by inpainter): fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights")
     m.add_argument("--keep-start", type=float, default=0.0, help="--kind denoiser with --start: the final weights are this share of --start's plus the rest of the fine-tuned ones (0: only the fine-tuned)")
     m.add_argument("--widths", default="32,64,128,192", help="--kind denoiser without --start: the U-Net's channels per scale, finest first, comma-separated (each scale halves the image)")

@@ -4,7 +4,7 @@
 and scribbles (``cnn.inpainter``; made by ``train.ASSET_COMMANDS["inpainter"]``). It serves
 binary inpainting masks (``operators.Inpainting``), gray or colour (one RGB channel at a
 time), the fill averaged over four turns of the image (``cnn.inpainter.ROTATIONS``), in
-about two seconds for a 256x256 image on a CPU. Given a noise level above 0, the
+one to three seconds for a 256x256 image on a 2-core CPU. Given a noise level above 0, the
 filled image then goes once through the CNN denoiser (``priors.cnn.CNNDenoiser``), which
 sees no hole any more: the fine-tune taught the inpainter nothing about noise outside the
 holes (scribbles on camera, noise 0.05 on the observed pixels: 33.7 dB there and 23.8 inside
