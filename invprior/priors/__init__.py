@@ -4,7 +4,7 @@
 |---|---|---|
 | ``dip``, ``decoder`` | ``NetworkPrior`` | ``generator.py`` (deep image prior, deep decoder) |
 | ``denoiser`` | ``CNNPrior`` | ``cnn.py`` (the shipped CNN denoiser, plug-and-play) |
-| ``inpainter`` | ``InpainterPrior`` | ``inpainter.py`` (the trained one-pass hole filler) |
+| ``inpainter`` | ``InpainterPrior`` | ``inpainter.py`` (the trained hole filler, no iterations) |
 | ``sparse`` | ``SparsePrior`` | ``sparse.py`` (K-SVD, coupled dictionaries) |
 | a ``.pt`` file | by its ``format`` field (``FORMATS``) | ``cnn.py``, ``latent.py`` (GLO / PCA) |
 | any ``denoise(x, sigma)`` | ``PlugAndPlay`` | ``pnp.py`` |
