@@ -10,9 +10,10 @@ missing), no noise.
 Methods: skimage biharmonic inpainting (the classical reference), the trained inpainter
 (``inpainter``), plug-and-play with the shipped CNN denoiser (``denoiser``), plug-and-play
 K-SVD (``sparse``), the deep image prior (``dip``) and the deep decoder (``decoder``); every
-one keeps the observed pixels and fills only the holes. Writes ONE figure: the observation (holes black) | each method |
-truth with the PSNR under each panel, and below it the dip and decoder runs (loss, PSNR,
-stopping signal per iteration; returned iteration in red). Common options: demos/common.py.
+one keeps the observed pixels and fills only the holes. Writes ONE figure: the observation
+(holes black) | each method | truth with the PSNR under each panel, and below it the dip and
+decoder runs (loss, PSNR, stopping signal per iteration; returned iteration in red).
+Common options: demos/common.py.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def run(argv=None) -> int:
     op = O.Inpainting((drawn >= 1).float())
     y = op(x)
     classical = common.timed("biharmonic", lambda: biharmonic(y, op.mask))
-    # the trained inpainter: one network pass (invprior.priors.inpainter)
+    # the trained inpainter: no iterations (invprior.priors.inpainter)
     inpainter = common.timed("inpainter", lambda: common.prior("inpainter", y, op, args, x))
     rows = [classical, inpainter] + common.priors(y, op, args, x)
     missing = 1 - op.mask.float().mean().item()

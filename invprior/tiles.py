@@ -53,6 +53,16 @@ def tile_pixels(device: torch.device | str, bytes_per_pixel: float) -> int:
     return max(int(budget // bytes_per_pixel), 64 * 64)
 
 
+def tile_side(pixels: int) -> int:
+    """The side of a square tile of at most ``pixels`` pixels: a multiple of 8, at least 64.
+
+    Example:
+        >>> tile_side(100_000), tile_side(10)
+        (312, 64)
+    """
+    return max(64, int(math.sqrt(pixels)) // 8 * 8)
+
+
 def tile_spans(length: int, tile: int, overlap: int, align: int = 8) -> list[tuple[int, int]]:
     """``(start, stop)`` of the fewest tiles of at most ``tile`` pixels (plus up to
     ``align - 1``) that cover ``[0, length)`` with at least ``overlap`` pixels shared by

@@ -90,13 +90,11 @@ def run_hole_widths(quick: bool = False, widths=WIDTHS) -> list[dict]:
     """The evidence for ``api.MID_HOLE``: 8 scribbles of each width (seed 5) missing from
     gray camera and coffee (256x256, noise-free), inside the holes, plug-and-play against the
     trained inpainter; one row per image and width."""
-    from skimage import color, data, transform
-
     from ..api import auto_prior, solve
+    from ..cnn.patches import held_out_image
     from .cases import clean
 
-    images = {"camera": torch.from_numpy(clean("camera"))[None, None], "coffee": torch.from_numpy(transform.resize(
-        color.rgb2gray(data.coffee()), (256, 256), anti_aliasing=True)).float()[None, None]}
+    images = {"camera": torch.from_numpy(clean("camera"))[None, None], "coffee": held_out_image()}
     rows = []
     for name, x in images.items():
         for width in widths[:1] if quick else widths:

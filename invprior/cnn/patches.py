@@ -95,6 +95,23 @@ def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -
     return torch.from_numpy(pool)
 
 
+def held_out_image(name: str = "coffee", size: int = 256, colour: bool = False) -> torch.Tensor:
+    """A held-out ``skimage.data`` image (``HELD_OUT``) resized to ``(1, C, size, size)``
+    float32 in [0, 1] (anti-aliased): gray, or RGB with ``colour``; what the training runs
+    and the hole-width sweep measure on.
+
+    Example:
+        >>> held_out_image(size=32).shape, held_out_image(size=32, colour=True).shape
+        (torch.Size([1, 1, 32, 32]), torch.Size([1, 3, 32, 32]))
+    """
+    from skimage import color, data, transform
+
+    image = getattr(data, name)() / 255.0
+    image = transform.resize(image if colour else color.rgb2gray(image)[..., None], (size, size),
+                             anti_aliasing=True)
+    return torch.from_numpy(image.astype("float32")).permute(2, 0, 1)[None]
+
+
 def dihedral(batch: torch.Tensor, k: int) -> torch.Tensor:
     """One of the 8 flips/rotations of ``(..., H, W)`` images or patches (``k`` in 0..7: ``k``
     quarter turns, then a left-right flip for ``k >= 4``).

@@ -33,7 +33,8 @@ import operators as O
 from ..checks import cpu_has_amx
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
-from .patches import HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, patch_pool, training_images
+from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
+                      training_images)
 from .planes import GUIDES, apply, join, split
 from .unet import DenoiserUNet, with_guides
 
@@ -174,10 +175,7 @@ def _inpaint_loss(net, clean, mask_gen, fast: bool) -> torch.Tensor:
 def held_out_inpaint_psnr(net) -> float:
     """PSNR inside the holes of ``net`` inpainting held-out coffee (256x256 gray, eight
     14-pixel scribbles, seed 0)."""
-    from skimage import color, data, transform
-
-    clean = transform.resize(color.rgb2gray(data.coffee()), (256, 256), anti_aliasing=True)
-    x = torch.from_numpy(clean.astype("float32"))[None, None].to(next(net.parameters()).device)
+    x = held_out_image().to(next(net.parameters()).device)
     mask = O.scribble_mask((256, 256), 8, 14.0, seed=0).to(x)
     holes = mask < 0.5
     error = (inpaint(net, x * mask, mask, rotations=1) - x)[..., holes]
@@ -187,16 +185,11 @@ def held_out_inpaint_psnr(net) -> float:
 def held_out_psnr(net, sigma: float = 25 / 255) -> float:
     """PSNR of ``net`` denoising held-out coffee (256x256, gray or for a guided network RGB,
     noise ``sigma``, seed 0)."""
-    from skimage import color, data, transform
-
     from ..metrics import psnr
 
     guided = net.config["guides"] > 0
-    clean = data.coffee() / 255.0
-    clean = transform.resize(clean if guided else color.rgb2gray(clean)[..., None], (256, 256),
-                             anti_aliasing=True)
     device = next(net.parameters()).device
-    x = torch.from_numpy(clean.astype("float32")).permute(2, 0, 1)[None].to(device)
+    x = held_out_image(colour=guided).to(device)
     noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         inputs, levels = split(x + sigma * noise, sigma, guided)

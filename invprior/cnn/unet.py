@@ -46,8 +46,8 @@ class DenoiserUNet(nn.Module):
         guides: extra input planes the network sees but does not denoise (0: none).
 
     Shapes: ``forward(x (B, C, H, W), sigma (B,) or float or a per-pixel map (B, 1, H, W),
-    guide (B, guides, H, W) or None) -> (B, C, H, W)``, any ``H, W`` (reflect-padded to a multiple of ``2 ** (len(widths) - 1)``
-    and cropped back).
+    guide (B, guides, H, W) or None) -> (B, C, H, W)``, any ``H, W`` (reflect-padded to a
+    multiple of ``2 ** (len(widths) - 1)`` and cropped back).
 
     Example:
         >>> net = DenoiserUNet(widths=(8, 16), blocks=1)

@@ -15,7 +15,6 @@ plug-and-play splitting (``priors.pnp``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from ..cnn.checkpoint import ASSET, COLOUR_ASSET, load_denoiser
 from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
-from ..tiles import tile_count, tile_pixels, tiled
+from ..tiles import tile_count, tile_pixels, tile_side, tiled
 from .base import ItemwisePrior
 from .pnp import PlugAndPlay
 
@@ -87,7 +86,7 @@ class CNNDenoiser:
             torch.backends.cudnn.benchmark = True  # tiles and PnP calls repeat one size
         bytes_per_pixel = self.BYTES_PER_PIXEL * (2 if self.dtype != torch.float32 else 4) / 4
         self.pixels = tile_pixels(self.device, bytes_per_pixel)
-        self.tile = tile or max(64, int(math.sqrt(self.pixels)) // 8 * 8)
+        self.tile = tile or tile_side(self.pixels)
 
     def __call__(self, x: torch.Tensor, sigma, progress: bool = False,
                  desc: str = "denoiser") -> torch.Tensor:

@@ -34,7 +34,7 @@ import operators as O
 from ..checks import resolve_device
 from ..cnn.inpainter import ASSET, ROTATIONS, inpaint, load_denoiser
 from ..result import Result
-from ..tiles import tile_count, tile_pixels
+from ..tiles import tile_count, tile_pixels, tile_side
 from .base import ItemwisePrior
 from .cnn import CNNDenoiser
 
@@ -72,7 +72,7 @@ class InpainterPrior(ItemwisePrior):
         self.net = load_denoiser(weights or ASSET, task="inpaint").to(self.device)
         # the network is the denoiser's: the same activation memory per pixel
         self.pixels = tile_pixels(self.device, CNNDenoiser.BYTES_PER_PIXEL)
-        self.tile = max(64, int(math.sqrt(self.pixels)) // 8 * 8)
+        self.tile = tile_side(self.pixels)
         self.denoise = None  # for noisy observations, built when first needed
 
     def check(self, op) -> str | None:
