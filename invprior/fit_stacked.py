@@ -13,10 +13,16 @@ Each run follows ``fit``'s rules, so a stack gives each run what ``fit`` gives i
 rounding (``tests/test_fit_stacked.py``). Two differences, both only after a rolled-back
 step: the stopping rule sees the run's last accepted output again for that step (one window
 for all runs), and a stopped run is noticed at the next check, so up to ``check_every - 1``
-steps are computed and thrown away. Measured on a 2-core CPU (the CPU network, 40 steps,
-``fit`` image after image against ``fit_stacked``): 1.40x as fast for eight 64x64 gray
-images, 0.74x for eight 128x128, 0.46x for four 256x256 (oneDNN's grouped convolutions), so
-``NetworkPrior`` stacks only on CUDA.
+steps are computed and thrown away. Measured on a 2-core CPU (AMD EPYC, the CPU network, 40
+steps, ``fit`` image after image against ``fit_stacked``): 1.44x as fast for eight 64x64 gray
+images, 0.78x for eight 128x128, 0.55x for four 256x256 (oneDNN's grouped convolutions), 1.04x
+for one 256x256, so ``NetworkPrior`` stacks only on CUDA.
+
+What a step costs the host: the weights of all runs are one tensor (``GeneratorStack``), so
+that Adam, a rollback and the copy of the last good weights are a few operations each, and
+a single run skips ``vmap``. With the CUDA network's depth (5 levels) and tiny widths, so
+that only the per-operation cost shows (2-core CPU, 32x32 RGB, one thread): one run 32.5 ->
+9.5 ms per step (6700 -> 2300 operations), four runs 38.9 -> 24.8 ms.
 """
 
 from __future__ import annotations
@@ -41,27 +47,47 @@ def _per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 class GeneratorStack:
     """``B`` generators of one architecture (``priors.generator.Generator``) run as one
-    network: their weights stacked along a new first dimension.
+    network: their weights stacked along a new first dimension, all in one ``(B, N)``
+    tensor ``weights`` (row ``b``: generator ``b``'s ``N`` weights).
 
     ``render(runs, index)`` ``-> (len(runs), C, H, W)``: the outputs of the generators
     ``runs`` (a list of indices, default all; ``index``: the same on the device, which saves
     a copy per call), each with its own input and input jitter. ``unstack()`` writes
     the stacked weights back into the generators.
 
+    Why one tensor: the loop is bound by how many operations the host issues, not by the
+    arithmetic (on an H200 the deep image prior took the same 0.058 s per step at 256x256
+    and 512x512), and the networks have dozens of weight tensors (the CPU one 68). With
+    one, Adam's step, a rollback and a copy of the weights are a few operations each
+    instead of a few per weight tensor; the network gets views of it. One run calls the
+    network directly rather than through ``vmap``, which adds a layer to every operation.
+
     Example:
         >>> from invprior.priors.generator import NetConfig, make_generator
         >>> gens = [make_generator("dip", (1, 16, 16), config=NetConfig(channels=(8, 8)))
         ...         for _ in range(3)]
-        >>> GeneratorStack(gens).render([0, 2]).shape
-        torch.Size([2, 1, 16, 16])
+        >>> stack = GeneratorStack(gens)
+        >>> stack.render([0, 2]).shape, stack.weights.shape[0]
+        (torch.Size([2, 1, 16, 16]), 3)
     """
 
     def __init__(self, generators: list):
         self.generators = generators
-        self.params, self.buffers = stack_module_state([g.net for g in generators])
+        params, self.buffers = stack_module_state([g.net for g in generators])
+        self.names = list(params)
+        self.shapes = [tuple(v.shape[1:]) for v in params.values()]
+        self.sizes = [v[0].numel() for v in params.values()]
+        with torch.no_grad():
+            weights = torch.cat([v.reshape(len(generators), -1) for v in params.values()], 1)
+        self.weights = weights.requires_grad_()
         # the weights come from the stack at each call: the skeleton holds none
         self.skeleton = copy.deepcopy(generators[0].net).to("meta")
         self.size, self.autocast = generators[0].size, generators[0].autocast
+
+    def named(self, rows: torch.Tensor) -> dict:
+        """``rows (R, N)`` of ``weights`` as the network's named tensors ``(R, ...)``."""
+        return {name: piece.view((len(rows),) + shape) for name, piece, shape
+                in zip(self.names, rows.split(self.sizes, 1), self.shapes)}
 
     def _call(self, params, buffers, z):
         return functional_call(self.skeleton, (params, buffers), (z,))
@@ -70,24 +96,29 @@ class GeneratorStack:
                jitter: bool = False) -> torch.Tensor:
         runs = list(range(len(self.generators))) if runs is None else runs
         z = torch.stack([self.generators[i].input(jitter) for i in runs])
-        params, buffers = self.params, self.buffers
+        rows, buffers = self.weights, self.buffers
         if len(runs) < len(self.generators):
             if index is None:
                 index = torch.tensor(runs, device=z.device)
-            params = {k: v[index] for k, v in params.items()}
+            rows = rows[index]
             buffers = {k: v[index] for k, v in buffers.items()}
+        params = self.named(rows)
         h, w = self.size
         with torch.autocast(z.device.type, dtype=self.autocast or torch.float32,
                             enabled=self.autocast is not None):
-            out = vmap(self._call)(params, buffers, z)  # (runs, 1, C, H', W')
+            if len(runs) == 1:
+                one = lambda d: {k: v[0] for k, v in d.items()}  # noqa: E731
+                out = self._call(one(params), one(buffers), z[0])[None]
+            else:
+                out = vmap(self._call)(params, buffers, z)  # (runs, 1, C, H', W')
         return out[:, 0, :, :h, :w].float()
 
     @torch.no_grad()
     def unstack(self) -> None:
         for i, g in enumerate(self.generators):
             named = dict(g.net.named_parameters()) | dict(g.net.named_buffers())
-            for k, v in (self.params | self.buffers).items():
-                named[k].copy_(v[i])
+            for k, v in (self.named(self.weights[i : i + 1]) | self.buffers).items():
+                named[k].copy_(v[0] if k in self.names else v[i])
 
 
 class StackedAdam(torch.optim.Optimizer):
@@ -160,7 +191,7 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
     """
     stack = GeneratorStack(generators)
     runs, device = len(generators), y.device
-    params = list(stack.params.values())
+    params = [stack.weights]
     optimizer = StackedAdam(params, lr=cfg.lr, runs=runs)
     loop = Loop(params, lr=cfg.lr, iters=cfg.iters, max_seconds=cfg.max_seconds,
                 progress=cfg.progress, desc=cfg.desc, optimizer=optimizer)

@@ -7,6 +7,10 @@
   through the same loop), at the default 2000 steps per image.
 - **bfloat16 against float32**: PSNR of a whole default run on the fixed case
   ``denoise_astronaut``, both precisions.
+- **Host cost per step**: the same loop with the default network's depth but 4 channels a
+  level on a 32x32 image, so that the arithmetic is negligible and what is left is the cost
+  of issuing the operations (Python, dispatch, kernel launches): the floor of a step at any
+  size, for one run and for a stack of four (``host_cost``; it runs on a CPU too).
 
 On a CPU (``quick``, the tests) the same code runs a tiny network for a few steps, with the
 stack forced: the numbers then mean nothing.
@@ -42,8 +46,8 @@ def _quick_net(quick: bool):
 def _prior(device: str, quick: bool, **kw):
     from ..priors.generator import NetworkPrior
 
-    return NetworkPrior("dip", net=_quick_net(quick), device=device, stacked=True, init="none",
-                        stop="none", **kw)
+    kw.setdefault("net", _quick_net(quick))
+    return NetworkPrior("dip", device=device, stacked=True, init="none", stop="none", **kw)
 
 
 def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str) -> float:
@@ -52,6 +56,28 @@ def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str)
     _prior(device, quick, iters=WARM, precision=precision).restore(y, O.Denoising())
     out = _prior(device, quick, iters=steps, precision=precision).restore(y, O.Denoising())
     return out.seconds / steps
+
+
+def host_cost(device: str = "cpu", quick: bool = False) -> list[dict]:
+    """Seconds per step of a stack of 1 and of 4 runs of a network with the default one's
+    levels and 4 channels each, on 32x32 RGB (see the module docstring).
+
+    Example:
+        >>> [r["runs"] for r in host_cost(quick=True)]
+        [1, 4]
+    """
+    from ..priors.generator import NetConfig, default_config
+
+    levels = len(default_config("dip", device).channels)
+    net = NetConfig(channels=(4,) * levels, input_depth=4)
+    y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    rows = []
+    for runs in (1, 4):
+        steps = 3 if quick else STEPS
+        _prior(device, False, iters=WARM, net=net).restore(y[:runs], O.Denoising())
+        out = _prior(device, False, iters=steps, net=net).restore(y[:runs], O.Denoising())
+        rows.append({"kind": "host", "runs": runs, "levels": levels, "seconds": out.seconds / steps})
+    return rows
 
 
 def run(device: str = "cuda", quick: bool = False) -> list[dict]:
@@ -85,7 +111,7 @@ def run(device: str = "cuda", quick: bool = False) -> list[dict]:
         rows.append({"kind": "case", "case": "denoise_astronaut", "precision": precision,
                      "psnr": psnr(out.image, truth.to(device)), "iterations": out.iterations,
                      "seconds": time.perf_counter() - start})
-    return rows
+    return rows + host_cost(device, quick)
 
 
 def markdown(rows: list[dict]) -> str:
@@ -100,6 +126,11 @@ def markdown(rows: list[dict]) -> str:
                 f"| one at a time | {r['alone_per_min']:.1f} |",
                 f"| one stack | {r['stacked_per_min']:.1f} "
                 f"({r['stacked_per_min'] / r['alone_per_min']:.2f}x) |"]
+    host = [r for r in rows if r["kind"] == "host"]
+    if host:
+        out += ["", f"| host cost per step ({host[0]['levels']} levels, 4 channels, 32x32) | "
+                "seconds |", "|---|---|"]
+        out += [f"| {r['runs']} run{'s' if r['runs'] > 1 else ''} | {r['seconds']:.4f} |" for r in host]
     cases = [r for r in rows if r["kind"] == "case"]
     if cases:
         out += ["", "| deep image prior, whole default run | precision | PSNR (dB) | iterations | "

@@ -99,6 +99,8 @@ class Generator(nn.Module):
         if jitter and self.input_noise > 0:
             if self._jitter is None or self._jitter.device != z.device:
                 # its own generator: the same seed gives the same run, whatever else draws
+                # (on the device: CUDA's stream differs from the CPU's, so the same seed
+                # gives another jitter there, and DIP runs differ by up to ~1.5 dB early on)
                 self._jitter = torch.Generator(z.device).manual_seed(self.seed)
             noise = torch.randn(z.shape, generator=self._jitter, device=z.device, dtype=z.dtype)
             z = z + self.input_noise * noise
