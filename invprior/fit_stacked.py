@@ -21,8 +21,9 @@ for one 256x256, so ``NetworkPrior`` stacks only on CUDA.
 What a step costs the host: the weights of all runs are one tensor (``GeneratorStack``), so
 that Adam, a rollback and the copy of the last good weights are a few operations each, and
 a single run skips ``vmap``. With the CUDA network's depth (5 levels) and tiny widths, so
-that only the per-operation cost shows (2-core CPU, 32x32 RGB, one thread): one run 32.5 ->
-9.5 ms per step (6700 -> 2300 operations), four runs 38.9 -> 24.8 ms.
+that only the per-operation cost shows (2-core CPU, 32x32 RGB, one thread, medians of three
+interleaved runs of 100 steps against the code before): one run 28-32 -> 8-10 ms per step
+(6700 -> 1700 operations), four runs 30-42 -> 22-25 ms.
 """
 
 from __future__ import annotations
@@ -85,40 +86,44 @@ class GeneratorStack:
         self.size, self.autocast = generators[0].size, generators[0].autocast
 
     def named(self, rows: torch.Tensor) -> dict:
-        """``rows (R, N)`` of ``weights`` as the network's named tensors ``(R, ...)``."""
-        return {name: piece.view((len(rows),) + shape) for name, piece, shape
-                in zip(self.names, rows.split(self.sizes, 1), self.shapes)}
+        """``rows (R, N)`` of ``weights`` as the network's named tensors ``(R, ...)``; one
+        row ``(N,)`` as the tensors of one network."""
+        lead = tuple(rows.shape[:-1])
+        return {name: piece.view(lead + shape) for name, piece, shape
+                in zip(self.names, rows.split(self.sizes, -1), self.shapes)}
 
     def _call(self, params, buffers, z):
-        return functional_call(self.skeleton, (params, buffers), (z,))
+        # no tied weights in these networks: skip the search for them at every call
+        return functional_call(self.skeleton, (params, buffers), (z,), tie_weights=False)
 
     def render(self, runs: list | None = None, index: torch.Tensor | None = None,
                jitter: bool = False) -> torch.Tensor:
         runs = list(range(len(self.generators))) if runs is None else runs
         z = torch.stack([self.generators[i].input(jitter) for i in runs])
-        rows, buffers = self.weights, self.buffers
-        if len(runs) < len(self.generators):
-            if index is None:
-                index = torch.tensor(runs, device=z.device)
-            rows = rows[index]
-            buffers = {k: v[index] for k, v in buffers.items()}
-        params = self.named(rows)
         h, w = self.size
         with torch.autocast(z.device.type, dtype=self.autocast or torch.float32,
                             enabled=self.autocast is not None):
-            if len(runs) == 1:
-                one = lambda d: {k: v[0] for k, v in d.items()}  # noqa: E731
-                out = self._call(one(params), one(buffers), z[0])[None]
+            if len(runs) == 1:  # one row of the weights: views of it, no vmap
+                params = self.named(self.weights[runs[0]])
+                buffers = {k: v[runs[0]] for k, v in self.buffers.items()}
+                out = self._call(params, buffers, z[0])[None]
             else:
-                out = vmap(self._call)(params, buffers, z)  # (runs, 1, C, H', W')
+                rows, buffers = self.weights, self.buffers
+                if len(runs) < len(self.generators):
+                    if index is None:
+                        index = torch.tensor(runs, device=z.device)
+                    rows = rows[index]
+                    buffers = {k: v[index] for k, v in buffers.items()}
+                out = vmap(self._call)(self.named(rows), buffers, z)  # (runs, 1, C, H', W')
         return out[:, 0, :, :h, :w].float()
 
     @torch.no_grad()
     def unstack(self) -> None:
         for i, g in enumerate(self.generators):
             named = dict(g.net.named_parameters()) | dict(g.net.named_buffers())
-            for k, v in (self.named(self.weights[i : i + 1]) | self.buffers).items():
-                named[k].copy_(v[0] if k in self.names else v[i])
+            row = self.named(self.weights[i]) | {k: b[i] for k, b in self.buffers.items()}
+            for k, v in row.items():
+                named[k].copy_(v)
 
 
 class StackedAdam(torch.optim.Optimizer):

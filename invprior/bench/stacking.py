@@ -76,7 +76,8 @@ def host_cost(device: str = "cpu", quick: bool = False) -> list[dict]:
         steps = 3 if quick else STEPS
         _prior(device, False, iters=WARM, net=net).restore(y[:runs], O.Denoising())
         out = _prior(device, False, iters=steps, net=net).restore(y[:runs], O.Denoising())
-        rows.append({"kind": "host", "runs": runs, "levels": levels, "seconds": out.seconds / steps})
+        rows.append({"kind": "host", "runs": runs, "levels": levels,
+                     "seconds": out.seconds / steps})
     return rows
 
 
@@ -130,7 +131,8 @@ def markdown(rows: list[dict]) -> str:
     if host:
         out += ["", f"| host cost per step ({host[0]['levels']} levels, 4 channels, 32x32) | "
                 "seconds |", "|---|---|"]
-        out += [f"| {r['runs']} run{'s' if r['runs'] > 1 else ''} | {r['seconds']:.4f} |" for r in host]
+        out += [f"| {r['runs']} run{'s' if r['runs'] > 1 else ''} | {r['seconds']:.4f} |"
+                for r in host]
     cases = [r for r in rows if r["kind"] == "case"]
     if cases:
         out += ["", "| deep image prior, whole default run | precision | PSNR (dB) | iterations | "
