@@ -2,28 +2,29 @@
 
 ``fit`` optimises one generator and reads its loss on the host at every step, which costs
 nothing on a CPU. On a GPU both cost: a 256x256 image leaves most of the device idle, and a
-host sync per step stalls the queue of kernels. Here the generators' weights are stacked
-(``torch.func.stack_module_state``) and one call runs them all (``vmap`` of
-``functional_call``, which batches the convolutions into grouped ones). The bookkeeping that
-``fit`` does with Python numbers (divergence rollback, halving one run's step size, the
-EMA, the stopping rule, the estimate to return) is done for every run on the device with
-``torch.where``; the host looks every ``check_every`` steps (progress bar, stopped runs).
+host sync per step stalls the queue of kernels. Here the generators' weights are stacked in
+one tensor and one call of the network's stacked version (``invprior.nets``: convolutions
+grouped by run) runs them all. The bookkeeping that ``fit`` does with Python numbers
+(divergence rollback, halving one run's step size, the EMA, the stopping rule, the estimate
+to return) is done for every run on the device with ``torch.where``; the host looks every
+``check_every`` steps (progress bar, stopped runs).
 
 Each run follows ``fit``'s rules, so a stack gives each run what ``fit`` gives it, up to
 rounding (``tests/test_fit_stacked.py``). Two differences, both only after a rolled-back
 step: the stopping rule sees the run's last accepted output again for that step (one window
 for all runs), and a stopped run is noticed at the next check, so up to ``check_every - 1``
 steps are computed and thrown away. Measured on a 2-core CPU (AMD EPYC, the CPU network, 40
-steps, ``fit`` image after image against ``fit_stacked``): 1.44x as fast for eight 64x64 gray
-images, 0.78x for eight 128x128, 0.55x for four 256x256 (oneDNN's grouped convolutions), 1.04x
-for one 256x256, so ``NetworkPrior`` stacks only on CUDA.
+steps, ``fit`` image after image against ``fit_stacked``): 1.63x as fast for eight 64x64 gray
+images, 0.93x for eight 128x128, 0.55x for four 256x256 (oneDNN's grouped convolutions),
+1.05x for one 256x256, so ``NetworkPrior`` stacks only on CUDA.
 
-What a step costs the host: the weights of all runs are one tensor (``GeneratorStack``), so
-that Adam, a rollback and the copy of the last good weights are a few operations each, and
-a single run skips ``vmap``. With the CUDA network's depth (5 levels) and tiny widths, so
-that only the per-operation cost shows (2-core CPU, 32x32 RGB, one thread, medians of three
-interleaved runs of 100 steps against the code before): one run 28-32 -> 8-10 ms per step
-(6700 -> 1700 operations), four runs 30-42 -> 22-25 ms.
+What a step costs the host (``GeneratorStack``): one weight tensor, so that Adam, a rollback
+and the copy of the last good weights are a few operations each; a grouped network, which
+issues as many operations for a stack as for one run. With the CUDA network's depth (5
+levels) and tiny widths, so that only the per-operation cost shows (2-core CPU, 32x32 RGB,
+one thread, medians of 100-step runs, ``invprior.bench.stacking.host_cost`` measures the
+same): one run 28-32 -> 7.5 ms per step (6700 -> 1700 operations), four runs 30-42 -> 17 ms
+(the code before: stacked weight tensors through ``torch.func.vmap``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch.func import functional_call, stack_module_state, vmap
+from torch.func import functional_call
 
 from .fit import LoopConfig, Loop
 from .losses import data_loss, total_variation
@@ -49,19 +50,20 @@ def _per_run(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class GeneratorStack:
     """``B`` generators of one architecture (``priors.generator.Generator``) run as one
     network: their weights stacked along a new first dimension, all in one ``(B, N)``
-    tensor ``weights`` (row ``b``: generator ``b``'s ``N`` weights).
+    tensor ``weights`` (row ``b``: generator ``b``'s ``N`` weights), run through the
+    network's ``stacked`` version (``invprior.nets``: convolutions grouped by run).
 
     ``render(runs, index)`` ``-> (len(runs), C, H, W)``: the outputs of the generators
     ``runs`` (a list of indices, default all; ``index``: the same on the device, which saves
     a copy per call), each with its own input and input jitter. ``unstack()`` writes
     the stacked weights back into the generators.
 
-    Why one tensor: the loop is bound by how many operations the host issues, not by the
+    Why so: the loop is bound by how many operations the host issues, not by the
     arithmetic (on an H200 the deep image prior took the same 0.058 s per step at 256x256
     and 512x512), and the networks have dozens of weight tensors (the CPU one 68). With
-    one, Adam's step, a rollback and a copy of the weights are a few operations each
-    instead of a few per weight tensor; the network gets views of it. One run calls the
-    network directly rather than through ``vmap``, which adds a layer to every operation.
+    one weight tensor, Adam's step, a rollback and a copy of the weights are a few
+    operations each instead of a few per weight tensor; and a grouped network issues as many
+    operations for a stack as for one run (``torch.func.vmap`` added its own to each).
 
     Example:
         >>> from invprior.priors.generator import NetConfig, make_generator
@@ -74,55 +76,55 @@ class GeneratorStack:
 
     def __init__(self, generators: list):
         self.generators = generators
-        params, self.buffers = stack_module_state([g.net for g in generators])
+        net = generators[0].net
+        if any(True for _ in net.buffers()):
+            raise ValueError("stacked networks cannot hold buffers (running statistics).")
+        params = dict(net.named_parameters())
         self.names = list(params)
-        self.shapes = [tuple(v.shape[1:]) for v in params.values()]
-        self.sizes = [v[0].numel() for v in params.values()]
+        self.shapes = [tuple(v.shape) for v in params.values()]
+        self.sizes = [v.numel() for v in params.values()]
         with torch.no_grad():
-            weights = torch.cat([v.reshape(len(generators), -1) for v in params.values()], 1)
+            weights = torch.stack([torch.cat([v.reshape(-1) for v in g.net.parameters()])
+                                   for g in generators])
         self.weights = weights.requires_grad_()
-        # the weights come from the stack at each call: the skeleton holds none
-        self.skeleton = copy.deepcopy(generators[0].net).to("meta")
+        self._stacked, self.net = {}, net  # the grouped network per number of runs (no weights)
         self.size, self.autocast = generators[0].size, generators[0].autocast
 
     def named(self, rows: torch.Tensor) -> dict:
-        """``rows (R, N)`` of ``weights`` as the network's named tensors ``(R, ...)``; one
-        row ``(N,)`` as the tensors of one network."""
-        lead = tuple(rows.shape[:-1])
-        return {name: piece.view(lead + shape) for name, piece, shape
-                in zip(self.names, rows.split(self.sizes, -1), self.shapes)}
-
-    def _call(self, params, buffers, z):
-        # no tied weights in these networks: skip the search for them at every call
-        return functional_call(self.skeleton, (params, buffers), (z,), tie_weights=False)
+        """``rows (R, N)`` of ``weights`` as the named weights of the network stacked ``R``
+        times (each run's slice along the first dimension); one row ``(N,)`` as the
+        weights of one network."""
+        if rows.ndim == 1:
+            return {name: piece.view(shape) for name, piece, shape
+                    in zip(self.names, rows.split(self.sizes), self.shapes)}
+        r = len(rows)
+        return {name: piece.reshape((r * shape[0],) + shape[1:]) for name, piece, shape
+                in zip(self.names, rows.split(self.sizes, 1), self.shapes)}
 
     def render(self, runs: list | None = None, index: torch.Tensor | None = None,
                jitter: bool = False) -> torch.Tensor:
         runs = list(range(len(self.generators))) if runs is None else runs
-        z = torch.stack([self.generators[i].input(jitter) for i in runs])
+        z = torch.cat([self.generators[i].input(jitter) for i in runs], 1)  # (1, R * C', H, W)
+        rows = self.weights
+        if len(runs) < len(self.generators):
+            if index is None:
+                index = torch.tensor(runs, device=z.device)
+            rows = rows[index]
+        if len(runs) not in self._stacked:
+            self._stacked[len(runs)] = self.net.stacked(len(runs))
         h, w = self.size
         with torch.autocast(z.device.type, dtype=self.autocast or torch.float32,
                             enabled=self.autocast is not None):
-            if len(runs) == 1:  # one row of the weights: views of it, no vmap
-                params = self.named(self.weights[runs[0]])
-                buffers = {k: v[runs[0]] for k, v in self.buffers.items()}
-                out = self._call(params, buffers, z[0])[None]
-            else:
-                rows, buffers = self.weights, self.buffers
-                if len(runs) < len(self.generators):
-                    if index is None:
-                        index = torch.tensor(runs, device=z.device)
-                    rows = rows[index]
-                    buffers = {k: v[index] for k, v in buffers.items()}
-                out = vmap(self._call)(self.named(rows), buffers, z)  # (runs, 1, C, H', W')
-        return out[:, 0, :, :h, :w].float()
+            # (no tied weights in these networks: skip the search for them at every call)
+            out = functional_call(self._stacked[len(runs)], self.named(rows), (z,),
+                                  tie_weights=False)
+        return out.view(len(runs), -1, *out.shape[-2:])[..., :h, :w].float()
 
     @torch.no_grad()
     def unstack(self) -> None:
         for i, g in enumerate(self.generators):
-            named = dict(g.net.named_parameters()) | dict(g.net.named_buffers())
-            row = self.named(self.weights[i]) | {k: b[i] for k, b in self.buffers.items()}
-            for k, v in row.items():
+            named = dict(g.net.named_parameters())
+            for k, v in self.named(self.weights[i]).items():
                 named[k].copy_(v)
 
 

@@ -3,6 +3,13 @@
 Both map a fixed random input to an image in [0, 1] (sigmoid output). Neither knows about
 operators. Normalisation is BatchNorm without running statistics, so the network behaves
 the same at batch 1 in training and at inference (batch statistics always).
+
+``net.stacked(runs)`` is the same network for ``runs`` independent sets of weights at once
+(``fit_stacked``): every channel count times ``runs``, every convolution grouped by run.
+Run ``r`` owns channels ``r * C`` to ``(r + 1) * C - 1`` of every layer, its weights are
+slice ``r`` of a weight stacked along a first dimension of size ``runs`` (reshaped into the
+grouped layer's first dimension), and BatchNorm over a batch of one normalises each channel
+over the image alone, so each run computes what its own network computes.
 """
 
 from __future__ import annotations
@@ -17,11 +24,19 @@ def _norm(channels: int) -> nn.Module:
     return nn.BatchNorm2d(channels, track_running_stats=False)
 
 
-def _conv(cin: int, cout: int, k: int, stride: int = 1) -> nn.Sequential:
-    """Reflection-padded convolution (no border darkening, as in the original code)."""
+def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Reflection-padded convolution (no border darkening, as in the original code);
+    ``groups`` runs side by side, ``cin`` and ``cout`` channels each."""
     pad = (k - 1) // 2
     layers = [nn.ReflectionPad2d(pad)] if pad else []
-    return nn.Sequential(*layers, nn.Conv2d(cin, cout, k, stride=stride, bias=True))
+    return nn.Sequential(*layers, nn.Conv2d(cin * groups, cout * groups, k, stride=stride,
+                                            bias=True, groups=groups))
+
+
+def _on_meta(cls, **args) -> nn.Module:
+    """``cls(**args)`` without weights (its shapes only: ``functional_call`` brings them)."""
+    with torch.device("meta"):
+        return cls(**args)
 
 
 def _act() -> nn.Module:
@@ -36,9 +51,11 @@ class SkipNet(nn.Module):
         out_channels: 1 (gray) or 3 (RGB).
         down, up, skip: channels per level (published: 5 levels of 128, skip 4).
         upsample: ``nearest`` or ``bilinear``.
+        groups: runs side by side (``stacked``; default 1).
 
     Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H, W)`` for ``H, W`` multiples of
-    ``2 ** len(down)`` (``solve`` pads and crops other sizes).
+    ``2 ** len(down)`` (``solve`` pads and crops other sizes); with ``groups`` G, ``(B, G *
+    in_channels, H, W) -> (B, G * out_channels, H, W)``.
 
     Example:
         >>> net = SkipNet(8, 1, down=(16, 16), up=(16, 16), skip=(4, 4))
@@ -55,8 +72,12 @@ class SkipNet(nn.Module):
         up=(128,) * 5,
         skip=(4,) * 5,
         upsample: str = "bilinear",
+        groups: int = 1,
     ):
         super().__init__()
+        self.args = dict(in_channels=in_channels, out_channels=out_channels, down=down, up=up,
+                         skip=skip, upsample=upsample)
+        g = self.groups = groups
         if not len(down) == len(up) == len(skip) >= 1:
             raise ValueError("down, up and skip need the same number (>= 1) of levels.")
         if upsample not in ("nearest", "bilinear"):
@@ -66,28 +87,41 @@ class SkipNet(nn.Module):
         cin = in_channels
         for level in range(self.depth):
             self.skips.append(
-                nn.Sequential(_conv(cin, skip[level], 1), _norm(skip[level]), _act())
+                nn.Sequential(_conv(cin, skip[level], 1, groups=g), _norm(g * skip[level]), _act())
                 if skip[level] else nn.Identity()
             )
             self.downs.append(nn.Sequential(
-                _conv(cin, down[level], 3, stride=2), _norm(down[level]), _act(),
-                _conv(down[level], down[level], 3), _norm(down[level]), _act(),
+                _conv(cin, down[level], 3, stride=2, groups=g), _norm(g * down[level]), _act(),
+                _conv(down[level], down[level], 3, groups=g), _norm(g * down[level]), _act(),
             ))
             cin = down[level]
         for level in range(self.depth):
             deeper = up[level + 1] if level + 1 < self.depth else down[-1]
             cat = skip[level] + deeper
             self.ups.append(nn.Sequential(
-                _norm(cat), _conv(cat, up[level], 3), _norm(up[level]), _act(),
-                _conv(up[level], up[level], 1), _norm(up[level]), _act(),
+                _norm(g * cat), _conv(cat, up[level], 3, groups=g), _norm(g * up[level]), _act(),
+                _conv(up[level], up[level], 1, groups=g), _norm(g * up[level]), _act(),
             ))
         self.upsample = upsample
-        self.head = _conv(up[0], out_channels, 1)
+        self.head = _conv(up[0], out_channels, 1, groups=g)
 
     @property
     def multiple(self) -> int:
         """Input sizes must be multiples of this."""
         return 2**self.depth
+
+    def stacked(self, runs: int) -> "SkipNet":
+        """This network for ``runs`` sets of weights side by side (see the module docstring),
+        without weights of its own."""
+        return _on_meta(SkipNet, **self.args, groups=runs)
+
+    def _join(self, s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """The skip channels, then the deeper ones, run by run."""
+        if self.groups == 1:
+            return torch.cat([s, h], 1)
+        b, _, height, width = h.shape
+        split = lambda t: t.view(b, self.groups, -1, height, width)  # noqa: E731
+        return torch.cat([split(s), split(h)], 2).view(b, -1, height, width)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         skips, h = [], z
@@ -100,7 +134,7 @@ class SkipNet(nn.Module):
                 **({"align_corners": False} if self.upsample == "bilinear" else {}),
             )
             s = skips[level]
-            h = self.ups[level](torch.cat([s, h], 1) if s.shape[1] else h)
+            h = self.ups[level](self._join(s, h) if s.shape[1] else h)
         return torch.sigmoid(self.head(h))
 
 
@@ -109,7 +143,8 @@ class DeepDecoder(nn.Module):
 
     Under-parameterised: with ``k`` channels and ``levels`` upsamplings it has about
     ``levels * k**2`` weights, far fewer than pixels, so it cannot fit noise well and needs
-    no early stopping. The input is ``(B, k, H / 2**levels, W / 2**levels)``.
+    no early stopping. The input is ``(B, k, H / 2**levels, W / 2**levels)`` (``groups`` G
+    runs side by side: ``G * k`` channels).
 
     Example:
         >>> net = DeepDecoder(1, k=16, levels=3)
@@ -117,26 +152,33 @@ class DeepDecoder(nn.Module):
         torch.Size([1, 1, 32, 32])
     """
 
-    def __init__(self, out_channels: int = 3, *, k: int = 64, levels: int = 5):
+    def __init__(self, out_channels: int = 3, *, k: int = 64, levels: int = 5, groups: int = 1):
         super().__init__()
         if levels < 1 or k < 1:
             raise ValueError("the deep decoder needs k >= 1 channels and levels >= 1.")
+        self.args = dict(out_channels=out_channels, k=k, levels=levels)
+        g = groups
         blocks = []
         for _ in range(levels):
             blocks += [
-                nn.Conv2d(k, k, 1, bias=False),
+                nn.Conv2d(g * k, g * k, 1, bias=False, groups=g),
                 nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
                 nn.ReLU(inplace=True),
-                _norm(k),
+                _norm(g * k),
             ]
-        blocks += [nn.Conv2d(k, k, 1, bias=False), nn.ReLU(inplace=True), _norm(k)]
+        blocks += [nn.Conv2d(g * k, g * k, 1, bias=False, groups=g), nn.ReLU(inplace=True),
+                   _norm(g * k)]
         self.body = nn.Sequential(*blocks)
-        self.head = nn.Conv2d(k, out_channels, 1, bias=False)
+        self.head = nn.Conv2d(g * k, g * out_channels, 1, bias=False, groups=g)
         self.levels, self.k = levels, k
 
     @property
     def multiple(self) -> int:
         return 2**self.levels
+
+    def stacked(self, runs: int) -> "DeepDecoder":
+        """This network for ``runs`` sets of weights side by side, without weights."""
+        return _on_meta(DeepDecoder, **self.args, groups=runs)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.head(self.body(z)))
