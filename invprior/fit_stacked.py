@@ -36,6 +36,7 @@ from torch.func import functional_call
 
 from .fit import LoopConfig, Loop
 from .losses import data_loss, total_variation
+from .nets import stacked
 from .result import Result
 from .stopping import make_rule
 
@@ -51,7 +52,7 @@ class GeneratorStack:
     """``B`` generators of one architecture (``priors.generator.Generator``) run as one
     network: their weights stacked along a new first dimension, all in one ``(B, N)``
     tensor ``weights`` (row ``b``: generator ``b``'s ``N`` weights), run through the
-    network's ``stacked`` version (``invprior.nets``: convolutions grouped by run).
+    network's stacked version (``invprior.nets.stacked``: convolutions grouped by run).
 
     ``render(runs, index)`` ``-> (len(runs), C, H, W)``: the outputs of the generators
     ``runs`` (a list of indices, default all; ``index``: the same on the device, which saves
@@ -92,11 +93,8 @@ class GeneratorStack:
 
     def named(self, rows: torch.Tensor) -> dict:
         """``rows (R, N)`` of ``weights`` as the named weights of the network stacked ``R``
-        times (each run's slice along the first dimension); one row ``(N,)`` as the
-        weights of one network."""
-        if rows.ndim == 1:
-            return {name: piece.view(shape) for name, piece, shape
-                    in zip(self.names, rows.split(self.sizes), self.shapes)}
+        times (each run's slice along the first dimension; for one row, the weights of
+        one network)."""
         r = len(rows)
         return {name: piece.reshape((r * shape[0],) + shape[1:]) for name, piece, shape
                 in zip(self.names, rows.split(self.sizes, 1), self.shapes)}
@@ -111,7 +109,7 @@ class GeneratorStack:
                 index = torch.tensor(runs, device=z.device)
             rows = rows[index]
         if len(runs) not in self._stacked:
-            self._stacked[len(runs)] = self.net.stacked(len(runs))
+            self._stacked[len(runs)] = stacked(self.net, len(runs))
         h, w = self.size
         with torch.autocast(z.device.type, dtype=self.autocast or torch.float32,
                             enabled=self.autocast is not None):
@@ -124,7 +122,7 @@ class GeneratorStack:
     def unstack(self) -> None:
         for i, g in enumerate(self.generators):
             named = dict(g.net.named_parameters())
-            for k, v in self.named(self.weights[i]).items():
+            for k, v in self.named(self.weights[i : i + 1]).items():
                 named[k].copy_(v)
 
 

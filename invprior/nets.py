@@ -4,7 +4,7 @@ Both map a fixed random input to an image in [0, 1] (sigmoid output). Neither kn
 operators. Normalisation is BatchNorm without running statistics, so the network behaves
 the same at batch 1 in training and at inference (batch statistics always).
 
-``net.stacked(runs)`` is the same network for ``runs`` independent sets of weights at once
+``stacked(net, runs)`` is the same network for ``runs`` independent sets of weights at once
 (``fit_stacked``): every channel count times ``runs``, every convolution grouped by run.
 Run ``r`` owns channels ``r * C`` to ``(r + 1) * C - 1`` of every layer, its weights are
 slice ``r`` of a weight stacked along a first dimension of size ``runs`` (reshaped into the
@@ -33,10 +33,17 @@ def _conv(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.S
                                             bias=True, groups=groups))
 
 
-def _on_meta(cls, **args) -> nn.Module:
-    """``cls(**args)`` without weights (its shapes only: ``functional_call`` brings them)."""
+def stacked(net: nn.Module, runs: int) -> nn.Module:
+    """``net`` (a ``SkipNet`` or ``DeepDecoder``) for ``runs`` sets of weights side by side
+    (see the module docstring), without weights of its own: its shapes only, for
+    ``functional_call`` to bring them.
+
+    Example:
+        >>> stacked(DeepDecoder(1, k=4, levels=2), 3).head.weight.shape
+        torch.Size([3, 4, 1, 1])
+    """
     with torch.device("meta"):
-        return cls(**args)
+        return type(net)(**net.args, groups=runs)
 
 
 def _act() -> nn.Module:
@@ -110,14 +117,9 @@ class SkipNet(nn.Module):
         """Input sizes must be multiples of this."""
         return 2**self.depth
 
-    def stacked(self, runs: int) -> "SkipNet":
-        """This network for ``runs`` sets of weights side by side (see the module docstring),
-        without weights of its own."""
-        return _on_meta(SkipNet, **self.args, groups=runs)
-
     def _join(self, s: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """The skip channels, then the deeper ones, run by run."""
-        if self.groups == 1:
+        if self.groups == 1:  # a plain cat keeps the CPU network's channels-last layout
             return torch.cat([s, h], 1)
         b, _, height, width = h.shape
         split = lambda t: t.view(b, self.groups, -1, height, width)  # noqa: E731
@@ -175,10 +177,6 @@ class DeepDecoder(nn.Module):
     @property
     def multiple(self) -> int:
         return 2**self.levels
-
-    def stacked(self, runs: int) -> "DeepDecoder":
-        """This network for ``runs`` sets of weights side by side, without weights."""
-        return _on_meta(DeepDecoder, **self.args, groups=runs)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.head(self.body(z)))

@@ -47,7 +47,7 @@ def test_each_run_of_a_stack_is_the_run_fit_makes(pair):
 
 @pytest.mark.parametrize("kind", ["dip", "decoder"])
 def test_the_stack_is_one_weight_tensor_and_each_generator_gets_its_row_back(kind):
-    # the grouped network (nets.*.stacked) computes what each generator's own one does
+    # the grouped network (nets.stacked) computes what each generator's own one does
     gens = [make_generator(kind, (3, 32, 32), config=TINY, seed=s) for s in range(3)]
     before = torch.cat([g.render() for g in gens])
     stack = GeneratorStack(gens)

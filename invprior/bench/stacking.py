@@ -50,11 +50,12 @@ def _prior(device: str, quick: bool, **kw):
     return NetworkPrior("dip", device=device, stacked=True, init="none", stop="none", **kw)
 
 
-def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str) -> float:
-    """Seconds per step of a stack of ``len(y)`` runs (all of them together)."""
+def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str, **kw) -> float:
+    """Seconds per step of a stack of ``len(y)`` runs (all of them together); ``kw``: more
+    settings of the prior (``net``)."""
     steps = 3 if quick else STEPS
-    _prior(device, quick, iters=WARM, precision=precision).restore(y, O.Denoising())
-    out = _prior(device, quick, iters=steps, precision=precision).restore(y, O.Denoising())
+    _prior(device, quick, iters=WARM, precision=precision, **kw).restore(y, O.Denoising())
+    out = _prior(device, quick, iters=steps, precision=precision, **kw).restore(y, O.Denoising())
     return out.seconds / steps
 
 
@@ -71,14 +72,9 @@ def host_cost(device: str = "cpu", quick: bool = False) -> list[dict]:
     levels = len(default_config("dip", device).channels)
     net = NetConfig(channels=(4,) * levels, input_depth=4)
     y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
-    rows = []
-    for runs in (1, 4):
-        steps = 3 if quick else STEPS
-        _prior(device, False, iters=WARM, net=net).restore(y[:runs], O.Denoising())
-        out = _prior(device, False, iters=steps, net=net).restore(y[:runs], O.Denoising())
-        rows.append({"kind": "host", "runs": runs, "levels": levels,
-                     "seconds": out.seconds / steps})
-    return rows
+    return [{"kind": "host", "runs": runs, "levels": levels,
+             "seconds": _seconds_per_step(y[:runs], device, quick, "auto", net=net)}
+            for runs in (1, 4)]
 
 
 def run(device: str = "cuda", quick: bool = False) -> list[dict]:
