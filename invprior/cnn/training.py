@@ -108,8 +108,12 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         {"params": [p for n, p in named if not n.startswith("guide.")], "scale": 1.0},
         {"params": [p for n, p in named if n.startswith("guide.")], "scale": GUIDE_LR_SCALE},
     ], lr=cfg.lr)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # one patch size all run long: tune once
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
-    mask_gen = torch.Generator().manual_seed(cfg.seed)  # the inpainter's holes, on the CPU
+    # draws the host needs (each step's flip/rotation, the inpainter's holes) come from a CPU
+    # generator: one drawn on the GPU and read back would stall every step on a sync
+    host_gen = torch.Generator().manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc=f"train {'inpainter' if cfg.task == 'inpaint' else 'denoiser'}",
                disable=not progress)
@@ -122,9 +126,9 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         for group in optim.param_groups:  # cosine from lr to lr / 100
             group["lr"] = group["scale"] * cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
         index = torch.randint(0, len(pool), (cfg.batch,), generator=gen, device=device)
-        clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=gen, device=device)))
+        clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=host_gen)))
         if cfg.task == "inpaint":
-            loss = _inpaint_loss(net, clean, mask_gen, fast)
+            loss = _inpaint_loss(net, clean, host_gen, fast)
         else:
             loss = _denoise_loss(net, clean, cfg, gen, fast)
         optim.zero_grad(set_to_none=True)
