@@ -51,6 +51,30 @@ ASSET_COMMANDS = {
                        "--data ../shared/data/cbsd432 --start invprior/weights/denoiser.pt "
                        "--size 64 --steps 100000 --batch 24 --lr 2e-4 --max-seconds 3600 "
                        "--keep-start 0.3 --threads 2 --out invprior/weights/denoiser_colour.pt",
+    # one-pass denoising's pair (cnn.checkpoint.ONE_PASS_ASSETS): the two above trained on
+    # their own images on one H200 (.ci/gpu retrain: four runs sharing it), then again from
+    # that output at a lower learning rate (two runs sharing it), nothing of the start kept.
+    # Gray: Set12 sigma 15/25/50 32.64/30.29/27.14 -> 32.82/30.49/27.37 -> 32.83/30.50/27.37
+    # (first run 15481 steps, second 16012); colour: Kodak24 sigma 25 32.11 -> 32.26 -> 32.29
+    # (6753 and 7034 steps of 32 patches)
+    "denoiser-one-pass-1": "python -m invprior.train --kind denoiser --device cuda "
+                           "--data ../shared/data/train400 --start invprior/weights/denoiser.pt "
+                           "--steps 1000000 --batch 64 --lr 3e-4 --max-seconds 390 "
+                           "--out denoiser_one_pass_1.pt",
+    "denoiser-one-pass": "python -m invprior.train --kind denoiser --device cuda "
+                         "--data ../shared/data/train400 --start denoiser_one_pass_1.pt "
+                         "--steps 1000000 --batch 64 --lr 1e-4 --max-seconds 185 "
+                         "--out invprior/weights/denoiser_one_pass.pt",
+    "denoiser-colour-one-pass-1": "python -m invprior.train --kind denoiser --channels 3 "
+                                  "--device cuda --data ../shared/data/cbsd432 "
+                                  "--start invprior/weights/denoiser_colour.pt --size 96 "
+                                  "--steps 1000000 --batch 32 --lr 2e-4 --max-seconds 390 "
+                                  "--out denoiser_colour_one_pass_1.pt",
+    "denoiser-colour-one-pass": "python -m invprior.train --kind denoiser --channels 3 "
+                                "--device cuda --data ../shared/data/cbsd432 "
+                                "--start denoiser_colour_one_pass_1.pt --size 96 "
+                                "--steps 1000000 --batch 32 --lr 1e-4 --max-seconds 185 "
+                                "--out invprior/weights/denoiser_colour_one_pass.pt",
     # the inpainter: the gray denoiser fine-tuned for 45 minutes on 2 CPU cores to fill random
     # boxes and scribbles in 128-pixel patches of train400 and CBSD432 (made gray)
     "inpainter": "python -m invprior.train --kind inpainter --data ../shared/data "

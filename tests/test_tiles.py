@@ -94,7 +94,7 @@ def test_bad_precision_is_one_sentence():
 
 def test_one_pass_shows_a_bar_over_its_tiles_when_asked(noisy, capsys):
     prior = CNNPrior()
-    prior.denoise.tile = 64  # 5 x 5 tiles over 192 x 192, as a large photo would take
+    prior.one_pass.tile = 64  # 5 x 5 tiles over 192 x 192, as a large photo would take
     quiet = prior.restore(noisy[1], O.Denoising(), noise_level=25 / 255).image
     assert capsys.readouterr().err == ""
     shown = prior.restore(noisy[1], O.Denoising(), noise_level=25 / 255, progress=True).image

@@ -10,18 +10,22 @@ network, widened to see all three opponent channels while it denoises one of the
 (``cnn.planes``) and fine-tuned from the gray weights on the colour photos of CBSD432.
 Where the operator is the identity (denoising) one pass of the
 network restores the image; for any other linear operator it is the denoiser of
-plug-and-play splitting (``priors.pnp``).
+plug-and-play splitting (``priors.pnp``). One pass uses the same two networks trained longer
+(``invprior/weights/denoiser_one_pass.pt``, ``denoiser_colour_one_pass.pt``: made by
+``train.ASSET_COMMANDS["denoiser-one-pass"]`` and ``["denoiser-colour-one-pass"]``), better at
+white noise and worse inside plug-and-play (``cnn.checkpoint.ONE_PASS_ASSETS``).
 """
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from ..checks import resolve_device, resolve_precision
-from ..cnn.checkpoint import ASSET, COLOUR_ASSET, load_denoiser
+from ..cnn.checkpoint import ASSET, COLOUR_ASSET, ONE_PASS_ASSETS, load_denoiser
 from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
@@ -48,7 +52,9 @@ class CNNDenoiser:
     (autocast); on CUDA with cuDNN's autotuner.
 
     Args:
-        path: a denoiser file (default: the shipped pair). device. precision: ``"float32"``, ``"bfloat16"``,
+        path: a denoiser file (default: the shipped pair, plug-and-play's, or with
+            ``one_pass`` the pair trained longer for one-pass denoising:
+            ``cnn.checkpoint.ONE_PASS_ASSETS`` says why there are two). device. precision: ``"float32"``, ``"bfloat16"``,
             ``"float16"`` (autocast on any device; a call whose half-precision output is not
             finite runs again in float32), or ``"auto"``: float16 on CUDA, float32 on a CPU.
             Measured through CPU autocast (the same number formats): float16 changes the
@@ -71,11 +77,12 @@ class CNNDenoiser:
     BYTES_PER_PIXEL = 850
 
     def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu",
-                 precision: str = "auto", tile: int | None = None):
+                 precision: str = "auto", tile: int | None = None, one_pass: bool = False):
         self.device = torch.device(device)
         precision = resolve_precision(precision, self.device, PRECISIONS, on_cuda="float16")
         self.path = path
-        nets = [load_denoiser(p) for p in ([ASSET, COLOUR_ASSET] if path is None else [path])]
+        shipped = ONE_PASS_ASSETS if one_pass else (ASSET, COLOUR_ASSET)
+        nets = [load_denoiser(p) for p in (shipped if path is None else [path])]
         # channels-last on every device: oneDNN's convolutions too run faster on NHWC (a
         # batch of four 256x256 planes on 2 CPU threads: 0.50 s against 0.72-0.80 s)
         nets = [n.to(self.device, memory_format=torch.channels_last) for n in nets]
@@ -125,8 +132,9 @@ class CNNPrior(ItemwisePrior):
     """The ``denoiser`` prior (see the module docstring).
 
     Args:
-        weights: a denoiser file from ``python -m invprior.train --kind denoiser`` (default:
-            the shipped one).
+        weights: a denoiser file from ``python -m invprior.train --kind denoiser``, for every
+            use (default: the shipped pairs, one for one-pass denoising and one for
+            plug-and-play: ``cnn.checkpoint.ONE_PASS_ASSETS`` says why).
         iters: plug-and-play iterations (default 32). keep_observed, max_seconds: as
             ``PlugAndPlay``. shape: image shape ``(C, H, W)`` for an operator that cannot tell
             it from ``y``. device. seed: unused (the prior is deterministic); taken so
@@ -146,12 +154,18 @@ class CNNPrior(ItemwisePrior):
                  keep_observed: bool | None = None, max_seconds: float | None = None,
                  shape: tuple | None = None, device="auto", seed: int = 0):
         self.device = resolve_device(device)
+        self.weights = weights
         self.denoise = CNNDenoiser(weights, device=self.device)
         # turned each iteration: free, and measured better (priors.dihedral)
         self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True,
                                      keep_observed=keep_observed, max_seconds=max_seconds,
                                      device=self.device, batched=True, shape=shape,
                                      name=self.name, label="plug-and-play CNN denoiser")
+
+    @cached_property
+    def one_pass(self) -> CNNDenoiser:
+        """The denoiser of one-pass denoising: the shipped pair trained for it, or ``weights``."""
+        return self.denoise if self.weights else CNNDenoiser(device=self.device, one_pass=True)
 
     @classmethod
     def from_file(cls, path, **options) -> "CNNPrior":
@@ -169,6 +183,6 @@ class CNNPrior(ItemwisePrior):
                             desc=desc, one=len(y) == 1)
         # one pass for the whole batch, each image at its own (estimated) noise level
         levels = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
-        out = self.denoise(y, torch.tensor(levels, dtype=y.dtype), progress, desc).clamp(0, 1)
+        out = self.one_pass(y, torch.tensor(levels, dtype=y.dtype), progress, desc).clamp(0, 1)
         return [Result(out[b : b + 1], iteration=1, iterations=1,
                        stop_reason="CNN denoiser (one pass)") for b in range(len(y))]

@@ -16,7 +16,8 @@ from pathlib import Path
 
 __all__ = ["weight_file", "FILES"]
 
-FILES = ("denoiser.pt", "denoiser_colour.pt", "inpainter.pt", "prior_digits.pt", "prior_faces.pt",
+FILES = ("denoiser.pt", "denoiser_colour.pt", "denoiser_one_pass.pt", "denoiser_colour_one_pass.pt",
+         "inpainter.pt", "prior_digits.pt", "prior_faces.pt",
          "sparse_sr_x2.pt", "sparse_sr_x3.pt", "sparse_sr_x4.pt")
 
 
