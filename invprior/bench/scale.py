@@ -180,7 +180,8 @@ def _dip(root: Path, device: str, quick: bool) -> list[dict]:
 
 
 def _precision(device: str, quick: bool) -> list[dict]:
-    """The denoiser in float32, float16 and bfloat16 on one photo: PSNR and speed."""
+    """One-pass denoising's network in float32, float16 and bfloat16 on one photo: PSNR and
+    speed."""
     from ..metrics import psnr
     from ..priors.cnn import CNNDenoiser
 
@@ -189,7 +190,7 @@ def _precision(device: str, quick: bool) -> list[dict]:
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     rows = []
     for precision in ("float32", "float16", "bfloat16"):
-        d = CNNDenoiser(device=device, precision=precision)
+        d = CNNDenoiser(device=device, precision=precision, one_pass=True)
         d(y, 0.1)  # warm-up: cuDNN's autotuner
         sync()
         start = time.perf_counter()

@@ -19,7 +19,7 @@ VERSION = 1
 # plug-and-play's networks (and any other use but one-pass denoising)
 ASSET = weight_file("denoiser.pt")  # gray images (and colour ones channel by channel)
 COLOUR_ASSET = weight_file("denoiser_colour.pt")  # RGB images: guided by all three channels
-# One-pass denoising's networks: the two above trained 10 more minutes on a GPU on the same
+# One-pass denoising's networks: the two above trained 9.5 more minutes on a GPU on the same
 # images. They remove white gaussian noise better (Set12 +0.2 dB at sigma 15/25/50, Kodak24
 # +0.15 to +0.19) but serve plug-and-play worse, where the denoiser meets what a data step
 # leaves, not white noise (deblur_camera -0.23 dB, Set12 deblurred -0.13 on average; colour:
