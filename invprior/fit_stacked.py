@@ -29,8 +29,6 @@ same): one run 28-32 -> 7.5 ms per step (6700 -> 1700 operations), four runs 30-
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch.func import functional_call
 
