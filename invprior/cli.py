@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from .allocator import keep_freed_memory
+
 OPS = ("denoise", "inpaint", "deblur", "sr", "cs")
 DEFAULT_NOISE = {"denoise": "gaussian:0.1", "deblur": "gaussian:0.01"}
 
@@ -372,6 +374,7 @@ def main(argv=None) -> int:
     from .folders import is_many
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:
         if is_many(args.image):
             return run_many(args)

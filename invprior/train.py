@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from .allocator import keep_freed_memory
+
 ASSET_COMMANDS = {
     "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
               "--out invprior/weights/prior_digits.pt --threads 1",
@@ -221,6 +223,7 @@ HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     if argv is not None:
         sys.argv[1:] = list(argv)  # so the saved command is the one run
     main_rank = int(os.environ.get("RANK", "0")) == 0

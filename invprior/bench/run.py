@@ -34,6 +34,7 @@ from pathlib import Path
 
 import torch
 
+from ..allocator import keep_freed_memory
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 from .policy import markdown as policy_markdown
@@ -300,6 +301,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = p.parse_args(argv)
+    keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     sections = [s for s in args.sections.split(",") if s]
     cases = [c for c in args.cases.split(",") if c]
     unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
