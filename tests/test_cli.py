@@ -171,6 +171,9 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--iters", "0"], "iters must be"),
         (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer >= 1"),
         (["--op", "denoise", "--prior", "sparse", "--ensemble", "2"], "the sparse prior does not take ensemble"),
+        (["--op", "denoise", "--prior", "denoiser", "--self-ensemble", "9"], "self_ensemble takes 1 to 8"),
+        (["--op", "deblur", "--prior", "auto", "--self-ensemble", "2"], "self_ensemble is for one-pass denoising"),
+        (["--op", "denoise", "--prior", "dip", "--self-ensemble", "2"], "the dip prior does not take self_ensemble"),
         (["--op", "denoise", "--device", "cuda:9"] if not torch.cuda.is_available() else ["--op", "denoise", "--device", "tpu"], "device"),
     ],
 )

@@ -61,6 +61,20 @@ def test_one_pass_denoising_runs_its_own_networks_which_denoise_better(name, mar
     assert mine.one_pass is mine.denoise
 
 
+@pytest.mark.parametrize("name, margin", [("text", 0.03), ("coffee", 0.1)])
+def test_self_ensemble_of_one_pass_denoising_beats_one_pass(name, margin):
+    from invprior.bench.cases import sample_image
+
+    # held-out images, 48x64 (the turns swap height and width), sigma 25; measured: gray
+    # text 28.17 -> 28.23 dB with 8 turns, colour coffee 30.00 -> 30.15
+    x = sample_image(name, 64)[..., :48, :]
+    y = _observe(O.Denoising(), x, 25 / 255)
+    runs = [solve(y, O.Denoising(), "denoiser", noise_level=25 / 255, progress=False,
+                  self_ensemble=turns) for turns in (1, 8)]
+    assert psnr(runs[1].image, x) > psnr(runs[0].image, x) + margin
+    assert runs[1].stop_reason == "CNN denoiser (mean of 8 turns)"
+
+
 @pytest.mark.parametrize("op, noise, margin", [
     # operator, noise, margin over the classical start (measured: +4.5, +0.8, +3.4, +26 dB)
     (O.Blur(sigma=1.5), 0.01, 2.0),

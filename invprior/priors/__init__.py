@@ -65,8 +65,9 @@ def options_of(name: str) -> set[str]:
     """The settings the prior called ``name`` takes (keyword arguments of its constructor).
 
     Example:
-        >>> sorted(options_of("denoiser"))
-        ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'shape', 'weights']
+        >>> sorted(options_of("denoiser"))  # doctest: +NORMALIZE_WHITESPACE
+        ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'self_ensemble', 'shape',
+         'weights']
     """
     signature = inspect.signature(PRIORS[name])
     return {n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY or n == "weights"}

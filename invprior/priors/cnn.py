@@ -31,6 +31,7 @@ from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
 from .base import ItemwisePrior
+from .dihedral import self_ensemble
 from .pnp import PlugAndPlay
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -135,7 +136,11 @@ class CNNPrior(ItemwisePrior):
         weights: a denoiser file from ``python -m invprior.train --kind denoiser``, for every
             use (default: the shipped pairs, one for one-pass denoising and one for
             plug-and-play: ``cnn.checkpoint.ONE_PASS_ASSETS`` says why).
-        iters: plug-and-play iterations (default 32). keep_observed, max_seconds: as
+        iters: plug-and-play iterations (default 32). self_ensemble: one-pass denoising
+            returns the mean of the image denoised in this many (1 to 8) of the square's
+            rotations and flips, that many times the time (``dihedral.self_ensemble``: Set12
+            sigma 25, 30.50 dB at 1, 30.58 at 8; plug-and-play turns the image at each
+            iteration instead, for free). keep_observed, max_seconds: as
             ``PlugAndPlay``. shape: image shape ``(C, H, W)`` for an operator that cannot tell
             it from ``y``. device. seed: unused (the prior is deterministic); taken so
             that one command line serves every prior.
@@ -152,9 +157,13 @@ class CNNPrior(ItemwisePrior):
 
     def __init__(self, weights: str | Path | None = None, *, iters: int | None = None,
                  keep_observed: bool | None = None, max_seconds: float | None = None,
-                 shape: tuple | None = None, device="auto", seed: int = 0):
+                 shape: tuple | None = None, device="auto", seed: int = 0,
+                 self_ensemble: int = 1):
+        if not (isinstance(self_ensemble, int) and 1 <= self_ensemble <= 8):
+            raise ValueError(f"self_ensemble takes 1 to 8 of the square's rotations and flips, "
+                             f"got {self_ensemble!r}.")
         self.device = resolve_device(device)
-        self.weights = weights
+        self.weights, self.turns = weights, self_ensemble
         self.denoise = CNNDenoiser(weights, device=self.device)
         # turned each iteration: free, and measured better (priors.dihedral)
         self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True,
@@ -178,11 +187,23 @@ class CNNPrior(ItemwisePrior):
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc) -> list:
         if not getattr(op, "is_identity", False):
+            if self.turns > 1:
+                raise ValueError("self_ensemble is for one-pass denoising (the denoise "
+                                 "operator); plug-and-play turns the image at each iteration "
+                                 "already.")
             together = self.splitting.restore_together
             return together(y, op, noise_level=noise_level, truth=truth, progress=progress,
                             desc=desc, one=len(y) == 1)
         # one pass for the whole batch, each image at its own (estimated) noise level
         levels = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
-        out = self.one_pass(y, torch.tensor(levels, dtype=y.dtype), progress, desc).clamp(0, 1)
+        levels = torch.tensor(levels, dtype=y.dtype)
+        turn = iter(range(1, self.turns + 1))
+
+        def denoise(x):  # one bar per turn, named for it when there are several
+            name = desc if self.turns == 1 else f"{desc} {next(turn)}/{self.turns}"
+            return self.one_pass(x, levels, progress, name)
+
+        out = self_ensemble(denoise, y, self.turns).clamp(0, 1)
+        how = "one pass" if self.turns == 1 else f"mean of {self.turns} turns"
         return [Result(out[b : b + 1], iteration=1, iterations=1,
-                       stop_reason="CNN denoiser (one pass)") for b in range(len(y))]
+                       stop_reason=f"CNN denoiser ({how})") for b in range(len(y))]
