@@ -1,9 +1,9 @@
 """Keep the network's freed memory in the process instead of handing it back to the system.
 
 glibc's ``malloc`` serves blocks over its mmap threshold (at most 32 MiB by default) with
-fresh pages from the kernel and unmaps them on ``free``. The denoiser's activations on a
-256x256 image are larger than that (four planes at 32 channels: 32 MiB a tensor), so each of
-its calls used to page-fault all of its memory back in: on 2 CPU threads, plug-and-play
+fresh pages from the kernel and unmaps them on ``free``. The denoiser's activations reach
+that size (four 256x256 planes at 32 channels: 32 MiB a tensor), so each of its calls used
+to page-fault much of its memory back in: on 2 CPU threads, plug-and-play
 deblurring of a folder of four 256x256 RGB photos spent 26 of its 120 CPU seconds in the
 kernel. Raising the mmap threshold to 64 MiB and the trim threshold to the CPU tile budget
 (``tiles.CPU_BUDGET_BYTES``, which bounds the network's memory per call) lets ``free`` keep
