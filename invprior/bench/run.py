@@ -327,7 +327,8 @@ def main(argv=None) -> int:
             note = (f"_The rows of the other sections and cases were kept from the earlier runs: "
                     f"{kept_by}._\n\n") if kept else ""
             blocks[FIXED] = provenance + note + table(ordered)
-        text = header + "".join(f"\n## {t}\n\n{blocks[t]}" for t in BLOCKS if t in blocks)
+        # one blank line before each heading, whether a block's markdown ends in a newline or not
+        text = header + "".join(f"\n## {t}\n\n{blocks[t].rstrip()}\n" for t in BLOCKS if t in blocks)
         atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
 
     def emit(r: dict) -> None:
