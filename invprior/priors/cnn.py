@@ -31,7 +31,7 @@ from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
 from .base import ItemwisePrior
-from .dihedral import self_ensemble
+from .dihedral import check_turns, self_ensemble
 from .pnp import PlugAndPlay
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -159,11 +159,9 @@ class CNNPrior(ItemwisePrior):
                  keep_observed: bool | None = None, max_seconds: float | None = None,
                  shape: tuple | None = None, device="auto", seed: int = 0,
                  self_ensemble: int = 1):
-        if not (isinstance(self_ensemble, int) and 1 <= self_ensemble <= 8):
-            raise ValueError(f"self_ensemble takes 1 to 8 of the square's rotations and flips, "
-                             f"got {self_ensemble!r}.")
+        self.turns = check_turns(self_ensemble)  # before any weights load: a bad value fails fast
         self.device = resolve_device(device)
-        self.weights, self.turns = weights, self_ensemble
+        self.weights = weights
         self.denoise = CNNDenoiser(weights, device=self.device)
         # turned each iteration: free, and measured better (priors.dihedral)
         self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True,
