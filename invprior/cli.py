@@ -407,4 +407,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from invprior.distributed import leave
+
+    leave(main())

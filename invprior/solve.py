@@ -26,5 +26,6 @@ sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     from invprior.cli import main
+    from invprior.distributed import leave
 
-    sys.exit(main())
+    leave(main())

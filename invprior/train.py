@@ -256,4 +256,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from invprior.distributed import leave
+
+    leave(main())
