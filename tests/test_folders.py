@@ -145,10 +145,21 @@ def test_two_process_torchrun_matches_one_process(tmp_path, photos):
                            "--nproc_per_node=2", "-m", "invprior.solve", *args, "-o", str(two)],
                           env=ENV, capture_output=True, text=True, timeout=300)
     assert "broken.png" in proc.stderr  # the bad file fails on its rank, the rest finish
+    assert proc.returncode == 1, proc.stderr[:2000]  # a failed file's status, through torchrun
     assert _outputs(one) == _outputs(two) == ["astronaut.png", "camera.png", "coffee.png",
                                               "sub/chelsea.png"]
     for name in _outputs(one):
         assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("world", ["1", "2"])
+def test_leave_ends_with_the_status_and_nothing_printed_lost(world):
+    # a torchrun rank (WORLD_SIZE > 1) skips Python's finalisation: what it printed must still arrive
+    code = "from invprior.distributed import leave; print('done', end=''); leave(3)"
+    env = {k: v for k, v in ENV.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as usual
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(env, WORLD_SIZE=world),
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (3, "done")
 
 
 def test_a_failing_batch_fails_its_files_only(tmp_path):
