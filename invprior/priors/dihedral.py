@@ -70,10 +70,12 @@ def self_ensemble(denoise: Callable, x: torch.Tensor, turns: int = 8) -> torch.T
         True
     """
     check_turns(turns)
-    total = 0
-    for k in ORDER[:turns]:
+    # ORDER starts with the identity: no turned copies for it, and none of the sum or the
+    # division for one turn (the default), which would copy a whole photo each
+    total = denoise(x)
+    for k in ORDER[1:turns]:
         total = total + _undo(denoise(dihedral(x, k)), k)
-    return total / turns
+    return total / turns if turns > 1 else total
 
 
 def check_turns(turns) -> int:
