@@ -30,6 +30,11 @@ class World:
         return self.rank == 0
 
 
+def launched_size() -> int:
+    """How many processes torchrun started (its ``WORLD_SIZE``; 1 without torchrun)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def start(device: torch.device) -> World:
     """Join the process group when launched by torchrun; else a world of one.
 
@@ -37,7 +42,7 @@ def start(device: torch.device) -> World:
         >>> start(torch.device("cpu")).size  # doctest: +SKIP
         1
     """
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = launched_size()
     if size <= 1:
         return World(0, 1, device)
     if not dist.is_initialized():
@@ -92,7 +97,7 @@ def leave(code: int) -> NoReturn:
     Example:
         >>> leave(0)  # doctest: +SKIP
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched_size() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
