@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
     m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
     m.add_argument("--init", default="pca", choices=("pca", "random"), help="starting codes")
-    m.add_argument("--loss", default="l2", choices=("l2", "lap1"), help="reconstruction loss: squared l2 or Laplacian-pyramid l1")
+    m.add_argument("--loss", default=None, choices=("l1", "l2", "lap1"), help="reconstruction loss: squared l2, l1 (--kind denoiser only) or Laplacian-pyramid l1 (glo/linear only); default l2, --kind denoiser l1")
     d = p.add_argument_group("data")
     d.add_argument("--size", type=int, default=None, help="side of the square training images (default: 16 digits, 32 faces, 64 folders; --kind denoiser: patch side, 96; inpainter: 128)")
     d.add_argument("--channels", type=int, default=None, choices=(1, 3), help="1 gray or 3 RGB (default: 1 for digits/faces; a folder is RGB if any image is); --kind denoiser: 3 trains the colour denoiser on the RGB photos of --data (each patch denoised one opponent channel at a time, guided by all three; --batch counts patches), else gray")
@@ -168,7 +168,7 @@ def run(args) -> dict:
             write_checkpoint(out, ck)
         return ck
     cfg = TrainConfig(kind=args.kind, latent=args.latent, width=args.width, codes=args.codes,
-                      init=args.init, loss=args.loss, steps=args.steps, batch=args.batch,
+                      init=args.init, loss=args.loss or "l2", steps=args.steps, batch=args.batch,
                       lr=args.lr, code_lr=args.code_lr, seed=args.seed,
                       checkpoint_every=args.checkpoint_every, schedule=args.schedule)
     return train(data, cfg, out=out, resume=args.resume, device=device,
@@ -188,6 +188,9 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
         raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
     if not 0 <= args.keep_start < 1 or (args.keep_start and args.start is None):
         raise ValueError("--keep-start must be in [0, 1) and needs --start.")
+    if args.loss not in (None, "l1", "l2") or (kind == "inpainter" and args.loss is not None):
+        raise ValueError("--loss of --kind denoiser is l1 or l2; the inpainter's is its own "
+                         "(squared error inside the holes).")
     if args.data in ("digits", "faces"):
         raise ValueError(f"--kind {kind} trains on a folder of photographs (or, without "
                          "--data, on scikit-image's), not on digits or faces.")
@@ -199,6 +202,7 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                          max_seconds=args.max_seconds, data=args.data, start=args.start,
                          keep_start=args.keep_start, colour=args.channels == 3,
+                         loss=args.loss or "l1",
                          widths=widths, blocks=args.blocks,
                          task="inpaint" if kind == "inpainter" else "denoise",
                          patch=args.size or (128 if kind == "inpainter" else DenoiserConfig.patch))

@@ -223,6 +223,31 @@ def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
         assert torch.allclose(mixed[name], 0.75 * start + 0.25 * tuned[name], atol=2e-3)
 
 
+@pytest.mark.parametrize("loss", ["l1", "l2"])
+def test_denoise_loss_is_l1_or_the_squared_error(loss):
+    from invprior.cnn.training import DenoiserConfig, _denoise_loss
+
+    net, clean = DenoiserUNet(1, (8, 16), 1), torch.rand(3, 1, 32, 32)
+    cfg = DenoiserConfig(loss=loss)
+    value = _denoise_loss(net, clean, cfg, torch.Generator().manual_seed(0), fast=False)
+    gen = torch.Generator().manual_seed(0)  # the same draws, by hand
+    sigma = cfg.sigma_max * torch.rand(3, generator=gen)
+    error = net(clean + sigma.view(-1, 1, 1, 1) * torch.randn(clean.shape, generator=gen), sigma) - clean
+    expected = error.square().mean() if loss == "l2" else error.abs().mean()
+    assert torch.allclose(value, expected, rtol=1e-5)
+
+
+def test_denoiser_loss_flag_is_checked_and_recorded(tmp_path, capsys):
+    args = ["--kind", "denoiser", "--widths", "8,16", "--blocks", "1", "--steps", "1",
+            "--batch", "2", "--size", "32", "--quiet"]
+    assert train_main([*args, "--loss", "lap1", "--out", str(tmp_path / "bad.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "--loss of --kind denoiser is l1 or l2" in err and "Traceback" not in err
+    assert not (tmp_path / "bad.pt").exists()
+    assert train_main([*args, "--loss", "l2", "--out", str(tmp_path / "l2.pt")]) == 0
+    assert torch.load(tmp_path / "l2.pt", weights_only=True)["config"]["loss"] == "l2"
+
+
 def test_colour_fine_tune_widens_the_gray_start_and_serves_rgb_only(tmp_path, capsys):
     from invprior.cnn.planes import apply, split
     from invprior.io import write_image

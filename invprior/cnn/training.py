@@ -3,7 +3,7 @@
 Each step takes a minibatch of clean patches (a random flip/rotation of a pool cut once
 from ``patches.training_images``, or from the images of a folder: ``data``), adds white
 Gaussian noise of a random level ``sigma ~ U(0, sigma_max)`` per patch, and fits
-``net(noisy, sigma)`` to the clean patch in l1 (DRUNet's loss) with Adam and a cosine
+``net(noisy, sigma)`` to the clean patch in l1 (DRUNet's loss; or l2: ``loss``) with Adam and a cosine
 learning rate. With ``colour`` the patches are RGB and the network is the guided colour
 denoiser: each patch gives three rows, one per opponent channel, each with the noisy
 patch's three channels as guides (``cnn.planes``, exactly as at restore time); a gray
@@ -65,6 +65,9 @@ class DenoiserConfig:
     keep_start: float = 0.0
     colour: bool = False  # RGB patches from ``data``; the guided colour denoiser
     task: str = "denoise"  # or "inpaint": the one-pass inpainter (``cnn.inpainter``)
+    # the denoising loss: l1 as DRUNet, or l2 (squared error, what PSNR measures) as DnCNN,
+    # e.g. to fine-tune an l1-trained network for PSNR
+    loss: str = "l1"
 
     @property
     def guides(self) -> int:
@@ -91,6 +94,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_amx())
     if cfg.colour and not cfg.data:
         raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
+    if cfg.loss not in ("l1", "l2"):
+        raise ValueError(f"the denoiser's loss is l1 or l2, got '{cfg.loss}'.")
     if cfg.task not in ("denoise", "inpaint") or (cfg.task == "inpaint" and cfg.colour):
         raise ValueError("the inpainter is gray (colour images go through it channel by "
                          "channel); task is 'denoise' or 'inpaint'.")
@@ -151,14 +156,16 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
 
 
 def _denoise_loss(net, clean, cfg: DenoiserConfig, gen, fast: bool) -> torch.Tensor:
-    """l1 error of denoising ``clean`` patches with noise of a random level each."""
+    """l1 (or with ``cfg.loss == "l2"`` squared) error of denoising ``clean`` patches with
+    noise of a random level each."""
     sigma = cfg.sigma_max * torch.rand(len(clean), generator=gen, device=clean.device)
     noise = torch.randn(clean.shape, generator=gen, device=clean.device)
     inputs, levels = split(clean + sigma.view(-1, 1, 1, 1) * noise, sigma, guided=cfg.colour)
     if fast:
         inputs = inputs.contiguous(memory_format=torch.channels_last)
     with torch.autocast(clean.device.type, dtype=torch.bfloat16, enabled=fast):
-        return F.l1_loss(apply(net, inputs, levels).float(), split(clean, sigma)[0])
+        loss = F.mse_loss if cfg.loss == "l2" else F.l1_loss
+        return loss(apply(net, inputs, levels).float(), split(clean, sigma)[0])
 
 
 def _inpaint_loss(net, clean, mask_gen, fast: bool) -> torch.Tensor:
