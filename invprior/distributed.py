@@ -35,6 +35,12 @@ def launched_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def launched_main() -> bool:
+    """True unless torchrun started this process as a rank other than 0 (its ``RANK``):
+    known before the process group starts, e.g. to print an error from one rank only."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def start(device: torch.device) -> World:
     """Join the process group when launched by torchrun; else a world of one.
 

@@ -12,7 +12,7 @@ Where the operator is the identity (denoising) one pass of the
 network restores the image; for any other linear operator it is the denoiser of
 plug-and-play splitting (``priors.pnp``). One pass uses the same two networks trained longer
 (``invprior/weights/denoiser_one_pass.pt``, ``denoiser_colour_one_pass.pt``: made by
-``train.ASSET_COMMANDS["denoiser-one-pass"]`` and ``["denoiser-colour-one-pass"]``), better at
+``train.ASSET_COMMANDS["denoiser-one-pass-l2"]`` and ``["denoiser-colour-one-pass-l2"]``), better at
 white noise and worse inside plug-and-play (``cnn.checkpoint.ONE_PASS_ASSETS``).
 """
 
@@ -139,7 +139,7 @@ class CNNPrior(ItemwisePrior):
         iters: plug-and-play iterations (default 32). self_ensemble: one-pass denoising
             returns the mean of the image denoised in this many (1 to 8) of the square's
             rotations and flips, that many times the time (``dihedral.self_ensemble``: Set12
-            sigma 25, 30.50 dB at 1, 30.58 at 8; plug-and-play turns the image at each
+            sigma 25, 30.52 dB at 1, 30.60 at 8; plug-and-play turns the image at each
             iteration instead, for free). keep_observed, max_seconds: as
             ``PlugAndPlay``. shape: image shape ``(C, H, W)`` for an operator that cannot tell
             it from ``y``. device. seed: unused (the prior is deterministic); taken so
