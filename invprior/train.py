@@ -70,9 +70,9 @@ ASSET_COMMANDS = {
                          "--data ../shared/data/train400 --start denoiser_one_pass_1.pt "
                          "--steps 1000000 --batch 64 --lr 1e-4 --max-seconds 185 "
                          "--out denoiser_one_pass_l1.pt",
-    "denoiser-one-pass-l2": "python -m invprior.train --kind denoiser --data ../shared/data/train400 "
-                            "--start denoiser_one_pass_l1.pt --loss l2 --steps 100000 --batch 32 "
-                            "--lr 3e-5 --max-seconds 2700 --threads 2 "
+    "denoiser-one-pass-l2": "python -m invprior.train --kind denoiser "
+                            "--data ../shared/data/train400 --start denoiser_one_pass_l1.pt "
+                            "--loss l2 --steps 100000 --batch 32 --lr 3e-5 --max-seconds 2700 --threads 2 "
                             "--out invprior/weights/denoiser_one_pass.pt",
     "denoiser-colour-one-pass-1": "python -m invprior.train --kind denoiser --channels 3 "
                                   "--device cuda --data ../shared/data/cbsd432 "

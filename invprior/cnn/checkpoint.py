@@ -20,10 +20,11 @@ VERSION = 1
 ASSET = weight_file("denoiser.pt")  # gray images (and colour ones channel by channel)
 COLOUR_ASSET = weight_file("denoiser_colour.pt")  # RGB images: guided by all three channels
 # One-pass denoising's networks: the two above trained 9.5 more minutes on a GPU on the same
-# images, then fine-tuned in squared error on a CPU (train.ASSET_COMMANDS). They remove white gaussian noise better (Set12 +0.2 dB at sigma 15/25/50, Kodak24
-# +0.15 to +0.19) but serve plug-and-play worse, where the denoiser meets what a data step
-# leaves, not white noise (deblur_camera -0.23 dB, Set12 deblurred -0.13 on average; colour:
-# README command 1 -0.47, overexposed_astronaut -0.33), so each use has its own pair.
+# images, then fine-tuned in squared error on a CPU (train.ASSET_COMMANDS). They remove
+# white gaussian noise better (Set12 +0.2 dB at sigma 15/25/50, Kodak24 +0.15 to +0.19) but
+# serve plug-and-play worse, where the denoiser meets what a data step leaves, not white
+# noise (deblur_camera -0.23 dB, Set12 deblurred -0.13 on average; colour: README command 1
+# -0.47, overexposed_astronaut -0.33), so each use has its own pair.
 ONE_PASS_ASSETS = (weight_file("denoiser_one_pass.pt"), weight_file("denoiser_colour_one_pass.pt"))
 TASKS = {"denoise": "a denoiser (python -m invprior.train --kind denoiser)",
          "inpaint": "an inpainter (python -m invprior.train --kind inpainter)"}
