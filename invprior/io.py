@@ -36,7 +36,8 @@ class Loaded(NamedTuple):
 
 
 def read_image(path: str | os.PathLike) -> Loaded:
-    """Read a PNG/JPEG/TIFF/BMP or ``.npy`` image into a float tensor, validating it.
+    """Read a PNG/JPEG/TIFF/BMP or ``.npy`` image into a float tensor, validating it: turned
+    upright by its EXIF orientation, CMYK converted to RGB.
 
     Raises ``ImageError`` for a missing, empty, truncated or non-image file, NaN/inf values,
     a zero-sized or larger than 100-megapixel image, or an unsupported shape.
@@ -102,7 +103,14 @@ def _read_raster(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
             _check_size(probe.size[::-1], path)
-        array = iio.imread(path)
+            cmyk = probe.mode == "CMYK"
+            tiff = probe.format == "TIFF"
+        if tiff and not cmyk:
+            array = iio.imread(path)  # tifffile: float and 16-bit colour pixels as stored
+        else:
+            # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
+            # result comes out sideways), and print colours as RGB (their K is no alpha)
+            array = iio.imread(path, plugin="pillow", rotate=True, **({"mode": "RGB"} if cmyk else {}))
     except ImageError:
         raise
     except Image.DecompressionBombError:

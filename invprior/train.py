@@ -214,7 +214,7 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                          max_seconds=args.max_seconds, data=args.data, start=args.start,
                          keep_start=args.keep_start, colour=args.channels == 3,
-                         loss=args.loss or "l1",
+                         loss=args.loss,
                          widths=widths, blocks=args.blocks,
                          task="inpaint" if kind == "inpainter" else "denoise",
                          patch=args.size or (128 if kind == "inpainter" else DenoiserConfig.patch))

@@ -246,6 +246,18 @@ def test_denoiser_loss_flag_is_checked_and_recorded(tmp_path, capsys):
     assert not (tmp_path / "bad.pt").exists()
     assert train_main([*args, "--loss", "l2", "--out", str(tmp_path / "l2.pt")]) == 0
     assert torch.load(tmp_path / "l2.pt", weights_only=True)["config"]["loss"] == "l2"
+    assert train_main([*args, "--out", str(tmp_path / "l1.pt")]) == 0  # the default, recorded
+    assert torch.load(tmp_path / "l1.pt", weights_only=True)["config"]["loss"] == "l1"
+
+
+def test_the_inpainters_loss_is_its_own_through_the_api_too(tmp_path):
+    from invprior.cnn.training import DenoiserConfig, train_denoiser
+
+    cfg = DenoiserConfig(widths=(8, 16), blocks=1, steps=1, batch=2, patch=32, task="inpaint",
+                         loss="l2")
+    with pytest.raises(ValueError, match="inpainter's loss is its own"):
+        train_denoiser(cfg, out=tmp_path / "i.pt", progress=False)
+    assert not (tmp_path / "i.pt").exists()
 
 
 def test_colour_fine_tune_widens_the_gray_start_and_serves_rgb_only(tmp_path, capsys):

@@ -47,6 +47,25 @@ def test_rgba_alpha_kept_apart(tmp_path):
     assert alpha[0, 0, 2, 3] == 0 and alpha.sum() == 29
 
 
+def test_a_phone_photo_is_read_upright_and_cmyk_as_rgb(tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    raw = data.astronaut()[:32, :48]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to show it
+    Image.fromarray(raw).save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(raw).save(tmp_path / "plain.jpg", quality=95)
+    upright, plain = read_image(tmp_path / "phone.jpg").image, read_image(tmp_path / "plain.jpg").image
+    assert upright.shape == (1, 3, 48, 32)
+    assert torch.equal(upright, torch.rot90(plain, -1, (2, 3)))
+    # a print-ready CMYK JPEG: its K channel was taken for an alpha channel
+    Image.fromarray(raw).convert("CMYK").save(tmp_path / "print.jpg", quality=95)
+    image, alpha = read_image(tmp_path / "print.jpg")
+    assert alpha is None and image.shape == (1, 3, 32, 48)
+    assert (image - plain).abs().mean() < 0.02
+
+
 def test_sixteen_bit_png_is_scaled_by_65535(tmp_path):
     iio.imwrite(tmp_path / "g16.png", np.full((4, 4), 65535 // 2, dtype=np.uint16))
     img, _ = read_image(tmp_path / "g16.png")

@@ -65,9 +65,9 @@ class DenoiserConfig:
     keep_start: float = 0.0
     colour: bool = False  # RGB patches from ``data``; the guided colour denoiser
     task: str = "denoise"  # or "inpaint": the one-pass inpainter (``cnn.inpainter``)
-    # the denoising loss: l1 as DRUNet, or l2 (squared error, what PSNR measures) as DnCNN,
-    # e.g. to fine-tune an l1-trained network for PSNR
-    loss: str = "l1"
+    # the denoising loss: l1 as DRUNet (None: l1), or l2 (squared error, what PSNR measures)
+    # as DnCNN, e.g. to fine-tune an l1-trained network for PSNR; the inpainter has its own
+    loss: str | None = None
 
     @property
     def guides(self) -> int:
@@ -94,8 +94,13 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     fast = device.type == "cuda" or (device.type == "cpu" and cpu_has_amx())
     if cfg.colour and not cfg.data:
         raise ValueError("the colour denoiser trains on a folder of colour photographs (--data).")
-    if cfg.loss not in ("l1", "l2"):
-        raise ValueError(f"the denoiser's loss is l1 or l2, got '{cfg.loss}'.")
+    if cfg.task == "inpaint" and cfg.loss is not None:
+        raise ValueError("the inpainter's loss is its own (squared error inside the holes); "
+                         "leave loss unset.")
+    if cfg.task == "denoise":
+        cfg.loss = cfg.loss or "l1"
+        if cfg.loss not in ("l1", "l2"):
+            raise ValueError(f"the denoiser's loss is l1 or l2, got '{cfg.loss}'.")
     if cfg.task not in ("denoise", "inpaint") or (cfg.task == "inpaint" and cfg.colour):
         raise ValueError("the inpainter is gray (colour images go through it channel by "
                          "channel); task is 'denoise' or 'inpaint'.")
