@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
-    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known (default: estimated from IMAGE)")
+    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098 (default: estimated from IMAGE)")
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
@@ -216,6 +216,13 @@ def _display(op, y, shape):
 
 def _options(args) -> dict:
     """The prior settings given on the command line (unset flags are left to the prior)."""
+    level = args.noise_level
+    # papers state noise levels on the 0-255 scale; "--noise-level 25" taken as a std of 25
+    # on our [0, 1] scale would flatten the image without a word
+    if level is not None and not 0 <= level <= 1:
+        hint = f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if 1 < level <= 255 else ""
+        raise UsageError(f"--noise-level is the noise std on the image's [0, 1] scale, from 0 "
+                         f"to 1, got {level:g}{hint}.")
     options = {"iters": args.iters, "lr": args.lr, "loss": args.loss, "stop": args.stop,
                "init": args.init, "max_seconds": args.max_seconds, "ensemble": args.ensemble,
                "self_ensemble": args.self_ensemble,

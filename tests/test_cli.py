@@ -169,6 +169,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),
         (["--op", "denoise", "--simulate", "--noise", "laplace:1"], "unknown noise"),
         (["--op", "denoise", "--iters", "0"], "iters must be"),
+        (["--op", "denoise", "--noise-level", "25"], "25 on the 0-255 scale is 0.098"),
+        (["--op", "denoise", "--noise-level", "-0.1"], "from 0 to 1, got -0.1"),
         (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer >= 1"),
         (["--op", "denoise", "--prior", "sparse", "--ensemble", "2"], "the sparse prior does not take ensemble"),
         (["--op", "denoise", "--prior", "denoiser", "--self-ensemble", "9"], "self_ensemble takes 1 to 8"),
