@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", help="restored image (default: IMAGE_OP_PRIOR.png next to IMAGE); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
+    o.add_argument("-o", "--output", help="restored image, 16-bit for a 16-bit IMAGE where the format holds it (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")
@@ -95,7 +95,9 @@ def _outputs(args) -> dict:
     from .io import WRITABLE, same_file
 
     src = Path(args.image)
-    paths = {"output": Path(args.output) if args.output else src.with_name(f"{src.stem}_{args.op}_{Path(args.prior).stem}.png")}
+    # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
+    suffix = src.suffix.lower() if src.suffix.lower() in (".tif", ".tiff") else ".png"
+    paths = {"output": Path(args.output) if args.output else src.with_name(f"{src.stem}_{args.op}_{Path(args.prior).stem}{suffix}")}
     if args.report:
         paths["report"] = Path(args.report)
     if args.compare:
@@ -256,7 +258,7 @@ def _read(args, path, ops: dict):
 def run(args) -> dict:
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .io import atomic_write, write_image
+    from .io import atomic_write, bits_to_write, write_image
     from .metrics import psnr, ssim
 
     options = _options(args)
@@ -272,7 +274,8 @@ def run(args) -> dict:
                    progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     x = result.image.cpu()
-    write_image(paths["output"], x, overwrite=args.force)
+    write_image(paths["output"], x, overwrite=args.force,
+                bits=bits_to_write(args.image, paths["output"], x))
     report = {
         "image": str(args.image), "output": str(paths["output"]), "op": args.op,
         "prior": args.prior, "simulate": args.simulate, "operator": repr(op),

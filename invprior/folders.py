@@ -149,7 +149,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
-    from .io import write_image
+    from .io import bits_to_write, write_image
     from .priors.base import GROUP_VALUES
 
     world, max_values = world or World(), max_values or GROUP_VALUES
@@ -176,7 +176,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             return
         for (job, _, _), (image, quality) in zip(batch, outputs):
             try:
-                write_image(job.output, image, overwrite=True)
+                write_image(job.output, image, overwrite=True,
+                            bits=bits_to_write(job.source, job.output, image))
                 tally.done += 1
                 if quality is not None:
                     tally.psnrs.append(quality)

@@ -211,6 +211,41 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
 
 
+def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:
+    """The bits per value to write ``x`` (1, C, H, W), restored from ``source``, to
+    ``output`` with: 16 where ``source`` holds more than 8 (a 16-bit PNG or TIFF, 32-bit
+    or float pixels, ``.npy``) and ``output``'s format takes them (TIFF; PNG for a gray
+    image), else 8, so that a 16-bit scan is not cut to 8 bits on its way through.
+
+    Example:
+        >>> import tempfile
+        >>> scan = write_image(os.path.join(tempfile.mkdtemp(), "scan.png"), torch.rand(1, 1, 8, 8), bits=16)
+        >>> bits_to_write(scan, "out.png", torch.rand(1, 1, 8, 8)), bits_to_write(scan, "out.png", torch.rand(1, 3, 8, 8))
+        (16, 8)
+    """
+    suffix, channels = Path(output).suffix.lower(), x.shape[-3] if x.ndim >= 3 else 1
+    if not (suffix in (".tif", ".tiff") or (suffix == ".png" and channels == 1)):
+        return 8
+    return 16 if _deep(Path(source)) else 8
+
+
+def _deep(path: Path) -> bool:
+    """Whether the image file ``path`` stores more than 8 bits per value (header only)."""
+    import tifffile
+    from PIL import Image
+
+    try:
+        if path.suffix.lower() == ".npy":
+            return True
+        if path.suffix.lower() in (".tif", ".tiff"):  # Pillow calls a 16-bit RGB TIFF "RGB"
+            with tifffile.TiffFile(path) as tiff:
+                return np.dtype(tiff.pages[0].dtype).itemsize > 1
+        with Image.open(path) as probe:
+            return probe.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+    except Exception:  # unreadable here: it was read before, so write the usual 8 bits
+        return False
+
+
 def _save_npy(tmp: str, data: np.ndarray) -> None:
     with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
         np.save(f, data)

@@ -49,6 +49,30 @@ def test_default_output_is_next_to_the_input_and_never_overwritten(tmp_path, gra
     assert "overwrite an input" in capsys.readouterr().err and gray.read_bytes() == before
 
 
+def test_sixteen_bit_images_are_restored_to_sixteen_bits(tmp_path, camera64, capsys):
+    import imageio.v3 as iio
+    from skimage import data
+
+    colour = torch.from_numpy(data.astronaut()[:48, :48] / 255.0).permute(2, 0, 1)[None].float()
+    scans = [write_image(tmp_path / "scan.png", camera64, bits=16),
+             write_image(tmp_path / "scan.tif", colour, bits=16),
+             write_image(tmp_path / "photo.png", colour)]
+    for scan in scans:
+        assert main(["--op", "denoise", str(scan), "--prior", "denoiser", "--quiet"]) == 0
+    # the TIFF's result is a TIFF, the only format here that takes 16-bit colour
+    gray16, colour16, colour8 = (iio.imread(tmp_path / f"{s.stem}_denoise_denoiser{s.suffix}")
+                                 for s in scans)
+    assert gray16.dtype == colour16.dtype == np.uint16 and colour8.dtype == np.uint8
+    assert colour16.shape == (48, 48, 3)
+    for restored in (gray16, colour16):  # values between 8-bit steps: not an 8-bit result widened
+        assert (restored % 257 != 0).mean() > 0.5
+    # a folder keeps each file's depth too
+    assert main(["--op", "denoise", str(scans[0]), str(scans[2]), "-o", str(tmp_path / "out"),
+                 "--prior", "denoiser", "--quiet"]) == 0
+    assert iio.imread(tmp_path / "out" / "scan.png").dtype == np.uint16
+    assert iio.imread(tmp_path / "out" / "photo.png").dtype == np.uint8
+
+
 def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
