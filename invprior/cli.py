@@ -92,7 +92,7 @@ class UsageError(ValueError):
 
 def _outputs(args) -> dict:
     """Output paths, checked before any work: never the input, never overwritten silently."""
-    from .io import WRITABLE, same_file
+    from .io import WRITABLE, check_writable, same_file
 
     src = Path(args.image)
     # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
@@ -115,6 +115,8 @@ def _outputs(args) -> dict:
             raise UsageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if len({p.resolve() for p in paths.values()}) < len(paths):
         raise UsageError("the output, report and compare files must be different files.")
+    for path in paths.values():
+        check_writable(path.parent)
     return paths
 
 
@@ -326,7 +328,7 @@ def run_many(args) -> int:
     from .api import resolve_prior, solve
     from .checks import resolve_device
     from .folders import find_jobs, restore_files
-    from .io import READABLE
+    from .io import READABLE, check_writable
     from .metrics import psnr
 
     if args.report or args.compare or args.plot:
@@ -343,6 +345,7 @@ def run_many(args) -> int:
         # a folder called restored.png is never what was meant
         raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     jobs = find_jobs(args.image, out_dir)
+    check_writable(out_dir)
     if args.mask and any(Path(args.mask).resolve() == j.output.resolve() for j in jobs):
         raise UsageError(f"an output would overwrite the mask '{args.mask}'; choose another folder.")
     world = distributed.start(resolve_device(args.device))

@@ -252,9 +252,14 @@ def _save_npy(tmp: str, data: np.ndarray) -> None:
 
 
 def atomic_write(path: Path, write) -> Path:
-    """Write through a temporary file in the same folder, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write through a temporary file in the same folder, then rename it into place; a
+    folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
+    sentence."""
+    check_writable(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -262,10 +267,42 @@ def atomic_write(path: Path, write) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
         raise
     return path
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Make ``folder`` if it is missing, and check that a file can be written in it: else
+    ``ImageError`` in one sentence (asked before minutes of solving, not after them).
+
+    Example:
+        >>> import tempfile
+        >>> photo = write_image(os.path.join(tempfile.mkdtemp(), "photo.png"), torch.rand(1, 1, 4, 4))
+        >>> try:
+        ...     check_writable(photo / "restored")
+        ... except ImageError as err:
+        ...     print(str(err).endswith("photo.png' is a file, not a folder."))
+        True
+    """
+    folder = Path(folder)
+    blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise ImageError(f"cannot write in '{folder}': '{blocking}' is a file, not a folder.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ImageError(f"cannot write in '{folder}': {_reason(err)}.") from None
+
+
+def _reason(err: OSError) -> str:
+    """An ``OSError`` in words, without its path: "permission denied"."""
+    return (err.strerror or type(err).__name__).lower()
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:

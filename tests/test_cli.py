@@ -211,6 +211,18 @@ def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, 
     assert not (tmp_path / "o.png").exists()
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_the_solve(tmp_path, gray, capsys):
+    # a folder that is a file: one sentence and exit 2 before minutes of solving, not a
+    # traceback after them; alone and for several images
+    for images, out in (([gray], gray / "out.png"), ([gray, gray.with_name("b.png")], gray / "out")):
+        write_image(gray.with_name("b.png"), read_image(gray).image, overwrite=True)
+        code = main([*map(str, images), "-o", str(out), "--op", "denoise", "--prior", "dip",
+                     "--iters", "100000", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"'{gray}' is a file, not a folder" in err, err
+        assert "Traceback" not in err and err.count("\n") == 1
+
+
 def test_bad_files_exit_2(tmp_path, capsys, gray):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "junk.png").write_bytes(b"not an image at all")
