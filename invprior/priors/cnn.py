@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+import operators as O
+
 from ..checks import resolve_device, resolve_precision
 from ..cnn.checkpoint import ASSET, COLOUR_ASSET, ONE_PASS_ASSETS, load_denoiser
 from ..cnn.planes import apply, join, split
@@ -32,6 +34,7 @@ from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
 from .base import ItemwisePrior
 from .dihedral import check_turns, self_ensemble
+from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -163,11 +166,17 @@ class CNNPrior(ItemwisePrior):
         self.device = resolve_device(device)
         self.weights = weights
         self.denoise = CNNDenoiser(weights, device=self.device)
-        # turned each iteration: free, and measured better (priors.dihedral)
-        self.splitting = PlugAndPlay(self.denoise, iters=iters, turns=True,
-                                     keep_observed=keep_observed, max_seconds=max_seconds,
-                                     device=self.device, batched=True, shape=shape,
-                                     name=self.name, label="plug-and-play CNN denoiser")
+
+        def splitting(denoise, label):  # turned each iteration: free, and measured better
+            return PlugAndPlay(denoise, iters=iters, turns=True, keep_observed=keep_observed,
+                               max_seconds=max_seconds, device=self.device, batched=True,
+                               shape=shape, name=self.name, label=label)
+
+        self.splitting = splitting(self.denoise, "plug-and-play CNN denoiser")
+        # noise-free colour super-resolution: the gray network on the luma (priors.luma)
+        self.luma_splitting = (splitting(LumaDenoiser(self.denoise), "plug-and-play CNN "
+                                         "denoiser on the luma")
+                               if self.denoise.gray is not None else None)
 
     @cached_property
     def one_pass(self) -> CNNDenoiser:
@@ -189,7 +198,9 @@ class CNNPrior(ItemwisePrior):
                 raise ValueError("self_ensemble is for one-pass denoising (the denoise "
                                  "operator); plug-and-play turns the image at each iteration "
                                  "already.")
-            together = self.splitting.restore_together
+            luma = (isinstance(op, O.Downsampling) and y.shape[1] == 3 and not noise_level
+                    and self.luma_splitting is not None)
+            together = (self.luma_splitting if luma else self.splitting).restore_together
             return together(y, op, noise_level=noise_level, truth=truth, progress=progress,
                             desc=desc, one=len(y) == 1)
         # one pass for the whole batch, each image at its own (estimated) noise level

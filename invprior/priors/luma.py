@@ -1,0 +1,54 @@
+"""A colour image's denoiser that denoises its luma only: plug-and-play super-resolution.
+
+A downsampled colour photo keeps its colour differences (chroma) smooth; its lost detail is
+in the luma. So, as SRCNN and the super-resolution tradition do, plug-and-play restores the
+luma (BT.601 Y, kornia's YCbCr) with the gray network, while the chroma only follows the data
+steps from its bicubic start and the final back-projection. One network call per image
+instead of the colour network's three guided ones: 2.7x faster, and the gray network
+restores the luma better than the colour one. Measured with the shipped networks
+(``solve(lr, Downsampling(4, 'bicubic'))``, 32 iterations, 2 CPU threads), PSNR on Y with a
+4-pixel border (Set5's protocol) and on RGB, colour network -> this: 4 validation crops of
+skimage photos (astronaut, coffee, chelsea, rocket; 256x256) Y 29.55 -> 29.63 dB, RGB
+27.92 -> 27.93, 24 -> 10 s per image; Set5 Y 30.50 -> 30.68 dB, RGB 28.68 -> 28.78, 44.8 ->
+16.3 s per image. Noisy observations keep the colour network: noise in the chroma would stay.
+
+Example:
+    >>> from invprior.priors.cnn import CNNDenoiser
+    >>> denoise = LumaDenoiser(CNNDenoiser())
+    >>> x = 0.25 + 0.5 * torch.rand(2, 3, 24, 24)  # its result stays inside the RGB cube
+    >>> out = denoise(x, 0.1)
+    >>> out.shape, bool(torch.allclose(chroma(out), chroma(x), atol=1e-5))
+    (torch.Size([2, 3, 24, 24]), True)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
+
+__all__ = ["LumaDenoiser", "chroma"]
+
+
+class LumaDenoiser:
+    """``denoise(x (B, 3, H, W), sigma)``: ``gray`` on the luma of ``x``, its chroma kept
+    (the result clipped to [0, 1], as kornia's ``ycbcr_to_rgb`` returns it).
+
+    Args:
+        gray: a denoiser of ``(B, 1, H, W)`` images, ``gray(x, sigma) -> x`` (sigma a float
+            or ``(B,)``), e.g. ``CNNDenoiser``, which takes one channel to its gray network.
+    """
+
+    def __init__(self, gray: Callable):
+        self.gray = gray
+
+    def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        ycc = rgb_to_ycbcr(x)
+        luma = self.gray(ycc[:, :1].contiguous(), sigma)
+        return ycbcr_to_rgb(torch.cat([luma, ycc[:, 1:]], 1))
+
+
+def chroma(x: torch.Tensor) -> torch.Tensor:
+    """The Cb and Cr planes ``(B, 2, H, W)`` of RGB ``x (B, 3, H, W)``."""
+    return rgb_to_ycbcr(x)[:, 1:]
