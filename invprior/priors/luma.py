@@ -4,13 +4,17 @@ A downsampled colour photo keeps its colour differences (chroma) smooth; its los
 in the luma. So, as SRCNN and the super-resolution tradition do, plug-and-play restores the
 luma (BT.601 Y, kornia's YCbCr) with the gray network, while the chroma only follows the data
 steps from its bicubic start and the final back-projection. One network call per image
-instead of the colour network's three guided ones: 2.7x faster, and the gray network
+instead of the colour network's three guided ones: 2.4 to 2.9x faster, and the gray network
 restores the luma better than the colour one. Measured with the shipped networks
 (``solve(lr, Downsampling(4, 'bicubic'))``, 32 iterations, 2 CPU threads), PSNR on Y with a
 4-pixel border (Set5's protocol) and on RGB, colour network -> this: 4 validation crops of
 skimage photos (astronaut, coffee, chelsea, rocket; 256x256) Y 29.55 -> 29.63 dB, RGB
-27.92 -> 27.93, 24 -> 10 s per image; Set5 Y 30.50 -> 30.68 dB, RGB 28.68 -> 28.78, 44.8 ->
-16.3 s per image. Noisy observations keep the colour network: noise in the chroma would stay.
+27.92 -> 27.93, 24 -> 10 s per image; Set5 Y 30.50 -> 30.68 dB, RGB 28.68 -> 28.78, 36.8 ->
+15.5 s per image (BENCHMARKS.md); the fixed case sr4_astronaut RGB 25.16 -> 25.11 dB, 27.5 ->
+9.4 s. Noisy observations keep the colour network: noise in the chroma would stay. Not for
+other operators: with the chroma left to the data steps, colour deblurring at noise 0.01
+amplifies the chroma's noise (the crops above: 29.60 -> 22.42 dB) and colour inpainting of
+half the pixels loses 0.34 dB.
 
 Example:
     >>> from invprior.priors.cnn import CNNDenoiser
