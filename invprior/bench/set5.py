@@ -4,7 +4,7 @@ The protocol of ``../shared/testsets/README.md``: HR = the BMP cropped to a mult
 (top-left), ``/ 255``; LR = ``operators.Downsampling(4, 'bicubic')`` of HR; PSNR on the Y
 channel (ITU-R BT.601) with 4 pixels cropped at each border, averaged over the five images.
 Ours is the CLI/API default, ``solve(lr, Downsampling(4, 'bicubic'))`` (plug-and-play with
-the CNN denoiser); the baseline is bicubic upsampling (``operators.resample.upsample_bicubic``).
+the gray CNN denoiser on the luma: ``priors.luma``); the baseline is bicubic upsampling (``operators.resample.upsample_bicubic``).
 A missing folder is skipped with a message.
 
 Example:
@@ -26,7 +26,7 @@ __all__ = ["run", "markdown", "PUBLISHED", "y_psnr"]
 TESTSETS = Path("../shared/testsets")
 PUBLISHED = {"bicubic": 28.42, "deep image prior (2000 steps)": 29.90,
              "SRResNet (trained on ImageNet)": 32.10}
-OURS = "invprior default (plug-and-play CNN denoiser)"
+OURS = "invprior default (plug-and-play CNN denoiser, on the luma: priors.luma)"
 
 
 def y_psnr(out: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
