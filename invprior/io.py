@@ -255,7 +255,7 @@ def atomic_write(path: Path, write) -> Path:
     """Write through a temporary file in the same folder, then rename it into place; a
     folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
     sentence."""
-    check_writable(path.parent)
+    _make_folder(path.parent)  # the temporary file is the write check: no probe file here
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
@@ -289,13 +289,21 @@ def check_writable(folder: str | os.PathLike) -> None:
         True
     """
     folder = Path(folder)
+    _make_folder(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ImageError(f"cannot write in '{folder}': {_reason(err)}.") from None
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and its parents made if missing, else ``ImageError`` in one sentence."""
     blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if blocking is not None and not blocking.is_dir():
         raise ImageError(f"cannot write in '{folder}': '{blocking}' is a file, not a folder.")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
     except OSError as err:
         raise ImageError(f"cannot write in '{folder}': {_reason(err)}.") from None
 

@@ -21,6 +21,7 @@ Example:
     >>> denoise = LumaDenoiser(CNNDenoiser())
     >>> x = 0.25 + 0.5 * torch.rand(2, 3, 24, 24)  # its result stays inside the RGB cube
     >>> out = denoise(x, 0.1)
+    >>> chroma = lambda image: rgb_to_ycbcr(image)[:, 1:]
     >>> out.shape, bool(torch.allclose(chroma(out), chroma(x), atol=1e-5))
     (torch.Size([2, 3, 24, 24]), True)
 """
@@ -32,7 +33,7 @@ from typing import Callable
 import torch
 from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
 
-__all__ = ["LumaDenoiser", "chroma"]
+__all__ = ["LumaDenoiser"]
 
 
 class LumaDenoiser:
@@ -51,8 +52,3 @@ class LumaDenoiser:
         ycc = rgb_to_ycbcr(x)
         luma = self.gray(ycc[:, :1].contiguous(), sigma)
         return ycbcr_to_rgb(torch.cat([luma, ycc[:, 1:]], 1))
-
-
-def chroma(x: torch.Tensor) -> torch.Tensor:
-    """The Cb and Cr planes ``(B, 2, H, W)`` of RGB ``x (B, 3, H, W)``."""
-    return rgb_to_ycbcr(x)[:, 1:]
