@@ -31,49 +31,50 @@ AUTO_PRIORS = {"denoise": "denoiser", "blur": "denoiser", "inpaint": "denoiser",
 # sqrt(blur(x)) + noise 29.51 against 26.76 dB in 11 s; over-exposed clip(1.5 x, 0, 1),
 # inside the saturated pixels, camera 25.31 against 20.12, astronaut 23.14 against 22.96.
 FALLBACK = "denoiser"
-# Large holes: the deep image prior continues the image's structure into a hole that the
-# denoiser, which only spreads what is near the border, fills with a smear (BENCHMARKS.md,
-# "Large holes": five 32-64 pixel boxes, inside the holes, dip against plug-and-play, both
-# from the harmonic fill (Inpainting.initial_estimate): camera 25.0 against 23.5 dB,
-# astronaut 13.3 against 12.5; thick scribbles, radius 13.6: level). dip's numbers depend
-# on its seed and the machine's rounding (on a 2-core AMD EPYC, seeds 0/1/2: camera 22.9,
-# 21.7, 23.3; astronaut 13.4, 12.3): on average level with plug-and-play, whose fill is
-# smooth where dip's carries texture.
-# Only where the network's minutes are affordable on a CPU (up to 512x512: about 4.5
+# Holes 6 or more pixels in, in a binary mask (thick scribbles, boxes, an object cut out):
+# the trained inpainter (priors.inpainter), no iterations, any size (it runs on tiles).
+# BENCHMARKS.md, "Large holes", inside the holes, 256x256: eight 14-pixel scribbles, camera
+# 23.93 dB (plug-and-play 22.54, dip 23.01), astronaut 18.75 (18.04, 17.79), in 1-3 s; five
+# 32-64 pixel boxes, camera 23.62 (plug-and-play 23.39), astronaut 13.48 (12.46), where the
+# deep image prior takes 7 minutes for a fill that depends on its seed and the machine's
+# rounding, on average below the inpainter's (seeds 0/1/2, camera: 22.9, 21.7, 23.3 on a
+# 2-core AMD EPYC, 25.0, 21.5, 23.9 on a Xeon; astronaut: 12.7 in BENCHMARKS.md's run on the
+# EPYC, 13.4 and 12.3 for seeds 0 and 1 there under an earlier version of the loop, and
+# 13.2, 12.2, 13.0 on the Xeon).
+# "Hole widths": on camera and coffee, plug-and-play ahead at radius 2.8 (camera) and 5.0
+# (coffee) and on README's scribbled astronaut (radius 5.1: 30.77 dB against 30.29), the
+# inpainter ahead from 7.8 up.
+THICK_HOLE_PRIOR = "inpainter"
+THICK_HOLE = 6.0
+# A hole 16+ pixels in that the inpainter cannot take (a soft mask): the deep image prior,
+# which continues the image's structure where the denoiser, spreading what is near the
+# border, smears; only where its minutes are affordable on a CPU (up to 512x512: about 4.5
 # minutes at 256x256, 2 threads); a larger photo keeps the fast prior.
 LARGE_HOLE_PRIOR = "dip"
 LARGE_HOLE = O.Inpainting.WIDE_HOLE  # 16 pixels from the hole's inside to its border (32+ across)
 LARGE_HOLE_PIXELS = 512 * 512
-# Holes from 6 to 16 pixels in (thick scribbles): the trained inpainter (priors.inpainter),
-# no iterations. BENCHMARKS.md, "Large holes", eight 14-pixel scribbles, inside the holes:
-# camera 23.88 dB (plug-and-play 22.54, dip 23.04), astronaut 18.49 (18.04, 17.49), in 1-3 s;
-# "Hole widths": on camera and coffee, plug-and-play ahead at radius 2.8 by 0.25-0.35 dB and
-# on coffee at 5.0, the inpainter ahead from 7.8 to 20.5 (by 0.01 to 1.8 dB).
-MID_HOLE_PRIOR = "inpainter"
-MID_HOLE = 6.0
 
 
 def auto_prior(op, y=None) -> str:
     """The prior ``prior="auto"`` picks for an operator (instance or class) and its
     observation ``y``: by the operator's name (a user's own operator: ``FALLBACK``), except
-    for a mask with a large hole (``Inpainting.hole_radius``) on an image of up to 512x512,
-    and a binary one with holes 6 to 16 pixels in.
+    for a binary mask with holes 6 or more pixels in (``Inpainting.hole_radius``), and a
+    soft one with a hole 16+ pixels in on an image of up to 512x512.
 
     Example:
         >>> auto_prior(O.Blur(sigma=2.0)), auto_prior(O.Downsampling), auto_prior(O.Lambda(abs))
         ('denoiser', 'denoiser', 'denoiser')
-        >>> auto_prior(O.Inpainting(O.box_mask((64, 64), (8, 8, 40, 40))))  # radius 20
-        'dip'
-        >>> auto_prior(O.Inpainting(O.box_mask((64, 64), (8, 8, 12, 40))))  # radius 6
-        'inpainter'
+        >>> box = O.box_mask((64, 64), (8, 8, 40, 40))  # radius 20
+        >>> auto_prior(O.Inpainting(box)), auto_prior(O.Inpainting(0.9 * box + 0.05))  # soft
+        ('inpainter', 'dip')
     """
     name = getattr(op, "name", None)
     if name == "inpaint" and isinstance(op, O.Inpainting):
         radius = op.hole_radius()
+        if radius >= THICK_HOLE and why_not(op) is None:
+            return THICK_HOLE_PRIOR
         if radius >= LARGE_HOLE and (y is None or y.shape[-2] * y.shape[-1] <= LARGE_HOLE_PIXELS):
             return LARGE_HOLE_PRIOR
-        if MID_HOLE <= radius < LARGE_HOLE and why_not(op) is None:
-            return MID_HOLE_PRIOR
     return AUTO_PRIORS.get(name, FALLBACK)
 
 

@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("image", nargs="+", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/.npy; several files, folders (searched recursively) or glob patterns restore each image to -o FOLDER, same-size images together")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
-    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with a hole 32+ pixels across, dip on an image of up to 512x512, and one with holes 12 to 32 pixels across, inpainter; dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, no iterations, for --op inpaint), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
+    p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with holes 12+ pixels across, inpainter (dip for a soft mask with a hole 32+ pixels across on an image of up to 512x512); dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, no iterations, for --op inpaint), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
@@ -335,7 +335,7 @@ def run_many(args) -> int:
         raise UsageError("--report, --compare and --plot take one image; restore several without them.")
     options = _options(args)
     # the folder is named after the operator's usual prior; each batch then resolves auto
-    # with its own operator and images, as one file would (a mask's large hole: dip)
+    # with its own operator and images, as one file would (a mask's thick holes: inpainter)
     requested = args.prior
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
     out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")

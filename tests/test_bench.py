@@ -83,10 +83,11 @@ def test_stacked_deep_image_prior_rows_and_their_table_run():
 def test_hard_cases_rows_and_the_auto_mark(capsys):
     from invprior.bench.hard import markdown, run_holes, run_nonlinear
 
-    rows = run_holes(quick=True, cases=("boxes_camera",), priors=("denoiser", "dip"), widths=False)
+    rows = run_holes(quick=True, cases=("boxes_camera",), priors=("denoiser", "inpainter", "dip"),
+                     widths=False)
     rows += run_nonlinear(quick=True, cases=("overexposed_camera", "gamma_camera"), priors=("denoiser", "dip"))
     methods = [(r["case"], r["method"]) for r in rows]
-    assert ("boxes_camera", "deep image prior (auto)") in methods  # holes of radius 27
+    assert ("boxes_camera", "trained inpainter (auto)") in methods  # holes of radius 27
     # a user's own operator, even one that hides a third of camera: plug-and-play
     assert ("overexposed_camera", "plug-and-play CNN (auto)") in methods
     assert ("gamma_camera", "plug-and-play CNN (auto)") in methods
@@ -112,6 +113,7 @@ def test_auto_policy_table_is_computed_from_the_code():
 
     picks = {problem.split(" (")[0]: choice for problem, _, _, choice in examples()}
     assert picks["your own nonlinear operator that hides pixels"] == "denoiser"
-    assert picks["inpaint, a large hole in a larger photo"] == "denoiser"
-    assert [c for p, c in picks.items() if p.startswith("inpaint, a hole")] == ["dip"]
+    assert picks["inpaint, a large hole in a larger photo"] == "inpainter"  # it tiles
+    assert picks["inpaint, a binary mask with a hole 16+ pixels in"] == "inpainter"
+    assert [c for p, c in picks.items() if p.startswith("inpaint, a soft mask")] == ["dip"]
     assert markdown().count("\n| ") == len(picks)  # one row each (the header starts the text)

@@ -116,20 +116,20 @@ def test_inpaint_with_a_mask_file(tmp_path, camera64, capsys):
     assert psnr(read_image(tmp_path / "b.png").image, camera64) > 25
 
 
-def test_a_large_hole_takes_the_deep_image_prior(tmp_path, camera64, capsys):
+def test_a_large_hole_takes_the_inpainter(tmp_path, camera64, capsys):
     mask = np.ones((64, 64), np.float32)
-    mask[12:48, 16:52] = 0  # 36x36: radius 18, a hole the denoiser would smear
+    mask[12:48, 16:52] = 0  # 36x36: radius 18, a hole plug-and-play would smear
     write_image(tmp_path / "mask.png", mask)
     write_image(tmp_path / "cam.png", camera64 * torch.from_numpy(mask))
     args = ["--op", "inpaint", "--mask", str(tmp_path / "mask.png"), str(tmp_path / "cam.png"),
-            "--iters", "5", "--quiet", "--report", str(tmp_path / "r.json")]
+            "--quiet", "--report", str(tmp_path / "r.json")]
     assert main([*args, "-o", str(tmp_path / "b.png")]) == 0
-    assert json.loads((tmp_path / "r.json").read_text())["prior"] == "dip"
+    assert json.loads((tmp_path / "r.json").read_text())["prior"] == "inpainter"
     # the same file with small holes stays with the fast prior
     mask[12:48, 16:52] = 1
     mask[::4, ::4] = 0
     write_image(tmp_path / "mask.png", mask, overwrite=True)
-    assert main([*args, "-o", str(tmp_path / "c.png"), "--force"]) == 0
+    assert main([*args, "-o", str(tmp_path / "c.png"), "--iters", "5", "--force"]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["prior"] == "denoiser"
 
 

@@ -76,8 +76,10 @@ def test_auto_picks_by_hole_radius(camera64):
     random = O.Inpainting(shape=(64, 64), missing=0.5, seed=0)  # radius about 2
     scribbles = O.Inpainting(O.scribble_mask((64, 64), 3, 14.0, seed=1))
     box = O.Inpainting(O.box_mask((64, 64), (8, 8, 40, 40)))  # radius 20
+    soft = O.Inpainting(0.9 * box.mask + 0.05)  # the same box in a mask the inpainter cannot take
     assert 6 <= scribbles.hole_radius() < 16
-    assert [auto_prior(op, camera64) for op in (random, scribbles, box)] == ["denoiser", "inpainter", "dip"]
+    assert [auto_prior(op, camera64) for op in (random, scribbles, box, soft)] == [
+        "denoiser", "inpainter", "inpainter", "dip"]
     # a setting the inpainter does not take: the operator's usual prior, not the slow network
     assert resolve_prior("auto", scribbles, {"iters": 5}, camera64) == "denoiser"
     assert solve(scribbles(camera64), scribbles, progress=False).prior == "inpainter"
@@ -107,3 +109,10 @@ def test_train_inpainter_command(tmp_path, capsys):
     op = O.Inpainting(O.box_mask((24, 24), (6, 6, 10, 10)))
     result = solve(op(torch.rand(1, 1, 24, 24)), op, str(out), progress=False)
     assert result.prior == "inpainter" and result.image.shape == (1, 1, 24, 24)
+    # a run continues from an inpainter (new holes, a new seed); a denoiser cannot start from one
+    more = tmp_path / "more.pt"
+    assert train_main([*args, "--start", str(out), "--seed", "1", "--out", str(more)]) == 0
+    assert torch.load(more, weights_only=True)["config"]["start"] == str(out)
+    assert train_main(["--kind", "denoiser", "--steps", "1", "--batch", "2", "--size", "32",
+                       "--start", str(out), "--out", str(tmp_path / "d.pt"), "--quiet"]) == 2
+    assert "is an inpainter checkpoint, not a denoiser" in capsys.readouterr().err

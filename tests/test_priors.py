@@ -76,7 +76,8 @@ def test_settings_a_prior_does_not_take_are_refused():
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"junk", "not a readable PyTorch checkpoint"),
-    ({"format": "something else"}, "not a prior checkpoint"),
+    ({"format": "something else"}, "not a prior checkpoint .its format is 'something else'"),
+    ({"weight": [1.0]}, "not a prior checkpoint .it has no 'format' field"),  # a plain state dict
 ])
 def test_a_checkpoint_goes_to_its_prior_by_its_format(checkpoint_file, content, match):
     assert make_prior(str(weight_file("denoiser.pt"))).name == "denoiser"

@@ -87,7 +87,7 @@ def run_holes(quick: bool = False, cases=HOLE_CASES, priors=("denoiser", "inpain
 
 
 def run_hole_widths(quick: bool = False, widths=WIDTHS) -> list[dict]:
-    """The evidence for ``api.MID_HOLE``: 8 scribbles of each width (seed 5) missing from
+    """The evidence for ``api.THICK_HOLE``: 8 scribbles of each width (seed 5) missing from
     gray camera and coffee (256x256, noise-free), inside the holes, plug-and-play against the
     trained inpainter; one row per image and width."""
     from ..api import auto_prior, solve

@@ -25,7 +25,7 @@ def _saturate(x):
 
 def examples() -> list[tuple[str, str, str, object]]:
     """``(problem, deciding property, evidence, resolve_prior's answer)`` per row."""
-    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, MID_HOLE, resolve_prior
+    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, THICK_HOLE, resolve_prior
 
     def pick(op, y=None, options=None):
         return resolve_prior("auto", O.as_operator(op), options or {}, y)
@@ -35,21 +35,27 @@ def examples() -> list[tuple[str, str, str, object]]:
     scribbles = O.Inpainting(O.scribble_mask((256, 256), 8, 14.0, seed=3))
     boxes = O.Inpainting(O.boxes_mask((256, 256)))
     big_boxes = O.Inpainting(O.box_mask((1024, 1024), (100, 100, 64, 64)))
+    soft_boxes = O.Inpainting(0.9 * O.boxes_mask((256, 256)) + 0.05)
     fixed = "Fixed cases: the **CLI default** row of each case is its best PSNR"
     return [
         ("denoise", "registry name", fixed, pick(O.Denoising())),
         ("blur", "registry name", fixed, pick(O.Blur(sigma=2.0))),
-        (f"inpaint, every missing pixel within {MID_HOLE:g} pixels of an observed one "
+        (f"inpaint, every missing pixel within {THICK_HOLE:g} pixels of an observed one "
          f"(half the pixels missing at random: radius {sparse.hole_radius():.1f})",
          "`Inpainting.hole_radius()`", f"{fixed}; Large holes: the hole-width sweep", pick(sparse, small)),
-        (f"inpaint, a binary mask with holes {MID_HOLE:g} to {LARGE_HOLE:g} pixels in "
+        (f"inpaint, a binary mask with holes {THICK_HOLE:g} or more pixels in "
          f"(scribbles: radius {scribbles.hole_radius():.1f})", "`Inpainting.hole_radius()`",
          "Large holes: the scribbles rows and the hole-width sweep", pick(scribbles, small)),
-        (f"inpaint, a hole {LARGE_HOLE:g}+ pixels in (boxes: radius {boxes.hole_radius():.1f}), "
-         f"up to {int(LARGE_HOLE_PIXELS ** 0.5)}x{int(LARGE_HOLE_PIXELS ** 0.5)}",
-         "`Inpainting.hole_radius()`, image size", "Large holes: the boxes rows", pick(boxes, small)),
-        ("inpaint, a large hole in a larger photo", "image size",
-         "Large images: the deep image prior's seconds per step (minutes per image)", pick(big_boxes, large)),
+        (f"inpaint, a binary mask with a hole {LARGE_HOLE:g}+ pixels in (boxes: radius "
+         f"{boxes.hole_radius():.1f})", "`Inpainting.hole_radius()`",
+         "Large holes: the boxes rows", pick(boxes, small)),
+        ("inpaint, a large hole in a larger photo", "`Inpainting.hole_radius()` (the inpainter tiles)",
+         "Large holes: the boxes rows", pick(big_boxes, large)),
+        (f"inpaint, a soft mask (not binary) with a hole {LARGE_HOLE:g}+ pixels in, up to "
+         f"{int(LARGE_HOLE_PIXELS ** 0.5)}x{int(LARGE_HOLE_PIXELS ** 0.5)}",
+         "`Inpainting.hole_radius()`, the mask's values, image size",
+         "the deep image prior continues structure that plug-and-play smears (Large holes: the "
+         "boxes rows); the inpainter takes binary masks only", pick(soft_boxes, small)),
         ("downsample", "registry name", fixed, pick(O.Downsampling(4))),
         ("cs", "registry name", fixed, pick(O.CompressedSensing(256, (1, 32, 32), seed=0))),
         ("your own linear operator", "a `LinearOperator` without a registry name",

@@ -92,8 +92,10 @@ def checkpoint_format(path) -> str:
                          "checkpoint (truncated, corrupt, or not made by torch.save).") from None
     found = ck.get("format") if isinstance(ck, dict) else None
     if found not in FORMATS:
-        raise ValueError(f"'{path}' is not a prior checkpoint (its format is {found!r}); make one "
-                         "with python -m invprior.train.")
+        # a plain state dict or another tool's file has no format at all: say what it lacks
+        what = "it has no 'format' field" if found is None else f"its format is {found!r}"
+        raise ValueError(f"'{path}' is not a prior checkpoint ({what}); make one with "
+                         "python -m invprior.train.")
     if found == DENOISER_FORMAT and (ck.get("config") or {}).get("task") == "inpaint":
         return INPAINTER  # a denoiser's network, trained to fill holes
     return found

@@ -7,8 +7,8 @@ time), the fill averaged over four turns of the image (``cnn.inpainter.ROTATIONS
 one to three seconds for a 256x256 image on a 2-core CPU. Given a noise level above 0, the
 filled image then goes once through the CNN denoiser (``priors.cnn.CNNDenoiser``), which
 sees no hole any more: the fine-tune taught the inpainter nothing about noise outside the
-holes (scribbles on camera, noise 0.05 on the observed pixels: 33.7 dB there and 23.8 inside
-the holes, against 26.1 and 23.6 without the denoiser; an earlier fine-tune, told the
+holes (scribbles on camera, noise 0.05 on the observed pixels: 33.7 dB there and 23.9 inside
+the holes, against 26.1 and 23.7 without the denoiser; an earlier fine-tune, told the
 noise level itself through its level map, gave 23.0 and 23.6);
 without, the observed pixels are kept exactly.
 
