@@ -30,10 +30,12 @@ TASKS = {"denoise": "a denoiser (python -m invprior.train --kind denoiser)",
          "inpaint": "an inpainter (python -m invprior.train --kind inpainter)"}
 
 
-def load_denoiser(path: str | Path = ASSET, task: str = "denoise") -> DenoiserUNet:
+def load_denoiser(path: str | Path = ASSET,
+                  task: str | tuple[str, ...] = "denoise") -> DenoiserUNet:
     """A new copy of the denoiser saved at ``path``, in eval mode, on the CPU; ``ValueError``
     (one sentence) for a missing, corrupt or foreign file, or one trained for another
-    ``task`` (``"denoise"``, or ``"inpaint"``: the inpainter, ``cnn.inpainter``).
+    ``task`` (``"denoise"``, or ``"inpaint"``: the inpainter, ``cnn.inpainter``; or a tuple
+    of the tasks accepted).
 
     The file is read once per path and version on disk; each call builds its own network,
     so moving one copy to a GPU leaves the others where they are.
@@ -46,9 +48,11 @@ def load_denoiser(path: str | Path = ASSET, task: str = "denoise") -> DenoiserUN
     if not path.is_file():
         raise ValueError(f"cannot load the denoiser '{path}': no such file.")
     config, state = _read(str(path), path.stat().st_mtime_ns)
-    if config.get("task", "denoise") != task:
+    accepted = (task,) if isinstance(task, str) else task
+    if config.get("task", "denoise") not in accepted:
         found = "an inpainter" if config.get("task") == "inpaint" else "a denoiser"
-        raise ValueError(f"'{path}' is {found} checkpoint, not {TASKS[task]}.")
+        raise ValueError(f"'{path}' is {found} checkpoint, not "
+                         f"{' or '.join(TASKS[t] for t in accepted)}.")
     try:
         net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
         net.load_state_dict(state)

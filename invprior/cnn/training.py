@@ -215,12 +215,7 @@ def held_out_psnr(net, sigma: float = 25 / 255) -> float:
 def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     """The network of the denoiser checkpoint ``path`` (for an inpainter, also an inpainter
     checkpoint: a run continued with new holes); its shape replaces ``cfg``'s."""
-    try:
-        net = load_denoiser(path)
-    except ValueError:
-        if cfg.task != "inpaint":
-            raise
-        net = load_denoiser(path, task="inpaint")
+    net = load_denoiser(path, task=("denoise", "inpaint") if cfg.task == "inpaint" else "denoise")
     if cfg.guides and not net.config["guides"]:
         net = with_guides(net, cfg.guides)
     if net.config["guides"] != cfg.guides:
