@@ -35,9 +35,10 @@ FALLBACK = "denoiser"
 # the trained inpainter (priors.inpainter), no iterations, any size (it runs on tiles).
 # BENCHMARKS.md, "Large holes", inside the holes, 256x256: eight 14-pixel scribbles, camera
 # 23.93 dB (plug-and-play 22.54, dip 23.01), astronaut 18.75 (18.04, 17.79), in 1-3 s; five
-# 32-64 pixel boxes, camera 23.62 (plug-and-play 23.39), astronaut 13.48 (12.46), where the
-# deep image prior takes 7 minutes for a fill that depends on its seed and the machine's
-# rounding, on average below the inpainter's (seeds 0/1/2, camera: 22.9, 21.7, 23.3 on a
+# 32-64 pixel boxes (16+ pixels in: the fill averaged with plug-and-play started from it,
+# priors.inpainter), camera 24.77 (plug-and-play 23.39), astronaut 13.47 (12.46), in 7-24 s,
+# where the deep image prior takes 7 minutes for a fill that depends on its seed and the
+# machine's rounding, on average below the inpainter's alone (seeds 0/1/2, camera: 22.9, 21.7, 23.3 on a
 # 2-core AMD EPYC, 25.0, 21.5, 23.9 on a Xeon; astronaut: 12.7 in BENCHMARKS.md's run on the
 # EPYC, 13.4 and 12.3 for seeds 0 and 1 there under an earlier version of the loop, and
 # 13.2, 12.2, 13.0 on the Xeon).

@@ -48,7 +48,8 @@ def examples() -> list[tuple[str, str, str, object]]:
          "Large holes: the scribbles rows and the hole-width sweep", pick(scribbles, small)),
         (f"inpaint, a binary mask with a hole {LARGE_HOLE:g}+ pixels in (boxes: radius "
          f"{boxes.hole_radius():.1f})", "`Inpainting.hole_radius()`",
-         "Large holes: the boxes rows", pick(boxes, small)),
+         "Large holes: the boxes rows (the inpainter's fill averaged with plug-and-play "
+         "started from it: `priors.inpainter.REFINE_HOLE`)", pick(boxes, small)),
         ("inpaint, a large hole in a larger photo", "`Inpainting.hole_radius()` (the inpainter tiles)",
          "Large holes: the boxes rows", pick(big_boxes, large)),
         (f"inpaint, a soft mask (not binary) with a hole {LARGE_HOLE:g}+ pixels in, up to "
@@ -75,8 +76,11 @@ def markdown() -> str:
     lines = ["| problem | decided by | auto picks | measured in |", "|---|---|---|---|"]
     lines += [f"| {problem} | {by} | `{choice}` | {evidence} |"
               for problem, by, evidence, choice in examples()]
+    from ..priors.inpainter import REFINE_HOLE
+
     lines += ["", "From `invprior.api.auto_prior` / `resolve_prior`, run on an example of each "
               "problem when this file was written. `denoiser`: the CNN denoiser, one pass for "
-              "denoising, plug-and-play otherwise; `inpainter`: the trained inpainter (no iterations); `dip`: "
-              "the deep image prior."]
+              "denoising, plug-and-play otherwise; `inpainter`: the trained inpainter (no "
+              f"iterations; where a hole reaches {REFINE_HOLE:g} pixels in, its fill averaged "
+              "with plug-and-play started from it); `dip`: the deep image prior."]
     return "\n".join(lines) + "\n"

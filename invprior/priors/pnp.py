@@ -138,14 +138,16 @@ class PlugAndPlay(ItemwisePrior):
                                      progress=progress, desc=desc, one=True)[0]
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc,
-                         one: bool = False) -> list | None:
+                         one: bool = False, start: torch.Tensor | None = None) -> list | None:
+        """``ItemwisePrior``'s batch step; ``start``: where the splitting starts (as
+        ``pnp_restore``)."""
         if not one and (self.fresh or not self.batched):
             return None
         # each item's noise level: given, else read off y where it is visible, else 0
         levels = [visible_noise(op, y[b : b + 1], noise_level) or 0.0 for b in range(len(y))]
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
-                             progress=progress, desc=desc, **self.settings)
+                             progress=progress, desc=desc, start=start, **self.settings)
         # the last data step reproduces y only up to its small damping: put it back exactly
         finish, _ = keeper(op, y, self.keep_observed, noise_level)
         if finish is not None:
@@ -163,7 +165,8 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 weight: float | None = None,
                 cg_iters: int = 30, truth: torch.Tensor | None = None, progress: bool = False,
                 max_seconds: float | None = None, shape: tuple | None = None,
-                turns: bool = False, desc: str = "plug-and-play") -> Result:
+                turns: bool = False, desc: str = "plug-and-play",
+                start: torch.Tensor | None = None) -> Result:
     """Restore ``(B, C, H, W)`` from ``y = op(x) + noise`` by plug-and-play splitting, the
     whole batch in each data step and each denoiser call.
 
@@ -186,6 +189,8 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         turns: call the denoiser on the image turned by the next of the square's 8
             rotations and flips at each iteration (``priors.dihedral``; it must take any
             ``H, W`` and either orientation).
+        start: ``(B, C, H, W)`` images to start from (default: ``start_image``), e.g. the
+            trained inpainter's fill (``priors.inpainter``).
 
     Returns:
         ``Result``: the estimates clipped to [0, 1] (the last data step for a noise-free
@@ -207,11 +212,11 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     weight = given["weight"] if weight is None else weight
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
-    start = time.perf_counter()
+    began = time.perf_counter()
     check_memory(op, y, shape)
     denoise = Turning(denoise) if turns else denoise
     with torch.no_grad():
-        x = estimate = start_image(op, y, shape)
+        x = estimate = start_image(op, y, shape) if start is None else start.clone()
     batch = x.shape[0]
     levels = np.broadcast_to(np.asarray(noise_level, dtype=float), (batch,))
     ends = np.full(batch, sigma_end) if sigma_end is not None else np.maximum(levels, 2 / 255)
@@ -227,7 +232,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         with torch.no_grad():
             for k in bar:
                 half = data_step(op, x, y, _per_item(mus[k], x), cg_iters)
-                out_of_time = max_seconds is not None and time.perf_counter() - start > max_seconds
+                out_of_time = max_seconds is not None and time.perf_counter() - began > max_seconds
                 last = k == iters - 1 or out_of_time
                 if levels.any() or not last:
                     x = denoise(half, _per_item(sigmas[k], x, flat=True))
@@ -252,7 +257,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     items = [Result(estimate[b : b + 1].clamp(0, 1), psnrs=psnrs[b], iteration=done,
                     iterations=done, stop_reason=reason, interrupted=interrupted)
              for b in range(batch)]
-    return Result.combine(items, seconds=time.perf_counter() - start, prior="")
+    return Result.combine(items, seconds=time.perf_counter() - began, prior="")
 
 
 def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.ndarray:
