@@ -62,6 +62,17 @@ def test_wide_holes_average_the_fill_with_plug_and_play_started_from_it():
     assert alone.items[0].stop_reason == solve(y, op, "inpainter", progress=False).items[0].stop_reason
 
 
+def test_a_noisy_photo_above_512x512_keeps_the_denoised_fill():
+    # refining a noisy observation runs plug-and-play on the whole image: not by default on
+    # a large one (REFINE_NOISY_PIXELS), where it would take minutes to hours
+    refined = "started from the fill"
+    for side, expected in ((48, True), (520, False)):
+        op = O.Inpainting(O.box_mask((side, side), (8, 8, 32, 32)))
+        y = op(torch.full((1, 1, side, side), 0.5))
+        out = solve(y, op, "inpainter", noise_level=0.05, progress=False)
+        assert (refined in out.items[0].stop_reason) == expected, side
+
+
 def test_colour_goes_channel_by_channel_and_noise_is_removed(astronaut32):
     op = O.Inpainting(O.box_mask((32, 32), (10, 6, 12, 20)))
     y = op(astronaut32)
