@@ -142,7 +142,7 @@ class InpainterPrior(ItemwisePrior):
         window = (..., slice(None), slice(None)) if noise_level else hole_window(op.mask)
         items = self.cnn.splitting.restore_together(
             y[window], O.Inpainting(op.mask[window]), noise_level=noise_level, truth=None,
-            progress=progress, desc=desc, one=True, start=out[window])
+            progress=progress, desc=f"{desc}: plug-and-play", one=True, start=out[window])
         for i, item in enumerate(items):
             image = out[i : i + 1].clone()
             image[window] = (image[window] + item.image) / 2
