@@ -38,10 +38,10 @@ FALLBACK = "denoiser"
 # 32-64 pixel boxes (16+ pixels in: the fill averaged with plug-and-play started from it,
 # priors.inpainter), camera 24.77 (plug-and-play 23.39), astronaut 13.47 (12.46), in 7-24 s,
 # where the deep image prior takes 7 minutes for a fill that depends on its seed and the
-# machine's rounding, on average below the inpainter's alone (seeds 0/1/2, camera: 22.9, 21.7, 23.3 on a
-# 2-core AMD EPYC, 25.0, 21.5, 23.9 on a Xeon; astronaut: 12.7 in BENCHMARKS.md's run on the
-# EPYC, 13.4 and 12.3 for seeds 0 and 1 there under an earlier version of the loop, and
-# 13.2, 12.2, 13.0 on the Xeon).
+# machine's rounding, on average below the inpainter's alone (seeds 0/1/2, camera: 22.9,
+# 21.7, 23.3 on a 2-core AMD EPYC, 25.0, 21.5, 23.9 on a Xeon; astronaut: 12.7 in
+# BENCHMARKS.md's run on the EPYC, 13.4 and 12.3 for seeds 0 and 1 there under an earlier
+# version of the loop, and 13.2, 12.2, 13.0 on the Xeon).
 # "Hole widths": on camera and coffee, plug-and-play ahead at radius 2.8 (camera) and 5.0
 # (coffee) and on README's scribbled astronaut (radius 5.1: 30.77 dB against 30.29), the
 # inpainter ahead from 7.8 up.

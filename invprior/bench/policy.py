@@ -73,11 +73,11 @@ def examples() -> list[tuple[str, str, str, object]]:
 
 
 def markdown() -> str:
+    from ..priors.inpainter import REFINE_HOLE
+
     lines = ["| problem | decided by | auto picks | measured in |", "|---|---|---|---|"]
     lines += [f"| {problem} | {by} | `{choice}` | {evidence} |"
               for problem, by, evidence, choice in examples()]
-    from ..priors.inpainter import REFINE_HOLE
-
     lines += ["", "From `invprior.api.auto_prior` / `resolve_prior`, run on an example of each "
               "problem when this file was written. `denoiser`: the CNN denoiser, one pass for "
               "denoising, plug-and-play otherwise; `inpainter`: the trained inpainter (no "
