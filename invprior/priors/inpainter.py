@@ -25,7 +25,7 @@ scribbles) gain on average too (+0.57 over 14 such fills) but lose on the smooth
 -0.8) and on the benchmark's camera (-0.09), so they keep the fill alone. The refinement
 adds plug-and-play's time (in all 7 s for a gray 256x256 image, 24 s for RGB, on 2 cores).
 Noise-free, the observed pixels are kept, so plug-and-play runs only on the holes' bounding
-box and ``REFINE_MARGIN`` pixels around it (``hole_window``): one 90x60 box in the 512x512
+box and ``window.MARGIN`` pixels around it (``priors.window``): one 90x60 box in the 512x512
 RGB astronaut, 25 s in all instead of 126 s for the whole image, 16.80 dB inside the hole
 against 16.79 (margin 16 or 64: 16.80, 16.81). A noisy observation is refined on the whole
 image, so by default only up to 512x512 (``REFINE_NOISY_PIXELS``); boxes on camera, noise
@@ -57,12 +57,11 @@ from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side
 from .base import ItemwisePrior
 from .cnn import CNNDenoiser, CNNPrior
+from .window import inpainting_window, restore_in_window
 
 # holes this many pixels in (``Inpainting.hole_radius``) get the fill averaged with
 # plug-and-play started from it (module docstring)
 REFINE_HOLE = O.Inpainting.WIDE_HOLE
-# ... on the holes' bounding box and this many pixels around it (``hole_window``)
-REFINE_MARGIN = 32
 # A noisy observation is refined on the whole image (plug-and-play denoises it all), so only
 # up to this many pixels: 512x512 RGB took 126 s, a 12-megapixel photo would take over an hour
 REFINE_NOISY_PIXELS = 512 * 512
@@ -117,6 +116,12 @@ class InpainterPrior(ItemwisePrior):
                                      progress=progress, desc=desc)[0]
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc) -> list:
+        window = inpainting_window(op, y, [noise_level or 0.0])
+        if window is not None:  # noise-free holes: the fill too needs only their surroundings
+            return restore_in_window(
+                lambda y, op, truth, start: self.restore_together(
+                    y, op, noise_level=0.0, truth=truth, progress=progress, desc=desc),
+                window, y, op, truth)
         b, c, h, w = y.shape
         per_call = max(1, self.pixels // (h * w))
         calls = ROTATIONS * math.ceil(b * c / per_call) * tile_count(h, w, self.tile)
@@ -137,33 +142,12 @@ class InpainterPrior(ItemwisePrior):
         if not refine:
             return [Result(out[i : i + 1], iteration=1, iterations=1, stop_reason=how)
                     for i in range(b)]
-        # noise-free, the observed pixels are kept: plug-and-play needs only the holes'
-        # surroundings (a hole in a large photo: seconds instead of minutes)
-        window = (..., slice(None), slice(None)) if noise_level else hole_window(op.mask)
+        # noise-free, plug-and-play runs on the holes' surroundings only (``priors.window``)
         items = self.cnn.splitting.restore_together(
-            y[window], O.Inpainting(op.mask[window]), noise_level=noise_level, truth=None,
-            progress=progress, desc=f"{desc}: plug-and-play", one=True, start=out[window])
+            y, op, noise_level=noise_level, truth=None, progress=progress,
+            desc=f"{desc}: plug-and-play", one=True, start=out)
         for i, item in enumerate(items):
-            image = out[i : i + 1].clone()
-            image[window] = (image[window] + item.image) / 2
-            item.image = image
+            item.image = (out[i : i + 1] + item.image) / 2
             item.stop_reason = f"{how}; mean with {item.stop_reason} (started from the fill)"
         return items
 
-
-def hole_window(mask: torch.Tensor, margin: int | None = None) -> tuple:
-    """The index ``(..., rows, cols)`` of the smallest rectangle holding every missing pixel
-    of ``mask (..., H, W)`` and ``margin`` (default ``REFINE_MARGIN``) pixels around it.
-
-    Example:
-        >>> hole_window(O.box_mask((100, 100), (10, 50, 5, 5)), margin=8)
-        (Ellipsis, slice(2, 23, None), slice(42, 63, None))
-    """
-    margin = REFINE_MARGIN if margin is None else margin
-    missing = (mask < 0.5).reshape(-1, *mask.shape[-2:]).any(0)
-    if not missing.any():
-        return (..., slice(None), slice(None))
-    rows, cols = missing.any(1).nonzero().flatten(), missing.any(0).nonzero().flatten()
-    h, w = missing.shape
-    return (..., slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
-            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))

@@ -51,6 +51,7 @@ from ..result import Result
 from .base import ItemwisePrior, keeper, visible_noise
 from .cost import free_memory
 from .dihedral import Turning
+from .window import inpainting_window, restore_in_window
 
 __all__ = ["PlugAndPlay", "pnp_restore", "data_weights", "defaults", "MU_MIN"]
 
@@ -145,6 +146,13 @@ class PlugAndPlay(ItemwisePrior):
             return None
         # each item's noise level: given, else read off y where it is visible, else 0
         levels = [visible_noise(op, y[b : b + 1], noise_level) or 0.0 for b in range(len(y))]
+        window = inpainting_window(op, y, levels, self.keep_observed)
+        if window is not None:  # noise-free holes: only they and their surroundings
+            # (the crop's own window is all of it: no second crop)
+            return restore_in_window(
+                lambda y, op, truth, start: self.restore_together(
+                    y, op, noise_level=0.0, truth=truth, progress=progress, desc=desc,
+                    one=True, start=start), window, y, op, truth, start)
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, start=start, **self.settings)

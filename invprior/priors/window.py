@@ -1,0 +1,107 @@
+"""Noise-free inpainting restored only where the holes are.
+
+A noise-free observation keeps its observed pixels exactly (``base.keeper``), so a prior
+that works locally (plug-and-play, the trained inpainter's refinement) needs only the holes
+and some context around them: the smallest rectangle holding every missing pixel, plus
+``MARGIN`` pixels (``hole_window``). A blemish in a photo then costs what the blemish
+costs, not what the photo costs: thin scribbles in a 200x200 patch of a 512x512 RGB photo,
+plug-and-play 80 s on the whole image, 19 s on the window (2 CPU threads), 28.17 against
+28.16 dB inside the holes; a 12-megapixel photo would take over an hour whole.
+
+Convention: a window is an index ``(..., rows, cols)`` of slices, so that ``y[window]``,
+``mask[window]`` and ``image[window] = ...`` all work on ``(..., H, W)`` tensors.
+
+Example:
+    >>> import operators as O
+    >>> op = O.Inpainting(O.box_mask((200, 200), (90, 90, 10, 10)))
+    >>> window = inpainting_window(op, torch.rand(1, 1, 200, 200), levels=[0.0])
+    >>> window[1:], tuple(op.mask[window].shape[-2:])
+    ((slice(58, 132, None), slice(58, 132, None)), (74, 74))
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import operators as O
+
+__all__ = ["hole_window", "inpainting_window", "restore_in_window", "MARGIN", "WINDOW_SHARE"]
+
+# Context kept around the holes: for plug-and-play started from the trained inpainter's fill,
+# one 90x60 box in the 512x512 RGB astronaut gave 16.80 dB inside the hole at 32 pixels,
+# 16.80 at 16, 16.81 at 64, 16.79 on the whole image
+MARGIN = 32
+# a window larger than this share of the image is not worth cropping to
+WINDOW_SHARE = 0.8
+
+
+def hole_window(mask: torch.Tensor, margin: int = MARGIN) -> tuple:
+    """The index ``(..., rows, cols)`` of the smallest rectangle holding every missing pixel
+    (value < 0.5) of ``mask (..., H, W)`` and ``margin`` pixels around it; the whole image
+    where nothing is missing.
+
+    Example:
+        >>> hole_window(O.box_mask((100, 100), (10, 50, 5, 5)), margin=8)
+        (Ellipsis, slice(2, 23, None), slice(42, 63, None))
+    """
+    missing = (mask < 0.5).reshape(-1, *mask.shape[-2:]).any(0)
+    if not missing.any():
+        return (..., slice(None), slice(None))
+    rows, cols = missing.any(1).nonzero().flatten(), missing.any(0).nonzero().flatten()
+    h, w = missing.shape
+    return (..., slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
+            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
+
+
+def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> tuple | None:
+    """The window to restore instead of the whole of ``y (B, C, H, W)``, or None: only for
+    an ``operators.Inpainting`` with a binary mask, a noise-free observation (every one of
+    ``levels`` 0) whose observed pixels are kept (``keep`` not False), and a window of at
+    most ``WINDOW_SHARE`` of the image."""
+    if not isinstance(op, O.Inpainting) or keep is False or any(levels) or y.ndim != 4:
+        return None
+    mask = op.mask
+    if mask.shape[-2:] != y.shape[-2:] or not ((mask == 0) | (mask == 1)).all():
+        return None
+    window = hole_window(mask)
+    rows, cols = window[1:]
+    h, w = y.shape[-2:]
+    share = len(range(h)[rows]) * len(range(w)[cols]) / (h * w)
+    return window if share <= WINDOW_SHARE else None
+
+
+def whole_psnrs(psnrs: list, image: torch.Tensor, truth: torch.Tensor, window: tuple) -> list:
+    """The PSNRs ``psnrs`` of the window of ``image (1, C, H, W)`` against ``truth``'s,
+    as PSNRs of the whole image (whose pixels outside the window are ``image``'s).
+
+    Example:
+        >>> t = torch.zeros(1, 1, 4, 4); window = (..., slice(0, 2), slice(None))
+        >>> round(whole_psnrs([20.0], t, t, window)[0], 2)   # half the pixels: error 0
+        23.01
+    """
+    inside = image[window].numel()
+    outside = (image - truth).double().square().sum() - (image - truth)[window].double().square().sum()
+    total = image.numel()
+    whole = []
+    for p in psnrs:
+        error = (10 ** (-p / 10) * inside + float(outside)) / total
+        whole.append(math.inf if error == 0 else -10 * math.log10(error))
+    return whole
+
+
+def restore_in_window(restore, window: tuple, y: torch.Tensor, op, truth=None, start=None) -> list:
+    """The items (``Result``) of ``restore(y[window], Inpainting(op.mask[window]),
+    truth[window], start[window])``, each image pasted into its ``y (B, C, H, W)``, whose
+    pixels outside ``window`` are all observed; PSNRs traced against ``truth`` become those
+    of the whole image."""
+    crop = lambda t: None if t is None else t[window]  # noqa: E731
+    items = restore(crop(y), O.Inpainting(op.mask[window]), crop(truth), crop(start))
+    for b, item in enumerate(items):
+        image = y[b : b + 1].clone()
+        image[window] = item.image
+        if truth is not None and item.psnrs:
+            item.psnrs = whole_psnrs(item.psnrs, image, truth[b : b + 1], window)
+        item.image = image
+    return items

@@ -1,0 +1,86 @@
+"""Noise-free inpainting restored on the holes' window only (``invprior.priors.window``)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from skimage import data
+
+import operators as O
+from invprior import solve
+from invprior.bench.hard import hidden_psnr
+from invprior.metrics import psnr
+from invprior.priors import window
+from invprior.priors.pnp import PlugAndPlay
+
+
+def _camera(size=128):
+    return torch.from_numpy(data.camera()[200 : 200 + size, 150 : 150 + size]).float()[None, None] / 255
+
+
+def _corner_holes(size=128):
+    """A few thin scribbles in the top-left corner of a 128x128 image."""
+    mask = torch.ones(size, size)
+    mask[8:48, 8:48] = O.scribble_mask((40, 40), 3, 3.0, seed=3)
+    return O.Inpainting(mask)
+
+
+def _recording_smoother(shapes):
+    def smooth(u, sigma):
+        shapes.append(tuple(u.shape[-2:]))
+        return F.avg_pool2d(u, 3, 1, 1, count_include_pad=False)
+    return smooth
+
+
+def test_plug_and_play_sees_only_the_window_and_keeps_the_rest():
+    x, op = _camera(), _corner_holes()
+    y = op(x)
+    shapes = []
+    out = PlugAndPlay(_recording_smoother(shapes), iters=3).restore(y, op)
+    rows, cols = (op.mask[0, 0] < 0.5).nonzero().unbind(1)
+    bottom, right = int(rows.max()) + 1 + 32, int(cols.max()) + 1 + 32  # 32 pixels of context
+    assert set(shapes) == {(bottom, right)} and bottom < 90 and right < 90
+    assert torch.equal(out.image[..., bottom:, :], y[..., bottom:, :])
+    assert torch.equal(out.image[..., :, right:], y[..., :, right:])
+    # a noisy observation is denoised everywhere: the whole image
+    shapes.clear()
+    PlugAndPlay(_recording_smoother(shapes), iters=3).restore(y, op, noise_level=0.02)
+    assert set(shapes) == {(128, 128)}
+
+
+def test_window_restores_the_holes_as_the_whole_image_does(monkeypatch):
+    x, op = _camera(), _corner_holes()
+    y, hidden = op(x), op.mask < 0.5
+    fast = solve(y, op, "denoiser", progress=False, truth=x)
+    monkeypatch.setattr(window, "WINDOW_SHARE", 0.0)  # never crop
+    whole = solve(y, op, "denoiser", progress=False, truth=x)
+    inside_fast, inside_whole = hidden_psnr(fast.image, x, hidden), hidden_psnr(whole.image, x, hidden)
+    assert inside_fast > 20 and abs(inside_fast - inside_whole) < 0.3, (inside_fast, inside_whole)
+    # the traced PSNR is the whole image's (the window's alone would read ~5 dB lower); the
+    # last traced step precedes the exact projection onto the observed pixels
+    assert fast.psnrs[-1] == pytest.approx(psnr(fast.image, x), abs=0.05)
+
+
+def test_inpainter_fills_the_window_only():
+    x = _camera(160)
+    mask = torch.ones(160, 160)
+    mask[100:124, 110:134] = 0  # a 24x24 box: radius 12, the inpainter's, not refined
+    op = O.Inpainting(mask)
+    out = solve(op(x), op, "inpainter", progress=False)
+    assert window.inpainting_window(op, op(x), [0.0]) == (..., slice(68, 156), slice(78, 160))
+    assert hidden_psnr(out.image, x, mask < 0.5) > 18
+    assert torch.equal(op(out.image), op(x))
+
+
+def test_no_window_for_soft_masks_large_windows_or_kept_off():
+    y = torch.rand(1, 1, 64, 64)
+    soft = torch.ones(64, 64)
+    soft[4:8, 4:8] = 0.3
+    assert window.inpainting_window(O.Inpainting(soft), y, [0.0]) is None
+    spread = torch.ones(64, 64)
+    spread[2, 2] = spread[60, 60] = 0
+    assert window.inpainting_window(O.Inpainting(spread), y, [0.0]) is None
+    corner = torch.ones(64, 64)
+    corner[2, 2] = 0
+    assert window.inpainting_window(O.Inpainting(corner), y, [0.0]) is not None
+    assert window.inpainting_window(O.Inpainting(corner), y, [0.0], keep=False) is None
+    assert window.inpainting_window(O.Blur(sigma=1.0), y, [0.0]) is None
