@@ -10,6 +10,9 @@ small wrapper process), and the solve's own seconds from ``--report``.
   noise level estimated), and compared with the photo afterwards. Plug-and-play runs ``PNP_ITERS`` iterations on a CPU
   (a full run of 32 at 12 MP takes most of an hour there): its seconds per iteration and
   per megapixel are the figure of merit; on a GPU the full default.
+- **Blemishes**: the same photos with thin scribbles in a 200x200 patch, or a 60x90 box cut
+  out, inpainted noise-free from a mask file (plug-and-play, or the trained inpainter: on the
+  holes' window only, ``priors.window``), PSNR inside the holes.
 - **Folder**: 16 different 256x256 RGB photos, denoised and deblurred by one folder command
   and by 16 separate commands: images per minute of each.
 - **Deep image prior**: seconds per step at 512x512 RGB.
@@ -37,6 +40,7 @@ from pathlib import Path
 import torch
 
 from . import stacking
+from .hard import hidden_psnr
 
 __all__ = ["run", "markdown", "run_gpu"]
 
@@ -44,6 +48,7 @@ SIZES_MP = (0.25, 1, 4, 12)
 PNP_ITERS = 2
 DIP_STEPS = (5, 15)  # the two runs whose difference times a step
 FOLDER_IMAGES = 16
+BLEMISHES = ("scribbles", "box")  # noise-free inpainting of a blemish (``_blemish``)
 # run a command, then print the peak RSS (bytes) of that child alone
 WRAPPER = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
            "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
@@ -99,16 +104,25 @@ def _sizes(root: Path, device: str, quick: bool, full_pnp: bool) -> list[dict]:
         truth = _photo(mp)
         pixels = truth.shape[-1] ** 2
         for task, flags in (("denoise", []),
-                            ("deblur", [] if full_pnp and not quick else ["--iters", str(PNP_ITERS)])):
-            observed = _degraded(truth, root / f"{task}_{mp}_in.png", task)
+                            ("deblur", [] if full_pnp and not quick else ["--iters", str(PNP_ITERS)]),
+                            *((f"inpaint {b}", []) for b in BLEMISHES)):
+            holes = None
+            if task.startswith("inpaint"):
+                mask = root / f"mask_{task.split()[1]}_{mp}.png"
+                holes = _blemish(truth, task.split()[1], mask)
+                flags = ["--mask", str(mask)]
+            observed = _degraded(truth, root / f"{task}_{mp}_in.png", task, holes)
             report, output = root / f"{task}_{mp}.json", root / f"{task}_{mp}.png"
-            out = _measure(["--op", task, str(observed), "-o", str(output), "--report", str(report),
-                            "--device", device, "--quiet", "--force", *flags])
+            out = _measure(["--op", task.split()[0], str(observed), "-o", str(output),
+                            "--report", str(report), "--device", device, "--quiet", "--force", *flags])
             r = json.loads(report.read_text())
             per_iter = r["seconds"] / max(r["iterations"], 1)
+            restored = read_image(output).image
             rows.append({"kind": "size", "task": task, "mp": pixels / 1e6, "seconds": r["seconds"],
                          "iterations": r["iterations"], "wall": out["wall"], "peak": out["peak"],
-                         "psnr": psnr(read_image(output).image, truth),
+                         "psnr": psnr(restored, truth),
+                         "inside": None if holes is None else hidden_psnr(restored, truth, holes),
+                         "prior": r.get("prior", ""),
                          "mp_per_s": pixels / 1e6 / per_iter if task == "denoise" else None,
                          "s_per_iter_mp": per_iter / (pixels / 1e6)})
             print(f"{task} {pixels / 1e6:.2f} MP: {r['seconds']:.1f} s, {r['iterations']} it, "
@@ -146,12 +160,34 @@ def _degrade(files, folder: Path, task: str) -> None:
         _degraded(read_image(f).image, folder / f.name, task)
 
 
-def _degraded(x: torch.Tensor, path: Path, task: str) -> Path:
-    """Write ``x`` degraded for ``task`` (noise 0.1; or gaussian blur 2 and noise 0.01)."""
+def _blemish(x: torch.Tensor, kind: str, path: Path) -> torch.Tensor:
+    """The holes ``(1, 1, H, W)`` (True: missing) of a blemish on the photo ``x``, their
+    mask written to ``path`` (white: observed): thin scribbles (4 strokes, 5 pixels wide) in
+    a 200x200 patch, or a 60x90 box (an object cut out), a third of the way in."""
     import operators as O
 
     from ..io import write_image
 
+    h, w = x.shape[-2:]
+    mask, top, left = torch.ones(h, w), h // 3, w // 3
+    if kind == "scribbles":
+        side = min(200, h // 2, w // 2)  # (smaller only in the quick run's small photos)
+        mask[top : top + side, left : left + side] = O.scribble_mask((side, side), 4, 5.0, seed=1)
+    else:
+        mask[top : top + min(60, h // 3), left : left + min(90, w // 3)] = 0
+    write_image(path, mask[None, None], overwrite=True)
+    return mask[None, None] < 0.5
+
+
+def _degraded(x: torch.Tensor, path: Path, task: str, holes: torch.Tensor | None = None) -> Path:
+    """Write ``x`` degraded for ``task`` (noise 0.1; or gaussian blur 2 and noise 0.01; or,
+    for inpainting, ``holes`` set to 0, noise-free)."""
+    import operators as O
+
+    from ..io import write_image
+
+    if holes is not None:
+        return write_image(path, x * ~holes, overwrite=True)
     op = O.Denoising() if task == "denoise" else O.Blur(sigma=2.0)
     noise = O.GaussianNoise(0.1 if task == "denoise" else 0.01, seed=0)
     with torch.no_grad():
@@ -229,7 +265,8 @@ def markdown(rows: list[dict]) -> str:
     """The tables of the section."""
     if not rows:
         return "No CUDA device on this machine: skipped.\n"
-    sizes = [r for r in rows if r["kind"] == "size"]
+    sizes = [r for r in rows if r["kind"] == "size" and r["inside"] is None]
+    blemishes = [r for r in rows if r["kind"] == "size" and r["inside"] is not None]
     out = ["| task | megapixels | solve seconds | iterations | s per iteration per MP | "
            "MP per s | peak memory (GiB) | whole command (s) | PSNR (dB) |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -243,6 +280,12 @@ def markdown(rows: list[dict]) -> str:
         if per:
             out.append(f"\n{task}: seconds per iteration per megapixel vary by "
                        f"{max(per) / min(per):.2f}x from the smallest to the largest size.")
+    if blemishes:
+        out += ["", "| inpaint a blemish, noise-free | megapixels | prior | solve seconds | "
+                "peak memory (GiB) | whole command (s) | PSNR inside the holes (dB) |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['task'].split()[1]} | {r['mp']:.2f} | {r['prior']} | {r['seconds']:.1f} | "
+                f"{r['peak'] / 2**30:.2f} | {r['wall']:.1f} | {r['inside']:.2f} |" for r in blemishes]
     folder = [r for r in rows if r["kind"] == "folder"]
     if folder:
         out += ["", "| folder of 256x256 RGB photos | images | images/min, one folder command | "
