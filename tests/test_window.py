@@ -14,7 +14,8 @@ from invprior.priors.pnp import PlugAndPlay
 
 
 def _camera(size=128):
-    return torch.from_numpy(data.camera()[200 : 200 + size, 150 : 150 + size]).float()[None, None] / 255
+    crop = data.camera()[200 : 200 + size, 150 : 150 + size]
+    return torch.from_numpy(crop).float()[None, None] / 255
 
 
 def _corner_holes(size=128):
@@ -53,7 +54,8 @@ def test_window_restores_the_holes_as_the_whole_image_does(monkeypatch):
     fast = solve(y, op, "denoiser", progress=False, truth=x)
     monkeypatch.setattr(window, "WINDOW_SHARE", 0.0)  # never crop
     whole = solve(y, op, "denoiser", progress=False, truth=x)
-    inside_fast, inside_whole = hidden_psnr(fast.image, x, hidden), hidden_psnr(whole.image, x, hidden)
+    inside_fast = hidden_psnr(fast.image, x, hidden)
+    inside_whole = hidden_psnr(whole.image, x, hidden)
     assert inside_fast > 20 and abs(inside_fast - inside_whole) < 0.3, (inside_fast, inside_whole)
     # the traced PSNR is the whole image's (the window's alone would read ~5 dB lower); the
     # last traced step precedes the exact projection onto the observed pixels
@@ -84,3 +86,7 @@ def test_no_window_for_soft_masks_large_windows_or_kept_off():
     assert window.inpainting_window(O.Inpainting(corner), y, [0.0]) is not None
     assert window.inpainting_window(O.Inpainting(corner), y, [0.0], keep=False) is None
     assert window.inpainting_window(O.Blur(sigma=1.0), y, [0.0]) is None
+
+    class Mine(O.Inpainting):  # a user's own variant: the crop would lose what it changes
+        pass
+    assert window.inpainting_window(Mine(corner), y, [0.0]) is None

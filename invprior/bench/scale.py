@@ -113,8 +113,8 @@ def _sizes(root: Path, device: str, quick: bool, full_pnp: bool) -> list[dict]:
                 flags = ["--mask", str(mask)]
             observed = _degraded(truth, root / f"{task}_{mp}_in.png", task, holes)
             report, output = root / f"{task}_{mp}.json", root / f"{task}_{mp}.png"
-            out = _measure(["--op", task.split()[0], str(observed), "-o", str(output),
-                            "--report", str(report), "--device", device, "--quiet", "--force", *flags])
+            out = _measure(["--op", task.split()[0], str(observed), "-o", str(output), "--report",
+                            str(report), "--device", device, "--quiet", "--force", *flags])
             r = json.loads(report.read_text())
             per_iter = r["seconds"] / max(r["iterations"], 1)
             restored = read_image(output).image

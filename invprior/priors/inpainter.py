@@ -20,17 +20,21 @@ two masks each (BENCHMARKS.md, "Large holes", and the closing note of 2026-12-05
 23.62 -> 24.77 dB, astronaut 13.48 -> 13.47; with 12 fills of six other scikit-image photos,
 11 of 14 better, by 0.62 dB on average (brick +2.6 at best, moon -0.2 on one mask at worst),
 where plug-and-play started from the fill alone gains 0.57 but loses up to 0.9 (smooth
-images) and plug-and-play from its own start loses 1.0. Thinner holes (eight 14- or 8-pixel
-scribbles) gain on average too (+0.57 over 14 such fills) but lose on the smooth ones (moon
--0.8) and on the benchmark's camera (-0.09), so they keep the fill alone. The refinement
-adds plug-and-play's time (in all 7 s for a gray 256x256 image, 24 s for RGB, on 2 cores).
-Noise-free, the observed pixels are kept, so plug-and-play runs only on the holes' bounding
-box and ``window.MARGIN`` pixels around it (``priors.window``): one 90x60 box in the 512x512
-RGB astronaut, 25 s in all instead of 126 s for the whole image, 16.80 dB inside the hole
-against 16.79 (margin 16 or 64: 16.80, 16.81). A noisy observation is refined on the whole
-image, so by default only up to 512x512 (``REFINE_NOISY_PIXELS``); boxes on camera, noise
-0.05 on the observed pixels: 24.87 dB inside the holes against 23.89 for the denoised fill,
-33.87 on the observed pixels against 33.98.
+images) and plug-and-play from its own start loses 1.0. Thinner holes keep the fill alone:
+over 22 fills of eight 8- or 14-pixel scribbles on ten photos the mean gains 0.65 dB on
+average (brick +4.0 at best), but on the benchmark it loses (scribbles camera 23.93 -> 23.84,
+astronaut 18.75 -> 18.74; the hole-width sweep's six rows at radius 7.8-15.8, camera -0.46,
+-0.26, -0.17, coffee +0.12, -0.12, +0.22), and on the smooth moon (-0.8, -0.6); closing
+notes of 2026-12-05. The refinement adds plug-and-play's time (in all 7 s for a gray
+256x256 image, 24 s for RGB, on 2 cores). Noise-free, the observed pixels are kept, so the
+fill and plug-and-play run only on the holes' bounding box and ``window.MARGIN`` pixels
+around it (``priors.window``): a 60x90 box in the 512x512 RGB astronaut, 7.0 s in all,
+against 17.9 s with the fill on the whole image and plug-and-play on the window (and 126 s
+with both on the whole image for a 90x60 box); 15.19 dB inside the hole against 15.21. A
+noisy observation is refined on the whole image, so by default only up to 512x512
+(``REFINE_NOISY_PIXELS``); boxes on camera, noise 0.05 on the observed pixels: 24.87 dB
+inside the holes against 23.89 for the denoised fill, 33.87 on the observed pixels against
+33.98.
 
 Example:
     >>> import operators as O
