@@ -21,11 +21,11 @@ two masks each (BENCHMARKS.md, "Large holes", and the closing note of 2026-12-05
 11 of 14 better, by 0.62 dB on average (brick +2.6 at best, moon -0.2 on one mask at worst),
 where plug-and-play started from the fill alone gains 0.57 but loses up to 0.9 (smooth
 images) and plug-and-play from its own start loses 1.0. Thinner holes keep the fill alone:
-over 22 fills of eight 8- or 14-pixel scribbles on ten photos the mean gains 0.65 dB on
-average (brick +4.0 at best), but on the benchmark it loses (scribbles camera 23.93 -> 23.84,
-astronaut 18.75 -> 18.74; the hole-width sweep's six rows at radius 7.8-15.8, camera -0.46,
--0.26, -0.17, coffee +0.12, -0.12, +0.22), and on the smooth moon (-0.8, -0.6); closing
-notes of 2026-12-05. The refinement adds plug-and-play's time (in all 7 s for a gray
+on 20 fills of eight 8- or 14-pixel scribbles on ten photos the mean gains about 0.7 dB
+on average (brick +4.0 at best, the smooth moon -0.8 at worst), but on the benchmark it
+loses (scribbles camera 23.93 -> 23.84, astronaut 18.75 -> 18.74; the hole-width sweep's six
+rows at radius 7.8-15.8, camera -0.46, -0.26, -0.17, coffee +0.12, -0.12, +0.22); closing
+notes of 2026-12-05, and ``refine=True`` for textured photos. The refinement adds plug-and-play's time (in all 7 s for a gray
 256x256 image, 24 s for RGB, on 2 cores). Noise-free, the observed pixels are kept, so the
 fill and plug-and-play run only on the holes' bounding box and ``window.MARGIN`` pixels
 around it (``priors.window``): a 60x90 box in the 512x512 RGB astronaut, 7.0 s in all,
