@@ -207,10 +207,19 @@ class Inpainting(LinearOperator):
             return m * y / (m * m + damping)
         return torch.where(m > 0, y / m.clamp_min(torch.finfo(m.dtype).tiny), 0.0)
 
+    def is_binary(self) -> bool:
+        """Whether every value of the mask is 0 or 1 (not a soft mask).
+
+        Example:
+            >>> box = box_mask((8, 8), (2, 2, 3, 3))
+            >>> Inpainting(box).is_binary(), Inpainting(0.5 * box).is_binary()
+            (True, False)
+        """
+        return bool(((self.mask == 0) | (self.mask == 1)).all())
+
     def _binary_mask(self) -> torch.Tensor | None:
         """The mask as booleans when it is one binary mask for the whole batch, else None."""
-        m = self.mask
-        return m.bool() if m.shape[0] == 1 and ((m == 0) | (m == 1)).all() else None
+        return self.mask.bool() if self.mask.shape[0] == 1 and self.is_binary() else None
 
     def hole_radius(self) -> float:
         """How far into its largest hole the mask reaches: the greatest distance (pixels) from

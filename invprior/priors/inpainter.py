@@ -25,16 +25,16 @@ on 20 fills of eight 8- or 14-pixel scribbles on ten photos the mean gains about
 on average (brick +4.0 at best, the smooth moon -0.8 at worst), but on the benchmark it
 loses (scribbles camera 23.93 -> 23.84, astronaut 18.75 -> 18.74; the hole-width sweep's six
 rows at radius 7.8-15.8, camera -0.46, -0.26, -0.17, coffee +0.12, -0.12, +0.22); closing
-notes of 2026-12-05, and ``refine=True`` for textured photos. The refinement adds plug-and-play's time (in all 7 s for a gray
-256x256 image, 24 s for RGB, on 2 cores). Noise-free, the observed pixels are kept, so the
-fill and plug-and-play run only on the holes' bounding box and ``window.MARGIN`` pixels
-around it (``priors.window``): a 60x90 box in the 512x512 RGB astronaut, 7.0 s in all,
-against 17.9 s with the fill on the whole image and plug-and-play on the window (and 126 s
-with both on the whole image for a 90x60 box); 15.19 dB inside the hole against 15.21. A
-noisy observation is refined on the whole image, so by default only up to 512x512
-(``REFINE_NOISY_PIXELS``); boxes on camera, noise 0.05 on the observed pixels: 24.87 dB
-inside the holes against 23.89 for the denoised fill, 33.87 on the observed pixels against
-33.98.
+notes of 2026-12-05, and ``refine=True`` for textured photos. The refinement adds
+plug-and-play's time (in all 7 s for a gray 256x256 image, 24 s for RGB, on 2 cores).
+Noise-free, the observed pixels are kept, so the fill and plug-and-play run only on the
+holes' bounding box and ``window.MARGIN`` pixels around it (``priors.window``): a 60x90 box
+in the 512x512 RGB astronaut, 7.0 s in all, against 17.9 s with the fill on the whole image
+and plug-and-play on the window (and 126 s with both on the whole image for a 90x60 box);
+15.19 dB inside the hole against 15.21. A noisy observation is refined on the whole image, so
+by default only up to 512x512 (``REFINE_NOISY_PIXELS``); boxes on camera, noise 0.05 on the
+observed pixels: 24.87 dB inside the holes against 23.89 for the denoised fill, 33.87 on the
+observed pixels against 33.98.
 
 Example:
     >>> import operators as O
@@ -81,8 +81,7 @@ def why_not(op) -> str | None:
     if not isinstance(op, O.Inpainting):
         return ("the inpainter prior fills the holes of an inpainting mask "
                 f"(operators.Inpainting), not {type(op).__name__}; use prior='denoiser' or 'dip'.")
-    mask = op.mask
-    if mask.shape[0] != 1 or not ((mask == 0) | (mask == 1)).all():
+    if op.mask.shape[0] != 1 or not op.is_binary():
         return ("the inpainter prior takes one binary mask (0 or 1 per pixel) for the whole "
                 "batch; use prior='denoiser' for this one.")
     return None

@@ -66,7 +66,7 @@ def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> 
     if type(op) is not O.Inpainting or keep is False or any(levels) or y.ndim != 4:
         return None
     mask = op.mask
-    if mask.shape[-2:] != y.shape[-2:] or not ((mask == 0) | (mask == 1)).all():
+    if mask.shape[-2:] != y.shape[-2:] or not op.is_binary():
         return None
     window = hole_window(mask)
     rows, cols = window[1:]
