@@ -90,3 +90,20 @@ def test_no_window_for_soft_masks_large_windows_or_kept_off():
     class Mine(O.Inpainting):  # a user's own variant: the crop would lose what it changes
         pass
     assert window.inpainting_window(Mine(corner), y, [0.0]) is None
+
+
+@pytest.mark.parametrize("prior", ["denoiser", "inpainter"])
+def test_a_mask_that_hides_nothing_returns_the_observation_without_running(prior, monkeypatch):
+    x = _camera(64).expand(2, 3, -1, -1).contiguous()
+    op = O.Inpainting(torch.ones(64, 64))
+    called = []
+    with monkeypatch.context() as m:  # nothing may run: the splitting would record a call
+        m.setattr("invprior.priors.pnp.pnp_restore", lambda *a, **k: called.append(1))
+        out = solve(op(x), op, prior, progress=False)
+    assert torch.equal(out.image, x) and not called
+    assert [item.iterations for item in out.items] == [0, 0]
+    assert "the mask hides no pixel" in out.stop_reason
+    # noisy, the same mask is a denoising problem: plug-and-play runs
+    noisy = solve(op(x) + 0.05 * torch.randn_like(x), op, "denoiser", noise_level=0.05,
+                  progress=False, iters=2)
+    assert noisy.iterations == 2

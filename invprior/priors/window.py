@@ -29,7 +29,10 @@ import torch
 
 import operators as O
 
-__all__ = ["hole_window", "inpainting_window", "restore_in_window", "MARGIN", "WINDOW_SHARE"]
+from ..result import Result
+
+__all__ = ["hole_window", "inpainting_window", "restore_in_window", "MARGIN", "WINDOW_SHARE",
+           "EMPTY"]
 
 # Context kept around the holes: for plug-and-play started from the trained inpainter's fill,
 # one 90x60 box in the 512x512 RGB astronaut gave 16.80 dB inside the hole at 32 pixels,
@@ -37,6 +40,8 @@ __all__ = ["hole_window", "inpainting_window", "restore_in_window", "MARGIN", "W
 MARGIN = 32
 # a window larger than this share of the image is not worth cropping to
 WINDOW_SHARE = 0.8
+# the window of a mask that hides nothing
+EMPTY = (..., slice(0, 0), slice(0, 0))
 
 
 def hole_window(mask: torch.Tensor, margin: int = MARGIN) -> tuple:
@@ -62,12 +67,17 @@ def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> 
     an ``operators.Inpainting`` with a binary mask, a noise-free observation (every one of
     ``levels`` 0) whose observed pixels are kept (``keep`` not False), and a window of at
     most ``WINDOW_SHARE`` of the image. Not for a subclass of ``Inpainting``: the crop
-    would be a plain one, without what the subclass changes."""
+    would be a plain one, without what the subclass changes. Where nothing is missing, an
+    empty window (``EMPTY``): the observation is the image, and ``restore_in_window``
+    returns it without running anything (a mask drawn white everywhere by mistake would
+    otherwise cost plug-and-play's whole run: an hour for a 12-megapixel photo)."""
     if type(op) is not O.Inpainting or keep is False or any(levels) or y.ndim != 4:
         return None
     mask = op.mask
     if mask.shape[-2:] != y.shape[-2:] or not op.is_binary():
         return None
+    if not (mask < 0.5).any():
+        return EMPTY
     window = hole_window(mask)
     rows, cols = window[1:]
     h, w = y.shape[-2:]
@@ -98,7 +108,17 @@ def restore_in_window(restore, window: tuple, y: torch.Tensor, op, truth=None, s
     """The items (``Result``) of ``restore(y[window], Inpainting(op.mask[window]),
     truth[window], start[window])``, each image pasted into its ``y (B, C, H, W)``, whose
     pixels outside ``window`` are all observed; PSNRs traced against ``truth`` become those
-    of the whole image."""
+    of the whole image. The ``EMPTY`` window: the images of ``y``, ``restore`` not called.
+
+    Example:
+        >>> y = torch.rand(2, 1, 8, 8)
+        >>> items = restore_in_window(None, EMPTY, y, O.Inpainting(torch.ones(8, 8)))
+        >>> torch.equal(items[1].image, y[1:]), items[1].iterations, items[1].stop_reason
+        (True, 0, 'nothing is missing: the mask hides no pixel, so the observation is the image')
+    """
+    if window == EMPTY:
+        return [Result(y[b : b + 1].clone(), stop_reason="nothing is missing: the mask hides no "
+                       "pixel, so the observation is the image") for b in range(len(y))]
     crop = lambda t: None if t is None else t[window]  # noqa: E731
     items = restore(crop(y), O.Inpainting(op.mask[window]), crop(truth), crop(start))
     for b, item in enumerate(items):
