@@ -125,6 +125,16 @@ def test_default_deblurring_of_a_motion_blur_does_not_collapse(camera64, motion,
     assert psnr(out.image, camera64) > floor
 
 
+
+def test_a_noise_free_blur_runs_more_iterations_and_gains_by_them(camera64):
+    op = O.Blur(motion=(9, 30))
+    y = op(camera64)
+    default = solve(y, op, progress=False, noise_level=0.0)
+    sixteen = solve(y, op, progress=False, noise_level=0.0, iters=16)
+    assert default.iterations == 32
+    # measured on 64x64 camera crops: +0.4 to +0.9 dB (pnp.BLUR_QUIET_ITERS)
+    assert psnr(default.image, camera64) > psnr(sixteen.image, camera64) + 0.2
+
 def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     op = O.Blur(sigma=1.0)
     y = _observe(op, astronaut32, 0.01)
