@@ -70,7 +70,8 @@ def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> 
     would be a plain one, without what the subclass changes. Where nothing is missing, an
     empty window (``EMPTY``): the observation is the image, and ``restore_in_window``
     returns it without running anything (a mask drawn white everywhere by mistake would
-    otherwise cost plug-and-play's whole run: an hour for a 12-megapixel photo)."""
+    otherwise cost plug-and-play's whole run: over an hour, by estimate, for a 12-megapixel
+    photo)."""
     if type(op) is not O.Inpainting or keep is False or any(levels) or y.ndim != 4:
         return None
     mask = op.mask
