@@ -306,8 +306,10 @@ def defaults(op, noise_level=None, weight: float | None = None) -> dict:
         >>> defaults(O.Blur(sigma=1.0), [0.01, 0.0])  # the noise-free item sets the count
         {'iters': 32, 'weight': 0.2}
     """
-    if not isinstance(op, O.Blur) or noise_level is None:
-        return BLUR if isinstance(op, O.Blur) else OTHERS
+    if not isinstance(op, O.Blur):
+        return OTHERS
+    if noise_level is None:
+        return BLUR
     weight = BLUR["weight"] if weight is None else weight
     quiet = weight * float(np.min(noise_level)) ** 2 <= QUIET
     return {**BLUR, "iters": BLUR_QUIET_ITERS} if quiet else BLUR

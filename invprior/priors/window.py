@@ -46,8 +46,8 @@ EMPTY = (..., slice(0, 0), slice(0, 0))
 
 def hole_window(mask: torch.Tensor, margin: int = MARGIN) -> tuple:
     """The index ``(..., rows, cols)`` of the smallest rectangle holding every missing pixel
-    (value < 0.5) of ``mask (..., H, W)`` and ``margin`` pixels around it; the whole image
-    where nothing is missing.
+    (value < 0.5) of ``mask (..., H, W)`` and ``margin`` pixels around it; ``EMPTY`` where
+    nothing is missing.
 
     Example:
         >>> hole_window(O.box_mask((100, 100), (10, 50, 5, 5)), margin=8)
@@ -55,7 +55,7 @@ def hole_window(mask: torch.Tensor, margin: int = MARGIN) -> tuple:
     """
     missing = (mask < 0.5).reshape(-1, *mask.shape[-2:]).any(0)
     if not missing.any():
-        return (..., slice(None), slice(None))
+        return EMPTY
     rows, cols = missing.any(1).nonzero().flatten(), missing.any(0).nonzero().flatten()
     h, w = missing.shape
     return (..., slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
@@ -77,9 +77,7 @@ def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> 
     mask = op.mask
     if mask.shape[-2:] != y.shape[-2:] or not op.is_binary():
         return None
-    if not (mask < 0.5).any():
-        return EMPTY
-    window = hole_window(mask)
+    window = hole_window(mask)  # EMPTY (share 0) where nothing is missing
     rows, cols = window[1:]
     h, w = y.shape[-2:]
     share = len(range(h)[rows]) * len(range(w)[cols]) / (h * w)
