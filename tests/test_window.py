@@ -107,3 +107,19 @@ def test_a_mask_that_hides_nothing_returns_the_observation_without_running(prior
     noisy = solve(op(x) + 0.05 * torch.randn_like(x), op, "denoiser", noise_level=0.05,
                   progress=False, iters=2)
     assert noisy.iterations == 2
+
+
+@pytest.mark.parametrize("prior", ["dip", "decoder"])
+def test_the_network_priors_do_not_fit_a_mask_that_hides_nothing(prior, monkeypatch):
+    # their 3000 steps (minutes) would only reproduce y; one image and a stacked batch
+    x = _camera(64).expand(2, 3, -1, -1).contiguous()
+    op = O.Inpainting(torch.ones(64, 64))
+    called = []
+    record = lambda *a, **k: called.append(1)  # noqa: E731
+    monkeypatch.setattr("invprior.priors.generator.fit", record)
+    monkeypatch.setattr("invprior.priors.generator.fit_stacked", record)
+    for stacked in (False, True):
+        out = solve(op(x), op, prior, progress=False, stacked=stacked)
+        assert torch.equal(out.image, x) and not called
+        assert [item.iterations for item in out.items] == [0, 0]
+        assert "the mask hides no pixel" in out.stop_reason
