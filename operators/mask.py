@@ -231,10 +231,8 @@ class Inpainting(LinearOperator):
             >>> Inpainting(box_mask((64, 64), (10, 10, 20, 30))).hole_radius()
             10.0
         """
-        from scipy.ndimage import distance_transform_edt
-
         missing = (self.mask < 0.5).cpu().numpy().reshape(-1, *self.mask.shape[-2:])
-        return max((float(distance_transform_edt(m).max()) for m in missing if m.any()), default=0.0)
+        return max((_deepest(m) for m in missing if m.any()), default=0.0)
 
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """The missing pixels filled smoothly from their border: biharmonic (scikit-image)
@@ -368,3 +366,24 @@ def _pyramid_fill(known: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     filled = _pyramid_fill(coarse, (coarse_weight == 0).to(known.dtype))
     up = F.interpolate(filled, size=known.shape[-2:], mode="bilinear", align_corners=False)
     return torch.where(holes > 0, up, known)
+
+
+def _deepest(missing: np.ndarray) -> float:
+    """The greatest distance from a missing pixel (True in ``missing (H, W)``) to the
+    nearest observed one, by a distance transform of the holes' bounding box grown by one
+    pixel only: a blemish in a 12-megapixel photo took 1.5 s over the whole mask.
+
+    Exact: every pixel outside the box is observed, and for a missing pixel inside it, any
+    observed pixel beyond the grown box has a nearer one on the box's rim (its coordinates
+    clamped to the box), which is outside the holes.
+
+    Example:
+        >>> m = np.zeros((50, 60), bool); m[10:20, 5:45] = True
+        >>> _deepest(m)   # 10 rows: 5 pixels from the nearest observed one
+        5.0
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    rows, cols = np.flatnonzero(missing.any(1)), np.flatnonzero(missing.any(0))
+    box = missing[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    return float(distance_transform_edt(box).max())

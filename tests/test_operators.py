@@ -267,6 +267,21 @@ def test_boxes_mask_scales_with_the_image_and_refuses_what_cannot_fit():
         O.boxes_mask((32, 32), count=200)
 
 
+def test_hole_radius_from_the_holes_box_equals_the_whole_mask_transform():
+    # hole_radius measures only the holes' bounding box (grown by a pixel): random masks,
+    # boxes touching the border included, against scipy's transform of the whole mask
+    from scipy.ndimage import distance_transform_edt
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        h, w = (int(v) for v in torch.randint(5, 60, (2,), generator=g))
+        missing = torch.rand(h, w, generator=g) < 0.3 * float(torch.rand(1, generator=g))
+        top, left, dh, dw = (int(v) for v in torch.randint(0, 30, (4,), generator=g))
+        missing[top : top + dh + 1, left : left + dw + 1] = True
+        whole = float(distance_transform_edt(missing.numpy()).max())
+        assert O.Inpainting((~missing).float()).hole_radius() == whole
+
+
 def test_downsampling_is_aligned_with_bicubic_upsampling():
     # output pixel i of a linear ramp sits at the block centre i*f + (f-1)/2 ...
     x = torch.arange(48.0).repeat(48, 1)[None, None]
