@@ -175,6 +175,11 @@ def to_array(x: torch.Tensor) -> np.ndarray:
     return x.numpy()
 
 
+# zlib level of written PNGs: Pillow's default 6 took 2.38 s to encode a 12-megapixel RGB
+# result (7.89 MB), level 4 0.91 s (8.30 MB), 1 0.58 s (9.77 MB); 4 is where the time drops
+PNG_LEVEL = 4
+
+
 def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8) -> Path:
     """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]) or ``.npy``.
 
@@ -207,7 +212,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if suffix == ".png":
         if bits == 16 and data.ndim == 3:
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png"))
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png",
+                                                          compress_level=PNG_LEVEL))
     return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
 
 
