@@ -9,6 +9,9 @@ RGB astronaut, plug-and-play 80 s on the whole image, 12.6 s on the window (2 CP
 28.17 and 28.25 dB inside the holes; a 60x90 box there, the inpainter 17.9 s with its fill
 on the whole image, 7.0 s, 15.21 and 15.19 dB. A 12-megapixel photo would take over an hour
 whole (BENCHMARKS.md, "Large images, folders": 16-23 s per command on the window).
+A mask that hides nothing has the empty window ``EMPTY``: plug-and-play, sparse, the
+inpainter, the deep image prior and the deep decoder then return ``y`` without running (the
+network priors read only that, as they cannot work in a window).
 
 Convention: a window is an index ``(..., rows, cols)`` of slices, so that ``y[window]``,
 ``mask[window]`` and ``image[window] = ...`` all work on ``(..., H, W)`` tensors.
