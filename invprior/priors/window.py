@@ -31,6 +31,7 @@ import math
 import torch
 
 import operators as O
+from operators.mask import hole_box
 
 from ..result import Result
 
@@ -56,13 +57,8 @@ def hole_window(mask: torch.Tensor, margin: int = MARGIN) -> tuple:
         >>> hole_window(O.box_mask((100, 100), (10, 50, 5, 5)), margin=8)
         (Ellipsis, slice(2, 23, None), slice(42, 63, None))
     """
-    missing = (mask < 0.5).reshape(-1, *mask.shape[-2:]).any(0)
-    if not missing.any():
-        return EMPTY
-    rows, cols = missing.any(1).nonzero().flatten(), missing.any(0).nonzero().flatten()
-    h, w = missing.shape
-    return (..., slice(max(0, int(rows[0]) - margin), min(h, int(rows[-1]) + 1 + margin)),
-            slice(max(0, int(cols[0]) - margin), min(w, int(cols[-1]) + 1 + margin)))
+    box = hole_box((mask < 0.5).reshape(-1, *mask.shape[-2:]).any(0), margin)
+    return EMPTY if box is None else (..., *box)
 
 
 def inpainting_window(op, y: torch.Tensor, levels, keep: bool | None = None) -> tuple | None:
