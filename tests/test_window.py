@@ -123,3 +123,17 @@ def test_the_network_priors_do_not_fit_a_mask_that_hides_nothing(prior, monkeypa
         assert torch.equal(out.image, x) and not called
         assert [item.iterations for item in out.items] == [0, 0]
         assert "the mask hides no pixel" in out.stop_reason
+
+
+def test_a_trained_generator_does_not_search_a_mask_that_hides_nothing():
+    # its latent search would only approximate y (seconds, and off by up to ~1e-3)
+    from invprior.glo import load_prior
+    from invprior.weights import weight_file
+
+    path = weight_file("prior_digits.pt")
+    x = load_prior(path).sample(2, seed=1)
+    op = O.Inpainting(torch.ones(x.shape[-2:]))
+    out = solve(op(x), op, path, progress=False)
+    assert torch.equal(out.image, x) and out.prior == "trained"
+    assert [item.iterations for item in out.items] == [0, 0]
+    assert "the mask hides no pixel" in out.stop_reason

@@ -13,9 +13,12 @@ Example:
 
 from __future__ import annotations
 
+import torch
+
 from ..checks import resolve_device
 from ..glo import TrainedPrior, load_prior
 from ..result import Result
+from .window import EMPTY, inpainting_window, restore_in_window
 
 __all__ = ["LatentPrior"]
 
@@ -43,6 +46,12 @@ class LatentPrior:
 
     def restore(self, y, op, *, noise_level: float | None = None, truth=None,
                 progress: bool = False) -> Result:
+        if (isinstance(y, torch.Tensor) and tuple(y.shape[1:]) == self.trained.shape
+                and inpainting_window(op, y, [noise_level or 0.0]) == EMPTY):
+            # a mask that hides nothing: the observation is the image, which the search
+            # would only approximate (faces: 4.8 s, off by up to 0.0014)
+            items = restore_in_window(None, EMPTY, y, op)
+            return Result.combine(items, seconds=0.0, prior=self.name)
         return self.trained.restore(y, op, noise_level=noise_level, truth=truth,
                                     device=self.device, seed=self.seed, progress=progress,
                                     **self.settings)

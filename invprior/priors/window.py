@@ -10,8 +10,8 @@ RGB astronaut, plug-and-play 80 s on the whole image, 12.6 s on the window (2 CP
 on the whole image, 7.0 s, 15.21 and 15.19 dB. A 12-megapixel photo would take over an hour
 whole (BENCHMARKS.md, "Large images, folders": 16-23 s per command on the window).
 A mask that hides nothing has the empty window ``EMPTY``: plug-and-play, sparse, the
-inpainter, the deep image prior and the deep decoder then return ``y`` without running (the
-network priors read only that, as they cannot work in a window).
+inpainter, the deep image prior, the deep decoder and the trained generators then return
+``y`` without running (the network priors read only that, as they cannot work in a window).
 
 Convention: a window is an index ``(..., rows, cols)`` of slices, so that ``y[window]``,
 ``mask[window]`` and ``image[window] = ...`` all work on ``(..., H, W)`` tensors.
