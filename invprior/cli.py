@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# The largest --iters and --seed taken: a million steps is days of deep image prior on a
+# CPU, and numpy's and torch's generators both take seeds up to 2**32 - 1 (a larger number
+# overflowed deep inside, or a schedule of that many steps asked for terabytes)
+MAX_ITERS = 1_000_000
+MAX_SEED = 2**32 - 1
+# The smallest image side restored: the noise estimate needs 8 pixels, the deep image
+# prior's coarsest level more than 2, SSIM 3 (a 2x2 image reached each as a traceback)
+MIN_SIDE = 8
+
+
 class UsageError(ValueError):
     """A bad command line, reported as one sentence with exit code 2."""
 
@@ -106,9 +116,12 @@ def _outputs(args) -> dict:
         paths["plot"] = Path(args.plot)
         if paths["plot"].suffix.lower() != ".png":
             raise UsageError(f"cannot write the plot '{args.plot}': use a .png name.")
+    inputs = [src] + [Path(f) for f in (args.mask, args.kernel) if f]
     for key, path in paths.items():
-        if same_file(path, src) or (args.mask and same_file(path, args.mask)):
+        if any(same_file(path, f) for f in inputs):
             raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
+        if path.is_dir():
+            raise UsageError(f"the {key} '{path}' is a folder; name a file.")
         if path.exists() and not args.force:
             raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
         if key != "report" and path.suffix.lower() not in WRITABLE:
@@ -147,8 +160,14 @@ def _mask(args, image, alpha):
                 f"the mask is {m.shape[-1]}x{m.shape[-2]} but the image is "
                 f"{image.shape[-1]}x{image.shape[-2]}; they must be the same size."
             )
+        if m.max() < 0.5:
+            raise UsageError("the mask hides every pixel (it is black everywhere), so nothing "
+                             "is observed to restore from; white marks the observed pixels.")
         return O.Inpainting((m >= 0.5).float())
     if alpha is not None and alpha.min() < 0.5:
+        if alpha.max() < 0.5:
+            raise UsageError("IMAGE is transparent everywhere, so nothing is observed to "
+                             "restore from; its opaque pixels are the observed ones.")
         return O.Inpainting.from_alpha(alpha)
     if args.simulate:
         return O.Inpainting(shape=tuple(image.shape[1:]), kind=args.mask_kind, missing=args.missing, seed=args.seed)
@@ -183,7 +202,15 @@ def _parse_shape(text):
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise UsageError(f"--shape must be three positive integers C,H,W, got '{text}'.")
+    _check_side(shape)
     return shape
+
+
+def _check_side(shape) -> None:
+    h, w = shape[-2:]
+    if min(h, w) < MIN_SIDE:
+        raise UsageError(f"the image is {h}x{w} pixels; the smallest restored is "
+                         f"{MIN_SIDE}x{MIN_SIDE}.")
 
 
 def _observation(args, image, alpha, op):
@@ -227,6 +254,10 @@ def _options(args) -> dict:
         hint = f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if 1 < level <= 255 else ""
         raise UsageError(f"--noise-level is the noise std on the image's [0, 1] scale, from 0 "
                          f"to 1, got {level:g}{hint}.")
+    if args.iters is not None and not 1 <= args.iters <= MAX_ITERS:
+        raise UsageError(f"--iters must be from 1 to {MAX_ITERS}, got {args.iters}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}.")
     options = {"iters": args.iters, "lr": args.lr, "loss": args.loss, "stop": args.stop,
                "init": args.init, "max_seconds": args.max_seconds, "ensemble": args.ensemble,
                "self_ensemble": args.self_ensemble,
@@ -247,6 +278,7 @@ def _read(args, path, ops: dict):
         image, alpha = read_measurements(path), None
     else:
         image, alpha = read_image(path)
+        _check_side(image.shape)
     own = alpha is not None and alpha.min() < 0.5
     op = None if own else ops.get(tuple(image.shape))
     if op is None:
@@ -275,9 +307,9 @@ def run(args) -> dict:
     result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
                    progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
+    if result.interrupted and result.iterations == 0:
+        raise KeyboardInterrupt  # Ctrl-C before the first step: no estimate worth a file
     x = result.image.cpu()
-    write_image(paths["output"], x, overwrite=args.force,
-                bits=bits_to_write(args.image, paths["output"], x))
     report = {
         "image": str(args.image), "output": str(paths["output"]), "op": args.op,
         "prior": args.prior, "simulate": args.simulate, "operator": repr(op),
@@ -292,6 +324,10 @@ def run(args) -> dict:
         report["psnr"], report["ssim"] = psnr(x, truth), ssim(x, truth)
         if y.shape == truth.shape:
             report["psnr_observation"] = psnr(y.clamp(0, 1), truth)
+    # written after the metrics, which can still refuse (SSIM of a 2x2 image), so that
+    # an error never leaves a result behind
+    write_image(paths["output"], x, overwrite=args.force,
+                bits=bits_to_write(args.image, paths["output"], x))
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
         write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force)

@@ -20,10 +20,10 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     """
     import kornia.filters  # lazy: keeps `import operators` fast
 
-    if not sigma > 0:
-        raise ValueError(f"blur sigma must be positive, got {sigma}.")
+    if not 0 < sigma < math.inf:
+        raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
     size = size or 2 * math.ceil(3 * sigma) + 1
-    _check_size(size)
+    _check_size(size, f"blur sigma {sigma:g} (kernel side 2*ceil(3*sigma)+1)")
     return kornia.filters.get_gaussian_kernel2d(size, (sigma, sigma), force_even=True)[0]
 
 
@@ -49,9 +49,17 @@ def box_kernel(size: int) -> torch.Tensor:
     return torch.full((size, size), 1.0 / size**2)
 
 
-def _check_size(size) -> None:
+# no image we restore is wider than this; a larger kernel is a typo (sigma 1e6 would ask
+# for terabytes before any image-size check could say so)
+MAX_KERNEL_SIZE = 4097
+
+
+def _check_size(size, what: str = "kernel size") -> None:
     if not (isinstance(size, int) and size >= 1):
         raise ValueError(f"kernel size must be a positive integer, got {size}.")
+    if size > MAX_KERNEL_SIZE:
+        raise ValueError(f"{what} gives a {size}x{size} kernel; the largest is "
+                         f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}.")
 
 
 class Blur(LinearOperator):

@@ -201,6 +201,12 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "deblur", "--prior", "auto", "--self-ensemble", "2"], "self_ensemble is for one-pass denoising"),
         (["--op", "denoise", "--prior", "dip", "--self-ensemble", "2"], "the dip prior does not take self_ensemble"),
         (["--op", "denoise", "--device", "cuda:9"] if not torch.cuda.is_available() else ["--op", "denoise", "--device", "tpu"], "device"),
+        (["--op", "denoise", "--device", "meta"], "device 'meta' is not supported"),
+        (["--op", "deblur", "--sigma", "inf"], "sigma must be positive and finite"),
+        (["--op", "deblur", "--sigma", "1e6"], "the largest is 4097x4097"),
+        (["--op", "deblur", "--iters", str(2**63 - 1)], "--iters must be from 1 to 1000000"),
+        (["--op", "denoise", "--seed", str(10**23)], "--seed must be from 0 to 4294967295"),
+        (["--op", "denoise", "--prior", "dip", "--lr", "inf"], "lr must be > 0 and finite"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):
@@ -336,9 +342,54 @@ def test_every_mask_kind_can_be_simulated_from_the_command_line(tmp_path, capsys
 
     option = next(a for a in build_parser()._actions if a.dest == "mask_kind")
     assert tuple(option.choices) == O.Inpainting.KINDS
-    # five boxes cannot be placed apart in a 4x4 image: one sentence, exit 2
-    write_image(tmp_path / "tiny.png", torch.rand(1, 1, 4, 4))
+    # five boxes cannot be placed apart in an 8x8 image: one sentence, exit 2
+    write_image(tmp_path / "tiny.png", torch.rand(1, 1, 8, 8))
     assert main(["--op", "inpaint", "--simulate", "--mask-kind", "boxes", str(tmp_path / "tiny.png"),
                  "-o", str(tmp_path / "out.png"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "do not fit apart in 4x4" in err and "Traceback" not in err
+    assert "do not fit apart in 8x8" in err and "Traceback" not in err
+
+
+def test_no_output_is_left_by_a_run_that_fails_or_is_refused(tmp_path, gray, capsys):
+    # the kernel file is an input too; a report path that is a folder, and an image too
+    # small for some step (SSIM, the noise estimate), are refused before anything is written
+    kernel = tmp_path / "k.npy"
+    np.save(kernel, np.ones((3, 3), np.float32))
+    before = kernel.read_bytes()
+    assert main(["--op", "deblur", str(gray), "--kernel", str(kernel), "-o", str(kernel),
+                 "--force", *FAST]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err and kernel.read_bytes() == before
+    (tmp_path / "rp").mkdir()
+    out = tmp_path / "o.png"
+    assert main(["--op", "denoise", str(gray), "-o", str(out), "--report", str(tmp_path / "rp"),
+                 "--force", *FAST]) == 2
+    assert "is a folder" in capsys.readouterr().err and not out.exists()
+    write_image(tmp_path / "tiny.png", np.full((2, 2), 0.5, np.float32))
+    for op in ("cs", "inpaint", "denoise"):
+        assert main(["--op", op, "--simulate", str(tmp_path / "tiny.png"), "-o", str(out),
+                     "--quiet"]) == 2
+        assert "the smallest restored is 8x8" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_mask_or_alpha_that_hides_every_pixel_is_refused(tmp_path, gray, capsys):
+    write_image(tmp_path / "black.png", np.zeros((64, 64), np.float32))
+    rgba = np.zeros((64, 64, 4), np.float32)
+    write_image(tmp_path / "clear.png", rgba)
+    for args in (["--mask", str(tmp_path / "black.png"), str(gray)], [str(tmp_path / "clear.png")]):
+        assert main(["--op", "inpaint", *args, "-o", str(tmp_path / "o.png"), *FAST]) == 2
+        assert "nothing is observed to restore from" in capsys.readouterr().err
+        assert not (tmp_path / "o.png").exists()
+
+
+def test_ctrl_c_before_the_first_step_writes_nothing(tmp_path, gray, capsys, monkeypatch):
+    # the "best estimate" then is the operator's start (y itself): a file holding it would
+    # pass for a result, replace a good one with --force and block a rerun without
+    from invprior.result import Result
+
+    out = tmp_path / "o.png"
+    write_image(out, np.full((8, 8), 0.25, np.float32))
+    before = out.read_bytes()
+    monkeypatch.setattr("invprior.api.solve", lambda y, *a, **k: Result(
+        y.clone(), stop_reason="not started (Ctrl-C)", interrupted=True))
+    assert main(["--op", "denoise", str(gray), "-o", str(out), "--force", *FAST]) == 130
+    assert "nothing was written" in capsys.readouterr().err and out.read_bytes() == before
