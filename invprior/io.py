@@ -78,20 +78,28 @@ def read_measurements(path: str | os.PathLike) -> torch.Tensor:
         raise ImageError(f"cannot read '{path}': no such file.")
     if path.suffix.lower() != ".npy":
         raise ImageError(f"cannot read '{path}': measurements must be a .npy array.")
-    array = np.load(path, allow_pickle=False) if path.stat().st_size else None
+    array = _load_npy(path) if path.stat().st_size else None
     if array is None or array.size == 0 or array.ndim > 2 or (array.ndim == 2 and array.shape[0] != 1):
         raise ImageError(f"cannot read '{path}': expected a non-empty vector (m,) or (1, m) of measurements.")
+    if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)) or np.iscomplexobj(array):
+        raise ImageError(f"cannot read '{path}': it holds {array.dtype} values, not real numbers.")
     array = array.astype(np.float32).reshape(1, -1)
     if not np.isfinite(array).all():
         raise ImageError(f"cannot read '{path}': it contains NaN or infinite values.")
     return torch.from_numpy(array)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
     try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except Exception as err:  # numpy raises several types for a bad file
-        raise ImageError(f"cannot read '{path}': not a valid .npy array ({err}).") from None
+        # numpy's own words for pickled objects suggest loading them unsafely: never here
+        reason = "it holds pickled Python objects" if "pickle" in str(err) else str(err)
+        raise ImageError(f"cannot read '{path}': not a valid .npy array ({reason}).") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    array = _load_npy(path, mmap_mode="r")
     _check_size(array.shape[:2], path)
     return np.array(array)
 
@@ -101,13 +109,12 @@ def _read_raster(path: Path) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
-            _check_size(probe.size[::-1], path)
-            cmyk = probe.mode == "CMYK"
-            tiff = probe.format == "TIFF"
-        if tiff and not cmyk:
-            array = iio.imread(path)  # tifffile: float and 16-bit colour pixels as stored
-        else:
+        # tifffile: float and 16-bit colour pixels as stored (Pillow knows no float64 TIFF)
+        array = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        if array is None:
+            with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
+                _check_size(probe.size[::-1], path)
+                cmyk = probe.mode == "CMYK"
             # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
             # result comes out sideways), and print colours as RGB (their K is no alpha)
             array = iio.imread(path, plugin="pillow", rotate=True, **({"mode": "RGB"} if cmyk else {}))
@@ -121,6 +128,25 @@ def _read_raster(path: Path) -> np.ndarray:
     if array.ndim == 4:  # animated or multi-page file: take the first frame
         array = array[0]
     return array
+
+
+def _read_tiff(path: Path) -> np.ndarray | None:
+    """The first page of a TIFF as ``(H, W[, C])``, by tifffile (which scikit-image
+    installs), its size checked from the header first; None for a CMYK one (Pillow turns
+    it to RGB). A planar file (``SYX``: each channel stored whole) comes back interleaved."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        shape = dict(zip(page.axes, page.shape))
+        _check_size((shape.get("Y", 0), shape.get("X", 0)), path)
+        if page.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+            return None
+        if page.axes not in ("YX", "YXS", "SYX"):
+            raise ImageError(f"cannot read '{path}': a TIFF page of axes {page.axes} is not "
+                             f"an image (rows, columns and channels).")
+        array = page.asarray()
+    return np.moveaxis(array, 0, -1) if page.axes == "SYX" else array
 
 
 def _check_size(hw, path: Path) -> None:

@@ -146,3 +146,30 @@ def test_psnr_and_ssim():
     assert ssim(a, b) == pytest.approx(expected) and ssim(a, b) < 0.99
     with pytest.raises(ValueError, match="cannot compare"):
         psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 5))
+
+
+def test_float64_planar_and_multipage_tiffs_are_read(tmp_path):
+    # Pillow knows none of these; tifffile reads each as stored
+    import tifffile
+
+    rgb = np.random.default_rng(0).random((24, 20, 3))
+    tifffile.imwrite(tmp_path / "f64.tif", rgb[..., 0])
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(rgb, -1, 0).astype(np.float32),
+                     photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(tmp_path / "pages.tif", (rgb[None, ..., 0] * [[[1]], [[0.5]]]).astype(np.float32))
+    assert torch.allclose(read_image(tmp_path / "f64.tif").image[0, 0], torch.tensor(rgb[..., 0]).float())
+    planar = read_image(tmp_path / "planar.tif").image
+    assert torch.allclose(planar[0], torch.tensor(rgb).float().permute(2, 0, 1))
+    first = read_image(tmp_path / "pages.tif").image
+    assert first.shape == (1, 1, 24, 20) and torch.allclose(first[0, 0], torch.tensor(rgb[..., 0]).float())
+
+
+def test_bad_measurement_files_name_the_file_and_never_suggest_unpickling(tmp_path):
+    from invprior.io import read_measurements
+
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "text.npy", np.array(["a", "b"]))
+    for name, reason in (("obj.npy", "pickled Python objects"), ("text.npy", "not real numbers")):
+        with pytest.raises(ImageError, match=reason) as err:
+            read_measurements(tmp_path / name)
+        assert name in str(err.value) and "allow_pickle" not in str(err.value)
