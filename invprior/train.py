@@ -196,7 +196,11 @@ def run(args) -> dict:
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     from .cnn.training import DenoiserConfig, train_denoiser
 
+    from .io import same_file
+
     kind = args.kind
+    if args.start and same_file(args.start, out):
+        raise ValueError(f"--out '{out}' would overwrite --start's checkpoint; choose another name.")
     if args.resume:
         raise ValueError(f"--kind {kind} cannot --resume; start it again with --force.")
     if kind == "inpainter" and (args.start is None or args.channels == 3):
@@ -261,9 +265,20 @@ def main(argv=None) -> int:
             print("error: out of memory; use a smaller --batch, --size or --width.",
                   file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the first step, or while the weights were written
+        if main_rank:
+            print("interrupted before this run's weights were written.", file=sys.stderr)
+        return 130
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+    if ck["meta"].get("interrupted"):
+        if main_rank:  # the denoisers keep what they learnt; a GLO run can go on
+            then = ("--resume continues it" if args.kind in ("glo", "linear")
+                    else "the weights so far, usable as they are")
+            print(f"interrupted after {ck['step']} steps: wrote {args.out} ({then}).",
+                  file=sys.stderr)
+        return 130
     if main_rank and not args.quiet and args.kind in HELD_OUT_CASE:
         print(f"{args.kind}: {ck['step']} steps in {ck['seconds']:.0f} s, held-out "
               f"{HELD_OUT_CASE[args.kind]}: {ck['meta']['held_out_psnr']:.2f} dB; wrote {args.out}")

@@ -34,3 +34,22 @@ def checkpoint_file(tmp_path):
         return path
 
     return make
+
+
+@pytest.fixture()
+def ctrl_c_at(monkeypatch):
+    """``ctrl_c_at(module, name, n)``: ``module.name`` raises KeyboardInterrupt at its n-th
+    call, as a Ctrl-C in the middle of a run would (the calls before run as usual)."""
+
+    def patch(module, name: str, n: int) -> None:
+        original, calls = getattr(module, name), []
+
+        def interrupted(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, interrupted)
+
+    return patch

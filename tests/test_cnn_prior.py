@@ -324,3 +324,21 @@ def test_plug_and_play_refuses_what_would_not_fit_in_memory(monkeypatch, camera6
         solve(y, A, progress=False)
     monkeypatch.setattr(pnp, "free_memory", lambda device: 500 * 1024)
     assert solve(y, A, iters=2, progress=False).image.shape == camera64.shape
+
+
+def test_ctrl_c_while_training_a_denoiser_keeps_the_weights_so_far(tmp_path, capsys, ctrl_c_at):
+    import invprior.cnn.training as training
+
+    ctrl_c_at(training, "_step", 3)
+    out = tmp_path / "d.pt"
+    args = ["--kind", "denoiser", "--steps", "100", "--batch", "2", "--size", "32",
+            "--widths", "8,16", "--blocks", "1", "--quiet"]
+    assert train_main([*args, "--out", str(out)]) == 130
+    assert "interrupted after 2 steps: wrote" in capsys.readouterr().err
+    ck = torch.load(out, weights_only=True)
+    assert ck["step"] == 2 and ck["done"] and ck["meta"]["interrupted"]
+    assert load_denoiser(out)(torch.rand(1, 1, 16, 16), 0.1).shape == (1, 1, 16, 16)
+    # the start is never the output, --force or not
+    stamp = out.read_bytes()
+    assert train_main([*args, "--start", str(out), "--out", str(out), "--force"]) == 2
+    assert "would overwrite --start" in capsys.readouterr().err and out.read_bytes() == stamp

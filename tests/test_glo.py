@@ -291,3 +291,21 @@ def test_solve_rejects_observations_of_another_size(small_prior):
     B = O.CompressedSensing(10, prior.shape, seed=0)
     with pytest.raises(ValueError, match="do not fit this prior"):
         prior.restore(torch.zeros(1, 12), B, progress=False)
+
+
+def test_ctrl_c_while_training_saves_a_checkpoint_that_resume_continues(tmp_path, capsys,
+                                                                        ctrl_c_at):
+    import invprior.glo.training as T
+
+    folder = _folder(tmp_path / "data", count=6)
+    ctrl_c_at(T, "reconstruction_loss", 5)
+    out = tmp_path / "p.pt"
+    args = ["--data", str(folder), "--size", "8", "--latent", "4", "--width", "16",
+            "--steps", "10", "--batch", "4", "--checkpoint-every", "0", "--quiet", "--out", str(out)]
+    assert train_main(args) == 130
+    assert "interrupted after 4 steps" in capsys.readouterr().err
+    ck = torch.load(out, weights_only=True)
+    assert ck["step"] == 4 and not ck["done"] and "optim" in ck and len(ck["losses"]) == 4
+    assert train_main([*args, "--resume"]) == 0
+    ck = torch.load(out, weights_only=True)
+    assert ck["step"] == 10 and ck["done"] and len(ck["losses"]) == 10

@@ -127,26 +127,20 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc=f"train {'inpainter' if cfg.task == 'inpaint' else 'denoiser'}",
                disable=not progress)
-    step = 0
+    step, interrupted = 0, False
     while step < cfg.steps:
         elapsed = time.perf_counter() - start
         done = max(step / cfg.steps, elapsed / cfg.max_seconds if cfg.max_seconds else 0.0)
         if done >= 1:
             break
-        for group in optim.param_groups:  # cosine from lr to lr / 100
-            group["lr"] = group["scale"] * cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
-        index = torch.randint(0, len(pool), (cfg.batch,), generator=gen, device=device)
-        clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=host_gen)))
-        if cfg.task == "inpaint":
-            loss = _inpaint_loss(net, clean, host_gen, fast)
-        else:
-            loss = _denoise_loss(net, clean, cfg, gen, fast)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        optim.step()
+        try:
+            loss = _step(net, optim, pool, cfg, gen, host_gen, fast, done)
+        except KeyboardInterrupt:  # Ctrl-C: finish with the weights so far, as at the time limit
+            interrupted = True
+            break
         step += 1
         if step % 50 == 0 or step == cfg.steps:
-            losses.append(float(loss.detach()))
+            losses.append(float(loss))
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         bar.update()
         if time.perf_counter() - saved > cfg.checkpoint_seconds:
@@ -156,8 +150,25 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     if cfg.start is not None and cfg.keep_start > 0:
         _interpolate(net, _load_start(cfg.start, cfg), cfg.keep_start)
     score = held_out_inpaint_psnr if cfg.task == "inpaint" else held_out_psnr
-    meta = dict(meta or {}, held_out_psnr=score(net.float().eval()))
+    meta = dict(meta or {}, held_out_psnr=score(net.float().eval()), interrupted=interrupted)
     return _save(out, net, cfg, step, losses, start, meta, done=True)
+
+
+def _step(net, optim, pool, cfg: DenoiserConfig, gen, host_gen, fast: bool, done: float) -> torch.Tensor:
+    """One optimizer step of ``train_denoiser`` at ``done`` (0 to 1) of the run; its loss."""
+    for group in optim.param_groups:  # cosine from lr to lr / 100
+        group["lr"] = group["scale"] * cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
+    index = torch.randint(0, len(pool), (cfg.batch,), generator=gen, device=pool.device)
+    clean = dihedral(pool[index], int(torch.randint(0, 8, (1,), generator=host_gen)))
+    if cfg.task == "inpaint":
+        loss = _inpaint_loss(net, clean, host_gen, fast)
+    else:
+        loss = _denoise_loss(net, clean, cfg, gen, fast)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    # read back only when kept (every 50 steps): a .item() per step would sync a GPU
+    return loss.detach()
 
 
 def _denoise_loss(net, clean, cfg: DenoiserConfig, gen, fast: bool) -> torch.Tensor:

@@ -214,33 +214,42 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
     perm, perm_epoch = None, -1
     bar = tqdm(range(first, cfg.steps), initial=first, total=cfg.steps, desc=f"train {cfg.kind}",
                disable=not (progress and world.main), leave=False)
-    for step in bar:
-        epoch, pos = divmod(step, per_epoch)
-        if epoch != perm_epoch:  # the same shuffle on every rank, and again after a resume
-            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-            perm, perm_epoch = torch.randperm(count, generator=g), epoch
-        batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
-        rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
-        loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
-        loss = loss * (world.size / len(batch))  # DDP averages over ranks: the global mean
-        for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
-            for group in opt.param_groups:
-                group["lr"] = base * cfg.rate(step)
-        opt_w.zero_grad(set_to_none=True)
-        opt_z.zero_grad(set_to_none=True)
-        loss.backward()
-        if world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
-            codes.weight.grad = codes.weight.grad / world.size
-        opt_w.step()
-        opt_z.step()
-        with torch.no_grad():
-            codes.weight[rows] = project(codes.weight[rows], cfg.codes)
-        value = D.all_sum(loss.detach().reshape(1), world).item() / world.size
-        history.append(value)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{value:.3e}", refresh=False)
-        done = step + 1
-        if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
-            snapshot(done, final=False)
+    steps_done = first
+    try:
+        for step in bar:
+            epoch, pos = divmod(step, per_epoch)
+            if epoch != perm_epoch:  # the same shuffle on every rank, and again after a resume
+                g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+                perm, perm_epoch = torch.randperm(count, generator=g), epoch
+            batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
+            rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
+            loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
+            loss = loss * (world.size / len(batch))  # DDP averages over ranks: the global mean
+            for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
+                for group in opt.param_groups:
+                    group["lr"] = base * cfg.rate(step)
+            opt_w.zero_grad(set_to_none=True)
+            opt_z.zero_grad(set_to_none=True)
+            loss.backward()
+            if world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
+                codes.weight.grad = codes.weight.grad / world.size
+            opt_w.step()
+            opt_z.step()
+            with torch.no_grad():
+                codes.weight[rows] = project(codes.weight[rows], cfg.codes)
+            value = D.all_sum(loss.detach().reshape(1), world).item() / world.size
+            history.append(value)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{value:.3e}", refresh=False)
+            done = steps_done = step + 1
+            if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                snapshot(done, final=False)
+    except KeyboardInterrupt:
+        if world.size > 1:  # a snapshot is collective: no rank may take it alone
+            raise
+        # Ctrl-C: the periodic checkpoint of the steps done, which --resume continues
+        bar.close()
+        meta = dict(meta or {}, interrupted=True)
+        return snapshot(steps_done, final=False)
     bar.close()
     return snapshot(max(cfg.steps, first), final=True)
