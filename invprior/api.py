@@ -11,7 +11,7 @@ import torch
 
 import operators as O
 
-from .checks import check_observation
+from .checks import check_forward, check_observation
 from .priors import Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -138,8 +138,17 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     y = check_observation(y)
+    if noise_level is not None and not 0 <= noise_level <= 1:
+        raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, from 0 to "
+                         f"1, got {noise_level}.")
+    if truth is not None and not isinstance(truth, torch.Tensor):
+        raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
+    # float32 is what the networks and operators compute in (float64 met float32 weights)
+    y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
+    truth = None if truth is None else truth.float()
     op = O.as_operator(op)
     options = {k: v for k, v in options.items() if v is not None}
+    check_forward(op, y, options.get("shape"))
     prior = make_prior(resolve_prior(prior, op, options, y), **options)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
 

@@ -14,7 +14,7 @@ import re
 import torch
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
-           "batch_size", "to_device", "out_of_memory"]
+           "batch_size", "to_device", "out_of_memory", "check_forward"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -67,9 +67,66 @@ def check_observation(y, name: str = "y"):
             raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of them).")
         if part.ndim < 2:
             raise ValueError(f"{name} must have a batch axis: (B, C, H, W) images or (B, m) vectors.")
+        if part.numel() == 0:
+            raise ValueError(f"{name} is empty (shape {tuple(part.shape)}).")
         if not torch.isfinite(part).all():
             raise ValueError(f"{name} contains NaN or infinite values.")
     return y
+
+
+def check_forward(op, y, shape=None) -> None:
+    """Run a user's operator (a callable, an ``operators.Lambda``, a class of one's own) and
+    ``Inpainting`` (whose mask may not fit) once on a mid-gray image of the size it takes
+    (``shape`` ``(C, H, W)``, else ``op.input_shape_for``), and say in one sentence
+    (``ValueError``) what is wrong: it fails, returns NaN, a batch of another size, or
+    measurements not shaped like ``y``'s. A priors' step would otherwise fail deep inside,
+    or restore garbage. It also tells an operator of one's own its input shape.
+
+    Example:
+        >>> import operators as O
+        >>> check_forward(O.Lambda(lambda x: x[..., ::2]), torch.rand(1, 1, 8, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: the operator maps a (1, 8, 8) image to measurements of shape (1, 8, 4), but y's are (1, 8, 8); pass shape=(C, H, W), the size of image it takes.
+    """
+    import operators as O
+
+    user = isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
+    if not (user or isinstance(op, O.Inpainting)) or not isinstance(y, torch.Tensor):
+        return
+    if shape is not None:
+        shape = tuple(shape)
+        if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise ValueError(f"shape must be three positive integers (C, H, W), got {shape}.")
+    else:
+        shape = tuple(op.input_shape_for(tuple(y.shape)))
+        if len(shape) != 3:
+            return  # vectors measured from an image of unknown size: the prior will ask
+    x = torch.full((1, 1, 1, 1), 0.5, device=y.device).expand(1, *shape)
+    try:
+        with torch.no_grad():
+            out = op(x)
+    except (RuntimeError, IndexError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"the operator fails on a {shape} image ({first[:200]}).") from None
+    parts = out if isinstance(out, tuple) else (out,)
+    if any(not isinstance(p, torch.Tensor) for p in parts):
+        raise ValueError(f"the operator must return a torch.Tensor, got {type(out).__name__}.")
+    if isinstance(out, tuple):
+        return  # a stacked operator's measurements: their shapes are the prior's to check
+    if out.ndim < 2:
+        raise ValueError(f"the operator returned shape {tuple(out.shape)}; it must keep the "
+                         f"batch axis: (B, ...) measurements for (B, C, H, W) images.")
+    if out.shape[0] != 1:
+        raise ValueError(f"the operator returned a batch of {out.shape[0]} for one image; it "
+                         f"must keep the batch axis.")
+    if tuple(out.shape[1:]) != tuple(y.shape[1:]):
+        raise ValueError(f"the operator maps a {shape} image to measurements of shape "
+                         f"{tuple(out.shape[1:])}, but y's are {tuple(y.shape[1:])}; pass "
+                         f"shape=(C, H, W), the size of image it takes.")
+    if not torch.isfinite(out).all():
+        raise ValueError(f"the operator returns NaN or infinite values for a mid-gray {shape} "
+                         f"image.")
 
 
 def item(y, b: int):

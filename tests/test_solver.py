@@ -226,6 +226,47 @@ def test_bad_observations():
         solve(torch.rand(1, 1, 16, 16), not_torch, prior="denoiser", progress=False)
 
 
+class _EveryOtherRow(O.LinearOperator):
+    def forward(self, x):
+        return x[..., ::2, :]
+
+
+@pytest.mark.parametrize("prior", ["denoiser", "dip"])
+def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
+    # each reached a prior's step as a deep RuntimeError, or restored a flat image
+    x, y = torch.rand(1, 1, 32, 32), torch.rand(1, 1, 32, 32)
+    for op, match in ((lambda v: v[..., :16, :16], r"measurements of shape \(1, 16, 16\), but y's are"),
+                      (lambda v: v * float("nan"), "NaN or infinite values"),
+                      (lambda v: torch.cat([v, v]), "a batch of 2 for one image"),
+                      (lambda v: v.sum(), "must keep the batch axis"),
+                      (O.Inpainting(torch.ones(16, 16)), "the mask shape"),
+                      (_EveryOtherRow(), r"shape \(1, 16, 32\), but y's are")):
+        with pytest.raises(ValueError, match=match):
+            solve(y, op, prior, iters=2, progress=False)
+    with pytest.raises(ValueError, match="shape must be three positive integers"):
+        solve(y, lambda v: v, prior, shape=(1, -32, 32), iters=2, progress=False)
+    # the shape given tells an operator of one's own its input size (it asked to be called first)
+    out = solve(x[..., ::2, :], _EveryOtherRow(), prior, shape=(1, 32, 32), iters=2, progress=False)
+    assert out.image.shape == (1, 1, 32, 32)
+
+
+def test_api_arguments_are_checked_or_converted(camera64):
+    y = camera64[..., :32, :32]
+    for kwargs, match in ((dict(noise_level=25), "from 0 to 1, got 25"),
+                          (dict(noise_level=float("inf")), "from 0 to 1"),
+                          (dict(truth=y.numpy()), "truth must be a torch.Tensor")):
+        with pytest.raises(ValueError, match=match):
+            solve(y, O.Denoising(), progress=False, **kwargs)
+    with pytest.raises(ValueError, match="y is empty"):
+        solve(torch.zeros(0, 1, 32, 32), O.Denoising(), progress=False)
+    # float64 and float16 observations are restored in float32, as the float32 one is
+    expected = solve(y, O.Denoising(), noise_level=0.05, progress=False).image
+    for dtype in (torch.float64, torch.float16):
+        out = solve(y.to(dtype), O.Denoising(), noise_level=0.05, progress=False).image
+        assert out.dtype == torch.float32
+        assert torch.allclose(out, expected, atol=2e-3 if dtype == torch.float16 else 1e-6)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_same_code(camera64):
     op = O.Inpainting(shape=(1, 64, 64), missing=0.5)
