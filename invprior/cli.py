@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with holes 12+ pixels across, inpainter (dip for a soft mask with a hole 32+ pixels across on an image of up to 512x512); dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, for --op inpaint: no iterations, except that a hole 32+ pixels across gets its fill averaged with plug-and-play started from it), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
-    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed, thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
     g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless --noise-level > 0)")
     g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
@@ -174,9 +174,18 @@ def _mask(args, image, alpha):
     raise UsageError("inpainting needs a mask: pass --mask FILE or make the missing pixels transparent in IMAGE.")
 
 
+# The operator flags without a default, and the --op that reads each: given with another,
+# they were ignored without a word (a --mask with --op denoise restored the whole image)
+OWN_FLAGS = {"mask": "inpaint", "kernel": "deblur", "shape": "cs"}
+
+
 def build_operator(args, image, alpha):
     """The forward operator for ``args.op`` and the image size."""
     import operators as O
+
+    for flag, op in OWN_FLAGS.items():
+        if getattr(args, flag) is not None and args.op != op:
+            raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
 
     if args.op == "denoise":
         return O.Denoising()

@@ -86,6 +86,9 @@ def find_jobs(inputs: list, out_dir: Path) -> list[Job]:
     for text in map(str, inputs):
         path = Path(text)
         if path.is_dir():
+            if path.resolve() == out_dir.resolve():
+                raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
+                                 "choose another output folder.")
             found = [(f, f.relative_to(path)) for f in sorted(path.rglob("*"))
                      if _is_image(f, path) and not _inside(f, out_dir)]
             if not found:
@@ -106,10 +109,12 @@ def find_jobs(inputs: list, out_dir: Path) -> list[Job]:
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
         first = seen.setdefault(job.output.resolve(), job.source)
-        if first != job.source:
+        if first.resolve() == job.source.resolve() and first is not job.source:
+            job.source = None  # the same file named twice (a.png a.png): restored once
+        elif first != job.source:
             raise ValueError(f"'{first}' and '{job.source}' would both be restored to "
                              f"'{job.output}'; rename one or restore them separately.")
-    return sorted(jobs, key=lambda j: str(j.source))
+    return sorted((j for j in jobs if j.source is not None), key=lambda j: str(j.source))
 
 
 def _is_image(path: Path, root: Path) -> bool:

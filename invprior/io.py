@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
@@ -105,19 +106,13 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_raster(path: Path) -> np.ndarray:
-    import imageio.v3 as iio
     from PIL import Image
 
     try:
         # tifffile: float and 16-bit colour pixels as stored (Pillow knows no float64 TIFF)
         array = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else None
         if array is None:
-            with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
-                _check_size(probe.size[::-1], path)
-                cmyk = probe.mode == "CMYK"
-            # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
-            # result comes out sideways), and print colours as RGB (their K is no alpha)
-            array = iio.imread(path, plugin="pillow", rotate=True, **({"mode": "RGB"} if cmyk else {}))
+            array = _read_pillow(path)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -128,6 +123,22 @@ def _read_raster(path: Path) -> np.ndarray:
     if array.ndim == 4:  # animated or multi-page file: take the first frame
         array = array[0]
     return array
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        # our own limit (MAX_PIXELS) decides; Pillow's warning from 89 megapixels on would
+        # add two lines to stderr
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
+            _check_size(probe.size[::-1], path)
+            cmyk = probe.mode == "CMYK"
+        # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
+        # result comes out sideways), and print colours as RGB (their K is no alpha)
+        return iio.imread(path, plugin="pillow", rotate=True, **({"mode": "RGB"} if cmyk else {}))
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:
@@ -150,7 +161,10 @@ def _read_tiff(path: Path) -> np.ndarray | None:
 
 
 def _check_size(hw, path: Path) -> None:
-    if len(hw) < 2 or min(hw) < 1:
+    if len(hw) < 2:
+        raise ImageError(f"cannot read '{path}': expected an (H, W) or (H, W, C) image, got "
+                         f"shape {tuple(hw)}.")
+    if min(hw) < 1:
         raise ImageError(f"cannot read '{path}': the image has zero size {tuple(hw)}.")
     if hw[0] * hw[1] > MAX_PIXELS:
         raise ImageError(

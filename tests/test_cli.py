@@ -207,6 +207,9 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "deblur", "--iters", str(2**63 - 1)], "--iters must be from 1 to 1000000"),
         (["--op", "denoise", "--seed", str(10**23)], "--seed must be from 0 to 4294967295"),
         (["--op", "denoise", "--prior", "dip", "--lr", "inf"], "lr must be > 0 and finite"),
+        (["--op", "denoise", "--mask", "m.png"], "--mask is for --op inpaint, not --op denoise"),
+        (["--op", "sr", "--kernel", "k.npy"], "--kernel is for --op deblur, not --op sr"),
+        (["--op", "denoise", "--shape", "1,8,8"], "--shape is for --op cs"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):

@@ -107,10 +107,12 @@ def test_a_large_hole_in_the_mask_takes_the_same_prior_as_one_file(tmp_path, pho
     (["--plot", "p.png"], "take one image"),
     (["-o", "FILE"], "is a file"),
     (["-o", "restored.png"], "names an image file"),
+    (["-o", "PHOTOS"], "is the input folder"),
 ])
 def test_folder_usage_errors(tmp_path, photos, capsys, extra, match):
     (tmp_path / "FILE").write_text("x")
     extra = [str(tmp_path / e) if e in ("FILE", "restored.png") else e for e in extra]
+    extra = [str(photos) if e == "PHOTOS" else e for e in extra]
     assert main(["--op", "denoise", str(photos), *extra]) == 2
     assert match in capsys.readouterr().err
     assert not (tmp_path / "restored.png").exists()  # no folder of that name
@@ -184,3 +186,11 @@ def test_a_failing_batch_fails_its_files_only(tmp_path):
     assert (tally.done, tally.failed, tally.skipped) == (1, 2, 0)
     assert len(said) == 2 and all("out of memory" in line for line in said)
     assert _outputs(tmp_path / "out") == ["c.png"]
+
+
+def test_a_file_named_twice_is_restored_once(tmp_path, photos):
+    from invprior.folders import find_jobs
+
+    one = photos / "camera.png"
+    jobs = find_jobs([one, str(one), photos / ".." / "photos" / "camera.png"], tmp_path / "out")
+    assert [j.source for j in jobs] == [one]

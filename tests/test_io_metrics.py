@@ -173,3 +173,15 @@ def test_bad_measurement_files_name_the_file_and_never_suggest_unpickling(tmp_pa
         with pytest.raises(ImageError, match=reason) as err:
             read_measurements(tmp_path / name)
         assert name in str(err.value) and "allow_pickle" not in str(err.value)
+
+
+def test_a_one_dimensional_array_and_a_90_megapixel_header_say_so_plainly(tmp_path, recwarn):
+    np.save(tmp_path / "line.npy", np.ones(5, np.float32))
+    with pytest.raises(ImageError, match=r"expected an \(H, W\) or \(H, W, C\) image, got shape \(5,\)"):
+        read_image(tmp_path / "line.npy")
+    # a 10000x9000 PNG (90 megapixels, under our 100) is read without Pillow's bomb warning
+    from PIL import Image
+
+    Image.new("L", (10000, 9000)).save(tmp_path / "big.png", compress_level=1)
+    assert read_image(tmp_path / "big.png").image.shape == (1, 1, 9000, 10000)
+    assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
