@@ -182,7 +182,9 @@ class Inpainting(LinearOperator):
         alpha = torch.as_tensor(alpha, dtype=torch.float32)
         return cls((alpha >= threshold).float())
 
-    def _mask_for(self, x: torch.Tensor) -> torch.Tensor:
+    def mask_for(self, x: torch.Tensor) -> torch.Tensor:
+        """The mask on ``x``'s device and dtype, broadcasting against ``x (B, C, H, W)``;
+        ``ValueError`` where it does not fit."""
         check_image(x)
         m = self.mask
         fits = m.shape[-2:] == x.shape[-2:] and m.shape[1] in (1, x.shape[1])
@@ -194,15 +196,15 @@ class Inpainting(LinearOperator):
         return m.to(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self._mask_for(x)
+        return x * self.mask_for(x)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        return y * self._mask_for(y)
+        return y * self.mask_for(y)
 
     def pinv(self, y: torch.Tensor, *, damping: float = 0.0, **_) -> torch.Tensor:
         """Closed form of ``(A^T A + damping I)^-1 A^T y`` (A is diagonal); exact, no CG.
         ``damping``: a float, or a positive tensor broadcasting against ``y`` (per item)."""
-        m = self._mask_for(y)
+        m = self.mask_for(y)
         if is_damped(damping):
             return m * y / (m * m + damping)
         return torch.where(m > 0, y / m.clamp_min(torch.finfo(m.dtype).tiny), 0.0)
