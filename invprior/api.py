@@ -7,6 +7,8 @@ builds it with its settings and lets it restore; everything else lives in the pr
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 
 import operators as O
@@ -138,9 +140,12 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     y = check_observation(y)
-    if noise_level is not None and not 0 <= noise_level <= 1:
-        raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, from 0 to "
-                         f"1, got {noise_level}.")
+    if noise_level is not None:
+        if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
+                or not 0 <= noise_level <= 1:
+            raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
+                             f"number from 0 to 1, got {noise_level!r}.")
+        noise_level = float(noise_level)
     if truth is not None and not isinstance(truth, torch.Tensor):
         raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
     # float32 is what the networks and operators compute in (float64 met float32 weights)
@@ -148,6 +153,9 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     truth = None if truth is None else truth.float()
     op = O.as_operator(op)
     options = {k: v for k, v in options.items() if v is not None}
+    if "iters" in options and (isinstance(options["iters"], bool)
+                               or not isinstance(options["iters"], int)):
+        raise ValueError(f"iters must be a whole number >= 1, got {options['iters']!r}.")
     check_forward(op, y, options.get("shape"))
     prior = make_prior(resolve_prior(prior, op, options, y), **options)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)

@@ -157,8 +157,8 @@ def _mask(args, image, alpha):
         m = loaded.alpha if loaded.alpha is not None and loaded.alpha.min() < 1 else loaded.image.mean(1, keepdim=True)
         if m.shape[-2:] != image.shape[-2:]:
             raise UsageError(
-                f"the mask is {m.shape[-1]}x{m.shape[-2]} but the image is "
-                f"{image.shape[-1]}x{image.shape[-2]}; they must be the same size."
+                f"the mask is {m.shape[-2]}x{m.shape[-1]} but the image is "
+                f"{image.shape[-2]}x{image.shape[-1]} (height x width); they must be the same size."
             )
         if m.max() < 0.5:
             raise UsageError("the mask hides every pixel (it is black everywhere), so nothing "

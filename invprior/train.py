@@ -160,6 +160,11 @@ def run(args) -> dict:
     if out.exists() and not (args.resume or args.force):
         raise ValueError(
             f"'{out}' already exists; pass --resume to continue it or --force to replace it.")
+    if args.resume and args.force:
+        raise ValueError("--resume continues --out and --force replaces it; pass one of them.")
+    if args.max_seconds is not None and args.kind not in ("denoiser", "inpainter"):
+        raise ValueError(f"--max-seconds is for --kind denoiser and inpainter, not {args.kind} "
+                         "(whose --steps take seconds to minutes).")
     if args.resume and args.kind == "pca":
         raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
     if args.threads is not None:

@@ -6,6 +6,8 @@ the same seed gives the same noise on any device (then moved to the input's devi
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -105,11 +107,17 @@ def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
         return None
     name, _, value = str(spec).partition(":")
     if not value:
-        name, value = "gaussian", name
+        try:  # a bare number is a gaussian sigma; a bare word is a noise missing its level
+            float(name)
+            name, value = "gaussian", name
+        except ValueError:
+            pass
     if name not in NOISES:
         raise ValueError(f"unknown noise '{name}'; choose one of {', '.join(NOISES)} (e.g. gaussian:0.05).")
     try:
         level = float(value)
     except ValueError:
-        raise ValueError(f"the noise level in '{spec}' is not a number.") from None
+        raise ValueError(f"the noise level in '{spec}' is not a number (e.g. {name}:0.05).") from None
+    if not math.isfinite(level):
+        raise ValueError(f"the noise level in '{spec}' must be finite.")
     return NOISES[name](level, seed=seed)

@@ -72,7 +72,7 @@ class Downsampling(LinearOperator):
     def __init__(self, factor: int = 4, filter: str = "bicubic", border: str = "reflect"):
         super().__init__()
         if factor not in FACTORS:
-            raise ValueError(f"the downsampling factor must be one of {FACTORS}, got {factor}.")
+            raise ValueError(f"the downsampling factor must be one of {FACTORS}, got {factor!r}.")
         if border not in ("reflect", "circular"):
             raise ValueError(f"unknown border '{border}'; choose reflect or circular.")
         self.factor, self.filter, self.border = factor, filter, border

@@ -192,6 +192,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),
         (["--op", "denoise", "--simulate", "--noise", "laplace:1"], "unknown noise"),
+        (["--op", "denoise", "--simulate", "--noise", "bogus"], "unknown noise 'bogus'"),
+        (["--op", "denoise", "--simulate", "--noise", "gaussian:inf"], "must be finite"),
         (["--op", "denoise", "--iters", "0"], "iters must be"),
         (["--op", "denoise", "--noise-level", "25"], "25 on the 0-255 scale is 0.098"),
         (["--op", "denoise", "--noise-level", "-0.1"], "from 0 to 1, got -0.1"),

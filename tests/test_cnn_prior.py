@@ -179,8 +179,14 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     stamp = out.read_bytes()
     assert train_main(args) == 2 and "already exists" in capsys.readouterr().err
     assert out.read_bytes() == stamp
-    assert train_main([*args, "--force", "--resume"]) == 2
+    assert train_main([*args, "--resume"]) == 2
     assert "cannot --resume" in capsys.readouterr().err
+    assert train_main([*args, "--force", "--resume"]) == 2
+    assert "pass one of them" in capsys.readouterr().err
+    assert train_main([*args, "--force", "--start", str(tmp_path)]) == 2
+    assert "it is a folder" in capsys.readouterr().err
+    assert train_main(["--data", "digits", "--max-seconds", "-1", "--out", str(tmp_path / "g.pt")]) == 2
+    assert "--max-seconds is for --kind denoiser" in capsys.readouterr().err
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
 
 

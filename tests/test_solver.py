@@ -254,6 +254,8 @@ def test_api_arguments_are_checked_or_converted(camera64):
     y = camera64[..., :32, :32]
     for kwargs, match in ((dict(noise_level=25), "from 0 to 1, got 25"),
                           (dict(noise_level=float("inf")), "from 0 to 1"),
+                          (dict(noise_level="0.1"), "a number from 0 to 1, got '0.1'"),
+                          (dict(iters=2.5), "iters must be a whole number"),
                           (dict(truth=y.numpy()), "truth must be a torch.Tensor")):
         with pytest.raises(ValueError, match=match):
             solve(y, O.Denoising(), progress=False, **kwargs)

@@ -45,6 +45,8 @@ def load_denoiser(path: str | Path = ASSET,
         [32, 64, 128, 192]
     """
     path = Path(path).resolve()
+    if path.is_dir():
+        raise ValueError(f"cannot load the denoiser '{path}': it is a folder, not a .pt file.")
     if not path.is_file():
         raise ValueError(f"cannot load the denoiser '{path}': no such file.")
     config, state = _read(str(path), path.stat().st_mtime_ns)
