@@ -103,18 +103,19 @@ def find_jobs(inputs: list, out_dir: Path) -> list[Job]:
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / _output_name(rel)) for source, rel in found]
-    seen = {}
+    seen, unique = {}, []
     for job in jobs:
         if job.output.resolve() == job.source.resolve():
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
         first = seen.setdefault(job.output.resolve(), job.source)
-        if first.resolve() == job.source.resolve() and first is not job.source:
-            job.source = None  # the same file named twice (a.png a.png): restored once
-        elif first != job.source:
+        if first is job.source:
+            unique.append(job)
+        elif first.resolve() != job.source.resolve():
             raise ValueError(f"'{first}' and '{job.source}' would both be restored to "
                              f"'{job.output}'; rename one or restore them separately.")
-    return sorted((j for j in jobs if j.source is not None), key=lambda j: str(j.source))
+        # else the same file named twice (a.png a.png): restored once
+    return sorted(unique, key=lambda j: str(j.source))
 
 
 def _is_image(path: Path, root: Path) -> bool:

@@ -200,7 +200,6 @@ def run(args) -> dict:
 
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     from .cnn.training import DenoiserConfig, train_denoiser
-
     from .io import same_file
 
     kind = args.kind

@@ -232,7 +232,8 @@ class NetworkPrior(ItemwisePrior):
         self.config = net or default_config(kind, self.device)
         self.lr = lr if lr is not None else self.config.lr
         checks = {"iters must be >= 1": iters is not None and iters < 1,
-                  "lr must be > 0 and finite": not 0 < self.lr < math.inf, "ema must be in [0, 1)": not 0 <= ema < 1,
+                  "lr must be > 0 and finite": not 0 < self.lr < math.inf,
+                  "ema must be in [0, 1)": not 0 <= ema < 1,
                   "max_seconds must be positive": max_seconds is not None and not max_seconds > 0,
                   "ensemble must be an integer >= 1":
                       isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1)}
