@@ -7,13 +7,9 @@ builds it with its settings and lets it restore; everything else lives in the pr
 
 from __future__ import annotations
 
-import numbers
-
-import torch
-
 import operators as O
 
-from .checks import check_forward, check_observation
+from .checks import prepare
 from .priors import Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -139,24 +135,15 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         >>> out.image.shape, out.prior
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
-    y = check_observation(y)
-    if noise_level is not None:
-        if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
-                or not 0 <= noise_level <= 1:
-            raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
-                             f"number from 0 to 1, got {noise_level!r}.")
-        noise_level = float(noise_level)
-    if truth is not None and not isinstance(truth, torch.Tensor):
-        raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
-    # float32 is what the networks and operators compute in (float64 met float32 weights)
-    y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
-    truth = None if truth is None else truth.float()
     op = O.as_operator(op)
     options = {k: v for k, v in options.items() if v is not None}
+    y, noise_level, truth = prepare(y, op, noise_level, truth, options.get("shape"))
     if "iters" in options and (isinstance(options["iters"], bool)
                                or not isinstance(options["iters"], int)):
         raise ValueError(f"iters must be a whole number >= 1, got {options['iters']!r}.")
-    check_forward(op, y, options.get("shape"))
+    if not isinstance(options.get("keep_observed", True), bool):  # "no" would mean yes
+        raise ValueError(f"keep_observed is True, False or None (auto), got "
+                         f"{options['keep_observed']!r}.")
     prior = make_prior(resolve_prior(prior, op, options, y), **options)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
 

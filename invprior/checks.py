@@ -9,12 +9,13 @@ Example:
 
 from __future__ import annotations
 
+import numbers
 import re
 
 import torch
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
-           "batch_size", "to_device", "out_of_memory", "check_forward"]
+           "batch_size", "to_device", "out_of_memory", "check_forward", "prepare"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -74,6 +75,33 @@ def check_observation(y, name: str = "y"):
     return y
 
 
+def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
+    """``(y, noise_level, truth)`` checked for a restoration, by ``solve`` and by a prior's
+    own ``restore`` alike: ``y`` as ``check_observation``, in float32 (what the networks
+    and operators compute in; float64 met float32 weights), ``noise_level`` a number on the
+    [0, 1] scale (25 would mean 25/255 written as 25: a white image), ``truth`` a tensor,
+    and ``op`` able to serve ``y`` (``check_forward``).
+
+    Example:
+        >>> import operators as O
+        >>> y, level, _ = prepare(torch.zeros(1, 1, 8, 8, dtype=torch.float64), O.Denoising(), 0.1)
+        >>> y.dtype, level
+        (torch.float32, 0.1)
+    """
+    y = check_observation(y)
+    if noise_level is not None:
+        if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
+                or not 0 <= noise_level <= 1:
+            raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
+                             f"number from 0 to 1, got {noise_level!r}.")
+        noise_level = float(noise_level)
+    if truth is not None and not isinstance(truth, torch.Tensor):
+        raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
+    y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
+    check_forward(op, y, shape)
+    return y, noise_level, None if truth is None else truth.float()
+
+
 def check_forward(op, y, shape=None) -> None:
     """Run a user's operator (a callable, an ``operators.Lambda``, a class of one's own)
     once on a mid-gray image of the size it takes (``shape`` ``(C, H, W)``, else
@@ -97,17 +125,20 @@ def check_forward(op, y, shape=None) -> None:
         return
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
         op.mask_for(y)
-        return
-    if not user:
-        return
     if shape is not None:
         shape = tuple(shape)
         if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
             raise ValueError(f"shape must be three positive integers (C, H, W), got {shape}.")
+        takes = tuple(op.input_shape_for(tuple(y.shape)))
+        if not user and takes != shape:  # a built-in operator knows the size it takes
+            raise ValueError(f"shape is {shape}, but {type(op).__name__} gives y's "
+                             f"{tuple(y.shape[1:])} from images of {takes}.")
     else:
         shape = tuple(op.input_shape_for(tuple(y.shape)))
         if len(shape) != 3:
             return  # vectors measured from an image of unknown size: the prior will ask
+    if not user:
+        return
     x = torch.full((1, 1, 1, 1), 0.5, device=y.device).expand(1, *shape)
     try:
         with torch.no_grad():

@@ -299,3 +299,45 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
     for prior in ("sparse", "denoiser"):
         with pytest.raises(ValueError, match=f"the {prior} prior does not take lr"):
             solve(y, op, prior=prior, lr=0.1)
+
+
+def test_a_prior_called_directly_checks_as_solve_does():
+    # restore() without solve() met a deep RuntimeError (mask size, dtype) or ran on a
+    # 0-255 noise level
+    from invprior.priors import make_prior
+
+    y = torch.rand(1, 1, 48, 48)
+    for name in ("denoiser", "sparse", "dip", "inpainter"):
+        prior = make_prior(name, **({} if name == "inpainter" else {"iters": 2}))
+        with pytest.raises(ValueError, match="the mask shape"):
+            prior.restore(y, O.Inpainting(torch.ones(64, 64)))
+    prior = make_prior("denoiser")
+    with pytest.raises(ValueError, match="from 0 to 1, got 25"):
+        prior.restore(y, O.Denoising(), noise_level=25)
+    assert prior.restore(y.double(), O.Denoising(), noise_level=0.1).image.dtype == torch.float32
+
+
+def test_settings_of_the_wrong_kind_are_refused():
+    x = torch.rand(1, 1, 48, 48)
+    down = O.Downsampling(2)
+    with pytest.raises(ValueError, match=r"shape is \(1, 64, 64\), but Downsampling gives"):
+        solve(down(x), down, "dip", iters=3, shape=(1, 64, 64), progress=False)
+    with pytest.raises(ValueError, match="keep_observed is True, False or None"):
+        solve(down(x), down, keep_observed="no", progress=False)
+    with pytest.raises(ValueError, match="net must be a NetConfig"):
+        solve(x, O.Denoising(), "dip", net="bogus", progress=False)
+
+
+@pytest.mark.parametrize("denoiser,match", [
+    (lambda u, s: u * float("nan"), "NaN or infinite"),
+    (lambda u, s: u[..., :32, :32], r"returned shape \(1, 1, 32, 32\) for images of shape"),
+    (lambda u, s: u[0], r"returned shape \(1, 64, 64\)"),
+    (lambda u, s: None, "returned NoneType, not a torch.Tensor"),
+])
+def test_a_denoiser_of_ones_own_that_misbehaves_is_named(denoiser, match):
+    # it returned a NaN image without a word, or failed deep in the splitting
+    from invprior.priors.pnp import PlugAndPlay
+
+    A = O.Blur(sigma=1.0)
+    with pytest.raises(ValueError, match=match):
+        solve(A(torch.rand(1, 1, 64, 64)), A, PlugAndPlay(denoiser, iters=3), progress=False)

@@ -33,7 +33,7 @@ import torch
 
 import operators as O
 
-from ..checks import batch_size, check_observation, item, to_device
+from ..checks import batch_size, item, prepare, to_device
 from ..metrics import psnr
 from ..noise_level import estimate_noise
 from ..result import Result
@@ -65,6 +65,7 @@ class ItemwisePrior:
     name = "prior"
     needs_linear = False  # needs a LinearOperator (adjoint, pinv)
     device: torch.device = torch.device("cpu")
+    shape: tuple | None = None  # the image shape (C, H, W) given, for an operator that cannot tell
 
     def check(self, op) -> str | None:
         if self.needs_linear and not isinstance(op, O.LinearOperator):
@@ -76,13 +77,12 @@ class ItemwisePrior:
                 truth: torch.Tensor | None = None, progress: bool = False) -> Result:
         """Restore every observation of ``y`` ``(B, ...)``; see the module docstring."""
         start = time.perf_counter()
-        y = check_observation(y)
         op = O.as_operator(op)
         reason = self.check(op)
         if reason:
             raise ValueError(reason)
-        if noise_level is not None and not noise_level >= 0:
-            raise ValueError(f"noise_level must be >= 0, got {noise_level}.")
+        # solve() did this already; a prior's restore() called directly must too
+        y, noise_level, truth = prepare(y, op, noise_level, truth, self.shape)
         op = op.to(self.device)
         batch = batch_size(y)
         if truth is not None and truth.shape[0] != batch:

@@ -164,6 +164,7 @@ class CNNPrior(ItemwisePrior):
                  self_ensemble: int = 1):
         self.turns = check_turns(self_ensemble)  # before any weights load: a bad value fails fast
         self.device = resolve_device(device)
+        self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         self.weights = weights
         self.denoise = CNNDenoiser(weights, device=self.device)
 

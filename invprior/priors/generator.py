@@ -229,6 +229,9 @@ class NetworkPrior(ItemwisePrior):
             raise ValueError(f"unknown network '{kind}'; choose one of {', '.join(NETWORKS)}.")
         self.name, self.kind = kind, kind
         self.device = resolve_device(device)
+        if net is not None and not isinstance(net, NetConfig):
+            raise ValueError(f"net must be a NetConfig (invprior.priors.generator), got "
+                             f"{type(net).__name__}.")
         self.config = net or default_config(kind, self.device)
         self.lr = lr if lr is not None else self.config.lr
         checks = {"iters must be >= 1": iters is not None and iters < 1,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import resolve_device
+from ..checks import prepare, resolve_device
 from ..glo import TrainedPrior, load_prior
 from ..result import Result
 from .window import EMPTY, inpainting_window, restore_in_window
@@ -46,6 +46,7 @@ class LatentPrior:
 
     def restore(self, y, op, *, noise_level: float | None = None, truth=None,
                 progress: bool = False) -> Result:
+        y, noise_level, truth = prepare(y, op, noise_level, truth)
         if (isinstance(y, torch.Tensor) and tuple(y.shape[1:]) == self.trained.shape
                 and inpainting_window(op, y, [noise_level or 0.0]) == EMPTY):
             # a mask that hides nothing: the observation is the image, which the search

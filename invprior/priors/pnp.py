@@ -137,6 +137,7 @@ class PlugAndPlay(ItemwisePrior):
         self.settings = dict(sigma_start=sigma_start, sigma_end=sigma_end, weight=weight,
                              cg_iters=cg_iters, max_seconds=max_seconds, turns=turns,
                              shape=tuple(shape) if shape is not None else None)
+        self.shape = self.settings["shape"]  # read by ItemwisePrior.restore's checks
         self.keep_observed = keep_observed
         self.device = resolve_device(device)
 
@@ -173,6 +174,26 @@ class PlugAndPlay(ItemwisePrior):
         for item in result.items:
             item.stop_reason = f"{self.label}, {item.stop_reason}"
         return result.items
+
+
+def check_denoised(out, noisy: torch.Tensor) -> None:
+    """``ValueError`` in one sentence unless the denoiser's ``out`` is a finite tensor shaped
+    like its input ``noisy``.
+
+    Example:
+        >>> check_denoised(torch.zeros(1, 1, 4, 4)[0], torch.zeros(1, 1, 4, 4))
+        Traceback (most recent call last):
+        ...
+        ValueError: the denoiser returned shape (1, 4, 4) for images of shape (1, 1, 4, 4); it must return them denoised, shaped as they are.
+    """
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"the denoiser returned {type(out).__name__}, not a torch.Tensor; it "
+                         f"must return the images denoised, shaped as they are.")
+    if out.shape != noisy.shape:
+        raise ValueError(f"the denoiser returned shape {tuple(out.shape)} for images of shape "
+                         f"{tuple(noisy.shape)}; it must return them denoised, shaped as they are.")
+    if not torch.isfinite(out).all():
+        raise ValueError("the denoiser returned NaN or infinite values.")
 
 
 def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
@@ -252,6 +273,8 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 last = k == iters - 1 or out_of_time
                 if levels.any() or not last:
                     x = denoise(half, _per_item(sigmas[k], x, flat=True))
+                    if k == 0:  # a denoiser of one's own: wrong output fails here, not later
+                        check_denoised(x, half)
                 # Noise-free y: the data step reproduces it. Noisy y: the data step is
                 # mostly y where y is observed, so the denoised image is the estimate.
                 estimate, done = torch.where(noisy, x, half), k + 1
