@@ -29,6 +29,7 @@ from typing import NamedTuple
 import torch
 
 from invprior.api import solve
+from invprior.cli import HelpWithDefaults
 from invprior.io import ImageError, atomic_write, read_image, same_file
 from invprior.metrics import psnr, ssim
 from invprior.plot import font, history_chart, to_pil
@@ -52,8 +53,9 @@ class Row(NamedTuple):
 def parser(doc: str, output: str, image: Path | str | None) -> argparse.ArgumentParser:
     """The common command line of a demo; ``doc`` is its docstring, ``output`` the default
     figure name, ``image`` the default truth image (None: the demo picks one itself)."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # the docstring's first paragraph (its first line broke off mid-sentence)
+    p = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()),
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--image", default=str(image) if image else None,
                    help="the clean image (PNG/JPEG/TIFF/BMP/.npy) the demo degrades and restores")
     p.add_argument("--size", type=int, default=None,

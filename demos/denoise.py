@@ -25,7 +25,10 @@ from invprior.bench.classical import nl_means
 def run(argv=None) -> int:
     p = common.parser(__doc__, "denoise.png", common.ASSETS / "camera256.png")
     p.add_argument("--sigma", type=float, default=25, help="noise std on the 0-255 scale")
-    args = common.settle(p.parse_args(argv))
+    args = p.parse_args(argv)
+    if not 0 <= args.sigma <= 255:  # said on this scale, not as the std GaussianNoise takes
+        p.error(f"--sigma is the noise std on the 0-255 scale, from 0 to 255, got {args.sigma:g}.")
+    args = common.settle(args)
     x = common.load_image(args.image, args.size)
     y = O.GaussianNoise(args.sigma / 255, seed=args.seed)(x)
     op = O.Denoising()

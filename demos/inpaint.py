@@ -32,7 +32,7 @@ def run(argv=None) -> int:
     p.add_argument("--stroke", type=float, default=None, help="--mask scribble: 8 strokes this many pixels wide (default: 12 strokes 2 pixels wide)")
     args = common.settle(p.parse_args(argv))
     if args.stroke is not None and not (args.mask == "scribble" and 0 < args.stroke <= 64):
-        p.error("--stroke takes a width from 0 to 64 pixels, with --mask scribble.")
+        p.error("--stroke takes a width above 0 and up to 64 pixels, with --mask scribble.")
     x = common.load_image(args.image, args.size)
     # every pixel the drawing touches is missing: the drawn text is anti-aliased, a soft
     # mask that leaves most of its pixels partly observed

@@ -161,8 +161,8 @@ def _mask(args, image, alpha):
                 f"{image.shape[-2]}x{image.shape[-1]} (height x width); they must be the same size."
             )
         if m.max() < 0.5:
-            raise UsageError("the mask hides every pixel (it is black everywhere), so nothing "
-                             "is observed to restore from; white marks the observed pixels.")
+            raise UsageError("the mask hides every pixel (none is 50 % gray or lighter), so "
+                             "nothing is observed to restore from; white marks the observed pixels.")
         return O.Inpainting((m >= 0.5).float())
     if alpha is not None and alpha.min() < 0.5:
         if alpha.max() < 0.5:
@@ -353,7 +353,8 @@ def run(args) -> dict:
 def summary(report: dict) -> str:
     line = (
         f"{report['op']} with {report['prior']}: wrote {report['output']} in {report['seconds']:.1f} s, "
-        f"{report['iterations']} iterations ({report['stop_reason']})"
+        f"{report['iterations']} iteration{'' if report['iterations'] == 1 else 's'} "
+        f"({report['stop_reason']})"
     )
     if "psnr" in report:
         line += f"; PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}"

@@ -63,17 +63,24 @@ def to_pil(x: torch.Tensor):
 
 
 def nothing_to_plot(result) -> str | None:
-    """A sentence when ``result`` has no history to draw (a one-pass prior), else None.
+    """A sentence when ``result`` has no history to draw (a one-pass prior, or
+    plug-and-play, which traces only PSNR against a known truth), else None.
 
     Example:
         >>> from invprior.result import Result
         >>> nothing_to_plot(Result(torch.zeros(1, 1, 2, 2), iteration=1, iterations=1, prior="denoiser"))
         'nothing to plot: the denoiser prior ran one pass, with no iterations to draw.'
+        >>> nothing_to_plot(Result(torch.zeros(1, 1, 2, 2), iteration=32, iterations=32, prior="denoiser"))
+        'nothing to plot: the denoiser prior ran 32 iterations without a trace (it traces PSNR per iteration only against a known truth: --simulate).'
     """
     if result.losses or len(result.psnrs) > 1 or len(result.stop_signal) > 1:
         return None
-    return (f"nothing to plot: the {result.prior or 'chosen'} prior ran one pass, "
-            "with no iterations to draw.")
+    prior = result.prior or "chosen"
+    if result.iterations > 1:
+        return (f"nothing to plot: the {prior} prior ran {result.iterations} iterations without "
+                "a trace (it traces PSNR per iteration only against a known truth: --simulate).")
+    return f"nothing to plot: the {prior} prior ran one pass, with no iterations to draw."
+
 
 
 def line_panel(draw, box: tuple, ys: list, *, xs: list | None = None, xmax: float | None = None,

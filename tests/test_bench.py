@@ -1,5 +1,7 @@
 """The benchmark writer: a run of some sections keeps the other blocks of the file."""
 
+import pytest
+
 from invprior.bench.run import main
 
 
@@ -36,9 +38,21 @@ def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
     assert "row 1" in trained and "## details" in trained and "row 2" in trained
 
 
-def test_unknown_section_is_refused(tmp_path, capsys):
-    assert main(["--sections", "nope", "-o", str(tmp_path / "b.md")]) == 2
-    assert "unknown section" in capsys.readouterr().err
+@pytest.mark.parametrize("args,message", [
+    (["--sections", "nope"], "unknown section"),
+    (["--sections", ","], "--sections names none of"),
+    (["--sections", "dip", "--priors", "bogus"], "--priors takes dip and/or decoder"),
+    (["--sections", "denoiser", "--priors", "dip"], "add dip to --sections"),
+    (["--sections", "dip", "--device", "bogus"], "unknown device"),
+    (["--sections", "operators", "-o", "."], "is a folder"),
+])
+def test_bad_arguments_are_refused_before_any_work(tmp_path, capsys, args, message):
+    # each ran a section first (minutes) and then failed with a traceback, or ran anyway
+    out = ["-o", str(tmp_path / "b.md")] if "-o" not in args else []
+    assert main([*args, *out]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+    assert not (tmp_path / "b.md").exists()
 
 
 def test_gpu_section_says_it_skipped_without_cuda(capsys):

@@ -291,22 +291,50 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n" + foot
 
 
+def _check_arguments(args, sections: list, cases: list) -> list:
+    """The dip section's priors; ``ValueError`` (one sentence) for an unknown section, case
+    or prior, --priors without the dip section, a device that cannot run, or an output that
+    cannot be written."""
+    from ..checks import resolve_device
+    from ..io import check_writable
+
+    unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
+    if unknown:
+        raise ValueError(f"unknown section or case {', '.join(unknown)}.")
+    if not sections:
+        raise ValueError(f"--sections names none of {', '.join(SECTIONS)}.")
+    if args.priors is not None and "dip" not in sections:
+        raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
+    priors = [p for p in (args.priors or "dip,decoder").split(",") if p]
+    wrong = [p for p in priors if p not in ("dip", "decoder")]
+    if wrong or not priors:
+        raise ValueError(f"--priors takes dip and/or decoder (the untrained priors), got "
+                         f"'{args.priors}'.")
+    resolve_device(args.device)
+    output = Path(args.output)
+    if output.is_dir():
+        raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
+    check_writable(output.parent)
+    return priors
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
-    p.add_argument("--priors", default="dip,decoder", help="untrained priors run in the dip section")
+    p.add_argument("--priors", default=None, help="untrained priors run in the dip section (default: dip,decoder)")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = p.parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     sections = [s for s in args.sections.split(",") if s]
     cases = [c for c in args.cases.split(",") if c]
-    unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
-    if unknown:
-        print(f"error: unknown section or case {', '.join(unknown)}.", file=sys.stderr)
+    try:
+        priors = _check_arguments(args, sections, cases)
+    except ValueError as err:  # before minutes of benchmarking, not after them
+        print(f"error: {err}", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -344,7 +372,7 @@ def main(argv=None) -> int:
         if prior in sections:
             run_fixed_prior(prior, cases, emit, args.quick)
     if "dip" in sections:
-        run_priors(cases, emit, [p for p in args.priors.split(",") if p], args.quick, args.device)
+        run_priors(cases, emit, priors, args.quick, args.device)
     for section, module, title, function in (
             ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
             ("trained", "invprior.bench.trained", "Trained priors", "run"),
