@@ -105,12 +105,15 @@ class Blur(LinearOperator):
         if border not in BORDERS:
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
         if sigma is not None:
-            k = gaussian_kernel(float(sigma), size)
+            k, self.described = gaussian_kernel(float(sigma), size), f"sigma={float(sigma):g}"
         elif motion is not None:
-            k = motion_kernel(*motion)
+            k, self.described = motion_kernel(*motion), f"motion={tuple(motion)}"
         elif box is not None:
-            k = box_kernel(box)
+            k, self.described = box_kernel(box), f"box={box}"
         else:
+            self.described = "kernel {}x{}".format(*torch.as_tensor(kernel).shape[-2:]) \
+                if torch.as_tensor(kernel).ndim == 2 else "kernel"
+
             k = torch.as_tensor(kernel, dtype=torch.float32).clone()
             if k.ndim != 2 or min(k.shape) < 1:
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
@@ -124,6 +127,10 @@ class Blur(LinearOperator):
         k = torch.nn.functional.pad(k, (0, 1 - k.shape[1] % 2, 0, 1 - k.shape[0] % 2))
         self.border = border
         self.register_buffer("kernel", k)
+
+    def extra_repr(self) -> str:
+        """``Blur(sigma=2)`` (a --report names the operator by its repr)."""
+        return self.described + ("" if self.border == "circular" else f", border='{self.border}'")
 
     def _filter(self, x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         import kornia.filters

@@ -160,6 +160,10 @@ class Inpainting(LinearOperator):
         self.input_shape = tuple(shape)[-3:] if shape is not None and len(shape) >= 3 else tuple(mask.shape[1:])
         self.register_buffer("mask", mask)
 
+    def extra_repr(self) -> str:
+        h, w = self.mask.shape[-2:]
+        return f"mask {h}x{w}, {float((self.mask < 0.5).float().mean()):.1%} missing"
+
     @classmethod
     def draw(cls, shape, *, kind="random", missing=0.5, seed=0, box=None) -> torch.Tensor:
         """Draw an ``(H, W)`` mask of the given ``kind`` for images of ``shape``."""

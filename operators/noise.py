@@ -28,6 +28,11 @@ class Noise(nn.Module):
     def corrupt(self, y: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         raise NotImplementedError
 
+    def extra_repr(self) -> str:
+        """``GaussianNoise(sigma=0.05, seed=0)``: the level a subclass keeps, and the seed."""
+        levels = [f"{k}={getattr(self, k):g}" for k in ("sigma", "peak", "p") if hasattr(self, k)]
+        return ", ".join(levels + [f"seed={self.seed}"])
+
 
 class GaussianNoise(Noise):
     """Additive white gaussian noise of standard deviation ``sigma`` (not clipped).

@@ -43,7 +43,7 @@ def make(name: str, **params):
 
     Example:
         >>> make("sr", factor=2)
-        Downsampling()
+        Downsampling(2, 'bicubic')
     """
     cls = operator_class(name)
     accepted = inspect.signature(cls.__init__).parameters

@@ -78,6 +78,9 @@ class Downsampling(LinearOperator):
         self.factor, self.filter, self.border = factor, filter, border
         self.register_buffer("taps", downsampling_kernel(factor, filter).float())
 
+    def extra_repr(self) -> str:
+        return f"{self.factor}, '{self.filter}'"
+
     def input_shape_for(self, y_shape: tuple) -> tuple:
         c, h, w = y_shape[1:]
         return (c, h * self.factor, w * self.factor)

@@ -67,6 +67,9 @@ class CompressedSensing(LinearOperator):
             )
         return x.flatten(1)
 
+    def extra_repr(self) -> str:
+        return f"{self.m}, {tuple(self.input_shape)}, kind='{self.kind}'"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         v = self._flat(x)
         if self.kind == "gaussian":

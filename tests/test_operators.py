@@ -358,3 +358,13 @@ def test_import_is_fast():
     )
     seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     assert seconds < 0.5, seconds
+
+
+def test_operators_and_noises_say_their_parameters():
+    # a --report names the operator by its repr, which said only "Blur()"
+    assert repr(O.Blur(sigma=2.0)) == "Blur(sigma=2)"
+    assert repr(O.Blur(kernel=torch.ones(4, 5), border="reflect")) == "Blur(kernel 4x5, border='reflect')"
+    assert repr(O.Downsampling(4)) == "Downsampling(4, 'bicubic')"
+    assert repr(O.Inpainting(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))) == "Inpainting(mask 2x2, 25.0% missing)"
+    assert repr(O.CompressedSensing(10, (1, 4, 4))) == "CompressedSensing(10, (1, 4, 4), kind='gaussian')"
+    assert repr(O.GaussianNoise(0.05, seed=3)) == "GaussianNoise(sigma=0.05, seed=3)"
