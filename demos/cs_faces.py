@@ -5,7 +5,7 @@ priors and Lasso in the DCT basis, on a face it never saw.
 
 The truth is a held-out face of the faces set (``--face`` K of the 10 rows the prior and
 every tuned setting never used; ``invprior.glo.data.named_set("faces", "test")``), or your
-own ``--image`` made gray and 32x32 (the prior's shape; ``--size`` is ignored). It is
+own ``--image`` made gray and 32x32 (the prior's shape; ``--size`` is refused). It is
 measured as in the benchmark of trained priors (``invprior.bench.trained``): ``--m``
 dense gaussian measurements (entries N(0, 1/m), seed 0) of its 1024 pixels, noise std 0.01
 (seed 1), and every solver is told that noise level. Methods: Lasso on 2-D DCT
@@ -47,9 +47,16 @@ def lasso(y, op, fast: bool) -> torch.Tensor:
 
 def run(argv=None) -> int:
     p = common.parser(__doc__, "cs_faces.png", None)
-    p.add_argument("--face", type=int, default=0, choices=range(10), help="held-out face (0-9)")
+    p.add_argument("--face", type=int, default=None, choices=range(10), help="held-out face (0-9) (default: 0)")
     p.add_argument("--m", type=int, default=100, help="number of measurements (of 1024 pixels)")
-    args = common.settle(p.parse_args(argv))
+    args = p.parse_args(argv)
+    # each was dropped without a word: the prior works at 32x32, and --image replaces the face
+    if args.size is not None:
+        p.error("--size does not apply here: the faces prior restores 32x32 images.")
+    if args.face is not None and args.image:
+        p.error("--face picks a held-out face; --image replaces it: give one of them.")
+    args.face = args.face or 0
+    args = common.settle(args)
     if not 1 <= args.m <= 1024:
         raise ValueError(f"--m must be between 1 and 1024, got {args.m}.")
     if args.image:
