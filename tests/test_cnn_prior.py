@@ -348,3 +348,19 @@ def test_ctrl_c_while_training_a_denoiser_keeps_the_weights_so_far(tmp_path, cap
     stamp = out.read_bytes()
     assert train_main([*args, "--start", str(out), "--out", str(out), "--force"]) == 2
     assert "would overwrite --start" in capsys.readouterr().err and out.read_bytes() == stamp
+
+
+def test_the_noise_level_read_off_y_is_said():
+    # a photo's noise level is not known to its user: the result says what was assumed
+    import re
+
+    from invprior.bench.cases import sample_image
+
+    x = sample_image("coffee", 64)
+    y = _observe(O.Denoising(), x, 25 / 255)
+    said = solve(y, O.Denoising(), progress=False).stop_reason
+    assert abs(float(re.search(r"noise ([\d.]+)/255 estimated", said)[1]) - 25) < 2, said
+    assert "estimated" not in solve(y, O.Denoising(), noise_level=0.1, progress=False).stop_reason
+    A = O.Blur(sigma=1.0)
+    said = solve(_observe(A, x, 10 / 255), A, iters=2, progress=False).stop_reason
+    assert abs(float(re.search(r"noise ([\d.]+)/255 estimated", said)[1]) - 10) < 2, said

@@ -215,5 +215,8 @@ class CNNPrior(ItemwisePrior):
 
         out = self_ensemble(denoise, y, self.turns).clamp(0, 1)
         how = "one pass" if self.turns == 1 else f"mean of {self.turns} turns"
+        # the level read off y is what a user of a photo cannot see otherwise
+        said = [f", noise {255 * float(lv):.1f}/255 estimated" if noise_level is None else ""
+                for lv in levels]
         return [Result(out[b : b + 1], iteration=1, iterations=1,
-                       stop_reason=f"CNN denoiser ({how})") for b in range(len(y))]
+                       stop_reason=f"CNN denoiser ({how}{said[b]})") for b in range(len(y))]

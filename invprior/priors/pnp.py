@@ -171,8 +171,9 @@ class PlugAndPlay(ItemwisePrior):
             finished = finish(result.image).clamp(0, 1)
             for b, item in enumerate(result.items):
                 item.image = finished[b : b + 1]
-        for item in result.items:
-            item.stop_reason = f"{self.label}, {item.stop_reason}"
+        for item, level in zip(result.items, levels):
+            read = f", noise {255 * level:.1f}/255 estimated" if noise_level is None and level else ""
+            item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
         return result.items
 
 
