@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import operators as O
 
-from .checks import prepare
+from .checks import check_observation, prepare, users_operator
 from .priors import Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -135,9 +135,9 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         >>> out.image.shape, out.prior
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
+    check_observation(y)
     op = O.as_operator(op)
     options = {k: v for k, v in options.items() if v is not None}
-    y, noise_level, truth = prepare(y, op, noise_level, truth, options.get("shape"))
     if "iters" in options and (isinstance(options["iters"], bool)
                                or not isinstance(options["iters"], int)):
         raise ValueError(f"iters must be a whole number >= 1, got {options['iters']!r}.")
@@ -145,5 +145,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         raise ValueError(f"keep_observed is True, False or None (auto), got "
                          f"{options['keep_observed']!r}.")
     prior = make_prior(resolve_prior(prior, op, options, y), **options)
+    # the image shape: given, or for an operator of one's own a trained generator's
+    shape = options.get("shape", getattr(prior, "shape", None) if users_operator(op) else None)
+    y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
 

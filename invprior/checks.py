@@ -15,7 +15,8 @@ import re
 import torch
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
-           "batch_size", "to_device", "out_of_memory", "check_forward", "prepare"]
+           "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
+           "users_operator"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -102,6 +103,20 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     return y, noise_level, None if truth is None else truth.float()
 
 
+def users_operator(op) -> bool:
+    """True for an operator of the user's own: a callable (``operators.Lambda``) or a class
+    outside the ``operators`` package, whose image size only a given shape can tell.
+
+    Example:
+        >>> import operators as O
+        >>> users_operator(O.Lambda(abs)), users_operator(O.Blur(sigma=1.0))
+        (True, False)
+    """
+    import operators as O
+
+    return isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
+
+
 def check_forward(op, y, shape=None) -> None:
     """Run a user's operator (a callable, an ``operators.Lambda``, a class of one's own)
     once on a mid-gray image of the size it takes (``shape`` ``(C, H, W)``, else
@@ -120,7 +135,7 @@ def check_forward(op, y, shape=None) -> None:
     """
     import operators as O
 
-    user = isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
+    user = users_operator(op)
     if not isinstance(y, torch.Tensor):
         return
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP

@@ -22,6 +22,7 @@ from invprior.glo import (
     train,
     write_checkpoint,
 )
+from invprior.api import solve
 from invprior.train import main as train_main
 from invprior.weights import weight_file
 
@@ -309,3 +310,27 @@ def test_ctrl_c_while_training_saves_a_checkpoint_that_resume_continues(tmp_path
     assert train_main([*args, "--resume"]) == 0
     ck = torch.load(out, weights_only=True)
     assert ck["step"] == 10 and ck["done"] and len(ck["losses"]) == 10
+
+
+def test_a_trained_prior_keeps_what_it_observed_and_takes_a_custom_operator():
+    # the generator's image alone changed observed pixels (faces: by up to 34/255) and did
+    # not downsample back to y; a custom operator needed shape= that the prior knows
+    path = weight_file("prior_digits.pt")
+    x = load_prior(path).sample(1, seed=2)
+    fast = dict(iters=20, restarts=2, adapt=False, progress=False)
+    op = O.Inpainting(O.box_mask((16, 16), (4, 4, 6, 6)))
+    out = solve(op(x), op, path, **fast)
+    observed = op.mask.expand_as(x) > 0.5
+    assert torch.equal(out.image[observed], x[observed])
+    assert not torch.equal(solve(op(x), op, path, keep_observed=False, **fast).image[observed], x[observed])
+    down = O.Downsampling(2)
+    errors = [(down(solve(down(x), down, path, keep_observed=keep, **fast).image) - down(x))
+              .abs().max() for keep in (True, False)]
+    assert errors[0] < 0.1 * errors[1]  # not 0: y's bicubic overshoots below 0 stay clipped
+
+    class EveryOtherRow(O.LinearOperator):
+        def forward(self, v):
+            return v[..., ::2, :]
+
+    rows = EveryOtherRow()
+    assert solve(rows(x), rows, path, **fast).image.shape == (1, 1, 16, 16)

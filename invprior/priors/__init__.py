@@ -108,7 +108,7 @@ def make_prior(spec, **options) -> Prior:
     A setting that the prior does not take is an error, not silently ignored.
     """
     if isinstance(spec, TrainedPrior):
-        return _build(partial(LatentPrior, spec), "trained", _trained_options() | {"device", "seed"},
+        return _build(partial(LatentPrior, spec), "trained", _trained_options() | {"device", "seed", "keep_observed"},
                       options)
     if isinstance(spec, str) and spec in PRIORS:
         return _build(PRIORS[spec], spec, options_of(spec), options)
@@ -123,7 +123,7 @@ def make_prior(spec, **options) -> Prior:
         if found == DENOISER_FORMAT:
             name, accepted = "denoiser", options_of("denoiser") - {"weights"}
         else:
-            name, accepted = "trained", _trained_options() | {"device", "seed"}
+            name, accepted = "trained", _trained_options() | {"device", "seed", "keep_observed"}
         return _build(partial(FORMATS[found], spec), name, accepted, options)
     if isinstance(spec, Prior):
         if options:
