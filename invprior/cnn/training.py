@@ -154,7 +154,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     return _save(out, net, cfg, step, losses, start, meta, done=True)
 
 
-def _step(net, optim, pool, cfg: DenoiserConfig, gen, host_gen, fast: bool, done: float) -> torch.Tensor:
+def _step(net, optim, pool, cfg: DenoiserConfig, gen, host_gen, fast: bool,
+          done: float) -> torch.Tensor:
     """One optimizer step of ``train_denoiser`` at ``done`` (0 to 1) of the run; its loss."""
     for group in optim.param_groups:  # cosine from lr to lr / 100
         group["lr"] = group["scale"] * cfg.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * done)))
@@ -230,7 +231,10 @@ def _load_start(path, cfg: DenoiserConfig) -> DenoiserUNet:
     if cfg.guides and not net.config["guides"]:
         net = with_guides(net, cfg.guides)
     if net.config["guides"] != cfg.guides:
-        raise ValueError(f"'{path}' is a colour denoiser; a gray one cannot start from it.")
+        wanted = ("an inpainter (which fills gray planes)" if cfg.task == "inpaint"
+                  else "a gray denoiser")
+        raise ValueError(f"'{path}' is a colour denoiser; {wanted} cannot start from it: give "
+                         f"a gray one.")
     cfg.widths, cfg.blocks = tuple(net.config["widths"]), net.config["blocks"]
     return net.float().train().requires_grad_(True)
 

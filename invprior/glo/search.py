@@ -229,7 +229,8 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     _, _, interrupted = loop.run(forward, after)
     done = len(losses)
     reason = (f"latent search: interrupted (Ctrl-C) after {done} iterations" if interrupted
-              else f"latent search: {iters} iterations, best of {restarts} restarts")
+              else f"latent search: {iters} iteration{'s' * (iters != 1)}, best of {restarts} "
+                   f"restart{'s' * (restarts != 1)}")
     best_z = best["z"]
     with torch.no_grad():
         images = decoder(best_z)
