@@ -52,6 +52,9 @@ THICK_HOLE = 6.0
 LARGE_HOLE_PRIOR = "dip"
 LARGE_HOLE = O.Inpainting.WIDE_HOLE  # 16 pixels from the hole's inside to its border (32+ across)
 LARGE_HOLE_PIXELS = 512 * 512
+# A stacked operator (``operators.Stack``: several measurements of one image, a tuple y):
+# plug-and-play's data step takes one tensor, the deep image prior fits any loss
+STACK_PRIOR = "dip"
 
 
 def auto_prior(op, y=None) -> str:
@@ -68,6 +71,8 @@ def auto_prior(op, y=None) -> str:
         ('inpainter', 'dip')
     """
     name = getattr(op, "name", None)
+    if isinstance(op, O.Stack):  # several measurements of one image: the network priors only
+        return STACK_PRIOR
     if name == "inpaint" and isinstance(op, O.Inpainting):
         radius = op.hole_radius()
         if radius >= THICK_HOLE and why_not(op) is None:

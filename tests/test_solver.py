@@ -341,3 +341,15 @@ def test_a_denoiser_of_ones_own_that_misbehaves_is_named(denoiser, match):
     A = O.Blur(sigma=1.0)
     with pytest.raises(ValueError, match=match):
         solve(A(torch.rand(1, 1, 64, 64)), A, PlugAndPlay(denoiser, iters=3), progress=False)
+
+
+def test_a_stacked_operator_gets_a_prior_that_takes_it():
+    # auto picked plug-and-play, whose data step takes one tensor: a numpy broadcast error
+    y = torch.rand(1, 1, 16, 16)
+    A = O.Stack(O.Blur(sigma=1.0), O.Inpainting(shape=(1, 16, 16), missing=0.5))
+    out = solve(A(y), A, iters=3, progress=False)
+    assert out.prior == "dip" and out.image.shape == (1, 1, 16, 16)
+    with pytest.raises(ValueError, match="a stacked operator needs prior='dip' or 'decoder'"):
+        solve(A(y), A, "denoiser", iters=2, progress=False)
+    with pytest.raises(ValueError, match="a tuple of measurements is for a stacked operator"):
+        solve((y, y), O.Denoising(), progress=False)

@@ -190,6 +190,9 @@ class CNNPrior(ItemwisePrior):
         return cls(path, **options)
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
+        if not isinstance(y, torch.Tensor):  # a Stack's measurements (auto takes dip there)
+            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
+                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,
                                      progress=progress, desc=desc)[0]
 

@@ -143,7 +143,8 @@ class PlugAndPlay(ItemwisePrior):
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         if not isinstance(y, torch.Tensor):
-            raise ValueError(f"the {self.name} prior takes one observation tensor, not a tuple.")
+            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
+                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,
                                      progress=progress, desc=desc, one=True)[0]
 
