@@ -98,18 +98,14 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
         noise_level = float(noise_level)
     if truth is not None and not isinstance(truth, torch.Tensor):
         raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
-    if isinstance(y, tuple) and not (users_operator(op) or isinstance(op, _stack())):
+    import operators as O
+
+    if isinstance(y, tuple) and not (users_operator(op) or isinstance(op, O.Stack)):
         raise ValueError(f"a tuple of measurements is for a stacked operator (operators.Stack); "
                          f"{type(op).__name__} takes one tensor y.")
     y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
     check_forward(op, y, shape)
     return y, noise_level, None if truth is None else truth.float()
-
-
-def _stack():
-    import operators as O
-
-    return O.Stack
 
 
 def users_operator(op) -> bool:

@@ -111,12 +111,10 @@ class Blur(LinearOperator):
         elif box is not None:
             k, self.described = box_kernel(box), f"box={box}"
         else:
-            self.described = "kernel {}x{}".format(*torch.as_tensor(kernel).shape[-2:]) \
-                if torch.as_tensor(kernel).ndim == 2 else "kernel"
-
             k = torch.as_tensor(kernel, dtype=torch.float32).clone()
             if k.ndim != 2 or min(k.shape) < 1:
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
+            self.described = f"kernel {k.shape[0]}x{k.shape[1]}"
             if not torch.isfinite(k).all():
                 raise ValueError("the blur kernel contains NaN or infinite values.")
             if normalize:

@@ -384,7 +384,6 @@ def _pyramid_fill(known: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     return torch.where(holes > 0, up, known)
 
 
-
 def hole_box(missing: torch.Tensor, margin: int = 0) -> tuple[slice, slice] | None:
     """The ``(rows, cols)`` slices of the smallest rectangle holding every True pixel of
     ``missing (H, W)`` and ``margin`` pixels around it (clipped to the image); None where

@@ -74,8 +74,10 @@ def options_of(name: str) -> set[str]:
 
 
 def _trained_options() -> set[str]:
+    """The settings of a trained generator: ``TrainedPrior.restore``'s (device and seed
+    among them), and ``LatentPrior``'s own ``keep_observed``."""
     skip = {"self", "y", "op", "noise_level", "truth", "progress"}
-    return set(inspect.signature(TrainedPrior.restore).parameters) - skip
+    return set(inspect.signature(TrainedPrior.restore).parameters) - skip | {"keep_observed"}
 
 
 def checkpoint_format(path) -> str:
@@ -108,8 +110,7 @@ def make_prior(spec, **options) -> Prior:
     A setting that the prior does not take is an error, not silently ignored.
     """
     if isinstance(spec, TrainedPrior):
-        return _build(partial(LatentPrior, spec), "trained", _trained_options() | {"device", "seed", "keep_observed"},
-                      options)
+        return _build(partial(LatentPrior, spec), "trained", _trained_options(), options)
     if isinstance(spec, str) and spec in PRIORS:
         return _build(PRIORS[spec], spec, options_of(spec), options)
     if isinstance(spec, (str, os.PathLike)):
@@ -123,7 +124,7 @@ def make_prior(spec, **options) -> Prior:
         if found == DENOISER_FORMAT:
             name, accepted = "denoiser", options_of("denoiser") - {"weights"}
         else:
-            name, accepted = "trained", _trained_options() | {"device", "seed", "keep_observed"}
+            name, accepted = "trained", _trained_options()
         return _build(partial(FORMATS[found], spec), name, accepted, options)
     if isinstance(spec, Prior):
         if options:

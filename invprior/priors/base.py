@@ -43,7 +43,7 @@ from ..result import Result
 # without noise_level: 20.28 dB when y was taken as noise-free, 29.51 as when told.
 USER_NOISE_MAX = 0.1
 
-__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper"]
+__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper", "said_level"]
 
 
 @runtime_checkable
@@ -183,6 +183,17 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         level = estimate_noise(y)
         return level if level <= USER_NOISE_MAX else None
     return None
+
+
+def said_level(level: float, given: float | None) -> str:
+    """What a stop reason adds for a noise level read off ``y`` (nothing where one was
+    ``given``): a user of a photo cannot see otherwise what was assumed.
+
+    Example:
+        >>> said_level(0.1, None), said_level(0.1, 0.1)
+        (', noise 25.5/255 estimated', '')
+    """
+    return f", noise {255 * float(level):.1f}/255 estimated" if given is None else ""
 
 
 def keeper(op, y, keep: bool | None, noise_level: float | None):

@@ -32,7 +32,7 @@ from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
-from .base import ItemwisePrior
+from .base import ItemwisePrior, said_level
 from .dihedral import check_turns, self_ensemble
 from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
@@ -190,9 +190,6 @@ class CNNPrior(ItemwisePrior):
         return cls(path, **options)
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
-        if not isinstance(y, torch.Tensor):  # a Stack's measurements (auto takes dip there)
-            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
-                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,
                                      progress=progress, desc=desc)[0]
 
@@ -218,8 +215,6 @@ class CNNPrior(ItemwisePrior):
 
         out = self_ensemble(denoise, y, self.turns).clamp(0, 1)
         how = "one pass" if self.turns == 1 else f"mean of {self.turns} turns"
-        # the level read off y is what a user of a photo cannot see otherwise
-        said = [f", noise {255 * float(lv):.1f}/255 estimated" if noise_level is None else ""
-                for lv in levels]
         return [Result(out[b : b + 1], iteration=1, iterations=1,
-                       stop_reason=f"CNN denoiser ({how}{said[b]})") for b in range(len(y))]
+                       stop_reason=f"CNN denoiser ({how}{said_level(levels[b], noise_level)})")
+                for b in range(len(y))]

@@ -17,8 +17,8 @@ import torch
 
 from ..checks import prepare, resolve_device, users_operator
 from ..glo import TrainedPrior, load_prior
-from ..result import Result
 from ..metrics import psnr
+from ..result import Result
 from .base import keeper
 from .window import EMPTY, inpainting_window, restore_in_window
 

@@ -48,7 +48,7 @@ import operators as O
 from ..checks import resolve_device
 from ..metrics import psnr
 from ..result import Result
-from .base import ItemwisePrior, keeper, visible_noise
+from .base import ItemwisePrior, keeper, said_level, visible_noise
 from .cost import free_memory
 from .dihedral import Turning
 from .window import inpainting_window, restore_in_window
@@ -142,9 +142,6 @@ class PlugAndPlay(ItemwisePrior):
         self.device = resolve_device(device)
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
-        if not isinstance(y, torch.Tensor):
-            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
-                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,
                                      progress=progress, desc=desc, one=True)[0]
 
@@ -152,6 +149,9 @@ class PlugAndPlay(ItemwisePrior):
                          one: bool = False, start: torch.Tensor | None = None) -> list | None:
         """``ItemwisePrior``'s batch step; ``start``: where the splitting starts (as
         ``pnp_restore``)."""
+        if not isinstance(y, torch.Tensor):  # a Stack's measurements (auto takes dip there)
+            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
+                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
         if not one and (self.fresh or not self.batched):
             return None
         # each item's noise level: given, else read off y where it is visible, else 0
@@ -172,8 +172,8 @@ class PlugAndPlay(ItemwisePrior):
             finished = finish(result.image).clamp(0, 1)
             for b, item in enumerate(result.items):
                 item.image = finished[b : b + 1]
-        for item, level in zip(result.items, levels):
-            read = f", noise {255 * level:.1f}/255 estimated" if noise_level is None and level else ""
+        for item, level in zip(result.items, levels):  # (a level of 0: none read, none said)
+            read = said_level(level, noise_level) if level else ""
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
         return result.items
 
