@@ -162,9 +162,7 @@ def run(args) -> dict:
             f"'{out}' already exists; pass --resume to continue it or --force to replace it.")
     if args.resume and args.force:
         raise ValueError("--resume continues --out and --force replaces it; pass one of them.")
-    if args.max_seconds is not None and args.kind not in ("denoiser", "inpainter"):
-        raise ValueError(f"--max-seconds is for --kind denoiser and inpainter, not {args.kind} "
-                         "(whose --steps take seconds to minutes).")
+    _check_flags_apply(args)
     if args.resume and args.kind == "pca":
         raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
     if args.threads is not None:
@@ -196,6 +194,33 @@ def run(args) -> dict:
                       checkpoint_every=args.checkpoint_every, schedule=args.schedule)
     return train(data, cfg, out=out, resume=args.resume, device=device,
                  progress=not args.quiet, meta=meta)
+
+
+# The kinds each setting shapes; given to any other kind it would be ignored without a word.
+_GLO = ("glo", "linear")
+_CNN = ("denoiser", "inpainter")
+FLAG_KINDS = {
+    "start": _CNN, "keep_start": _CNN, "widths": ("denoiser",), "blocks": ("denoiser",),
+    "latent": (*_GLO, "pca"), "width": ("glo",), "codes": _GLO, "init": _GLO,
+    "code_lr": _GLO, "schedule": _GLO, "checkpoint_every": _GLO, "flips": (*_GLO, "pca"),
+    "loss": (*_GLO, "denoiser"), "max_seconds": _CNN,
+    "steps": (*_GLO, *_CNN), "batch": (*_GLO, *_CNN), "lr": (*_GLO, *_CNN),
+    "seed": (*_GLO, *_CNN),
+}
+
+
+def _check_flags_apply(args) -> None:
+    """One sentence (ValueError) for a setting changed from its default that ``--kind`` ignores.
+
+    >>> _check_flags_apply(build_parser().parse_args(["--out", "a.pt", "--kind", "pca", "--steps", "9"]))
+    Traceback (most recent call last):
+    ValueError: --steps is not used by --kind pca (only by glo, linear, denoiser, inpainter).
+    """
+    parser = build_parser()
+    for dest, kinds in FLAG_KINDS.items():
+        if args.kind not in kinds and getattr(args, dest) != parser.get_default(dest):
+            raise ValueError(f"--{dest.replace('_', '-')} is not used by --kind {args.kind} "
+                             f"(only by {', '.join(kinds)}).")
 
 
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:

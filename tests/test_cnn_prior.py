@@ -186,7 +186,14 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     assert train_main([*args, "--force", "--start", str(tmp_path)]) == 2
     assert "it is a folder" in capsys.readouterr().err
     assert train_main(["--data", "digits", "--max-seconds", "-1", "--out", str(tmp_path / "g.pt")]) == 2
-    assert "--max-seconds is for --kind denoiser" in capsys.readouterr().err
+    assert "--max-seconds is not used by --kind glo" in capsys.readouterr().err
+    for wrong in (["--kind", "glo", "--start", "d.pt"], ["--kind", "pca", "--steps", "9"],
+                  ["--kind", "denoiser", "--latent", "8"], ["--kind", "linear", "--width", "8"],
+                  ["--kind", "glo", "--widths", "8,16"], ["--kind", "denoiser", "--flips"]):
+        flag = wrong[2]
+        assert train_main(["--data", "digits", *wrong, "--out", str(tmp_path / "w.pt")]) == 2
+        assert f"{flag} is not used by --kind {wrong[1]}" in capsys.readouterr().err
+    assert not (tmp_path / "w.pt").exists()
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
 
 
@@ -364,3 +371,15 @@ def test_the_noise_level_read_off_y_is_said():
     A = O.Blur(sigma=1.0)
     said = solve(_observe(A, x, 10 / 255), A, iters=2, progress=False).stop_reason
     assert abs(float(re.search(r"noise ([\d.]+)/255 estimated", said)[1]) - 10) < 2, said
+
+
+def test_every_asset_command_parses_and_uses_only_its_kinds_settings():
+    """The commands that made the shipped weights still run as written (no setting ignored)."""
+    import shlex
+
+    from invprior.train import ASSET_COMMANDS, _check_flags_apply, build_parser
+
+    for name, command in ASSET_COMMANDS.items():
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "invprior.train"], name
+        _check_flags_apply(build_parser().parse_args(words[3:]))
