@@ -37,7 +37,7 @@ observed pixels: 24.87 dB inside the holes against 23.89 for the denoised fill, 
 observed pixels against 33.98.
 
 Example:
-    >>> import operators as O
+    >>> import torch, operators as O
     >>> op = O.Inpainting(O.scribble_mask((32, 32), 3, 6.0, seed=1))
     >>> x = torch.rand(1, 1, 32, 32)
     >>> out = InpainterPrior().restore(op(x), op)
@@ -50,7 +50,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 import operators as O
