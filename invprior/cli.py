@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
     g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
     g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma (default: none, gaussian --sigma)")
+    g.add_argument("--border", default="auto", choices=("auto", "valid", "circular", "replicate", "reflect", "constant"), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
     g.add_argument("--factor", type=int, default=4, help="sr: downsampling factor (2, 3, 4, 8)")
     g.add_argument("--ratio", type=float, default=0.25, help="cs: measurements / pixels")
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
@@ -138,12 +139,22 @@ def _kernel(args):
 
     from .io import read_image
 
+    # a photo's blur saw the scene beyond its frame; a simulated one wraps around
+    border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
         k = read_image(args.kernel).image[0]
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
-        return O.Blur(kernel=k[0])
-    return O.Blur(sigma=args.sigma)
+        return O.Blur(kernel=k[0], border=border)
+    return O.Blur(sigma=args.sigma, border=border)
+
+
+def in_frame(args, op, x):
+    """The restored image at the input file's size: a photo deblurred with valid borders is
+    estimated with a margin beyond its frame (``Blur.crop``); a simulation's truth is whole."""
+    import operators as O
+
+    return op.crop(x) if isinstance(op, O.Blur) and not args.simulate else x
 
 
 def _mask(args, image, alpha):
@@ -179,13 +190,43 @@ def _mask(args, image, alpha):
 OWN_FLAGS = {"mask": "inpaint", "kernel": "deblur", "shape": "cs"}
 
 
+def _check_own_flags(args) -> None:
+    for flag, op in OWN_FLAGS.items():
+        if getattr(args, flag) is not None and args.op != op:
+            raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
+    if args.border != "auto" and args.op != "deblur":
+        raise UsageError(f"--border is for --op deblur, not --op {args.op}.")
+
+
+def check_command(args) -> None:
+    """What holds for every file, checked once before a folder's files: the flags, the
+    kernel and mask files, --factor, --ratio, --shape. A mistake there is one sentence and
+    exit 2, not the same failure reported for each file."""
+    import operators as O
+
+    from .io import read_image
+
+    _check_own_flags(args)
+    if args.noise and not args.simulate:
+        raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    if args.op == "deblur":
+        _kernel(args)
+    elif args.op == "sr":
+        O.Downsampling(args.factor)
+    elif args.op == "cs":
+        if not 0 < args.ratio <= 1:
+            raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
+        if not args.simulate:
+            _parse_shape(args.shape)
+    if args.mask:
+        read_image(args.mask)
+
+
 def build_operator(args, image, alpha):
     """The forward operator for ``args.op`` and the image size."""
     import operators as O
 
-    for flag, op in OWN_FLAGS.items():
-        if getattr(args, flag) is not None and args.op != op:
-            raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
+    _check_own_flags(args)
 
     if args.op == "denoise":
         return O.Denoising()
@@ -318,7 +359,7 @@ def run(args) -> dict:
     seconds = time.perf_counter() - start
     if result.interrupted and result.iterations == 0:
         raise KeyboardInterrupt  # Ctrl-C before the first step: no estimate worth a file
-    x = result.image.cpu()
+    x = in_frame(args, op, result.image.cpu())
     report = {
         "image": str(args.image), "output": str(paths["output"]), "op": args.op,
         "prior": args.prior, "simulate": args.simulate, "operator": repr(op),
@@ -390,11 +431,11 @@ def run_many(args) -> int:
     if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
         # a folder called restored.png is never what was meant
         raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
-    jobs = find_jobs(args.image, out_dir)
+    check_command(args)
+    device = resolve_device(args.device)
+    jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f])
     check_writable(out_dir)
-    if args.mask and any(Path(args.mask).resolve() == j.output.resolve() for j in jobs):
-        raise UsageError(f"an output would overwrite the mask '{args.mask}'; choose another folder.")
-    world = distributed.start(resolve_device(args.device))
+    world = distributed.start(device)
     options["device"] = str(world.device)
     ops: dict = {}
 
@@ -410,7 +451,7 @@ def run_many(args) -> int:
                        progress=False, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
-        images = [item.image.cpu() for item in result.items]
+        images = [in_frame(args, op, item.image.cpu()) for item in result.items]
         return [(x, psnr(x, truth[b : b + 1]) if truth is not None else None)
                 for b, x in enumerate(images)]
 
@@ -433,6 +474,7 @@ def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C ended the solve (the
     best image so far is written all the same) or came before there was one; with several
     images, 1 when some file failed (the others are restored)."""
+    from .distributed import launched_main
     from .folders import is_many
 
     args = build_parser().parse_args(argv)
@@ -440,10 +482,13 @@ def main(argv=None) -> int:
     try:
         if is_many(args.image):
             return run_many(args)
+        if not launched_main():  # under torchrun one image is rank 0's alone (each wrote it)
+            return 0
         args.image = args.image[0]
         report = run(args)
     except ValueError as err:  # ImageError and UsageError are ValueErrors too
-        print(f"error: {err}", file=sys.stderr)
+        if launched_main():  # under torchrun each rank finds the same mistake: said once
+            print(f"error: {err}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's allocators raise RuntimeErrors
         from .checks import out_of_memory

@@ -76,33 +76,49 @@ def _is_pattern(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def find_jobs(inputs: list, out_dir: Path) -> list[Job]:
+def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
     """The jobs for files, folders (searched recursively for images, hidden files and the
     output folder left out) and glob patterns, sorted by source; ``ValueError`` (one
     sentence) for an input that names nothing, or two inputs that would share an output.
+    ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
+    images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
+    folder (an earlier run's results) is left out, as a pattern's matches in it are, so
+    that a rerun resumes.
     """
     out_dir = Path(out_dir)
+    others = {Path(o).resolve() for o in others}
     jobs = []
     for text in map(str, inputs):
         path = Path(text)
+        if (len(inputs) > 1 and path.is_dir() and (_inside(path, out_dir) or path.resolve() == out_dir.resolve())) \
+                or path.resolve() in others:
+            continue
         if path.is_dir():
             if path.resolve() == out_dir.resolve():
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
-            found = [(f, f.relative_to(path)) for f in sorted(path.rglob("*"))
-                     if _is_image(f, path) and not _inside(f, out_dir)]
+            images = [f for f in sorted(path.rglob("*")) if _is_image(f, path)]
+            found = [(f, f.relative_to(path)) for f in images
+                     if not _inside(f, out_dir) and f.resolve() not in others]
             if not found:
-                raise ValueError(f"the folder '{path}' holds no image files ({', '.join(READABLE)}).")
+                beside = (f" outside the output folder '{out_dir}'" if images else "")
+                raise ValueError(f"the folder '{path}' holds no image files{beside} "
+                                 f"({', '.join(READABLE)}).")
         elif path.exists():
             found = [(path, Path(path.name))]
         elif _is_pattern(text):
             found = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(text, recursive=True))
-                     if Path(f).is_file() and Path(f).suffix.lower() in READABLE]
+                     if Path(f).is_file() and Path(f).suffix.lower() in READABLE
+                     and not _inside(Path(f), out_dir) and Path(f).resolve() not in others]
             if not found:
                 raise ValueError(f"'{text}' matches no image files.")
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / _output_name(rel)) for source, rel in found]
+    for job in jobs:
+        if job.output.resolve() in others:
+            raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
+                             "input (--mask or --kernel); choose another output folder.")
     seen, unique = {}, []
     for job in jobs:
         if job.output.resolve() == job.source.resolve():

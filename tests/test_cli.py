@@ -151,6 +151,26 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsys):
+    """A photo's blur saw the scene beyond its frame: the default border (valid) estimates
+    it; the circular model (the image repeats) rings along the edges, worse than the input."""
+    import operators as O
+    from skimage import data
+
+    truth = torch.tensor(data.camera()[::4, ::4] / 255.0, dtype=torch.float32)[None, None]
+    photo = write_image(tmp_path / "photo.png", O.Blur(sigma=1.5)(truth)[..., 24:88, 24:88])
+    x, y = truth[..., 24:88, 24:88], read_image(photo).image
+    got = {}
+    for border in ("auto", "circular"):
+        out = tmp_path / f"{border}.png"
+        assert main(["--op", "deblur", "--sigma", "1.5", "--border", border, str(photo), "-o",
+                     str(out), "--iters", "8", "--quiet"]) == 0
+        restored = read_image(out).image
+        assert restored.shape == y.shape  # the input's frame, not the estimated margin
+        got[border] = psnr(restored, x)
+    assert got["circular"] < psnr(y, x) < got["auto"] - 3, got
+
+
 @pytest.mark.parametrize("prior", ["dip", "auto"])
 def test_max_seconds_stops_the_solve(tmp_path, gray, capsys, prior):
     import time
@@ -212,6 +232,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--mask", "m.png"], "--mask is for --op inpaint, not --op denoise"),
         (["--op", "sr", "--kernel", "k.npy"], "--kernel is for --op deblur, not --op sr"),
         (["--op", "denoise", "--shape", "1,8,8"], "--shape is for --op cs"),
+        (["--op", "denoise", "--border", "valid"], "--border is for --op deblur, not --op denoise"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):
@@ -335,7 +356,8 @@ def test_ctrl_c_writes_the_best_image_so_far_default_prior(tmp_path):
 def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray):
     out = tmp_path / "restored.png"
     code, err = _interrupted_run(["--op", "denoise", str(gray), "-o", str(out), "--prior", "dip",
-                                  "--iters", "100000", "--stop", "none"], b"dip:")
+                                  "--iters", "100000", "--stop", "none", "--init", "none"],
+                                 b"dip:")  # (no warm start: stopped there, nothing is written)
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted: wrote the best estimate so far" in err
     assert read_image(out).image.shape == (1, 1, 64, 64)
@@ -398,3 +420,22 @@ def test_ctrl_c_before_the_first_step_writes_nothing(tmp_path, gray, capsys, mon
         y.clone(), stop_reason="not started (Ctrl-C)", interrupted=True))
     assert main(["--op", "denoise", str(gray), "-o", str(out), "--force", *FAST]) == 130
     assert "nothing was written" in capsys.readouterr().err and out.read_bytes() == before
+
+
+def test_ctrl_c_in_the_deep_image_priors_warm_start_writes_nothing(tmp_path, gray, capsys, ctrl_c_at):
+    """The warm start only copies the operator's estimate into the network: stopped there,
+    the API returns that estimate (no step fitted y) and the CLI writes no file."""
+    import operators as O
+    from invprior import solve
+    from invprior.priors import generator
+
+    ctrl_c_at(generator, "_identity", 3)
+    y = read_image(gray).image
+    result = solve(y, O.Denoising(), "dip", noise_level=0.1, iters=50, init="warm", progress=False)
+    assert result.interrupted and result.iterations == 0 and "warm start" in result.stop_reason
+    assert torch.equal(result.image, O.Denoising().initial_estimate(y).clamp(0, 1))
+    ctrl_c_at(generator, "_identity", 3)
+    out = tmp_path / "o.png"
+    assert main(["--op", "denoise", str(gray), "-o", str(out), "--prior", "dip", "--iters", "50",
+                 "--init", "warm", "--quiet"]) == 130
+    assert not out.exists() and "nothing was written" in capsys.readouterr().err

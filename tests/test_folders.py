@@ -108,14 +108,23 @@ def test_a_large_hole_in_the_mask_takes_the_same_prior_as_one_file(tmp_path, pho
     (["-o", "FILE"], "is a file"),
     (["-o", "restored.png"], "names an image file"),
     (["-o", "PHOTOS"], "is the input folder"),
+    # the same for every file: said once, before any (each file failed with it before)
+    (["--mask", "m.png"], "--mask is for --op inpaint"),
+    (["--noise", "gaussian:0.1"], "with --simulate"),
+    (["--op", "sr", "--factor", "5"], "factor must be one of"),
+    (["--op", "deblur", "--kernel", "nokernel.npy"], "no such file"),
 ])
 def test_folder_usage_errors(tmp_path, photos, capsys, extra, match):
     (tmp_path / "FILE").write_text("x")
     extra = [str(tmp_path / e) if e in ("FILE", "restored.png") else e for e in extra]
     extra = [str(photos) if e == "PHOTOS" else e for e in extra]
-    assert main(["--op", "denoise", str(photos), *extra]) == 2
-    assert match in capsys.readouterr().err
+    extra = [str(tmp_path / e) if e.endswith(("m.png", ".npy")) else e for e in extra]
+    out = ["-o", str(tmp_path / "out")] if "-o" not in extra else []
+    assert main(["--op", "denoise", str(photos), *out, *extra]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1, err
     assert not (tmp_path / "restored.png").exists()  # no folder of that name
+    assert not (tmp_path / "out").exists()  # nor an empty output folder
 
 
 def test_empty_folder_and_unmatched_glob(tmp_path, capsys):
@@ -194,3 +203,73 @@ def test_a_file_named_twice_is_restored_once(tmp_path, photos):
     one = photos / "camera.png"
     jobs = find_jobs([one, str(one), photos / ".." / "photos" / "camera.png"], tmp_path / "out")
     assert [j.source for j in jobs] == [one]
+
+
+def test_mask_and_kernel_files_are_inputs_never_images_or_outputs(tmp_path, capsys):
+    """A --kernel (or --mask) beside the photos is not restored as one of them, and no
+    output may replace it, --force or not."""
+    root, out = tmp_path / "in", tmp_path / "out"
+    write_image(root / "a.png", sample_image("camera", 32).mean(1, keepdim=True))
+    kernel = write_image(root / "k.png", O.motion_kernel(5, 0.0)[None, None] / 0.2)
+    assert main(["--op", "deblur", "--kernel", str(kernel), str(root), "-o", str(out),
+                 "--iters", "2", "--quiet"]) == 0
+    assert _outputs(out) == ["a.png"]
+    stamp = kernel.read_bytes()
+    # the kernel where an output would go: refused, not replaced
+    assert main(["--op", "deblur", "--kernel", str(kernel), str(root / "a.png"), str(root / "k.png"),
+                 "-o", str(root), "--iters", "2", "--quiet", "--force"]) == 2
+    assert kernel.read_bytes() == stamp
+    out2 = tmp_path / "out2"
+    write_image(out2 / "a.png", torch.zeros(1, 1, 8, 8))
+    k2 = write_image(out2 / "k2.png", O.motion_kernel(5, 0.0)[None, None] / 0.2)
+    stamp = k2.read_bytes()
+    write_image(tmp_path / "src" / "k2.png", sample_image("camera", 32).mean(1, keepdim=True))
+    assert main(["--op", "deblur", "--kernel", str(k2), str(tmp_path / "src"), "-o", str(out2),
+                 "--iters", "2", "--quiet", "--force"]) == 2
+    assert "would overwrite an input" in capsys.readouterr().err and k2.read_bytes() == stamp
+
+
+def test_a_shell_glob_that_reaches_the_output_folder_resumes(tmp_path, capsys):
+    """``photos/*`` expands to the photos and photos/restored (an earlier run's output):
+    the second run skips the done files instead of restoring its own results."""
+    photos = tmp_path / "photos"
+    for name in ("camera", "coffee"):
+        write_image(photos / f"{name}.png", sample_image(name, 24))
+    out = photos / "restored"
+    run = ["--op", "denoise", "--noise-level", "0.05", "-o", str(out)]
+    assert main([*run, *map(str, sorted(photos.iterdir()))]) == 0
+    capsys.readouterr()
+    assert main([*run, *map(str, sorted(photos.iterdir()))]) == 0
+    assert "restored 0 files, skipped 2" in capsys.readouterr().out
+    assert main([*run, str(photos / "**" / "*.png")]) == 0
+    assert "skipped 2" in capsys.readouterr().out
+    assert main(["--op", "denoise", str(out), "-o", str(out / "again")]) == 0
+    assert main(["--op", "denoise", str(photos / "restored" / "again"), "-o", str(photos)]) == 2
+    assert "outside the output folder" in capsys.readouterr().err
+
+
+def test_one_image_under_torchrun_is_restored_once(tmp_path, photos):
+    """Each rank used to restore it; the second then found the output and failed."""
+    out = tmp_path / "one.png"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc_per_node=2", "-m", "invprior.solve", "--op", "denoise",
+                           "--noise-level", "0.05", str(photos / "coffee.png"), "-o", str(out)],
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert out.exists() and proc.stdout.count("wrote") == 1, proc.stdout
+
+
+def test_a_noise_free_blur_in_a_batch_does_not_change_the_others_iterations():
+    """Plug-and-play runs 32 iterations for a noise-free blur and 16 for a noisy one; in one
+    batch the noise-free item used to set 32 for all, so a file's result depended on the
+    other files of its folder."""
+    A = O.Blur(sigma=1.0)
+    x = torch.cat([sample_image(n, 32).mean(1, keepdim=True) for n in NAMES[:3]])
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0)) * 0.03
+    y = A(x) + noise * torch.tensor([0.0, 1.0, 1.0]).view(3, 1, 1, 1)
+    prior = CNNPrior()
+    together = prior.restore(y, A)
+    assert [r.iterations for r in together.items] == [32, 16, 16]
+    for b in range(3):
+        alone = prior.restore(y[b : b + 1], A)
+        torch.testing.assert_close(together.items[b].image, alone.image, atol=1e-4, rtol=0)

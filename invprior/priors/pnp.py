@@ -163,6 +163,11 @@ class PlugAndPlay(ItemwisePrior):
                 lambda y, op, truth, start: self.restore_together(
                     y, op, noise_level=0.0, truth=truth, progress=progress, desc=desc,
                     one=True, start=start), window, y, op, truth, start)
+        counts = [defaults(op, level, self.settings["weight"])["iters"] for level in levels]
+        if self.iters is None and len(set(counts)) > 1:
+            # the default count differs by item (a noise-free blur runs longer): each its
+            # own, as alone (together, the noise-free item set it for all of them)
+            return self._by_count(y, op, counts, noise_level, truth, progress, desc, start)
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, start=start, **self.settings)
@@ -176,6 +181,20 @@ class PlugAndPlay(ItemwisePrior):
             read = said_level(level, noise_level) if level else ""
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
         return result.items
+
+
+    def _by_count(self, y, op, counts, noise_level, truth, progress, desc, start) -> list:
+        """``restore_together`` of the items sharing each default iteration count."""
+        items = [None] * len(y)
+        for count in sorted(set(counts)):
+            index = [b for b, c in enumerate(counts) if c == count]
+            part = self.restore_together(
+                y[index], op, noise_level=noise_level, truth=None if truth is None else truth[index],
+                progress=progress, desc=desc, one=True,
+                start=None if start is None else start[index])
+            for b, result in zip(index, part):
+                items[b] = result
+        return items
 
 
 def check_denoised(out, noisy: torch.Tensor) -> None:
@@ -407,7 +426,7 @@ def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
         >>> [round(v, 2) for v in x.flatten().tolist()]  # 0.3 / 1.5; between 2/3 and 1
         [0.2, 0.85]
     """
-    first = y.clamp(0, 1) if isinstance(op, O.Blur) else op.initial_estimate(y)
+    first = op.widen(y).clamp(0, 1) if isinstance(op, O.Blur) else op.initial_estimate(y)
     if first is not None:
         return first
     ref = y[0] if isinstance(y, tuple) else y
