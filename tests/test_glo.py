@@ -152,6 +152,16 @@ def test_resume_continues_the_run_exactly(digits, tmp_path):
     with pytest.raises(ValueError, match="different latent"):
         train(data, TrainConfig(latent=5, width=16, batch=16, steps=12), out=path, resume=True,
               progress=False)
+    # the run is at step 10: --steps 10 (or fewer) has nothing left to do
+    with pytest.raises(ValueError, match="has 10 steps already"):
+        train(data, cfg, out=path, resume=True, progress=False)
+    from invprior.train import main as train_main
+
+    pca = tmp_path / "pca.pt"
+    assert train_main(["--data", "digits", "--kind", "pca", "--latent", "4", "--out", str(pca), "--quiet"]) == 0
+    with pytest.raises(ValueError, match="is a PCA prior"):
+        train(ImageSet("digits"), TrainConfig(kind="linear", latent=4), out=pca, resume=True,
+              progress=False)
 
 
 def _train_until_checkpoint(data, cfg, path):
@@ -178,9 +188,10 @@ def _train_until_checkpoint(data, cfg, path):
 
 
 def test_two_process_torchrun_matches_one_process(tmp_path):
+    # --batch 2: in 6 of the 12 steps one rank holds neither image (it used to crash)
     folder = _folder(tmp_path / "data", count=12)
     args = ["--data", str(folder), "--size", "8", "--latent", "4", "--width", "16",
-            "--steps", "12", "--batch", "8", "--checkpoint-every", "5", "--threads", "1",
+            "--steps", "12", "--batch", "2", "--checkpoint-every", "5", "--threads", "1",
             "--quiet"]
     single, double = tmp_path / "one.pt", tmp_path / "two.pt"
     assert train_main(args + ["--out", str(single)]) == 0

@@ -138,8 +138,9 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
     cfg.check()
     world = D.start(torch.device(device))
     dev, count = world.device, len(data)
-    if count < 2:
-        raise ValueError(f"training needs at least 2 images, got {count}.")
+    if count < max(2, world.size):
+        raise ValueError(f"training needs at least 2 images and one per process, got {count} "
+                         f"for {world.size} process{'es' * (world.size > 1)}.")
     config = {**asdict(cfg), "shape": list(data.shape), "images": count, "source": data.source,
               "size": data.size, "channels": data.channels, "flips": data.flips}
     saved = None
@@ -147,6 +148,12 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         if out is None or not Path(out).exists():
             raise ValueError(f"--resume needs an existing checkpoint at '{out}'.")
         saved = read_checkpoint(out)
+        if saved["config"].get("closed_form"):
+            raise ValueError(f"'{out}' is a PCA prior, computed in one pass; there is nothing "
+                             "to resume.")
+        if saved["step"] >= cfg.steps:
+            raise ValueError(f"'{out}' has {saved['step']} steps already; --steps is the total "
+                             "to reach, so pass more to continue it.")
         changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]]
         if changed:
             raise ValueError(
@@ -223,8 +230,15 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
                 perm, perm_epoch = torch.randperm(count, generator=g), epoch
             batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
             rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
+            # none of this rank's images in the minibatch (small --batch): a pass of weight
+            # zero on one of them keeps DDP's gradient all-reduce in step (an empty batch
+            # failed in the decoder), and no code moves
+            idle = len(rows) == 0
+            if idle:
+                rows = torch.zeros(1, dtype=torch.long, device=dev)
             loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
-            loss = loss * (world.size / len(batch))  # DDP averages over ranks: the global mean
+            # DDP averages over ranks: the global mean
+            loss = loss * (0.0 if idle else world.size / len(batch))
             for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
                 for group in opt.param_groups:
                     group["lr"] = base * cfg.rate(step)
@@ -233,10 +247,15 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
             loss.backward()
             if world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
                 codes.weight.grad = codes.weight.grad / world.size
+            if idle:  # no code moves, but SparseAdam counts the step (its bias correction)
+                codes.weight.grad = torch.sparse_coo_tensor(
+                    torch.zeros(1, 0, dtype=torch.long, device=dev),
+                    codes.weight.new_zeros(0, cfg.latent), codes.weight.shape)
             opt_w.step()
             opt_z.step()
-            with torch.no_grad():
-                codes.weight[rows] = project(codes.weight[rows], cfg.codes)
+            if not idle:
+                with torch.no_grad():
+                    codes.weight[rows] = project(codes.weight[rows], cfg.codes)
             value = D.all_sum(loss.detach().reshape(1), world).item() / world.size
             history.append(value)
             if step % 10 == 0:
