@@ -273,3 +273,17 @@ def test_a_noise_free_blur_in_a_batch_does_not_change_the_others_iterations():
     for b in range(3):
         alone = prior.restore(y[b : b + 1], A)
         torch.testing.assert_close(together.items[b].image, alone.image, atol=1e-4, rtol=0)
+
+
+def test_a_folder_restored_by_the_deep_image_prior_shows_its_progress(tmp_path, capsys):
+    """Minutes per image: the network's bar (and, past a minute, its time estimate) shows
+    under the files' bar, as for one file; the fast priors show the files' bar only."""
+    root = tmp_path / "in"
+    write_image(root / "a.png", sample_image("camera", 24).mean(1, keepdim=True))
+    assert main(["--op", "denoise", str(root), "-o", str(tmp_path / "out"), "--prior", "dip",
+                 "--iters", "3", "--init", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "dip:" in err and "0/3" in err and "file" in err, err[-500:]
+    assert main(["--op", "denoise", str(root), "-o", str(tmp_path / "out2")]) == 0
+    err = capsys.readouterr().err
+    assert "file" in err and "it/s" not in err
