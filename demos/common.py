@@ -75,6 +75,13 @@ def parser(doc: str, output: str, image: Path | str | None) -> argparse.Argument
     return p
 
 
+def motion_arguments(p: argparse.ArgumentParser, length: int) -> None:
+    """``--length``, ``--angle`` and ``--noise`` of the deblurring demos' motion blur."""
+    p.add_argument("--length", type=int, default=length, help="motion length in pixels")
+    p.add_argument("--angle", type=float, default=30.0, help="motion angle in degrees")
+    p.add_argument("--noise", type=float, default=0.01, help="noise std on the [0, 1] scale")
+
+
 def settle(args) -> argparse.Namespace:
     """Fill the defaults that depend on ``--fast`` and refuse a bad or existing output now,
     before any work."""

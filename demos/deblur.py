@@ -26,9 +26,7 @@ from operators.blur import wiener_deconvolution
 
 def run(argv=None) -> int:
     p = common.parser(__doc__, "deblur.png", common.ASSETS / "camera256.png")
-    p.add_argument("--length", type=int, default=9, help="motion length in pixels")
-    p.add_argument("--angle", type=float, default=30.0, help="motion angle in degrees")
-    p.add_argument("--noise", type=float, default=0.01, help="noise std on the [0, 1] scale")
+    common.motion_arguments(p, length=9)
     args = common.settle(p.parse_args(argv))
     x = common.load_image(args.image, args.size)
     op = O.Blur(motion=(args.length, args.angle))

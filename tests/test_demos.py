@@ -25,6 +25,7 @@ EXPECTED = {
     "superres.py": ("superres.png", ["bicubic", "denoiser", "sparse", "dip", "decoder"]),
     "inpaint.py": ("inpaint.png", ["biharmonic", "inpainter", "denoiser", "sparse", "dip", "decoder"]),
     "deblur.py": ("deblur.png", ["wiener", "denoiser", "sparse", "dip", "decoder"]),
+    "photo_deblur.py": ("photo_deblur.png", ["wiener", "circular", "replicate", "valid"]),
     "cs_faces.py": ("cs_faces.png", ["lasso-dct", "faces-prior", "dip", "decoder"]),
     "custom_operator.py": ("custom_operator.png", ["naive-inverse", "auto=denoiser", "dip", "decoder"]),
     "show_operators.py": ("operators.png", None),
