@@ -288,8 +288,12 @@ def _observation(args, image, alpha, op):
 
 def _display(op, y, shape):
     """The observation drawn at the size of the result (for --compare)."""
+    import operators as O
+
     if y.ndim != 4:  # measurements, not an image: show A^T y
         return op.adjoint(y).clamp(0, 1)
+    if isinstance(op, O.Blur):  # valid borders: y lacks the margins; edge pixels go there
+        y = op.widen(y)
     if y.shape[-2:] != shape[-2:]:
         return torch.nn.functional.interpolate(y, size=shape[-2:], mode="nearest")
     return y.clamp(0, 1)

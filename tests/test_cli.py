@@ -169,6 +169,11 @@ def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsy
         assert restored.shape == y.shape  # the input's frame, not the estimated margin
         got[border] = psnr(restored, x)
     assert got["circular"] < psnr(y, x) < got["auto"] - 3, got
+    # simulated with valid borders: y lacks the margins, drawn widened beside the result
+    cmp = tmp_path / "cmp.png"
+    assert main(["--op", "deblur", "--sigma", "1.5", "--border", "valid", "--simulate", str(photo),
+                 "-o", str(tmp_path / "sim.png"), "--compare", str(cmp), "--iters", "2", "--quiet"]) == 0
+    assert read_image(cmp).image.shape == (1, 1, 64, 3 * 64)
 
 
 @pytest.mark.parametrize("prior", ["dip", "auto"])
