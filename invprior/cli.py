@@ -44,6 +44,8 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from operators.blur import BORDERS
+
     p = argparse.ArgumentParser(
         prog="python -m invprior.solve",
         description="Recover an image from a degraded observation with a deep generative prior.",
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
     g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
     g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma (default: none, gaussian --sigma)")
-    g.add_argument("--border", default="auto", choices=("auto", "valid", "circular", "replicate", "reflect", "constant"), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
+    g.add_argument("--border", default="auto", choices=("auto", *BORDERS), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
     g.add_argument("--factor", type=int, default=4, help="sr: downsampling factor (2, 3, 4, 8)")
     g.add_argument("--ratio", type=float, default=0.25, help="cs: measurements / pixels")
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")

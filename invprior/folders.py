@@ -90,8 +90,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
     jobs = []
     for text in map(str, inputs):
         path = Path(text)
-        if (len(inputs) > 1 and path.is_dir() and (_inside(path, out_dir) or path.resolve() == out_dir.resolve())) \
-                or path.resolve() in others:
+        in_output = _inside(path, out_dir) or path.resolve() == out_dir.resolve()
+        if (len(inputs) > 1 and path.is_dir() and in_output) or path.resolve() in others:
             continue
         if path.is_dir():
             if path.resolve() == out_dir.resolve():

@@ -182,7 +182,6 @@ class PlugAndPlay(ItemwisePrior):
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
         return result.items
 
-
     def _by_count(self, y, op, counts, noise_level, truth, progress, desc, start) -> list:
         """``restore_together`` of the items sharing each default iteration count."""
         items = [None] * len(y)
