@@ -174,14 +174,23 @@ class Blur(LinearOperator):
             raise ValueError(f"the image ({x.shape[-2]}x{x.shape[-1]}) is too small for a "
                              f"{kh}x{kw} kernel with {self.border} borders.")
         padded = F.pad(x, (pw, pw, ph, ph), mode=self.border)
-        blurred = torch.fft.irfft2(torch.fft.rfft2(padded) * self._spectrum(padded),
-                                   s=padded.shape[-2:])
+        blurred = self._convolve(padded, fast_size(padded))
         return blurred[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]].to(x.dtype)
 
-    def _spectrum(self, x: torch.Tensor) -> torch.Tensor:
-        """rfft2 of the kernel zero-padded to the image size, centre moved to (0, 0)."""
+    def _convolve(self, x: torch.Tensor, size: tuple, adjoint: bool = False) -> torch.Tensor:
+        """``x`` convolved (``adjoint``: correlated) with the kernel circularly on an FFT
+        grid of ``size`` (x's own, or larger: zeros beyond x), x's top-left part of it."""
+        spectrum = self._spectrum(x, size)
+        if adjoint:
+            spectrum = spectrum.conj()
+        out = torch.fft.irfft2(torch.fft.rfft2(x, s=size) * spectrum, s=size)
+        return out[..., : x.shape[-2], : x.shape[-1]]
+
+    def _spectrum(self, x: torch.Tensor, size: tuple | None = None) -> torch.Tensor:
+        """rfft2 of the kernel zero-padded to ``size`` (default the image's), centre moved
+        to (0, 0)."""
         check_image(x)
-        h, w = x.shape[-2:]
+        h, w = size or x.shape[-2:]
         kh, kw = self.kernel.shape
         if kh > h or kw > w:
             raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
@@ -199,8 +208,10 @@ class Blur(LinearOperator):
             if min(x.shape[-2] - 2 * mh, x.shape[-1] - 2 * mw) < 1:
                 raise ValueError(f"the image ({x.shape[-2]}x{x.shape[-1]}) is too small for a "
                                  f"{self.kernel.shape[0]}x{self.kernel.shape[1]} kernel.")
-            blurred = torch.fft.irfft2(torch.fft.rfft2(x) * self._spectrum(x), s=x.shape[-2:])
-            return self.crop(blurred).to(x.dtype)
+            # valid: any FFT grid as large as x keeps the wrap-around out of y's frame, so
+            # the fastest one (fast_size)
+            size = fast_size(x) if self.border == "valid" else x.shape[-2:]
+            return self.crop(self._convolve(x, size)).to(x.dtype)
         return self._padded(x)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
@@ -208,9 +219,11 @@ class Blur(LinearOperator):
             return super().adjoint(y)
         # the adjoint of circular convolution is circular correlation: conjugate spectrum
         # (valid: of the crop, zeros over the margins)
+        if self.border == "circular":
+            return self._convolve(y, y.shape[-2:], adjoint=True).to(y.dtype)
         mh, mw = self.margin
-        y = torch.nn.functional.pad(y, (mw, mw, mh, mh)) if mh or mw else y
-        return torch.fft.irfft2(torch.fft.rfft2(y) * self._spectrum(y).conj(), s=y.shape[-2:]).to(y.dtype)
+        y = torch.nn.functional.pad(y, (mw, mw, mh, mh))
+        return self._convolve(y, fast_size(y), adjoint=True).to(y.dtype)
 
     def pinv(self, y: torch.Tensor, *, damping=0.0, **cg) -> torch.Tensor:
         """``(A^T A + damping I)^-1 A^T y``. With circular borders and ``damping`` > 0 (a
@@ -240,6 +253,28 @@ class Blur(LinearOperator):
             return super().initial_estimate(y)
         with torch.no_grad():
             return wiener_deconvolution(y, self.kernel).clamp(0, 1)
+
+
+def fast_size(x: torch.Tensor) -> tuple:
+    """The smallest ``(h, w)`` at least ``x``'s with no prime factor above 5: an FFT of a
+    length with a large prime factor costs up to 7x more (an RGB transform pair at 268x268,
+    256 + a 13x13 kernel's margins: 1.92 ms; 280x280: 0.39; 524 against 540: 12.7, 1.9).
+
+    Example:
+        >>> fast_size(torch.zeros(1, 1, 268, 256))
+        (270, 256)
+    """
+    def smooth(n: int) -> int:
+        while True:
+            m = n
+            for p in (2, 3, 5):
+                while m % p == 0:
+                    m //= p
+            if m == 1:
+                return n
+            n += 1
+
+    return smooth(x.shape[-2]), smooth(x.shape[-1])
 
 
 def wiener_deconvolution(y: torch.Tensor, kernel: torch.Tensor, balance: float = 3e-3) -> torch.Tensor:

@@ -180,9 +180,10 @@ def _blemish(x: torch.Tensor, kind: str, path: Path) -> torch.Tensor:
 
 
 # the photos here are blurred circularly (``_degraded``), so they are restored so; a photo's
-# default, valid borders (its blur saw beyond the frame), adds its conjugate gradient: at
-# 12 MP one iteration 151 s and 2.84 GiB peak (the whole command), against about 142 s
-# (BENCHMARKS.md's 2-iteration row less one iteration) and 2.49 GiB
+# default, valid borders (its blur saw beyond the frame), has a conjugate gradient for its
+# data step: a 4000x3000 RGB photo, one iteration, 128 s and 2.93 GiB peak (the whole
+# command), against about 142 s (BENCHMARKS.md's 2-iteration row at 3464x3464, less one
+# iteration) and 2.49 GiB
 CIRCULAR = ["--border", "circular"]
 
 
