@@ -192,12 +192,17 @@ def _mask(args, image, alpha):
 OWN_FLAGS = {"mask": "inpaint", "kernel": "deblur", "shape": "cs"}
 
 
-def _check_own_flags(args) -> None:
+def _check_flags(args) -> None:
+    """The flags that do not depend on the image: each --op's own, --noise, --ratio."""
     for flag, op in OWN_FLAGS.items():
         if getattr(args, flag) is not None and args.op != op:
             raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
     if args.border != "auto" and args.op != "deblur":
         raise UsageError(f"--border is for --op deblur, not --op {args.op}.")
+    if args.noise and not args.simulate:
+        raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    if args.op == "cs" and not 0 < args.ratio <= 1:
+        raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
 
 
 def check_command(args) -> None:
@@ -208,18 +213,13 @@ def check_command(args) -> None:
 
     from .io import read_image
 
-    _check_own_flags(args)
-    if args.noise and not args.simulate:
-        raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    _check_flags(args)
     if args.op == "deblur":
         _kernel(args)
     elif args.op == "sr":
         O.Downsampling(args.factor)
-    elif args.op == "cs":
-        if not 0 < args.ratio <= 1:
-            raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
-        if not args.simulate:
-            _parse_shape(args.shape)
+    elif args.op == "cs" and not args.simulate:
+        _parse_shape(args.shape)
     if args.mask:
         read_image(args.mask)
 
@@ -228,7 +228,7 @@ def build_operator(args, image, alpha):
     """The forward operator for ``args.op`` and the image size."""
     import operators as O
 
-    _check_own_flags(args)
+    _check_flags(args)
 
     if args.op == "denoise":
         return O.Denoising()
@@ -238,8 +238,6 @@ def build_operator(args, image, alpha):
         return _kernel(args)
     if args.op == "sr":
         return O.Downsampling(args.factor)
-    if not 0 < args.ratio <= 1:
-        raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
     shape = tuple(image.shape[1:]) if args.simulate else _parse_shape(args.shape)
     m = max(1, round(args.ratio * math.prod(shape)))
     return O.CompressedSensing(m, shape, seed=args.seed)
@@ -276,8 +274,6 @@ def _observation(args, image, alpha, op):
         with torch.no_grad():
             y = op(image)
             return (noise(y) if noise else y), image
-    if args.noise:
-        raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
     if args.op == "cs":
         y = image
         if y.shape[1] != op.m:
@@ -423,6 +419,7 @@ def run_many(args) -> int:
     from .folders import find_jobs, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
+    from .priors.generator import NETWORKS
 
     if args.report or args.compare or args.plot:
         raise UsageError("--report, --compare and --plot take one image; restore several without them.")
@@ -455,7 +452,7 @@ def run_many(args) -> int:
         prior = resolve_prior(requested, op, options, y)
         # a network prior takes minutes per image: its time estimate and its bar are shown
         # (a folder with a 4-megapixel photo ran silent for hours)
-        slow = isinstance(prior, str) and prior in ("dip", "decoder")
+        slow = isinstance(prior, str) and prior in NETWORKS
         result = solve(y, op, prior, noise_level=args.noise_level, truth=truth,
                        progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again

@@ -90,11 +90,12 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
     jobs = []
     for text in map(str, inputs):
         path = Path(text)
-        in_output = _inside(path, out_dir) or path.resolve() == out_dir.resolve()
-        if (len(inputs) > 1 and path.is_dir() and in_output) or path.resolve() in others:
+        is_output = path.resolve() == out_dir.resolve()
+        if (len(inputs) > 1 and path.is_dir() and (is_output or _inside(path, out_dir))) \
+                or path.resolve() in others:
             continue
         if path.is_dir():
-            if path.resolve() == out_dir.resolve():
+            if is_output:
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
             images = [f for f in sorted(path.rglob("*")) if _is_image(f, path)]
@@ -115,12 +116,11 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / _output_name(rel)) for source, rel in found]
+    seen, unique = {}, []
     for job in jobs:
         if job.output.resolve() in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
                              "input (--mask or --kernel); choose another output folder.")
-    seen, unique = {}, []
-    for job in jobs:
         if job.output.resolve() == job.source.resolve():
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")

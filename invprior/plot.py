@@ -82,7 +82,6 @@ def nothing_to_plot(result) -> str | None:
     return f"nothing to plot: the {prior} prior ran one pass, with no iterations to draw."
 
 
-
 def line_panel(draw, box: tuple, ys: list, *, xs: list | None = None, xmax: float | None = None,
                label: str = "", colour=INK, log: bool = False, mark: float | None = None,
                axis: bool = True, xlabel: str = "iteration") -> None:

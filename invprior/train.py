@@ -303,7 +303,7 @@ def main(argv=None) -> int:
             torch.distributed.destroy_process_group()
     if ck["meta"].get("interrupted"):
         if main_rank:  # the denoisers keep what they learnt; a GLO run can go on
-            then = ("--resume continues it" if args.kind in ("glo", "linear")
+            then = ("--resume continues it" if args.kind in _GLO
                     else "the weights so far, usable as they are")
             print(f"interrupted after {ck['step']} steps: wrote {args.out} ({then}).",
                   file=sys.stderr)

@@ -297,6 +297,7 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     cannot be written."""
     from ..checks import resolve_device
     from ..io import check_writable
+    from ..priors.generator import NETWORKS
 
     unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
     if unknown:
@@ -306,7 +307,7 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     if args.priors is not None and "dip" not in sections:
         raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
     priors = [p for p in (args.priors or "dip,decoder").split(",") if p]
-    wrong = [p for p in priors if p not in ("dip", "decoder")]
+    wrong = [p for p in priors if p not in NETWORKS]
     if wrong or not priors:
         raise ValueError(f"--priors takes dip and/or decoder (the untrained priors), got "
                          f"'{args.priors}'.")

@@ -245,12 +245,12 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
             opt_w.zero_grad(set_to_none=True)
             opt_z.zero_grad(set_to_none=True)
             loss.backward()
-            if world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
-                codes.weight.grad = codes.weight.grad / world.size
             if idle:  # no code moves, but SparseAdam counts the step (its bias correction)
                 codes.weight.grad = torch.sparse_coo_tensor(
                     torch.zeros(1, 0, dtype=torch.long, device=dev),
                     codes.weight.new_zeros(0, cfg.latent), codes.weight.shape)
+            elif world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
+                codes.weight.grad = codes.weight.grad / world.size
             opt_w.step()
             opt_z.step()
             if not idle:

@@ -163,11 +163,12 @@ class PlugAndPlay(ItemwisePrior):
                 lambda y, op, truth, start: self.restore_together(
                     y, op, noise_level=0.0, truth=truth, progress=progress, desc=desc,
                     one=True, start=start), window, y, op, truth, start)
-        counts = [defaults(op, level, self.settings["weight"])["iters"] for level in levels]
-        if self.iters is None and len(set(counts)) > 1:
-            # the default count differs by item (a noise-free blur runs longer): each its
-            # own, as alone (together, the noise-free item set it for all of them)
-            return self._by_count(y, op, counts, noise_level, truth, progress, desc, start)
+        if self.iters is None:
+            counts = [defaults(op, level, self.settings["weight"])["iters"] for level in levels]
+            if len(set(counts)) > 1:
+                # the default count differs by item (a noise-free blur runs longer): each its
+                # own, as alone (together, the noise-free item set it for all of them)
+                return self._by_count(y, op, counts, noise_level, truth, progress, desc, start)
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, start=start, **self.settings)
