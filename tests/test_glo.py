@@ -345,3 +345,18 @@ def test_a_trained_prior_keeps_what_it_observed_and_takes_a_custom_operator():
 
     rows = EveryOtherRow()
     assert solve(rows(x), rows, path, **fast).image.shape == (1, 1, 16, 16)
+
+
+def test_fewer_images_than_processes_is_one_sentence(tmp_path):
+    """Three ranks on two images: one rank held none and failed on an empty index."""
+    folder = _folder(tmp_path / "data", count=2)
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=3",
+         "-m", "invprior.train", "--data", str(folder), "--size", "8", "--latent", "2",
+         "--width", "16", "--steps", "2", "--batch", "2", "--threads", "1", "--quiet",
+         "--out", str(tmp_path / "t.pt")],
+        capture_output=True, text=True, env=ENV, timeout=120)
+    assert proc.returncode != 0
+    assert proc.stderr.count("error: training needs at least 2 images and one per process, "
+                             "got 2 for 3 processes.") == 1, proc.stderr[-2000:]
+    assert "IndexError" not in proc.stderr and not (tmp_path / "t.pt").exists()
