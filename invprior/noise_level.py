@@ -1,14 +1,47 @@
 """Noise level of an image: Donoho's wavelet MAD estimator, in torch.
 
 ``skimage.restoration.estimate_sigma`` needs PyWavelets; this small torch version computes
-the same estimate so that we need not depend on it. Used by the solver's stopping rule and
-by the sparse-coding denoiser.
+the same estimate so that we need not depend on it. Used wherever a noise level is not
+given: the denoisers (one pass, plug-and-play), the stopping rule, the sparse-coding
+denoiser.
+
+An RGB photo whose colour differences are far quieter than its luminance in the finest
+band is read off its luminance's flattest blocks. JPEG (and most cameras) keeps the colour
+at half resolution, which wipes out the finest band of the noise's colour part; what is left
+in each RGB channel is its luminance part, about 0.65 of the noise, and a white-noise
+denoiser given that level leaves most of the noise in. A clean photo looks the same to the
+finest band (its texture is mostly luminance), which is why the flattest blocks decide:
+noise is everywhere, texture is not. Measured on the first 8 Kodak24 photos (held out:
+the rule was set on astronaut, coffee and chelsea), white noise, then 8-bit and JPEG by
+imageio (Pillow), the one-pass denoiser at the level read, mean level and PSNR:
+
+| noise, JPEG quality | each channel (before) | now | level given |
+|---|---|---|---|
+| 25/255, 95 | 17.3/255, 26.93 dB | 28.8/255, 31.11 dB | 30.83 dB |
+| 25/255, 85 | 18.7/255, 26.67 dB | 31.2/255, 30.78 dB | 29.96 dB |
+| 10/255, 95 | 8.5/255, 33.97 dB | 13.6/255, 35.40 dB | 35.26 dB |
+| 10/255, 85 | 6.6/255, 31.85 dB | 9.3/255, 33.25 dB | 33.98 dB |
+| 5/255, 95 | 5.5/255, 37.84 dB | 7.8/255, 38.21 dB | 38.00 dB |
+| 0, 90 | 2.5/255, 38.28 dB | the same | |
+| 25/255, none (PNG) | 24.7/255, 31.80 dB | the same | 31.78 dB |
+| 10/255, none (PNG) | 11.0/255, 36.53 dB | the same | 36.65 dB |
+| 0, none (PNG) | 2.9/255, 47.56 dB | 3.3/255, 46.63 dB | |
+
+(the luminance is the opponent transform's, ``invprior.colour``: orthonormal, so white noise
+of std sigma per channel has std sigma there too).
 """
 
 from __future__ import annotations
 
 import torch
 
+from .colour import to_opponent
+
+# below this fraction of the luminance's level, the colour differences' noise is hidden
+HIDDEN_COLOUR = 0.5
+# the 10th percentile of the RMS of 64 white gaussian samples of std 1:
+# sqrt(scipy.stats.chi2.ppf(0.1, 64) / 64)
+FLAT_BIAS = 0.8839
 _DB2_HI = (-0.48296291314469025, 0.836516303737469, -0.22414386804185735, -0.12940952255092145)
 
 
@@ -17,8 +50,10 @@ def estimate_sigma(y: torch.Tensor) -> list[float]:
 
     Donoho's robust estimator, as :func:`skimage.restoration.estimate_sigma` does it
     (which needs PyWavelets, hence this small torch version): the finest diagonal db2
-    wavelet coefficients are almost pure noise, so ``sigma = median(|HH|) / 0.6745``;
-    channels are averaged.
+    wavelet coefficients are almost pure noise, so ``sigma = median(|HH|) / 0.6745``.
+    Channels are averaged, except where an RGB photo's colour differences are far quieter
+    than its luminance (JPEG's half-resolution colour hides their noise): then the reading
+    of the luminance's flattest blocks, where it is higher (see the module docstring).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -30,15 +65,48 @@ def estimate_sigma(y: torch.Tensor) -> list[float]:
         raise ValueError(f"expected a (B, C, H, W) image tensor, got shape {tuple(y.shape)}.")
     if min(y.shape[-2:]) < 8:
         raise ValueError(f"image {y.shape[-2]}x{y.shape[-1]} is too small to estimate the noise.")
-    b, c, h, w = y.shape
-    x = y.detach().reshape(b * c, h, w).double()
+    y = y.detach()
+    per_channel = torch.stack([_mad(_finest_band(y[:, c])) for c in range(y.shape[1])], 1).mean(1)
+    if y.shape[1] == 3:
+        opponent = to_opponent(y)
+        luminance = _finest_band(opponent[:, 0])
+        colour = (_mad(_finest_band(opponent[:, 1])) + _mad(_finest_band(opponent[:, 2]))) / 2
+        # colour differences far quieter than the luminance: their fine detail was dropped
+        # (JPEG) or the photo is clean (its texture is mostly luminance). The luminance's
+        # flattest blocks tell the two apart: noise is everywhere, texture is not.
+        hidden = colour < HIDDEN_COLOUR * _mad(luminance)
+        per_channel = torch.where(hidden, torch.maximum(per_channel, _flattest(luminance)),
+                                  per_channel)
+    return [float(v) for v in per_channel]
+
+
+def _finest_band(x: torch.Tensor) -> torch.Tensor:
+    """The finest diagonal db2 wavelet band ``(B, H/2 - 1, W/2 - 1)`` (float64) of each plane
+    ``(B, H, W)``: for white noise of std sigma, white noise of std sigma."""
+    h, w = x.shape[-2:]
+    x = x.double()
     # Separable high-pass in both directions, 'valid' borders, every second sample: as sums
     # of strided slices, which need a few image-sized buffers (conv2d's unfolding of a 4x4
     # kernel held 16 copies: 5 GB for a 12-megapixel RGB photo)
     rows = sum(f * x[..., k : k + w - 3 : 2] for k, f in enumerate(_DB2_HI))
-    hh = sum(f * rows[:, k : k + h - 3 : 2] for k, f in enumerate(_DB2_HI))
-    sig = hh.abs().flatten(1).median(1).values / 0.6745
-    return [float(v) for v in sig.reshape(b, c).mean(1)]
+    return sum(f * rows[:, k : k + h - 3 : 2] for k, f in enumerate(_DB2_HI))
+
+
+def _mad(band: torch.Tensor) -> torch.Tensor:
+    """Donoho's ``median(|band|) / 0.6745`` per plane: ``(B,)``."""
+    return band.abs().flatten(1).median(1).values / 0.6745
+
+
+def _flattest(band: torch.Tensor, side: int = 8) -> torch.Tensor:
+    """The noise std in the flattest tenth of a band's ``side x side`` blocks ``(B,)``: the
+    10th percentile of the blocks' RMS over what it is for white noise (0 for a band of fewer
+    than 16 blocks: no reading)."""
+    b, h, w = band.shape
+    if (h // side) * (w // side) < 16:
+        return torch.zeros(b, dtype=band.dtype, device=band.device)
+    blocks = band[:, : h // side * side, : w // side * side].unfold(1, side, side).unfold(2, side, side)
+    rms = blocks.pow(2).mean((-2, -1)).sqrt().flatten(1)
+    return torch.quantile(rms, 0.1, dim=1) / FLAT_BIAS
 
 
 def estimate_noise(y: torch.Tensor) -> float:
