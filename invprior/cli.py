@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
-    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098 (default: estimated from IMAGE)")
+    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098 (default: estimated from IMAGE; for a JPEG with the error its quantization adds, which the estimate cannot see)")
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
@@ -341,6 +341,25 @@ def _read(args, path, ops: dict):
     return y, op, truth
 
 
+def _noise_level(args, path, y, op) -> tuple[float | None, str]:
+    """``(noise_level, note)``: ``--noise-level``; else, for a JPEG whose noise is read off
+    ``y`` (denoise, deblur), the reading combined with the error that the file's quantization
+    adds (``io.jpeg_noise``: JPEG drops the band where the noise is read), and a note for
+    the stop reason that says so; else ``(None, "")`` (the prior reads ``y`` itself)."""
+    from .io import jpeg_noise
+    from .noise_level import estimate_noise
+
+    if args.noise_level is not None or args.simulate or not getattr(op, "noise_visible", False):
+        return args.noise_level, ""
+    added = jpeg_noise(path)
+    if added is None or min(y.shape[-2:]) < 16:
+        return None, ""
+    seen = estimate_noise(y)
+    level = math.hypot(seen, added)
+    return level, (f", noise {255 * level:.1f}/255 estimated: {255 * seen:.1f} read off the "
+                   f"image, {255 * added:.1f} from the JPEG's quantization")
+
+
 def run(args) -> dict:
     from .api import resolve_prior, solve
     from .checks import resolve_device
@@ -355,8 +374,9 @@ def run(args) -> dict:
 
     paths = _outputs(args)
     device = resolve_device(args.device)
+    level, note = _noise_level(args, args.image, y, op)
     start = time.perf_counter()
-    result = solve(y, op, args.prior, noise_level=args.noise_level, truth=truth,
+    result = solve(y, op, args.prior, noise_level=level, truth=truth,
                    progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     if result.interrupted and result.iterations == 0:
@@ -369,7 +389,7 @@ def run(args) -> dict:
         "device": str(device), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "torch_threads": torch.get_num_threads(), "seconds": round(seconds, 2),
         "iterations": result.iterations, "returned_iteration": result.iteration,
-        "stop_reason": result.stop_reason, "interrupted": result.interrupted,
+        "stop_reason": result.stop_reason + note, "interrupted": result.interrupted,
         "seconds_per_iteration": round(result.seconds / max(result.iterations, 1), 4),
     }
     if truth is not None:
@@ -444,16 +464,17 @@ def run_many(args) -> int:
 
     def prepare(path):
         y, op, truth = _read(args, path, ops)
-        return (tuple(y.shape), id(op)), (y, op, truth)
+        level = _noise_level(args, path, y, op)[0]  # a JPEG's own: batched with its equals
+        return (tuple(y.shape), id(op), level), (y, op, truth, level)
 
     def restore(items):
-        y, op = torch.cat([i[0] for i in items]), items[0][1]
+        y, op, level = torch.cat([i[0] for i in items]), items[0][1], items[0][3]
         truth = torch.cat([i[2] for i in items]) if items[0][2] is not None else None
         prior = resolve_prior(requested, op, options, y)
         # a network prior takes minutes per image: its time estimate and its bar are shown
         # (a folder with a 4-megapixel photo ran silent for hours)
         slow = isinstance(prior, str) and prior in NETWORKS
-        result = solve(y, op, prior, noise_level=args.noise_level, truth=truth,
+        result = solve(y, op, prior, noise_level=level, truth=truth,
                        progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt

@@ -185,3 +185,19 @@ def test_a_one_dimensional_array_and_a_90_megapixel_header_say_so_plainly(tmp_pa
     Image.new("L", (10000, 9000)).save(tmp_path / "big.png", compress_level=1)
     assert read_image(tmp_path / "big.png").image.shape == (1, 1, 9000, 10000)
     assert not [w for w in recwarn if "DecompressionBomb" in type(w.message).__name__]
+
+
+def test_jpeg_noise_is_read_from_the_luminance_table_and_only_from_jpegs(tmp_path):
+    import imageio.v3 as iio
+
+    from invprior.io import jpeg_noise
+
+    a = np.zeros((16, 16, 3), np.uint8)
+    levels = []
+    for quality in (95, 85, 75):
+        iio.imwrite(tmp_path / f"q{quality}.jpg", a, quality=quality)
+        levels.append(round(255 * jpeg_noise(tmp_path / f"q{quality}.jpg"), 1))
+    assert levels == [1.7, 5.0, 8.4]  # Pillow's tables: mean step / sqrt(12)
+    iio.imwrite(tmp_path / "x.png", a)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    assert jpeg_noise(tmp_path / "x.png") is None and jpeg_noise(tmp_path / "bad.jpg") is None
