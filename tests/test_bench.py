@@ -131,3 +131,21 @@ def test_auto_policy_table_is_computed_from_the_code():
     assert picks["inpaint, a binary mask with a hole 16+ pixels in"] == "inpainter"
     assert [c for p, c in picks.items() if p.startswith("inpaint, a soft mask")] == ["dip"]
     assert markdown().count("\n| ") == len(picks)  # one row each (the header starts the text)
+
+
+def test_jpeg_section_smoke_run_on_one_photo(tmp_path, capsys):
+    # the section on a stand-in Kodak24 folder of one photo (the real one is in ../shared)
+    import skimage.data
+    import torch
+
+    from invprior.bench import jpeg
+    from invprior.io import write_image
+
+    (tmp_path / "kodak24").mkdir()
+    photo = torch.from_numpy(skimage.data.astronaut()).float().div(255).permute(2, 0, 1)[None]
+    write_image(tmp_path / "kodak24" / "kodim01.png", photo)
+    rows = jpeg.run(quick=True, root=tmp_path)
+    assert [(r["quality"], r["images"]) for r in rows] == [(95, 1), (85, 1)]
+    # the CLI's level adds the JPEG's share to the reading: never below it
+    assert all(r["cli_level"] >= r["read"] for r in rows)
+    assert "| deblur, gaussian 2, noise 0.01 | 85 |" in jpeg.markdown(rows)

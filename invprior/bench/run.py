@@ -7,7 +7,9 @@ decoder), ``classical`` (bicubic, TV, NL-means, biharmonic, Wiener), ``sparse`` 
 dictionary-learning baseline), ``denoiser`` (the trained CNN denoiser, plug-and-play) and
 ``trained`` (GLO / CSGM priors), when available, ``standard`` (Set12 and Kodak24
 denoising by the published protocol, beside the published numbers; skipped with a message
-when ../shared/testsets is missing), ``set5`` (x4 super-resolution, the same way), ``holes`` and
+when ../shared/testsets is missing), ``jpeg`` (Kodak24 crops degraded and saved as JPEG:
+the noise level read off the pixels against the CLI's, which adds the JPEG's own error),
+``set5`` (x4 super-resolution, the same way), ``holes`` and
 ``nonlinear`` (large-hole inpainting and nonlinear callables: ``bench.hard``), ``scale`` (0.25 to 12 megapixels, folders, on the CPU)
 and ``gpu`` (the same on CUDA, skipped without it; ``bench.scale``).
 
@@ -40,8 +42,8 @@ from ..metrics import psnr, ssim
 from .policy import markdown as policy_markdown
 
 FIXED = "Fixed cases (256x256, ../shared/cases)"
-SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "set5",
-            "holes", "nonlinear", "scale", "gpu")
+SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "jpeg",
+            "set5", "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 POLICY = "What auto picks"
 BLOCKS = {
@@ -51,6 +53,7 @@ BLOCKS = {
     "Sparse coding baseline": ("sparse",),
     "Trained priors": ("trained",),
     "Standard test sets (../shared/testsets)": ("standard",),
+    "Photos saved as JPEG (Kodak24 crops)": ("jpeg",),
     "Super-resolution x4, Set5 (../shared/testsets)": ("set5",),
     "Large holes": ("holes",),
     "Nonlinear operators": ("nonlinear",),
@@ -378,6 +381,7 @@ def main(argv=None) -> int:
             ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
             ("trained", "invprior.bench.trained", "Trained priors", "run"),
             ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
+            ("jpeg", "invprior.bench.jpeg", "Photos saved as JPEG (Kodak24 crops)", "run"),
             ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
             ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
             ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
