@@ -89,7 +89,9 @@ def jpeg_noise(path: str | os.PathLike) -> float | None:
 
     try:
         with Image.open(path) as probe:  # the header only
-            tables = getattr(probe, "quantization", None) if probe.format == "JPEG" else None
+            # MPO: the JPEG of phones and cameras that store a second picture beside it
+            jpeg = probe.format in ("JPEG", "MPO")
+            tables = getattr(probe, "quantization", None) if jpeg else None
     except Exception:
         return None
     if not tables:

@@ -198,6 +198,12 @@ def test_jpeg_noise_is_read_from_the_luminance_table_and_only_from_jpegs(tmp_pat
         iio.imwrite(tmp_path / f"q{quality}.jpg", a, quality=quality)
         levels.append(round(255 * jpeg_noise(tmp_path / f"q{quality}.jpg"), 1))
     assert levels == [1.7, 5.0, 8.4]  # Pillow's tables: mean step / sqrt(12)
+    # a phone's MPO (a JPEG with a second picture after it) is a JPEG too
+    from PIL import Image
+
+    first = Image.fromarray(a)
+    first.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[first], quality=85)
+    assert round(255 * jpeg_noise(tmp_path / "phone.jpg"), 1) == 5.0
     iio.imwrite(tmp_path / "x.png", a)
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     assert jpeg_noise(tmp_path / "x.png") is None and jpeg_noise(tmp_path / "bad.jpg") is None
