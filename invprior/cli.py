@@ -347,14 +347,15 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     adds (``io.jpeg_noise``: JPEG drops the band where the noise is read), and a note for
     the stop reason that says so; else ``(None, "")`` (the prior reads ``y`` itself)."""
     from .io import jpeg_noise
-    from .noise_level import estimate_noise
+    from .priors.base import visible_noise
 
-    if args.noise_level is not None or args.simulate or not getattr(op, "noise_visible", False):
+    if args.noise_level is not None or args.simulate:
         return args.noise_level, ""
     added = jpeg_noise(path)
-    if added is None or min(y.shape[-2:]) < 16:
+    # the prior's own reading, where the operator shows the noise in y (denoise, deblur)
+    seen = visible_noise(op, y) if added is not None else None
+    if seen is None:
         return None, ""
-    seen = estimate_noise(y)
     level = math.hypot(seen, added)
     return level, (f", noise {255 * level:.1f}/255 estimated: {255 * seen:.1f} read off the "
                    f"image, {255 * added:.1f} from the JPEG's quantization")
