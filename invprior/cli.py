@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed, thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
-    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless --noise-level > 0)")
+    g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless IMAGE has noise, given by --noise-level > 0 or read off it)")
     g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
     g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
@@ -343,7 +343,7 @@ def _read(args, path, ops: dict):
 
 def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     """``(noise_level, note)``: ``--noise-level``; else, for a JPEG whose noise is read off
-    ``y`` (denoise, deblur), the reading combined with the error that the file's quantization
+    ``y`` (denoise, deblur; sr where the noise shows), the reading combined with the error that the file's quantization
     adds (``io.jpeg_noise``: JPEG drops the band where the noise is read), and a note for
     the stop reason that says so; else ``(None, "")`` (the prior reads ``y`` itself)."""
     from .io import jpeg_noise
@@ -352,7 +352,8 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     if args.noise_level is not None or args.simulate:
         return args.noise_level, ""
     added = jpeg_noise(path)
-    # the prior's own reading, where the operator shows the noise in y (denoise, deblur)
+    # the prior's own reading, where the operator shows the noise in y (denoise, deblur;
+    # sr when y reads as noisy: base.visible_noise)
     seen = visible_noise(op, y) if added is not None else None
     if seen is None:
         return None, ""

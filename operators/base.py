@@ -56,9 +56,11 @@ class Operator(nn.Module):
     # name: the registry name of a built-in operator (None for a user's own), which the
     # default-prior table of invprior reads.
     name: str | None = None
-    # noise_visible: whether the noise in y can be read off y itself (the finest wavelet band
-    # of y holds noise and no detail), so that its level can be estimated from y.
-    noise_visible: bool = False
+    # noise_visible: whether the noise in y can be read off y itself, so that its level can
+    # be estimated from y: True where the finest wavelet band of y holds noise and no
+    # detail; "top band" where only the top of y's spectrum does (an antialiased sampling:
+    # a reading there counts as noise above what clean images read).
+    noise_visible: bool | str = False
     # good_initial_estimate: whether initial_estimate is close enough to the image to be
     # worth fitting a network to first (a closed form such as Wiener or bicubic; not the
     # generic damped least squares of an ill-posed operator, e.g. compressed sensing).

@@ -5,7 +5,11 @@ The protocol of ``../shared/testsets/README.md``: HR = the BMP cropped to a mult
 channel (ITU-R BT.601) with 4 pixels cropped at each border, averaged over the five images.
 Ours is the CLI/API default, ``solve(lr, Downsampling(4, 'bicubic'))`` (plug-and-play with
 the gray CNN denoiser on the luma: ``priors.luma``); the baseline is bicubic upsampling (``operators.resample.upsample_bicubic``).
-A missing folder is skipped with a message.
+A second table: the same LR with white noise of ``NOISY``/255 added (``default_rng(i)`` for
+image ``i``, not clipped), super-resolved by the default, which reads the noise off the LR
+(``priors.base.visible_noise``), against the LR taken as noise-free (``noise_level=0``, the
+default before that reading) and the level given. A missing folder is skipped with a
+message.
 
 Example:
     >>> run(root="/nonexistent")
@@ -27,6 +31,10 @@ TESTSETS = Path("../shared/testsets")
 PUBLISHED = {"bicubic": 28.42, "deep image prior (2000 steps)": 29.90,
              "SRResNet (trained on ImageNet)": 32.10}
 OURS = "invprior default (plug-and-play CNN denoiser, on the luma: priors.luma)"
+NOISY = 10  # /255, the noise of the second table
+NOISY_METHODS = ("bicubic", "invprior default (noise read off the LR)",
+                 "invprior, LR taken as noise-free (noise_level=0)",
+                 "invprior, noise level given")
 
 
 def y_psnr(out: torch.Tensor, hr: torch.Tensor, border: int = 4) -> float:
@@ -71,22 +79,32 @@ def run(quick: bool = False, root: str | Path = TESTSETS) -> list[dict]:
         return []
     files = files[:2] if quick else files
     op = O.Downsampling(4, "bicubic")
-    methods = {"bicubic": lambda lr: upsample_bicubic(lr, 4).clamp(0, 1),
-               OURS: lambda lr: solve(lr, op, progress=False, device="cpu").image}
+
+    def ours(level=None):
+        return lambda lr: solve(lr, op, noise_level=level, progress=False, device="cpu").image
+
+    bicubic = lambda lr: upsample_bicubic(lr, 4).clamp(0, 1)  # noqa: E731
+    tables = {0: {"bicubic": bicubic, OURS: ours()},
+              NOISY: dict(zip(NOISY_METHODS, (bicubic, ours(), ours(0.0), ours(NOISY / 255))))}
     rows = []
-    for method, restore in methods.items():
-        scores, seconds = [], 0.0
-        for path in files:
-            hr = _hr(path)[..., :64, :64] if quick else _hr(path)
-            with torch.no_grad():
-                lr = op(hr)
-            start = time.perf_counter()
-            out = restore(lr)
-            seconds += time.perf_counter() - start
-            scores.append(y_psnr(out, hr))
-            print(f"set5 {path.stem:10s} {method:45s} {scores[-1]:6.2f} dB", flush=True)
-        rows.append({"method": method, "psnr": float(np.mean(scores)),
-                     "seconds": seconds / len(files), "images": len(files)})
+    for noise, methods in tables.items():
+        for method, restore in methods.items():
+            scores, seconds = [], 0.0
+            for i, path in enumerate(files):
+                hr = _hr(path)[..., :64, :64] if quick else _hr(path)
+                with torch.no_grad():
+                    lr = op(hr)
+                if noise:
+                    draw = np.random.default_rng(i).standard_normal(lr.shape)
+                    lr = lr + torch.from_numpy(draw * noise / 255).float()
+                start = time.perf_counter()
+                out = restore(lr)
+                seconds += time.perf_counter() - start
+                scores.append(y_psnr(out, hr))
+                print(f"set5 {path.stem:10s} noise {noise:2d} {method:45s} {scores[-1]:6.2f} dB",
+                      flush=True)
+            rows.append({"method": method, "psnr": float(np.mean(scores)), "noise": noise,
+                         "seconds": seconds / len(files), "images": len(files)})
     return rows
 
 
@@ -94,10 +112,16 @@ def markdown(rows: list[dict]) -> str:
     """Our rows beside the published ones."""
     if not rows:
         return "Set5 was not found (../shared/testsets/set5): nothing measured.\n"
-    lines = [f"PSNR (dB) on Y, border 4, mean over {rows[0]['images']} images.", "",
-             "| method | PSNR (dB) | seconds / image |", "|---|---|---|"]
-    lines += [f"| {r['method']} | {r['psnr']:.2f} | {r['seconds']:.1f} |" for r in rows]
+    header = ["| method | PSNR (dB) | seconds / image |", "|---|---|---|"]
+    clean = [r for r in rows if not r.get("noise")]
+    noisy = [r for r in rows if r.get("noise")]
+    lines = [f"PSNR (dB) on Y, border 4, mean over {rows[0]['images']} images.", ""] + header
+    lines += [f"| {r['method']} | {r['psnr']:.2f} | {r['seconds']:.1f} |" for r in clean]
     lines += [f"| {name} (published) | {value:.2f} | |" for name, value in PUBLISHED.items()]
     lines += ["", "Protocol: ../shared/testsets/README.md; ours: `solve(lr, Downsampling(4, "
               "'bicubic'))` on the CPU (2 threads), the back-projection included."]
+    if noisy:
+        lines += ["", f"The same LR with white noise of {noisy[0]['noise']}/255 (`default_rng(i)`"
+                  " for image i, not clipped):", ""] + header
+        lines += [f"| {r['method']} | {r['psnr']:.2f} | {r['seconds']:.1f} |" for r in noisy]
     return "\n".join(lines) + "\n"

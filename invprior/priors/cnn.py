@@ -32,7 +32,7 @@ from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
-from .base import ItemwisePrior, said_level
+from .base import ItemwisePrior, in_parts, said_level, visible_noise
 from .dihedral import check_turns, self_ensemble
 from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
@@ -199,9 +199,16 @@ class CNNPrior(ItemwisePrior):
                 raise ValueError("self_ensemble is for one-pass denoising (the denoise "
                                  "operator); plug-and-play turns the image at each iteration "
                                  "already.")
-            luma = (isinstance(op, O.Downsampling) and y.shape[1] == 3 and not noise_level
-                    and self.luma_splitting is not None)
-            together = (self.luma_splitting if luma else self.splitting).restore_together
+            # noise-free colour super-resolution runs on the luma; one whose y shows noise
+            # (given, or read: base.visible_noise) on all three channels, which it must clean
+            luma = [isinstance(op, O.Downsampling) and y.shape[1] == 3
+                    and self.luma_splitting is not None
+                    and not visible_noise(op, y[b : b + 1], noise_level) for b in range(len(y))]
+            if len(set(luma)) > 1:  # some of each: each part as alone
+                return in_parts(luma, y, lambda y, truth, start: self.restore_together(
+                    y, op, noise_level=noise_level, truth=truth, progress=progress,
+                    desc=desc), truth)
+            together = (self.luma_splitting if luma[0] else self.splitting).restore_together
             return together(y, op, noise_level=noise_level, truth=truth, progress=progress,
                             desc=desc, one=len(y) == 1)
         # one pass for the whole batch, each image at its own (estimated) noise level

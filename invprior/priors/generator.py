@@ -291,6 +291,8 @@ class NetworkPrior(ItemwisePrior):
             level = visible_noise(op, y, noise_level)
         else:  # each image's own noise level, as when restored alone
             levels = [visible_noise(op, y[b : b + 1], noise_level) for b in range(images)]
+            if len({v is None for v in levels}) > 1:
+                return None  # some read, some not (another stopping rule): one at a time
             level = None if levels[0] is None else torch.tensor(levels, dtype=torch.float64)
         init = self.init
         if init == "auto":
@@ -304,7 +306,7 @@ class NetworkPrior(ItemwisePrior):
                                   for t in (y, truth, estimate))
             if level is not None:
                 level = torch.as_tensor(level, dtype=torch.float64).reshape(-1).repeat_interleave(k)
-        finish, cheap = keeper(op, y, self.keep_observed, noise_level)
+        finish, cheap = keeper(op, y, self.keep_observed, level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
         budget = self.max_seconds if stacked or self.max_seconds is None else self.max_seconds / k
         cfg = LoopConfig(

@@ -48,7 +48,7 @@ import operators as O
 from ..checks import resolve_device
 from ..metrics import psnr
 from ..result import Result
-from .base import ItemwisePrior, keeper, said_level, visible_noise
+from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise
 from .cost import free_memory
 from .dihedral import Turning
 from .window import inpainting_window, restore_in_window
@@ -163,17 +163,21 @@ class PlugAndPlay(ItemwisePrior):
                 lambda y, op, truth, start: self.restore_together(
                     y, op, noise_level=0.0, truth=truth, progress=progress, desc=desc,
                     one=True, start=start), window, y, op, truth, start)
-        if self.iters is None:
-            counts = [defaults(op, level, self.settings["weight"])["iters"] for level in levels]
-            if len(set(counts)) > 1:
-                # the default count differs by item (a noise-free blur runs longer): each its
-                # own, as alone (together, the noise-free item set it for all of them)
-                return self._by_count(y, op, counts, noise_level, truth, progress, desc, start)
+        # Items that would not run alike are restored as alone, part by part: another
+        # default iteration count (a noise-free blur runs longer), or noise-free among noisy
+        # ones (a noise-free item ends with its projection onto A x = y: super-resolution's
+        # back-projection, which would put a noisy item's noise back)
+        kinds = [(self.iters or defaults(op, level, self.settings["weight"])["iters"], level > 0)
+                 for level in levels]
+        if len(set(kinds)) > 1:
+            return in_parts(kinds, y, lambda y, truth, start: self.restore_together(
+                y, op, noise_level=noise_level, truth=truth, progress=progress, desc=desc,
+                one=True, start=start), truth, start)
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, start=start, **self.settings)
         # the last data step reproduces y only up to its small damping: put it back exactly
-        finish, _ = keeper(op, y, self.keep_observed, noise_level)
+        finish, _ = keeper(op, y, self.keep_observed, levels)
         if finish is not None:
             finished = finish(result.image).clamp(0, 1)
             for b, item in enumerate(result.items):
@@ -182,19 +186,6 @@ class PlugAndPlay(ItemwisePrior):
             read = said_level(level, noise_level) if level else ""
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
         return result.items
-
-    def _by_count(self, y, op, counts, noise_level, truth, progress, desc, start) -> list:
-        """``restore_together`` of the items sharing each default iteration count."""
-        items = [None] * len(y)
-        for count in sorted(set(counts)):
-            index = [b for b, c in enumerate(counts) if c == count]
-            part = self.restore_together(
-                y[index], op, noise_level=noise_level, truth=None if truth is None else truth[index],
-                progress=progress, desc=desc, one=True,
-                start=None if start is None else start[index])
-            for b, result in zip(index, part):
-                items[b] = result
-        return items
 
 
 def check_denoised(out, noisy: torch.Tensor) -> None:
