@@ -14,7 +14,7 @@ import re
 
 import torch
 
-__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "item",
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_level", "item",
            "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
            "users_operator"]
 
@@ -90,12 +90,7 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
         (torch.float32, 0.1)
     """
     y = check_observation(y)
-    if noise_level is not None:
-        if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
-                or not 0 <= noise_level <= 1:
-            raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
-                             f"number from 0 to 1, got {noise_level!r}.")
-        noise_level = float(noise_level)
+    noise_level = check_level(noise_level)
     if truth is not None and not isinstance(truth, torch.Tensor):
         raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
     import operators as O
@@ -106,6 +101,24 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
     check_forward(op, y, shape)
     return y, noise_level, None if truth is None else truth.float()
+
+
+def check_level(noise_level) -> float | None:
+    """``noise_level`` as a float when it is a number from 0 to 1 (the noise std on the
+    images' [0, 1] scale: 25 would mean 25/255 written as 25, a white image), None for None,
+    else ``ValueError`` in one sentence.
+
+    Example:
+        >>> check_level(0.1), check_level(None)
+        (0.1, None)
+    """
+    if noise_level is None:
+        return None
+    if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
+            or not 0 <= noise_level <= 1:
+        raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
+                         f"number from 0 to 1, got {noise_level!r}.")
+    return float(noise_level)
 
 
 def users_operator(op) -> bool:

@@ -353,3 +353,51 @@ def test_a_stacked_operator_gets_a_prior_that_takes_it():
         solve(A(y), A, "denoiser", iters=2, progress=False)
     with pytest.raises(ValueError, match="a tuple of measurements is for a stacked operator"):
         solve((y, y), O.Denoising(), progress=False)
+
+
+def test_one_noise_level_per_observation(camera64):
+    import numpy as np
+
+    x = torch.cat([camera64, camera64.flip(-1), camera64.flip(-2)])
+    levels = [0.1, 0.02, 0.1]
+    g = torch.Generator().manual_seed(0)
+    y = x + torch.tensor(levels).view(3, 1, 1, 1) * torch.randn(x.shape, generator=g)
+    out = solve(y, O.Denoising(), noise_level=levels, truth=x, progress=False)
+    assert out.image.shape == x.shape and len(out.items) == 3
+    for b, level in enumerate(levels):  # each as restored alone at its level
+        alone = solve(y[b : b + 1], O.Denoising(), noise_level=level, progress=False)
+        assert torch.allclose(out.items[b].image, alone.image, atol=1e-5)
+    # the weak noise's item, denoised at its own level, keeps its detail
+    assert psnr(out.items[1].image, x[1:2]) > psnr(
+        solve(y[1:2], O.Denoising(), noise_level=0.1, progress=False).image, x[1:2]) + 1
+    for given in (np.array(levels), torch.tensor(levels), tuple(levels)):
+        again = solve(y, O.Denoising(), noise_level=given, progress=False)
+        assert torch.allclose(again.image, out.image, atol=1e-5)
+    blur = O.Blur(sigma=1.0)
+    both = solve(blur(x[:2]), blur, noise_level=[0.0, 0.05], iters=2, progress=False)
+    assert len(both.items) == 2 and both.items[0].iterations == 2
+    assert solve(y[:1], O.Denoising(), noise_level=torch.tensor(0.1), progress=False).image.shape == (1, 1, 64, 64)
+    for bad, says in (([0.1, 0.1], "2 levels for 3"), ([0.1, 25, 0.1], "from 0 to 1"),
+                      ([0.1, None, 0.1], "holds None")):
+        with pytest.raises(ValueError, match=says):
+            solve(y, O.Denoising(), noise_level=bad, progress=False)
+
+
+def test_ctrl_c_in_one_level_leaves_the_other_levels_not_started(camera64):
+    from invprior.result import Result
+
+    class StoppedByCtrlC:  # a prior whose run the user interrupts
+        name, calls = "stopped", 0
+
+        def check(self, op):
+            return None
+
+        def restore(self, y, op, *, noise_level=None, truth=None, progress=False):
+            self.calls += 1
+            return Result(y.clamp(0, 1), stop_reason="interrupted", interrupted=True)
+
+    prior = StoppedByCtrlC()
+    y = torch.cat([camera64, camera64])
+    out = solve(y, O.Denoising(), prior=prior, noise_level=[0.1, 0.2], progress=False)
+    assert prior.calls == 1 and out.interrupted
+    assert [r.stop_reason for r in out.items] == ["interrupted", "not started (Ctrl-C)"]

@@ -48,7 +48,8 @@ USER_NOISE_MAX = 0.1
 # and 23.41 at x4 (6 scikit-image photos), at the level read 30.55 and 26.28.
 TOP_BAND_NOISE_MIN = 6 / 255
 
-__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper", "said_level", "in_parts"]
+__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper", "said_level", "in_parts",
+           "not_started"]
 
 
 @runtime_checkable
@@ -95,7 +96,7 @@ class ItemwisePrior:
         items = []
         for group in _groups(y, batch):
             if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
-                items += [_not_started(op, to_device(item(y, b), self.device)) for b in group]
+                items += [not_started(op, to_device(item(y, b), self.device)) for b in group]
                 continue
             if len(group) > 1 and isinstance(y, torch.Tensor):
                 together = self._restore_group(y, op, group, batch, noise_level, truth, progress)
@@ -111,14 +112,14 @@ class ItemwisePrior:
         """Item ``b`` of the batch on its own."""
         target = to_device(item(y, b), self.device)
         if skip:
-            return _not_started(op, target)
+            return not_started(op, target)
         ref = truth[b : b + 1].to(self.device) if truth is not None else None
         desc = f"{self.name} {b + 1}/{batch}" if batch > 1 else self.name
         try:
             result = self.restore_one(target, op, noise_level=noise_level, truth=ref,
                                       progress=progress, desc=desc)
         except KeyboardInterrupt:  # a step without a loop of its own to catch it
-            result = _not_started(op, target)
+            result = not_started(op, target)
         if ref is not None and not result.psnrs:
             result.psnrs = [psnr(result.image, ref)]
         return result
@@ -132,7 +133,7 @@ class ItemwisePrior:
                                              progress=progress,
                                              desc=f"{self.name} {group[-1] + 1}/{batch}")
         except KeyboardInterrupt:
-            return [_not_started(op, target[i : i + 1]) for i in range(len(group))]
+            return [not_started(op, target[i : i + 1]) for i in range(len(group))]
         if results is not None and ref is not None:
             for i, result in enumerate(results):
                 result.psnrs = result.psnrs or [psnr(result.image, ref[i : i + 1])]
@@ -241,7 +242,7 @@ def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None) -> li
     return items
 
 
-def _not_started(op, y) -> Result:
+def not_started(op, y) -> Result:
     """The result of an item that Ctrl-C kept from running: the operator's cheap estimate."""
     estimate = getattr(op, "initial_estimate", lambda _: None)(y)
     if estimate is None:
