@@ -77,8 +77,8 @@ class Downsampling(LinearOperator):
             raise ValueError(f"unknown border '{border}'; choose reflect or circular.")
         self.factor, self.filter, self.border = factor, filter, border
         # The antialiased bicubic leaves the top of y's spectrum to the noise. Clean images
-        # (Set5, Set12, Kodak24) read there up to 5.7/255 at factors 2 to 4, but 8.2 box,
-        # 7.7 gaussian and 11.6 bicubic x8 (a tiny y): there y's noise is not read.
+        # (Set5, Set12, Kodak24) read there up to 5.7/255 at factors 2 to 4, but up to 8.2
+        # box x2, 7.7 gaussian x2 and 11.6 bicubic x8 (a tiny y): there y's noise is not read.
         self.noise_visible = "top band" if filter == "bicubic" and factor <= 4 else False
         self.register_buffer("taps", downsampling_kernel(factor, filter).float())
 
