@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
             if is_output:
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
-            images = [f for f in sorted(path.rglob("*")) if _is_image(f, path)]
+            images = [f for f in _files_under(path) if _is_image(f, path)]
             found = [(f, f.relative_to(path)) for f in images
                      if not _inside(f, out_dir) and f.resolve() not in others]
             if not found:
@@ -132,6 +133,26 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
                              f"'{job.output}'; rename one or restore them separately.")
         # else the same file named twice (a.png a.png): restored once
     return sorted(unique, key=lambda j: str(j.source))
+
+
+def _files_under(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted, through symlinked subfolders too (``rglob`` skips
+    them: a linked folder of photos was left out without a word), each real folder once (a
+    link back up would loop).
+
+    Example:
+        >>> _files_under(Path("/nonexistent"))
+        []
+    """
+    seen, files = set(), []
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            subfolders[:] = []  # met before through another link: not again
+            continue
+        seen.add(real)
+        files += [Path(folder) / name for name in names]
+    return sorted(files)
 
 
 def _is_image(path: Path, root: Path) -> bool:

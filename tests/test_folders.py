@@ -287,3 +287,15 @@ def test_a_folder_restored_by_the_deep_image_prior_shows_its_progress(tmp_path, 
     assert main(["--op", "denoise", str(root), "-o", str(tmp_path / "out2")]) == 0
     err = capsys.readouterr().err
     assert "file" in err and "it/s" not in err
+
+
+def test_a_symlinked_subfolder_is_searched_and_a_link_loop_ends(tmp_path, photos):
+    from invprior.folders import find_jobs
+
+    elsewhere = tmp_path / "elsewhere"
+    write_image(elsewhere / "linked.png", sample_image("brick", 16))
+    (photos / "more").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(photos, target_is_directory=True)  # back up: a cycle
+    outputs = [str(j.output.relative_to(tmp_path / "out")) for j in find_jobs([photos], tmp_path / "out")]
+    assert "more/linked.png" in outputs
+    assert outputs.count("camera.png") == 1 and not any("loop" in o for o in outputs)
