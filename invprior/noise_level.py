@@ -93,13 +93,17 @@ def estimate_sigma(y: torch.Tensor) -> list[float]:
 def _finest_band(x: torch.Tensor) -> torch.Tensor:
     """The finest diagonal db2 wavelet band ``(B, H/2 - 1, W/2 - 1)`` (float64) of each plane
     ``(B, H, W)``: for white noise of std sigma, white noise of std sigma."""
+    return _separable(x.double(), _DB2_HI, step=2)
+
+
+def _separable(x: torch.Tensor, taps: tuple, step: int) -> torch.Tensor:
+    """Planes ``(B, H, W)`` filtered by ``taps`` in both directions, 'valid' borders, every
+    ``step``-th sample kept: as sums of strided slices, which need a few image-sized buffers
+    (conv2d's unfolding of a 4x4 kernel held 16 copies: 5 GB for a 12-megapixel RGB photo)."""
     h, w = x.shape[-2:]
-    x = x.double()
-    # Separable high-pass in both directions, 'valid' borders, every second sample: as sums
-    # of strided slices, which need a few image-sized buffers (conv2d's unfolding of a 4x4
-    # kernel held 16 copies: 5 GB for a 12-megapixel RGB photo)
-    rows = sum(f * x[..., k : k + w - 3 : 2] for k, f in enumerate(_DB2_HI))
-    return sum(f * rows[:, k : k + h - 3 : 2] for k, f in enumerate(_DB2_HI))
+    n = len(taps)
+    rows = sum(f * x[..., k : k + w - n + 1 : step] for k, f in enumerate(taps))
+    return sum(f * rows[:, k : k + h - n + 1 : step] for k, f in enumerate(taps))
 
 
 def _mad(band: torch.Tensor) -> torch.Tensor:
@@ -134,10 +138,7 @@ def top_band_sigma(y: torch.Tensor) -> list[float]:
     if y.ndim != 4 or min(y.shape[-2:]) < 8:
         raise ValueError(f"expected (B, C, H, W) images of at least 8x8, got shape {tuple(y.shape)}.")
     b, c, h, w = y.shape
-    x = y.detach().reshape(b * c, h, w).double()
-    # in both directions, 'valid' borders, as sums of slices (see _finest_band)
-    rows = sum(f * x[..., k : k + w - 4] for k, f in enumerate(_FOURTH))
-    z = sum(f * rows[:, k : k + h - 4] for k, f in enumerate(_FOURTH))
+    z = _separable(y.detach().reshape(b * c, h, w).double(), _FOURTH, step=1)
     return [float(v) for v in _mad(z).view(b, c).mean(1)]
 
 
