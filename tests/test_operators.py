@@ -354,13 +354,13 @@ def test_registry():
     assert O.make("sr", factor=3).factor == 3
 
 
-def test_import_is_fast():
-    code = (
-        "import time, torch; t = time.perf_counter(); import operators, invprior; "
-        "print(time.perf_counter() - t)"
-    )
-    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-    assert seconds < 0.5, seconds
+def test_import_loads_nothing_heavy():
+    # importing the package is quick because the heavy libraries load when first used; a
+    # list of what got loaded fails the same on any machine, where a time limit would not
+    code = ("import sys, torch; before = set(sys.modules); import operators, invprior; "
+            "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert set(loaded) <= {"invprior", "operators"}, loaded
 
 
 def test_operators_and_noises_say_their_parameters():
