@@ -321,16 +321,23 @@ def _options(args) -> dict:
 
 
 def _read(args, path, ops: dict):
-    """``(y, op, truth)`` for one input file; ``ops`` caches the operator per image size
-    (an inpainting mask read from the file's own alpha is the file's alone)."""
+    """``(y, op, truth, channels)`` for one input file; ``ops`` caches the operator per image
+    size (an inpainting mask read from the file's own alpha is the file's alone). An RGB
+    file whose three channels are the same is read as the gray image it is (``y`` has one
+    channel): ``channels`` is the count to write back (``as_read``)."""
+    from .colour import same_channels
     from .io import read_image, read_measurements
 
+    channels = None
     if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
         _parse_shape(args.shape)
         image, alpha = read_measurements(path), None
     else:
         image, alpha = read_image(path)
         _check_side(image.shape)
+        channels = image.shape[1]
+        if same_channels(image):  # a black-and-white photo saved in colour; the middle
+            image = image.median(1, keepdim=True).values  # channel: exactly the gray one
     own = alpha is not None and alpha.min() < 0.5
     op = None if own else ops.get(tuple(image.shape))
     if op is None:
@@ -338,7 +345,13 @@ def _read(args, path, ops: dict):
         if not own:
             ops[tuple(image.shape)] = op
     y, truth = _observation(args, image, alpha, op)
-    return y, op, truth
+    return y, op, truth, channels
+
+
+def as_read(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+    """The restored image ``(B, C, H, W)`` with the input file's channel count (a gray
+    result of a black-and-white RGB file goes back to three equal channels)."""
+    return x.expand(-1, channels, -1, -1) if channels and x.shape[1] == 1 else x
 
 
 def _noise_level(args, path, y, op) -> tuple[float | None, str]:
@@ -380,7 +393,7 @@ def run(args) -> dict:
     from .metrics import psnr, ssim
 
     options = _options(args)
-    y, op, truth = _read(args, args.image, {})
+    y, op, truth, channels = _read(args, args.image, {})
     # the prior that runs is named in the output file and the report (a mask with wide
     # holes takes the inpainter or the deep image prior: api.auto_prior)
     args.prior = resolve_prior(args.prior, op, options, y)
@@ -405,14 +418,17 @@ def run(args) -> dict:
         "stop_reason": result.stop_reason + note, "interrupted": result.interrupted,
         "seconds_per_iteration": round(result.seconds / max(result.iterations, 1), 4),
     }
+    if channels == 3 and y.shape[1] == 1:
+        report["restored_as"] = "gray (the image's three channels are the same)"
     if truth is not None:
         report["psnr"], report["ssim"] = psnr(x, truth), ssim(x, truth)
         if y.shape == truth.shape:
             report["psnr_observation"] = psnr(y.clamp(0, 1), truth)
     # written after the metrics, which can still refuse (SSIM of a 2x2 image), so that
     # an error never leaves a result behind
-    write_image(paths["output"], x, overwrite=args.force,
-                bits=bits_to_write(args.image, paths["output"], x))
+    written = as_read(x, channels)
+    write_image(paths["output"], written, overwrite=args.force,
+                bits=bits_to_write(args.image, paths["output"], written))
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
         write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force)
@@ -432,6 +448,8 @@ def summary(report: dict) -> str:
         f"{report['iterations']} iteration{'' if report['iterations'] == 1 else 's'} "
         f"({report['stop_reason']})"
     )
+    if "restored_as" in report:
+        line += f"; restored as {report['restored_as']}"
     if "psnr" in report:
         line += f"; PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}"
         if "psnr_observation" in report:
@@ -476,9 +494,9 @@ def run_many(args) -> int:
     ops: dict = {}
 
     def prepare(path):
-        y, op, truth = _read(args, path, ops)
+        y, op, truth, channels = _read(args, path, ops)
         level = _noise_level(args, path, y, op)[0]  # a JPEG's own: batched with its equals
-        return (tuple(y.shape), id(op), level), (y, op, truth, level)
+        return (tuple(y.shape), id(op), level), (y, op, truth, level, channels)
 
     def restore(items):
         y, op, level = torch.cat([i[0] for i in items]), items[0][1], items[0][3]
@@ -492,7 +510,7 @@ def run_many(args) -> int:
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
         images = [in_frame(args, op, item.image.cpu()) for item in result.items]
-        return [(x, psnr(x, truth[b : b + 1]) if truth is not None else None)
+        return [(as_read(x, items[b][4]), psnr(x, truth[b : b + 1]) if truth is not None else None)
                 for b, x in enumerate(images)]
 
     try:

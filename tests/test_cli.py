@@ -504,3 +504,21 @@ def test_a_small_noisy_jpeg_is_super_resolved_at_the_noise_read_and_quantized(tm
     restored = psnr(read_image(out).image, x)
     assert restored > 28.2
     assert restored > psnr(solve(y, op, progress=False).image, x) + 0.8
+
+
+def test_a_black_and_white_photo_saved_in_colour_is_restored_as_gray(tmp_path, camera64, capsys):
+    # the same noisy pixels as a gray PNG and as an RGB PNG of three equal channels: the RGB
+    # file is restored as the gray one is (not by the colour path, whose noise reading is
+    # sqrt(3) too high there) and written back with three channels
+    noisy = (camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    write_image(tmp_path / "gray.png", noisy)
+    write_image(tmp_path / "rgb.png", noisy.expand(-1, 3, -1, -1))
+    for name in ("gray", "rgb"):
+        assert main(["--op", "denoise", str(tmp_path / f"{name}.png"), "-o", str(tmp_path / f"out_{name}.png"),
+                     "--report", str(tmp_path / f"{name}.json")]) == 0
+    assert "restored as gray" in capsys.readouterr().out
+    gray, rgb = read_image(tmp_path / "out_gray.png").image, read_image(tmp_path / "out_rgb.png").image
+    assert gray.shape == (1, 1, 64, 64) and rgb.shape == (1, 3, 64, 64)
+    assert torch.equal(rgb, gray.expand(-1, 3, -1, -1))
+    assert "restored_as" in json.loads((tmp_path / "rgb.json").read_text())
+    assert "restored_as" not in json.loads((tmp_path / "gray.json").read_text())

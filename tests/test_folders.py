@@ -299,3 +299,14 @@ def test_a_symlinked_subfolder_is_searched_and_a_link_loop_ends(tmp_path, photos
     outputs = [str(j.output.relative_to(tmp_path / "out")) for j in find_jobs([photos], tmp_path / "out")]
     assert "more/linked.png" in outputs
     assert outputs.count("camera.png") == 1 and not any("loop" in o for o in outputs)
+
+
+def test_a_black_and_white_photo_in_colour_is_restored_as_gray_in_a_folder(tmp_path, photos):
+    # batched with a gray photo of its size, written back with its three channels
+    camera = read_image(photos / "camera.png").image
+    write_image(photos / "camera_rgb.png", camera.expand(-1, 3, -1, -1))
+    out = tmp_path / "out"
+    assert main(["--op", "denoise", str(photos / "camera.png"), str(photos / "camera_rgb.png"),
+                 "-o", str(out), "--quiet"]) == 0
+    gray, rgb = read_image(out / "camera.png").image, read_image(out / "camera_rgb.png").image
+    assert rgb.shape == (1, 3, 48, 48) and torch.equal(rgb, gray.expand(-1, 3, -1, -1))
