@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with holes 12+ pixels across, inpainter (dip for a soft mask with a hole 32+ pixels across on an image of up to 512x512); dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, for --op inpaint: no iterations, except that a hole 32+ pixels across gets its fill averaged with plug-and-play started from it), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
-    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed, thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (see --mask-white), thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--mask-white", default="auto", choices=("auto", "observed", "holes"), help="inpaint: what the white of --mask marks: the observed pixels, or the holes to fill (as OpenCV, LaMa and scikit-image read a mask); auto: observed, unless white is under half the image and, taken as observed, would leave a hole a quarter of the image deep while the black would not (an object to remove, drawn in white): then holes, said on stderr")
     g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless IMAGE has noise, given by --noise-level > 0 or read off it)")
     g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
     g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
@@ -173,10 +174,15 @@ def _mask(args, image, alpha):
                 f"the mask is {m.shape[-2]}x{m.shape[-1]} but the image is "
                 f"{image.shape[-2]}x{image.shape[-1]} (height x width); they must be the same size."
             )
-        if m.max() < 0.5:
-            raise UsageError("the mask hides every pixel (none is 50 % gray or lighter), so "
-                             "nothing is observed to restore from; white marks the observed pixels.")
-        return O.Inpainting((m >= 0.5).float())
+        m = (m >= 0.5).float()
+        if args.mask_white == "auto":  # decided once: each image of a folder reads it alike
+            args.mask_white = _white_marks(m)
+        observed = m if args.mask_white == "observed" else 1 - m
+        if observed.max() < 0.5:
+            colour = "white" if args.mask_white == "observed" else "black"
+            raise UsageError(f"the mask hides every pixel: none is {colour}, the colour that marks "
+                             "the observed pixels here, so nothing is observed to restore from.")
+        return O.Inpainting(observed)
     if alpha is not None and alpha.min() < 0.5:
         if alpha.max() < 0.5:
             raise UsageError("IMAGE is transparent everywhere, so nothing is observed to "
@@ -185,6 +191,33 @@ def _mask(args, image, alpha):
     if args.simulate:
         return O.Inpainting(shape=tuple(image.shape[1:]), kind=args.mask_kind, missing=args.missing, seed=args.seed)
     raise UsageError("inpainting needs a mask: pass --mask FILE or make the missing pixels transparent in IMAGE.")
+
+
+def _white_marks(m) -> str:
+    """What the white of a binary mask ``(1, 1, H, W)`` marks: "holes" where, read as the
+    observed pixels, it would be a minority that leaves a hole a quarter of the image deep,
+    and the black read so would not (an object to remove drawn in white, the way OpenCV,
+    LaMa and scikit-image read a mask: restored as drawn, the whole image would be guessed
+    from the object); else "observed". A flip is said on stderr, with the flag that undoes it.
+
+    Example:
+        >>> from operators.mask import box_mask
+        >>> blob = 1 - box_mask((64, 64), (20, 20, 12, 12))  # a white box on black
+        >>> _white_marks(blob), _white_marks(1 - blob)
+        ('holes', 'observed')
+    """
+    import operators as O
+
+    share = float(m.mean())
+    if share >= 0.5 or share == 0:
+        return "observed"
+    deep = O.Inpainting(m).hole_radius()
+    if deep < min(m.shape[-2:]) / 4 or O.Inpainting(1 - m).hole_radius() >= deep:
+        return "observed"  # e.g. pixels observed at random: holes a few pixels deep
+    print(f"note: the mask's white covers {100 * share:.0f} % of the image, and taken as the "
+          f"observed pixels it would leave a hole {deep:.0f} pixels deep: its white is taken as "
+          "the holes to fill (--mask-white observed reads it the other way).", file=sys.stderr)
+    return "holes"
 
 
 # The operator flags without a default, and the --op that reads each: given with another,
@@ -197,6 +230,8 @@ def _check_flags(args) -> None:
     for flag, op in OWN_FLAGS.items():
         if getattr(args, flag) is not None and args.op != op:
             raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
+    if args.mask_white != "auto" and not args.mask:
+        raise UsageError("--mask-white says how to read --mask; give --mask FILE too.")
     if args.border != "auto" and args.op != "deblur":
         raise UsageError(f"--border is for --op deblur, not --op {args.op}.")
     if args.noise and not args.simulate:

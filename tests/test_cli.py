@@ -522,3 +522,38 @@ def test_a_black_and_white_photo_saved_in_colour_is_restored_as_gray(tmp_path, c
     assert torch.equal(rgb, gray.expand(-1, 3, -1, -1))
     assert "restored_as" in json.loads((tmp_path / "rgb.json").read_text())
     assert "restored_as" not in json.loads((tmp_path / "gray.json").read_text())
+
+
+def test_a_mask_with_white_holes_is_read_as_drawn_and_said(tmp_path, camera64, capsys):
+    # an object to remove drawn in white on black (OpenCV's, LaMa's and scikit-image's way):
+    # read as the observed pixels, the whole image would be guessed from the object
+    holes = np.zeros((64, 64), np.float32)
+    holes[20:34, 24:40] = 1
+    write_image(tmp_path / "holes.png", holes)
+    write_image(tmp_path / "cam.png", camera64)
+    args = ["--op", "inpaint", str(tmp_path / "cam.png"), "--mask", str(tmp_path / "holes.png"),
+            "--quiet", "--report", str(tmp_path / "r.json"), "--force"]
+    assert main([*args, "-o", str(tmp_path / "auto.png")]) == 0
+    err = capsys.readouterr().err
+    assert "white is taken as the holes" in err and "--mask-white observed" in err
+    assert json.loads((tmp_path / "r.json").read_text())["settings"]["mask_white"] == "holes"
+    auto = read_image(tmp_path / "auto.png").image
+    kept = torch.from_numpy(holes == 0).expand_as(auto)
+    assert torch.equal(auto[kept], read_image(tmp_path / "cam.png").image[kept])
+    assert main([*args, "-o", str(tmp_path / "drawn.png"), "--mask-white", "observed"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    # measured: 30.1 dB against 11.2 when the white is read as observed
+    assert psnr(auto, camera64) > psnr(read_image(tmp_path / "drawn.png").image, camera64) + 15
+
+
+def test_a_mask_of_scattered_white_pixels_stays_observed(tmp_path, camera64, capsys):
+    # 30 % of the pixels observed at random: white is a minority, but its holes are shallow
+    observed = (torch.rand(64, 64, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    write_image(tmp_path / "m.png", observed)
+    write_image(tmp_path / "cam.png", camera64 * observed)
+    assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask", str(tmp_path / "m.png"),
+                 "-o", str(tmp_path / "o.png"), "--iters", "8", "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert psnr(read_image(tmp_path / "o.png").image, camera64) > 22  # measured 27.0
+    assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask-white", "holes", "--quiet"]) == 2
+    assert "give --mask FILE too" in capsys.readouterr().err
