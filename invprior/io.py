@@ -38,7 +38,8 @@ class Loaded(NamedTuple):
 
 def read_image(path: str | os.PathLike) -> Loaded:
     """Read a PNG/JPEG/TIFF/BMP or ``.npy`` image into a float tensor, validating it: turned
-    upright by its EXIF orientation, CMYK converted to RGB.
+    upright by its EXIF orientation, CMYK converted to RGB, a palette's or a gray PNG's
+    transparent entry read as alpha.
 
     Raises ``ImageError`` for a missing, empty, truncated or non-image file, NaN/inf values,
     a zero-sized or larger than 100-megapixel image, or an unsupported shape.
@@ -168,10 +169,14 @@ def _read_pillow(path: Path) -> np.ndarray:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
             _check_size(probe.size[::-1], path)
-            cmyk = probe.mode == "CMYK"
+            mode = {"CMYK": "RGB"}.get(probe.mode)
+            if "transparency" in probe.info and probe.mode in ("P", "L", "RGB"):
+                # a palette's transparent entry (pngquant's PNGs, GIFs) or one transparent
+                # colour: an alpha channel, which decoding the colours alone dropped
+                mode = "LA" if probe.mode == "L" else "RGBA"
         # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
         # result comes out sideways), and print colours as RGB (their K is no alpha)
-        return iio.imread(path, plugin="pillow", rotate=True, **({"mode": "RGB"} if cmyk else {}))
+        return iio.imread(path, plugin="pillow", rotate=True, **({"mode": mode} if mode else {}))
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:

@@ -207,3 +207,23 @@ def test_jpeg_noise_is_read_from_the_luminance_table_and_only_from_jpegs(tmp_pat
     iio.imwrite(tmp_path / "x.png", a)
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     assert jpeg_noise(tmp_path / "x.png") is None and jpeg_noise(tmp_path / "bad.jpg") is None
+
+
+def test_a_palette_or_gray_png_with_a_transparent_entry_reads_its_alpha(tmp_path):
+    # pngquant's palette PNGs and GIFs keep transparency as a palette entry; decoding the
+    # colours alone dropped it, and the transparent pixels were taken as observed
+    from PIL import Image
+
+    rgb = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    palette = Image.fromarray(rgb).quantize(8)
+    index = np.asarray(palette)
+    palette.save(tmp_path / "p.png", transparency=int(index[0, 0]))
+    loaded = read_image(tmp_path / "p.png")
+    assert loaded.image.shape == (1, 3, 16, 16)
+    assert torch.equal(loaded.alpha[0, 0] < 0.5, torch.from_numpy(index == index[0, 0]))
+    palette.save(tmp_path / "opaque.png")
+    assert read_image(tmp_path / "opaque.png").alpha is None
+    gray = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    Image.fromarray(gray).save(tmp_path / "l.png", transparency=7)
+    loaded = read_image(tmp_path / "l.png")
+    assert loaded.image.shape == (1, 1, 16, 16) and int((loaded.alpha < 0.5).sum()) == 1
