@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 MAX_PIXELS = 100_000_000
-READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy")
 WRITABLE = (".png", ".tif", ".tiff", ".npy")
 
 
@@ -37,7 +37,7 @@ class Loaded(NamedTuple):
 
 
 def read_image(path: str | os.PathLike) -> Loaded:
-    """Read a PNG/JPEG/TIFF/BMP or ``.npy`` image into a float tensor, validating it: turned
+    """Read a PNG/JPEG/TIFF/BMP/WebP/GIF (its first frame) or ``.npy`` image into a float tensor, validating it: turned
     upright by its EXIF orientation, CMYK converted to RGB, a palette's or a gray PNG's
     transparent entry read as alpha.
 

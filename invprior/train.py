@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "on a folder of images or a shipped set.",
         formatter_class=HelpWithDefaults,
     )
-    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
+    p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif/bmp/webp/gif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")
     m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser", "inpainter"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser; inpainter: the denoiser fine-tuned (--start) to fill random holes without iterating (invprior.cnn.inpainter)")

@@ -112,9 +112,9 @@ def test_bad_arrays(tmp_path):
     del huge
     with pytest.raises(ImageError, match="megapixels"):
         read_image(tmp_path / "huge.npy")
-    (tmp_path / "x.gif").write_bytes(b"GIF89a")
+    (tmp_path / "x.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
     with pytest.raises(ImageError, match="unsupported file type"):
-        read_image(tmp_path / "x.gif")
+        read_image(tmp_path / "x.heic")
 
 
 def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
@@ -227,3 +227,22 @@ def test_a_palette_or_gray_png_with_a_transparent_entry_reads_its_alpha(tmp_path
     Image.fromarray(gray).save(tmp_path / "l.png", transparency=7)
     loaded = read_image(tmp_path / "l.png")
     assert loaded.image.shape == (1, 1, 16, 16) and int((loaded.alpha < 0.5).sum()) == 1
+
+
+def test_webp_and_gif_are_read(tmp_path):
+    # photos from the web and phones come as WebP: a folder of them held "no image files"
+    from PIL import Image
+
+    rgb = (np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a.webp", lossless=True)
+    assert torch.equal(read_image(tmp_path / "a.webp").image, torch.from_numpy(rgb).permute(2, 0, 1)[None] / 255.0)
+    frames = [Image.fromarray(np.full((8, 8), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(tmp_path / "b.gif", save_all=True, append_images=frames[1:])
+    assert abs(float(read_image(tmp_path / "b.gif").image.mean()) - 10 / 255) < 1e-6  # the first frame
+
+
+def test_training_reads_the_image_files_that_solving_reads():
+    from invprior.glo.data import EXTENSIONS
+    from invprior.io import READABLE
+
+    assert set(EXTENSIONS) == set(READABLE) - {".npy"}

@@ -26,7 +26,8 @@ ROWS = {
     "faces": {"train": (0, 90), "test": (90, 100)},
 }
 NATIVE_SIZE = {"digits": 16, "faces": 32}
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# the image files that the command line reads (its arrays, .npy, are no training photos)
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 LUMA = (0.299, 0.587, 0.114)  # BT.601 weights for RGB -> gray
 
 
