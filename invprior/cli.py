@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", help="restored image, 16-bit for a 16-bit IMAGE where the format holds it (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
+    o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")

@@ -31,7 +31,7 @@ from typing import Callable
 import torch
 
 from .checks import out_of_memory
-from .io import READABLE, WRITABLE
+from .io import LOSSLESS, READABLE
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files"]
 
@@ -166,8 +166,9 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def _output_name(rel: Path) -> Path:
-    """The output's relative path: the input's, as PNG unless its format can be written."""
-    return rel if rel.suffix.lower() in WRITABLE else rel.with_suffix(".png")
+    """The output's relative path: the input's, as PNG unless its format is lossless (a
+    JPEG's restoration is not put through JPEG again)."""
+    return rel if rel.suffix.lower() in LOSSLESS else rel.with_suffix(".png")
 
 
 def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, force: bool,

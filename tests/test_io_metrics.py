@@ -246,3 +246,22 @@ def test_training_reads_the_image_files_that_solving_reads():
     from invprior.io import READABLE
 
     assert set(EXTENSIONS) == set(READABLE) - {".npy"}
+
+
+def test_jpeg_is_written_when_asked_for_at_full_colour_resolution(tmp_path):
+    from PIL import Image, JpegImagePlugin
+
+    from invprior.bench.cases import sample_image
+    from invprior.folders import _output_name
+    from pathlib import Path
+
+    x = sample_image("astronaut", 64)
+    path = write_image(tmp_path / "o.jpg", x)
+    with Image.open(path) as im:
+        assert im.mode == "RGB" and JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+    assert psnr(read_image(path).image, x) > 37  # quality 95 (measured 39.0 dB)
+    assert read_image(write_image(tmp_path / "g.jpeg", x[:, :1])).image.shape == (1, 1, 64, 64)
+    with pytest.raises(ImageError, match="8 bits"):
+        write_image(tmp_path / "deep.jpg", x, bits=16)
+    # a folder's outputs stay lossless: a JPEG's restoration is not put through JPEG again
+    assert _output_name(Path("a/photo.jpg")) == Path("a/photo.png")
