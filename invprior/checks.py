@@ -66,7 +66,10 @@ def check_observation(y, name: str = "y"):
     measurements of a stacked operator); else ``ValueError`` in one sentence."""
     for part in y if isinstance(y, tuple) else (y,):
         if not isinstance(part, torch.Tensor) or not part.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of them).")
+            hint = (" an (H, W[, C]) image array becomes one by invprior.io.from_array(a).image"
+                    if not isinstance(part, torch.Tensor) and hasattr(part, "shape") else "")
+            raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of "
+                             f"them){';' if hint else ''}{hint}.")
         if part.ndim < 2:
             raise ValueError(f"{name} must have a batch axis: (B, C, H, W) images or (B, m) vectors.")
         if part.numel() == 0:

@@ -41,6 +41,20 @@ class Loaded(NamedTuple):
     alpha: torch.Tensor | None
 
 
+def from_array(array) -> Loaded:
+    """An image array as the API takes it: ``(H, W)`` or ``(H, W, C)`` (C <= 4; uint8,
+    uint16 or float in [0, 1], e.g. from ``skimage.data`` or ``imageio``) -> ``image``
+    ``(1, C, H, W)`` float32 in [0, 1] and ``alpha`` (a fourth or second channel) or None.
+
+    Example:
+        >>> from skimage import data
+        >>> from_array(data.astronaut()).image.shape
+        torch.Size([1, 3, 512, 512])
+    """
+    array = np.asarray(array)
+    return _to_tensor(array, "the array")
+
+
 def read_image(path: str | os.PathLike) -> Loaded:
     """Read a PNG/JPEG/TIFF/BMP/WebP/GIF (its first frame) or ``.npy`` image into a float tensor, validating it: turned
     upright by its EXIF orientation, CMYK converted to RGB, a palette's or a gray PNG's
@@ -70,7 +84,7 @@ def read_image(path: str | os.PathLike) -> Loaded:
             f"(use one of {', '.join(READABLE)})."
         )
     array = _read_npy(path) if suffix == ".npy" else _read_raster(path)
-    return _to_tensor(array, path)
+    return _to_tensor(array, f"'{path}'")
 
 
 def jpeg_noise(path: str | os.PathLike) -> float | None:
@@ -216,12 +230,13 @@ def _check_size(hw, path: Path) -> None:
         )
 
 
-def _to_tensor(array: np.ndarray, path: Path) -> Loaded:
+def _to_tensor(array: np.ndarray, what: str) -> Loaded:
+    """``array`` as ``Loaded``; ``what`` names it in an ``ImageError`` (a quoted path)."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
         raise ImageError(
-            f"cannot read '{path}': expected an (H, W) or (H, W, C) image with C <= 4, "
+            f"cannot read {what}: expected an (H, W) or (H, W, C) image with C <= 4, "
             f"got shape {array.shape}."
         )
     if array.dtype == bool:
@@ -234,9 +249,9 @@ def _to_tensor(array: np.ndarray, path: Path) -> Loaded:
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
         if not np.isfinite(array).all():
-            raise ImageError(f"cannot read '{path}': it contains NaN or infinite values.")
+            raise ImageError(f"cannot read {what}: it contains NaN or infinite values.")
     else:
-        raise ImageError(f"cannot read '{path}': unsupported pixel type {array.dtype}.")
+        raise ImageError(f"cannot read {what}: unsupported pixel type {array.dtype}.")
     channels = array.shape[2]
     alpha = None
     if channels in (2, 4):  # gray+alpha or RGBA: keep alpha apart

@@ -265,3 +265,20 @@ def test_jpeg_is_written_when_asked_for_at_full_colour_resolution(tmp_path):
         write_image(tmp_path / "deep.jpg", x, bits=16)
     # a folder's outputs stay lossless: a JPEG's restoration is not put through JPEG again
     assert _output_name(Path("a/photo.jpg")) == Path("a/photo.png")
+
+
+def test_an_array_becomes_what_the_api_takes_and_the_api_says_so(tmp_path):
+    from skimage import data
+
+    from invprior import solve
+    from invprior.io import from_array
+    import operators as O
+
+    rgba = np.dstack([data.astronaut()[:16, :16], np.full((16, 16), 255, np.uint8)])
+    iio.imwrite(tmp_path / "a.png", rgba)
+    from_file, loaded = read_image(tmp_path / "a.png"), from_array(rgba)
+    assert torch.equal(loaded.image, from_file.image) and torch.equal(loaded.alpha, from_file.alpha)
+    with pytest.raises(ValueError, match=r"invprior.io.from_array\(a\).image"):
+        solve(data.camera()[:16, :16], O.Denoising())
+    with pytest.raises(ImageError, match="cannot read the array: expected an"):
+        from_array(np.zeros((4, 4, 7)))
