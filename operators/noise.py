@@ -125,4 +125,10 @@ def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
         raise ValueError(f"the noise level in '{spec}' is not a number (e.g. {name}:0.05).") from None
     if not math.isfinite(level):
         raise ValueError(f"the noise level in '{spec}' must be finite.")
+    if name == "gaussian" and level > 1:
+        # papers state noise levels on the 0-255 scale: "--noise 25" added a std of 25
+        # to a [0, 1] image without a word
+        hint = f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if level <= 255 else ""
+        raise ValueError(f"the gaussian noise sigma in '{spec}' is on the image's [0, 1] scale, "
+                         f"from 0 to 1, got {level:g}{hint}.")
     return NOISES[name](level, seed=seed)

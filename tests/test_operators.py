@@ -197,6 +197,9 @@ def test_noise_levels():
     assert (sp != 0.5).float().mean().item() == pytest.approx(0.2, abs=0.02)
     assert O.make_noise("poisson:30").peak == 30 and O.make_noise("0.05").sigma == 0.05
     assert O.make_noise("none") is None
+    # a level on the 0-255 scale, as papers state it, is refused with its [0, 1] value
+    with pytest.raises(ValueError, match="25 on the 0-255 scale is 0.098"):
+        O.make_noise("25")
 
 
 def test_soft_mask_consistency():
