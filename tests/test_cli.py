@@ -557,3 +557,22 @@ def test_a_mask_of_scattered_white_pixels_stays_observed(tmp_path, camera64, cap
     assert psnr(read_image(tmp_path / "o.png").image, camera64) > 22  # measured 27.0
     assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask-white", "holes", "--quiet"]) == 2
     assert "give --mask FILE too" in capsys.readouterr().err
+
+
+def test_a_noisy_photo_with_holes_is_said_to_read_as_noisy(tmp_path, capsys):
+    import operators as O
+    from invprior.bench.cases import sample_image
+
+    x = sample_image("camera", 64)
+    A = O.Inpainting(shape=(1, 64, 64), kind="scribble", seed=0)
+    write_image(tmp_path / "mask.png", A.mask[0, 0])
+    noisy = A((x + 0.04 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1))
+    for name, y in (("noisy", noisy), ("clean", A(x))):
+        write_image(tmp_path / f"{name}.png", y)
+        assert main(["--op", "inpaint", str(tmp_path / f"{name}.png"), "--mask", str(tmp_path / "mask.png"),
+                     "-o", str(tmp_path / f"out_{name}.png"), "--iters", "2", "--quiet"]) == 0
+        err = capsys.readouterr().err
+        assert ("reads as noisy where it is observed" in err) == (name == "noisy"), err
+        if name == "noisy":  # the level to give, near the 10.2/255 added
+            given = float(err.split("--noise-level ")[1].split()[0])
+            assert 0.035 < given < 0.05, given
