@@ -56,9 +56,9 @@ def from_array(array) -> Loaded:
 
 
 def read_image(path: str | os.PathLike) -> Loaded:
-    """Read a PNG/JPEG/TIFF/BMP/WebP/GIF (its first frame) or ``.npy`` image into a float tensor, validating it: turned
-    upright by its EXIF orientation, CMYK converted to RGB, a palette's or a gray PNG's
-    transparent entry read as alpha.
+    """Read a PNG/JPEG/TIFF/BMP/WebP/GIF (its first frame) or ``.npy`` image into a float
+    tensor, validating it: turned upright by its EXIF orientation, CMYK converted to RGB, a
+    palette's or a gray PNG's transparent entry read as alpha.
 
     Raises ``ImageError`` for a missing, empty, truncated or non-image file, NaN/inf values,
     a zero-sized or larger than 100-megapixel image, or an unsupported shape.
@@ -311,7 +311,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if suffix in (".jpg", ".jpeg"):
         if bits == 16:
             raise ImageError(f"cannot write '{path}': JPEG holds 8 bits per value; use .tif.")
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, data[..., 0] if data.shape[-1:] == (1,) else data, extension=".jpg",
+        plain = data[..., 0] if data.shape[-1:] == (1,) else data  # Pillow: gray as (H, W)
+        return atomic_write(path, lambda tmp: iio.imwrite(tmp, plain, extension=".jpg",
                                                           quality=JPEG_QUALITY, subsampling=0))
     if suffix == ".png":
         if bits == 16 and data.ndim == 3:
