@@ -395,6 +395,8 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     that the file's quantization adds (``io.jpeg_noise``: JPEG drops the band where the
     noise is read), and a note for the stop reason that says so; else ``(None, "")`` (the
     prior reads ``y`` itself)."""
+    from operators.base import TOP_BAND
+
     from .io import jpeg_noise
     from .noise_level import estimate_noise
     from .priors.base import visible_noise
@@ -404,7 +406,7 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     added = jpeg_noise(path)
     if added is None:
         return None, ""
-    if getattr(op, "noise_visible", False) == "top band" and min(y.shape[-2:]) >= 16:
+    if getattr(op, "noise_visible", False) == TOP_BAND and min(y.shape[-2:]) >= 16:
         # A small JPEG to super-resolve: its quantization leaves no top band to read, and
         # its error is worth counting, clean or not: its finest band's reading. The middle
         # 256x256 of the first 8 Kodak24 photos, LR at x2 / x4 saved at quality 75 and 90,

@@ -37,6 +37,9 @@ def check_image(x: torch.Tensor, name: str = "input") -> torch.Tensor:
     return x
 
 
+# ``noise_visible`` of an operator whose y shows its noise only at the top of its spectrum
+TOP_BAND = "top band"
+
 class Operator(nn.Module):
     """A forward model ``x -> y``; subclasses implement ``forward``.
 
@@ -58,7 +61,7 @@ class Operator(nn.Module):
     name: str | None = None
     # noise_visible: whether the noise in y can be read off y itself, so that its level can
     # be estimated from y: True where the finest wavelet band of y holds noise and no
-    # detail; "top band" where only the top of y's spectrum does (an antialiased sampling:
+    # detail; TOP_BAND where only the top of y's spectrum does (an antialiased sampling:
     # a reading there counts as noise above what clean images read).
     noise_visible: bool | str = False
     # good_initial_estimate: whether initial_estimate is close enough to the image to be

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .base import LinearOperator, check_image
+from .base import TOP_BAND, LinearOperator, check_image
 
 FACTORS = (2, 3, 4, 8)
 FILTERS = ("bicubic", "box", "gaussian")
@@ -79,7 +79,7 @@ class Downsampling(LinearOperator):
         # The antialiased bicubic leaves the top of y's spectrum to the noise. Clean images
         # (Set5, Set12, Kodak24) read there up to 5.7/255 at factors 2 to 4, but up to 8.2
         # box x2, 7.7 gaussian x2 and 11.6 bicubic x8 (a tiny y): there y's noise is not read.
-        self.noise_visible = "top band" if filter == "bicubic" and factor <= 4 else False
+        self.noise_visible = TOP_BAND if filter == "bicubic" and factor <= 4 else False
         self.register_buffer("taps", downsampling_kernel(factor, filter).float())
 
     def extra_repr(self) -> str:

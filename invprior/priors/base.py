@@ -32,6 +32,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 import operators as O
+from operators.base import TOP_BAND
 
 from ..checks import batch_size, item, prepare, to_device
 from ..metrics import psnr
@@ -42,7 +43,7 @@ from ..result import Result
 # [0, 1]; see ``visible_noise``). Camera through sqrt(blur(x)) + noise 0.01, plug-and-play
 # without noise_level: 20.28 dB when y was taken as noise-free, 29.51 as when told.
 USER_NOISE_MAX = 0.1
-# A downsampled y (``noise_visible == "top band"``): the top-band reading counts as noise
+# A downsampled y (``noise_visible == TOP_BAND``): the top-band reading counts as noise
 # from this std up. Clean bicubic x2-x4 images of Set5, Set12 and Kodak24 read up to 5.7/255
 # there; taken as noise-free, y with noise of 10/255 was super-resolved to 24.77 dB at x2
 # and 23.41 at x4 (6 scikit-image photos), at the level read 30.55 and 26.28.
@@ -184,7 +185,7 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
     if not (isinstance(y, torch.Tensor) and y.ndim == 4 and min(y.shape[-2:]) >= 16):
         return None
     visible = getattr(op, "noise_visible", False)
-    if visible == "top band":  # a downsampled y: detail up to its finest band, noise above
+    if visible == TOP_BAND:  # a downsampled y: detail up to its finest band, noise above
         level = sum(top_band_sigma(y)) / len(y)
         return level if level >= TOP_BAND_NOISE_MIN else None
     if visible:
