@@ -35,3 +35,20 @@ def test_a_long_run_says_how_long_before_it_starts(monkeypatch, capsys):
                         lambda *a, **k: C.Cost(bytes=1.0, seconds=1800.0))
     solve(torch.rand(1, 1, 16, 16), O.Denoising(), prior="dip", iters=2, progress=True)
     assert "dip: about 30 minutes for up to 2 iterations at 16x16 on cpu" in capsys.readouterr().err
+
+
+def test_a_long_plug_and_play_is_announced_with_its_time(capsys):
+    import time
+
+    from invprior.priors.pnp import say_duration
+
+    def slow(u, sigma):  # 50 ms per 256x256 call: 16 of them per megapixel image
+        time.sleep(0.05)
+        return u
+
+    seconds = say_duration(slow, torch.zeros(1, 1, 1024, 1024), 0.1, 100, "denoiser")
+    assert 100 < seconds < 250  # 1.6 x 0.05 s x 16 x 100 = 128 s, plus the call's own time
+    err = capsys.readouterr().err
+    assert err.startswith("denoiser: about ") and " minutes for 100 iterations at 1024x1024 on cpu" in err
+    assert say_duration(slow, torch.zeros(1, 1, 256, 256), 0.1, 100, "denoiser") < 60  # not said
+    assert capsys.readouterr().err == ""

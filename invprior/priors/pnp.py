@@ -36,6 +36,7 @@ or a user's own, e.g. scikit-image's TV denoiser:
 from __future__ import annotations
 
 import math
+import sys
 import time
 from typing import Callable, Sequence
 
@@ -49,7 +50,7 @@ from ..checks import resolve_device
 from ..metrics import psnr
 from ..result import Result
 from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise
-from .cost import free_memory
+from .cost import describe_seconds, free_memory
 from .dihedral import Turning
 from .window import inpainting_window, restore_in_window
 
@@ -73,6 +74,14 @@ ROUGH_FIT, ROUGH_CG = 5, 5  # (at most 4 ROUGH_CG conjugate-gradient steps each)
 # measured (peak RSS, CLI, RGB at 4 and 9 megapixels) 56 bytes for a blur, 60 for x4
 # super-resolution, 68 for inpainting's start and steps; ``check_memory`` counts 96.
 BYTES_PER_VALUE = 96
+# How long a large restoration will take is said before it starts (its first iteration
+# alone took minutes at 48 megapixels, with nothing shown but 0/32): one denoiser call on
+# a PROBE x PROBE crop, scaled by the pixel count and by DATA_STEP_SHARE for the data steps
+# (a 1-megapixel RGB deblur: 10.6 s per iteration, 6.7 s of it the denoiser), from
+# SAY_FROM pixels per image up, and said when it comes to over a minute.
+PROBE = 256
+DATA_STEP_SHARE = 1.6
+SAY_FROM = 1_000_000
 # Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
 # 16 iterations, from y itself as DPIR starts (the Wiener start, balance 3e-3, amplifies
 # strong noise where the kernel nearly vanishes and no later step removes it there: motion
@@ -188,6 +197,32 @@ class PlugAndPlay(ItemwisePrior):
         return result.items
 
 
+def say_duration(denoise, x: torch.Tensor, sigma: float, iters: int, desc: str) -> float:
+    """Estimate the seconds of ``iters`` iterations on images ``x (B, C, H, W)`` from one
+    ``denoise`` call on a ``PROBE`` crop (see ``DATA_STEP_SHARE``), and say it on stderr
+    when it is over a minute; returns the estimate.
+
+    Example:
+        >>> round(say_duration(lambda u, s: u, torch.zeros(1, 1, 64, 64), 0.1, 10, "pnp"))
+        0
+    """
+    crop = x[:1, :, :PROBE, :PROBE]
+    with torch.no_grad():
+        denoise(crop, sigma)  # the first call pays for allocation and kernel choice
+        start = time.perf_counter()
+        denoise(crop, sigma)
+        if crop.device.type == "cuda":
+            torch.cuda.synchronize(crop.device)
+        probe = time.perf_counter() - start
+    seconds = DATA_STEP_SHARE * probe * iters * x.shape[0] * x[0, 0].numel() / crop[0, 0].numel()
+    if seconds > 60:
+        h, w = x.shape[-2:]
+        tqdm.write(f"{desc or 'plug-and-play'}: about {describe_seconds(seconds)} for {iters} "
+                   f"iterations at {w}x{h} on {x.device.type} (Ctrl-C keeps the best so far).",
+                   file=sys.stderr)
+    return seconds
+
+
 def check_denoised(out, noisy: torch.Tensor) -> None:
     """``ValueError`` in one sentence unless the denoiser's ``out`` is a finite tensor shaped
     like its input ``noisy``.
@@ -263,7 +298,6 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
     began = time.perf_counter()
     check_memory(op, y, shape)
-    denoise = Turning(denoise) if turns else denoise
     with torch.no_grad():
         x = estimate = start_image(op, y, shape) if start is None else start.clone()
     batch = x.shape[0]
@@ -275,6 +309,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     sigmas = np.stack([np.geomspace(sigma_start, min(e, sigma_start), iters) for e in ends], 1)
     mus = data_weights(levels, sigmas, weight)
     noisy = torch.as_tensor(levels > 0, device=x.device).view(-1, *([1] * (x.ndim - 1)))
+    if progress and x[0, 0].numel() >= SAY_FROM:
+        say_duration(denoise, x, float(sigmas[0, 0]), iters, desc)
+    denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, f"{iters} iterations"
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False)
     try:
