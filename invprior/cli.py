@@ -338,9 +338,10 @@ def _options(args) -> dict:
     # papers state noise levels on the 0-255 scale; "--noise-level 25" taken as a std of 25
     # on our [0, 1] scale would flatten the image without a word
     if level is not None and not 0 <= level <= 1:
-        hint = f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if 1 < level <= 255 else ""
+        from operators.noise import scale_hint
+
         raise UsageError(f"--noise-level is the noise std on the image's [0, 1] scale, from 0 "
-                         f"to 1, got {level:g}{hint}.")
+                         f"to 1, got {level:g}{scale_hint(level)}.")
     if args.iters is not None and not 1 <= args.iters <= MAX_ITERS:
         raise UsageError(f"--iters must be from 1 to {MAX_ITERS}, got {args.iters}.")
     if not 0 <= args.seed <= MAX_SEED:
@@ -443,9 +444,9 @@ def noisy_holes_note(args, path, y, op) -> str | None:
     if args.op != "inpaint" or args.noise_level is not None or args.simulate:
         return None
     levels = observed_sigma(y, op.mask)
-    if None in levels or sum(levels) / len(levels) < NOISY_HOLES:
+    level = None if None in levels else sum(levels) / len(levels)
+    if level is None or level < NOISY_HOLES:
         return None
-    level = sum(levels) / len(levels)
     return (f"note: {path} reads as "
             f"noisy where it is observed (about {255 * level:.1f}/255); inpainting takes it "
             f"as noise-free and keeps those pixels as they are. If it is noisy, --noise-level "

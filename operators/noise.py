@@ -99,6 +99,17 @@ class SaltPepperNoise(Noise):
 NOISES = {"gaussian": GaussianNoise, "poisson": PoissonNoise, "saltpepper": SaltPepperNoise}
 
 
+def scale_hint(level: float) -> str:
+    """What a noise std above 1 would be on our [0, 1] scale, read as on the 0-255 scale
+    that papers state levels on ("" outside (1, 255]).
+
+    Example:
+        >>> scale_hint(25), scale_hint(300)
+        ('; 25 on the 0-255 scale is 0.098', '')
+    """
+    return f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if 1 < level <= 255 else ""
+
+
 def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
     """Parse ``"gaussian:0.05"``, ``"poisson:30"`` or ``"saltpepper:0.1"`` (None/"none": no noise).
 
@@ -128,7 +139,6 @@ def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
     if name == "gaussian" and level > 1:
         # papers state noise levels on the 0-255 scale: "--noise 25" added a std of 25
         # to a [0, 1] image without a word
-        hint = f"; {level:g} on the 0-255 scale is {level / 255:.3f}" if level <= 255 else ""
         raise ValueError(f"the gaussian noise sigma in '{spec}' is on the image's [0, 1] scale, "
-                         f"from 0 to 1, got {level:g}{hint}.")
+                         f"from 0 to 1, got {level:g}{scale_hint(level)}.")
     return NOISES[name](level, seed=seed)
