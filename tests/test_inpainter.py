@@ -112,6 +112,10 @@ def test_auto_picks_by_hole_radius(camera64):
         "denoiser", "inpainter", "inpainter", "dip"]
     # a setting the inpainter does not take: the operator's usual prior, not the slow network
     assert resolve_prior("auto", scribbles, {"iters": 5}, camera64) == "denoiser"
+    # a time limit keeps the fill (it bounds only the refinement's plug-and-play)
+    assert resolve_prior("auto", box, {"max_seconds": 5}, camera64) == "inpainter"
+    timed = solve(box(camera64), box, max_seconds=1e-9, progress=False)
+    assert timed.prior == "inpainter" and "time limit" in timed.items[0].stop_reason
     assert solve(scribbles(camera64), scribbles, progress=False).prior == "inpainter"
 
 

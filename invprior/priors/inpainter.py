@@ -94,16 +94,19 @@ class InpainterPrior(ItemwisePrior):
             (default: the shipped one). refine: average the fill with plug-and-play started
             from it (default ``None``: where a hole reaches ``REFINE_HOLE`` pixels in, and
             for a noisy observation on images of up to ``REFINE_NOISY_PIXELS``).
-            device. seed: unused (the fill is deterministic); taken so that one command line
-            serves every prior.
+            device. max_seconds: time budget of the refinement's plug-and-play (the fill
+            itself takes seconds), so that a time limit does not cost the fill. seed: unused
+            (the fill is deterministic); taken so that one command line serves every prior.
     """
 
     name = "inpainter"
 
     def __init__(self, weights: str | Path | None = None, *, refine: bool | None = None,
-                 device="auto", seed: int = 0):
+                 device="auto", max_seconds: float | None = None, seed: int = 0):
+        if max_seconds is not None and not max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
         self.device = resolve_device(device)
-        self.refine = refine
+        self.refine, self.max_seconds = refine, max_seconds
         self.net = load_denoiser(weights or ASSET, task="inpaint").to(self.device)
         # the network is the denoiser's: the same activation memory per pixel
         self.pixels = tile_pixels(self.device, CNNDenoiser.BYTES_PER_PIXEL)
@@ -137,7 +140,7 @@ class InpainterPrior(ItemwisePrior):
             refine = op.hole_radius() >= REFINE_HOLE and (not noise_level
                                                           or h * w <= REFINE_NOISY_PIXELS)
         if noise_level or refine:
-            self.cnn = self.cnn or CNNPrior(device=self.device)
+            self.cnn = self.cnn or CNNPrior(device=self.device, max_seconds=self.max_seconds)
         if noise_level:
             out = self.cnn.denoise(out, noise_level, progress, desc).clamp(0, 1)
             how += ", then the CNN denoiser"
