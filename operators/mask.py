@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import LinearOperator, check_image, conjugate_gradient, is_damped
+from .base import LinearOperator, check_image, is_damped
+from .cg import conjugate_gradient
+from .smooth import neighbour_sum
 
 
 def _shape_hw(shape) -> tuple[int, int]:
@@ -348,22 +350,16 @@ def harmonic_inpaint(y: torch.Tensor, mask: torch.Tensor, tol: float = 1e-4,
     if not holes.any():
         return y.clone()
     known = y * (1 - holes)
-    degree = _neighbour_sum(torch.ones_like(y[:1, :1]))
+    degree = neighbour_sum(torch.ones_like(y[:1, :1]))
 
     def laplacian(v):  # on the holes, with the observed pixels fixed (Dirichlet)
-        return holes * (degree * v - _neighbour_sum(v))
+        return holes * (degree * v - neighbour_sum(v))
 
-    b = holes * _neighbour_sum(known)
+    b = holes * neighbour_sum(known)
     start = holes * _pyramid_fill(known, holes)
     # each plane its own system, stopping on its own: a batch fills exactly as its items alone
     v = conjugate_gradient(laplacian, b, x0=start, tol=tol, max_iter=max_iter, dot=_dot)
     return known + holes * v
-
-
-def _neighbour_sum(u: torch.Tensor) -> torch.Tensor:
-    """The sum of each pixel's four neighbours inside the image."""
-    pad = F.pad(u, (1, 1, 1, 1))
-    return pad[..., :-2, 1:-1] + pad[..., 2:, 1:-1] + pad[..., 1:-1, :-2] + pad[..., 1:-1, 2:]
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

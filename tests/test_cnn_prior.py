@@ -76,11 +76,12 @@ def test_self_ensemble_of_one_pass_denoising_beats_one_pass(name, margin):
 
 
 @pytest.mark.parametrize("op, noise, margin", [
-    # operator, noise, margin over the classical start (measured: +4.5, +0.8, +3.4, +26 dB)
+    # operator, noise, margin over the classical start (measured: +4.5, +0.8, +3.4, +8.0 dB;
+    # compressed sensing's start, the smoothest fit, 25.7 dB)
     (O.Blur(sigma=1.5), 0.01, 2.0),
     (O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0), 0.0, 0.4),
     (O.Downsampling(2), 0.0, 1.5),
-    (O.CompressedSensing(1200, (1, 64, 64), seed=0), 0.0, 15.0),
+    (O.CompressedSensing(1200, (1, 64, 64), seed=0), 0.0, 5.0),
 ])
 def test_plug_and_play_beats_the_classical_start(camera64, op, noise, margin):
     y = _observe(op, camera64, noise)

@@ -1,6 +1,7 @@
 """Nonlinear operators written as plain callables: the Jacobian, plug-and-play through
 Gauss-Newton data steps, and the pixels such an operator hides (saturated ones)."""
 
+import pytest
 import torch
 
 import operators as O
@@ -104,3 +105,21 @@ def test_callable_that_changes_shape_takes_shape(camera64):
     out = solve(y, f, prior="denoiser", shape=(1, 64, 64), iters=8, progress=False)
     assert out.image.shape == camera64.shape
     assert psnr(out.image, camera64) > psnr(torch.nn.functional.interpolate(y ** 2, scale_factor=2), camera64)
+
+
+class EveryOtherRow(O.LinearOperator):  # README's own operator
+    def forward(self, x):
+        return x[..., ::2, :]
+
+
+@pytest.mark.parametrize("op", [EveryOtherRow(), lambda v: v[..., ::2, :]], ids=["class", "callable"])
+def test_rows_an_operator_never_sees_are_filled_from_their_neighbours(op):
+    # a colour photo's odd rows at 0 (the least-squares start) or mid-gray stayed as stripes
+    # through plug-and-play: measured (2026-12-06) class 9.6 -> 29.2 dB, callable 16.8 -> 28.3,
+    # repeating the seen rows 22.3
+    from invprior.bench.cases import sample_image
+
+    x = sample_image("astronaut", 64)
+    out = solve(op(x), op, shape=(3, 64, 64), progress=False)
+    repeated = x[..., ::2, :].repeat_interleave(2, -2)
+    assert psnr(out.image, x) > psnr(repeated, x) + 5.0

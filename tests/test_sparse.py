@@ -220,10 +220,12 @@ def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
     import operators as O
 
     x = camera64
-    cases = [  # operator, noise, margin over the classical start (measured: +2.9, +0.5, +23 dB)
+    # operator, noise, margin over the classical start (measured: +2.9, +0.5, +4.9 dB; compressed
+    # sensing's start is the smoothest fit, 25.7 dB)
+    cases = [
         (O.Blur(sigma=1.5), 0.01, 2.0),
         (O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0), 0.0, 0.2),
-        (O.CompressedSensing(1200, (1, 64, 64), seed=0), 0.0, 15.0),
+        (O.CompressedSensing(1200, (1, 64, 64), seed=0), 0.0, 3.0),
     ]
     for op, noise, margin in cases:
         y = _observe(op, x, noise)
