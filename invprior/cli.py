@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -59,13 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (see --mask-white), thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
     g.add_argument("--mask-white", default="auto", choices=("auto", "observed", "holes"), help="inpaint: what the white of --mask marks: the observed pixels, or the holes to fill (as OpenCV, LaMa and scikit-image read a mask); auto: observed, unless white is under half the image and, taken as observed, would leave a hole a quarter of the image deep while the black would not (an object to remove, drawn in white): then holes, said on stderr")
     g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless IMAGE has noise, given by --noise-level > 0 or read off it)")
-    g.add_argument("--missing", type=float, default=0.5, help="inpaint --simulate: fraction of missing pixels")
-    g.add_argument("--mask-kind", default="random", choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn")
-    g.add_argument("--sigma", type=float, default=2.0, help="deblur: gaussian kernel sigma")
+    g.add_argument("--missing", type=float, default=None, help="inpaint --simulate: fraction of missing pixels (default: 0.5)")
+    g.add_argument("--mask-kind", default=None, choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn (default: random)")
+    g.add_argument("--sigma", type=float, default=None, help="deblur: gaussian kernel sigma (default: 2.0)")
     g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma (default: none, gaussian --sigma)")
     g.add_argument("--border", default="auto", choices=("auto", *BORDERS), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
-    g.add_argument("--factor", type=int, default=4, help="sr: downsampling factor (2, 3, 4, 8)")
-    g.add_argument("--ratio", type=float, default=0.25, help="cs: measurements / pixels")
+    g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; default: 4)")
+    g.add_argument("--ratio", type=float, default=None, help="cs: measurements / pixels (default: 0.25)")
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
     g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
@@ -145,7 +146,7 @@ def _kernel(args):
     # a photo's blur saw the scene beyond its frame; a simulated one wraps around
     border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
-        k = read_image(args.kernel).image[0]
+        k = read_image(args.kernel, unit_scale=False).image[0]  # any scale: it is normalised
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
         return O.Blur(kernel=k[0], border=border)
@@ -223,6 +224,30 @@ def _white_marks(m) -> str:
 # The operator flags without a default, and the --op that reads each: given with another,
 # they were ignored without a word (a --mask with --op denoise restored the whole image)
 OWN_FLAGS = {"mask": "inpaint", "kernel": "deblur", "shape": "cs"}
+# The operator flags with a default: the --op that reads each and the default, filled in by
+# fill_op_defaults (argparse leaves them None, so that a typed one is told from the default)
+OP_DEFAULTS = {"sigma": ("deblur", 2.0), "factor": ("sr", 4), "ratio": ("cs", 0.25),
+               "missing": ("inpaint", 0.5), "mask_kind": ("inpaint", "random")}
+
+
+def fill_op_defaults(args) -> None:
+    """Refuse an operator flag typed where it is not used (``--factor`` with ``--op
+    denoise``, ``--sigma`` beside ``--kernel``, ``--missing`` beside ``--mask``), which was
+    ignored without a word; then give the --op's own flags their defaults."""
+    typed = {flag for flag in OP_DEFAULTS if getattr(args, flag) is not None}
+    for flag in sorted(typed):
+        op = OP_DEFAULTS[flag][0]
+        if args.op != op:
+            raise UsageError(f"--{flag.replace('_', '-')} is for --op {op}, not --op {args.op}.")
+    if "sigma" in typed and args.kernel:
+        raise UsageError("--sigma and --kernel both give the blur; pass one of them.")
+    drawn = sorted(f"--{f.replace('_', '-')}" for f in typed & {"missing", "mask_kind"})
+    if drawn and (args.mask or not args.simulate):
+        raise UsageError(f"{' and '.join(drawn)} draw the mask of a simulation: use with "
+                         "--simulate and without --mask.")
+    for flag, (op, default) in OP_DEFAULTS.items():
+        if args.op == op and flag not in typed:
+            setattr(args, flag, default)
 
 
 def _check_flags(args) -> None:
@@ -287,6 +312,12 @@ def _parse_shape(text):
         shape = ()
     if len(shape) != 3 or min(shape) < 1:
         raise UsageError(f"--shape must be three positive integers C,H,W, got '{text}'.")
+    if shape[0] not in (1, 3):  # an image file holds gray or RGB; 2 or 4 would be read as alpha
+        raise UsageError(f"--shape C must be 1 (gray) or 3 (RGB), got {shape[0]}.")
+    from .io import MAX_PIXELS
+
+    if shape[1] * shape[2] > MAX_PIXELS:
+        raise UsageError(f"--shape {text} is larger than {MAX_PIXELS // 10**6} megapixels.")
     _check_side(shape)
     return shape
 
@@ -503,13 +534,42 @@ def run(args) -> dict:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
         write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force)
     if "report" in paths:
-        text = json.dumps(report, indent=2, default=str)
+        text = json.dumps(finite(report), indent=2, default=str)
         atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))
     if "plot" in paths:
         from .plot import plot_history
 
         plot_history(result, paths["plot"], overwrite=args.force, title=f"{args.op} with {args.prior}")
     return report
+
+
+def as_flags(message: str) -> str:
+    """An API message's advice said in flags, for the command line.
+
+    Example:
+        >>> as_flags("not Blur; use prior='denoiser' or 'dip'.")
+        'not Blur; use --prior denoiser or dip.'
+    """
+    return re.sub(r"prior='([\w.]+)'(?: or '([\w.]+)')?",
+                  lambda m: f"--prior {m[1]}" + (f" or {m[2]}" if m[2] else ""), message)
+
+
+def finite(value):
+    """``value`` (a report: dicts, lists, numbers) with every infinite or NaN float as None,
+    so that the JSON is valid for every reader (PSNR is infinite for a noise-free
+    observation; Python would write ``Infinity``, which JSON has not).
+
+    Example:
+        >>> finite({"psnr": float("inf"), "psnrs": [30.0, float("nan")]})
+        {'psnr': None, 'psnrs': [30.0, None]}
+    """
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def summary(report: dict) -> str:
@@ -589,7 +649,7 @@ def run_many(args) -> int:
     try:
         tally = restore_files(jobs, prepare, restore, force=args.force, world=world,
                               progress=not args.quiet and world.main,
-                              say=lambda line: tqdm.write(line, file=sys.stderr))
+                              say=lambda line: tqdm.write(as_flags(line), file=sys.stderr))
     finally:
         distributed.stop(world)
     if world.main and not args.quiet:
@@ -611,6 +671,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:
+        fill_op_defaults(args)
         if is_many(args.image):
             return run_many(args)
         if not launched_main():  # under torchrun one image is rank 0's alone (each wrote it)
@@ -619,7 +680,7 @@ def main(argv=None) -> int:
         report = run(args)
     except ValueError as err:  # ImageError and UsageError are ValueErrors too
         if launched_main():  # under torchrun each rank finds the same mistake: said once
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {as_flags(str(err))}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's allocators raise RuntimeErrors
         from .checks import out_of_memory

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 
 MAX_PIXELS = 100_000_000
+# Float pixels above this are on another scale (0-255 from ImageJ and others), not [0, 1]
+# with noise: Gaussian noise of 50/255 leaves a white pixel under 1.8 but once in 10^9
+FLOAT_TOP = 2.0
 READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy")
 # the formats that keep what was restored: a folder's outputs are named in one of them
 LOSSLESS = (".png", ".tif", ".tiff", ".npy")
@@ -55,13 +58,15 @@ def from_array(array) -> Loaded:
     return _to_tensor(array, "the array")
 
 
-def read_image(path: str | os.PathLike) -> Loaded:
+def read_image(path: str | os.PathLike, *, unit_scale: bool = True) -> Loaded:
     """Read a PNG/JPEG/TIFF/BMP/WebP/GIF (its first frame) or ``.npy`` image into a float
     tensor, validating it: turned upright by its EXIF orientation, CMYK converted to RGB, a
     palette's or a gray PNG's transparent entry read as alpha.
 
     Raises ``ImageError`` for a missing, empty, truncated or non-image file, NaN/inf values,
-    a zero-sized or larger than 100-megapixel image, or an unsupported shape.
+    float values above ``FLOAT_TOP`` (an image on the 0-255 scale: it would come back white;
+    ``unit_scale=False`` takes any floats, e.g. a blur kernel), a zero-sized or larger than
+    100-megapixel image, or an unsupported shape.
 
     Example:
         >>> import os, tempfile
@@ -84,7 +89,7 @@ def read_image(path: str | os.PathLike) -> Loaded:
             f"(use one of {', '.join(READABLE)})."
         )
     array = _read_npy(path) if suffix == ".npy" else _read_raster(path)
-    return _to_tensor(array, f"'{path}'")
+    return _to_tensor(array, f"'{path}'", unit_scale)
 
 
 def jpeg_noise(path: str | os.PathLike) -> float | None:
@@ -230,8 +235,9 @@ def _check_size(hw, path: Path) -> None:
         )
 
 
-def _to_tensor(array: np.ndarray, what: str) -> Loaded:
-    """``array`` as ``Loaded``; ``what`` names it in an ``ImageError`` (a quoted path)."""
+def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
+    """``array`` as ``Loaded``; ``what`` names it in an ``ImageError`` (a quoted path);
+    ``unit_scale``: float values must be on the [0, 1] scale (``FLOAT_TOP``)."""
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4):
@@ -250,6 +256,10 @@ def _to_tensor(array: np.ndarray, what: str) -> Loaded:
         array = array.astype(np.float32)
         if not np.isfinite(array).all():
             raise ImageError(f"cannot read {what}: it contains NaN or infinite values.")
+        top = float(array.max(initial=0.0))
+        if unit_scale and top > FLOAT_TOP:
+            raise ImageError(f"cannot read {what}: its float pixels reach {top:g}, and float "
+                             f"images are taken on the [0, 1] scale (divide 0-255 values by 255).")
     else:
         raise ImageError(f"cannot read {what}: unsupported pixel type {array.dtype}.")
     channels = array.shape[2]

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
@@ -238,6 +239,13 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "sr", "--kernel", "k.npy"], "--kernel is for --op deblur, not --op sr"),
         (["--op", "denoise", "--shape", "1,8,8"], "--shape is for --op cs"),
         (["--op", "denoise", "--border", "valid"], "--border is for --op deblur, not --op denoise"),
+        # flags with a default, typed where they are not read, were ignored without a word
+        (["--op", "denoise", "--factor", "2"], "--factor is for --op sr, not --op denoise"),
+        (["--op", "sr", "--sigma", "3"], "--sigma is for --op deblur, not --op sr"),
+        (["--op", "deblur", "--kernel", "k.npy", "--sigma", "3"], "--sigma and --kernel both give the blur"),
+        (["--op", "inpaint", "--missing", "0.3"], "--missing draw the mask of a simulation"),
+        (["--op", "cs", "--shape", "16,16,16"], "--shape C must be 1 (gray) or 3 (RGB), got 16"),
+        (["--op", "cs", "--shape", "1,100000,100000"], "is larger than 100 megapixels"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):
@@ -246,6 +254,22 @@ def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, 
     assert code == 2, err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "o.png").exists()
+
+
+def test_advice_is_given_in_flags(tmp_path, gray, capsys):
+    # the priors' messages are written for the API (prior='dip'); the command line says --prior
+    assert main(["--op", "deblur", "--prior", "inpainter", str(gray), "-o", str(tmp_path / "o.png")]) == 2
+    assert "not Blur; use --prior denoiser or dip." in capsys.readouterr().err
+
+
+def test_the_report_is_json_that_every_reader_takes(tmp_path, gray):
+    # a noise-free simulation's observation has an infinite PSNR: Python wrote Infinity,
+    # which is not JSON (JSON.parse, jq and strict parsers refuse it)
+    rep = tmp_path / "r.json"
+    assert main(["--op", "denoise", "--simulate", "--noise", "none", str(gray), "-o",
+                 str(tmp_path / "o.png"), "--report", str(rep), *FAST]) == 0
+    report = json.loads(rep.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert report["psnr_observation"] is None and isinstance(report["psnr"], float)
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_the_solve(tmp_path, gray, capsys):
@@ -272,6 +296,10 @@ def test_bad_files_exit_2(tmp_path, capsys, gray):
     write_image(tmp_path / "m32.png", small)
     assert main(["--op", "inpaint", "--mask", str(tmp_path / "m32.png"), str(gray), *FAST]) == 2
     assert "same size" in capsys.readouterr().err
+    # float pixels on the 0-255 scale (ImageJ's float TIFFs) came back all white
+    iio.imwrite(tmp_path / "f255.tif", (255 * read_image(gray).image[0, 0].numpy()).astype(np.float32))
+    assert main(["--op", "denoise", str(tmp_path / "f255.tif"), *FAST]) == 2
+    assert "are taken on the [0, 1] scale (divide 0-255 values by 255)" in capsys.readouterr().err
     rgba = np.ones((64, 64, 4), np.float32)
     rgba[0, 0, 3] = 0
     write_image(tmp_path / "t.png", rgba)
