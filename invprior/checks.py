@@ -18,6 +18,11 @@ __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observat
            "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
            "users_operator"]
 
+# why torch.load(weights_only=True) failed, as every checkpoint reader says it
+UNREADABLE_CHECKPOINT = ("it is not a readable PyTorch checkpoint (truncated, corrupt, or "
+                         "holding more than tensors and plain values: a saved model object is "
+                         "not loaded, for safety)")
+
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; a clear error for an unusable device.

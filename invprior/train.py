@@ -232,9 +232,12 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
         raise ValueError(f"--out '{out}' would overwrite --start's checkpoint; choose another name.")
     if args.resume:
         raise ValueError(f"--kind {kind} cannot --resume; start it again with --force.")
-    if kind == "inpainter" and (args.start is None or args.channels == 3):
-        raise ValueError("--kind inpainter fine-tunes a gray denoiser (--start, e.g. "
-                         "invprior/weights/denoiser.pt); it fills colour images channel by channel.")
+    if kind == "inpainter" and args.start is None:
+        raise ValueError("--kind inpainter needs --start, the gray denoiser it fine-tunes (e.g. "
+                         "--start invprior/weights/denoiser.pt).")
+    if kind == "inpainter" and args.channels == 3:
+        raise ValueError("--kind inpainter fine-tunes a gray denoiser (no --channels 3); it fills "
+                         "colour images channel by channel.")
     if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
         raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
     if not 0 <= args.keep_start < 1 or (args.keep_start and args.start is None):

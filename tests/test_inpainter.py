@@ -133,7 +133,7 @@ def test_train_inpainter_command(tmp_path, capsys):
     out = tmp_path / "inpainter.pt"
     args = ["--kind", "inpainter", "--steps", "2", "--batch", "2", "--size", "32", "--quiet"]
     assert train_main([*args, "--out", str(out)]) == 2
-    assert "fine-tunes a gray denoiser (--start" in capsys.readouterr().err
+    assert "--kind inpainter needs --start, the gray denoiser it fine-tunes" in capsys.readouterr().err
     # without --quiet: the closing line (it once failed after a 45-minute run)
     assert train_main([*args[:-1], "--start", str(small), "--out", str(out)]) == 0
     assert "inpainter: 2 steps" in capsys.readouterr().out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import UNREADABLE_CHECKPOINT
 from ..weights import weight_file
 from .unet import DenoiserUNet
 
@@ -70,8 +71,7 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
-        raise ValueError(f"cannot load the denoiser '{path}': it is not a readable PyTorch "
-                         "checkpoint (truncated, corrupt, or not made by torch.save).") from None
+        raise ValueError(f"cannot load the denoiser '{path}': {UNREADABLE_CHECKPOINT}.") from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ..checks import UNREADABLE_CHECKPOINT
+
 FORMAT = "invprior-trained-prior"
 VERSION = 1
 REQUIRED = ("config", "state_dict", "latent_mean", "latent_cov")
@@ -52,8 +54,7 @@ def read_checkpoint(path: str | Path) -> dict:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
         raise ValueError(
-            f"cannot load the prior '{path}': it is not a readable PyTorch checkpoint "
-            "(truncated, corrupt, or not made by torch.save)."
+            f"cannot load the prior '{path}': {UNREADABLE_CHECKPOINT}."
         ) from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
         raise ValueError(

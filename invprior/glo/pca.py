@@ -75,8 +75,8 @@ def linear_prior_state(x: torch.Tensor, k: int) -> dict:
     n = x[0].numel()
     if not 1 <= k <= min(x.shape[0] - 1, n):
         raise ValueError(
-            f"a linear prior of {k} components needs k in [1, {min(x.shape[0] - 1, n)}] "
-            f"for {x.shape[0]} images of {n} pixels."
+            f"a linear prior of {k} components: {x.shape[0]} images of {n} pixels take 1 to "
+            f"{min(x.shape[0] - 1, n)} components (k; --latent on the command line)."
         )
     mean, comps, var = principal_components(x.flatten(1), k)
     weight = (comps * var.sqrt()[:, None]).T.contiguous()

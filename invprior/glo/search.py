@@ -330,7 +330,8 @@ def _check_fit(prior, op, y, probe: torch.Tensor) -> None:
     except Exception as err:  # a custom operator may raise anything for a wrong size
         raise ValueError(
             f"the operator cannot take this prior's {prior.shape} images "
-            f"({str(err).splitlines()[0][:150]}); use a prior trained at the image's size."
+            f"({str(err).splitlines()[0][:150].rstrip('.')}); use a prior trained for the "
+            f"image's size and channels."
         ) from None
     if _shapes(out) != _shapes(y):
         raise ValueError(

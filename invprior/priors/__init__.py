@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from ..checks import UNREADABLE_CHECKPOINT
 from ..glo import TrainedPrior
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from .base import ItemwisePrior, Prior
@@ -90,8 +91,7 @@ def checkpoint_format(path) -> str:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
-        raise ValueError(f"cannot load the prior '{path}': it is not a readable PyTorch "
-                         "checkpoint (truncated, corrupt, or not made by torch.save).") from None
+        raise ValueError(f"cannot load the prior '{path}': {UNREADABLE_CHECKPOINT}.") from None
     found = ck.get("format") if isinstance(ck, dict) else None
     if found not in FORMATS:
         # a plain state dict or another tool's file has no format at all: say what it lacks
