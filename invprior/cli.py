@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
-    o.add_argument("--compare", help="write observation | result (| truth) side by side as PNG (one image only)")
+    o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration (one image only)")
     return p
