@@ -544,14 +544,26 @@ def run(args) -> dict:
 
 
 def as_flags(message: str) -> str:
-    """An API message's advice said in flags, for the command line.
+    """An API message said in flags, for the command line: its advice, and the settings a
+    prior does (not) take, of which it names only those that are flags.
 
     Example:
         >>> as_flags("not Blur; use prior='denoiser' or 'dip'.")
         'not Blur; use --prior denoiser or dip.'
+        >>> as_flags("the trained prior does not take max_seconds; it takes adapt, iters, lr.")
+        'the trained prior does not take --max-seconds; of the flags it takes --iters, --lr.'
     """
-    return re.sub(r"prior='([\w.]+)'(?: or '([\w.]+)')?",
-                  lambda m: f"--prior {m[1]}" + (f" or {m[2]}" if m[2] else ""), message)
+    message = re.sub(r"prior='([\w.]+)'(?: or '([\w.]+)')?",
+                     lambda m: f"--prior {m[1]}" + (f" or {m[2]}" if m[2] else ""), message)
+    takes = re.fullmatch(r"(the \S+ prior) does not take (.+); it takes (.+)\.", message)
+    if takes:
+        flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+        known = {action.dest for action in build_parser()._actions}
+        given = ", ".join(flag(n) for n in takes[2].split(", "))
+        usable = ", ".join(flag(n) for n in takes[3].split(", ") if n in known)
+        message = f"{takes[1]} does not take {given}" + (
+            f"; of the flags it takes {usable}." if usable else ".")
+    return message
 
 
 def finite(value):
