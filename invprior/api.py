@@ -14,7 +14,7 @@ import torch
 
 import operators as O
 
-from .checks import check_level, check_observation, prepare, users_operator
+from .checks import check_level, check_observation, check_scale, prepare, users_operator
 from .priors import Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -152,6 +152,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     """
     check_observation(y)
     op = O.as_operator(op)
+    check_scale(y, op)
     options = {k: v for k, v in options.items() if v is not None}
     if "iters" in options and (isinstance(options["iters"], bool)
                                or not isinstance(options["iters"], int)):

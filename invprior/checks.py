@@ -14,7 +14,7 @@ import re
 
 import torch
 
-__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_level", "item",
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_scale", "check_level", "item",
            "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
            "users_operator"]
 
@@ -64,6 +64,28 @@ def cpu_has_amx() -> bool:
     elsewhere (AVX2, AVX-512 without AMX) bfloat16 is emulated and slower than float32."""
     check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private API, so guarded
     return bool(check and check())
+
+
+# the built-in operators whose measurements are images on the scale of x: [0, 1] and noise
+IMAGE_MEASUREMENTS = ("denoise", "blur", "inpaint", "downsample")
+
+
+def check_scale(y, op) -> None:
+    """``ValueError`` in one sentence when ``op`` measures images (``IMAGE_MEASUREMENTS``)
+    and ``y`` holds values above ``io.FLOAT_TOP``: an image on the 0-255 scale, which would
+    be restored as a white one.
+
+    Example:
+        >>> import operators as O
+        >>> check_scale(torch.full((1, 1, 4, 4), 0.5), O.Denoising())  # fine
+    """
+    from .io import FLOAT_TOP
+
+    if getattr(op, "name", None) in IMAGE_MEASUREMENTS and isinstance(y, torch.Tensor):
+        top = float(y.max())
+        if top > FLOAT_TOP:
+            raise ValueError(f"y reaches {top:g}, but images are on the [0, 1] scale (divide "
+                             f"0-255 values by 255, or read files with invprior.io.read_image).")
 
 
 def check_observation(y, name: str = "y"):

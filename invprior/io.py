@@ -22,8 +22,9 @@ import torch
 
 MAX_PIXELS = 100_000_000
 # Float pixels above this are on another scale (0-255 from ImageJ and others), not [0, 1]
-# with noise: Gaussian noise of 50/255 leaves a white pixel under 1.8 but once in 10^9
-FLOAT_TOP = 2.0
+# with noise: shot noise reaches far above 1 in low light (Poisson at a peak of 1 photon:
+# 10 within a megapixel), so only an image darker than 20/255 on that scale is missed
+FLOAT_TOP = 20.0
 READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy")
 # the formats that keep what was restored: a folder's outputs are named in one of them
 LOSSLESS = (".png", ".tif", ".tiff", ".npy")

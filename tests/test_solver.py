@@ -220,6 +220,9 @@ def test_bad_observations():
         quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
     with pytest.raises(ValueError, match="batch axis"):
         quick(torch.rand(8), O.Denoising())
+    # an image on the 0-255 scale (skimage's uint8 arrays made float) was restored as white
+    with pytest.raises(ValueError, match="y reaches 255, but images are on the"):
+        quick(torch.full((1, 1, 8, 8), 255.0), O.Blur(sigma=1.0))
     with pytest.raises(ValueError, match="needs a linear operator"):
         solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
     # plug-and-play linearises a nonlinear operator; one torch cannot differentiate is refused
