@@ -213,7 +213,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "inpaint"], "needs a mask"),
         (["--op", "deblur", "--sigma", "-1"], "sigma must be positive"),
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
-        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take --lr; of the flags it takes --device, --iters, --keep-observed, --max-seconds, --seed."),
+        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take --lr; of the flags it takes --device, --iters, --keep-observed, --max-seconds, --seed, --shape."),
         (["--op", "cs"], "needs --shape"),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),

@@ -19,7 +19,7 @@ Example:
     >>> make_prior("sparse", lr=0.1)
     Traceback (most recent call last):
     ...
-    ValueError: the sparse prior does not take lr; it takes device, iters, keep_observed, max_seconds, relearn, seed.
+    ValueError: the sparse prior does not take lr; it takes device, iters, keep_observed, max_seconds, relearn, seed, shape.
 """
 
 from __future__ import annotations

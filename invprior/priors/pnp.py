@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import resolve_device
+from ..checks import resolve_device, users_operator
 from ..metrics import psnr
 from ..result import Result
 from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise
@@ -366,11 +366,42 @@ def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.nd
     return np.maximum(np.maximum(weight * levels ** 2, QUIET) / sigmas ** 2, MU_MIN)
 
 
+def blur_like(op) -> bool:
+    """Whether ``op`` acts as a blur: an ``O.Blur``, or an operator of the user's own that
+    keeps the image's size, keeps a flat image (its median pixel within 5 %) and takes the
+    finest checkerboard to under half its norm. Such an operator gets a blur's settings
+    (``defaults``), and a linear one starts from y (``start_image``): a motion blur written
+    with torch.roll, camera 64, noise 0.03, restored at 18.5 dB with the others' settings,
+    below y's 24.3 (29.8 as ``O.Blur``).
+
+    Example:
+        >>> smear = O.as_operator(lambda v: (v + v.roll(1, -1) + v.roll(-1, -1)) / 3, linear=True)
+        >>> _ = smear(torch.rand(1, 1, 8, 8))  # (an operator learns its input's size when called)
+        >>> blur_like(smear), blur_like(O.as_operator(lambda v: v[..., ::2, :]))
+        (True, False)
+    """
+    if isinstance(op, O.Blur):
+        return True
+    shape = getattr(op, "input_shape", None)
+    if not users_operator(op) or shape is None or len(shape) != 3:
+        return False
+    h, w = shape[-2:]
+    checker = ((torch.arange(h)[:, None] + torch.arange(w)) % 2 * 2 - 1).float().expand(1, *shape)
+    try:
+        with torch.no_grad():
+            flat, fine = op(torch.ones(1, *shape)), op(checker)
+    except Exception:  # an operator of one's own held on another device, say: not a blur then
+        return False
+    if not (isinstance(flat, torch.Tensor) and flat.shape == (1, *shape)):
+        return False
+    return bool((flat - 1).abs().median() < 0.05 and fine.norm() < 0.5 * checker.norm())
+
+
 def defaults(op, noise_level=None, weight: float | None = None) -> dict:
     """Plug-and-play ``iters`` and ``weight`` for ``op`` when none are given: ``BLUR`` for
-    a blur, with ``BLUR_QUIET_ITERS`` iterations when an item's ``noise_level`` (a float or
-    one per item; None: not known, taken as noisy) is quiet at ``weight`` (default
-    ``BLUR``'s); ``OTHERS`` for every other operator (see there).
+    a blur (``blur_like``), with ``BLUR_QUIET_ITERS`` iterations when an item's
+    ``noise_level`` (a float or one per item; None: not known, taken as noisy) is quiet at
+    ``weight`` (default ``BLUR``'s); ``OTHERS`` for every other operator (see there).
 
     Example:
         >>> defaults(O.Blur(sigma=1.0)), defaults(O.Inpainting(shape=(1, 8, 8)))
@@ -378,7 +409,7 @@ def defaults(op, noise_level=None, weight: float | None = None) -> dict:
         >>> defaults(O.Blur(sigma=1.0), [0.01, 0.0])  # the noise-free item sets the count
         {'iters': 32, 'weight': 0.2}
     """
-    if not isinstance(op, O.Blur):
+    if not blur_like(op):
         return OTHERS
     if noise_level is None:
         return BLUR
@@ -454,7 +485,12 @@ def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
         >>> [round(v, 2) for v in x.flatten().tolist()]  # 0.3 / 1.5; between 2/3 and 1
         [0.2, 0.85]
     """
-    first = op.widen(y).clamp(0, 1) if isinstance(op, O.Blur) else op.initial_estimate(y)
+    if isinstance(op, O.Blur):
+        first = op.widen(y).clamp(0, 1)
+    elif isinstance(op, O.LinearOperator) and blur_like(op):
+        first = y.clamp(0, 1)  # as a blur starts: DPIR's start (``BLUR``)
+    else:
+        first = op.initial_estimate(y)
     if first is not None:
         return first
     ref = y[0] if isinstance(y, tuple) else y

@@ -38,8 +38,10 @@ class SparsePrior(ItemwisePrior):
 
     Args:
         iters: plug-and-play iterations (default 32). relearn: relearn the dictionary every
-            this many iterations. keep_observed, max_seconds: as ``PlugAndPlay``.
-        seed: of the K-SVD training patches and atom order. device.
+            this many iterations. keep_observed, max_seconds: as ``PlugAndPlay``. shape:
+            image shape ``(C, H, W)`` for an operator that cannot tell it from ``y`` (one of
+            your own that changes the size). seed: of the K-SVD training patches and atom
+            order. device.
     """
 
     name = "sparse"
@@ -47,10 +49,11 @@ class SparsePrior(ItemwisePrior):
 
     def __init__(self, *, iters: int | None = None, relearn: int = 5,
                  keep_observed: bool | None = None, max_seconds: float | None = None,
-                 seed: int = 0, device="auto"):
+                 shape: tuple | None = None, seed: int = 0, device="auto"):
         if relearn < 1:
             raise ValueError("relearn must be >= 1.")
         self.device, self.seed = resolve_device(device), seed
+        self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         total = iters if iters is not None else 32
 
         def fresh():  # K-SVD learns on the image: a new denoiser per observation
@@ -61,7 +64,8 @@ class SparsePrior(ItemwisePrior):
         self.splitting = PlugAndPlay(fresh, fresh=True, iters=total, weight=0.1,
                                      keep_observed=keep_observed,
                                      max_seconds=max_seconds, device=self.device,
-                                     name=self.name, label="plug-and-play K-SVD")
+                                     shape=shape, name=self.name,
+                                     label="plug-and-play K-SVD")
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         if getattr(op, "is_identity", False):
