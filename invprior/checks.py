@@ -169,7 +169,8 @@ def check_forward(op, y, shape=None) -> None:
     """Run a user's operator (a callable, an ``operators.Lambda``, a class of one's own)
     once on a mid-gray image of the size it takes (``shape`` ``(C, H, W)``, else
     ``op.input_shape_for``), and say in one sentence (``ValueError``) what is wrong: it
-    fails, returns NaN, a batch of another size, or measurements not shaped like ``y``'s.
+    fails, returns NaN, a batch of another size, measurements not shaped like ``y``'s, or
+    has a zero gradient everywhere.
     A prior's step would otherwise fail deep inside, or restore garbage. It also tells an
     operator of one's own its input shape. Of the built-in operators only ``Inpainting`` is
     checked, for the fit of its mask (a user's own array), without running it.
@@ -202,11 +203,13 @@ def check_forward(op, y, shape=None) -> None:
             return  # vectors measured from an image of unknown size: the prior will ask
     if not user:
         return
-    x = torch.full((1, 1, 1, 1), 0.5, device=y.device).expand(1, *shape)
+    # mid-gray, a little uneven, so that an operator's own kinks (abs at 0) are not met
+    wobble = torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(y.device)
+    x = (0.5 + 0.01 * wobble)[None].requires_grad_(True)
     try:
-        with torch.no_grad():
+        with torch.enable_grad():
             out = op(x)
-    except (RuntimeError, IndexError, TypeError) as err:
+    except Exception as err:  # an operator of one's own may raise anything
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ValueError(f"the operator fails on a {shape} image ({first[:200]}).") from None
     parts = out if isinstance(out, tuple) else (out,)
@@ -227,6 +230,15 @@ def check_forward(op, y, shape=None) -> None:
     if not torch.isfinite(out).all():
         raise ValueError(f"the operator returns NaN or infinite values for a mid-gray {shape} "
                          f"image.")
+    if out.requires_grad:  # (one torch cannot differentiate is the priors' to refuse)
+        # against random weights: a zero-sum operator (a Laplacian) maps ones to zero
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out)
+        (slope,) = torch.autograd.grad(out, x, weights, allow_unused=True)
+        if slope is None or not slope.any():
+            # every prior fits y through this gradient: all zero, they return a flat image
+            raise ValueError("the operator's output does not change with its input (its "
+                             "gradient is zero everywhere, as torch.round's); write it "
+                             "differentiable, e.g. x + (torch.round(x) - x).detach().")
 
 
 def item(y, b: int):

@@ -245,6 +245,9 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       (lambda v: torch.cat([v, v]), "a batch of 2 for one image"),
                       (lambda v: v.sum(), "must keep the batch axis"),
                       (O.Inpainting(torch.ones(16, 16)), "the mask shape"),
+                      (lambda v: v.foo(), "no attribute 'foo'"),  # was a raw AttributeError
+                      # a flat gray image, returned as if restored
+                      (lambda v: torch.round(8 * v) / 8, "gradient is zero everywhere"),
                       (_EveryOtherRow(), r"shape \(1, 16, 32\), but y's are")):
         with pytest.raises(ValueError, match=match):
             solve(y, op, prior, iters=2, progress=False)
