@@ -203,11 +203,9 @@ def check_forward(op, y, shape=None) -> None:
             return  # vectors measured from an image of unknown size: the prior will ask
     if not user:
         return
-    # mid-gray, a little uneven, so that an operator's own kinks (abs at 0) are not met
-    wobble = torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(y.device)
-    x = (0.5 + 0.01 * wobble)[None].requires_grad_(True)
+    x = torch.full((1, 1, 1, 1), 0.5, device=y.device).expand(1, *shape)
     try:
-        with torch.enable_grad():
+        with torch.no_grad():
             out = op(x)
     except Exception as err:  # an operator of one's own may raise anything
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -230,15 +228,30 @@ def check_forward(op, y, shape=None) -> None:
     if not torch.isfinite(out).all():
         raise ValueError(f"the operator returns NaN or infinite values for a mid-gray {shape} "
                          f"image.")
-    if out.requires_grad:  # (one torch cannot differentiate is the priors' to refuse)
-        # against random weights: a zero-sum operator (a Laplacian) maps ones to zero
-        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1)).to(out)
-        (slope,) = torch.autograd.grad(out, x, weights, allow_unused=True)
-        if slope is None or not slope.any():
-            # every prior fits y through this gradient: all zero, they return a flat image
-            raise ValueError("the operator's output does not change with its input (its "
-                             "gradient is zero everywhere, as torch.round's); write it "
-                             "differentiable, e.g. x + (torch.round(x) - x).detach().")
+    if not _moves(op, shape, y.device):
+        # every prior fits y through this gradient: all zero, they return a flat image
+        raise ValueError("the operator's output does not change with its input (its "
+                         "gradient is zero everywhere, as torch.round's); write it "
+                         "differentiable, e.g. x + (torch.round(x) - x).detach().")
+
+
+def _moves(op, shape: tuple, device) -> bool:
+    """False only where the gradient of ``op`` at a random image in [0, 1] (every level met,
+    so that a black-level cut such as ``(x - 0.6).clamp(min=0)`` counts) is zero everywhere,
+    taken against random weights (a zero-sum operator, a Laplacian, maps ones to zero). An
+    operator torch cannot differentiate, or one that fails here, is the priors' to refuse."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((1, *shape), generator=g).to(device).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = op(x)
+            if not (isinstance(out, torch.Tensor) and out.requires_grad):
+                return True
+            weights = torch.randn(out.shape, generator=g).to(out)
+            (slope,) = torch.autograd.grad(out, x, weights, allow_unused=True)
+    except Exception:
+        return True
+    return slope is not None and bool(slope.any())
 
 
 def item(y, b: int):

@@ -8,7 +8,7 @@ allows; for the saturation above: 5/6), instead of at the bound where a fit leav
 A pixel that every value keeps hidden (one the operator never looks at: every other row,
 say) is filled from its neighbours instead (``mask.harmonic_inpaint``): at mid-gray, rows
 of it in a colour photo stay as stripes (every other row of a 64x64 astronaut crop through
-a plain callable: 16.0 dB after plug-and-play, 35.2 filled from the neighbours).
+a plain callable: 16.0 dB after plug-and-play, 34.7 filled from the neighbours).
 
 Measured through plug-and-play with the CNN denoiser (BENCHMARKS.md, "Nonlinear
 operators", over-exposure ``clip(1.5 x, 0, 1)`` + noise 0.01, 128x128, PSNR inside the
