@@ -209,7 +209,10 @@ def check_forward(op, y, shape=None) -> None:
             out = op(x)
     except Exception as err:  # an operator of one's own may raise anything
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"the operator fails on a {shape} image ({first[:200]}).") from None
+        # y of float64 is restored in float32: an operator holding float64 tensors fails
+        hint = ("; images reach it as float32 (hold its tensors in float32, or cast to the "
+                "input's dtype)" if "dtype" in first.lower() or "double" in first.lower() else "")
+        raise ValueError(f"the operator fails on a {shape} image ({first[:200]}){hint}.") from None
     parts = out if isinstance(out, tuple) else (out,)
     if any(not isinstance(p, torch.Tensor) for p in parts):
         raise ValueError(f"the operator must return a torch.Tensor, got {type(out).__name__}.")

@@ -246,6 +246,7 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       (lambda v: v.sum(), "must keep the batch axis"),
                       (O.Inpainting(torch.ones(16, 16)), "the mask shape"),
                       (lambda v: v.foo(), "no attribute 'foo'"),  # was a raw AttributeError
+                      (lambda v: v @ torch.eye(32, dtype=torch.float64), "images reach it as float32"),
                       # a flat gray image, returned as if restored
                       (lambda v: torch.round(8 * v) / 8, "gradient is zero everywhere"),
                       (_EveryOtherRow(), r"shape \(1, 16, 32\), but y's are")):
