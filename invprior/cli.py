@@ -221,40 +221,43 @@ def _white_marks(m) -> str:
     return "holes"
 
 
-# The operator flags without a default, and the --op that reads each: given with another,
-# they were ignored without a word (a --mask with --op denoise restored the whole image)
-OWN_FLAGS = {"mask": "inpaint", "kernel": "deblur", "shape": "cs"}
-# The operator flags with a default: the --op that reads each and the default, filled in by
-# fill_op_defaults (argparse leaves them None, so that a typed one is told from the default)
-OP_DEFAULTS = {"sigma": ("deblur", 2.0), "factor": ("sr", 4), "ratio": ("cs", 0.25),
-               "missing": ("inpaint", 0.5), "mask_kind": ("inpaint", "random")}
+# Each operator flag, the --op that reads it, and its default (None: none), filled in by
+# fill_op_defaults: argparse leaves them None, so that a typed one is told from the default.
+# Given with another --op they were ignored without a word (a --mask with --op denoise
+# restored the whole image, --factor with denoise did nothing)
+OP_FLAGS = {"mask": ("inpaint", None), "kernel": ("deblur", None), "shape": ("cs", None),
+            "sigma": ("deblur", 2.0), "factor": ("sr", 4), "ratio": ("cs", 0.25),
+            "missing": ("inpaint", 0.5), "mask_kind": ("inpaint", "random")}
+
+
+def flag_name(dest: str) -> str:
+    """The command-line spelling of an argparse ``dest``: ``mask_kind`` -> ``--mask-kind``."""
+    return "--" + dest.replace("_", "-")
 
 
 def fill_op_defaults(args) -> None:
     """Refuse an operator flag typed where it is not used (``--factor`` with ``--op
     denoise``, ``--sigma`` beside ``--kernel``, ``--missing`` beside ``--mask``), which was
     ignored without a word; then give the --op's own flags their defaults."""
-    typed = {flag for flag in OP_DEFAULTS if getattr(args, flag) is not None}
+    typed = {flag for flag in OP_FLAGS if getattr(args, flag) is not None}
     for flag in sorted(typed):
-        op = OP_DEFAULTS[flag][0]
+        op = OP_FLAGS[flag][0]
         if args.op != op:
-            raise UsageError(f"--{flag.replace('_', '-')} is for --op {op}, not --op {args.op}.")
+            raise UsageError(f"{flag_name(flag)} is for --op {op}, not --op {args.op}.")
     if "sigma" in typed and args.kernel:
         raise UsageError("--sigma and --kernel both give the blur; pass one of them.")
-    drawn = sorted(f"--{f.replace('_', '-')}" for f in typed & {"missing", "mask_kind"})
+    drawn = sorted(flag_name(f) for f in typed & {"missing", "mask_kind"})
     if drawn and (args.mask or not args.simulate):
         raise UsageError(f"{' and '.join(drawn)} draw the mask of a simulation: use with "
                          "--simulate and without --mask.")
-    for flag, (op, default) in OP_DEFAULTS.items():
+    for flag, (op, default) in OP_FLAGS.items():
         if args.op == op and flag not in typed:
             setattr(args, flag, default)
 
 
 def _check_flags(args) -> None:
-    """The flags that do not depend on the image: each --op's own, --noise, --ratio."""
-    for flag, op in OWN_FLAGS.items():
-        if getattr(args, flag) is not None and args.op != op:
-            raise UsageError(f"--{flag} is for --op {op}, not --op {args.op}.")
+    """The flags that do not depend on the image: --mask-white, --border, --noise, --ratio
+    (each --op's own: ``fill_op_defaults``)."""
     if args.mask_white != "auto" and not args.mask:
         raise UsageError("--mask-white says how to read --mask; give --mask FILE too.")
     if args.border != "auto" and args.op != "deblur":
@@ -557,10 +560,9 @@ def as_flags(message: str) -> str:
                      lambda m: f"--prior {m[1]}" + (f" or {m[2]}" if m[2] else ""), message)
     takes = re.fullmatch(r"(the \S+ prior) does not take (.+); it takes (.+)\.", message)
     if takes:
-        flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
         known = {action.dest for action in build_parser()._actions}
-        given = ", ".join(flag(n) for n in takes[2].split(", "))
-        usable = ", ".join(flag(n) for n in takes[3].split(", ") if n in known)
+        given = ", ".join(flag_name(n) for n in takes[2].split(", "))
+        usable = ", ".join(flag_name(n) for n in takes[3].split(", ") if n in known)
         message = f"{takes[1]} does not take {given}" + (
             f"; of the flags it takes {usable}." if usable else ".")
     return message

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from .base import LinearOperator, check_image, is_damped
 from .cg import conjugate_gradient
-from .smooth import neighbour_sum
+from .smooth import neg_laplacian, neighbour_sum
 
 
 def _shape_hw(shape) -> tuple[int, int]:
@@ -350,10 +350,9 @@ def harmonic_inpaint(y: torch.Tensor, mask: torch.Tensor, tol: float = 1e-4,
     if not holes.any():
         return y.clone()
     known = y * (1 - holes)
-    degree = neighbour_sum(torch.ones_like(y[:1, :1]))
 
     def laplacian(v):  # on the holes, with the observed pixels fixed (Dirichlet)
-        return holes * (degree * v - neighbour_sum(v))
+        return holes * neg_laplacian(v)
 
     b = holes * neighbour_sum(known)
     start = holes * _pyramid_fill(known, holes)
