@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+import operators as O
+
 from invprior.sparse import (
     KSVDDenoiser,
     assemble_patches,
@@ -171,6 +173,17 @@ def test_superres_beats_bicubic_with_shipped_dictionaries(camera, factor):
     assert _psnr(out[crop], x[crop]) > _psnr(bic[crop], x[crop]) + 0.5
     # back-projection: the result explains the observation better than bicubic does
     assert (downsample(out, factor) - y).abs().mean() < (downsample(bic, factor) - y).abs().mean()
+
+
+def test_sparse_prior_super_resolves_a_noisy_image_after_denoising_it(camera):
+    # the coupled dictionaries take noise for detail; the prior reads the noise and removes it
+    x = camera[..., 40:136, 60:156]
+    A = O.Downsampling(2)
+    y = A(x) + 0.05 * torch.randn(A(x).shape, generator=torch.Generator().manual_seed(1))
+    plain = sparse_superres(y, 2).clamp(0, 1)
+    out = SparsePrior().restore(y, A)
+    assert _psnr(out.image, x) > _psnr(plain, x) + 2
+    assert "noise" in out.stop_reason and "estimated" in out.stop_reason
 
 
 def test_superres_rgb_shape_and_assets_load_safely():
