@@ -113,6 +113,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     Args:
         y: observations ``(B, ...)``: images ``(B, C, H, W)`` or vectors ``(B, m)`` (a tuple
             of them for a stacked operator).
+            Three equal channels (a gray photo saved as RGB) through a built-in operator
+            and prior are restored as the gray image they are, and given back in three.
         op: an ``operators.Operator`` or any differentiable callable ``x -> y`` (linear or
             not: plug-and-play takes Gauss-Newton data steps on a nonlinear one).
         prior: ``auto`` (default: ``auto_prior(op, y)``), a name in ``invprior.priors.PRIORS``
@@ -160,7 +162,15 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     if not isinstance(options.get("keep_observed", True), bool):  # "no" would mean yes
         raise ValueError(f"keep_observed is True, False or None (auto), got "
                          f"{options['keep_observed']!r}.")
-    prior = make_prior(resolve_prior(prior, op, options, y), **options)
+    name = resolve_prior(prior, op, options, y)
+    if _gray_in_colour(y, op, name, truth, options):
+        # contiguous: torch 2.13 takes a wrong median across an expanded (stride-0) dimension
+        gray = solve(y.contiguous().median(1, keepdim=True).values, op, name,
+                     noise_level=noise_level,
+                     truth=None if truth is None else torch.as_tensor(truth)[:, :1],
+                     progress=progress, **options)
+        return _in_colour(gray)
+    prior = make_prior(name, **options)
     # the image shape: given, or for an operator of one's own a trained generator's
     shape = options.get("shape", getattr(prior, "shape", None) if users_operator(op) else None)
     if isinstance(noise_level, (np.ndarray, torch.Tensor)) and noise_level.ndim == 0:
@@ -169,6 +179,35 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _level_each(y, op, prior, noise_level, truth, shape, progress)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+
+
+# operators that treat each channel alike, whatever their number (Inpainting: one mask for all)
+CHANNELWISE = (O.Denoising, O.Blur, O.Downsampling, O.Inpainting)
+
+
+def _gray_in_colour(y, op, prior, truth, options) -> bool:
+    """Whether ``y`` is a black-and-white image held in three equal channels
+    (``colour.same_channels``: a gray photo saved as RGB) that a built-in prior is to restore
+    through a built-in operator treating every channel alike: it is then restored as the
+    gray image it is, as the CLI does (the gray network fits it, a third of the work, and its
+    noise reads right). camera256 as RGB, blind: denoising 31.51 -> 31.53 dB with the noise
+    read as 25.4/255, not 43.6; deblurring 28.89 -> 29.36 dB in a third of the time."""
+    from .colour import same_channels
+    from .priors import PRIORS
+
+    mask = getattr(op, "mask", None)
+    return (isinstance(y, torch.Tensor) and y.ndim == 4 and same_channels(y)
+            and isinstance(prior, str) and prior in PRIORS and "shape" not in options
+            and type(op) in CHANNELWISE and (mask is None or mask.shape[:2] == (1, 1))
+            and (truth is None or same_channels(torch.as_tensor(truth).float())))
+
+
+def _in_colour(gray: Result) -> Result:
+    """A gray ``Result`` given back with three equal channels, as its ``y`` came."""
+    for r in {id(r): r for r in [gray, *gray.items]}.values():
+        r.image = r.image.repeat(1, 3, 1, 1)
+        r.stop_reason += " (three equal channels: restored as gray)"
+    return gray
 
 
 def _level_each(y, op, prior, levels, truth, shape, progress) -> Result:

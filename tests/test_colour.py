@@ -2,6 +2,8 @@
 colour photos at least as well as bm3d_rgb and better than the gray network channel by
 channel, gray images untouched by it."""
 
+import re
+
 import numpy as np
 import pytest
 import skimage.data
@@ -72,6 +74,22 @@ def test_gray_images_do_not_go_through_the_colour_path(camera64):
     # the raw network to rounding (CNNDenoiser runs it channels-last: ~1e-7 apart)
     torch.testing.assert_close(out, raw, atol=1e-5, rtol=0)
     assert psnr(out.clamp(0, 1), camera64) > psnr(y.clamp(0, 1), camera64) + 6  # measured +7.7
+
+
+def test_a_gray_photo_held_in_three_channels_is_restored_as_gray(camera64):
+    # solve() as the CLI: the gray network, and the noise read right (the colour path read
+    # sqrt(3) times it: all of it in the luminance; camera256 blind: 43.6/255 for 25.4)
+    y = camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    gray = solve(y, O.Denoising(), progress=False)
+    rgb = solve(y.expand(-1, 3, -1, -1), O.Denoising(), progress=False,
+                truth=camera64.expand(-1, 3, -1, -1))
+    torch.testing.assert_close(rgb.image, gray.image.expand(-1, 3, -1, -1), atol=0, rtol=0)
+    read = float(re.search(r"noise ([0-9.]+)/255 estimated", rgb.stop_reason).group(1))
+    assert abs(read - 25.5) < 3 and "restored as gray" in rgb.stop_reason
+    assert rgb.psnrs[-1] == pytest.approx(psnr(gray.image, camera64))
+    # an operator of one's own may treat the channels apart: left as it is
+    own = solve(y.expand(-1, 3, -1, -1), lambda x: x, progress=False)
+    assert "restored as gray" not in own.stop_reason
 
 
 # noise-free colour super-resolution restores the luma with the gray network (priors.luma);
