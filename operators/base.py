@@ -190,8 +190,10 @@ class LinearOperator(Operator):
             [0.4, 0.4, 0.4, 0.4]
         """
         ref = y[0] if isinstance(y, tuple) else y
-        mid = torch.full((ref.shape[0], *self._known_input_shape()), 0.5, dtype=ref.dtype,
-                         device=ref.device)
+        # the size it takes: known, or told by y's (a valid-border blur's y, met first in a photo)
+        shape = (self.input_shape if self.input_shape is not None
+                 else self.input_shape_for(tuple(ref.shape)))
+        mid = torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
         with torch.no_grad():
             seen = self(mid)
             residual = (tuple(a - b for a, b in zip(y, seen)) if isinstance(y, tuple)

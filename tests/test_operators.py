@@ -407,3 +407,10 @@ def test_valid_blur_deblurs_a_photo_whose_blur_saw_beyond_its_frame():
         A = O.Blur(sigma=1.5, border=border)
         got[border] = psnr(A.crop(solve(y, A, noise_level=0.0, iters=8, progress=False).image), x)
     assert got["circular"] < psnr(y, x) < got["valid"] - 3, got
+    # met first through a photo's y (the CLI: the operator never ran on an image), the
+    # valid blur's generic start and the deep image prior take the size y tells
+    A = O.Blur(sigma=1.5, border="valid")
+    start = A.initial_estimate(y)
+    assert start.shape[-2:] == (74, 74) and psnr(A.crop(start), x) > psnr(y, x) + 1  # +1.9
+    assert solve(y, O.Blur(sigma=1.5, border="valid"), prior="dip", iters=2,
+                 progress=False).image.shape[-2:] == (74, 74)
