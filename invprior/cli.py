@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--missing", type=float, default=None, help="inpaint --simulate: fraction of missing pixels (default: 0.5)")
     g.add_argument("--mask-kind", default=None, choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn (default: random)")
     g.add_argument("--sigma", type=float, default=None, help="deblur: gaussian kernel sigma (default: 2.0)")
-    g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma (default: none, gaussian --sigma)")
+    g.add_argument("--kernel", help="deblur: kernel file (.npy or image), instead of --sigma; "
+                   "any scale (it is normalised), negative values up to 5%% of its weight taken "
+                   "as zero (default: none, gaussian --sigma)")
     g.add_argument("--border", default="auto", choices=("auto", *BORDERS), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
     g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; default: 4)")
     g.add_argument("--ratio", type=float, default=None, help="cs: measurements / pixels (default: 0.25)")
@@ -149,8 +151,29 @@ def _kernel(args):
         k = read_image(args.kernel, unit_scale=False).image[0]  # any scale: it is normalised
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
-        return O.Blur(kernel=k[0], border=border)
+        return O.Blur(kernel=nonnegative_kernel(k[0], args.kernel), border=border)
     return O.Blur(sigma=args.sigma, border=border)
+
+
+# A kernel estimated from a photo (blind deconvolution) may dip a little below zero; beyond
+# this share of its weight it is no blur (a sharpening or derivative filter, say).
+KERNEL_NEGATIVE = 0.05
+
+
+def nonnegative_kernel(k: torch.Tensor, path) -> torch.Tensor:
+    """The blur kernel read from ``path`` with its small negative values set to zero; one
+    sentence (UsageError) when they weigh more than ``KERNEL_NEGATIVE`` of its positive ones.
+
+    Example:
+        >>> nonnegative_kernel(torch.tensor([[-0.01, 1.0, 0.5]]), "k.npy")
+        tensor([[0.0000, 1.0000, 0.5000]])
+    """
+    positive, negative = float(k.clamp(min=0).sum()), float(-k.clamp(max=0).sum())
+    if negative > KERNEL_NEGATIVE * positive:
+        share = f"{negative / positive:.0%} of its positive weight" if positive else "all of it"
+        raise UsageError(f"--kernel '{path}' holds negative values ({share}); a blur kernel "
+                         f"(the point spread function) is nonnegative.")
+    return k.clamp(min=0)
 
 
 def in_frame(args, op, x):

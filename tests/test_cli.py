@@ -152,6 +152,20 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_path, gray, capsys):
+    sharpen = np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], np.float32)  # no blur
+    np.save(tmp_path / "sharpen.npy", sharpen)
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "sharpen.npy"), str(gray), *FAST,
+                 "-o", str(tmp_path / "a.png")]) == 2
+    err = capsys.readouterr().err
+    assert "holds negative values (80% of its positive weight)" in err and "Traceback" not in err
+    dipped = np.ones((5, 5), np.float32)
+    dipped[0, 0] = -0.5  # 2 % of the weight: an estimated kernel's noise, taken as zero
+    np.save(tmp_path / "dipped.npy", dipped)
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "dipped.npy"), str(gray), *FAST,
+                 "-o", str(tmp_path / "b.png")]) == 0
+
+
 def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsys):
     """A photo's blur saw the scene beyond its frame: the default border (valid) estimates
     it; the circular model (the image repeats) rings along the edges, worse than the input."""
