@@ -16,12 +16,45 @@ import torch
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_scale", "check_level", "item",
            "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
-           "users_operator"]
+           "users_operator", "check_finite_weights",
+           "check_diverged", "finite_weights"]
 
 # why torch.load(weights_only=True) failed, as every checkpoint reader says it
 UNREADABLE_CHECKPOINT = ("it is not a readable PyTorch checkpoint (truncated, corrupt, or "
                          "holding more than tensors and plain values: a saved model object is "
                          "not loaded, for safety)")
+
+
+def finite_weights(ck) -> bool:
+    """Whether a checkpoint's weights are all finite (NaN or infinity: a training run that
+    diverged, whose restorations would be black, or NaN, with no other sign). ``ck``'s
+    tensors are searched through nested dicts; its loss history is not weights.
+
+    Example:
+        >>> finite_weights({"state_dict": {"w": torch.tensor([1.0, float("nan")])}})
+        False
+    """
+    if isinstance(ck, torch.Tensor):
+        return not ck.is_floating_point() or bool(torch.isfinite(ck).all())
+    if isinstance(ck, dict):
+        return all(finite_weights(v) for k, v in ck.items() if k != "losses")
+    return True
+
+
+def check_finite_weights(ck: dict, what: str) -> None:
+    """One sentence (ValueError) for a checkpoint read whose weights are not finite."""
+    if not finite_weights(ck):
+        raise ValueError(f"{what} holds NaN or infinite weights (its training diverged?); "
+                         "train it again.")
+
+
+def check_diverged(ck: dict, out) -> None:
+    """One sentence (ValueError) instead of writing a checkpoint whose weights are not
+    finite: the training run diverged, and ``out`` keeps what it held."""
+    if not finite_weights(ck):
+        raise ValueError(f"the training diverged (its weights became NaN or infinite by step "
+                         f"{ck.get('step', '?')}); nothing was written to '{out}'. Try a "
+                         "smaller --lr.")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

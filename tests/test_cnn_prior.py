@@ -196,6 +196,10 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
         assert f"{flag} is not used by --kind {wrong[1]}" in capsys.readouterr().err
     assert not (tmp_path / "w.pt").exists()
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
+    # a run that diverges writes nothing (its weights were NaN: black restorations, exit 0)
+    stamp = out.read_bytes()
+    assert train_main([*args, "--force", "--lr", "1e9", "--steps", "3"]) == 2
+    assert "the training diverged" in capsys.readouterr().err and out.read_bytes() == stamp
 
 
 def test_train_command_shapes_a_new_network_and_refuses_bad_shapes(tmp_path, capsys):

@@ -86,6 +86,18 @@ def test_a_checkpoint_goes_to_its_prior_by_its_format(checkpoint_file, content, 
         make_prior(checkpoint_file(content))
 
 
+@pytest.mark.parametrize("name, what", [("prior_faces.pt", "the prior"),
+                                        ("denoiser.pt", "the denoiser")])
+def test_a_checkpoint_with_nan_weights_is_refused(checkpoint_file, name, what):
+    # a training run that diverged: its restorations came out black, exit 0
+    ck = torch.load(weight_file(name), weights_only=True)
+    first = next(iter(ck["state_dict"]))
+    ck["state_dict"][first] = ck["state_dict"][first] * float("nan")
+    path = checkpoint_file(ck, "diverged.pt")
+    with pytest.raises(ValueError, match=f"{what} '.*diverged.pt' holds NaN or infinite weights"):
+        solve(torch.rand(1, 1, 64, 64), O.Denoising(), prior=str(path), progress=False)
+
+
 def test_trained_prior_file_through_solve():
     x = named_set("digits", "test")[:2]  # held out
     A = O.CompressedSensing(60, (1, 16, 16), kind="gaussian", seed=0)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import UNREADABLE_CHECKPOINT
+from ..checks import UNREADABLE_CHECKPOINT, check_finite_weights
 from ..weights import weight_file
 from .unet import DenoiserUNet
 
@@ -75,4 +75,5 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")
+    check_finite_weights(ck, f"the denoiser '{path}'")
     return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 import operators as O
 
-from ..checks import cpu_has_amx
+from ..checks import check_diverged, cpu_has_amx
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -257,5 +257,6 @@ def _save(out, net, cfg, step, losses, start, meta, done):
     ck = {"format": FORMAT, "version": VERSION, "config": config, "state_dict": state,
           "step": step, "done": done, "seconds": time.perf_counter() - start,
           "losses": torch.tensor(losses), "meta": dict(meta or {}, torch=str(torch.__version__))}
+    check_diverged(ck, out)  # also weights beyond float16's range, inf in the file
     atomic_write(Path(out), lambda tmp: torch.save(ck, tmp))
     return ck

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import UNREADABLE_CHECKPOINT
+from ..checks import UNREADABLE_CHECKPOINT, check_diverged, check_finite_weights
 
 FORMAT = "invprior-trained-prior"
 VERSION = 1
@@ -33,6 +33,7 @@ def write_checkpoint(path: str | Path, checkpoint: dict) -> Path:
     """
     from ..io import atomic_write
 
+    check_diverged(checkpoint, path)
     return atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
 
 
@@ -72,4 +73,5 @@ def read_checkpoint(path: str | Path) -> dict:
     if missing or not isinstance(config, dict):
         what = ", ".join(missing) or "config"
         raise ValueError(f"the prior '{path}' is incomplete (missing {what}).")
+    check_finite_weights(ck, f"the prior '{path}'")
     return ck
