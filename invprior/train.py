@@ -248,6 +248,10 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     if args.data in ("digits", "faces"):
         raise ValueError(f"--kind {kind} trains on a folder of photographs (or, without "
                          "--data, on scikit-image's), not on digits or faces.")
+    least = 24 if kind == "inpainter" else 16  # the inpainter's boxes are 12 to size/2 wide
+    if args.size is not None and not least <= args.size <= 1024:
+        raise ValueError(f"--size of --kind {kind} (its training patches' side) must be from "
+                         f"{least} to 1024, got {args.size}.")
     widths = _widths(args.widths)
     if args.blocks < 1:
         raise ValueError(f"--blocks must be >= 1, got {args.blocks}.")

@@ -196,6 +196,11 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
         assert f"{flag} is not used by --kind {wrong[1]}" in capsys.readouterr().err
     assert not (tmp_path / "w.pt").exists()
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
+    for kind, size, least in (("denoiser", "0", 16), ("denoiser", "-5", 16), ("inpainter", "16", 24)):
+        start = ["--start", str(out)] if kind == "inpainter" else []
+        assert train_main(["--kind", kind, *start, "--size", size, "--out", str(tmp_path / "e.pt")]) == 2
+        assert f"--size of --kind {kind} (its training patches' side) must be from {least} to " \
+               f"1024, got {size}" in capsys.readouterr().err  # 0 meant the default; 16 crashed
     # a run that diverges writes nothing (its weights were NaN: black restorations, exit 0)
     stamp = out.read_bytes()
     assert train_main([*args, "--force", "--lr", "1e9", "--steps", "3"]) == 2

@@ -89,6 +89,18 @@ def test_folder_is_read_recursively_resized_and_sharded(tmp_path):
     assert x.shape == (2, 1, 8, 8) and torch.allclose(x[1], x[0].flip(-1))
 
 
+def test_a_folder_is_colour_if_any_image_is_and_a_strip_is_cropped_before_scaling(tmp_path):
+    from invprior.glo.data import resize
+    from invprior.io import write_image
+
+    folder = _folder(tmp_path, count=40, size=10)  # the colour one sorts last: 41st
+    write_image(folder / "z_colour.png", torch.rand(1, 3, 10, 10))
+    assert ImageSet(str(folder), size=8).shape == (3, 8, 8)  # the first 32 read: gray
+    # a 1x12000 strip: its centre pixel scaled (scaled whole first, it took 3 GB at 256)
+    strip = torch.linspace(0, 1, 12001).view(1, 1, 1, 12001)
+    assert torch.allclose(resize(strip, 256), torch.full((1, 1, 256, 256), 0.5))
+
+
 @pytest.mark.parametrize("make,match", [
     (lambda p: p / "nope", "does not exist"),
     (lambda p: p, "no images found"),
@@ -259,6 +271,18 @@ def test_cli_pca_prior(tmp_path):
     prior = load_prior(out)
     assert prior.shape == (1, 16, 16) and prior.config["kind"] == "linear"
     assert train_main(["--data", "digits", "--kind", "pca", "--out", str(out), "--quiet"]) == 2
+    # four copies of one image vary along no direction: no basis to learn (it restored a flat
+    # image); nor does a glo run of no steps learn anything
+    from invprior.io import write_image
+
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for i in range(4):
+        write_image(copies / f"{i}.png", torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)))
+    assert train_main(["--data", str(copies), "--kind", "pca", "--latent", "2", "--size", "16",
+                       "--out", str(tmp_path / "copies.pt"), "--quiet"]) == 2
+    assert train_main(["--data", "digits", "--steps", "0", "--out", str(tmp_path / "g.pt")]) == 2
+    assert not (tmp_path / "copies.pt").exists() and not (tmp_path / "g.pt").exists()
 
 
 # ---------------------------------------------------------------- solving

@@ -79,6 +79,14 @@ def linear_prior_state(x: torch.Tensor, k: int) -> dict:
             f"{min(x.shape[0] - 1, n)} components (k; --latent on the command line)."
         )
     mean, comps, var = principal_components(x.flatten(1), k)
+    # copies of one image, or flat ones, vary along fewer directions than k: the rest of
+    # the basis would be noise of the arithmetic (two flat grays: restorations flat, 11.5 dB)
+    rank = int((var > 1e-6 * max(float(var[0]), 1e-12)).sum()) if float(var[0]) > 1e-12 else 0
+    if rank < k:
+        raise ValueError(
+            f"a linear prior of {k} components: the images vary along only {rank} independent "
+            f"direction{'' if rank == 1 else 's'} (copies of one image, or flat ones?); "
+            + (f"take k (--latent) of at most {rank}." if rank else "give different images."))
     weight = (comps * var.sqrt()[:, None]).T.contiguous()
     return {"state_dict": {"weight": weight, "bias": mean},
             "latent_mean": torch.zeros(k), "latent_cov": torch.eye(k)}

@@ -74,8 +74,9 @@ class TrainConfig:
             if getattr(self, key) not in allowed:
                 raise ValueError(
                     f"unknown {key} '{getattr(self, key)}'; use one of {', '.join(allowed)}.")
-        if self.latent < 1 or self.width < 1 or self.steps < 0 or self.batch < 1:
-            raise ValueError("latent, width and batch must be >= 1 and steps >= 0.")
+        if self.latent < 1 or self.width < 1 or self.steps < 1 or self.batch < 1:
+            # steps 0 wrote an untrained decoder, as if it were a prior
+            raise ValueError("latent, width, steps and batch must be >= 1.")
         if not (self.lr > 0 and self.code_lr > 0) or self.checkpoint_every < 0:
             raise ValueError("learning rates must be > 0 and checkpoint_every >= 0.")
 
