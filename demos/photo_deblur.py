@@ -34,6 +34,10 @@ def run(argv=None) -> int:
     args = common.settle(p.parse_args(argv))
     scene = common.load_image(args.image, args.size)
     camera = O.Blur(motion=(args.length, args.angle), border="valid")
+    reach = max(camera.kernel.shape)
+    if min(scene.shape[-2:]) < 2 * reach:  # the photo keeps the scene less the kernel's reach
+        raise ValueError(f"the scene ({scene.shape[-1]}x{scene.shape[-2]}) is too small for a "
+                         f"{reach}-pixel kernel: give --size {2 * reach} or more.")
     y = O.GaussianNoise(args.noise, seed=args.seed)(camera(scene))
     truth = camera.crop(scene)
     rows = [common.timed("wiener", lambda: wiener_deconvolution(y, camera.kernel))]

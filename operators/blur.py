@@ -294,8 +294,10 @@ def wiener_deconvolution(y: torch.Tensor, kernel: torch.Tensor, balance: float =
         True
     """
     h, w = y.shape[-2:]
-    k = torch.zeros(h, w, dtype=torch.float64, device=y.device)
     kh, kw = kernel.shape
+    if kh > h or kw > w:
+        raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
+    k = torch.zeros(h, w, dtype=torch.float64, device=y.device)
     k[:kh, :kw] = kernel.double()
     k = torch.roll(k, (-(kh // 2), -(kw // 2)), dims=(0, 1))  # centre at the origin
     K = torch.fft.fft2(k)

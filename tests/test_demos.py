@@ -83,10 +83,11 @@ def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
     assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
     assert "no such file" in run.stderr and not (tmp_path / "superres.png").exists()
     # options a demo cannot honour are refused, not dropped (the faces prior is 32x32)
-    for args, message in ((["--size", "64"], "--size does not apply here"),
-                          (["--face", "2", "--image", "x.png"], "give one of them"),
-                          (["--sigma", "-5"], "from 0 to 255, got -5")):
-        script = "denoise.py" if "--sigma" in args else "cs_faces.py"
+    for script, args, message in (
+            ("cs_faces.py", ["--size", "64"], "--size does not apply here"),
+            ("cs_faces.py", ["--face", "2", "--image", "x.png"], "give one of them"),
+            ("denoise.py", ["--sigma", "-5"], "from 0 to 255, got -5"),
+            ("photo_deblur.py", ["--size", "20"], "give --size 30 or more")):  # once a traceback
         run = _run(script, tmp_path, "--fast", *args)
         assert run.returncode == 2 and message in run.stderr, run.stderr
 

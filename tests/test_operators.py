@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import operators as O
+from operators.blur import wiener_deconvolution
 
 SHAPES = [(1, 17, 20), (3, 16, 16)]  # gray odd sizes, RGB even sizes
 
@@ -344,6 +345,8 @@ def test_bad_parameters_raise_clear_errors(build, match):
         (O.Blur(sigma=1.0), torch.rand(8, 8), r"\(B, C, H, W\)"),
         (O.Blur(sigma=1.0), torch.rand(3, 8, 8), r"x\[None\]"),
         (O.Blur(sigma=3.0), torch.rand(1, 1, 5, 5), "too small"),
+        (lambda y: wiener_deconvolution(y, torch.ones(15, 15)), torch.rand(1, 1, 6, 6),
+         r"the image \(6x6\) is too small for a 15x15 kernel"),  # a valid blur's small y
     ],
 )
 def test_bad_inputs_raise_clear_errors(op, x, match):
