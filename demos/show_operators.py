@@ -40,6 +40,10 @@ def main(argv=None) -> int:
     parser.add_argument("--fast", action="store_true", help="64x64 panels instead of 128x128 (default: off)")
     parser.add_argument("--quiet", action="store_true", help="accepted as by the other demos; this one has no progress bar (default: off)")
     args = parser.parse_args(argv)
+    if not args.output.lower().endswith(".png"):  # as every demo: the figure is a PNG
+        print(f"error: cannot write '{args.output}': the figure is a PNG, use a .png name.",
+              file=sys.stderr)
+        return 2
     x = sample_image("astronaut", 64 if args.fast else 128)
     row = torch.cat([p.clamp(0, 1) for _, p in panels(x)], dim=-1)
     try:

@@ -14,6 +14,8 @@ import re
 
 import torch
 
+from .messages import error_text
+
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_scale", "check_level", "item",
            "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
            "users_operator", "check_finite_weights",
@@ -241,11 +243,11 @@ def check_forward(op, y, shape=None) -> None:
         with torch.no_grad():
             out = op(x)
     except Exception as err:  # an operator of one's own may raise anything
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = error_text(err)
         # y of float64 is restored in float32: an operator holding float64 tensors fails
         hint = ("; images reach it as float32 (hold its tensors in float32, or cast to the "
                 "input's dtype)" if "dtype" in first.lower() or "double" in first.lower() else "")
-        raise ValueError(f"the operator fails on a {shape} image ({first[:200]}){hint}.") from None
+        raise ValueError(f"the operator fails on a {shape} image ({first}){hint}.") from None
     parts = out if isinstance(out, tuple) else (out,)
     if any(not isinstance(p, torch.Tensor) for p in parts):
         raise ValueError(f"the operator must return a torch.Tensor, got {type(out).__name__}.")

@@ -177,8 +177,10 @@ def _read_raster(path: Path) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ImageError(f"cannot read '{path}': the image is larger than {MAX_PIXELS // 10**6} megapixels.") from None
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ImageError(f"cannot read '{path}': not a readable image ({reason}).") from None
+        from .messages import error_text
+
+        raise ImageError(f"cannot read '{path}': not a readable image "
+                         f"({error_text(err)}).") from None
     if array.ndim == 4:  # animated or multi-page file: take the first frame
         array = array[0]
     return array

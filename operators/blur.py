@@ -38,6 +38,8 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
 
     if not (isinstance(length, int) and length >= 1):
         raise ValueError(f"motion length must be a positive integer, got {length}.")
+    if not math.isfinite(float(angle)):  # kornia drew a kernel of NaN from it
+        raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
     size = length if length % 2 else length + 1  # kornia wants an odd size
     k = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0)[0]
     return k / k.sum()

@@ -201,6 +201,14 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
         assert train_main(["--kind", kind, *start, "--size", size, "--out", str(tmp_path / "e.pt")]) == 2
         assert f"--size of --kind {kind} (its training patches' side) must be from {least} to " \
                f"1024, got {size}" in capsys.readouterr().err  # 0 meant the default; 16 crashed
+    # --channels 3 on a folder of gray images: a colour network that saw no colour
+    from invprior.io import write_image
+
+    (tmp_path / "gray").mkdir()
+    write_image(tmp_path / "gray" / "a.png", torch.rand(1, 1, 40, 40))
+    assert train_main(["--kind", "denoiser", "--channels", "3", "--data", str(tmp_path / "gray"),
+                       "--out", str(tmp_path / "c.pt")]) == 2
+    assert "holds only gray images" in capsys.readouterr().err
     # a run that diverges writes nothing (its weights were NaN: black restorations, exit 0)
     stamp = out.read_bytes()
     assert train_main([*args, "--force", "--lr", "1e9", "--steps", "3"]) == 2

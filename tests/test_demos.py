@@ -87,7 +87,8 @@ def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
             ("cs_faces.py", ["--size", "64"], "--size does not apply here"),
             ("cs_faces.py", ["--face", "2", "--image", "x.png"], "give one of them"),
             ("denoise.py", ["--sigma", "-5"], "from 0 to 255, got -5"),
-            ("photo_deblur.py", ["--size", "20"], "give --size 30 or more")):  # once a traceback
+            ("photo_deblur.py", ["--size", "20"], "give --size 30 or more"),  # once a traceback
+            ("show_operators.py", ["-o", "a.jpg"], "the figure is a PNG")):
         run = _run(script, tmp_path, "--fast", *args)
         assert run.returncode == 2 and message in run.stderr, run.stderr
 

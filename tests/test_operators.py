@@ -318,6 +318,7 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Blur(), "exactly one"),
         (lambda: O.Blur(sigma=1.0, border="wrap"), "unknown border"),
         (lambda: O.Blur(kernel=torch.zeros(3, 3)), "sums to zero"),
+        (lambda: O.Blur(motion=(9, float("nan"))), "angle must be a finite number"),  # NaN kernel
         (lambda: O.Downsampling(5), "factor must be one of"),
         (lambda: O.Downsampling(2, "lanczos"), "unknown downsampling filter"),
         (lambda: O.CompressedSensing(300, (1, 16, 16)), r"\[1, 256\]"),

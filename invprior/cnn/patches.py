@@ -57,14 +57,18 @@ def folder_images(folder, colour: bool = False) -> list[np.ndarray]:
     from ..glo.data import image_files
     from ..io import read_image
 
-    out = []
+    out, coloured = [], False
     for path in image_files(folder):
         image = read_image(path).image[0].permute(1, 2, 0).numpy()
+        coloured = coloured or image.shape[2] == 3
         if colour:
             image = image if image.shape[2] == 3 else np.repeat(image[..., :1], 3, axis=2)
         else:
             image = color.rgb2gray(image) if image.shape[2] == 3 else image[..., 0]
         out.append(np.clip(image, 0, 1).astype(np.float32))
+    if colour and not coloured:  # a colour network would learn gray only, and say nothing
+        raise ValueError(f"the colour denoiser trains on colour photos, and '{folder}' holds "
+                         "only gray images; leave out --channels 3 for a gray one.")
     return out
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..messages import error_text
 from .checkpoint import FORMAT, VERSION, read_checkpoint
 from .decoders import build_decoder
 from .pca import cholesky
@@ -139,6 +140,6 @@ def load_prior(path: str | Path) -> TrainedPrior:
     except (ValueError, RuntimeError, TypeError, KeyError) as err:
         raise ValueError(
             f"the prior '{path}' is damaged: its weights or latent statistics do not match its "
-            f"config ({str(err).splitlines()[0][:120]})."
+            f"config ({error_text(err, 160)})."
         ) from None
     return TrainedPrior(decoder, mean, cov, config, path)

@@ -28,6 +28,7 @@ from torch import nn
 from operators import Operator, as_operator
 
 from ..checks import batch_size, check_observation, item as _item, resolve_device, to_device
+from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
 from ..result import Result
@@ -330,7 +331,7 @@ def _check_fit(prior, op, y, probe: torch.Tensor) -> None:
     except Exception as err:  # a custom operator may raise anything for a wrong size
         raise ValueError(
             f"the operator cannot take this prior's {prior.shape} images "
-            f"({str(err).splitlines()[0][:150].rstrip('.')}); use a prior trained for the "
+            f"({error_text(err, 150)}); use a prior trained for the "
             f"image's size and channels."
         ) from None
     if _shapes(out) != _shapes(y):

@@ -159,7 +159,7 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         if changed:
             raise ValueError(
                 f"cannot resume '{out}': it was trained with different {', '.join(changed)} "
-                "(only --steps may change)."
+                "(only --steps and --checkpoint-every may change)."
             )
     mine = shard(count, world.rank, world.size)
     x_local = data.load(mine).to(dev)

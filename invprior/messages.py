@@ -1,0 +1,26 @@
+"""What an exception says, put into a sentence of our own (every error a user sees is one
+sentence: this file only shapes the part quoted from a library's exception).
+
+Example:
+    >>> f"cannot read 'a.png' ({error_text(OSError('truncated file.'))})."
+    "cannot read 'a.png' (truncated file)."
+"""
+
+from __future__ import annotations
+
+__all__ = ["error_text"]
+
+
+def error_text(err: BaseException, limit: int = 200) -> str:
+    r"""What an exception says, on one line, for a sentence of our own: its lines joined
+    (torch's first line alone can be a bare heading: "Error(s) in loading state_dict for
+    GLODecoder:"), cut at ``limit`` characters, without a final period; its type when it
+    says nothing.
+
+    Example:
+        >>> error_text(RuntimeError("Error(s) in loading:\n\tsize mismatch for w."))
+        'Error(s) in loading: size mismatch for w'
+    """
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    text = text or type(err).__name__
+    return (text[: limit - 3] + "...") if len(text) > limit else text.rstrip(".")
