@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with holes 12+ pixels across, inpainter (dip for a soft mask with a hole 32+ pixels across on an image of up to 512x512); dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, for --op inpaint: no iterations, except that a hole 32+ pixels across gets its fill averaged with plug-and-play started from it), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
-    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (see --mask-white), thresholded at 0.5 (a soft mask goes through the Python API) (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
+    g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (see --mask-white), thresholded at 0.5 (a soft mask goes through the Python API); IMAGE's transparent pixels are missing too (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
     g.add_argument("--mask-white", default="auto", choices=("auto", "observed", "holes"), help="inpaint: what the white of --mask marks: the observed pixels, or the holes to fill (as OpenCV, LaMa and scikit-image read a mask); auto: observed, unless white is under half the image and, taken as observed, would leave a hole a quarter of the image deep while the black would not (an object to remove, drawn in white): then holes, said on stderr")
     g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless IMAGE has noise, given by --noise-level > 0 or read off it)")
     g.add_argument("--missing", type=float, default=None, help="inpaint --simulate: fraction of missing pixels (default: 0.5)")
@@ -185,7 +185,8 @@ def in_frame(args, op, x):
 
 
 def _mask(args, image, alpha):
-    """The inpainting operator: --mask file, else IMAGE's alpha, else (simulate) a drawn mask."""
+    """The inpainting operator: --mask file (and IMAGE's transparent pixels, unknown as
+    well), else IMAGE's alpha, else (simulate) a drawn mask."""
     import operators as O
 
     from .io import read_image
@@ -206,6 +207,8 @@ def _mask(args, image, alpha):
             colour = "white" if args.mask_white == "observed" else "black"
             raise UsageError(f"the mask hides every pixel: none is {colour}, the colour that marks "
                              "the observed pixels here, so nothing is observed to restore from.")
+        if alpha is not None and alpha.min() < 0.5:  # IMAGE's transparent pixels are unknown too
+            observed = observed * (alpha >= 0.5).float()
         return O.Inpainting(observed)
     if alpha is not None and alpha.min() < 0.5:
         if alpha.max() < 0.5:

@@ -122,6 +122,25 @@ def test_rgba_restore_keeps_the_observed_pixels_and_fills_the_holes(tmp_path, ca
     assert fill < 0.1 * truth[missing].square().mean()  # measured 0.02
 
 
+def test_a_mask_file_and_transparent_pixels_are_both_missing(tmp_path, capsys):
+    from invprior.bench.cases import sample_image
+
+    truth = sample_image("astronaut", 64)
+    rgba = torch.cat([truth[0], torch.ones(1, 64, 64)])
+    rgba[:3, 8:20, 8:24], rgba[3, 8:20, 8:24] = 0.0, 0.0  # transparent, over black
+    write_image(tmp_path / "rgba.png", rgba.permute(1, 2, 0).numpy())
+    mask = torch.ones(64, 64)
+    mask[40:52, 40:56] = 0
+    write_image(tmp_path / "mask.png", mask)
+    assert main(["--op", "inpaint", str(tmp_path / "rgba.png"), "--mask", str(tmp_path / "mask.png"),
+                 "-o", str(tmp_path / "out.png"), "--iters", "8", "--quiet"]) == 0
+    out = read_image(tmp_path / "out.png").image
+    for rows, cols in ((slice(8, 20), slice(8, 24)), (slice(40, 52), slice(40, 56))):
+        # both filled (the transparent ones were written back as the black they held: 1.0)
+        error = (out[..., rows, cols] - truth[..., rows, cols]).square().mean()
+        assert error < 0.5 * truth[..., rows, cols].square().mean(), (rows, float(error))
+
+
 def test_inpaint_with_a_mask_file(tmp_path, camera64, capsys):
     mask = np.ones((64, 64), np.float32)
     mask[::2] = 0
