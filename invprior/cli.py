@@ -637,7 +637,7 @@ def run_many(args) -> int:
     from . import distributed
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .folders import find_jobs, restore_files
+    from .folders import earlier_outputs, find_jobs, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
     from .priors.generator import NETWORKS
@@ -657,7 +657,14 @@ def run_many(args) -> int:
         raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     check_command(args)
     device = resolve_device(args.device)
-    jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f])
+    from .priors import PRIORS
+
+    earlier = earlier_outputs(args.image, {f"{op}_{p}" for op in OPS for p in PRIORS})
+    if earlier:
+        print(f"note: left out {', '.join(map(str, earlier))}: the default output folder of "
+              "an earlier run; name it to restore its images.", file=sys.stderr)
+    jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
+                     leave_out=tuple(earlier))
     check_writable(out_dir)
     world = distributed.start(device)
     options["device"] = str(world.device)

@@ -33,7 +33,7 @@ import torch
 from .checks import out_of_memory
 from .io import LOSSLESS, READABLE
 
-__all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files"]
+__all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs"]
 
 
 @dataclass
@@ -77,9 +77,26 @@ def _is_pattern(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
-    """The jobs for files, folders (searched recursively for images, hidden files and the
-    output folder left out) and glob patterns, sorted by source; ``ValueError`` (one
+def earlier_outputs(inputs: list, names) -> list[Path]:
+    """The subfolders directly under the folders of ``inputs`` that carry one of ``names``
+    (the default output folders, ``denoise_denoiser`` and the like): an earlier run's
+    results, made where the input folder was the working one (``solve --op denoise .``),
+    which a later run would otherwise restore again as photos.
+
+    Example:
+        >>> earlier_outputs(["/nonexistent"], {"denoise_denoiser"})
+        []
+    """
+    names = set(names)
+    return sorted(Path(text) / d.name for text in map(str, inputs) if Path(text).is_dir()
+                  for d in Path(text).iterdir() if d.is_dir() and d.name in names)
+
+
+def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
+              leave_out: tuple = ()) -> list[Job]:
+    """The jobs for files, folders (searched recursively for images, hidden files, the
+    output folder and the folders ``leave_out`` left out) and glob patterns, sorted by
+    source; ``ValueError`` (one
     sentence) for an input that names nothing, or two inputs that would share an output.
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
@@ -101,7 +118,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = ()) -> list[Job]:
                                  "choose another output folder.")
             images = [f for f in _files_under(path) if _is_image(f, path)]
             found = [(f, f.relative_to(path)) for f in images
-                     if not _inside(f, out_dir) and f.resolve() not in others]
+                     if not any(_inside(f, d) for d in (out_dir, *leave_out))
+                     and f.resolve() not in others]
             if not found:
                 beside = (f" outside the output folder '{out_dir}'" if images else "")
                 raise ValueError(f"the folder '{path}' holds no image files{beside} "
@@ -151,6 +169,9 @@ def _files_under(root: Path) -> list[Path]:
             subfolders[:] = []  # met before through another link: not again
             continue
         seen.add(real)
+        # real folders before links, by name: a folder met twice keeps its own name, on
+        # every filesystem (os.walk's order is the directory's)
+        subfolders.sort(key=lambda d: (os.path.islink(os.path.join(folder, d)), d))
         files += [Path(folder) / name for name in names]
     return sorted(files)
 

@@ -301,6 +301,22 @@ def test_a_symlinked_subfolder_is_searched_and_a_link_loop_ends(tmp_path, photos
     assert outputs.count("camera.png") == 1 and not any("loop" in o for o in outputs)
 
 
+def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
+        tmp_path, photos, capsys, monkeypatch):
+    from invprior.folders import find_jobs
+
+    (photos / "a_link").symlink_to(photos / "sub", target_is_directory=True)  # sorts first
+    outputs = [str(j.output.relative_to(tmp_path / "out")) for j in find_jobs([photos], tmp_path / "out")]
+    assert "sub/chelsea.png" in outputs and not any("a_link" in o for o in outputs)
+    # restored in the photos' own folder twice: the second run leaves the first's results
+    monkeypatch.chdir(photos)
+    assert main(["--op", "denoise", ".", "--quiet"]) == 1  # broken.png
+    assert main(["--op", "sr", "--factor", "2", ".", "--iters", "2", "--quiet"]) == 1
+    assert "note: left out denoise_denoiser: the default output folder" in capsys.readouterr().err
+    assert _outputs(photos / "sr_denoiser") == ["astronaut.png", "camera.png", "coffee.png",
+                                                "sub/chelsea.png"]
+
+
 def test_a_black_and_white_photo_in_colour_is_restored_as_gray_in_a_folder(tmp_path, photos):
     # batched with a gray photo of its size, written back with its three channels
     camera = read_image(photos / "camera.png").image
