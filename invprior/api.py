@@ -7,6 +7,7 @@ builds it with its settings and lets it restore; everything else lives in the pr
 
 from __future__ import annotations
 
+import difflib
 import time
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 import operators as O
 
 from .checks import check_level, check_observation, check_scale, prepare, users_operator
-from .priors import Prior, make_prior, options_of
+from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
 
@@ -99,6 +100,13 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
     """
     if not (isinstance(prior, str) and prior == "auto"):
         return prior
+    known = set().union(*(options_of(name) for name in PRIORS))
+    unknown = sorted(set(options or {}) - known)
+    if unknown:  # a typo: not a setting that only the deep image prior takes
+        close = [m for u in unknown for m in difflib.get_close_matches(u, known, 1)]
+        raise ValueError(f"no prior takes {', '.join(unknown)}"
+                         + (f" (did you mean {', '.join(close)}?)" if close else "")
+                         + f"; the settings are {', '.join(sorted(known))}.")
     usual = AUTO_PRIORS.get(getattr(op, "name", None), FALLBACK)
     for choice in (auto_prior(op, y), usual):
         if set(options or {}) <= options_of(choice):
@@ -193,7 +201,6 @@ def _gray_in_colour(y, op, prior, truth, options) -> bool:
     noise reads right). camera256 as RGB, blind: denoising 31.51 -> 31.53 dB with the noise
     read as 25.4/255, not 43.6; deblurring 28.89 -> 29.36 dB in a third of the time."""
     from .colour import same_channels
-    from .priors import PRIORS
 
     mask = getattr(op, "mask", None)
     return (isinstance(y, torch.Tensor) and y.ndim == 4 and same_channels(y)

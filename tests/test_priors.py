@@ -67,6 +67,10 @@ def test_settings_a_prior_does_not_take_are_refused():
         make_prior("gan")
     with pytest.raises(ValueError, match="give the settings"):
         make_prior(PlugAndPlay(lambda x, s: x), iters=3)
+    # a typo is no setting of the deep image prior's (it was said "the dip prior does not
+    # take itres", dip never asked for)
+    with pytest.raises(ValueError, match=r"no prior takes itres \(did you mean iters\?\)"):
+        solve(torch.rand(1, 1, 16, 16), O.Denoising(), itres=3)
     # auto: a setting only the deep image prior takes selects it; others stay with auto
     y = torch.rand(1, 1, 32, 32)
     assert solve(y, O.Blur(sigma=1.0), iters=2, loss="l1", progress=False).prior == "dip"
