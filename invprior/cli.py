@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import re
 import sys
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto", help="auto, cpu or cuda")
     s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
     o = p.add_argument_group("output")
-    o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
+    o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it, or a folder (existing, or named with a final /) to hold it under IMAGE's name (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
@@ -114,6 +115,12 @@ def _outputs(args) -> dict:
     src = Path(args.image)
     # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
     suffix = src.suffix.lower() if src.suffix.lower() in (".tif", ".tiff") else ".png"
+    if args.output and (args.output.endswith(("/", os.sep)) or Path(args.output).is_dir()):
+        # -o photos/ (a folder, as cp takes it): the image goes in it under its own name, as
+        # a folder's images do (Path() dropped the slash: a file without a suffix, refused)
+        from .folders import output_name
+
+        args.output = str(Path(args.output) / output_name(Path(src.name)))
     paths = {"output": Path(args.output) if args.output else src.with_name(f"{src.stem}_{args.op}_{Path(args.prior).stem}{suffix}")}
     if args.report:
         paths["report"] = Path(args.report)
@@ -279,6 +286,8 @@ def fill_op_defaults(args) -> None:
     for flag, (op, default) in OP_FLAGS.items():
         if args.op == op and flag not in typed:
             setattr(args, flag, default)
+    if args.simulate and args.noise is None:  # said in --report's settings as it is used
+        args.noise = DEFAULT_NOISE.get(args.op)
 
 
 def _check_flags(args) -> None:
@@ -365,7 +374,7 @@ def _observation(args, image, alpha, op):
     if args.simulate:
         if alpha is not None and alpha.min() < 0.5 and args.op != "inpaint":
             raise UsageError("IMAGE has transparent pixels; flatten it or use --op inpaint.")
-        noise = O.make_noise(args.noise if args.noise is not None else DEFAULT_NOISE.get(args.op), seed=args.seed)
+        noise = O.make_noise(args.noise, seed=args.seed)
         with torch.no_grad():
             y = op(image)
             return (noise(y) if noise else y), image

@@ -33,7 +33,8 @@ import torch
 from .checks import out_of_memory
 from .io import LOSSLESS, READABLE
 
-__all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs"]
+__all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
+           "output_name"]
 
 
 @dataclass
@@ -134,7 +135,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                 raise ValueError(f"'{text}' matches no image files.")
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
-        jobs += [Job(source, out_dir / _output_name(rel)) for source, rel in found]
+        jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
     seen, unique = {}, []
     for job in jobs:
         if job.output.resolve() in others:
@@ -186,7 +187,7 @@ def _inside(path: Path, folder: Path) -> bool:
     return folder.resolve() in path.resolve().parents
 
 
-def _output_name(rel: Path) -> Path:
+def output_name(rel: Path) -> Path:
     """The output's relative path: the input's, as PNG unless its format is lossless (a
     JPEG's restoration is not put through JPEG again)."""
     return rel if rel.suffix.lower() in LOSSLESS else rel.with_suffix(".png")

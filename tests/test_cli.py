@@ -64,6 +64,13 @@ def test_default_output_is_next_to_the_input_and_never_overwritten(tmp_path, gra
     # not even --force writes over the input
     assert main(["--op", "denoise", str(gray), "-o", str(gray), "--force", *FAST]) == 2
     assert "overwrite an input" in capsys.readouterr().err and gray.read_bytes() == before
+    assert main(["--op", "denoise", str(gray), "-o", str(tmp_path), "--force", *FAST]) == 2
+    assert "overwrite an input" in capsys.readouterr().err and gray.read_bytes() == before
+    # -o a folder (existing, or new with a final slash): the image goes in it, by its name
+    assert main(["--op", "denoise", str(gray), "-o", f"{tmp_path / 'new'}/", *FAST]) == 0
+    assert read_image(tmp_path / "new" / "cam.png").image.shape == (1, 1, 64, 64)
+    assert main(["--op", "denoise", str(gray), "-o", str(tmp_path / "new"), *FAST]) == 2
+    assert "already exists" in capsys.readouterr().err
 
 
 def test_sixteen_bit_images_are_restored_to_sixteen_bits(tmp_path, camera64, capsys):
@@ -96,6 +103,7 @@ def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys)
     report = json.loads(rep.read_text())
     assert (tmp_path / "cam_deblur_denoiser.png").exists() and report["prior"] == "denoiser"
     assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
+    assert report["settings"]["noise"] == "gaussian:0.01"  # the simulation's default, said
     # a network-only flag makes auto run the deep image prior
     assert main(["--op", "denoise", str(gray), "--loss", "l1", "--iters", "3", "--quiet"]) == 0
     assert (tmp_path / "cam_denoise_dip.png").exists()

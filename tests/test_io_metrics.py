@@ -252,7 +252,7 @@ def test_jpeg_is_written_when_asked_for_at_full_colour_resolution(tmp_path):
     from PIL import Image, JpegImagePlugin
 
     from invprior.bench.cases import sample_image
-    from invprior.folders import _output_name
+    from invprior.folders import output_name
     from pathlib import Path
 
     x = sample_image("astronaut", 64)
@@ -264,7 +264,7 @@ def test_jpeg_is_written_when_asked_for_at_full_colour_resolution(tmp_path):
     with pytest.raises(ImageError, match="8 bits"):
         write_image(tmp_path / "deep.jpg", x, bits=16)
     # a folder's outputs stay lossless: a JPEG's restoration is not put through JPEG again
-    assert _output_name(Path("a/photo.jpg")) == Path("a/photo.png")
+    assert output_name(Path("a/photo.jpg")) == Path("a/photo.png")
 
 
 def test_an_array_becomes_what_the_api_takes_and_the_api_says_so(tmp_path):
