@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    o.add_argument("--plot", help="write a PNG chart of the run: loss (and PSNR with --simulate) per iteration, the stopping rule's signal and the returned iteration (one image only)")
+    o.add_argument("--plot", help="write a PNG chart of the run: PSNR per iteration with --simulate, the data loss and the stopping rule's signal where the prior traces them (dip, decoder, a trained prior; plug-and-play traces none), and the returned iteration (one image only)")
     return p
 
 

@@ -24,7 +24,8 @@ class Result:
         image: ``(B, C, H, W)`` restored images in [0, 1].
         items: ``B`` single-image Results, one per observation, in order (``[self]`` for
             ``B == 1``). The fields below describe ``items[0]`` when ``B > 1``.
-        losses: data loss per iteration (empty for one-pass priors).
+        losses: data loss per iteration of the network priors (dip, decoder, trained);
+            empty for one-pass priors and plug-and-play, which trace none.
         psnrs: PSNR of the estimate per iteration, when the truth was given; one value for
             a one-pass prior.
         iteration: the iteration whose estimate was returned (1 for a one-pass prior).
