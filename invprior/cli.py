@@ -532,7 +532,15 @@ def run(args) -> dict:
     y, op, truth, channels = _read(args, args.image, {})
     # the prior that runs is named in the output file and the report (a mask with wide
     # holes takes the inpainter or the deep image prior: api.auto_prior)
-    args.prior = resolve_prior(args.prior, op, options, y)
+    chosen = resolve_prior(args.prior, op, options, y)
+    plain = resolve_prior(args.prior, op, {}, y)
+    if chosen != plain:  # a setting the usual choice does not take moved auto off it
+        from .priors import options_of
+
+        taken = sorted(flag_name(k) for k in options if k not in options_of(plain))
+        print(f"note: auto takes the {plain} prior here, which does not take "
+              f"{', '.join(taken)}; the {chosen} prior restores IMAGE instead.", file=sys.stderr)
+    args.prior = chosen
 
     paths = _outputs(args)
     device = resolve_device(args.device)

@@ -169,6 +169,11 @@ def test_a_large_hole_takes_the_inpainter(tmp_path, camera64, capsys):
             "--quiet", "--report", str(tmp_path / "r.json")]
     assert main([*args, "-o", str(tmp_path / "b.png")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["prior"] == "inpainter"
+    # --iters, which the inpainter does not take, moves auto to plug-and-play: said
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "d.png"), "--iters", "2", "--force"]) == 0
+    assert "note: auto takes the inpainter prior here, which does not take --iters; the " \
+           "denoiser prior restores IMAGE instead." in capsys.readouterr().err
     # the same file with small holes stays with the fast prior
     mask[12:48, 16:52] = 1
     mask[::4, ::4] = 0
