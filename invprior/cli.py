@@ -657,6 +657,7 @@ def run_many(args) -> int:
     from .folders import earlier_outputs, find_jobs, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
+    from .priors import PRIORS
     from .priors.generator import NETWORKS
 
     if args.report or args.compare or args.plot:
@@ -674,9 +675,9 @@ def run_many(args) -> int:
         raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     check_command(args)
     device = resolve_device(args.device)
-    from .priors import PRIORS
-
-    earlier = earlier_outputs(args.image, {f"{op}_{p}" for op in OPS for p in PRIORS})
+    # (this run's own output folder is left out anyway, and a rerun resumes in it)
+    earlier = [d for d in earlier_outputs(args.image, {f"{op}_{p}" for op in OPS for p in PRIORS})
+               if d.resolve() != out_dir.resolve()]
     if earlier:
         print(f"note: left out {', '.join(map(str, earlier))}: the default output folder of "
               "an earlier run; name it to restore its images.", file=sys.stderr)
