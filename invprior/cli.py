@@ -430,7 +430,7 @@ def _read(args, path, ops: dict):
     size (an inpainting mask read from the file's own alpha is the file's alone). An RGB
     file whose three channels are the same is read as the gray image it is (``y`` has one
     channel): ``channels`` is the count to write back (``as_read``)."""
-    from .colour import same_channels
+    from .colour import gray_channel, same_channels
     from .io import read_image, read_measurements
 
     channels = None
@@ -441,8 +441,8 @@ def _read(args, path, ops: dict):
         image, alpha = read_image(path)
         _check_side(image.shape)
         channels = image.shape[1]
-        if same_channels(image):  # a black-and-white photo saved in colour; the middle
-            image = image.median(1, keepdim=True).values  # channel: exactly the gray one
+        if same_channels(image):  # a black-and-white photo saved in colour
+            image = gray_channel(image)
     own = alpha is not None and alpha.min() < 0.5
     op = None if own else ops.get(tuple(image.shape))
     if op is None:
@@ -533,7 +533,7 @@ def run(args) -> dict:
     # the prior that runs is named in the output file and the report (a mask with wide
     # holes takes the inpainter or the deep image prior: api.auto_prior)
     chosen = resolve_prior(args.prior, op, options, y)
-    plain = resolve_prior(args.prior, op, {}, y)
+    plain = resolve_prior(args.prior, op, {}, y) if options else chosen  # (a mask's holes measured once)
     if chosen != plain:  # a setting the usual choice does not take moved auto off it
         from .priors import options_of
 
@@ -644,6 +644,16 @@ def summary(report: dict) -> str:
     return line
 
 
+def default_folder(op: str, prior: str) -> str:
+    """The output folder of several images when -o is not given: ``OP_PRIOR``.
+
+    Example:
+        >>> default_folder("denoise", "weights/mine.pt")
+        'denoise_mine'
+    """
+    return f"{op}_{Path(prior).stem}"
+
+
 def run_many(args) -> int:
     """Restore several files (``invprior.folders``); the exit status: 0, 1 when a file
     failed, 130 after Ctrl-C (a rerun resumes)."""
@@ -667,7 +677,7 @@ def run_many(args) -> int:
     # with its own operator and images, as one file would (a mask's thick holes: inpainter)
     requested = args.prior
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
-    out_dir = Path(args.output or f"{args.op}_{Path(args.prior).stem}")
+    out_dir = Path(args.output or default_folder(args.op, args.prior))
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"'{out_dir}' is a file; for several images -o names a folder.")
     if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
@@ -676,7 +686,7 @@ def run_many(args) -> int:
     check_command(args)
     device = resolve_device(args.device)
     # (this run's own output folder is left out anyway, and a rerun resumes in it)
-    earlier = [d for d in earlier_outputs(args.image, {f"{op}_{p}" for op in OPS for p in PRIORS})
+    earlier = [d for d in earlier_outputs(args.image, {default_folder(op, p) for op in OPS for p in PRIORS})
                if d.resolve() != out_dir.resolve()]
     if earlier:
         print(f"note: left out {', '.join(map(str, earlier))}: the default output folder of "

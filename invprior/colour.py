@@ -27,7 +27,7 @@ import math
 
 import torch
 
-__all__ = ["to_opponent", "from_opponent", "CHROMA_OFFSET", "same_channels"]
+__all__ = ["to_opponent", "from_opponent", "CHROMA_OFFSET", "same_channels", "gray_channel"]
 
 # luminance, red - blue, green - magenta; rows orthonormal
 _OPPONENT = torch.tensor([[1 / math.sqrt(3)] * 3,
@@ -84,3 +84,17 @@ def same_channels(x: torch.Tensor, tolerance: float = 1 / 255) -> bool:
         (True, False)
     """
     return x.shape[1] == 3 and bool(((x.amax(1) - x.amin(1)) <= tolerance + 1e-6).all())
+
+
+def gray_channel(x: torch.Tensor) -> torch.Tensor:
+    """The one channel ``(B, 1, H, W)`` of images whose three are the same
+    (``same_channels``): their middle value at each pixel, which is exactly the gray level
+    where a decoder's rounding left one channel a level apart. Taken on a contiguous copy:
+    torch 2.13's CPU median across an expanded (stride-0) dimension is wrong (0.998 off).
+
+    Example:
+        >>> g = torch.rand(1, 1, 8, 8)
+        >>> torch.equal(gray_channel(g.expand(-1, 3, -1, -1)), g)
+        True
+    """
+    return x.contiguous().median(1, keepdim=True).values

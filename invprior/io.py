@@ -20,6 +20,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .messages import error_text
+
 MAX_PIXELS = 100_000_000
 # Float pixels above this are on another scale (0-255 from ImageJ and others), not [0, 1]
 # with noise: shot noise reaches far above 1 in low light (Poisson at a peak of 1 photon:
@@ -177,8 +179,6 @@ def _read_raster(path: Path) -> np.ndarray:
     except Image.DecompressionBombError:
         raise ImageError(f"cannot read '{path}': the image is larger than {MAX_PIXELS // 10**6} megapixels.") from None
     except Exception as err:
-        from .messages import error_text
-
         raise ImageError(f"cannot read '{path}': not a readable image "
                          f"({error_text(err)}).") from None
     if array.ndim == 4:  # animated or multi-page file: take the first frame

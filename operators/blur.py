@@ -192,14 +192,8 @@ class Blur(LinearOperator):
         """rfft2 of the kernel zero-padded to ``size`` (default the image's), centre moved
         to (0, 0)."""
         check_image(x)
-        h, w = size or x.shape[-2:]
-        kh, kw = self.kernel.shape
-        if kh > h or kw > w:
-            raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
         real = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        padded = torch.zeros(h, w, dtype=real, device=x.device)
-        padded[:kh, :kw] = self.kernel.to(padded)
-        return torch.fft.rfft2(torch.roll(padded, (-(kh // 2), -(kw // 2)), dims=(0, 1)))
+        return torch.fft.rfft2(_at_origin(self.kernel, size or x.shape[-2:], real, x.device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.border in ("circular", "valid"):
@@ -259,6 +253,18 @@ class Blur(LinearOperator):
             return wiener_deconvolution(y, self.kernel).clamp(0, 1)
 
 
+def _at_origin(kernel: torch.Tensor, size: tuple, dtype, device) -> torch.Tensor:
+    """``kernel`` zero-padded to ``size`` ``(h, w)`` with its centre ``(kh // 2, kw // 2)``
+    moved to (0, 0), for its spectrum; one sentence (ValueError) when it is larger than
+    the image."""
+    (h, w), (kh, kw) = size, kernel.shape
+    if kh > h or kw > w:
+        raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
+    padded = torch.zeros(h, w, dtype=dtype, device=device)
+    padded[:kh, :kw] = kernel.to(padded)
+    return torch.roll(padded, (-(kh // 2), -(kw // 2)), dims=(0, 1))
+
+
 def fast_size(x: torch.Tensor) -> tuple:
     """The smallest ``(h, w)`` at least ``x``'s with no prime factor above 5: an FFT of a
     length with a large prime factor costs up to 7x more (an RGB transform pair at 268x268,
@@ -295,13 +301,6 @@ def wiener_deconvolution(y: torch.Tensor, kernel: torch.Tensor, balance: float =
         >>> error(wiener_deconvolution(A(x), A.kernel)) < error(A(x)) / 4
         True
     """
-    h, w = y.shape[-2:]
-    kh, kw = kernel.shape
-    if kh > h or kw > w:
-        raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
-    k = torch.zeros(h, w, dtype=torch.float64, device=y.device)
-    k[:kh, :kw] = kernel.double()
-    k = torch.roll(k, (-(kh // 2), -(kw // 2)), dims=(0, 1))  # centre at the origin
-    K = torch.fft.fft2(k)
+    K = torch.fft.fft2(_at_origin(kernel, y.shape[-2:], torch.float64, y.device))
     X = K.conj() * torch.fft.fft2(y.double()) / (K.abs() ** 2 + balance)
     return torch.fft.ifft2(X).real.to(y)

@@ -81,7 +81,7 @@ def linear_prior_state(x: torch.Tensor, k: int) -> dict:
     mean, comps, var = principal_components(x.flatten(1), k)
     # copies of one image, or flat ones, vary along fewer directions than k: the rest of
     # the basis would be noise of the arithmetic (two flat grays: restorations flat, 11.5 dB)
-    rank = int((var > 1e-6 * max(float(var[0]), 1e-12)).sum()) if float(var[0]) > 1e-12 else 0
+    rank = int((var > 1e-6 * float(var[0])).sum()) if float(var[0]) > 1e-12 else 0
     if rank < k:
         raise ValueError(
             f"a linear prior of {k} components: the images vary along only {rank} independent "
