@@ -430,8 +430,10 @@ def _read(args, path, ops: dict):
     size (an inpainting mask read from the file's own alpha is the file's alone). An RGB
     file whose three channels are the same is read as the gray image it is (``y`` has one
     channel): ``channels`` is the count to write back (``as_read``)."""
+    from tqdm.auto import tqdm
+
     from .colour import gray_channel, same_channels
-    from .io import read_image, read_measurements
+    from .io import frame_count, read_image, read_measurements
 
     channels = None
     if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
@@ -440,6 +442,9 @@ def _read(args, path, ops: dict):
     else:
         image, alpha = read_image(path)
         _check_side(image.shape)
+        frames = frame_count(path)
+        if frames > 1:  # (an animation or a stack: the other frames would be missed unsaid)
+            tqdm.write(f"note: {path} holds {frames} frames; the first is restored.", file=sys.stderr)
         channels = image.shape[1]
         if same_channels(image):  # a black-and-white photo saved in colour
             image = gray_channel(image)

@@ -225,6 +225,34 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     return np.moveaxis(array, 0, -1) if page.axes == "SYX" else array
 
 
+def frame_count(path: str | os.PathLike) -> int:
+    """How many frames (an animated GIF/WebP/PNG) or same-size pages (a TIFF stack) the
+    image file at ``path`` holds, from its header; ``read_image`` takes the first. A TIFF's
+    thumbnail or reduced-resolution pages are not frames. 1 for ``.npy`` and unreadable files.
+
+    Example:
+        >>> import os, tempfile
+        >>> frame_count(write_image(os.path.join(tempfile.mkdtemp(), "x.png"), torch.rand(1, 1, 4, 4)))
+        1
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
+                series, page = tif.series[0], tif.pages[0]
+                return series.shape[0] if len(series.shape) > len(page.shape) else 1
+        if path.suffix.lower() == ".npy":
+            return 1
+        from PIL import Image
+
+        with Image.open(path) as probe:
+            return int(getattr(probe, "n_frames", 1))
+    except Exception:  # read_image says what is wrong with a file it cannot read
+        return 1
+
+
 def _check_size(hw, path: Path) -> None:
     if len(hw) < 2:
         raise ImageError(f"cannot read '{path}': expected an (H, W) or (H, W, C) image, got "

@@ -241,6 +241,24 @@ def test_webp_and_gif_are_read(tmp_path):
     assert abs(float(read_image(tmp_path / "b.gif").image.mean()) - 10 / 255) < 1e-6  # the first frame
 
 
+def test_frames_beyond_the_first_are_counted_and_said(tmp_path, capsys):
+    # an animation or a TIFF stack restored its first frame without a word
+    import tifffile
+    from PIL import Image
+
+    from invprior.cli import main
+    from invprior.io import frame_count
+
+    frames = [Image.fromarray(np.full((16, 16), v, np.uint8)) for v in (10, 90, 200)]
+    frames[0].save(tmp_path / "b.gif", save_all=True, append_images=frames[1:])
+    tifffile.imwrite(tmp_path / "stack.tif", np.stack([np.asarray(f) for f in frames[:2]]))
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((16, 16, 3), np.uint8))
+    counts = [frame_count(tmp_path / n) for n in ("b.gif", "stack.tif", "rgb.tif")]
+    assert counts == [3, 2, 1]
+    assert main(["--op", "denoise", str(tmp_path / "b.gif"), "-o", str(tmp_path / "out.png"), "--quiet"]) == 0
+    assert "holds 3 frames; the first is restored" in capsys.readouterr().err
+
+
 def test_training_reads_the_image_files_that_solving_reads():
     from invprior.glo.data import EXTENSIONS
     from invprior.io import READABLE
