@@ -140,3 +140,24 @@ def test_a_blur_of_ones_own_restores_as_the_built_in_blur(camera64, op):
     blind = solve(y, op, shape=(1, 64, 64), progress=False)
     assert psnr(blind.image, camera64) > psnr(built_in.image, camera64) - 0.3
     assert "estimated" in blind.items[0].stop_reason
+
+
+def test_the_same_blur_written_any_way_gets_a_blurs_settings(camera64):
+    # probed with a checkerboard of -1 and 1, blur(v).sqrt() was NaN and blur(v.clamp(0, 1))
+    # kept it: both lost a blur's settings (48x48 camera, noise 0.02: 24.53 dB against 30.97)
+    from invprior.priors.pnp import blur_like
+
+    blur = O.Blur(sigma=1.0)
+    x = camera64[..., :48, :48]
+    y = blur(x).clamp_min(0).sqrt() + 0.02 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    ways = [lambda v: blur(v).clamp_min(1e-6) ** 0.5, lambda v: blur(v).sqrt(),
+            lambda v: blur(v.clamp(0, 1)).sqrt()]
+    results = [solve(y, f, noise_level=0.02, progress=False).image for f in ways]
+    assert all(psnr(r, x) > psnr(y.clamp_min(0) ** 2, x) + 1.0 for r in results)
+    assert max(psnr(r, x) for r in results) - min(psnr(r, x) for r in results) < 0.05
+    others = [lambda v: (1.5 * v).clamp(0, 1), lambda v: v * (torch.rand(v.shape[-2:], generator=torch.Generator().manual_seed(1)) > 0.3),
+              lambda v: v ** 2, lambda v: v[..., ::2, ::2]]
+    for f in others:
+        op = O.as_operator(f)
+        op(x)
+        assert not blur_like(op)
