@@ -8,6 +8,7 @@ builds it with its settings and lets it restore; everything else lives in the pr
 from __future__ import annotations
 
 import difflib
+import numbers
 import time
 
 import numpy as np
@@ -15,8 +16,9 @@ import torch
 
 import operators as O
 
-from .checks import check_level, check_observation, check_scale, prepare, users_operator
+from .checks import check_level, check_observation, prepare
 from .colour import gray_channel, same_channels
+from .operator_checks import check_scale, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -164,10 +166,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     check_observation(y)
     op = O.as_operator(op)
     check_scale(y, op)
-    options = {k: v for k, v in options.items() if v is not None}
-    if "iters" in options and (isinstance(options["iters"], bool)
-                               or not isinstance(options["iters"], int)):
-        raise ValueError(f"iters must be a whole number >= 1, got {options['iters']!r}.")
+    options = _common_settings({k: v for k, v in options.items() if v is not None})
     if not isinstance(options.get("keep_observed", True), bool):  # "no" would mean yes
         raise ValueError(f"keep_observed is True, False or None (auto), got "
                          f"{options['keep_observed']!r}.")
@@ -187,6 +186,25 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _level_each(y, op, prior, noise_level, truth, shape, progress)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+
+
+def _common_settings(options: dict) -> dict:
+    """``options`` with ``iters`` and ``seed`` as ints (a NumPy integer is one) and
+    ``max_seconds`` a float; ``ValueError`` in one sentence for another type (a string
+    reached a comparison deep inside a prior, or torch's seeding)."""
+    whole = {"iters": "a whole number >= 1", "seed": "a whole number"}
+    for key, what in whole.items():
+        value = options.get(key)
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{key} must be {what}, got {value!r}.")
+            options[key] = int(value)
+    seconds = options.get("max_seconds")
+    if seconds is not None:
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+            raise ValueError(f"max_seconds must be a number of seconds, got {seconds!r}.")
+        options["max_seconds"] = float(seconds)
+    return options
 
 
 # operators that treat each channel alike, whatever their number (Inpainting: one mask for all)

@@ -14,12 +14,11 @@ import re
 
 import torch
 
-from .messages import error_text
+from .operator_checks import check_forward, users_operator
 
-__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation", "check_scale", "check_level", "item",
-           "batch_size", "to_device", "out_of_memory", "check_forward", "prepare",
-           "users_operator", "check_finite_weights",
-           "check_diverged", "finite_weights"]
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation",
+           "check_level", "item", "batch_size", "to_device", "out_of_memory", "prepare",
+           "check_finite_weights", "check_diverged", "finite_weights"]
 
 # why torch.load(weights_only=True) failed, as every checkpoint reader says it
 UNREADABLE_CHECKPOINT = ("it is not a readable PyTorch checkpoint (truncated, corrupt, or "
@@ -101,35 +100,12 @@ def cpu_has_amx() -> bool:
     return bool(check and check())
 
 
-# the built-in operators whose measurements are images on the scale of x: [0, 1] and noise
-IMAGE_MEASUREMENTS = ("denoise", "blur", "inpaint", "downsample")
-
-
-def check_scale(y, op) -> None:
-    """``ValueError`` in one sentence when ``op`` measures images (``IMAGE_MEASUREMENTS``)
-    and ``y`` holds values above ``io.FLOAT_TOP``: an image on the 0-255 scale, which would
-    be restored as a white one.
-
-    Example:
-        >>> import operators as O
-        >>> check_scale(torch.full((1, 1, 4, 4), 0.5), O.Denoising())  # fine
-    """
-    from .io import FLOAT_TOP
-
-    if getattr(op, "name", None) in IMAGE_MEASUREMENTS and isinstance(y, torch.Tensor):
-        top = float(y.max())
-        if top > FLOAT_TOP:
-            raise ValueError(f"y reaches {top:g}, but images are on the [0, 1] scale (divide "
-                             f"0-255 values by 255, or read files with invprior.io.read_image).")
-
-
 def check_observation(y, name: str = "y"):
     """``y`` if it is a finite floating-point ``(B, ...)`` tensor or a tuple of them (the
     measurements of a stacked operator); else ``ValueError`` in one sentence."""
     for part in y if isinstance(y, tuple) else (y,):
         if not isinstance(part, torch.Tensor) or not part.is_floating_point():
-            hint = (" an (H, W[, C]) image array becomes one by invprior.io.from_array(a).image"
-                    if not isinstance(part, torch.Tensor) and hasattr(part, "shape") else "")
+            hint = _tensor_hint(part)
             raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of "
                              f"them){';' if hint else ''}{hint}.")
         if part.ndim < 2:
@@ -139,6 +115,15 @@ def check_observation(y, name: str = "y"):
         if not torch.isfinite(part).all():
             raise ValueError(f"{name} contains NaN or infinite values.")
     return y
+
+
+def _tensor_hint(part) -> str:
+    """How a ``y`` that is no floating-point tensor becomes one."""
+    if isinstance(part, torch.Tensor) and part.is_complex():
+        return " complex measurements go in as real ones, torch.view_as_real(y), from an operator that returns the same"
+    if not isinstance(part, torch.Tensor) and hasattr(part, "shape"):
+        return " an (H, W[, C]) image array becomes one by invprior.io.from_array(a).image"
+    return ""
 
 
 def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
@@ -156,16 +141,31 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     """
     y = check_observation(y)
     noise_level = check_level(noise_level)
-    if truth is not None and not isinstance(truth, torch.Tensor):
-        raise ValueError(f"truth must be a torch.Tensor like y, got {type(truth).__name__}.")
+    if truth is not None:
+        _check_truth(truth)
     import operators as O
 
     if isinstance(y, tuple) and not (users_operator(op) or isinstance(op, O.Stack)):
         raise ValueError(f"a tuple of measurements is for a stacked operator (operators.Stack); "
                          f"{type(op).__name__} takes one tensor y.")
-    y = tuple(p.float() for p in y) if isinstance(y, tuple) else y.float()
+    # (a y that requires grad is taken as the values it holds)
+    y = tuple(p.detach().float() for p in y) if isinstance(y, tuple) else y.detach().float()
     check_forward(op, y, shape)
-    return y, noise_level, None if truth is None else truth.float()
+    return y, noise_level, None if truth is None else truth.detach().float()
+
+
+def _check_truth(truth) -> None:
+    """``ValueError`` in one sentence unless ``truth`` is a finite image tensor on the
+    [0, 1] scale (a 0-255 one traced PSNRs of -33 dB, a NaN one NaN, without a word)."""
+    from .io import FLOAT_TOP
+
+    if not isinstance(truth, torch.Tensor) or truth.is_complex():
+        raise ValueError(f"truth must be a torch.Tensor of real values like y, got {type(truth).__name__}.")
+    if not torch.isfinite(truth).all():
+        raise ValueError("truth contains NaN or infinite values.")
+    if truth.numel() and float(truth.max()) > FLOAT_TOP:
+        raise ValueError(f"truth reaches {float(truth.max()):g}, but images are on the [0, 1] "
+                         f"scale (divide 0-255 values by 255).")
 
 
 def check_level(noise_level) -> float | None:
@@ -184,112 +184,6 @@ def check_level(noise_level) -> float | None:
         raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
                          f"number from 0 to 1, got {noise_level!r}.")
     return float(noise_level)
-
-
-def users_operator(op) -> bool:
-    """True for an operator of the user's own: a callable (``operators.Lambda``) or a class
-    outside the ``operators`` package, whose image size only a given shape can tell.
-
-    Example:
-        >>> import operators as O
-        >>> users_operator(O.Lambda(abs)), users_operator(O.Blur(sigma=1.0))
-        (True, False)
-    """
-    import operators as O
-
-    return isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
-
-
-def check_forward(op, y, shape=None) -> None:
-    """Run a user's operator (a callable, an ``operators.Lambda``, a class of one's own)
-    once on a mid-gray image of the size it takes (``shape`` ``(C, H, W)``, else
-    ``op.input_shape_for``), and say in one sentence (``ValueError``) what is wrong: it
-    fails, returns NaN, a batch of another size, measurements not shaped like ``y``'s, or
-    has a zero gradient everywhere.
-    A prior's step would otherwise fail deep inside, or restore garbage. It also tells an
-    operator of one's own its input shape. Of the built-in operators only ``Inpainting`` is
-    checked, for the fit of its mask (a user's own array), without running it.
-
-    Example:
-        >>> import operators as O
-        >>> check_forward(O.Lambda(lambda x: x[..., ::2]), torch.rand(1, 1, 8, 8))
-        Traceback (most recent call last):
-        ...
-        ValueError: the operator maps a (1, 8, 8) image to measurements of shape (1, 8, 4), but y's are (1, 8, 8); pass shape=(C, H, W), the size of image it takes.
-    """
-    import operators as O
-
-    user = users_operator(op)
-    if not isinstance(y, torch.Tensor):
-        return
-    if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
-        op.mask_for(y)
-    if shape is not None:
-        shape = tuple(shape)
-        if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
-            raise ValueError(f"shape must be three positive integers (C, H, W), got {shape}.")
-        takes = tuple(op.input_shape_for(tuple(y.shape)))
-        if not user and takes != shape:  # a built-in operator knows the size it takes
-            raise ValueError(f"shape is {shape}, but {type(op).__name__} gives y's "
-                             f"{tuple(y.shape[1:])} from images of {takes}.")
-    else:
-        shape = tuple(op.input_shape_for(tuple(y.shape)))
-        if len(shape) != 3:
-            return  # vectors measured from an image of unknown size: the prior will ask
-    if not user:
-        return
-    x = torch.full((1, 1, 1, 1), 0.5, device=y.device).expand(1, *shape)
-    try:
-        with torch.no_grad():
-            out = op(x)
-    except Exception as err:  # an operator of one's own may raise anything
-        first = error_text(err)
-        # y of float64 is restored in float32: an operator holding float64 tensors fails
-        hint = ("; images reach it as float32 (hold its tensors in float32, or cast to the "
-                "input's dtype)" if "dtype" in first.lower() or "double" in first.lower() else "")
-        raise ValueError(f"the operator fails on a {shape} image ({first}){hint}.") from None
-    parts = out if isinstance(out, tuple) else (out,)
-    if any(not isinstance(p, torch.Tensor) for p in parts):
-        raise ValueError(f"the operator must return a torch.Tensor, got {type(out).__name__}.")
-    if isinstance(out, tuple):
-        return  # a stacked operator's measurements: their shapes are the prior's to check
-    if out.ndim < 2:
-        raise ValueError(f"the operator returned shape {tuple(out.shape)}; it must keep the "
-                         f"batch axis: (B, ...) measurements for (B, C, H, W) images.")
-    if out.shape[0] != 1:
-        raise ValueError(f"the operator returned a batch of {out.shape[0]} for one image; it "
-                         f"must keep the batch axis.")
-    if tuple(out.shape[1:]) != tuple(y.shape[1:]):
-        raise ValueError(f"the operator maps a {shape} image to measurements of shape "
-                         f"{tuple(out.shape[1:])}, but y's are {tuple(y.shape[1:])}; pass "
-                         f"shape=(C, H, W), the size of image it takes.")
-    if not torch.isfinite(out).all():
-        raise ValueError(f"the operator returns NaN or infinite values for a mid-gray {shape} "
-                         f"image.")
-    if not _moves(op, shape, y.device):
-        # every prior fits y through this gradient: all zero, they return a flat image
-        raise ValueError("the operator's output does not change with its input (its "
-                         "gradient is zero everywhere, as torch.round's); write it "
-                         "differentiable, e.g. x + (torch.round(x) - x).detach().")
-
-
-def _moves(op, shape: tuple, device) -> bool:
-    """False only where the gradient of ``op`` at a random image in [0, 1] (every level met,
-    so that a black-level cut such as ``(x - 0.6).clamp(min=0)`` counts) is zero everywhere,
-    taken against random weights (a zero-sum operator, a Laplacian, maps ones to zero). An
-    operator torch cannot differentiate, or one that fails here, is the priors' to refuse."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand((1, *shape), generator=g).to(device).requires_grad_(True)
-    try:
-        with torch.enable_grad():
-            out = op(x)
-            if not (isinstance(out, torch.Tensor) and out.requires_grad):
-                return True
-            weights = torch.randn(out.shape, generator=g).to(out)
-            (slope,) = torch.autograd.grad(out, x, weights, allow_unused=True)
-    except Exception:
-        return True
-    return slope is not None and bool(slope.any())
 
 
 def item(y, b: int):

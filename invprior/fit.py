@@ -44,6 +44,7 @@ class LoopConfig:
     patience: int = 300
     jump: float = 3.0  # a loss this many times the running minimum means divergence
     max_seconds: float | None = None  # wall-time budget for the loop
+    spent: float = 0.0  # seconds of that budget spent before the loop (its warm start)
     finish: object = None  # estimate -> image (e.g. put back observed pixels), or None
     trace_finish: bool = True  # apply finish before every traced PSNR (False: too costly)
     progress: bool = True
@@ -71,7 +72,8 @@ class Loop:
     """
 
     def __init__(self, params, *, lr: float, iters: int, max_seconds: float | None = None,
-                 progress: bool = False, desc: str = "", first: int = 0, optimizer=None):
+                 progress: bool = False, desc: str = "", first: int = 0, optimizer=None,
+                 spent: float = 0.0):
         from tqdm.auto import tqdm
 
         # foreach: a few operations over all the weight tensors per step instead of a few
@@ -80,7 +82,8 @@ class Loop:
         if optimizer is None:
             optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
         self.opt = optimizer
-        self.iters, self.max_seconds, self.start = iters, max_seconds, time.perf_counter()
+        # (seconds already spent count: the time limit said is the budget asked for)
+        self.iters, self.max_seconds, self.start = iters, max_seconds, time.perf_counter() - spent
         self.bar = tqdm(range(first, first + iters), desc=desc, disable=not progress, leave=False)
 
     def halve_step(self) -> None:
@@ -105,7 +108,7 @@ class Loop:
                     reason = stop
                     break
                 if self.max_seconds is not None and self.elapsed() > self.max_seconds:
-                    reason = f"time limit of {self.max_seconds:g} s at iteration {k}"
+                    reason = f"time limit of {self.max_seconds:g} s after {done} iterations"
                     break
         except KeyboardInterrupt:
             reason, interrupted = "interrupted (Ctrl-C)", True
@@ -125,7 +128,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     """
     params = [p for p in prior.parameters() if p.requires_grad]
     loop = Loop(params, lr=cfg.lr, iters=cfg.iters, max_seconds=cfg.max_seconds,
-                progress=cfg.progress, desc=cfg.desc)
+                progress=cfg.progress, desc=cfg.desc, spent=cfg.spent)
     rule = make_rule(cfg)
     losses, psnrs = [], []
     state = {"ema": None, "chosen": None, "chosen_step": 0, "smooth": None,
@@ -167,7 +170,8 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
                 shown["psnr"] = f"{psnrs[-1]:.2f}"
             loop.bar.set_postfix(shown, refresh=False)
         if bool(stop[0]):
-            return f"early stop ({rule.name}) at iteration {step}, returned iteration {state['chosen_step']}"
+            return (f"early stop ({rule.name}) at iteration {step + 1}, returned iteration "
+                    f"{state['chosen_step'] + 1}")
         return None
 
     iterations, reason, interrupted = loop.run(forward, after)
@@ -179,7 +183,9 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         with torch.no_grad():
             chosen = cfg.finish(chosen)
     return Result(
-        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=state["chosen_step"],
+        # iteration: a count, as every prior's (the estimate after that many steps)
+        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs,
+        iteration=0 if state["chosen"] is None else state["chosen_step"] + 1,
         iterations=iterations, stop_reason=reason, seconds=loop.elapsed(),
         stop_signal=[float(v[0]) for v in rule.signal], interrupted=interrupted,
     )

@@ -197,7 +197,7 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
     params = [stack.weights]
     optimizer = StackedAdam(params, lr=cfg.lr, runs=runs)
     loop = Loop(params, lr=cfg.lr, iters=cfg.iters, max_seconds=cfg.max_seconds,
-                progress=cfg.progress, desc=cfg.desc, optimizer=optimizer)
+                progress=cfg.progress, desc=cfg.desc, optimizer=optimizer, spent=cfg.spent)
     rule = make_rule(cfg)
     every = torch.ones(runs, dtype=torch.bool, device=device)
 
@@ -297,16 +297,18 @@ def _results(image, s, reason, iterations, interrupted, seconds, rule, losses, p
     traced = torch.stack(traced).cpu() if traced else None
     signal = torch.stack([v.double() for v in rule.signal]).cpu() if rule.signal else None
     stop_step, chosen_step = s["stop_step"].cpu().tolist(), s["chosen_step"].cpu().tolist()
+    has_chosen = s["has_chosen"].cpu().tolist()
     out = []
     for b, stopped_at in enumerate(stop_step):
         done = stopped_at + 1 if stopped_at >= 0 else iterations
-        why = (f"early stop ({rule.name}) at iteration {stopped_at}, returned iteration "
-               f"{chosen_step[b]}") if stopped_at >= 0 else reason
+        returned = chosen_step[b] + 1 if has_chosen[b] else 0  # a count, as fit's
+        why = (f"early stop ({rule.name}) at iteration {stopped_at + 1}, returned iteration "
+               f"{returned}") if stopped_at >= 0 else reason
         checks = signals[done - 1] if done and signals else 0
         out.append(Result(
             image=image[b : b + 1], losses=losses[:done, b].tolist(),
             psnrs=psnrs[:done, b][traced[:done, b]].tolist() if psnrs is not None else [],
-            iteration=chosen_step[b], iterations=done, stop_reason=why, seconds=seconds,
+            iteration=returned, iterations=done, stop_reason=why, seconds=seconds,
             stop_signal=signal[:checks, b].tolist() if signal is not None else [],
             interrupted=interrupted))
     return out

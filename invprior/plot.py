@@ -4,7 +4,7 @@ no plotting library is needed.
 
 Convention:
     One chart per ``Result`` (of a batch: its first item, as the Result's fields are). The
-    panels share the x axis, the iteration (0-based, as ``Result.iteration``): ``losses``
+    panels share the x axis, the iteration (1 to ``iterations``, as ``Result.iteration``): ``losses``
     (log scale), ``psnrs`` when the truth was given (``--simulate``), ``stop_signal``
     (log scale). A signal with a value per step once it starts (the windowed variance
     starts when its window is full) is aligned with the last steps of the run; one checked
@@ -134,8 +134,13 @@ def _signal_steps(signal: list, iterations: int) -> list | None:
     (see the Convention)."""
     n = len(signal)
     if n * 5 >= iterations:
-        return list(range(iterations - n, iterations))
+        return list(range(iterations - n + 1, iterations + 1))
     return None
+
+
+def _counted(values: list) -> list:
+    """The iterations 1, 2, ... of a trace with a value per iteration."""
+    return list(range(1, len(values) + 1))
 
 
 def history_chart(result, *, width: int = 640, title: str = ""):
@@ -156,9 +161,9 @@ def history_chart(result, *, width: int = 640, title: str = ""):
     title = title or (f"{result.prior} prior" if result.prior else "solver run")
     traces = []  # (label, values, x positions or None, log scale, own x axis)
     if result.losses:
-        traces.append(("loss", result.losses, None, True, False))
+        traces.append(("loss", result.losses, _counted(result.losses), True, False))
     if len(result.psnrs) > 1:
-        traces.append(("PSNR (dB)", result.psnrs, None, False, False))
+        traces.append(("PSNR (dB)", result.psnrs, _counted(result.psnrs), False, False))
     if len(result.stop_signal) > 1:
         steps = _signal_steps(result.stop_signal, max(result.iterations, len(result.stop_signal)))
         traces.append(("stopping signal", result.stop_signal, steps, True, steps is None))
@@ -181,7 +186,7 @@ def history_chart(result, *, width: int = 640, title: str = ""):
     im = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(im)
     draw.text((6, 4), title, fill=INK, font=font(13))
-    xmax = max([result.iterations - 1, 1] + [len(t[1]) - 1 for t in traces])
+    xmax = max([result.iterations, 1] + [len(t[1]) for t in traces])
     for (name, ys, xs, log, own), (top, has_axis) in zip(traces, boxes):
         box = (52, top, width - 8, top + panel)
         if own:  # a sparse signal against its own axis: the check number

@@ -28,7 +28,9 @@ class Result:
             empty for one-pass priors and plug-and-play, which trace none.
         psnrs: PSNR of the estimate per iteration, when the truth was given; one value for
             a one-pass prior.
-        iteration: the iteration whose estimate was returned (1 for a one-pass prior).
+        iteration: the iteration whose estimate was returned, counted from 1 (``iterations``
+            for the last; 1 for a one-pass prior; 0 for none, the starting estimate): its
+            PSNR is ``psnrs[iteration - 1]`` (dip, decoder, plug-and-play).
         iterations: iterations run.
         stop_reason: why it stopped, in words.
         stop_signal: what the stopping rule watched, per check.

@@ -336,7 +336,9 @@ class Lambda(Operator):
         self.fn = fn
 
     def forward(self, x):
-        return self.fn(x)
+        # a function may change its input in place (v.clamp_(0, 1)): it gets a copy, since
+        # the image is the prior's and autograd refuses that on its leaf
+        return self.fn(x.clone())
 
 
 class LinearLambda(Lambda, LinearOperator):

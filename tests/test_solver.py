@@ -1,5 +1,6 @@
 """The solve() API: fresh weights per call, batches, every operator, stopping, robustness."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -227,7 +228,7 @@ def test_bad_observations():
         solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
     # plug-and-play linearises a nonlinear operator; one torch cannot differentiate is refused
     not_torch = lambda x: torch.from_numpy(x.detach().numpy() ** 2)
-    with pytest.raises(ValueError, match="cannot differentiate"):
+    with pytest.raises(ValueError, match="no gradient flows back"):
         solve(torch.rand(1, 1, 16, 16), not_torch, prior="denoiser", progress=False)
 
 
@@ -249,9 +250,25 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       (lambda v: v @ torch.eye(32, dtype=torch.float64), "images reach it as float32"),
                       # a flat gray image, returned as if restored
                       (lambda v: torch.round(8 * v) / 8, "gradient is zero everywhere"),
-                      (_EveryOtherRow(), r"shape \(1, 16, 32\), but y's are")):
+                      (_EveryOtherRow(), r"shape \(1, 16, 32\), but y's are"),
+                      # these restored a flat image, crashed inside a prior, or restored a
+                      # 0-255 y as a white one (explored as a new user, 2026-12-06)
+                      (lambda v: v.detach(), "no gradient flows back"),
+                      (lambda v: (v * 8).long(), "returns torch.int64 values"),
+                      (lambda v: torch.fft.fft2(v), "returns complex values"),
+                      (lambda v: (v, v), "returns a tuple of 2, but y is one tensor")):
         with pytest.raises(ValueError, match=match):
             solve(y, op, prior, iters=2, progress=False)
+    with pytest.raises(ValueError, match="y reaches 2"):
+        solve(255 * y, lambda v: v, prior, iters=2, progress=False)
+    with pytest.raises(ValueError, match="a batch of 1 for 2 images"):  # it serves image 0 alone
+        solve(torch.cat([y, y]), lambda v: v[:1], prior, iters=2, progress=False)
+    with pytest.raises(ValueError, match=r"measurement vectors \(B, m\) need"):
+        solve(y.flatten(1), lambda v: v.flatten(1), prior, iters=2, progress=False)
+    # an operator may change its input in place: it works on a copy
+    clamped = solve(y, lambda v: v.clamp_(0, 1), prior, iters=2, seed=0, progress=False)
+    assert torch.equal(clamped.image, solve(y, lambda v: v.clamp(0, 1), prior, iters=2, seed=0,
+                                            progress=False).image)
     with pytest.raises(ValueError, match="shape must be three positive integers"):
         solve(y, lambda v: v, prior, shape=(1, -32, 32), iters=2, progress=False)
     # the shape given tells an operator of one's own its input size (it asked to be called first)
@@ -265,11 +282,24 @@ def test_api_arguments_are_checked_or_converted(camera64):
                           (dict(noise_level=float("inf")), "from 0 to 1"),
                           (dict(noise_level="0.1"), "a number from 0 to 1, got '0.1'"),
                           (dict(iters=2.5), "iters must be a whole number"),
-                          (dict(truth=y.numpy()), "truth must be a torch.Tensor")):
+                          (dict(truth=y.numpy()), "truth must be a torch.Tensor"),
+                          (dict(truth=255 * y), "truth reaches"),
+                          (dict(truth=y * float("nan")), "truth contains NaN"),
+                          (dict(max_seconds="a"), "max_seconds must be a number of seconds"),
+                          (dict(seed=1.5), "seed must be a whole number")):
         with pytest.raises(ValueError, match=match):
             solve(y, O.Denoising(), progress=False, **kwargs)
     with pytest.raises(ValueError, match="y is empty"):
         solve(torch.zeros(0, 1, 32, 32), O.Denoising(), progress=False)
+    for op in (O.Denoising(), O.Blur(sigma=1.0), O.Downsampling(2)):  # a torch error from inside
+        with pytest.raises(ValueError, match=r"y has 3 axes \(1, 32, 32\); images go in as"):
+            solve(y[0], op, progress=False)
+    with pytest.raises(ValueError, match="takes 200 measurements per image"):
+        solve(torch.rand(1, 150), O.CompressedSensing(200, (1, 32, 32)), progress=False)
+    with pytest.raises(ValueError, match="tv must be >= 0"):
+        solve(y, O.Denoising(), "dip", tv=-1.0, progress=False)
+    # a NumPy integer is a whole number
+    assert solve(y, O.Inpainting(shape=(1, 32, 32), missing=0.3), iters=np.int64(2), progress=False).iterations == 2
     # float64 and float16 observations are restored in float32, as the float32 one is
     expected = solve(y, O.Denoising(), noise_level=0.05, progress=False).image
     for dtype in (torch.float64, torch.float16):
@@ -410,3 +440,12 @@ def test_ctrl_c_in_one_level_leaves_the_other_levels_not_started(camera64):
     out = solve(y, O.Denoising(), prior=prior, noise_level=[0.1, 0.2], progress=False)
     assert prior.calls == 1 and out.interrupted
     assert [r.stop_reason for r in out.items] == ["interrupted", "not started (Ctrl-C)"]
+
+
+def test_a_short_time_budget_leaves_the_fit_to_y_most_of_it(camera64):
+    # the warm start took all of max_seconds=2: the fit to y made one step, and the stop
+    # reason named a limit of 1e-09 s
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    out = solve(op(camera64), op, "dip", max_seconds=1.0, progress=False)
+    assert "time limit of 1 s after" in out.stop_reason
+    assert out.iterations > 10

@@ -34,7 +34,8 @@ import torch
 import operators as O
 from operators.base import TOP_BAND
 
-from ..checks import batch_size, item, prepare, to_device, users_operator
+from ..checks import batch_size, item, prepare, to_device
+from ..operator_checks import users_operator
 from ..metrics import psnr
 from ..noise_level import estimate_noise, top_band_sigma
 from ..result import Result
@@ -76,8 +77,10 @@ class ItemwisePrior:
 
     def check(self, op) -> str | None:
         if self.needs_linear and not isinstance(op, O.LinearOperator):
-            return (f"the {self.name} prior needs a linear operator (an operators.LinearOperator), "
-                    f"got {type(op).__name__}; use prior='dip'.")
+            linear = (" (a plain function that is linear: operators.as_operator(f, linear=True))"
+                      if isinstance(op, O.Lambda) else "")
+            return (f"the {self.name} prior needs a linear operator (an operators.LinearOperator"
+                    f"{linear}), got {type(op).__name__}; or use prior='dip'.")
         return None
 
     def restore(self, y, op, *, noise_level: float | None = None,

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import prepare, resolve_device, users_operator
+from ..checks import prepare, resolve_device
+from ..operator_checks import users_operator
 from ..glo import TrainedPrior, load_prior
 from ..metrics import psnr
 from ..result import Result

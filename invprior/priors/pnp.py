@@ -46,7 +46,8 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import resolve_device, users_operator
+from ..checks import resolve_device
+from ..operator_checks import users_operator
 from ..metrics import psnr
 from ..result import Result
 from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise

@@ -1,0 +1,220 @@
+"""Whether an operator can serve an observation ``y``, said in one sentence before a prior
+starts: a prior's step would otherwise fail deep inside torch, or restore garbage (a flat
+image, a white one) without a word.
+
+Convention:
+    Built-in operators are checked by what they know (the axes of ``y``, a mask's fit, the
+    number of measurements), without running them. An operator of one's own
+    (``users_operator``) is run once on a mid-gray image and once differentiated: its
+    output's shape, batch, dtype, values and gradient are checked.
+
+Example:
+    >>> import operators as O
+    >>> check_forward(O.Denoising(), torch.rand(1, 64, 64))
+    Traceback (most recent call last):
+    ...
+    ValueError: y has 3 axes (1, 64, 64); images go in as (B, C, H, W): y[None] adds the batch axis to one (C, H, W) image, y[None, None] both axes to an (H, W) one.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .messages import error_text
+
+__all__ = ["users_operator", "check_forward", "check_scale", "IMAGE_MEASUREMENTS"]
+
+# the built-in operators whose measurements are images on the scale of x: [0, 1] and noise
+IMAGE_MEASUREMENTS = ("denoise", "blur", "inpaint", "downsample")
+
+
+def users_operator(op) -> bool:
+    """True for an operator of the user's own: a callable (``operators.Lambda``) or a class
+    outside the ``operators`` package, whose image size only a given shape can tell.
+
+    Example:
+        >>> import operators as O
+        >>> users_operator(O.Lambda(abs)), users_operator(O.Blur(sigma=1.0))
+        (True, False)
+    """
+    import operators as O
+
+    return isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
+
+
+def check_scale(y, op) -> None:
+    """``ValueError`` in one sentence when ``op`` measures images (``IMAGE_MEASUREMENTS``)
+    and ``y`` holds values above ``io.FLOAT_TOP``: an image on the 0-255 scale, which would
+    be restored as a white one. (An operator of one's own: ``check_forward``.)
+
+    Example:
+        >>> import operators as O
+        >>> check_scale(torch.full((1, 1, 4, 4), 0.5), O.Denoising())  # fine
+    """
+    from .io import FLOAT_TOP
+
+    if getattr(op, "name", None) in IMAGE_MEASUREMENTS and isinstance(y, torch.Tensor):
+        top = float(y.detach().max())
+        if top > FLOAT_TOP:
+            raise ValueError(_too_bright(top))
+
+
+def _too_bright(top: float) -> str:
+    return (f"y reaches {top:g}, but images are on the [0, 1] scale (divide 0-255 values by "
+            f"255, or read files with invprior.io.read_image).")
+
+
+def check_forward(op, y, shape=None) -> None:
+    """Say in one sentence (``ValueError``) why ``op`` cannot serve ``y``: for a built-in
+    operator, ``y`` without its batch axis, a mask that does not fit, a wrong number of
+    measurements; for an operator of one's own (run once on a mid-gray image of the size it
+    takes: ``shape`` ``(C, H, W)``, else ``op.input_shape_for``), that it fails, returns no
+    tensor, complex or integer values, NaN, a batch of another size (probed with two items
+    when ``y`` has several), measurements not shaped like ``y``'s or on another scale (0-255
+    ``y``), or carries no gradient (``.detach()``, NumPy, ``torch.round``: every prior fits
+    ``y`` through it; a ``LinearOperator`` with its own ``adjoint`` needs none for
+    plug-and-play). It also tells an operator of one's own its input shape.
+
+    Example:
+        >>> import operators as O
+        >>> check_forward(O.Lambda(lambda x: x[..., ::2]), torch.rand(1, 1, 8, 8))
+        Traceback (most recent call last):
+        ...
+        ValueError: the operator maps a (1, 8, 8) image to measurements of shape (1, 8, 4), but y's are (1, 8, 8); pass shape=(C, H, W), the size of image it takes.
+    """
+    import operators as O
+
+    if not isinstance(y, torch.Tensor):
+        return  # a stacked operator's tuple: its parts are checked as they are measured
+    user = users_operator(op)
+    if not user:
+        _check_built_in(op, y, shape)
+        return
+    if shape is None:
+        shape = tuple(op.input_shape_for(tuple(y.shape)))
+        if len(shape) != 3:
+            raise ValueError(_axes_hint(y, user=True))
+    else:
+        shape = _given_shape(shape)
+    n = min(y.shape[0], 2)  # an operator that serves only the first image is found here
+    x = torch.full((n, *shape), 0.5, device=y.device)  # (not expanded: in-place use is fine)
+    try:
+        with torch.no_grad():
+            out = op(x)
+    except Exception as err:  # an operator of one's own may raise anything
+        first = error_text(err)
+        # y of float64 is restored in float32: an operator holding float64 tensors fails
+        hint = ("; images reach it as float32 (hold its tensors in float32, or cast to the "
+                "input's dtype)" if "dtype" in first.lower() or "double" in first.lower() else "")
+        raise ValueError(f"the operator fails on a {shape} image ({first}){hint}.") from None
+    _check_output(out, shape, y, n)
+    own_adjoint = isinstance(op, O.LinearOperator) and type(op).adjoint is not O.LinearOperator.adjoint
+    problem = None if own_adjoint else _gradient_problem(op, shape, y.device)
+    if problem:
+        raise ValueError(problem)
+
+
+def _check_built_in(op, y: torch.Tensor, shape) -> None:
+    import operators as O
+
+    if getattr(op, "name", None) in IMAGE_MEASUREMENTS and y.ndim != 4:
+        raise ValueError(_axes_hint(y, user=False))
+    if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
+        op.mask_for(y)
+    if isinstance(op, O.CompressedSensing) and tuple(y.shape[1:]) != (op.m,):
+        raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "
+                         f"image, y of shape (B, {op.m}); y's shape is {tuple(y.shape)}.")
+    if shape is not None:
+        shape = _given_shape(shape)
+        takes = tuple(op.input_shape_for(tuple(y.shape)))
+        if takes != shape:  # a built-in operator knows the size it takes
+            raise ValueError(f"shape is {shape}, but {type(op).__name__} gives y's "
+                             f"{tuple(y.shape[1:])} from images of {takes}.")
+
+
+def _given_shape(shape) -> tuple:
+    shape = tuple(shape)
+    if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+        raise ValueError(f"shape must be three positive integers (C, H, W), got {shape}.")
+    return shape
+
+
+def _axes_hint(y: torch.Tensor, user: bool) -> str:
+    """Why ``y`` of other than four axes does not serve (an image operator, or an operator
+    of one's own whose image size nothing gave)."""
+    dims = tuple(y.shape)
+    if y.ndim == 3:
+        return (f"y has 3 axes {dims}; images go in as (B, C, H, W): y[None] adds the batch "
+                f"axis to one (C, H, W) image, y[None, None] both axes to an (H, W) one.")
+    if y.ndim == 2 and user:
+        return (f"y has shape {dims}: measurement vectors (B, m) need the size of image the "
+                f"operator takes, shape=(C, H, W) (an (H, W) image goes in as y[None, None]).")
+    if y.ndim == 2:
+        return f"y has shape {dims}; images go in as (B, C, H, W): y[None, None] for one (H, W) image."
+    if user:
+        return (f"y has shape {dims}; pass shape=(C, H, W), the size of image the operator "
+                f"takes.")
+    return f"y has {y.ndim} axes {dims}; images go in as (B, C, H, W)."
+
+
+def _check_output(out, shape: tuple, y: torch.Tensor, n: int) -> None:
+    """The operator's output on ``n`` mid-gray images of ``shape``, against ``y``."""
+    from .io import FLOAT_TOP
+
+    if isinstance(out, tuple):
+        raise ValueError(f"the operator returns a tuple of {len(out)}, but y is one tensor; "
+                         f"return one tensor (stacked measurements go in as operators.Stack "
+                         f"with a tuple y).")
+    if not isinstance(out, torch.Tensor):
+        raise ValueError(f"the operator must return a torch.Tensor, got {type(out).__name__}.")
+    if out.is_complex():
+        raise ValueError("the operator returns complex values; measurements are real: return "
+                         "torch.view_as_real(z) (and pass y the same way).")
+    if not out.is_floating_point():
+        raise ValueError(f"the operator returns {out.dtype} values; it must return floating-point "
+                         f"ones (an integer result carries no gradient).")
+    if out.ndim < 2:
+        raise ValueError(f"the operator returned shape {tuple(out.shape)}; it must keep the "
+                         f"batch axis: (B, ...) measurements for (B, C, H, W) images.")
+    if out.shape[0] != n:
+        raise ValueError(f"the operator returned a batch of {out.shape[0]} for "
+                         f"{'one image' if n == 1 else f'{n} images'}; it must keep the batch "
+                         f"axis (each image measured alike).")
+    if tuple(out.shape[1:]) != tuple(y.shape[1:]):
+        raise ValueError(f"the operator maps a {shape} image to measurements of shape "
+                         f"{tuple(out.shape[1:])}, but y's are {tuple(y.shape[1:])}; pass "
+                         f"shape=(C, H, W), the size of image it takes.")
+    if not torch.isfinite(out).all():
+        raise ValueError(f"the operator returns NaN or infinite values for a mid-gray {shape} "
+                         f"image.")
+    # an image-to-image operator whose y is some 100 times what it gives for mid-gray: y
+    # on the 0-255 scale, restored as a white image
+    top = float(y.detach().abs().max())
+    if tuple(out.shape[1:]) == shape and top > FLOAT_TOP and top > 20 * float(out.abs().max()):
+        raise ValueError(_too_bright(top))
+
+
+def _gradient_problem(op, shape: tuple, device) -> str | None:
+    """Why the gradient of ``op`` at a random image in [0, 1] (every level met, so that a
+    black-level cut such as ``(x - 0.6).clamp(min=0)`` counts), taken against random
+    weights (a zero-sum operator, a Laplacian, maps ones to zero), cannot guide a prior:
+    none flows back (detached), it fails, or it is zero everywhere; else None."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((1, *shape), generator=g).to(device).requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            out = op(x.clone())  # (a clone: an operator may change its input in place)
+            if not out.requires_grad:
+                return ("no gradient flows back through the operator (a .detach(), NumPy or "
+                        "an integer step cuts it), and every prior fits y through it; write "
+                        "it in torch, or as an operators.LinearOperator with its own adjoint.")
+            weights = torch.randn(out.shape, generator=g).to(out)
+            (slope,) = torch.autograd.grad(out, x, weights, allow_unused=True)
+    except Exception as err:
+        return f"torch cannot differentiate the operator ({error_text(err)})."
+    if slope is None or not bool(slope.any()):
+        # every prior fits y through this gradient: all zero, they return a flat image
+        return ("the operator's output does not change with its input (its gradient is "
+                "zero everywhere, as torch.round's); write it differentiable, e.g. "
+                "x + (torch.round(x) - x).detach().")
+    return None
