@@ -112,6 +112,18 @@ def test_bad_data_folder_is_a_clear_error(tmp_path, make, match):
         ImageSet(str(folder)).load(range(1))
 
 
+def test_a_corrupt_file_among_good_ones_is_left_out_and_said(tmp_path, capsys):
+    # it stopped a training run when its batch came (GLO), or before the first step (denoiser)
+    from invprior.cnn.patches import folder_images
+
+    folder = _folder(tmp_path, count=3, size=10)
+    (folder / "broken.png").write_bytes(b"not a png")
+    assert len(ImageSet(str(folder))) == 3
+    assert "left out 1 of 4 files" in capsys.readouterr().err
+    assert len(folder_images(folder)) == 3
+    assert "broken.png" in capsys.readouterr().err
+
+
 def test_cli_bad_data_exits_2_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "invprior.train", "--data", str(tmp_path / "missing"),
