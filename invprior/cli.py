@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder; a trained prior .pt: 0.05 for its latent search, its weight adaptation 1e-4)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
-    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098 (default: estimated from IMAGE; for a JPEG with the error its quantization adds, which the estimate cannot see)")
+    s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098; for cs, in the measurements (default: estimated from IMAGE; for a JPEG with the error its quantization adds, which the estimate cannot see; cs: taken as noise-free)")
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")

@@ -96,6 +96,12 @@ class Operator(nn.Module):
 
     projection_is_cheap: bool = False
 
+    def noise_in_image(self, level: float) -> float:
+        """The noise std per pixel that noise of std ``level`` in ``y`` leaves in the image
+        fitted to ``y``: the level plug-and-play's denoiser works at. Default: ``level``
+        itself (``y`` on the image's scale, as a blur's or a mask's)."""
+        return level
+
     def input_shape_for(self, y_shape: tuple) -> tuple:
         """Image shape ``(C, H, W)`` that yields measurements of shape ``y_shape`` (with batch).
 

@@ -298,11 +298,15 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
         raise ValueError("iters must be >= 1, sigma_start in (0, 1) and weight > 0.")
     began = time.perf_counter()
+    op = O.as_operator(op)
     check_memory(op, y, shape)
     with torch.no_grad():
         x = estimate = start_image(op, y, shape) if start is None else start.clone()
     batch = x.shape[0]
-    levels = np.broadcast_to(np.asarray(noise_level, dtype=float), (batch,))
+    # the noise the fit to y leaves in the image (op.noise_in_image): the denoiser's level,
+    # and the data weight's against it
+    levels = np.array([op.noise_in_image(float(level)) for level in
+                       np.broadcast_to(np.asarray(noise_level, dtype=float), (batch,))])
     ends = np.full(batch, sigma_end) if sigma_end is not None else np.maximum(levels, 2 / 255)
     # per iteration and item: the denoiser's strength, and the data weight, which needs a
     # noise floor (mu = 0 would be an exact projection, which the conjugate gradient
