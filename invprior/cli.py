@@ -433,7 +433,7 @@ def _read(args, path, ops: dict):
     from tqdm.auto import tqdm
 
     from .colour import gray_channel, same_channels
-    from .io import frame_count, read_image, read_measurements
+    from .io import read_image, read_measurements, reading_notes
 
     channels = None
     if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
@@ -442,9 +442,8 @@ def _read(args, path, ops: dict):
     else:
         image, alpha = read_image(path)
         _check_side(image.shape)
-        frames = frame_count(path)
-        if frames > 1:  # (an animation or a stack: the other frames would be missed unsaid)
-            tqdm.write(f"note: {path} holds {frames} frames; the first is restored.", file=sys.stderr)
+        for note in reading_notes(path):  # (other frames, low bits: missed unsaid)
+            tqdm.write(f"note: {note}", file=sys.stderr)
         channels = image.shape[1]
         if same_channels(image):  # a black-and-white photo saved in colour
             image = gray_channel(image)

@@ -225,15 +225,17 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     return np.moveaxis(array, 0, -1) if page.axes == "SYX" else array
 
 
-def frame_count(path: str | os.PathLike) -> int:
-    """How many frames (an animated GIF/WebP/PNG) or same-size pages (a TIFF stack) the
-    image file at ``path`` holds, from its header; ``read_image`` takes the first. A TIFF's
-    thumbnail or reduced-resolution pages are not frames. 1 for ``.npy`` and unreadable files.
+def reading_notes(path: str | os.PathLike) -> list[str]:
+    """What ``read_image`` had to leave out of the file at ``path``, one sentence each,
+    from its header: the frames after the first of an animated GIF/WebP/PNG or a TIFF
+    stack (a TIFF's thumbnail or reduced-resolution pages are not frames), the low 8 bits
+    of a 16-bit colour PNG (Pillow decodes only the high ones; a 16-bit TIFF keeps all).
+    Empty for ``.npy`` and for a file ``read_image`` cannot read (it says why).
 
     Example:
         >>> import os, tempfile
-        >>> frame_count(write_image(os.path.join(tempfile.mkdtemp(), "x.png"), torch.rand(1, 1, 4, 4)))
-        1
+        >>> reading_notes(write_image(os.path.join(tempfile.mkdtemp(), "x.png"), torch.rand(1, 3, 4, 4)))
+        []
     """
     path = Path(path)
     try:
@@ -242,15 +244,24 @@ def frame_count(path: str | os.PathLike) -> int:
 
             with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
                 series, page = tif.series[0], tif.pages[0]
-                return series.shape[0] if len(series.shape) > len(page.shape) else 1
-        if path.suffix.lower() == ".npy":
-            return 1
-        from PIL import Image
+                frames = series.shape[0] if len(series.shape) > len(page.shape) else 1
+                deep = False
+        elif path.suffix.lower() == ".npy":
+            return []
+        else:
+            from PIL import Image
 
-        with Image.open(path) as probe:
-            return int(getattr(probe, "n_frames", 1))
+            with Image.open(path) as probe:
+                frames = int(getattr(probe, "n_frames", 1))
+                deep = probe.format == "PNG" and probe.mode in ("RGB", "RGBA") and any(
+                    ";16" in str(tile.args) for tile in probe.tile)
     except Exception:  # read_image says what is wrong with a file it cannot read
-        return 1
+        return []
+    notes = [f"{path} holds {frames} frames; the first is restored."] if frames > 1 else []
+    if deep:
+        notes.append(f"{path} is a 16-bit colour PNG, which is read at 8 bits (Pillow decodes "
+                     f"no more); a 16-bit TIFF of it keeps all 16.")
+    return notes
 
 
 def _check_size(hw, path: Path) -> None:

@@ -247,14 +247,14 @@ def test_frames_beyond_the_first_are_counted_and_said(tmp_path, capsys):
     from PIL import Image
 
     from invprior.cli import main
-    from invprior.io import frame_count
+    from invprior.io import reading_notes
 
     frames = [Image.fromarray(np.full((16, 16), v, np.uint8)) for v in (10, 90, 200)]
     frames[0].save(tmp_path / "b.gif", save_all=True, append_images=frames[1:])
     tifffile.imwrite(tmp_path / "stack.tif", np.stack([np.asarray(f) for f in frames[:2]]))
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((16, 16, 3), np.uint8))
-    counts = [frame_count(tmp_path / n) for n in ("b.gif", "stack.tif", "rgb.tif")]
-    assert counts == [3, 2, 1]
+    notes = [reading_notes(tmp_path / n) for n in ("b.gif", "stack.tif", "rgb.tif")]
+    assert [len(n) for n in notes] == [1, 1, 0] and "holds 2 frames" in notes[1][0]
     assert main(["--op", "denoise", str(tmp_path / "b.gif"), "-o", str(tmp_path / "out.png"), "--quiet"]) == 0
     assert "holds 3 frames; the first is restored" in capsys.readouterr().err
 
@@ -300,3 +300,31 @@ def test_an_array_becomes_what_the_api_takes_and_the_api_says_so(tmp_path):
         solve(data.camera()[:16, :16], O.Denoising())
     with pytest.raises(ImageError, match="cannot read the array: expected an"):
         from_array(np.zeros((4, 4, 7)))
+
+
+def _png_rgb16(path, array: np.ndarray) -> None:
+    """A 16-bit RGB PNG written by hand (Pillow writes none): filter 0 on every row."""
+    import struct
+    import zlib
+
+    h, w, _ = array.shape
+    raw = b"".join(b"\x00" + array[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_a_16_bit_colour_png_is_said_to_be_read_at_8_bits(tmp_path):
+    # its low bits were dropped without a word, and a 16-bit TIFF written of it held 8
+    from invprior.io import reading_notes
+
+    array = np.random.default_rng(0).integers(0, 65536, (8, 8, 3)).astype(np.uint16)
+    _png_rgb16(tmp_path / "deep.png", array)
+    image = read_image(tmp_path / "deep.png").image
+    assert torch.allclose(image, torch.from_numpy((array >> 8).astype(np.float32) / 255).permute(2, 0, 1)[None])
+    assert "16-bit colour PNG, which is read at 8 bits" in reading_notes(tmp_path / "deep.png")[0]
+    write_image(tmp_path / "gray16.png", torch.rand(1, 1, 8, 8), bits=16)
+    assert reading_notes(tmp_path / "gray16.png") == []  # (a gray one is read whole)
