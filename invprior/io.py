@@ -27,6 +27,8 @@ MAX_PIXELS = 100_000_000
 # with noise: shot noise reaches far above 1 in low light (Poisson at a peak of 1 photon:
 # 10 within a megapixel), so only an image darker than 20/255 on that scale is missed
 FLOAT_TOP = 20.0
+OFF_SCALE = 0.05  # the share of float pixels beyond noise's reach outside [0, 1] that says
+# another scale ([-1, 1] from a network, [0, 2]): _check_unit_range
 READABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".npy")
 # the formats that keep what was restored: a folder's outputs are named in one of them
 LOSSLESS = (".png", ".tif", ".tiff", ".npy")
@@ -302,6 +304,8 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
         if unit_scale and top > FLOAT_TOP:
             raise ImageError(f"cannot read {what}: its float pixels reach {top:g}, and float "
                              f"images are taken on the [0, 1] scale (divide 0-255 values by 255).")
+        if unit_scale:
+            _check_unit_range(array, what)
     else:
         raise ImageError(f"cannot read {what}: unsupported pixel type {array.dtype}.")
     channels = array.shape[2]
@@ -311,6 +315,28 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
         array = array[:, :, :-1]
     image = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
     return Loaded(image, alpha)
+
+
+def _check_unit_range(array: np.ndarray, what: str) -> None:
+    """``ImageError`` for float pixels ``(H, W, C)`` on another scale than [0, 1] that
+    ``FLOAT_TOP`` lets through: more than ``OFF_SCALE`` of them beyond 3 times the noise read
+    (plus 0.1) below 0 or above 1, where noise on a [0, 1] image leaves fewer than 0.2 %. An
+    image on [-1, 1] came back with 58 % of its pixels black, one on [0, 3] all white."""
+    low, high = float(array.min()), float(array.max())
+    if (low >= -0.05 and high <= 1.05) or min(array.shape[:2]) < 8:
+        return
+    from .noise_level import estimate_sigma
+
+    colour = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]
+    noise = estimate_sigma(torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None])[0]
+    reach = 3 * noise + 0.1
+    off = float(np.mean((colour < -reach) | (colour > 1 + reach)))
+    if off > OFF_SCALE:
+        hint = " ((x + 1) / 2 for [-1, 1])" if low < -0.5 else ""
+        raise ImageError(f"cannot read {what}: {100 * off:.0f} % of its float pixels lie outside "
+                         f"[0, 1] (from {low:.3g} to {high:.3g}), beyond the noise read "
+                         f"({255 * noise:.1f}/255); float images are taken on the [0, 1] scale: "
+                         f"scale it to that first{hint}.")
 
 
 def to_array(x: torch.Tensor) -> np.ndarray:

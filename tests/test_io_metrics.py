@@ -328,3 +328,18 @@ def test_a_16_bit_colour_png_is_said_to_be_read_at_8_bits(tmp_path):
     assert "16-bit colour PNG, which is read at 8 bits" in reading_notes(tmp_path / "deep.png")[0]
     write_image(tmp_path / "gray16.png", torch.rand(1, 1, 8, 8), bits=16)
     assert reading_notes(tmp_path / "gray16.png") == []  # (a gray one is read whole)
+
+
+def test_a_float_image_on_another_scale_is_refused_and_noise_is_not(tmp_path, camera64):
+    # on [-1, 1] it came back with 58 % of its pixels black, on [0, 3] all white
+    x = camera64[0, 0].numpy()
+    np.save(tmp_path / "signed.npy", 2 * x - 1)
+    with pytest.raises(ImageError, match=r"outside \[0, 1\].*\(x \+ 1\) / 2 for \[-1, 1\]"):
+        read_image(tmp_path / "signed.npy")
+    np.save(tmp_path / "double.npy", 2 * x)
+    with pytest.raises(ImageError, match="scale it to that first"):
+        read_image(tmp_path / "double.npy")
+    noise = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    for noisy in (x + 0.3 * noise, 0.3 * noise):  # heavy noise, even on black, is no scale
+        np.save(tmp_path / "noisy.npy", noisy)
+        assert torch.equal(read_image(tmp_path / "noisy.npy").image[0, 0], torch.from_numpy(noisy))
