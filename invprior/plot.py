@@ -72,10 +72,15 @@ def nothing_to_plot(result) -> str | None:
         'nothing to plot: the denoiser prior ran one pass, with no iterations to draw.'
         >>> nothing_to_plot(Result(torch.zeros(1, 1, 2, 2), iteration=32, iterations=32, prior="denoiser"))
         'nothing to plot: the denoiser prior ran 32 iterations without a trace (it traces PSNR per iteration only against a known truth: --simulate).'
+        >>> nothing_to_plot(Result(torch.zeros(1, 1, 2, 2), iteration=32, iterations=32, prior="inpainter"))
+        "nothing to plot: the inpainter prior's 32 iterations refine its fill, with which they are averaged, and trace nothing."
     """
     if result.losses or len(result.psnrs) > 1 or len(result.stop_signal) > 1:
         return None
     prior = result.prior or "chosen"
+    if result.iterations > 1 and prior == "inpainter":  # (said to use --simulate, under it)
+        return (f"nothing to plot: the inpainter prior's {result.iterations} iterations refine "
+                "its fill, with which they are averaged, and trace nothing.")
     if result.iterations > 1:
         return (f"nothing to plot: the {prior} prior ran {result.iterations} iterations without "
                 "a trace (it traces PSNR per iteration only against a known truth: --simulate).")
