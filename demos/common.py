@@ -33,6 +33,7 @@ from invprior.cli import HelpWithDefaults
 from invprior.io import ImageError, atomic_write, read_image, same_file
 from invprior.metrics import psnr, ssim
 from invprior.plot import font, history_chart, to_pil
+from invprior.priors.base import one_pass
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -150,7 +151,7 @@ def network(kind: str, y, op, args, truth, **options):
 def prior(name: str, y, op, args, truth, **options):
     """``solve`` with any other prior at its own settings, but ``FAST_PNP`` plug-and-play
     iterations for ``denoiser`` and ``sparse`` with ``--fast`` (the truth only traces PSNR)."""
-    if args.fast and name in ("denoiser", "sparse") and not op.is_identity:
+    if args.fast and name in ("denoiser", "sparse") and not one_pass(name, op):
         options.setdefault("iters", FAST_PNP)
     return solve(y, op, name, seed=args.seed, truth=truth, progress=not args.quiet, **options)
 

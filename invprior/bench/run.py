@@ -39,6 +39,7 @@ import torch
 from ..allocator import keep_freed_memory
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
+from ..priors.base import one_pass
 from .policy import markdown as policy_markdown
 
 FIXED = "Fixed cases (256x256, ../shared/cases)"
@@ -230,7 +231,7 @@ def run_fixed_prior(prior, cases, emit, quick=False) -> None:
         truth, y, op = load_case(name)
         start = time.perf_counter()
         result = solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(),
-                       **({"iters": 4} if quick else {}))
+                       **({"iters": 4} if quick and not one_pass(prior, op) else {}))
         what = FIXED_PRIOR_METHODS[prior][name.split("_")[0]]
         emit(row(name, label(prior, op, what), result.image.cpu(), truth,
                  time.perf_counter() - start, result))

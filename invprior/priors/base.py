@@ -204,6 +204,28 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
     return None
 
 
+def one_pass(prior: str, op) -> bool:
+    """Whether the prior named ``prior`` restores ``op``'s observations in one pass, taking
+    no ``iters``: the denoiser and K-SVD denoising, K-SVD's coupled dictionaries for
+    bicubic super-resolution.
+
+    Example:
+        >>> one_pass("denoiser", O.Denoising()), one_pass("denoiser", O.Blur(sigma=1.0))
+        (True, False)
+    """
+    identity = getattr(op, "is_identity", False)
+    bicubic = getattr(op, "name", None) == "downsample" and getattr(op, "filter", None) == "bicubic"
+    return (prior == "denoiser" and identity) or (prior == "sparse" and (identity or bicubic))
+
+
+def check_iterates(prior: str, op, iters) -> None:
+    """``ValueError`` for ``iters`` given where ``prior`` restores in one pass (it was
+    ignored without a word: the same output to the byte)."""
+    if iters is not None and one_pass(prior, op):
+        raise ValueError(f"iters is for the priors that iterate; the {prior} prior restores "
+                         f"this in one pass (prior='dip' or 'decoder' iterate).")
+
+
 def said_level(level: float, given: float | None) -> str:
     """What a stop reason adds for a noise level read off ``y`` (nothing where one was
     ``given``): a user of a photo cannot see otherwise what was assumed.

@@ -32,7 +32,7 @@ from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
-from .base import ItemwisePrior, in_parts, said_level, visible_noise
+from .base import ItemwisePrior, check_iterates, in_parts, said_level, visible_noise
 from .dihedral import check_turns, self_ensemble
 from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
@@ -165,7 +165,7 @@ class CNNPrior(ItemwisePrior):
         self.turns = check_turns(self_ensemble)  # before any weights load: a bad value fails fast
         self.device = resolve_device(device)
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
-        self.weights = weights
+        self.weights, self.iters = weights, iters
         self.denoise = CNNDenoiser(weights, device=self.device)
 
         def splitting(denoise, label):  # turned each iteration: free, and measured better
@@ -211,6 +211,7 @@ class CNNPrior(ItemwisePrior):
             together = (self.luma_splitting if luma[0] else self.splitting).restore_together
             return together(y, op, noise_level=noise_level, truth=truth, progress=progress,
                             desc=desc, one=len(y) == 1)
+        check_iterates(self.name, op, self.iters)
         # one pass for the whole batch, each image at its own (estimated) noise level
         levels = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
         levels = torch.tensor(levels, dtype=y.dtype)

@@ -27,7 +27,7 @@ from ..checks import resolve_device
 from ..result import Result
 from ..sparse.denoise import KSVDDenoiser, sparse_denoise
 from ..sparse.superres import sparse_superres
-from .base import ItemwisePrior, said_level, visible_noise
+from .base import ItemwisePrior, check_iterates, said_level, visible_noise
 from .pnp import PlugAndPlay
 
 __all__ = ["SparsePrior"]
@@ -52,7 +52,7 @@ class SparsePrior(ItemwisePrior):
                  shape: tuple | None = None, seed: int = 0, device="auto"):
         if relearn < 1:
             raise ValueError("relearn must be >= 1.")
-        self.device, self.seed = resolve_device(device), seed
+        self.device, self.seed, self.iters = resolve_device(device), seed, iters
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         total = iters if iters is not None else 32
 
@@ -68,6 +68,7 @@ class SparsePrior(ItemwisePrior):
                                      label="plug-and-play K-SVD")
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
+        check_iterates(self.name, op, self.iters)
         if getattr(op, "is_identity", False):
             image = sparse_denoise(y, noise_level, seed=self.seed).clamp(0, 1)
             return _one_pass(image, "K-SVD denoising (one pass)")
