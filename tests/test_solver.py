@@ -446,9 +446,14 @@ def test_a_short_time_budget_leaves_the_fit_to_y_most_of_it(camera64):
     # the warm start took all of max_seconds=2: the fit to y made one step, and the stop
     # reason named a limit of 1e-09 s
     op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
-    out = solve(op(camera64), op, "dip", max_seconds=1.0, progress=False)
-    assert "time limit of 1 s after" in out.stop_reason
-    assert out.iterations > 10
+    y = op(camera64)
+    for budget in (0.05, 5.0):  # the warm start cut (its estimate returned), or the fit's end
+        out = solve(y, op, "dip", max_seconds=budget, progress=False)
+        assert f"time limit of {budget:g} s" in out.stop_reason
+        if budget < 1:
+            assert out.iterations == 0 and torch.equal(out.image, op.initial_estimate(y).clamp(0, 1))
+        else:
+            assert out.iterations > 10
 
 
 def test_compressed_sensing_noise_given_in_the_measurements_helps(camera64):

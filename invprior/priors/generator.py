@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -34,9 +35,10 @@ from .window import EMPTY, inpainting_window, restore_in_window
 NETWORKS = ("dip", "decoder")
 INITS = ("auto", "none", "warm", "guide")
 # the most of max_seconds that the warm start takes: it took all of a short budget, and the
-# fit to y made one step. 64x64 camera, half the pixels missing, budget 2 / 4 / 8 s: 27.25 /
-# 29.86 / 33.67 dB before, 26.88 / 29.36 / 34.24 with this (the estimate alone: 32.33); a
-# budget that the warm start does not reach is unchanged
+# fit to y made one step. 64x64 camera, half the pixels missing, budget 2 / 4 / 8 s (one after
+# another in a process, the first paying torch's first Adam, 0.9 s): 27.25 / 29.86 / 33.67 dB
+# before; 32.33 (the estimate: the warm start cut, _fit) / 28.89 / 33.99 with a fifth of what
+# the setup leaves. A budget that the warm start does not reach is unchanged
 WARM_SHARE = 0.2
 # The network in bfloat16 autocast (``precision``): through CPU autocast, the same number
 # format, 128x128 astronaut, 1500 steps of the CPU network, PSNR against float32: denoising
@@ -277,6 +279,7 @@ class NetworkPrior(ItemwisePrior):
         a batch ``(B, ...)`` by ``fit_stacked`` (a list of B Results; an operator whose
         observation is a tuple of tensors goes by ``fit``). With ``ensemble`` k > 1, each
         image's k runs go one after another (``fit``), or side by side in the stack."""
+        began = time.perf_counter()  # max_seconds counts the setup too (the cost probe...)
         stacked = self.stacked and isinstance(y, torch.Tensor)
         if isinstance(y, torch.Tensor) and inpainting_window(
                 op, y, [noise_level or 0.0] * len(y), self.keep_observed) == EMPTY:
@@ -315,7 +318,8 @@ class NetworkPrior(ItemwisePrior):
         finish, cheap = keeper(op, y, self.keep_observed, level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
         budget = self.max_seconds if stacked or self.max_seconds is None else self.max_seconds / k
-        cfg = LoopConfig(
+        setup = (time.perf_counter() - began) / (1 if stacked else k)  # (each run's share)
+        cfg = LoopConfig(spent=setup,
             iters=self.iters or default_iters, lr=self.lr, loss=self.loss, tv=self.tv,
             ema=self.ema, stop=stop, noise_level=level, window=self.window,
             patience=self.patience, progress=progress, max_seconds=budget,
@@ -338,6 +342,7 @@ class NetworkPrior(ItemwisePrior):
         """Fresh generators from ``seeds``, their warm start if ``init == "warm"``, and the
         fit to ``y``: by ``fit_stacked`` (a list of Results, generator ``j`` fitted to
         ``y[j]``) or, for one seed, by ``fit`` (a Result)."""
+        began = time.perf_counter()
         generators = [make_generator(self.kind, shape, config=self.config, seed=seed,
                                      device=self.device,
                                      guide=estimate[j : j + 1] if init == "guide" else None)
@@ -345,6 +350,7 @@ class NetworkPrior(ItemwisePrior):
         for generator in generators:
             generator.autocast = self.autocast
         run = partial(fit_stacked, generators) if stacked else partial(fit, generators[0])
+        cfg = replace(cfg, spent=cfg.spent + time.perf_counter() - began)  # (the networks' making)
         if init == "warm":
             # the same loop, fitting the output to the estimate: reaching a decent image
             # this way costs the same per step as fitting y but needs no operator, and the
@@ -354,20 +360,30 @@ class NetworkPrior(ItemwisePrior):
             # rollback on a harmless spike changed the sr4 decoder's run by 0.4 dB)
             warm = run(_identity, estimate, LoopConfig(
                 iters=steps, lr=cfg.lr, ema=0.0, stop="none", jump=math.inf,
-                progress=cfg.progress, desc="warm start",
-                max_seconds=None if cfg.max_seconds is None else WARM_SHARE * cfg.max_seconds,
+                progress=cfg.progress, desc="warm start", spent=cfg.spent,
+                max_seconds=None if cfg.max_seconds is None else
+                cfg.spent + WARM_SHARE * max(cfg.max_seconds - cfg.spent, 0.0),
             )) if steps else None
             first_warm = warm[0] if isinstance(warm, list) else warm
-            if first_warm is not None and first_warm.interrupted:
+            # stopped by the time limit before a tenth of its steps, the network has not
+            # begun to copy the estimate either (64x64 inpainting, 2 s, the first in a process:
+            # 12.73 dB after the fit's 66 steps, the estimate 32.33)
+            cut = first_warm is not None and first_warm.stop_reason.startswith("time limit") \
+                and first_warm.iterations < steps // 10
+            if first_warm is not None and (first_warm.interrupted or cut):
                 # the network had only begun to copy the estimate (a 256x256 denoising
                 # stopped at 8 s: 18.2 dB, worse than y's 20.5): no step of the fit to y was
-                # made, so the estimate itself is returned and the CLI writes nothing
+                # made, so the estimate itself is returned (Ctrl-C: the CLI writes nothing)
                 for j, result in enumerate(warm if isinstance(warm, list) else [warm]):
                     result.image = estimate[min(j, len(estimate) - 1)][None].clamp(0, 1)
+                    result.stop_reason = (
+                        f"time limit of {self.max_seconds:g} s in the warm start ({result.iterations}"
+                        f" of {steps} steps), too soon for the fit to y: the operator's estimate "
+                        f"is returned" if cut else
+                        f"{result.stop_reason} in the warm start, before the fit to y")
                     result.iterations = result.iteration = 0
-                    result.stop_reason += " in the warm start, before the fit to y"
                 return warm
-            if first_warm is not None:  # one budget for both
+            if first_warm is not None:  # one budget for both (its seconds count the setup)
                 cfg.spent = first_warm.seconds
         return run(op, y, cfg, truth=truth)
 
