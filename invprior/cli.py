@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "any scale (it is normalised), negative values up to 5%% of its weight taken "
                    "as zero (default: none, gaussian --sigma)")
     g.add_argument("--border", default="auto", choices=("auto", *BORDERS), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
-    g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; default: 4)")
+    g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; the sparse prior's dictionaries: 2, 3, 4; default: 4)")
     g.add_argument("--ratio", type=float, default=None, help="cs: measurements / pixels (default: 0.25)")
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
     g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
@@ -299,6 +299,8 @@ def _check_flags(args) -> None:
         raise UsageError(f"--border is for --op deblur, not --op {args.op}.")
     if args.noise and not args.simulate:
         raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    if args.shape and args.simulate:  # (it was ignored without a word)
+        raise UsageError("--shape gives the size of a measured image; --simulate takes IMAGE's.")
     if args.op == "cs" and not 0 < args.ratio <= 1:
         raise UsageError(f"--ratio must be in (0, 1], got {args.ratio}.")
     # (both were ignored without a word: the output was the same to the byte)

@@ -18,6 +18,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .messages import error_text
@@ -121,9 +123,18 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
         raise ValueError(_axes_hint(y, user=False))
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
         op.mask_for(y)
-    if isinstance(op, O.CompressedSensing) and tuple(y.shape[1:]) != (op.m,):
-        raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "
-                         f"image, y of shape (B, {op.m}); y's shape is {tuple(y.shape)}.")
+    if isinstance(op, O.CompressedSensing):
+        if tuple(y.shape[1:]) != (op.m,):
+            raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "
+                             f"image, y of shape (B, {op.m}); y's shape is {tuple(y.shape)}.")
+        # twice what an image in [0, 1] can give (||A|| <= 1 + sqrt(n/m)), plus noise of std
+        # 1: measurements of a 0-255 image were restored as a white one without a word
+        most = 2 * (1 + math.sqrt(op.n / op.m)) * math.sqrt(op.n) + 3 * math.sqrt(op.m)
+        norm = float(y.detach().norm(dim=1).max())
+        if norm > most:
+            raise ValueError(f"y's measurements reach a norm of {norm:.4g}, beyond what this "
+                             f"operator gives for an image on the [0, 1] scale (at most "
+                             f"{most / 2:.4g}): measurements of a 0-255 image? Divide them by 255.")
     if shape is not None:
         shape = _given_shape(shape)
         takes = tuple(op.input_shape_for(tuple(y.shape)))

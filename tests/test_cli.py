@@ -289,6 +289,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--prior", "auto", "--iters", "5"], "the denoiser prior restores this in one pass (--prior dip or decoder iterate)"),
         (["--op", "sr", "--prior", "sparse", "--iters", "5"], "the sparse prior restores this in one pass"),
         (["--op", "deblur", "--keep-observed", "yes"], "--op deblur has nothing it keeps"),
+        (["--op", "cs", "--simulate", "--shape", "1,8,8"], "--simulate takes IMAGE's"),
         (["--op", "denoise", "--noise-level", "25"], "25 on the 0-255 scale is 0.098"),
         (["--op", "denoise", "--noise-level", "-0.1"], "from 0 to 1, got -0.1"),
         (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer >= 1"),

@@ -296,6 +296,9 @@ def test_api_arguments_are_checked_or_converted(camera64):
             solve(y[0], op, progress=False)
     with pytest.raises(ValueError, match="takes 200 measurements per image"):
         solve(torch.rand(1, 150), O.CompressedSensing(200, (1, 32, 32)), progress=False)
+    cs = O.CompressedSensing(256, (1, 32, 32))
+    with pytest.raises(ValueError, match="measurements of a 0-255 image"):  # (restored white)
+        solve(255 * cs(y), cs, progress=False)
     with pytest.raises(ValueError, match="tv must be >= 0"):
         solve(y, O.Denoising(), "dip", tv=-1.0, progress=False)
     # a NumPy integer is a whole number

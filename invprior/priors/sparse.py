@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from ..checks import resolve_device
+from ..noise_level import estimate_sigma
 from ..result import Result
 from ..sparse.denoise import KSVDDenoiser, sparse_denoise
 from ..sparse.superres import sparse_superres
@@ -70,8 +71,9 @@ class SparsePrior(ItemwisePrior):
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         check_iterates(self.name, op, self.iters)
         if getattr(op, "is_identity", False):
-            image = sparse_denoise(y, noise_level, seed=self.seed).clamp(0, 1)
-            return _one_pass(image, "K-SVD denoising (one pass)")
+            level = noise_level if noise_level is not None else estimate_sigma(y)[0]
+            image = sparse_denoise(y, max(level, 1e-6), seed=self.seed).clamp(0, 1)
+            return _one_pass(image, f"K-SVD denoising (one pass{said_level(level, noise_level)})")
         if getattr(op, "name", None) == "downsample" and op.filter == "bicubic":
             # the dictionaries were learned on clean images and take noise for detail: noise
             # read or given is removed first (x2 camera/text/coffee crops, noise 0.05:
