@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from ..allocator import keep_freed_memory
+from ..cli import HelpWithDefaults
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 from ..priors.base import one_pass
@@ -325,7 +326,7 @@ def _check_arguments(args, sections: list, cases: list) -> list:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
