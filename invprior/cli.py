@@ -532,6 +532,22 @@ def noisy_holes_note(args, path, y, op) -> str | None:
             f"{level:.3f} restores all of it (fine texture, such as grass, reads as noise too).")
 
 
+def cs_noise_note(args) -> str | None:
+    """A note for a simulated noisy compressed sensing without ``--noise-level``: the
+    measurements' noise cannot be read off them, and they are restored as noise-free (camera
+    96x96, noise 0.05, 25 % of them: 31.26 dB, 31.64 with the level; 50 %: 30.05, 33.82)."""
+    import operators as O
+
+    if args.op != "cs" or not args.simulate or args.noise_level is not None:
+        return None
+    sigma = getattr(O.make_noise(args.noise), "sigma", None)
+    if not sigma:
+        return None
+    return (f"note: the noise of compressed-sensing measurements cannot be read off them, so "
+            f"they are restored as noise-free; --noise-level {sigma:g} (the simulation's) "
+            f"restores them as noisy.")
+
+
 def run(args) -> dict:
     from .api import resolve_prior, solve
     from .checks import resolve_device
@@ -555,9 +571,9 @@ def run(args) -> dict:
     paths = _outputs(args)
     device = resolve_device(args.device)
     level, note = _noise_level(args, args.image, y, op)
-    hint = noisy_holes_note(args, args.image, y, op)
-    if hint:
-        print(hint, file=sys.stderr)
+    for hint in (noisy_holes_note(args, args.image, y, op), cs_noise_note(args)):
+        if hint:
+            print(hint, file=sys.stderr)
     start = time.perf_counter()
     result = solve(y, op, args.prior, noise_level=level, truth=truth,
                    progress=not args.quiet, **options)

@@ -673,3 +673,12 @@ def test_a_noisy_photo_with_holes_is_said_to_read_as_noisy(tmp_path, capsys):
         if name == "noisy":  # the level to give, near the 10.2/255 added
             given = float(err.split("--noise-level ")[1].split()[0])
             assert 0.035 < given < 0.05, given
+
+
+def test_simulated_noisy_compressed_sensing_says_the_level_it_could_take(tmp_path, gray, capsys):
+    # its noise cannot be read off the measurements: restored as noise-free without a word
+    args = ["--op", "cs", "--simulate", "--noise", "gaussian:0.05", str(gray), "--iters", "2", "--quiet"]
+    assert main([*args, "-o", str(tmp_path / "a.png")]) == 0
+    assert "--noise-level 0.05 (the simulation's)" in capsys.readouterr().err
+    assert main([*args, "-o", str(tmp_path / "b.png"), "--noise-level", "0.05"]) == 0
+    assert "the simulation's" not in capsys.readouterr().err
