@@ -396,3 +396,19 @@ def test_fewer_images_than_processes_is_one_sentence(tmp_path):
     assert proc.stderr.count("error: training needs at least 2 images and one per process, "
                              "got 2 for 3 processes.") == 1, proc.stderr[-2000:]
     assert "IndexError" not in proc.stderr and not (tmp_path / "t.pt").exists()
+
+
+def test_a_trained_prior_reads_the_noise_level_it_is_not_given():
+    # it ran as if none were known: two held-out faces at 0.3, 21.00 / 20.85 dB against
+    # 22.08 / 23.02 given (/tmp/rs/glo_noise.py, 2026-12-06); now 22.13 / 23.05
+    from invprior.glo.data import named_set
+    from invprior.metrics import psnr
+
+    x = named_set("faces", "test")[:2]
+    y = x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    path = str(weight_file("prior_faces.pt"))
+    blind = solve(y, O.Denoising(), path, progress=False)
+    given = solve(y, O.Denoising(), path, noise_level=0.3, progress=False)
+    mean = lambda r: sum(psnr(r.image[b : b + 1], x[b : b + 1]) for b in range(2)) / 2
+    assert mean(blind) > mean(given) - 0.3
+    assert "/255 estimated" in blind.items[0].stop_reason
