@@ -196,7 +196,8 @@ def _common_settings(options: dict) -> dict:
     for key, what in whole.items():
         value = options.get(key)
         if value is not None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+                    or (key == "iters" and value < 1):
                 raise ValueError(f"{key} must be {what}, got {value!r}.")
             options[key] = int(value)
     seconds = options.get("max_seconds")

@@ -412,3 +412,15 @@ def test_a_trained_prior_reads_the_noise_level_it_is_not_given():
     mean = lambda r: sum(psnr(r.image[b : b + 1], x[b : b + 1]) for b in range(2)) / 2
     assert mean(blind) > mean(given) - 0.3
     assert "/255 estimated" in blind.items[0].stop_reason
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(adapt="no"), "adapt is True or False"),  # taken as yes
+    (dict(restarts=2.5), "restarts must be a whole number"),  # inside torch.randn
+    (dict(iters=0), "iters must be a whole number >= 1"),  # searched nothing
+    (dict(holdout=1.5), "holdout is the share"),
+])
+def test_a_trained_priors_settings_are_checked(bad, match):
+    A = O.CompressedSensing(40, (1, 16, 16), seed=0)
+    with pytest.raises(ValueError, match=match):
+        solve(A(torch.rand(1, 1, 16, 16)), A, str(weight_file("prior_digits.pt")), progress=False, **bad)

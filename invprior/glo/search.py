@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 import time
 
 import torch
@@ -93,6 +94,8 @@ def restore_latent(prior, y, op, *, iters: int | None = None, lr: float | None =
         torch.Size([1, 1, 16, 16])
     """
     start = time.perf_counter()
+    _check_settings(iters=iters, restarts=restarts, adapt=adapt, adapt_iters=adapt_iters,
+                    holdout=holdout)
     dev = resolve_device(device)
     common = dict(loss=loss, z_reg=z_reg, lam=lam, l1=l1, noise_level=noise_level,
                   truth=truth, device=dev, progress=progress)
@@ -129,6 +132,21 @@ def restore_latent(prior, y, op, *, iters: int | None = None, lr: float | None =
             item.image = refined.items[i].image
             item.stop_reason += "; latent code refined on all measurements"
     return Result.combine(adapted.items, seconds=time.perf_counter() - start, prior="trained")
+
+
+def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
+    """``ValueError`` in one sentence for a setting of the wrong kind (``adapt="no"`` meant
+    yes; ``restarts=2.5`` and ``"4"`` failed inside torch; ``iters=0`` searched nothing)."""
+    counts = {"iters": iters, "restarts": restarts, "adapt_iters": adapt_iters}
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                  or value < 1):
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+    if not isinstance(adapt, bool):
+        raise ValueError(f"adapt is True or False, got {adapt!r}.")
+    if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real) or not 0 <= holdout < 1:
+        raise ValueError(f"holdout is the share of measurements held out, from 0 to below 1, "
+                         f"got {holdout!r}.")
 
 
 def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = None,

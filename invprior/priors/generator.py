@@ -374,10 +374,12 @@ class NetworkPrior(ItemwisePrior):
                 # the network had only begun to copy the estimate (a 256x256 denoising
                 # stopped at 8 s: 18.2 dB, worse than y's 20.5): no step of the fit to y was
                 # made, so the estimate itself is returned (Ctrl-C: the CLI writes nothing)
+                share = (f" (each of {self.ensemble} runs' share of {self.max_seconds:g} s)"
+                         if not stacked and self.ensemble > 1 else "")
                 for j, result in enumerate(warm if isinstance(warm, list) else [warm]):
                     result.image = estimate[min(j, len(estimate) - 1)][None].clamp(0, 1)
                     result.stop_reason = (
-                        f"time limit of {self.max_seconds:g} s in the warm start ({result.iterations}"
+                        f"time limit of {cfg.max_seconds:g} s{share} in the warm start ({result.iterations}"
                         f" of {steps} steps), too soon for the fit to y: the operator's estimate "
                         f"is returned" if cut else
                         f"{result.stop_reason} in the warm start, before the fit to y")
