@@ -35,9 +35,9 @@ import operators as O
 from operators.base import TOP_BAND
 
 from ..checks import batch_size, item, prepare, to_device
-from ..operator_checks import users_operator
 from ..metrics import psnr
 from ..noise_level import estimate_noise, top_band_sigma
+from ..operator_checks import users_operator
 from ..result import Result
 
 # A user's own operator (``operators.Lambda``): the noise level read off y up to this std (on

@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 
 from ..checks import prepare, resolve_device
-from ..operator_checks import users_operator
 from ..glo import TrainedPrior, load_prior
 from ..metrics import psnr
+from ..operator_checks import users_operator
 from ..result import Result
 from .base import keeper, said_level, visible_noise
 from .window import EMPTY, inpainting_window, restore_in_window

@@ -47,8 +47,8 @@ from tqdm.auto import tqdm
 import operators as O
 
 from ..checks import resolve_device
-from ..operator_checks import users_operator
 from ..metrics import psnr
+from ..operator_checks import users_operator
 from ..result import Result
 from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise
 from .cost import describe_seconds, free_memory
