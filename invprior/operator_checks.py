@@ -122,7 +122,8 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
     if getattr(op, "name", None) in IMAGE_MEASUREMENTS and y.ndim != 4:
         raise ValueError(_axes_hint(y, user=False))
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
-        op.mask_for(y)
+        if not bool(op.mask_for(y).any()):  # (restored as a plug-and-play's invention)
+            raise ValueError("the mask hides every pixel: y says nothing of the image.")
     if isinstance(op, O.CompressedSensing):
         if tuple(y.shape[1:]) != (op.m,):
             raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "

@@ -294,6 +294,8 @@ def test_api_arguments_are_checked_or_converted(camera64):
     for op in (O.Denoising(), O.Blur(sigma=1.0), O.Downsampling(2)):  # a torch error from inside
         with pytest.raises(ValueError, match=r"y has 3 axes \(1, 32, 32\); images go in as"):
             solve(y[0], op, progress=False)
+    with pytest.raises(ValueError, match="the mask hides every pixel"):  # (as the CLI says)
+        solve(y, O.Inpainting(torch.zeros(32, 32)), "inpainter", progress=False)
     with pytest.raises(ValueError, match="takes 200 measurements per image"):
         solve(torch.rand(1, 150), O.CompressedSensing(200, (1, 32, 32)), progress=False)
     cs = O.CompressedSensing(256, (1, 32, 32))
