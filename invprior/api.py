@@ -178,6 +178,11 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
                      progress=progress, **options)
         return _in_colour(gray)
     prior = make_prior(name, **options)
+    if _gray_for_gray_generator(y, op, prior, truth):  # (refused: "y has shape (3, 32, 32)")
+        gray = solve(gray_channel(y), op, prior, noise_level=noise_level,
+                     truth=None if truth is None else torch.as_tensor(truth)[:, :1],
+                     progress=progress)
+        return _in_colour(gray)
     # the image shape: given, or for an operator of one's own a trained generator's
     shape = options.get("shape", getattr(prior, "shape", None) if users_operator(op) else None)
     if isinstance(noise_level, (np.ndarray, torch.Tensor)) and noise_level.ndim == 0:
@@ -219,9 +224,24 @@ def _gray_in_colour(y, op, prior, truth, options) -> bool:
     gray image it is, as the CLI does (the gray network fits it, a third of the work, and its
     noise reads right). camera256 as RGB, blind: denoising 31.51 -> 31.53 dB with the noise
     read as 25.4/255, not 43.6; deblurring 28.89 -> 29.36 dB in a third of the time."""
+    return (isinstance(prior, str) and prior in PRIORS and "shape" not in options
+            and _gray_through(y, op, truth))
+
+
+def _gray_for_gray_generator(y, op, prior, truth) -> bool:
+    """Whether ``y`` in three equal channels is for a trained generator of gray images (its
+    ``shape`` has one channel), through a built-in operator treating every channel alike:
+    restored as gray, as the CLI does, it was refused in the API."""
+    shape = getattr(prior, "shape", None)
+    return isinstance(shape, tuple) and len(shape) == 3 and shape[0] == 1 \
+        and _gray_through(y, op, truth)
+
+
+def _gray_through(y, op, truth) -> bool:
+    """``y`` (and ``truth``) three equal channels, through a built-in operator that treats
+    every channel alike (an inpainting mask shared by the channels)."""
     mask = getattr(op, "mask", None)
     return (isinstance(y, torch.Tensor) and y.ndim == 4 and same_channels(y)
-            and isinstance(prior, str) and prior in PRIORS and "shape" not in options
             and type(op) in CHANNELWISE and (mask is None or mask.shape[:2] == (1, 1))
             and (truth is None or same_channels(torch.as_tensor(truth).float())))
 

@@ -424,3 +424,16 @@ def test_a_trained_priors_settings_are_checked(bad, match):
     A = O.CompressedSensing(40, (1, 16, 16), seed=0)
     with pytest.raises(ValueError, match=match):
         solve(A(torch.rand(1, 1, 16, 16)), A, str(weight_file("prior_digits.pt")), progress=False, **bad)
+
+
+def test_a_gray_photo_in_three_channels_is_restored_by_a_gray_trained_prior():
+    # the CLI restored it; the API refused: "y has shape (3, 32, 32) per item"
+    from invprior.glo.data import named_set
+
+    x = named_set("faces", "test")[:1]
+    y = x + 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    path = str(weight_file("prior_faces.pt"))
+    kw = dict(noise_level=0.05, iters=30, restarts=2, adapt=False, progress=False)
+    colour = solve(y.repeat(1, 3, 1, 1), O.Denoising(), path, **kw)
+    assert colour.image.shape == (1, 3, 32, 32)
+    assert torch.equal(colour.image, solve(y, O.Denoising(), path, **kw).image.repeat(1, 3, 1, 1))
