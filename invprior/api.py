@@ -16,7 +16,7 @@ import torch
 
 import operators as O
 
-from .checks import check_level, check_observation, prepare
+from .checks import check_level, check_observation, prepare, whole_number
 from .colour import gray_channel, same_channels
 from .operator_checks import check_scale, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
@@ -171,14 +171,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         raise ValueError(f"keep_observed is True, False or None (auto), got "
                          f"{options['keep_observed']!r}.")
     name = resolve_prior(prior, op, options, y)
-    if _gray_in_colour(y, op, name, truth, options):
-        gray = solve(gray_channel(y), op, name,
-                     noise_level=noise_level,
-                     truth=None if truth is None else torch.as_tensor(truth)[:, :1],
-                     progress=progress, **options)
-        return _in_colour(gray)
     prior = make_prior(name, **options)
-    if _gray_for_gray_generator(y, op, prior, truth):  # (refused: "y has shape (3, 32, 32)")
+    if _gray_in_colour(y, op, name, prior, truth, options):
         gray = solve(gray_channel(y), op, prior, noise_level=noise_level,
                      truth=None if truth is None else torch.as_tensor(truth)[:, :1],
                      progress=progress)
@@ -197,14 +191,9 @@ def _common_settings(options: dict) -> dict:
     """``options`` with ``iters`` and ``seed`` as ints (a NumPy integer is one) and
     ``max_seconds`` a float; ``ValueError`` in one sentence for another type (a string
     reached a comparison deep inside a prior, or torch's seeding)."""
-    whole = {"iters": "a whole number >= 1", "seed": "a whole number"}
-    for key, what in whole.items():
-        value = options.get(key)
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
-                    or (key == "iters" and value < 1):
-                raise ValueError(f"{key} must be {what}, got {value!r}.")
-            options[key] = int(value)
+    for key, least in (("iters", 1), ("seed", None)):
+        if options.get(key) is not None:
+            options[key] = whole_number(key, options[key], least)
     seconds = options.get("max_seconds")
     if seconds is not None:
         if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
@@ -217,32 +206,23 @@ def _common_settings(options: dict) -> dict:
 CHANNELWISE = (O.Denoising, O.Blur, O.Downsampling, O.Inpainting)
 
 
-def _gray_in_colour(y, op, prior, truth, options) -> bool:
+def _gray_in_colour(y, op, name, prior, truth, options) -> bool:
     """Whether ``y`` is a black-and-white image held in three equal channels
-    (``colour.same_channels``: a gray photo saved as RGB) that a built-in prior is to restore
-    through a built-in operator treating every channel alike: it is then restored as the
-    gray image it is, as the CLI does (the gray network fits it, a third of the work, and its
-    noise reads right). camera256 as RGB, blind: denoising 31.51 -> 31.53 dB with the noise
-    read as 25.4/255, not 43.6; deblurring 28.89 -> 29.36 dB in a third of the time."""
-    return (isinstance(prior, str) and prior in PRIORS and "shape" not in options
-            and _gray_through(y, op, truth))
-
-
-def _gray_for_gray_generator(y, op, prior, truth) -> bool:
-    """Whether ``y`` in three equal channels is for a trained generator of gray images (its
-    ``shape`` has one channel), through a built-in operator treating every channel alike:
-    restored as gray, as the CLI does, it was refused in the API."""
+    (``colour.same_channels``: a gray photo saved as RGB), and ``truth`` too, through a
+    built-in operator treating every channel alike (an inpainting mask shared by the
+    channels), for a built-in prior (``name``) or a trained generator of gray images
+    (``prior.shape`` of one channel): it is then restored as the gray image it is, as the
+    CLI does. A built-in prior: the gray network fits it, a third of the work, and its noise
+    reads right (camera256 as RGB, blind: denoising 31.51 -> 31.53 dB with the noise read as
+    25.4/255, not 43.6; deblurring 28.89 -> 29.36 dB in a third of the time). A gray
+    generator refused it: "y has shape (3, 32, 32) per item"."""
+    built_in = isinstance(name, str) and name in PRIORS and "shape" not in options
     shape = getattr(prior, "shape", None)
-    return isinstance(shape, tuple) and len(shape) == 3 and shape[0] == 1 \
-        and _gray_through(y, op, truth)
-
-
-def _gray_through(y, op, truth) -> bool:
-    """``y`` (and ``truth``) three equal channels, through a built-in operator that treats
-    every channel alike (an inpainting mask shared by the channels)."""
+    gray_generator = isinstance(shape, tuple) and len(shape) == 3 and shape[0] == 1
     mask = getattr(op, "mask", None)
-    return (isinstance(y, torch.Tensor) and y.ndim == 4 and same_channels(y)
-            and type(op) in CHANNELWISE and (mask is None or mask.shape[:2] == (1, 1))
+    return ((built_in or gray_generator) and isinstance(y, torch.Tensor) and y.ndim == 4
+            and same_channels(y) and type(op) in CHANNELWISE
+            and (mask is None or mask.shape[:2] == (1, 1))
             and (truth is None or same_channels(torch.as_tensor(truth).float())))
 
 

@@ -17,7 +17,7 @@ import torch
 from .operator_checks import check_forward, users_operator
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation",
-           "check_level", "item", "batch_size", "to_device", "out_of_memory", "prepare",
+           "check_level", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
            "check_finite_weights", "check_diverged", "finite_weights"]
 
 # why torch.load(weights_only=True) failed, as every checkpoint reader says it
@@ -184,6 +184,22 @@ def check_level(noise_level) -> float | None:
         raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
                          f"number from 0 to 1, got {noise_level!r}.")
     return float(noise_level)
+
+
+def whole_number(name: str, value, least: int | None = None) -> int:
+    """``value`` as an ``int`` (a NumPy integer is one), at least ``least`` if given; else
+    ``ValueError`` in one sentence (a float or a string failed deep inside torch).
+
+    Example:
+        >>> import numpy as np
+        >>> whole_number("iters", np.int64(5), 1)
+        5
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or (least is not None and value < least):
+        at_least = f" >= {least}" if least is not None else ""
+        raise ValueError(f"{name} must be a whole number{at_least}, got {value!r}.")
+    return int(value)
 
 
 def item(y, b: int):

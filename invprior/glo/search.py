@@ -28,7 +28,8 @@ from torch import nn
 
 from operators import Operator, as_operator
 
-from ..checks import batch_size, check_observation, item as _item, resolve_device, to_device
+from ..checks import (batch_size, check_observation, item as _item, resolve_device, to_device,
+                      whole_number)
 from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
@@ -137,11 +138,9 @@ def restore_latent(prior, y, op, *, iters: int | None = None, lr: float | None =
 def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
     """``ValueError`` in one sentence for a setting of the wrong kind (``adapt="no"`` meant
     yes; ``restarts=2.5`` and ``"4"`` failed inside torch; ``iters=0`` searched nothing)."""
-    counts = {"iters": iters, "restarts": restarts, "adapt_iters": adapt_iters}
-    for name, value in counts.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-                                  or value < 1):
-            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+    for name, value in (("iters", iters), ("restarts", restarts), ("adapt_iters", adapt_iters)):
+        if value is not None:
+            whole_number(name, value, 1)
     if not isinstance(adapt, bool):
         raise ValueError(f"adapt is True or False, got {adapt!r}.")
     if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real) or not 0 <= holdout < 1:
