@@ -397,7 +397,8 @@ def blur_like(op) -> bool:
     checker = ((torch.arange(h)[:, None] + torch.arange(w)) % 2 * 2 - 1).float().expand(1, *shape)
     try:
         with torch.no_grad():
-            gray, up, fine = (op(0.5 + 0.25 * p) for p in (0 * checker, 1 + 0 * checker, checker))
+            gray, up, fine = (op(0.5 + 0.25 * p) for p in
+                              (torch.zeros_like(checker), torch.ones_like(checker), checker))
     except Exception:  # an operator of one's own held on another device, say: not a blur then
         return False
     if not all(isinstance(t, torch.Tensor) and t.shape == (1, *shape) for t in (gray, up, fine)):
