@@ -86,12 +86,13 @@ def test_stacked_deep_image_prior_rows_and_their_table_run():
 
     rows = stacking.run(device="cpu", quick=True)
     assert {r["kind"] for r in rows} == {"step", "stack", "case", "host"}
-    assert [r["runs"] for r in rows if r["kind"] == "host"] == [1, 4]
+    assert [(r["runs"], r["graphs"]) for r in rows if r["kind"] == "host"] == [
+        (1, True), (4, True), (1, False), (4, False)]
     cases = [r for r in rows if r["kind"] == "case"]
     assert [r["precision"] for r in cases] == ["float32", "bfloat16"]
     assert abs(cases[0]["psnr"] - cases[1]["psnr"]) < 0.5 and cases[0]["iterations"] == 5
     text = scale.markdown(rows)
-    assert "| one stack |" in text and "| 32x32 |" in text and "| 4 runs |" in text
+    assert "| one stack |" in text and "| 32x32, CUDA graphs |" in text and "| 4 runs |" in text
 
 
 def test_hard_cases_rows_and_the_auto_mark(capsys):

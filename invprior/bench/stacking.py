@@ -2,15 +2,17 @@
 
 - **Seconds per step** at 256x256 and 512x512 RGB with the device's default network, one
   image, in float32 and in bfloat16 autocast (the CUDA default), run as ``solve`` runs it
-  there (``fit_stacked`` with one run: no host sync per step).
+  there (``fit_stacked`` with one run: no host sync per step), each step's network passes
+  replayed as CUDA graphs (the default) and launched operation by operation (``graphs=False``).
 - **Images per minute**, eight 256x256 images in one stack against one at a time (each
-  through the same loop), at the default 2000 steps per image.
+  through the same loop), at the default 2000 steps per image, with and without graphs.
 - **bfloat16 against float32**: PSNR of a whole default run on the fixed case
   ``denoise_astronaut``, both precisions.
 - **Host cost per step**: the same loop with the default network's depth but 4 channels a
   level on a 32x32 image, so that the arithmetic is negligible and what is left is the cost
   of issuing the operations (Python, dispatch, kernel launches): the floor of a step at any
-  size, for one run and for a stack of four (``host_cost``; it runs on a CPU too).
+  size, for one run and for a stack of four (``host_cost``; it runs on a CPU too), with and
+  without graphs.
 
 On a CPU (``quick``, the tests) the same code runs a tiny network for a few steps, with the
 stack forced: the numbers then mean nothing.
@@ -52,7 +54,7 @@ def _prior(device: str, quick: bool, **kw):
 
 def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str, **kw) -> float:
     """Seconds per step of a stack of ``len(y)`` runs (all of them together); ``kw``: more
-    settings of the prior (``net``)."""
+    settings of the prior (``net``, ``graphs``)."""
     steps = 3 if quick else STEPS
     _prior(device, quick, iters=WARM, precision=precision, **kw).restore(y, O.Denoising())
     out = _prior(device, quick, iters=steps, precision=precision, **kw).restore(y, O.Denoising())
@@ -61,20 +63,21 @@ def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str,
 
 def host_cost(device: str = "cpu", quick: bool = False) -> list[dict]:
     """Seconds per step of a stack of 1 and of 4 runs of a network with the default one's
-    levels and 4 channels each, on 32x32 RGB (see the module docstring).
+    levels and 4 channels each, on 32x32 RGB (see the module docstring), with CUDA graphs
+    and without.
 
     Example:
-        >>> [r["runs"] for r in host_cost(quick=True)]
-        [1, 4]
+        >>> [(r["runs"], r["graphs"]) for r in host_cost(quick=True)]
+        [(1, True), (4, True), (1, False), (4, False)]
     """
     from ..priors.generator import NetConfig, default_config
 
     levels = len(default_config("dip", device).channels)
     net = NetConfig(channels=(4,) * levels, input_depth=4)
     y = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)).to(device)
-    return [{"kind": "host", "runs": runs, "levels": levels,
-             "seconds": _seconds_per_step(y[:runs], device, quick, "auto", net=net)}
-            for runs in (1, 4)]
+    return [{"kind": "host", "runs": runs, "levels": levels, "graphs": graphs,
+             "seconds": _seconds_per_step(y[:runs], device, quick, "auto", net=net, graphs=graphs)}
+            for graphs in (True, False) for runs in (1, 4)]
 
 
 def run(device: str = "cuda", quick: bool = False, cases: bool = True) -> list[dict]:
@@ -84,16 +87,18 @@ def run(device: str = "cuda", quick: bool = False, cases: bool = True) -> list[d
     g = torch.Generator().manual_seed(0)
     for side in (32,) if quick else (256, 512):
         y = torch.rand(1, 3, side, side, generator=g).to(device)
-        for precision in ("float32", "bfloat16"):
-            rows.append({"kind": "step", "side": side, "precision": precision,
-                         "seconds": _seconds_per_step(y, device, quick, precision)})
+        for graphs in (True, False):
+            for precision in ("float32", "bfloat16"):
+                rows.append({"kind": "step", "side": side, "precision": precision, "graphs": graphs,
+                             "seconds": _seconds_per_step(y, device, quick, precision, graphs=graphs)})
     side = 32 if quick else 256
     ys = torch.rand(STACK, 3, side, side, generator=g).to(device)
-    one = _seconds_per_step(ys[:1], device, quick, "auto")
-    stack = _seconds_per_step(ys, device, quick, "auto")
-    rows.append({"kind": "stack", "side": side, "images": STACK,
-                 "alone_per_min": 60 / (one * DEFAULT_ITERS),
-                 "stacked_per_min": 60 * STACK / (stack * DEFAULT_ITERS)})
+    for graphs in (True, False):
+        one = _seconds_per_step(ys[:1], device, quick, "auto", graphs=graphs)
+        stack = _seconds_per_step(ys, device, quick, "auto", graphs=graphs)
+        rows.append({"kind": "stack", "side": side, "images": STACK, "graphs": graphs,
+                     "alone_per_min": 60 / (one * DEFAULT_ITERS),
+                     "stacked_per_min": 60 * STACK / (stack * DEFAULT_ITERS)})
     return rows + (_whole_runs(device, quick) if cases else []) + host_cost(device, quick)
 
 
@@ -120,22 +125,28 @@ def _whole_runs(device: str, quick: bool) -> list[dict]:
 
 def markdown(rows: list[dict]) -> str:
     """The tables of these rows."""
-    out = ["| deep image prior, RGB | float32 s/step | bfloat16 s/step |", "|---|---|---|"]
+    how = {True: "CUDA graphs", False: "launched"}  # (on a CPU both launch)
+    out = ["| deep image prior, RGB, seconds per step | float32 | bfloat16 |", "|---|---|---|"]
     for side in sorted({r["side"] for r in rows if r["kind"] == "step"}):
-        per = {r["precision"]: r["seconds"] for r in rows if r["kind"] == "step" and r["side"] == side}
-        out.append(f"| {side}x{side} | {per['float32']:.4f} | {per['bfloat16']:.4f} |")
-    for r in (r for r in rows if r["kind"] == "stack"):
+        for graphs in (True, False):
+            per = {r["precision"]: r["seconds"] for r in rows
+                   if r["kind"] == "step" and r["side"] == side and r["graphs"] == graphs}
+            out.append(f"| {side}x{side}, {how[graphs]} | {per['float32']:.4f} | "
+                       f"{per['bfloat16']:.4f} |")
+    stacks = [r for r in rows if r["kind"] == "stack"]
+    if stacks:
+        r = stacks[0]
         out += ["", f"| {r['images']} images of {r['side']}x{r['side']} RGB, {DEFAULT_ITERS} steps "
-                "each | images/min |", "|---|---|",
-                f"| one at a time | {r['alone_per_min']:.1f} |",
-                f"| one stack | {r['stacked_per_min']:.1f} "
-                f"({r['stacked_per_min'] / r['alone_per_min']:.2f}x) |"]
+                "each, images/min | one at a time | one stack |", "|---|---|---|"]
+        out += [f"| {how[r['graphs']]} | {r['alone_per_min']:.1f} | {r['stacked_per_min']:.1f} "
+                f"({r['stacked_per_min'] / r['alone_per_min']:.2f}x) |" for r in stacks]
     host = [r for r in rows if r["kind"] == "host"]
     if host:
-        out += ["", f"| host cost per step ({host[0]['levels']} levels, 4 channels, 32x32) | "
-                "seconds |", "|---|---|"]
-        out += [f"| {r['runs']} run{'s' if r['runs'] > 1 else ''} | {r['seconds']:.4f} |"
-                for r in host]
+        out += ["", f"| host cost per step ({host[0]['levels']} levels, 4 channels, 32x32), "
+                "seconds | 1 run | 4 runs |", "|---|---|---|"]
+        for graphs in (True, False):
+            per = {r["runs"]: r["seconds"] for r in host if r["graphs"] == graphs}
+            out.append(f"| {how[graphs]} | {per[1]:.4f} | {per[4]:.4f} |")
     cases = [r for r in rows if r["kind"] == "case"]
     if cases:
         out += ["", "| deep image prior, whole default run | precision | PSNR (dB) | iterations | "

@@ -100,6 +100,7 @@ class Generator(nn.Module):
         self.size = tuple(size)
         self.input_noise = float(input_noise)
         self.autocast: torch.dtype | None = None
+        self.graphs = True  # on CUDA, stacked (fit_stacked): replay each step as CUDA graphs
 
     def input(self, jitter: bool = False) -> torch.Tensor:
         """What the network takes: ``z`` (jittered), after the guide if there is one."""
@@ -216,6 +217,8 @@ class NetworkPrior(ItemwisePrior):
             12.23, 12.96, mean 13.52 (+0.65 and +0.71 dB over a seed on average). Stacked,
             the runs of an image share each step; one at a time, they take ``ensemble``
             times as long.
+        graphs: on CUDA, stacked, replay each step's network passes as CUDA graphs
+            (default True; False: launch their operations one by one, as before 2026-12-06).
 
     Example:
         >>> import operators as O
@@ -231,7 +234,8 @@ class NetworkPrior(ItemwisePrior):
                  warm: int | None = None, keep_observed: bool | None = None,
                  max_seconds: float | None = None, shape: tuple | None = None,
                  net: NetConfig | None = None, device="auto", seed: int = 0,
-                 precision: str = "auto", stacked: bool | str = "auto", ensemble: int = 1):
+                 precision: str = "auto", stacked: bool | str = "auto", ensemble: int = 1,
+                 graphs: bool = True):
         if kind not in NETWORKS:
             raise ValueError(f"unknown network '{kind}'; choose one of {', '.join(NETWORKS)}.")
         self.name, self.kind = kind, kind
@@ -263,7 +267,9 @@ class NetworkPrior(ItemwisePrior):
         if stacked not in (True, False, "auto"):
             raise ValueError(f"stacked must be True, False or auto, got {stacked!r}.")
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
-        self.ensemble = ensemble
+        if not isinstance(graphs, bool):
+            raise ValueError(f"graphs must be True or False, got {graphs!r}.")
+        self.ensemble, self.graphs = ensemble, graphs
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         result = self._restore(y, op, noise_level, truth, progress, desc)
@@ -348,7 +354,7 @@ class NetworkPrior(ItemwisePrior):
                                      guide=estimate[j : j + 1] if init == "guide" else None)
                       for j, seed in enumerate(seeds)]
         for generator in generators:
-            generator.autocast = self.autocast
+            generator.autocast, generator.graphs = self.autocast, self.graphs
         run = partial(fit_stacked, generators) if stacked else partial(fit, generators[0])
         cfg = replace(cfg, spent=cfg.spent + time.perf_counter() - began)  # (the networks' making)
         if init == "warm":
