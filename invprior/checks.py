@@ -112,6 +112,8 @@ def check_observation(y, name: str = "y"):
             raise ValueError(f"{name} must have a batch axis: (B, C, H, W) images or (B, m) vectors.")
         if part.numel() == 0:
             raise ValueError(f"{name} is empty (shape {tuple(part.shape)}).")
+        if part.device.type == "meta":
+            raise ValueError(f"{name} is on the 'meta' device, which holds no values.")
         if not torch.isfinite(part).all():
             raise ValueError(f"{name} contains NaN or infinite values.")
     return y
@@ -123,6 +125,9 @@ def _tensor_hint(part) -> str:
         return " complex measurements go in as real ones, torch.view_as_real(y), from an operator that returns the same"
     if not isinstance(part, torch.Tensor) and hasattr(part, "shape"):
         return " an (H, W[, C]) image array becomes one by invprior.io.from_array(a).image"
+    if isinstance(part, torch.Tensor) and part.dtype == torch.uint8:
+        return " an 8-bit image becomes one on the [0, 1] scale by y.float() / 255"
+    return ""
     return ""
 
 
@@ -142,7 +147,7 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     y = check_observation(y)
     noise_level = check_level(noise_level)
     if truth is not None:
-        _check_truth(truth)
+        _check_truth(truth.detach() if isinstance(truth, torch.Tensor) else truth)
     import operators as O
 
     if isinstance(y, tuple) and not (users_operator(op) or isinstance(op, O.Stack)):
@@ -161,6 +166,8 @@ def _check_truth(truth) -> None:
 
     if not isinstance(truth, torch.Tensor) or truth.is_complex():
         raise ValueError(f"truth must be a torch.Tensor of real values like y, got {type(truth).__name__}.")
+    if truth.ndim != 4:
+        raise ValueError(f"truth must be (B, C, H, W) images, got shape {tuple(truth.shape)}.")
     if not torch.isfinite(truth).all():
         raise ValueError("truth contains NaN or infinite values.")
     if truth.numel() and float(truth.max()) > FLOAT_TOP:

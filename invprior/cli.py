@@ -763,13 +763,14 @@ def run_many(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C ended the solve (the
-    best image so far is written all the same) or came before there was one; with several
+    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C (or SIGTERM) ended the
+    solve (the best image so far is written all the same) or came before there was one; with several
     images, 1 when some file failed (the others are restored)."""
-    from .distributed import launched_main
+    from .distributed import launched_main, stop_on_sigterm
     from .folders import is_many
 
     args = build_parser().parse_args(argv)
+    stop_on_sigterm()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:
         fill_op_defaults(args)

@@ -215,7 +215,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
-    from .io import bits_to_write, write_image
+    from .io import OutputExists, bits_to_write, write_image
     from .priors.base import GROUP_VALUES
 
     world, max_values = world or World(), max_values or GROUP_VALUES
@@ -242,17 +242,25 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             return
         for (job, _, _), (image, quality) in zip(batch, outputs):
             try:
-                write_image(job.output, image, overwrite=True,
+                # (not overwrite=True: an output that another run wrote meanwhile is kept)
+                write_image(job.output, image, overwrite=force,
                             bits=bits_to_write(job.source, job.output, image))
                 tally.done += 1
                 if quality is not None:
                     tally.psnrs.append(quality)
+            except OutputExists:
+                tally.skipped += 1
+                say(f"skipped: {job.output} appeared while {job.source} was restored (kept).")
             except (ValueError, OSError) as err:
                 fail(job, err)
         bar.update(len(batch))
 
     try:
         for job in mine:
+            if job.output.is_dir():  # (counted as an output there: skipped, never restored)
+                fail(job, f"the output '{job.output}' is a folder")
+                bar.update(1)
+                continue
             if job.output.exists() and not force:
                 tally.skipped += 1
                 bar.update(1)

@@ -11,9 +11,11 @@ Convention:
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -40,6 +42,10 @@ JPEG_QUALITY = 95
 
 class ImageError(ValueError):
     """A file that cannot be used as an image; the message names the file and the problem."""
+
+
+class OutputExists(ImageError):
+    """An output file that is there already (``write_image`` without ``overwrite``)."""
 
 
 class Loaded(NamedTuple):
@@ -375,12 +381,23 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}.")
+    exists = OutputExists(f"'{path}' already exists; choose another name or pass --force.")
     if path.exists() and not overwrite:
-        raise ImageError(f"'{path}' already exists; choose another name or pass --force.")
+        raise exists
+    try:
+        return _write_image(path, x, overwrite, bits)
+    except FileExistsError:  # written meanwhile by another process
+        raise exists from None
+
+
+def _write_image(path: Path, x, overwrite: bool, bits: int) -> Path:
+    """``write_image`` once its checks passed."""
+    suffix = path.suffix.lower()
+    write = partial(atomic_write, path, replace=overwrite)
     array = to_array(x) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
     if suffix == ".npy":
         data = array.astype(np.float32)
-        return atomic_write(path, lambda tmp: _save_npy(tmp, data))
+        return write(lambda tmp: _save_npy(tmp, data))
     import imageio.v3 as iio
 
     dtype = np.uint8 if bits == 8 else np.uint16
@@ -390,14 +407,14 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         if bits == 16:
             raise ImageError(f"cannot write '{path}': JPEG holds 8 bits per value; use .tif.")
         plain = data[..., 0] if data.shape[-1:] == (1,) else data  # Pillow: gray as (H, W)
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, plain, extension=".jpg",
-                                                          quality=JPEG_QUALITY, subsampling=0))
+        return write(lambda tmp: iio.imwrite(tmp, plain, extension=".jpg",
+                                             quality=JPEG_QUALITY, subsampling=0))
     if suffix == ".png":
         if bits == 16 and data.ndim == 3:
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
-        return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".png",
-                                                          compress_level=PNG_LEVEL))
-    return atomic_write(path, lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
+        return write(lambda tmp: iio.imwrite(tmp, data, extension=".png",
+                                             compress_level=PNG_LEVEL))
+    return write(lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
 
 
 def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:
@@ -440,10 +457,11 @@ def _save_npy(tmp: str, data: np.ndarray) -> None:
         np.save(f, data)
 
 
-def atomic_write(path: Path, write) -> Path:
+def atomic_write(path: Path, write, replace: bool = True) -> Path:
     """Write through a temporary file in the same folder, then rename it into place; a
     folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
-    sentence."""
+    sentence. ``replace=False``: a file at ``path`` by then, another process's (two folder
+    runs into one folder), is kept, and ``FileExistsError`` says so."""
     _make_folder(path.parent)  # the temporary file is the write check: no probe file here
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -455,13 +473,31 @@ def atomic_write(path: Path, write) -> Path:
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
     try:
         write(tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
+        if isinstance(err, OSError) and not isinstance(err, FileExistsError):
             raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
         raise
     return path
+
+
+def _link_new(tmp: str, path: Path) -> None:
+    """Put ``tmp`` at ``path`` only if nothing is there: a hard link fails on an existing
+    name in one step, where a check then a rename leaves a gap for another writer."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: the check, then the rename
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def check_writable(folder: str | os.PathLike) -> None:

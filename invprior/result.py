@@ -16,7 +16,7 @@ import torch
 __all__ = ["Result"]
 
 
-@dataclass
+@dataclass(eq=False)  # (the fields hold tensors: == compares identity, not each field)
 class Result:
     """A restoration of ``B`` observations.
 
@@ -34,7 +34,8 @@ class Result:
         iterations: iterations run.
         stop_reason: why it stopped, in words.
         stop_signal: what the stopping rule watched, per check.
-        seconds: wall time of the whole call (all items).
+        seconds: wall time: of the whole call (all items) for the batch's Result, of the
+            item's own restoration for each of ``items``.
         prior: the name of the prior that ran.
         interrupted: Ctrl-C ended the run; ``image`` is the best estimate so far.
     """

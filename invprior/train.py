@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from .allocator import keep_freed_memory
-from .distributed import launched_main
+from .distributed import launched_main, stop_on_sigterm
 
 ASSET_COMMANDS = {
     "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
@@ -158,8 +158,8 @@ def run(args) -> dict:
     if out.suffix != ".pt":
         raise ValueError(f"--out must name a .pt file, got '{out}'.")
     if out.exists() and not (args.resume or args.force):
-        raise ValueError(
-            f"'{out}' already exists; pass --resume to continue it or --force to replace it.")
+        resume = "--resume to continue it or " if args.kind in _GLO else ""  # (the rest cannot)
+        raise ValueError(f"'{out}' already exists; pass {resume}--force to replace it.")
     if args.resume and args.force:
         raise ValueError("--resume continues --out and --force replaces it; pass one of them.")
     _check_flags_apply(args)
@@ -285,6 +285,7 @@ HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    stop_on_sigterm()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     if argv is not None:
         sys.argv[1:] = list(argv)  # so the saved command is the one run

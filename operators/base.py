@@ -361,4 +361,7 @@ def as_operator(fn, linear: bool = False) -> Operator:
     """Return ``fn`` if it is an ``Operator``, else wrap the callable (linear or not)."""
     if isinstance(fn, Operator):
         return fn
+    if isinstance(fn, type):  # O.Denoising for O.Denoising(): its call made an instance
+        raise ValueError(f"the operator is the class {fn.__name__}; pass an instance of it, "
+                         f"{fn.__name__}(...).")
     return LinearLambda(fn) if linear else Lambda(fn)

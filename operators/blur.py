@@ -22,7 +22,11 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
 
     if not 0 < sigma < math.inf:
         raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
-    size = size or 2 * math.ceil(3 * sigma) + 1
+    if size is None:
+        size = 2 * math.ceil(3 * sigma) + 1
+    elif isinstance(size, int) and not isinstance(size, bool) and 1 <= size < 3:
+        # (size 1 is the identity: a deblurring of nothing; size 0 was read as the default)
+        raise ValueError(f"a gaussian blur's kernel needs size >= 3, got {size} (no blur).")
     _check_size(size, f"blur sigma {sigma:g} (kernel side 2*ceil(3*sigma)+1)")
     return kornia.filters.get_gaussian_kernel2d(size, (sigma, sigma), force_even=True)[0]
 
@@ -40,6 +44,8 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
         raise ValueError(f"motion length must be a positive integer, got {length}.")
     if not math.isfinite(float(angle)):  # kornia drew a kernel of NaN from it
         raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
+    if length == 1:  # no motion: kornia draws kernels of 3 pixels and more
+        return torch.ones(1, 1)
     size = length if length % 2 else length + 1  # kornia wants an odd size
     k = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0)[0]
     return k / k.sum()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -71,8 +72,11 @@ class Downsampling(LinearOperator):
 
     def __init__(self, factor: int = 4, filter: str = "bicubic", border: str = "reflect"):
         super().__init__()
-        if factor not in FACTORS:
+        # (2.0 passed `in FACTORS` and failed inside torch's padding)
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) \
+                or factor not in FACTORS:
             raise ValueError(f"the downsampling factor must be one of {FACTORS}, got {factor!r}.")
+        factor = int(factor)
         if border not in ("reflect", "circular"):
             raise ValueError(f"unknown border '{border}'; choose reflect or circular.")
         self.factor, self.filter, self.border = factor, filter, border

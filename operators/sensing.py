@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -42,8 +43,9 @@ class CompressedSensing(LinearOperator):
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"compressed sensing needs an image shape (C, H, W), got {shape}.")
         n = math.prod(shape)
-        if not (isinstance(m, int) and 1 <= m <= n):
-            raise ValueError(f"the number of measurements m must be an integer in [1, {n}], got {m}.")
+        if isinstance(m, bool) or not (isinstance(m, numbers.Integral) and 1 <= m <= n):
+            raise ValueError(f"the number of measurements m must be an integer in [1, {n}], got {m!r}.")
+        m = int(m)  # (a NumPy integer is one)
         if kind not in self.KINDS:
             raise ValueError(f"unknown sensing kind '{kind}'; choose one of {', '.join(self.KINDS)}.")
         if kind == "auto":

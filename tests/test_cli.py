@@ -418,8 +418,8 @@ def test_cs_real_observation_round_trip(tmp_path, camera64):
 
 # ---------------------------------------------------------------- Ctrl-C
 
-def _interrupted_run(args, marker: bytes, seconds_after: float = 1.0):
-    """Run the command, send it a real SIGINT once ``marker`` shows in its progress output
+def _interrupted_run(args, marker: bytes, seconds_after: float = 1.0, sig: str = "SIGINT"):
+    """Run the command, send it a real ``sig`` once ``marker`` shows in its progress output
     and a little later; ``(exit status, stderr)``. The marker must be one that only a step
     taken prints (a value in the bar's postfix): the bar's name alone shows before the
     first step, and a slow machine was interrupted there, with nothing yet to write."""
@@ -439,7 +439,7 @@ def _interrupted_run(args, marker: bytes, seconds_after: float = 1.0):
             break
         seen += chunk
     time.sleep(seconds_after)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     _, rest = proc.communicate(timeout=300)
     return proc.returncode, (seen + rest).decode(errors="replace")
 
@@ -457,14 +457,18 @@ def test_ctrl_c_writes_the_best_image_so_far_default_prior(tmp_path):
     assert torch.equal(restored.image[observed], holes.image[observed])  # kept exactly
 
 
-def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray, sig):
+    # SIGTERM (a scheduler's stop) ends a run as Ctrl-C does; it killed the process at once,
+    # and during a write left the temporary file behind
     out = tmp_path / "restored.png"
     code, err = _interrupted_run(["--op", "denoise", str(gray), "-o", str(out), "--prior", "dip",
                                   "--iters", "100000", "--stop", "none", "--init", "none"],
-                                 b"loss=")  # (no warm start: before a step, nothing is written)
+                                 b"loss=", sig=sig)  # (no warm start: before a step, nothing is written)
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted: wrote the best estimate so far" in err
     assert read_image(out).image.shape == (1, 1, 64, 64)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # none left
 
 
 def test_every_mask_kind_can_be_simulated_from_the_command_line(tmp_path, capsys):

@@ -197,6 +197,30 @@ def test_a_failing_batch_fails_its_files_only(tmp_path):
     assert _outputs(tmp_path / "out") == ["c.png"]
 
 
+def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp_path):
+    # another run into the same folder wrote b.png while this one restored it: it was
+    # replaced without --force; an output path that is a folder counted as "skipped"
+    from invprior.folders import find_jobs, restore_files
+
+    for name in "abc":
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, 8, 8))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+    (tmp_path / "out" / "c.png").mkdir(parents=True)
+    theirs = torch.zeros(1, 1, 8, 8)
+
+    def restore(items):
+        write_image(tmp_path / "out" / "b.png", theirs)  # the other run's output, meanwhile
+        return [(x, None) for x in items]
+
+    said = []
+    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+                          force=False, progress=False, say=said.append)
+    assert (tally.done, tally.skipped, tally.failed) == (1, 1, 1)
+    assert torch.equal(read_image(tmp_path / "out" / "b.png").image, theirs)
+    assert any("appeared while" in line for line in said)
+    assert any("c.png' is a folder" in line for line in said)
+
+
 def test_a_file_named_twice_is_restored_once(tmp_path, photos):
     from invprior.folders import find_jobs
 

@@ -12,6 +12,7 @@ from invprior.bench.hard_cases import load_hard_case
 from invprior.cnn.checkpoint import load_denoiser
 from invprior.cnn.inpainter import ASSET, random_holes
 from invprior.cnn.unet import DenoiserUNet
+from invprior.metrics import psnr
 from invprior.priors import make_prior
 from invprior.train import main as train_main
 
@@ -107,9 +108,14 @@ def test_auto_picks_by_hole_radius(camera64):
     scribbles = O.Inpainting(O.scribble_mask((64, 64), 3, 14.0, seed=1))
     box = O.Inpainting(O.box_mask((64, 64), (8, 8, 40, 40)))  # radius 20
     soft = O.Inpainting(0.9 * box.mask + 0.05)  # the same box in a mask the inpainter cannot take
-    assert 6 <= scribbles.hole_radius() < 16
-    assert [auto_prior(op, camera64) for op in (random, scribbles, box, soft)] == [
-        "denoiser", "inpainter", "inpainter", "dip"]
+    dense = O.Inpainting(shape=(64, 64), missing=0.95, seed=0)  # scattered pixels, radius 6+
+    assert 6 <= scribbles.hole_radius() < 16 and 6 <= dense.hole_radius() < 16
+    assert [auto_prior(op, camera64) for op in (random, scribbles, box, soft, dense)] == [
+        "denoiser", "inpainter", "inpainter", "dip", "denoiser"]
+    # (the inpainter, made for thick holes, was chosen there and measured below plug-and-play)
+    y = dense(camera64)
+    assert psnr(solve(y, dense, progress=False).image, camera64) > \
+        psnr(solve(y, dense, "inpainter", progress=False).image, camera64)
     # a setting the inpainter does not take: the operator's usual prior, not the slow network
     assert resolve_prior("auto", scribbles, {"iters": 5}, camera64) == "denoiser"
     # a time limit keeps the fill (it bounds only the refinement's plug-and-play)

@@ -1,11 +1,13 @@
 """Image I/O round trips, bad files, and metrics."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 import imageio.v3 as iio
 
-from invprior.io import ImageError, read_image, same_file, write_image
+from invprior.io import ImageError, atomic_write, read_image, same_file, write_image
 from invprior.metrics import psnr, ssim
 
 
@@ -127,6 +129,12 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert read_image(path).image.min() == 1.0
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # no temporary files left
     assert same_file(path, tmp_path / "." / "out.png")
+    # a file that another process put there after the check is kept, not replaced (two
+    # folder runs into one folder replaced each other's outputs)
+    with pytest.raises(FileExistsError):
+        atomic_write(path, lambda tmp: Path(tmp).write_bytes(b"other"), replace=False)
+    assert read_image(path).image.min() == 1.0
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
 def test_psnr_and_ssim():

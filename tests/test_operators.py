@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -320,6 +321,9 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Blur(kernel=torch.zeros(3, 3)), "sums to zero"),
         (lambda: O.Blur(motion=(9, float("nan"))), "angle must be a finite number"),  # NaN kernel
         (lambda: O.Downsampling(5), "factor must be one of"),
+        (lambda: O.Downsampling(2.0), "factor must be one of"),  # (failed inside torch)
+        (lambda: O.Blur(sigma=2.0, size=1), "needs size >= 3, got 1"),  # (no blur at all)
+        (lambda: O.Blur(sigma=2.0, size=0), "positive integer, got 0"),  # (was the default)
         (lambda: O.Downsampling(2, "lanczos"), "unknown downsampling filter"),
         (lambda: O.CompressedSensing(300, (1, 16, 16)), r"\[1, 256\]"),
         (lambda: O.CompressedSensing(10, (16, 16)), "shape \\(C, H, W\\)"),
@@ -335,6 +339,15 @@ def test_fast_cs_handles_a_large_rgb_image():
 def test_bad_parameters_raise_clear_errors(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_whole_numbers_of_numpy_and_a_motion_of_one_pixel_are_taken():
+    x = torch.rand(1, 1, 16, 16)
+    assert O.Downsampling(np.int64(2)).factor == 2
+    assert O.CompressedSensing(np.int64(64), (1, 16, 16)).m == 64
+    assert torch.allclose(O.Blur(motion=(1, 30.0))(x), x, atol=1e-6)  # (kornia: a 1-pixel kernel)
+    with pytest.raises(ValueError, match="the class Denoising; pass an instance"):
+        O.as_operator(O.Denoising)
 
 
 @pytest.mark.parametrize(

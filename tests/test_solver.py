@@ -1,5 +1,7 @@
 """The solve() API: fresh weights per call, batches, every operator, stopping, robustness."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -286,11 +288,19 @@ def test_api_arguments_are_checked_or_converted(camera64):
                           (dict(truth=255 * y), "truth reaches"),
                           (dict(truth=y * float("nan")), "truth contains NaN"),
                           (dict(max_seconds="a"), "max_seconds must be a number of seconds"),
-                          (dict(seed=1.5), "seed must be a whole number")):
+                          (dict(seed=1.5), "seed must be a whole number"),
+                          (dict(seed=2**70), "seed must fit in 64 bits"),
+                          (dict(truth=y[0, 0]), r"truth must be \(B, C, H, W\) images"),
+                          (dict(noise_level=torch.tensor(0.1, device="meta")), "'meta' device"),
+                          (dict(prior="dip", lr="0.01"), "lr must be a number, got '0.01'")):
         with pytest.raises(ValueError, match=match):
             solve(y, O.Denoising(), progress=False, **kwargs)
     with pytest.raises(ValueError, match="y is empty"):
         solve(torch.zeros(0, 1, 32, 32), O.Denoising(), progress=False)
+    with pytest.raises(ValueError, match="y is on the 'meta' device"):
+        solve(y.to("meta"), O.Denoising(), progress=False)
+    with pytest.raises(ValueError, match=r"an 8-bit image becomes one .* y.float\(\) / 255"):
+        solve((255 * y).to(torch.uint8), O.Denoising(), progress=False)
     for op in (O.Denoising(), O.Blur(sigma=1.0), O.Downsampling(2)):  # a torch error from inside
         with pytest.raises(ValueError, match=r"y has 3 axes \(1, 32, 32\); images go in as"):
             solve(y[0], op, progress=False)
@@ -311,6 +321,25 @@ def test_api_arguments_are_checked_or_converted(camera64):
         out = solve(y.to(dtype), O.Denoising(), noise_level=0.05, progress=False).image
         assert out.dtype == torch.float32
         assert torch.allclose(out, expected, atol=2e-3 if dtype == torch.float16 else 1e-6)
+
+
+def test_a_solve_leaves_the_users_random_stream_and_module_alone(camera64):
+    y = camera64[..., :32, :32]
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    solve(y, O.Denoising(), noise_level=0.1, progress=False)  # (its network built here first)
+    assert torch.equal(torch.rand(3), expected)
+    # a user's convolution as the operator: the fit's gradient flows through its weights,
+    # which filled their .grad (and a requires_grad truth warned)
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    torch.nn.init.constant_(conv.weight, 1 / 9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = solve(conv(y).detach(), conv, "dip", iters=3, progress=False,
+                    truth=y.clone().requires_grad_(), net=NetConfig(channels=(8, 8)))
+    assert conv.weight.grad is None and conv.weight.requires_grad
+    assert out == out and out != solve(y, O.Denoising(), noise_level=0.1, progress=False)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -25,7 +25,7 @@ def _saturate(x):
 
 def examples() -> list[tuple[str, str, str, object]]:
     """``(problem, deciding property, evidence, resolve_prior's answer)`` per row."""
-    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, THICK_HOLE, resolve_prior
+    from ..api import LARGE_HOLE, LARGE_HOLE_PIXELS, SCATTERED, THICK_HOLE, resolve_prior
 
     def pick(op, y=None, options=None):
         return resolve_prior("auto", O.as_operator(op), options or {}, y)
@@ -33,6 +33,7 @@ def examples() -> list[tuple[str, str, str, object]]:
     small, large = torch.zeros(1, 1, 256, 256), torch.zeros(1, 1, 1024, 1024)
     sparse = O.Inpainting(shape=(256, 256), missing=0.5, seed=10)
     scribbles = O.Inpainting(O.scribble_mask((256, 256), 8, 14.0, seed=3))
+    dense = O.Inpainting(shape=(256, 256), missing=0.95, seed=10)
     boxes = O.Inpainting(O.boxes_mask((256, 256)))
     big_boxes = O.Inpainting(O.box_mask((1024, 1024), (100, 100, 64, 64)))
     soft_boxes = O.Inpainting(0.9 * O.boxes_mask((256, 256)) + 0.05)
@@ -46,6 +47,11 @@ def examples() -> list[tuple[str, str, str, object]]:
         (f"inpaint, a binary mask with holes {THICK_HOLE:g} or more pixels in "
          f"(scribbles: radius {scribbles.hole_radius():.1f})", "`Inpainting.hole_radius()`",
          "Large holes: the scribbles rows and the hole-width sweep", pick(scribbles, small)),
+        (f"inpaint, holes {THICK_HOLE:g} or more pixels in between scattered pixels (over "
+         f"{SCATTERED:.0%} missing, radius under {LARGE_HOLE:g}; 95 % missing at random: radius "
+         f"{dense.hole_radius():.1f})", "`Inpainting.hole_radius()`, the missing fraction",
+         "`api.SCATTERED`'s comment: plug-and-play ahead of the inpainter up to 95 % missing, "
+         "level at 98 %", pick(dense, small)),
         (f"inpaint, a binary mask with a hole {LARGE_HOLE:g}+ pixels in (boxes: radius "
          f"{boxes.hole_radius():.1f})", "`Inpainting.hole_radius()`",
          "Large holes: the boxes rows (the inpainter's fill averaged with plug-and-play "

@@ -57,7 +57,10 @@ def load_denoiser(path: str | Path = ASSET,
         raise ValueError(f"'{path}' is {found} checkpoint, not "
                          f"{' or '.join(TASKS[t] for t in accepted)}.")
     try:
-        net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
+        # (the random initialisation that the weights then replace must not move the
+        # caller's random stream: a torch.rand after solve() differed)
+        with torch.random.fork_rng(devices=[]):
+            net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
         net.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError):
         raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -66,6 +67,21 @@ class Prior(Protocol):
                 truth: torch.Tensor | None = None, progress: bool = False) -> Result: ...
 
 
+@contextmanager
+def _frozen(op):
+    """The operator's own weights (an ``nn.Module`` of the user's, e.g. a convolution) held
+    fixed while it serves a fit: the image's gradient flows through them, and their
+    ``.grad`` filled up in the user's module."""
+    params = [p for p in op.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+
 class ItemwisePrior:
     """A prior that restores a batch one observation at a time; subclasses write
     ``restore_one`` (and set ``needs_linear`` when they need ``op.pinv``)."""
@@ -97,6 +113,13 @@ class ItemwisePrior:
         batch = batch_size(y)
         if truth is not None and truth.shape[0] != batch:
             raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
+        with _frozen(op):
+            items = self._restore_groups(y, op, batch, noise_level, truth, progress)
+        return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
+
+    def _restore_groups(self, y, op, batch, noise_level, truth, progress) -> list:
+        """One Result per observation, the groups of same-size ones together where the
+        prior can (``restore_together``)."""
         items = []
         for group in _groups(y, batch):
             if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
@@ -110,7 +133,7 @@ class ItemwisePrior:
             for b in group:
                 items.append(self._restore_item(y, op, b, batch, noise_level, truth, progress,
                                                 skip=bool(items) and items[-1].interrupted))
-        return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
+        return items
 
     def _restore_item(self, y, op, b, batch, noise_level, truth, progress, skip) -> Result:
         """Item ``b`` of the batch on its own."""

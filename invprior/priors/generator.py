@@ -12,6 +12,7 @@ for noise-free data.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checks import resolve_device, resolve_precision
+from ..checks import resolve_device, resolve_precision, whole_number
 from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
@@ -245,6 +246,12 @@ class NetworkPrior(ItemwisePrior):
                              f"{type(net).__name__}.")
         self.config = net or default_config(kind, self.device)
         self.lr = lr if lr is not None else self.config.lr
+        for what, value in (("lr", self.lr), ("ema", ema), ("tv", tv), ("max_seconds", max_seconds)):
+            # (a string reached a comparison below: a TypeError from inside)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                raise ValueError(f"{what} must be a number, got {value!r}.")
+        patience, window = whole_number("patience", patience), whole_number("window", window)
+        warm = None if warm is None else whole_number("warm", warm, 0)
         checks = {"iters must be >= 1": iters is not None and iters < 1,
                   "lr must be > 0 and finite": not 0 < self.lr < math.inf,
                   "ema must be in [0, 1)": not 0 <= ema < 1,
