@@ -70,6 +70,12 @@ def _check_size(size, what: str = "kernel size") -> None:
                          f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}.")
 
 
+def _on_grid(y: torch.Tensor, levels: int) -> bool:
+    """Whether every value of ``y`` is a whole number of ``1 / levels`` (an 8-bit file)."""
+    scaled = y.detach() * levels
+    return bool((scaled - scaled.round()).abs().max() < 1e-3)
+
+
 class Blur(LinearOperator):
     """Convolution ``y = k * x`` (true convolution, applied per channel).
 
@@ -248,6 +254,51 @@ class Blur(LinearOperator):
             damping = damping.to(spectrum.real.dtype)
         solved = torch.fft.rfft2(y) * spectrum.conj() / (spectrum.abs().square() + damping)
         return torch.fft.irfft2(solved, s=y.shape[-2:]).to(y.dtype)
+
+    # damped back-projections tried from the most exact on, and the out-of-range share that
+    # marks one as amplifying an error of the model rather than restoring detail
+    PROJECTION_DAMPINGS = (1e-10, 1e-8, 1e-6, 1e-4)
+    PROJECTION_OUTSIDE = 0.01
+
+    def projection(self, y: torch.Tensor):
+        """For a noise-free ``y``: the damped back-projection ``x + A^+ (y - A x)`` (circular
+        borders), which puts back the detail the blur kept, however faint, where a
+        regulariser had left it out. Noise-free means exact here, a float simulation:
+        ``y`` on an 8-bit grid gets None (its rounding is noise, which the projection
+        would amplify), and per item the smallest damping of ``PROJECTION_DAMPINGS`` whose
+        result keeps all but ``PROJECTION_OUTSIDE`` of its pixels in [-0.02, 1.02] (a model
+        that does not match y, e.g. y blurred with reflected borders: every damping pushed
+        12 % out, and the item is left as it is).
+
+        Measured after plug-and-play at noise_level=0, 96x96 camera / astronaut: gaussian
+        3 27.02 / 22.63 -> 34.89 / 31.47 dB (skimage's unsupervised Wiener 34.81 on camera),
+        gaussian 1 39.90 / 36.65 -> 87.87 / 90.05, motion 11 px 44.70 / 42.70 -> 71.50 /
+        65.09; y rounded to 16 bits, gaussian 3: 27.02 -> 31.07 (damping 1e-8).
+
+        Example:
+            >>> A, x = Blur(sigma=1.0), torch.rand(1, 1, 32, 32)
+            >>> bool((A.projection(A(x))(x.clamp(0.2, 0.8)) - x).abs().max() < 1e-3)
+            True
+            >>> A.projection((A(x) * 255).round() / 255) is None
+            True
+        """
+        if self.border != "circular" or _on_grid(y, 255):
+            return None
+
+        def project(x):
+            out = x.clone()
+            todo = torch.ones(len(x), dtype=torch.bool, device=x.device)
+            residual = y - self(x)
+            for damping in self.PROJECTION_DAMPINGS:
+                candidate = x + self.pinv(residual, damping=damping)
+                outside = ((candidate < -0.02) | (candidate > 1.02)).flatten(1).float().mean(1)
+                take = todo & (outside < self.PROJECTION_OUTSIDE)
+                out[take] = candidate[take]
+                todo &= ~take
+                if not todo.any():
+                    break
+            return out
+        return project
 
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """Wiener deconvolution (balance 3e-3) for circular borders, else the smoothest fit
