@@ -450,6 +450,10 @@ def _read(args, path, ops: dict):
         _check_side(image.shape)
         for note in reading_notes(path):  # (other frames, low bits: missed unsaid)
             tqdm.write(f"note: {note}", file=sys.stderr)
+        if alpha is not None and 0.5 <= float(alpha.min()) < 1:
+            # (partly transparent, nowhere below half: restored as opaque, the alpha dropped)
+            tqdm.write(f"note: '{path}' is partly transparent; the output holds the colour "
+                       "alone (no alpha channel).", file=sys.stderr)
         channels = image.shape[1]
         if same_channels(image):  # a black-and-white photo saved in colour
             image = gray_channel(image)

@@ -99,8 +99,8 @@ class Downsampling(LinearOperator):
         h, w = x.shape[-2:]
         if h % f or w % f:
             raise ValueError(
-                f"the image size {h}x{w} is not a multiple of the factor {f}; crop it to "
-                f"{h - h % f}x{w - w % f} first."
+                f"the image size {w}x{h} (width x height) is not a multiple of the factor {f}; "
+                f"crop it to {w - w % f}x{h - h % f} first."
             )
         taps = self.taps.to(x)
         pad = (taps.numel() - f) // 2

@@ -374,6 +374,11 @@ def test_bad_files_exit_2(tmp_path, capsys, gray):
     write_image(tmp_path / "t.png", rgba)
     assert main(["--op", "denoise", str(tmp_path / "t.png"), *FAST]) == 2
     assert "transparent" in capsys.readouterr().err
+    # partly transparent everywhere (alpha 200): restored as opaque, and now said
+    rgba[..., 3] = 200 / 255
+    write_image(tmp_path / "semi.png", rgba)
+    assert main(["--op", "denoise", str(tmp_path / "semi.png"), "-o", str(tmp_path / "s.png"), *FAST]) == 0
+    assert "is partly transparent; the output holds the colour alone" in capsys.readouterr().err
 
 
 def test_running_out_of_memory_is_one_sentence_and_exit_2(tmp_path):
