@@ -77,11 +77,14 @@ ROUGH_FIT, ROUGH_CG = 5, 5  # (at most 4 ROUGH_CG conjugate-gradient steps each)
 BYTES_PER_VALUE = 96
 # How long a large restoration will take is said before it starts (its first iteration
 # alone took minutes at 48 megapixels, with nothing shown but 0/32): one denoiser call on
-# a PROBE x PROBE crop, scaled by the pixel count and by DATA_STEP_SHARE for the data steps
-# (a 1-megapixel RGB deblur: 10.6 s per iteration, 6.7 s of it the denoiser), from
-# SAY_FROM pixels per image up, and said when it comes to over a minute.
+# a PROBE x PROBE crop, scaled by the pixel count and by DATA_STEP_SHARE for the data steps,
+# from SAY_FROM pixels per image up, and said when it comes to over a minute. 1.6 came from
+# a 1-megapixel RGB deblur (10.6 s per iteration, 6.7 s of it the denoiser) and said 1.3x
+# to 1.6x the time later (a user's 1 MP inpainting: "about 13 minutes", 7:54). Measured
+# again (2026-12-06, 1024x1024 RGB, 2 threads, per iteration, /tmp/rs/share.py): deblur
+# 8.27 s, inpainting 7.94, x2 super-resolution 10.22, where 1.6 said 10.84, 10.69, 11.09.
 PROBE = 256
-DATA_STEP_SHARE = 1.6
+DATA_STEP_SHARE = 1.25
 SAY_FROM = 1_000_000
 # Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
 # 16 iterations, from y itself as DPIR starts (the Wiener start, balance 3e-3, amplifies
