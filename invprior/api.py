@@ -8,7 +8,6 @@ builds it with its settings and lets it restore; everything else lives in the pr
 from __future__ import annotations
 
 import difflib
-import numbers
 import time
 
 import numpy as np
@@ -16,7 +15,7 @@ import torch
 
 import operators as O
 
-from .checks import check_level, check_observation, prepare, whole_number
+from .checks import check_level, check_observation, is_number, prepare, whole_number
 from .colour import gray_channel, same_channels
 from .operator_checks import check_scale, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
@@ -210,7 +209,7 @@ def _common_settings(options: dict) -> dict:
         raise ValueError(f"seed must fit in 64 bits, got {options['seed']}.")
     seconds = options.get("max_seconds")
     if seconds is not None:
-        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        if not is_number(seconds):
             raise ValueError(f"max_seconds must be a number of seconds, got {seconds!r}.")
         options["max_seconds"] = float(seconds)
     return options

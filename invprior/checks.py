@@ -17,7 +17,7 @@ import torch
 from .operator_checks import check_forward, users_operator
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation",
-           "check_level", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
+           "check_level", "is_number", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
            "check_finite_weights", "check_diverged", "finite_weights"]
 
 # why torch.load(weights_only=True) failed, as every checkpoint reader says it
@@ -128,7 +128,6 @@ def _tensor_hint(part) -> str:
     if isinstance(part, torch.Tensor) and part.dtype == torch.uint8:
         return " an 8-bit image becomes one on the [0, 1] scale by y.float() / 255"
     return ""
-    return ""
 
 
 def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
@@ -186,11 +185,21 @@ def check_level(noise_level) -> float | None:
     """
     if noise_level is None:
         return None
-    if isinstance(noise_level, bool) or not isinstance(noise_level, numbers.Real) \
-            or not 0 <= noise_level <= 1:
+    if not is_number(noise_level) or not 0 <= noise_level <= 1:
         raise ValueError(f"noise_level is the noise std on the images' [0, 1] scale, a "
                          f"number from 0 to 1, got {noise_level!r}.")
     return float(noise_level)
+
+
+def is_number(value) -> bool:
+    """Whether ``value`` is a real number (a NumPy float is one; a bool, 1 to Python, is
+    not), so that a setting of another kind is refused before a comparison fails on it.
+
+    Example:
+        >>> is_number(0.5), is_number(True), is_number("0.5")
+        (True, False, False)
+    """
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def whole_number(name: str, value, least: int | None = None) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import time
 
 import torch
@@ -28,8 +27,8 @@ from torch import nn
 
 from operators import Operator, as_operator
 
-from ..checks import (batch_size, check_observation, item as _item, resolve_device, to_device,
-                      whole_number)
+from ..checks import (batch_size, check_observation, is_number, item as _item, resolve_device,
+                      to_device, whole_number)
 from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
@@ -143,7 +142,7 @@ def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
             whole_number(name, value, 1)
     if not isinstance(adapt, bool):
         raise ValueError(f"adapt is True or False, got {adapt!r}.")
-    if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real) or not 0 <= holdout < 1:
+    if not is_number(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"holdout is the share of measurements held out, from 0 to below 1, "
                          f"got {holdout!r}.")
 

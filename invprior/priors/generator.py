@@ -12,7 +12,6 @@ for noise-free data.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checks import resolve_device, resolve_precision, whole_number
+from ..checks import is_number, resolve_device, resolve_precision, whole_number
 from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
@@ -248,7 +247,7 @@ class NetworkPrior(ItemwisePrior):
         self.lr = lr if lr is not None else self.config.lr
         for what, value in (("lr", self.lr), ("ema", ema), ("tv", tv), ("max_seconds", max_seconds)):
             # (a string reached a comparison below: a TypeError from inside)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            if value is not None and not is_number(value):
                 raise ValueError(f"{what} must be a number, got {value!r}.")
         patience, window = whole_number("patience", patience), whole_number("window", window)
         warm = None if warm is None else whole_number("warm", warm, 0)
