@@ -555,7 +555,7 @@ def cs_noise_note(args) -> str | None:
 def run(args) -> dict:
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .io import atomic_write, bits_to_write, write_image
+    from .io import atomic_write, bits_to_write, colour_profile, write_image
     from .metrics import psnr, ssim
 
     options = _options(args)
@@ -603,12 +603,13 @@ def run(args) -> dict:
             report["psnr_observation"] = psnr(y.clamp(0, 1), truth)
     # written after the metrics, which can still refuse (SSIM of a 2x2 image), so that
     # an error never leaves a result behind
-    written = as_read(x, channels)
+    written, profile = as_read(x, channels), colour_profile(args.image)
     write_image(paths["output"], written, overwrite=args.force,
-                bits=bits_to_write(args.image, paths["output"], written))
+                bits=bits_to_write(args.image, paths["output"], written), profile=profile)
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
-        write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force)
+        write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force,
+                    profile=profile)
     if "report" in paths:
         text = json.dumps(finite(report), indent=2, default=str)
         atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))

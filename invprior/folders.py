@@ -215,7 +215,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
-    from .io import OutputExists, bits_to_write, write_image
+    from .io import OutputExists, bits_to_write, colour_profile, write_image
     from .priors.base import GROUP_VALUES
 
     world, max_values = world or World(), max_values or GROUP_VALUES
@@ -244,7 +244,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             try:
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,
-                            bits=bits_to_write(job.source, job.output, image))
+                            bits=bits_to_write(job.source, job.output, image),
+                            profile=colour_profile(job.source))
                 tally.done += 1
                 if quality is not None:
                     tally.psnrs.append(quality)

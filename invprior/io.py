@@ -362,11 +362,15 @@ def to_array(x: torch.Tensor) -> np.ndarray:
 PNG_LEVEL = 4
 
 
-def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8) -> Path:
+def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8,
+                profile: bytes | None = None) -> Path:
     """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]), JPEG (8 bit,
     quality ``JPEG_QUALITY``, colour at full resolution) or ``.npy``.
 
     16-bit PNG is gray only (Pillow cannot write 16-bit RGB); TIFF takes both.
+    ``profile``: an ICC colour profile to embed (``colour_profile`` of the image restored),
+    where it describes the written pixels (an RGB profile on colour, a gray one on gray; a
+    ``.npy`` file holds none).
 
     ``x``: tensor ``(1, C, H, W)``/``(C, H, W)``/``(H, W)`` or an ``(H, W[, C])`` array.
     Refuses to replace an existing file unless ``overwrite`` is true.
@@ -385,12 +389,12 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if path.exists() and not overwrite:
         raise exists
     try:
-        return _write_image(path, x, overwrite, bits)
+        return _write_image(path, x, overwrite, bits, profile)
     except FileExistsError:  # written meanwhile by another process
         raise exists from None
 
 
-def _write_image(path: Path, x, overwrite: bool, bits: int) -> Path:
+def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | None) -> Path:
     """``write_image`` once its checks passed."""
     suffix = path.suffix.lower()
     write = partial(atomic_write, path, replace=overwrite)
@@ -403,18 +407,65 @@ def _write_image(path: Path, x, overwrite: bool, bits: int) -> Path:
     dtype = np.uint8 if bits == 8 else np.uint16
     top = np.iinfo(dtype).max
     data = (np.clip(np.nan_to_num(array), 0, 1) * top + 0.5).astype(dtype)
+    # the ICC profile under its name in each writer (Pillow's, tifffile's)
+    icc = _profile_for(profile, data)
+    embed = {"iccprofile": icc} if icc and suffix in (".tif", ".tiff") else (
+        {"icc_profile": icc} if icc else {})
     if suffix in (".jpg", ".jpeg"):
         if bits == 16:
             raise ImageError(f"cannot write '{path}': JPEG holds 8 bits per value; use .tif.")
         plain = data[..., 0] if data.shape[-1:] == (1,) else data  # Pillow: gray as (H, W)
         return write(lambda tmp: iio.imwrite(tmp, plain, extension=".jpg",
-                                             quality=JPEG_QUALITY, subsampling=0))
+                                             quality=JPEG_QUALITY, subsampling=0, **embed))
     if suffix == ".png":
         if bits == 16 and data.ndim == 3:
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
         return write(lambda tmp: iio.imwrite(tmp, data, extension=".png",
-                                             compress_level=PNG_LEVEL))
-    return write(lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile"))
+                                             compress_level=PNG_LEVEL, **embed))
+    return write(lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile", **embed))
+
+
+def _profile_for(profile: bytes | None, data: np.ndarray) -> bytes | None:
+    """``profile`` where its colour space (ICC header bytes 16-19) is that of ``data``
+    ``(H, W[, C])``; None otherwise (a CMYK photo's profile does not describe the RGB
+    pixels it was read as)."""
+    if not profile or len(profile) < 20:
+        return None
+    channels = data.shape[-1] if data.ndim == 3 else 1
+    return profile if profile[16:20] == (b"RGB " if channels >= 3 else b"GRAY") else None
+
+
+def colour_profile(path: str | os.PathLike) -> bytes | None:
+    """The ICC colour profile embedded in the image file at ``path`` (a camera's Adobe RGB,
+    a phone's Display P3), read from its header, or None (none, ``.npy``, unreadable).
+    Restored pixels are in the colour space of the pixels read, so an output that embeds
+    the same profile shows the same colours where a viewer manages colour; without it a wide-gamut
+    photo's output would look washed out there.
+
+    Example:
+        >>> import tempfile
+        >>> from PIL import ImageCms
+        >>> srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+        >>> path = os.path.join(tempfile.mkdtemp(), "x.png")
+        >>> colour_profile(write_image(path, torch.rand(1, 3, 8, 8), profile=srgb)) == srgb
+        True
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):  # (Pillow opens no float64 TIFF)
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                tag = tif.pages[0].tags.get(34675)  # InterColorProfile
+                return bytes(tag.value) if tag is not None else None
+        if path.suffix.lower() == ".npy":
+            return None
+        from PIL import Image
+
+        with Image.open(path) as probe:
+            return probe.info.get("icc_profile") or None
+    except Exception:  # read_image says what is wrong with a file it cannot read
+        return None
 
 
 def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:

@@ -99,6 +99,36 @@ def test_sixteen_bit_images_are_restored_to_sixteen_bits(tmp_path, camera64, cap
     assert iio.imread(tmp_path / "out" / "photo.png").dtype == np.uint8
 
 
+
+def test_a_photo_s_colour_profile_is_embedded_in_its_outputs(tmp_path, capsys):
+    """A wide-gamut photo's ICC profile goes into its result (one file, a folder, the
+    comparison), in each format that holds one; a profile of another colour space (a CMYK
+    one; a gray one on a colour image) is not put on pixels it does not describe."""
+    from PIL import ImageCms
+    from skimage import data
+
+    from invprior.io import colour_profile
+
+    rgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    rgb = rgb[:16] + b"RGB " + rgb[20:]  # any profile bytes, said to describe RGB pixels
+    gray = rgb[:16] + b"GRAY" + rgb[20:]
+    photo = torch.from_numpy(data.astronaut()[:32, :32] / 255.0).permute(2, 0, 1)[None].float()
+    tagged = [write_image(tmp_path / f"in{i}{suffix}", photo, profile=rgb)
+              for i, suffix in enumerate((".png", ".jpg", ".tif"))]
+    assert [colour_profile(p) for p in tagged] == [rgb] * 3
+    for path, written in zip(tagged, (".png", ".png", ".tif")):  # (a JPEG's result: a PNG)
+        assert main(["--op", "denoise", str(path), "--prior", "denoiser", "--quiet"]) == 0
+        assert colour_profile(tmp_path / f"{path.stem}_denoise_denoiser{written}") == rgb
+    assert main(["--op", "denoise", str(tagged[0]), "-o", str(tmp_path / "out.jpg"),
+                 "--compare", str(tmp_path / "side.png"), "--quiet"]) == 0
+    assert colour_profile(tmp_path / "out.jpg") == colour_profile(tmp_path / "side.png") == rgb
+    assert main(["--op", "denoise", str(tagged[0]), str(tagged[2]), "-o", str(tmp_path / "folder"),
+                 "--quiet"]) == 0
+    assert {colour_profile(p) for p in (tmp_path / "folder").iterdir()} == {rgb}
+    # a gray profile does not describe colour pixels; an untagged photo's output has none
+    assert colour_profile(write_image(tmp_path / "g.png", photo, profile=gray)) is None
+    assert colour_profile(write_image(tmp_path / "g1.png", photo[:, :1], profile=gray)) == gray
+    assert colour_profile(write_image(tmp_path / "plain.png", photo)) is None
 def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
