@@ -34,13 +34,11 @@ def run(argv=None) -> int:
     if args.stroke is not None and not (args.mask == "scribble" and 0 < args.stroke <= 64):
         p.error("--stroke takes a width above 0 and up to 64 pixels, with --mask scribble.")
     x = common.load_image(args.image, args.size)
-    # every pixel the drawing touches is missing: the drawn text is anti-aliased, a soft
-    # mask that leaves most of its pixels partly observed
     if args.stroke is not None:
         drawn = O.scribble_mask(tuple(x.shape[1:]), 8, args.stroke, seed=args.seed)
     else:
         drawn = O.Inpainting.draw(tuple(x.shape[1:]), kind=args.mask, seed=args.seed)
-    op = O.Inpainting((drawn >= 1).float())
+    op = O.Inpainting(drawn)
     y = op(x)
     classical = common.timed("biharmonic", lambda: biharmonic(y, op.mask))
     # the trained inpainter: no iterations (invprior.priors.inpainter)

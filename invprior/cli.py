@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; the sparse prior's dictionaries: 2, 3, 4; default: 4)")
     g.add_argument("--ratio", type=float, default=None, help="cs: measurements / pixels (default: 0.25)")
     g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
-    g.add_argument("--noise", help="--simulate: noise added, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
+    g.add_argument("--noise", help="--simulate: noise added, not clipped to [0, 1], as the standard benchmarks add it, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
     s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play: denoiser 16 for deblur, 32 for a noise-free one and every other op; sparse 32; none where the prior restores in one pass, refused: denoiser and sparse on denoise, sparse on sr; a trained prior .pt: its latent search, 300, followed by 500 steps of weight adaptation)")
     s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far (default: no limit)")
@@ -283,6 +283,9 @@ def fill_op_defaults(args) -> None:
     if drawn and (args.mask or not args.simulate):
         raise UsageError(f"{' and '.join(drawn)} draw the mask of a simulation: use with "
                          "--simulate and without --mask.")
+    if "missing" in typed and args.mask_kind not in (None, "random"):
+        raise UsageError(f"--missing is the share of a random mask; --mask-kind "
+                         f"{args.mask_kind} draws its own holes.")
     for flag, (op, default) in OP_FLAGS.items():
         if args.op == op and flag not in typed:
             setattr(args, flag, default)
@@ -599,8 +602,8 @@ def run(args) -> dict:
         report["restored_as"] = "gray (the image's three channels are the same)"
     if truth is not None:
         report["psnr"], report["ssim"] = psnr(x, truth), ssim(x, truth)
-        if y.shape == truth.shape:
-            report["psnr_observation"] = psnr(y.clamp(0, 1), truth)
+        if y.shape == truth.shape:  # of the y restored (a simulation's noise is not clipped)
+            report["psnr_observation"] = psnr(y, truth)
     # written after the metrics, which can still refuse (SSIM of a 2x2 image), so that
     # an error never leaves a result behind
     written, profile = as_read(x, channels), colour_profile(args.image)

@@ -385,7 +385,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}.")
-    exists = OutputExists(f"'{path}' already exists; choose another name or pass --force.")
+    exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
+                          "(overwrite=True in Python).")
     if path.exists() and not overwrite:
         raise exists
     try:

@@ -238,6 +238,7 @@ def plot_history(result, path: str | os.PathLike, *, overwrite: bool = False,
     if path.suffix.lower() != ".png":
         raise ImageError(f"cannot write the plot '{path}': use a .png name.")
     if path.exists() and not overwrite:
-        raise ImageError(f"'{path}' already exists; choose another name or pass --force.")
+        raise ImageError(f"'{path}' already exists; choose another name or pass --force "
+                         "(overwrite=True in Python).")
     image = history_chart(result, width=width, title=title)
     return atomic_write(path, lambda tmp: image.save(tmp, format="PNG", optimize=True))

@@ -97,7 +97,15 @@ def scribble_mask(shape, strokes: int = 12, width: float = 2.0, seed: int = 0) -
 
 
 def text_mask(shape, text: str = "invprior", seed: int = 0) -> torch.Tensor:
-    """Mask ``(H, W)`` where lines of ``text`` (PIL's built-in font) are missing."""
+    """Mask ``(H, W)`` where lines of ``text`` (PIL's built-in font) are missing: every
+    pixel the drawing touches (the font is anti-aliased: a soft mask would leave each of its
+    pixels partly observed, and plain division would restore them).
+
+    Example:
+        >>> m = text_mask((32, 64))
+        >>> bool(((m == 0) | (m == 1)).all()), 0.05 < (m == 0).float().mean().item() < 0.5
+        (True, True)
+    """
     from PIL import Image, ImageDraw  # lazy: only text masks need PIL
 
     h, w = _shape_hw(shape)
@@ -108,7 +116,7 @@ def text_mask(shape, text: str = "invprior", seed: int = 0) -> torch.Tensor:
     for row in range(2, h, step):
         shift = int(torch.randint(0, step, (1,), generator=g))
         draw.text((shift - step, row), (text + "  ") * (w // 20 + 2), fill=0)
-    return torch.tensor(list(canvas.getdata()), dtype=torch.float32).view(h, w) / 255.0
+    return (torch.tensor(list(canvas.getdata())).view(h, w) == 255).float()
 
 
 class Inpainting(LinearOperator):

@@ -129,6 +129,8 @@ def test_a_photo_s_colour_profile_is_embedded_in_its_outputs(tmp_path, capsys):
     assert colour_profile(write_image(tmp_path / "g.png", photo, profile=gray)) is None
     assert colour_profile(write_image(tmp_path / "g1.png", photo[:, :1], profile=gray)) == gray
     assert colour_profile(write_image(tmp_path / "plain.png", photo)) is None
+
+
 def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
@@ -136,6 +138,14 @@ def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys)
     assert (tmp_path / "cam_deblur_denoiser.png").exists() and report["prior"] == "denoiser"
     assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
     assert report["settings"]["noise"] == "gaussian:0.01"  # the simulation's default, said
+    # the observation's PSNR is that of the y restored: its noise unclipped (40 dB for
+    # 0.01, where the same y clipped to [0, 1] gains 0.3 here and 1 dB at noise 0.1)
+    import operators as O
+
+    truth = read_image(gray).image
+    with torch.no_grad():
+        y = O.make_noise("gaussian:0.01", seed=0)(O.Blur(sigma=2.0, border="circular")(truth))
+    assert report["psnr_observation"] == pytest.approx(psnr(y, truth), abs=1e-6)
     # a network-only flag makes auto run the deep image prior
     assert main(["--op", "denoise", str(gray), "--loss", "l1", "--iters", "3", "--quiet"]) == 0
     assert (tmp_path / "cam_denoise_dip.png").exists()
@@ -309,6 +319,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
         (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take --lr; of the flags it takes --device, --iters, --keep-observed, --max-seconds, --seed, --shape."),
         (["--op", "cs"], "needs --shape"),
+        (["--op", "inpaint", "--simulate", "--mask-kind", "scribble", "--missing", "0.3"], "--missing is the share of a random mask; --mask-kind scribble draws its own holes."),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
         (["--op", "denoise", "--noise", "gaussian:0.1"], "with --simulate"),
         (["--op", "denoise", "--simulate", "--noise", "laplace:1"], "unknown noise"),

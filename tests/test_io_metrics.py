@@ -154,6 +154,12 @@ def test_psnr_and_ssim():
     assert ssim(a, b) == pytest.approx(expected) and ssim(a, b) < 0.99
     with pytest.raises(ValueError, match="cannot compare"):
         psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 5))
+    # 8-bit pixels as read from a PNG: their range said (as skimage's), else refused (-17 dB)
+    a8, b8 = (np.round(v * 255).astype(np.uint8) for v in (a.clip(0, 1), b))
+    assert psnr(a8, b8, data_range=255) == pytest.approx(peak_signal_noise_ratio(b8, a8))
+    for metric in (psnr, ssim):
+        with pytest.raises(ValueError, match="pass data_range=255"):
+            metric(a8, b8)
 
 
 def test_float64_planar_and_multipage_tiffs_are_read(tmp_path):
