@@ -17,7 +17,7 @@ import operators as O
 
 from .checks import check_level, check_observation, is_number, prepare, whole_number
 from .colour import gray_channel, same_channels
-from .operator_checks import check_scale, users_operator
+from .operator_checks import check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .result import Result
@@ -179,7 +179,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     if not isinstance(options.get("keep_observed", True), bool):  # "no" would mean yes
         raise ValueError(f"keep_observed is True, False or None (auto), got "
                          f"{options['keep_observed']!r}.")
-    name = resolve_prior(prior, op, options, y)
+    spec, name = prior, resolve_prior(prior, op, options, y)
     prior = make_prior(name, **options)
     if _gray_in_colour(y, op, name, prior, truth, options):
         gray = solve(gray_channel(y), op, prior, noise_level=noise_level,
@@ -192,6 +192,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         raise ValueError("noise_level is on the 'meta' device, which holds no values.")
     if isinstance(noise_level, (np.ndarray, torch.Tensor)) and noise_level.ndim == 0:
         noise_level = noise_level.item()  # one number, held in an array
+    if treats_items_apart(op, y, shape):  # each item alone, through its own operator
+        return _item_by_item(y, op, spec, noise_level, truth, progress, options)
     if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
         return _level_each(y, op, prior, noise_level, truth, shape, progress)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
@@ -245,6 +247,35 @@ def _in_colour(gray: Result) -> Result:
         r.image = r.image.repeat(1, 3, 1, 1)
         r.stop_reason += " (three equal channels: restored as gray)"
     return gray
+
+
+def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
+    """``solve`` for an operator that measures each item of the batch its own way
+    (``treats_items_apart``): each observation through its own operator
+    (``operators.item_of``), with its own prior where ``auto`` chooses by the operator (an
+    inpainting mask's holes). A prior restoring a batch would call the operator on one
+    image or a group, which it measures as item 0."""
+    from .priors.base import not_started
+
+    batch = len(y)
+    levels = (noise_level.reshape(-1) if hasattr(noise_level, "reshape") else noise_level) \
+        if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)) else [noise_level] * batch
+    if len(levels) != batch:
+        raise ValueError(f"noise_level holds {len(levels)} levels for {batch} observations.")
+    if isinstance(truth, torch.Tensor) and len(truth) != batch:
+        raise ValueError(f"truth holds {len(truth)} images for {batch} observations.")
+    start, items = time.perf_counter(), []
+    for b in range(batch):
+        mine = O.item_of(op, b, batch)
+        if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
+            items.append(not_started(mine, prepare(y[b : b + 1], mine, None, None,
+                                                   options.get("shape"))[0]))
+            continue
+        level = levels[b].item() if isinstance(levels[b], (torch.Tensor, np.generic)) else levels[b]
+        items += solve(y[b : b + 1], mine, spec, noise_level=level, progress=progress,
+                       truth=None if truth is None else truth[b : b + 1], **options).items
+    names = ", ".join(dict.fromkeys(r.prior for r in items if r.prior))
+    return Result.combine(items, seconds=time.perf_counter() - start, prior=names)
 
 
 def _level_each(y, op, prior, levels, truth, shape, progress) -> Result:

@@ -24,7 +24,8 @@ import torch
 
 from .messages import error_text
 
-__all__ = ["users_operator", "check_forward", "check_scale", "IMAGE_MEASUREMENTS"]
+__all__ = ["users_operator", "check_forward", "check_scale", "treats_items_apart",
+           "IMAGE_MEASUREMENTS"]
 
 # the built-in operators whose measurements are images on the scale of x: [0, 1] and noise
 IMAGE_MEASUREMENTS = ("denoise", "blur", "inpaint", "downsample")
@@ -116,6 +117,36 @@ def check_forward(op, y, shape=None) -> None:
         raise ValueError(problem)
 
 
+def treats_items_apart(op, y, shape=None) -> bool:
+    """Whether ``op`` measures the items of ``y``'s batch each its own way (an inpainting
+    mask per item; an operator of one's own that gives batch row ``b`` item ``b``'s blur),
+    so that an item restored alone must see its own operator (``operators.item_of``): run
+    on copies of one random image, its rows differ. ``check_forward``'s sentence first for
+    an operator that cannot serve ``y``.
+
+    Example:
+        >>> import operators as O
+        >>> gains = torch.tensor([1.0, 2.0]).view(2, 1, 1, 1)
+        >>> y = torch.rand(2, 1, 8, 8)
+        >>> treats_items_apart(O.Lambda(lambda x: gains * x), y), treats_items_apart(O.Blur(sigma=1.0), y)
+        (True, False)
+    """
+    import operators as O
+
+    if not isinstance(y, torch.Tensor) or len(y) < 2:
+        return False
+    if type(op) is O.Inpainting:
+        return len(op.mask) > 1
+    if not users_operator(op):
+        return False
+    check_forward(op, y, shape)
+    shape = _given_shape(shape) if shape is not None else tuple(op.input_shape_for(tuple(y.shape)))
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(0)).to(y.device)
+    with torch.no_grad():
+        out = op(image.expand(len(y), *shape).contiguous())
+    return not all(torch.allclose(out[0], row, rtol=1e-5, atol=1e-6) for row in out[1:])
+
+
 def _check_built_in(op, y: torch.Tensor, shape) -> None:
     import operators as O
 
@@ -192,6 +223,10 @@ def _check_output(out, shape: tuple, y: torch.Tensor, n: int) -> None:
         raise ValueError(f"the operator returned a batch of {out.shape[0]} for "
                          f"{'one image' if n == 1 else f'{n} images'}; it must keep the batch "
                          f"axis (each image measured alike).")
+    if tuple(out.shape[1:]) == tuple(y.shape):  # one measurement given without its batch axis
+        raise ValueError(f"y {tuple(y.shape)} is one measurement without its batch axis (the "
+                         f"operator's are (B, {', '.join(map(str, out.shape[1:]))})); y[None] "
+                         f"adds it.")
     if tuple(out.shape[1:]) != tuple(y.shape[1:]):
         raise ValueError(f"the operator maps a {shape} image to measurements of shape "
                          f"{tuple(out.shape[1:])}, but y's are {tuple(y.shape[1:])}; pass "

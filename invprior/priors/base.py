@@ -210,13 +210,15 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         return given
     if not (isinstance(y, torch.Tensor) and y.ndim == 4 and min(y.shape[-2:]) >= 16):
         return None
+    if isinstance(op, O.ItemOf):  # one item of a user's operator: what that one says
+        op = op.op
     visible = getattr(op, "noise_visible", False)
     if visible == TOP_BAND:  # a downsampled y: detail up to its finest band, noise above
         level = sum(top_band_sigma(y)) / len(y)
         return level if level >= TOP_BAND_NOISE_MIN else None
     if visible:
         return estimate_noise(y)
-    if users_operator(op):
+    if users_operator(op) and not _says_noise_visible(op):
         # a user's own operator (a callable or a class): y is read as an image where it
         # looks like one (a noisy motion blur of one's own class, read as noise-free: 11.4 dB
         # from y's 24.0; as a callable, read: 18.1); a scrambled
@@ -225,6 +227,15 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         level = estimate_noise(y)
         return level if level <= USER_NOISE_MAX else None
     return None
+
+
+def _says_noise_visible(op) -> bool:
+    """Whether a user's operator sets ``noise_visible`` itself (its class or the instance),
+    so that its ``False`` means "do not read y" (a Bayer mosaic, k-space as channels: their
+    pattern reads as noise) rather than the default of ``operators.Operator``."""
+    return "noise_visible" in vars(op) or any(
+        "noise_visible" in vars(k) for k in type(op).__mro__
+        if not k.__module__.startswith(("operators", "torch")))
 
 
 def one_pass(prior: str, op) -> bool:
