@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
+    o.add_argument("--observation", help="--simulate: write the degraded y that was restored (.npy keeps it as it was, noise unclipped, so that another method can restore the same y; an image clips it to [0, 1] and rounds it; one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("--plot", help="write a PNG chart of the run: PSNR per iteration with --simulate, the data loss and the stopping rule's signal where the prior traces them (dip, decoder, a trained prior; plug-and-play traces none), and the returned iteration (one image only)")
     return p
@@ -126,6 +127,12 @@ def _outputs(args) -> dict:
         paths["report"] = Path(args.report)
     if args.compare:
         paths["compare"] = Path(args.compare)
+    if args.observation:
+        if not args.simulate:
+            raise UsageError("--observation writes a simulation's y; without --simulate IMAGE is y.")
+        paths["observation"] = Path(args.observation)
+        if args.op == "cs" and paths["observation"].suffix.lower() != ".npy":
+            raise UsageError("compressed-sensing measurements are no image; write them as .npy.")
     if args.plot:
         paths["plot"] = Path(args.plot)
         if paths["plot"].suffix.lower() != ".png":
@@ -141,7 +148,8 @@ def _outputs(args) -> dict:
         if key != "report" and path.suffix.lower() not in WRITABLE:
             raise UsageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if len({p.resolve() for p in paths.values()}) < len(paths):
-        raise UsageError("the output, report and compare files must be different files.")
+        raise UsageError("the output, report, compare, observation and plot files must be "
+                         "different files.")
     for path in paths.values():
         check_writable(path.parent)
     return paths
@@ -609,6 +617,8 @@ def run(args) -> dict:
     written, profile = as_read(x, channels), colour_profile(args.image)
     write_image(paths["output"], written, overwrite=args.force,
                 bits=bits_to_write(args.image, paths["output"], written), profile=profile)
+    if "observation" in paths:
+        write_image(paths["observation"], y.cpu(), overwrite=args.force, profile=profile)
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
         write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force,
@@ -675,6 +685,9 @@ def summary(report: dict) -> str:
         line += f"; PSNR {report['psnr']:.2f} dB, SSIM {report['ssim']:.3f}"
         if "psnr_observation" in report:
             line += f" (observation {report['psnr_observation']:.2f} dB)"
+    noise = report["settings"].get("noise") if report.get("simulate") else None
+    if noise:  # what the simulation added, beside what was read off y
+        line += f"; noise added: {noise}"
     return line
 
 
@@ -704,8 +717,9 @@ def run_many(args) -> int:
     from .priors import PRIORS
     from .priors.generator import NETWORKS
 
-    if args.report or args.compare or args.plot:
-        raise UsageError("--report, --compare and --plot take one image; restore several without them.")
+    if args.report or args.compare or args.plot or args.observation:
+        raise UsageError("--report, --compare, --observation and --plot take one image; "
+                         "restore several without them.")
     options = _options(args)
     # the folder is named after the operator's usual prior; each batch then resolves auto
     # with its own operator and images, as one file would (a mask's thick holes: inpainter)

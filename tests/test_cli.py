@@ -131,6 +131,27 @@ def test_a_photo_s_colour_profile_is_embedded_in_its_outputs(tmp_path, capsys):
     assert colour_profile(write_image(tmp_path / "plain.png", photo)) is None
 
 
+def test_a_simulation_s_observation_is_written_and_restores_to_the_same_image(tmp_path, gray, capsys):
+    """--observation writes the y that --simulate restored (.npy: as it was, noise unclipped),
+    so that it can be restored again, by us or another method, to the same image; the
+    summary says what noise the simulation added."""
+    import operators as O
+
+    out, y_file = tmp_path / "sim.npy", tmp_path / "y.npy"
+    assert main(["--op", "deblur", "--simulate", str(gray), "-o", str(out), "--observation",
+                 str(y_file), "--iters", "3"]) == 0
+    assert "noise added: gaussian:0.01" in capsys.readouterr().out
+    with torch.no_grad():
+        y = O.make_noise("gaussian:0.01", seed=0)(O.Blur(sigma=2.0, border="circular")(
+            read_image(gray).image))
+    assert np.array_equal(np.load(y_file), y[0, 0].numpy())
+    assert main(["--op", "deblur", str(y_file), "-o", str(tmp_path / "again.npy"),
+                 "--border", "circular", "--iters", "3", "--quiet"]) == 0
+    assert np.allclose(np.load(out), np.load(tmp_path / "again.npy"), atol=1e-6)
+    assert main(["--op", "denoise", str(gray), "--observation", str(tmp_path / "o.png")]) == 2
+    assert "without --simulate IMAGE is y" in capsys.readouterr().err
+
+
 def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
