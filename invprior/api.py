@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ import operators as O
 
 from .checks import check_level, check_observation, is_number, prepare, whole_number
 from .colour import gray_channel, same_channels
+from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
@@ -197,7 +199,22 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
         return _level_each(y, op, prior, noise_level, truth, shape, progress)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
+    if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
+        _warn_if_noisy_where_observed(y, op)
     return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+
+
+def _warn_if_noisy_where_observed(y: torch.Tensor, op) -> None:
+    """Say (``NoisyObservedWarning``) that an inpainting's ``y`` reads as noisy where it is
+    observed: its pixels are kept as they are unless ``noise_level`` is given (the command
+    line says so in a note; the API had said nothing)."""
+    level = noisy_where_observed(y, op.mask)
+    if level is not None:
+        warnings.warn(f"y reads as noisy where it is observed (about {255 * level:.1f}/255); "
+                      f"inpainting takes it as noise-free and keeps those pixels as they are. "
+                      f"If it is noisy, noise_level={level:.3f} restores all of it (fine "
+                      f"texture, such as grass, reads as noise too).", NoisyObservedWarning,
+                      stacklevel=3)
 
 
 def _common_settings(options: dict) -> dict:

@@ -23,6 +23,8 @@ import platform
 import re
 import sys
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -518,33 +520,32 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
                    f"image, {255 * added:.1f} from the JPEG's quantization")
 
 
-# inpainting takes y as noise-free; from this reading of its observed pixels on, it is said
-# that y looks noisy (clean 8-bit Set12 and Kodak24 photos under four kinds of mask read at
-# most 5.2/255; noise of 10/255 reads 10.4-12.6)
-NOISY_HOLES = 6 / 255
-
-
 def noisy_holes_note(args, path, y, op) -> str | None:
     """A note for an inpainting of a real ``y`` that reads as noisy where it is observed
-    (``noise_level.observed_sigma``) while no --noise-level was given: the fill is then
-    made for a noise-free y, and the observed pixels, noise and all, are kept. Not read
-    as noise by default: fine texture reads the same (grass, gravel: 11.1 and 8.2/255
-    clean), and there a noisy reading cost 5.0 and 3.5 dB; on noisy photos the level given
-    gains 0.5 to 10 dB (camera and astronaut at 256x256, scribble, random and box masks,
-    noise 10 and 25/255; camera with half its pixels missing at random, noise 25/255:
-    22.25 -> 28.68 dB)."""
-    from .noise_level import observed_sigma
+    (``noise_level.noisy_where_observed``) while no --noise-level was given: the fill is
+    then made for a noise-free y, and the observed pixels, noise and all, are kept."""
+    from .noise_level import noisy_where_observed
 
     if args.op != "inpaint" or args.noise_level is not None or args.simulate:
         return None
-    levels = observed_sigma(y, op.mask)
-    level = None if None in levels else sum(levels) / len(levels)
-    if level is None or level < NOISY_HOLES:
+    level = noisy_where_observed(y, op.mask)
+    if level is None:
         return None
     return (f"note: {path} reads as "
             f"noisy where it is observed (about {255 * level:.1f}/255); inpainting takes it "
             f"as noise-free and keeps those pixels as they are. If it is noisy, --noise-level "
             f"{level:.3f} restores all of it (fine texture, such as grass, reads as noise too).")
+
+
+@contextmanager
+def quiet_about_noisy_holes():
+    """``solve``'s ``NoisyObservedWarning`` left out: the command line's note says it, with
+    the flag to pass (and a simulation's noise is the user's own)."""
+    from .noise_level import NoisyObservedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoisyObservedWarning)
+        yield
 
 
 def cs_noise_note(args) -> str | None:
@@ -590,8 +591,9 @@ def run(args) -> dict:
         if hint:
             print(hint, file=sys.stderr)
     start = time.perf_counter()
-    result = solve(y, op, args.prior, noise_level=level, truth=truth,
-                   progress=not args.quiet, **options)
+    with quiet_about_noisy_holes():  # (said above, as a note)
+        result = solve(y, op, args.prior, noise_level=level, truth=truth,
+                       progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     if result.interrupted and result.iterations == 0:
         raise KeyboardInterrupt  # Ctrl-C before the first step: no estimate worth a file
@@ -761,8 +763,9 @@ def run_many(args) -> int:
         # a network prior takes minutes per image: its time estimate and its bar are shown
         # (a folder with a 4-megapixel photo ran silent for hours)
         slow = isinstance(prior, str) and prior in NETWORKS
-        result = solve(y, op, prior, noise_level=level, truth=truth,
-                       progress=slow and not args.quiet and world.main, **options)
+        with quiet_about_noisy_holes():  # (each file's note said in prepare)
+            result = solve(y, op, prior, noise_level=level, truth=truth,
+                           progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
         images = [in_frame(args, op, item.image.cpu()) for item in result.items]

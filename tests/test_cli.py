@@ -741,6 +741,7 @@ def test_a_noisy_photo_with_holes_is_said_to_read_as_noisy(tmp_path, capsys):
                      "-o", str(tmp_path / f"out_{name}.png"), "--iters", "2", "--quiet"]) == 0
         err = capsys.readouterr().err
         assert ("reads as noisy where it is observed" in err) == (name == "noisy"), err
+        assert "Warning" not in err  # the API's warning: said once, as the note
         if name == "noisy":  # the level to give, near the 10.2/255 added
             given = float(err.split("--noise-level ")[1].split()[0])
             assert 0.035 < given < 0.05, given

@@ -531,6 +531,24 @@ def test_an_operator_that_says_its_noise_is_not_visible_is_not_read():
     assert psnr(said.image, x) > psnr(read.image, x) + 1
 
 
+def test_a_noisy_photo_with_holes_is_said_through_the_api_too(camera64):
+    """Inpainting keeps y's observed pixels; a noisy y without noise_level warns, naming
+    the level to pass (the command line had said so in a note, the API nothing)."""
+    import warnings
+
+    from invprior.noise_level import NoisyObservedWarning
+
+    op = O.Inpainting(shape=(1, 64, 64), kind="scribble", seed=0)
+    x = torch.cat([camera64, camera64.flip(-1)])
+    noisy = op(x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0)))
+    with pytest.warns(NoisyObservedWarning, match=r"noise_level=0\.\d+ restores all of it"):
+        solve(noisy, op, iters=2, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoisyObservedWarning)
+        solve(noisy, op, iters=2, noise_level=0.1, progress=False)  # the level given
+        solve(op(x), op, iters=2, progress=False)  # clean
+
+
 def test_ctrl_c_in_one_level_leaves_the_other_levels_not_started(camera64):
     from invprior.result import Result
 
