@@ -16,7 +16,8 @@ import torch
 
 import operators as O
 
-from .checks import check_level, check_observation, is_number, prepare, whole_number
+from .checks import (check_level, check_observation, is_number, prepare,
+                     torch_as_restoring_needs, whole_number)
 from .colour import gray_channel, same_channels
 from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import check_scale, treats_items_apart, users_operator
@@ -128,6 +129,7 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
     return "dip"
 
 
+@torch_as_restoring_needs()
 def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = None,
           truth=None, progress: bool = True, **options) -> Result:
     """Recover images ``x`` from observations ``y = op(x) + noise`` with a prior.

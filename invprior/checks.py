@@ -10,7 +10,9 @@ Example:
 from __future__ import annotations
 
 import numbers
+import os
 import re
+from contextlib import contextmanager
 
 import torch
 
@@ -123,10 +125,18 @@ def _tensor_hint(part) -> str:
     """How a ``y`` that is no floating-point tensor becomes one."""
     if isinstance(part, torch.Tensor) and part.is_complex():
         return " complex measurements go in as real ones, torch.view_as_real(y), from an operator that returns the same"
-    if not isinstance(part, torch.Tensor) and hasattr(part, "shape"):
-        return " an (H, W[, C]) image array becomes one by invprior.io.from_array(a).image"
-    if isinstance(part, torch.Tensor) and part.dtype == torch.uint8:
-        return " an 8-bit image becomes one on the [0, 1] scale by y.float() / 255"
+    if isinstance(part, torch.Tensor):
+        if part.dtype == torch.uint8:
+            return " an 8-bit image becomes one on the [0, 1] scale by y.float() / 255"
+        return f" {part.dtype} values become one by y.float() (on the [0, 1] scale for an image)"
+    if isinstance(part, (str, os.PathLike)):
+        return " an image file is read by invprior.io.read_image(path).image"
+    if getattr(part, "ndim", None) == 4:
+        return " a (B, C, H, W) array becomes one by torch.from_numpy(a).float()"
+    if hasattr(part, "shape") or hasattr(part, "getbands") or isinstance(part, (list, tuple)):
+        # an array, a PIL image, a list of rows: what from_array takes
+        return (" an (H, W[, C]) image (an array, a PIL image) becomes one by "
+                "invprior.io.from_array(a).image")
     return ""
 
 
@@ -148,14 +158,43 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     if truth is not None:
         _check_truth(truth.detach() if isinstance(truth, torch.Tensor) else truth)
     import operators as O
+    from operators.base import out_of_inference
 
     if isinstance(y, tuple) and not (users_operator(op) or isinstance(op, O.Stack)):
         raise ValueError(f"a tuple of measurements is for a stacked operator (operators.Stack); "
                          f"{type(op).__name__} takes one tensor y.")
-    # (a y that requires grad is taken as the values it holds)
-    y = tuple(p.detach().float() for p in y) if isinstance(y, tuple) else y.detach().float()
+    # (a y that requires grad is taken as the values it holds; one made under
+    # torch.inference_mode() is copied, since autograd cannot save it for a backward pass)
+    plain = lambda p: p.detach().float().clone() if p.is_inference() else p.detach().float()  # noqa: E731
+    y = tuple(plain(p) for p in y) if isinstance(y, tuple) else plain(y)
+    if isinstance(op, torch.nn.Module):
+        out_of_inference(op)
     check_forward(op, y, shape)
     return y, noise_level, None if truth is None else truth.detach().float()
+
+
+@contextmanager
+def torch_as_restoring_needs():
+    """Torch's global state as a restoration needs it, whatever the caller's, and the
+    caller's again after: gradients on and outside inference mode (the network priors and
+    autograd adjoints differentiate: under a notebook's ``torch.no_grad()`` or
+    ``torch.inference_mode()`` the deep image prior failed with "element 0 of tensors does
+    not require grad"), and float32 as the default dtype (after
+    ``torch.set_default_dtype(torch.float64)`` the default prior failed with "expected
+    scalar type Float but found Double", and the deep image prior ran in float64).
+
+    Example:
+        >>> with torch.no_grad(), torch_as_restoring_needs():
+        ...     torch.is_grad_enabled()
+        True
+    """
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        torch.set_default_dtype(dtype)
 
 
 def _check_truth(truth) -> None:

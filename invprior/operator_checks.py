@@ -152,6 +152,10 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
 
     if getattr(op, "name", None) in IMAGE_MEASUREMENTS and y.ndim != 4:
         raise ValueError(_axes_hint(y, user=False))
+    if (getattr(op, "name", None) in IMAGE_MEASUREMENTS and y.shape[-1] in (1, 3, 4)
+            and min(y.shape[1:3]) > 4):  # torch.from_numpy(photo)[None]: "image 32x3 too small"
+        raise ValueError(f"y {tuple(y.shape)} holds its channels last; images are (B, C, H, W): "
+                         f"y.permute(0, 3, 1, 2) puts them there.")
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
         if not bool(op.mask_for(y).any()):  # (restored as a plug-and-play's invention)
             raise ValueError("the mask hides every pixel: y says nothing of the image.")

@@ -23,7 +23,8 @@ class Result:
     Attributes:
         image: ``(B, C, H, W)`` restored images in [0, 1].
         items: ``B`` single-image Results, one per observation, in order (``[self]`` for
-            ``B == 1``). The fields below describe ``items[0]`` when ``B > 1``.
+            ``B == 1``; a property over ``parts``). The fields below describe ``items[0]``
+            when ``B > 1``.
         losses: data loss per iteration of the network priors (dip, decoder, trained);
             empty for one-pass priors and plug-and-play, which trace none.
         psnrs: PSNR of the estimate per iteration, when the truth was given; one value for
@@ -50,11 +51,25 @@ class Result:
     seconds: float = 0.0
     prior: str = ""
     interrupted: bool = False
-    items: list = field(default_factory=list, repr=False)
+    # the items of a batch; none for one image, whose item is itself (``items``). Not
+    # ``[self]`` in a field: dataclasses.asdict recursed on it forever, and
+    # dataclasses.replace kept the old Result as its own item
+    parts: list = field(default_factory=list, repr=False)
 
-    def __post_init__(self):
-        if not self.items:
-            self.items = [self]
+    @property
+    def items(self) -> list:
+        """One single-image Result per observation, in order; ``[self]`` for one."""
+        return self.parts or [self]
+
+    def __repr__(self) -> str:
+        # the traces summarised: a notebook cell ending in a 2000-step result printed ~90 KB
+        traces = ", ".join(f"{name}=[{len(v)} values]" for name, v in
+                           (("losses", self.losses), ("psnrs", self.psnrs),
+                            ("stop_signal", self.stop_signal)) if v)
+        return (f"Result(image {tuple(self.image.shape)}, prior={self.prior!r}, "
+                f"iteration={self.iteration}/{self.iterations}, seconds={self.seconds:.2f}, "
+                f"stop_reason={self.stop_reason!r}" + (f", {traces}" if traces else "")
+                + (", interrupted" if self.interrupted else "") + ")")
 
     @classmethod
     def combine(cls, items: list, *, seconds: float, prior: str) -> "Result":
@@ -69,4 +84,4 @@ class Result:
                    psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
                    stop_reason=first.stop_reason, stop_signal=first.stop_signal,
                    seconds=seconds, prior=prior,
-                   interrupted=any(r.interrupted for r in items), items=list(items))
+                   interrupted=any(r.interrupted for r in items), parts=list(items))

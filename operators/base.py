@@ -117,6 +117,26 @@ class Operator(nn.Module):
         return compose(self, other)
 
 
+def out_of_inference(module: nn.Module) -> None:
+    """The tensors ``module`` holds that were made under ``torch.inference_mode()`` (an
+    operator built there: its kernel, its mask), replaced by copies of the same values,
+    made outside it: autograd cannot save an inference tensor for a backward pass (an
+    adjoint, a prior's fit through the operator).
+
+    Example:
+        >>> with torch.inference_mode():
+        ...     op = Lambda(lambda x: x)
+        ...     op.register_buffer("k", torch.ones(2))
+        >>> out_of_inference(op); op.k.is_inference()
+        False
+    """
+    with torch.inference_mode(False):
+        for sub in module.modules():
+            for name, tensor in list(sub._buffers.items()):
+                if tensor is not None and tensor.is_inference():
+                    sub._buffers[name] = tensor.clone()
+
+
 def _needs_grad(y) -> bool:
     """True if gradients must flow through an adjoint applied to ``y``."""
     parts = y if isinstance(y, tuple) else (y,)
@@ -150,10 +170,13 @@ class LinearOperator(Operator):
     def adjoint(self, y: Measurement) -> torch.Tensor:
         """``A^T y``, shape ``(B, *input_shape)``."""
         ref = y[0] if isinstance(y, tuple) else y
-        x = torch.zeros(
-            (ref.shape[0], *self._known_input_shape()), dtype=ref.dtype, device=ref.device
-        ).requires_grad_(True)
-        with torch.enable_grad():
+        # (gradients on, outside inference mode, whatever the caller's: under
+        # torch.inference_mode() the zeros could not require grad)
+        with torch.inference_mode(False), torch.enable_grad():
+            out_of_inference(self)
+            x = torch.zeros(
+                (ref.shape[0], *self._known_input_shape()), dtype=ref.dtype, device=ref.device
+            ).requires_grad_(True)
             ax = self.forward(x)
             (grad,) = torch.autograd.grad(
                 ax, x, grad_outputs=y, create_graph=_needs_grad(y)

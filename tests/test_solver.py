@@ -301,6 +301,12 @@ def test_api_arguments_are_checked_or_converted(camera64):
         solve(torch.zeros(0, 1, 32, 32), O.Denoising(), progress=False)
     with pytest.raises(ValueError, match="y is on the 'meta' device"):
         solve(y.to("meta"), O.Denoising(), progress=False)
+    with pytest.raises(ValueError, match=r"holds its channels last; .* y.permute\(0, 3, 1, 2\)"):
+        solve(torch.rand(1, 32, 32, 3), O.Denoising(), progress=False)
+    with pytest.raises(ValueError, match=r"a PIL image\) becomes one by invprior.io.from_array"):
+        solve([[0.5] * 8] * 8, O.Denoising(), progress=False)
+    with pytest.raises(ValueError, match=r"becomes one by torch.from_numpy\(a\).float\(\)"):
+        solve(np.zeros((1, 1, 8, 8), np.float32), O.Denoising(), progress=False)
     with pytest.raises(ValueError, match=r"an 8-bit image becomes one .* y.float\(\) / 255"):
         solve((255 * y).to(torch.uint8), O.Denoising(), progress=False)
     for op in (O.Denoising(), O.Blur(sigma=1.0), O.Downsampling(2)):  # a torch error from inside
@@ -547,6 +553,59 @@ def test_a_noisy_photo_with_holes_is_said_through_the_api_too(camera64):
         warnings.simplefilter("error", NoisyObservedWarning)
         solve(noisy, op, iters=2, noise_level=0.1, progress=False)  # the level given
         solve(op(x), op, iters=2, progress=False)  # clean
+
+
+def test_a_notebook_s_torch_state_does_not_change_a_restoration(camera64):
+    """Under torch.no_grad() or torch.inference_mode() (the operator and y made there too),
+    or after set_default_dtype(float64), every prior restores as outside (the deep image
+    prior had failed with 'does not require grad', the default prior with 'expected scalar
+    type Float but found Double'); the caller's state is left as it was."""
+    x = camera64[..., :32, :32]
+    cases = [("dip", lambda: O.Blur(sigma=1.5)), ("decoder", lambda: O.Blur(sigma=1.5)),
+             ("auto", lambda: O.Downsampling(2)),
+             ("sparse", lambda: O.Blur(sigma=1.3, border="reflect"))]
+
+    def restored(prior, make):
+        op = make()
+        return solve(op(x), op, prior, iters=3, progress=False).image
+
+    plain = {prior: restored(prior, make) for prior, make in cases}
+    for mode in (torch.no_grad, torch.inference_mode):
+        for prior, make in cases:
+            with mode():
+                out = restored(prior, make)
+                assert not torch.is_grad_enabled()
+            assert torch.allclose(out, plain[prior], atol=1e-6) and not out.is_inference()
+    with torch.inference_mode():  # an autograd adjoint there too
+        op = O.Downsampling(2)
+        assert op.adjoint(op(x)).shape == x.shape
+    torch.set_default_dtype(torch.float64)
+    try:
+        for prior, make in cases[:3]:
+            op = make()
+            out = solve(op(x.double()).float(), op, prior, iters=3, progress=False).image
+            assert out.dtype == torch.float32 and torch.allclose(out, plain[prior], atol=1e-5)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_a_result_can_be_copied_dumped_and_printed():
+    """dataclasses.asdict recursed forever on items == [self]; replace kept the old result
+    as its item; a 2000-step result printed ~90 KB in a notebook."""
+    import dataclasses
+    import pickle
+
+    from invprior.result import Result
+
+    one = Result(torch.zeros(1, 1, 4, 4), losses=[0.5] * 2000, iterations=2000, iteration=1500)
+    batch = Result.combine([one, Result(torch.ones(1, 1, 4, 4))], seconds=1.0, prior="dip")
+    assert dataclasses.asdict(batch)["parts"][0]["iteration"] == 1500
+    assert dataclasses.asdict(one)["parts"] == [] and one.items == [one]
+    again = dataclasses.replace(one, image=torch.ones(1, 1, 4, 4))
+    assert again.items[0] is again
+    assert pickle.loads(pickle.dumps(batch)).items[1].image.max() == 1
+    assert len(repr(one)) < 200 and "losses=[2000 values]" in repr(one)
 
 
 def test_ctrl_c_in_one_level_leaves_the_other_levels_not_started(camera64):

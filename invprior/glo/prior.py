@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checks import torch_as_restoring_needs
 from ..messages import error_text
 from .checkpoint import FORMAT, VERSION, read_checkpoint
 from .decoders import build_decoder
@@ -86,6 +87,7 @@ class TrainedPrior:
         """Any operator (or callable) that takes the prior's images will do."""
         return None
 
+    @torch_as_restoring_needs()
     def restore(self, y, op, *, iters: int | None = None, lr: float | None = None,
               loss: str = "l2sq", restarts: int = 8, z_reg: str = "gaussian",
               lam: float | None = None, l1: float = 0.0, adapt: bool = True,
@@ -132,7 +134,9 @@ def load_prior(path: str | Path) -> TrainedPrior:
     ck = read_checkpoint(path)
     config = ck["config"]
     try:
-        decoder = build_decoder(config)
+        # (its random first weights, replaced by the file's, drew from the caller's stream)
+        with torch.random.fork_rng(devices=[]):
+            decoder = build_decoder(config)
         decoder.load_state_dict(ck["state_dict"])
         mean = torch.as_tensor(ck["latent_mean"]).float().reshape(decoder.latent)
         cov = torch.as_tensor(ck["latent_cov"]).float().reshape(decoder.latent, decoder.latent)

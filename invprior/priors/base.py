@@ -35,7 +35,7 @@ import torch
 import operators as O
 from operators.base import TOP_BAND
 
-from ..checks import batch_size, item, prepare, to_device
+from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
 from ..metrics import psnr
 from ..noise_level import estimate_noise, top_band_sigma
 from ..operator_checks import users_operator
@@ -99,6 +99,7 @@ class ItemwisePrior:
                     f"{linear}), got {type(op).__name__}; or use prior='dip'.")
         return None
 
+    @torch_as_restoring_needs()
     def restore(self, y, op, *, noise_level: float | None = None,
                 truth: torch.Tensor | None = None, progress: bool = False) -> Result:
         """Restore every observation of ``y`` ``(B, ...)``; see the module docstring."""

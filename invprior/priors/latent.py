@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ..checks import prepare, resolve_device
+from ..checks import prepare, resolve_device, torch_as_restoring_needs
 from ..glo import TrainedPrior, load_prior
 from ..metrics import psnr
 from ..operator_checks import users_operator
@@ -58,6 +58,7 @@ class LatentPrior:
     def check(self, op) -> str | None:
         return self.trained.check(op)
 
+    @torch_as_restoring_needs()
     def restore(self, y, op, *, noise_level: float | None = None, truth=None,
                 progress: bool = False) -> Result:
         y, noise_level, truth = prepare(y, op, noise_level, truth,
