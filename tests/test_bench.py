@@ -39,8 +39,7 @@ def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--sections", "nope"], "unknown section"),
-    (["--sections", ","], "--sections names none of"),
+    (["--sections", "nope"], "unknown section nope; the sections are operators, dip,"),
     (["--sections", "dip", "--priors", "bogus"], "--priors takes dip and/or decoder"),
     (["--sections", "denoiser", "--priors", "dip"], "add dip to --sections"),
     (["--sections", "dip", "--device", "bogus"], "unknown device"),
@@ -53,6 +52,27 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, capsys, args, messa
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
     assert not (tmp_path / "b.md").exists()
+
+
+def test_a_run_loses_nothing_it_did_not_measure(tmp_path, capsys, monkeypatch):
+    """A section that skips (no GPU, no ../shared/testsets here) keeps its earlier block;
+    --quick rows never replace full ones; a file the benchmark did not write is kept
+    unless --force. Each of these had wiped published tables or a user's notes."""
+    out = tmp_path / "BENCH.md"
+    out.write_text("# Benchmarks\n\n## Super-resolution x4, Set5 (../shared/testsets)\n\n"
+                   "_Measured by `python -m invprior.bench --sections set5` on a day._\n\n| 30.68 |\n")
+    monkeypatch.chdir(tmp_path)  # where ../shared/testsets is not
+    assert main(["--sections", " set5 ", "-o", str(out)]) == 0  # (spaces around a name: fine)
+    assert "| 30.68 |" in out.read_text() and "kept the earlier" in capsys.readouterr().out
+    assert main(["--sections", "operators", "--quick", "-o", str(out)]) == 2
+    assert "holds full measurements" in capsys.readouterr().err and "| 30.68 |" in out.read_text()
+    notes = tmp_path / "notes.md"
+    notes.write_text("# My lab notebook\n")
+    assert main(["--sections", "", "-o", str(notes)]) == 2
+    assert "not written by this benchmark" in capsys.readouterr().err
+    assert notes.read_text() == "# My lab notebook\n"
+    assert main(["--sections", "", "-o", str(notes), "--force"]) == 0  # the policy block alone
+    assert "## What auto picks" in notes.read_text() and "## Operators" not in notes.read_text()
 
 
 def test_gpu_section_says_it_skipped_without_cuda(capsys):

@@ -125,9 +125,11 @@ def run_nonlinear(quick: bool = False, cases=NONLINEAR_CASES, priors=("denoiser"
     return _run(cases, priors, quick)
 
 
-def markdown(rows: list[dict], machine: str = "CPU, 2 threads") -> str:
+def markdown(rows: list[dict], machine: str | None = None) -> str:
     """One table; ``(auto)`` marks what ``prior="auto"`` picks for that case; then the
-    hole-width sweep's, if ``rows`` hold it."""
+    hole-width sweep's, if ``rows`` hold it. ``machine``: said in the footer (default: the
+    CPU and this process's torch threads)."""
+    machine = machine or f"CPU, {torch.get_num_threads()} threads"
     swept = [r for r in rows if "width" in r]
     rows = [r for r in rows if "width" not in r]
     lines = ["| case | method | PSNR inside the hidden pixels (dB) | PSNR (dB) | SSIM | seconds | iterations |",

@@ -78,7 +78,7 @@ def run(quick: bool = False, root: str | Path = "../shared/testsets") -> list[di
 
     crops = _crops(Path(root), quick)
     if not crops:
-        print(f"skipping the JPEG section: {Path(root) / 'kodak24'} not found")
+        print(f"skipping the JPEG section: {(Path(root) / 'kodak24').resolve()} not found")
         return []
     args = SimpleNamespace(noise_level=None, simulate=False)
     options = {"progress": False, **({"iters": 2} if quick else {})}

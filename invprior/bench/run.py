@@ -44,6 +44,7 @@ from ..priors.base import one_pass
 from .policy import markdown as policy_markdown
 
 FIXED = "Fixed cases (256x256, ../shared/cases)"
+HEADER_START = "# Benchmarks"  # the first line of a file this benchmark wrote
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "jpeg",
             "set5", "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
@@ -304,11 +305,11 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     from ..io import check_writable
     from ..priors.generator import NETWORKS
 
-    unknown = sorted(set(sections) - set(SECTIONS)) + sorted(set(cases) - set(CASES))
-    if unknown:
-        raise ValueError(f"unknown section or case {', '.join(unknown)}.")
-    if not sections:
-        raise ValueError(f"--sections names none of {', '.join(SECTIONS)}.")
+    for asked, known, what in ((sections, SECTIONS, "section"), (cases, CASES, "case")):
+        unknown = sorted(set(asked) - set(known))
+        if unknown:
+            raise ValueError(f"unknown {what} {', '.join(unknown)}; the {what}s are "
+                             f"{', '.join(known)}.")
     if args.priors is not None and "dip" not in sections:
         raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
     priors = [p for p in (args.priors or "dip,decoder").split(",") if p]
@@ -321,6 +322,16 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     if output.is_dir():
         raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
     check_writable(output.parent)
+    text = output.read_text(errors="replace") if output.is_file() else ""
+    if text and not text.startswith(HEADER_START) and not args.force:
+        # a file of one's own (notes, another tool's table) would be replaced by ours
+        raise ValueError(f"-o '{output}' exists and was not written by this benchmark; name "
+                         f"another file, or pass --force to replace it.")
+    full = [line for line in text.splitlines()
+            if line.startswith("_Measured by `python -m invprior.bench") and "--quick" not in line]
+    if args.quick and full:
+        raise ValueError(f"-o '{output}' holds full measurements, which --quick rows (a few "
+                         f"iterations: numbers meaningless) would replace; name another file.")
     return priors
 
 
@@ -333,10 +344,11 @@ def main(argv=None) -> int:
     p.add_argument("--priors", default=None, help="untrained priors run in the dip section (default: dip,decoder)")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
     args = p.parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
-    sections = [s for s in args.sections.split(",") if s]
-    cases = [c for c in args.cases.split(",") if c]
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     try:
         priors = _check_arguments(args, sections, cases)
     except ValueError as err:  # before minutes of benchmarking, not after them
@@ -345,9 +357,10 @@ def main(argv=None) -> int:
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     provenance = f"_Measured by `{command.strip()}` on {started}; {machine()}._\n\n"
-    header = ("# Benchmarks\n\nWritten by `python -m invprior.bench`; each block says which run "
+    header = (HEADER_START + "\n\nWritten by `python -m invprior.bench`; each block says which run "
               "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
     blocks, rows = carried_over(Path(args.output), sections), []
+    earlier = carried_over(Path(args.output), ())  # every block, for a section that skips
     blocks[POLICY] = policy_markdown()
     fixed_sections = set(BLOCKS[FIXED]) & set(sections)
     kept, kept_by = carried_rows(Path(args.output), fixed_sections, cases) if fixed_sections else ([], "")
@@ -395,7 +408,13 @@ def main(argv=None) -> int:
             mod = __import__(module, fromlist=["run", "markdown"])
         except ImportError:
             continue
-        blocks[title] = provenance + mod.markdown(getattr(mod, function)(quick=args.quick)) + "\n"
+        measured = getattr(mod, function)(quick=args.quick)
+        if not measured and title in earlier:
+            # skipped (no GPU, no ../shared/testsets here): the block measured before stays
+            blocks[title] = earlier[title]
+            print(f"kept the earlier '{title}' block: nothing measured here", flush=True)
+        else:
+            blocks[title] = provenance + mod.markdown(measured) + "\n"
         write()
     write()
     print(f"wrote {args.output}")

@@ -75,7 +75,7 @@ def run(quick: bool = False, root: str | Path = TESTSETS) -> list[dict]:
     folder = Path(root) / "set5"
     files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".bmp", ".png"))
     if not files:
-        print(f"skipping set5: {folder} not found")
+        print(f"skipping set5: {Path(folder).resolve()} not found")
         return []
     files = files[:2] if quick else files
     op = O.Downsampling(4, "bicubic")

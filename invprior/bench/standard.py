@@ -116,7 +116,7 @@ def run(quick: bool = False, root: str | Path = TESTSETS) -> list[dict]:
         folder = root / name
         files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".bmp", ".tif"))
         if not files:
-            print(f"skipping {name}: {folder} not found")
+            print(f"skipping {name}: {Path(folder).resolve()} not found")
             continue
         files = files[:2] if quick else files
         found = found or methods()
