@@ -51,17 +51,20 @@ class Row(NamedTuple):
     result: object = None
 
 
-def parser(doc: str, output: str, image: Path | str | None) -> argparse.ArgumentParser:
+def parser(doc: str, output: str, image: Path | str | None,
+           sized: bool = True) -> argparse.ArgumentParser:
     """The common command line of a demo; ``doc`` is its docstring, ``output`` the default
-    figure name, ``image`` the default truth image (None: the demo picks one itself)."""
+    figure name, ``image`` the default truth image (None: the demo picks one itself);
+    ``sized``: whether it takes ``--size`` (not a demo whose prior has one size)."""
     # the docstring's first paragraph (its first line broke off mid-sentence)
     p = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()),
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--image", default=str(image) if image else None,
                    help="the clean image (PNG/JPEG/TIFF/BMP/.npy) the demo degrades and restores")
-    p.add_argument("--size", type=int, default=None,
-                   help=f"crop to a centred square and resize to SIZE x SIZE; 0 keeps the image as it is "
-                        f"(default: {FULL_SIZE}, {FAST_SIZE} with --fast)")
+    if sized:
+        p.add_argument("--size", type=int, default=None,
+                       help=f"crop to a centred square and resize to SIZE x SIZE; 0 keeps the image as it is "
+                            f"(default: {FULL_SIZE}, {FAST_SIZE} with --fast)")
     p.add_argument("--fast", action="store_true",
                    help=f"a quick run: {FAST_SIZE}x{FAST_SIZE}, {FAST_ITERS} network and {FAST_PNP} plug-and-play iterations")
     p.add_argument("--iters", type=int, default=None,
@@ -86,11 +89,11 @@ def motion_arguments(p: argparse.ArgumentParser, length: int) -> None:
 def settle(args) -> argparse.Namespace:
     """Fill the defaults that depend on ``--fast`` and refuse a bad or existing output now,
     before any work."""
-    if args.size is None:
+    if getattr(args, "size", 0) is None:
         args.size = FAST_SIZE if args.fast else FULL_SIZE
     if args.iters is None and args.fast:
         args.iters = FAST_ITERS
-    if args.size < 0 or (args.iters is not None and args.iters < 1) or not args.max_seconds > 0:
+    if getattr(args, "size", 0) < 0 or (args.iters is not None and args.iters < 1) or not args.max_seconds > 0:
         raise ValueError("--size must be >= 0, --iters >= 1 and --max-seconds > 0.")
     out = Path(args.output)
     if out.suffix.lower() != ".png":
@@ -120,6 +123,10 @@ def load_image(path, size: int, *, gray: bool = False, multiple: int = 1) -> tor
     if size:
         h, w = x.shape[-2:]
         s = min(h, w)
+        if s < size or h != w:  # the truth is then not the image given: say so
+            print(f"note: {path} is {w}x{h}; its centred {s}x{s} square is "
+                  f"{'enlarged' if s < size else 'resized'} to {size}x{size} (--size 0 keeps "
+                  f"it as it is).", file=sys.stderr)
         x = x[..., (h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
         a = x[0].permute(1, 2, 0).numpy()
         a = skimage.transform.resize(a, (size, size), order=1, anti_aliasing=s > size)
@@ -176,8 +183,14 @@ def table(rows: list[Row], truth: torch.Tensor) -> str:
     lines = [f"{'method':16s} {'PSNR (dB)':>9s} {'SSIM':>6s} {'seconds':>8s}", "-" * 42]
     for r in rows:
         lines.append(f"{r.name:16s} {psnr(r.image, truth):9.2f} {ssim(r.image, truth):6.3f} "
-                     f"{r.seconds:8.1f}")
+                     f"{r.seconds:8.1f}" + ("  (" + r.result.stop_reason + ")" if stopped_early(r) else ""))
     return "\n".join(lines)
+
+
+def stopped_early(r: Row) -> bool:
+    """Whether ``--max-seconds`` ended the row's run (before its first step a network prior
+    returns the operator's estimate: the classical row's numbers, which needs saying)."""
+    return r.result is not None and "time limit" in r.result.stop_reason
 
 
 def _panel(image: torch.Tensor, size: int):
@@ -188,6 +201,9 @@ def _panel(image: torch.Tensor, size: int):
         scale = max(1, size // max(im.size))
         im = im.resize((im.size[0] * scale, im.size[1] * scale), Image.NEAREST)
     return im
+
+
+CHART_MIN_WIDTH = 240  # pixels of one run's chart (plot.history_chart)
 
 
 def figure(observation: tuple, rows: list[Row], truth: torch.Tensor, title: str = ""):
@@ -203,7 +219,10 @@ def figure(observation: tuple, rows: list[Row], truth: torch.Tensor, title: str 
     panels.append(("truth", _panel(truth, size), ""))
     width = sum(p.size[0] for _, p, _ in panels) + 4 * (len(panels) - 1)
     charts = [r for r in rows if r.result is not None and r.result.losses]
-    chart_w = width // max(len(charts), 1)
+    # (a charts' row no narrower than it can be drawn: a 256x10 image's panels left them
+    # a negative width, after all the work was done)
+    chart_w = max(width // max(len(charts), 1), CHART_MIN_WIDTH)
+    width = max(width, chart_w * len(charts))
     plots = [history_chart(r.result, width=chart_w - 4, title=f"{r.name}: its run") for r in charts]
     head, under = (20 if title else 0), 34
     height = head + max(p.size[1] for _, p, _ in panels) + under + max((c.size[1] for c in plots), default=0)

@@ -46,13 +46,11 @@ def lasso(y, op, fast: bool) -> torch.Tensor:
 
 
 def run(argv=None) -> int:
-    p = common.parser(__doc__, "cs_faces.png", None)
-    p.add_argument("--face", type=int, default=None, choices=range(10), help="held-out face (0-9) (default: 0)")
+    p = common.parser(__doc__, "cs_faces.png", None, sized=False)
+    p.add_argument("--face", type=int, default=None, choices=range(10), help="held-out face (0-9; default: 0, unless --image)")
     p.add_argument("--m", type=int, default=100, help="number of measurements (of 1024 pixels)")
     args = p.parse_args(argv)
     # each was dropped without a word: the prior works at 32x32, and --image replaces the face
-    if args.size is not None:
-        p.error("--size does not apply here: the faces prior restores 32x32 images.")
     if args.face is not None and args.image:
         p.error("--face picks a held-out face; --image replaces it: give one of them.")
     args.face = args.face or 0

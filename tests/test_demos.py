@@ -84,13 +84,26 @@ def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
     assert "no such file" in run.stderr and not (tmp_path / "superres.png").exists()
     # options a demo cannot honour are refused, not dropped (the faces prior is 32x32)
     for script, args, message in (
-            ("cs_faces.py", ["--size", "64"], "--size does not apply here"),
+            ("cs_faces.py", ["--size", "64"], "unrecognized arguments: --size 64"),  # nor in --help
             ("cs_faces.py", ["--face", "2", "--image", "x.png"], "give one of them"),
             ("denoise.py", ["--sigma", "-5"], "from 0 to 255, got -5"),
             ("photo_deblur.py", ["--size", "20"], "give --size 30 or more"),  # once a traceback
             ("show_operators.py", ["-o", "a.jpg"], "the figure is a PNG")):
         run = _run(script, tmp_path, "--fast", *args)
         assert run.returncode == 2 and message in run.stderr, run.stderr
+
+
+def test_a_thin_image_is_said_enlarged_and_drawn(tmp_path):
+    """A 256x10 strip: its centred square enlarged, said on stderr; the figure drawn (its
+    charts had a negative width, after all the work); a row that --max-seconds ended says
+    so (it showed the classical row's numbers without a word)."""
+    write_image(tmp_path / "strip.png", torch.rand(1, 1, 10, 256, generator=torch.Generator().manual_seed(0)))
+    run = _run("denoise.py", tmp_path, "--fast", "--quiet", "--image", "strip.png", "--size", "0",
+               "--max-seconds", "0.001", "-o", "strip_fig.png")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "strip_fig.png").exists() and "time limit" in run.stdout
+    run = _run("denoise.py", tmp_path, "--fast", "--quiet", "--image", "strip.png", "-o", "sq.png")
+    assert run.returncode == 0 and "its centred 10x10 square is enlarged to 64x64" in run.stderr
 
 
 def test_your_own_image(tmp_path):
