@@ -51,8 +51,9 @@ USER_NOISE_MAX = 0.1
 # and 23.41 at x4 (6 scikit-image photos), at the level read 30.55 and 26.28.
 TOP_BAND_NOISE_MIN = 6 / 255
 # ... and for a y smaller than this (pixels), only where it reads at least TOP_BAND_WHITE of
-# what its finest wavelet band reads (white noise: as much there as anywhere, 0.72-1.01 of
-# it at 5 and 10/255). A tiny image is dense with detail up to its top band: the demo's
+# what its finest wavelet band reads (white noise is as strong there as anywhere: the
+# demo's astronaut at 42x42 and 32x32 LR with noise of 5 and 10/255 read 0.72-0.84 of it;
+# clean, 0.57-0.62). A tiny image is dense with detail up to its top band: the demo's
 # clean 32x32 astronaut (x4 of 128x128) read 6.7/255 there, 0.62 of its finest band, and
 # was restored as noisy: plug-and-play 22.36 -> 22.14 dB, K-SVD 21.68 -> 20.79, dip 22.55
 # -> 21.35 (stopped at the level read). Set5, Set12 and Kodak24 LR images (x2, x4: 57x86
