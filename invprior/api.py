@@ -203,7 +203,39 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
         _warn_if_noisy_where_observed(y, op)
-    return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+    reason = prior.check(op)  # (a prior of one's own: its restore may not ask)
+    if reason:
+        raise ValueError(reason)
+    result = prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+    return _checked(result, y, op, prior)
+
+
+def _checked(result, y, op, prior) -> Result:
+    """``result`` as ``solve`` returns it, or ``ValueError`` in one sentence where a prior of
+    one's own returned something else (a tensor, an image of another shape or batch, NaN,
+    values far outside [0, 1]): it had been passed back without a word. Its name filled in."""
+    name = getattr(prior, "name", type(prior).__name__)
+    if not isinstance(result, Result):
+        raise ValueError(f"the prior {name!r} returned {type(result).__name__}; restore must "
+                         f"return an invprior.Result (Result(image) for images (B, C, H, W)).")
+    image, batch = result.image, len(y) if isinstance(y, torch.Tensor) else len(y[0])
+    if not (isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == batch
+            and len(result.items) == batch and image.is_floating_point()):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ValueError(f"the prior {name!r} returned an image of {shape} with "
+                         f"{len(result.items)} items for {batch} observations; it must return "
+                         f"(B, C, H, W) floating-point images, one item per observation.")
+    expected = (tuple(op.input_shape_for(tuple(y.shape))) if isinstance(y, torch.Tensor)
+                and not users_operator(op) else tuple(image.shape[1:]))
+    if tuple(image.shape[1:]) != expected:
+        raise ValueError(f"the prior {name!r} returned images of {tuple(image.shape[1:])}; "
+                         f"the operator takes images of {expected}.")
+    if not torch.isfinite(image).all() or image.min() < -0.5 or image.max() > 1.5:
+        raise ValueError(f"the prior {name!r} returned NaN, infinite or far out of [0, 1] "
+                         f"values; images are on the [0, 1] scale.")
+    for r in {id(r): r for r in [result, *result.items]}.values():
+        r.prior = r.prior or name
+    return result
 
 
 def _warn_if_noisy_where_observed(y: torch.Tensor, op) -> None:

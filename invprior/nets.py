@@ -89,7 +89,7 @@ class SkipNet(nn.Module):
             raise ValueError("down, up and skip need the same number (>= 1) of levels.")
         if upsample not in ("nearest", "bilinear"):
             raise ValueError(f"upsample must be nearest or bilinear, got '{upsample}'.")
-        self.depth = len(down)
+        self.depth, self.skip_widths = len(down), tuple(skip)
         self.downs, self.skips, self.ups = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         cin = in_channels
         for level in range(self.depth):
@@ -127,8 +127,8 @@ class SkipNet(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         skips, h = [], z
-        for skip, down in zip(self.skips, self.downs):
-            skips.append(skip(h))
+        for skip, width, down in zip(self.skips, self.skip_widths, self.downs):
+            skips.append(skip(h) if width else None)  # (a level without skip channels: none)
             h = down(h)
         for level in reversed(range(self.depth)):
             h = nn.functional.interpolate(
@@ -136,7 +136,7 @@ class SkipNet(nn.Module):
                 **({"align_corners": False} if self.upsample == "bilinear" else {}),
             )
             s = skips[level]
-            h = self.ups[level](self._join(s, h) if s.shape[1] else h)
+            h = self.ups[level](self._join(s, h) if s is not None else h)
         return torch.sigmoid(self.head(h))
 
 

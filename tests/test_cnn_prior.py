@@ -6,6 +6,7 @@ import torch
 import operators as O
 from invprior.api import solve
 from invprior.cnn import DenoiserUNet
+from invprior.cnn.checkpoint import VERSION
 from invprior.priors.cnn import CNNDenoiser, load_denoiser
 from invprior.metrics import psnr
 from invprior.priors.pnp import pnp_restore
@@ -159,6 +160,10 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     (None, "no such file"),
     (b"not a checkpoint", "not a readable PyTorch checkpoint"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
+    # edited by hand: KeyError and AttributeError tracebacks, in the CLI too
+    ({"format": "invprior-denoiser", "version": VERSION, "state_dict": {}}, r"incomplete \(missing config\)"),
+    ({"format": "invprior-denoiser", "version": VERSION, "config": "hello", "state_dict": {}},
+     "its config or weights are no dict"),
 ])
 def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match):
     with pytest.raises(ValueError, match=match):

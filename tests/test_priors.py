@@ -131,3 +131,15 @@ def test_your_own_denoiser_is_a_prior(camera64):
     assert out.prior == "plug-and-play" and out.iterations == 16
     # measured 29.06 against Wiener's 25.84
     assert psnr(out.image, camera64) > psnr(wiener, camera64) + 1.5
+
+
+def test_a_skip_net_without_skip_connections_runs():
+    """skip=0, a deep-image-prior setting of its paper's ablations, failed with 'weight
+    should contain 64 elements not 32' (its levels passed their input on whole)."""
+    from invprior.nets import SkipNet
+
+    net = SkipNet(4, 1, down=(8, 8), up=(8, 8), skip=(0, 4))
+    assert net(torch.rand(1, 4, 16, 16)).shape == (1, 1, 16, 16)
+    out = solve(torch.rand(1, 1, 16, 16), O.Denoising(), "dip", iters=3, progress=False,
+                net=NetConfig(channels=(8, 8), skip=0, input_depth=4))
+    assert out.image.shape == (1, 1, 16, 16) and out.iterations == 3

@@ -423,11 +423,24 @@ def test_settings_of_the_wrong_kind_are_refused():
         solve(x, O.Denoising(), "dip", net="bogus", progress=False)
 
 
+def _late(spoil):
+    """A denoiser that returns its input, then ``spoil(input)`` from its second call on."""
+    calls = []
+
+    def denoise(u, sigma):
+        calls.append(1)
+        return spoil(u) if len(calls) > 1 else u
+    return denoise
+
+
 @pytest.mark.parametrize("denoiser,match", [
     (lambda u, s: u * float("nan"), "NaN or infinite"),
     (lambda u, s: u[..., :32, :32], r"returned shape \(1, 1, 32, 32\) for images of shape"),
     (lambda u, s: u[0], r"returned shape \(1, 64, 64\)"),
     (lambda u, s: None, "returned NoneType, not a torch.Tensor"),
+    (lambda u, s: (255 * u).to(torch.uint8), "returned uint8 values"),  # had blamed the input
+    (_late(lambda u: u * float("nan")), "NaN or infinite"),  # after its first call: a NaN image
+    (_late(lambda u: u[..., 1:, :]), r"returned shape \(1, 1, 63, 64\)"),  # a raw torch error
 ])
 def test_a_denoiser_of_ones_own_that_misbehaves_is_named(denoiser, match):
     # it returned a NaN image without a word, or failed deep in the splitting
@@ -436,6 +449,51 @@ def test_a_denoiser_of_ones_own_that_misbehaves_is_named(denoiser, match):
     A = O.Blur(sigma=1.0)
     with pytest.raises(ValueError, match=match):
         solve(A(torch.rand(1, 1, 64, 64)), A, PlugAndPlay(denoiser, iters=3), progress=False)
+
+
+def test_plug_and_play_settings_and_a_prior_of_ones_own_are_checked():
+    """PlugAndPlay's settings fail in one sentence (a negative sigma_end made NaN images,
+    keep_observed='no' meant yes); a prior object's check() is asked, and what its restore
+    returns is checked (a tensor, the wrong shape or batch, values off the scale went back
+    to the caller); its name is the result's; a float64 denoiser's result is float32."""
+    from invprior.priors.pnp import PlugAndPlay
+    from invprior.result import Result
+
+    for settings, says in (({"sigma_end": -0.1}, "sigma_end must be a positive number"),
+                           ({"iters": "5"}, "iters must be a whole number"),
+                           ({"keep_observed": "no"}, "keep_observed is True, False or None"),
+                           ({"cg_iters": 0}, "cg_iters must be a whole number >= 1")):
+        with pytest.raises(ValueError, match=says):
+            PlugAndPlay(lambda u, s: u, **settings)
+    with pytest.raises(ValueError, match="must be a function denoise"):
+        PlugAndPlay(None)
+    A, y = O.Blur(sigma=1.0), torch.rand(2, 1, 16, 16)
+    out = solve(y, A, PlugAndPlay(lambda u, s: u.double(), iters=2), progress=False)
+    assert out.image.dtype == torch.float32
+
+    class Mine:
+        name = "mine"
+
+        def __init__(self, restore, refuse=None):
+            self.restore_with, self.refuse = restore, refuse
+
+        def check(self, op):
+            return self.refuse
+
+        def restore(self, y, op, *, noise_level=None, truth=None, progress=False):
+            return self.restore_with(y)
+
+    def each(images):  # a Result per observation, as a prior returns them
+        return Result.combine([Result(i[None]) for i in images], seconds=0.0, prior="")
+
+    assert solve(y, A, Mine(each), progress=False).prior == "mine"
+    for prior, says in ((Mine(each, "I cannot serve it."), "I cannot serve it."),
+                        (Mine(lambda y: y), "returned Tensor; restore must return"),
+                        (Mine(lambda y: Result(y[:1])), "with 1 items for 2 observations"),
+                        (Mine(lambda y: each(y[..., :8, :8])), r"returned images of \(1, 8, 8\)"),
+                        (Mine(lambda y: each(10 * y)), "far out of")):
+        with pytest.raises(ValueError, match=says):
+            solve(y, A, prior, progress=False)
 
 
 def test_a_stacked_operator_gets_a_prior_that_takes_it():

@@ -78,5 +78,11 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")
+    missing = [k for k in ("config", "state_dict") if k not in ck]
+    if missing or not isinstance(ck["config"], dict) or not isinstance(ck["state_dict"], dict):
+        # a file edited by hand, or cut short by a tool of one's own: KeyError tracebacks
+        said = f"missing {' and '.join(missing)}" if missing else "its config or weights are no dict"
+        raise ValueError(f"the denoiser '{path}' is incomplete ({said}); make it again with "
+                         f"python -m invprior.train --kind denoiser.")
     check_finite_weights(ck, f"the denoiser '{path}'")
     return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}

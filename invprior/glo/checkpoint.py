@@ -58,9 +58,11 @@ def read_checkpoint(path: str | Path) -> dict:
             f"cannot load the prior '{path}': {UNREADABLE_CHECKPOINT}."
         ) from None
     if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise ValueError(
-            f"'{path}' is not a trained-prior checkpoint; make one with python -m invprior.train."
-        )
+        other = str(ck.get("format", "")) if isinstance(ck, dict) else ""
+        kind = ("a denoiser or inpainter checkpoint: solve(y, op, prior=path) and --prior take "
+                "it" if other.startswith("invprior-") else "not a trained-prior checkpoint")
+        raise ValueError(f"'{path}' is {kind}; load_prior reads the trained priors of "
+                         f"python -m invprior.train --kind glo or pca.")
     if ck.get("version") != VERSION:
         raise ValueError(
             f"'{path}' is a trained-prior checkpoint of version {ck.get('version')}, this "

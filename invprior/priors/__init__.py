@@ -129,8 +129,14 @@ def make_prior(spec, **options) -> Prior:
     if isinstance(spec, Prior):
         if options:
             raise ValueError(f"give the settings ({', '.join(sorted(options))}) to the prior "
-                             "object itself.")
+                             f"object itself (e.g. {type(spec).__name__}(..., "
+                             f"{sorted(options)[0]}=...)).")
         return spec
+    lacks = [a for a in ("name", "check", "restore") if not hasattr(spec, a)]
+    if hasattr(spec, "restore") and lacks:  # a prior of one's own, not all of the protocol
+        raise ValueError(f"a prior object needs name, check(op) and restore(y, op, *, "
+                         f"noise_level, truth, progress) (invprior.priors.base.Prior); "
+                         f"{type(spec).__name__} lacks {' and '.join(lacks)}.")
     raise ValueError(f"prior must be a name, a .pt file or a prior object, got {type(spec).__name__}.")
 
 

@@ -76,6 +76,9 @@ class CNNDenoiser:
         torch.Size([2, 3, 24, 24])
     """
 
+    # its output is finite (half precision that overflowed runs again in float32) and shaped
+    # as its input: plug-and-play checks it at the first call only (pnp_restore)
+    checks_its_output = True
     # activation memory of the shipped U-Net per pixel of one channel at float32, measured
     # (peak RSS): 720 to 820 bytes at 1024x1024 and 512x512
     BYTES_PER_PIXEL = 850

@@ -47,6 +47,8 @@ class LumaDenoiser:
 
     def __init__(self, gray: Callable):
         self.gray = gray
+        # as trusted as the gray denoiser it runs (pnp_restore checks the others' every call)
+        self.checks_its_output = getattr(gray, "checks_its_output", False)
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
         ycc = rgb_to_ycbcr(x)

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import resolve_device
+from ..checks import is_number, resolve_device, whole_number
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
@@ -140,10 +140,9 @@ class PlugAndPlay(ItemwisePrior):
                  max_seconds: float | None = None, device="auto", fresh: bool = False,
                  batched: bool = False, shape: tuple | None = None, name: str = "plug-and-play",
                  label: str | None = None):
-        if iters is not None and iters < 1:
-            raise ValueError("iters must be >= 1.")
-        if max_seconds is not None and not max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
+        _check_settings(denoiser, iters=iters, sigma_start=sigma_start, sigma_end=sigma_end,
+                        weight=weight, cg_iters=cg_iters, max_seconds=max_seconds,
+                        keep_observed=keep_observed)
         self.denoiser, self.fresh, self.batched, self.name = denoiser, fresh, batched, name
         self.label = label or name
         self.iters = iters
@@ -227,6 +226,25 @@ def say_duration(denoise, x: torch.Tensor, sigma: float, iters: int, desc: str) 
     return seconds
 
 
+def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters,
+                    max_seconds, keep_observed) -> None:
+    """``ValueError`` in one sentence for a setting of ``PlugAndPlay`` that would fail
+    deep inside a run or change it without a word (a negative sigma_end made the noise
+    levels NaN; keep_observed="no" meant yes; iters="5" a TypeError at the first step)."""
+    if not callable(denoiser):
+        raise ValueError(f"the denoiser must be a function denoise(x, sigma) -> x, got "
+                         f"{type(denoiser).__name__}.")
+    if iters is not None:
+        whole_number("iters", iters, 1)
+    whole_number("cg_iters", cg_iters, 1)
+    for name, value in (("sigma_start", sigma_start), ("sigma_end", sigma_end),
+                        ("weight", weight), ("max_seconds", max_seconds)):
+        if value is not None and not (is_number(value) and value > 0 and math.isfinite(value)):
+            raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    if keep_observed is not None and not isinstance(keep_observed, bool):
+        raise ValueError(f"keep_observed is True, False or None (auto), got {keep_observed!r}.")
+
+
 def check_denoised(out, noisy: torch.Tensor) -> None:
     """``ValueError`` in one sentence unless the denoiser's ``out`` is a finite tensor shaped
     like its input ``noisy``.
@@ -243,6 +261,9 @@ def check_denoised(out, noisy: torch.Tensor) -> None:
     if out.shape != noisy.shape:
         raise ValueError(f"the denoiser returned shape {tuple(out.shape)} for images of shape "
                          f"{tuple(noisy.shape)}; it must return them denoised, shaped as they are.")
+    if not out.is_floating_point():  # (it failed in the next data step, blaming the input)
+        raise ValueError(f"the denoiser returned {str(out.dtype).replace('torch.', '')} values; "
+                         f"it must return real floating-point images, as it is given.")
     if not torch.isfinite(out).all():
         raise ValueError("the denoiser returned NaN or infinite values.")
 
@@ -319,6 +340,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     noisy = torch.as_tensor(levels > 0, device=x.device).view(-1, *([1] * (x.ndim - 1)))
     if progress and x[0, 0].numel() >= SAY_FROM:
         say_duration(denoise, x, float(sigmas[0, 0]), iters, desc)
+    # a denoiser of one's own is checked at every call (a NaN at the third came back as a
+    # NaN image); the shipped networks check their own output (CNNDenoiser) at the first
+    trusted = getattr(denoise, "checks_its_output", False)
     denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, f"{iters} iterations"
     bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False)
@@ -330,8 +354,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 last = k == iters - 1 or out_of_time
                 if levels.any() or not last:
                     x = denoise(half, _per_item(sigmas[k], x, flat=True))
-                    if k == 0:  # a denoiser of one's own: wrong output fails here, not later
+                    if k == 0 or not trusted:  # wrong output fails here, not later
                         check_denoised(x, half)
+                        x = x.to(half.dtype)  # (a float64 one made the result float64)
                 # Noise-free y: the data step reproduces it. Noisy y: the data step is
                 # mostly y where y is observed, so the denoised image is the estimate.
                 estimate, done = torch.where(noisy, x, half), k + 1
