@@ -299,8 +299,15 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
         array = array.astype(np.float32)
     elif np.issubdtype(array.dtype, np.integer):
         top = np.iinfo(array.dtype).max
-        if array.dtype.itemsize > 2:  # 32-bit integer images: scale by the values used
-            top = max(int(array.max()), 1)
+        if array.dtype.itemsize > 2:
+            # wider integers (NumPy's int64 by default: astype(int) of a 0-255 image): the
+            # 8- or 16-bit scale its values fit, else the values used (dividing by its own
+            # maximum made a 0-234 image 9 % brighter)
+            used = int(array.max(initial=0))
+            top = 255 if used <= 255 else 65535 if used <= 65535 else max(used, 1)
+        if int(array.min(initial=0)) < 0:
+            raise ImageError(f"cannot read {what}: its integer pixels go below 0 (down to "
+                             f"{int(array.min())}); integer images are 0 to {top}.")
         array = array.astype(np.float32) / top
     elif np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float32)
@@ -324,25 +331,39 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
 
 
 def _check_unit_range(array: np.ndarray, what: str) -> None:
-    """``ImageError`` for float pixels ``(H, W, C)`` on another scale than [0, 1] that
-    ``FLOAT_TOP`` lets through: more than ``OFF_SCALE`` of them beyond 3 times the noise read
+    """``ImageError`` for float pixels ``(H, W, C)`` on another scale than [0, 1]
+    (``off_scale``)."""
+    reason = off_scale(array, "its float pixels")
+    if reason:
+        raise ImageError(f"cannot read {what}: {reason}")
+
+
+def off_scale(array: np.ndarray, values: str) -> str | None:
+    """Why float pixels ``(H, W, C)`` are on another scale than [0, 1] that ``FLOAT_TOP``
+    lets through, or None: more than ``OFF_SCALE`` of them beyond 3 times the noise read
     (plus 0.1) below 0 or above 1, where noise on a [0, 1] image leaves fewer than 0.2 %. An
-    image on [-1, 1] came back with 58 % of its pixels black, one on [0, 3] all white."""
+    image on [-1, 1] came back with 58 % of its pixels black, one on [0, 3] all white.
+    ``values`` names them in the sentence.
+
+    Example:
+        >>> off_scale(np.linspace(-1, 1, 256, dtype=np.float32).reshape(16, 16, 1), "y's values")[:37]
+        "45 % of y's values lie outside [0, 1]"
+    """
     low, high = float(array.min()), float(array.max())
     if (low >= -0.05 and high <= 1.05) or min(array.shape[:2]) < 8:
-        return
+        return None
     from .noise_level import estimate_sigma
 
     colour = array[:, :, :3] if array.shape[2] >= 3 else array[:, :, :1]
     noise = estimate_sigma(torch.from_numpy(np.ascontiguousarray(colour.transpose(2, 0, 1)))[None])[0]
     reach = 3 * noise + 0.1
     off = float(np.mean((colour < -reach) | (colour > 1 + reach)))
-    if off > OFF_SCALE:
-        hint = " ((x + 1) / 2 for [-1, 1])" if low < -0.5 else ""
-        raise ImageError(f"cannot read {what}: {100 * off:.0f} % of its float pixels lie outside "
-                         f"[0, 1] (from {low:.3g} to {high:.3g}), beyond the noise read "
-                         f"({255 * noise:.1f}/255); float images are taken on the [0, 1] scale: "
-                         f"scale it to that first{hint}.")
+    if off <= OFF_SCALE:
+        return None
+    hint = " ((x + 1) / 2 for [-1, 1])" if low < -0.5 else ""
+    return (f"{100 * off:.0f} % of {values} lie outside [0, 1] (from {low:.3g} to {high:.3g}), "
+            f"beyond the noise read ({255 * noise:.1f}/255); float images are taken on the "
+            f"[0, 1] scale: scale it to that first{hint}.")
 
 
 def to_array(x: torch.Tensor) -> np.ndarray:

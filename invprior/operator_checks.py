@@ -47,19 +47,26 @@ def users_operator(op) -> bool:
 
 def check_scale(y, op) -> None:
     """``ValueError`` in one sentence when ``op`` measures images (``IMAGE_MEASUREMENTS``)
-    and ``y`` holds values above ``io.FLOAT_TOP``: an image on the 0-255 scale, which would
-    be restored as a white one. (An operator of one's own: ``check_forward``.)
+    and ``y`` holds values above ``io.FLOAT_TOP`` (an image on the 0-255 scale, which would
+    be restored as a white one), or many outside [0, 1] beyond its noise (``io.off_scale``:
+    [-1, 1], [0, 1.5]; the CLI refused them, the API restored them dark or clipped). (An
+    operator of one's own: ``check_forward``.)
 
     Example:
         >>> import operators as O
         >>> check_scale(torch.full((1, 1, 4, 4), 0.5), O.Denoising())  # fine
     """
-    from .io import FLOAT_TOP
+    from .io import FLOAT_TOP, off_scale
 
     if getattr(op, "name", None) in IMAGE_MEASUREMENTS and isinstance(y, torch.Tensor):
         top = float(y.detach().max())
         if top > FLOAT_TOP:
             raise ValueError(_too_bright(top))
+        if y.ndim == 4 and y.is_floating_point():  # [-1, 1] or [0, 1.5]: as the CLI refuses
+            for image in y.detach().float().cpu():
+                reason = off_scale(image.permute(1, 2, 0).numpy(), "y's values")
+                if reason:
+                    raise ValueError(reason)
 
 
 def _too_bright(top: float) -> str:
@@ -159,6 +166,15 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
         if not bool(op.mask_for(y).any()):  # (restored as a plug-and-play's invention)
             raise ValueError("the mask hides every pixel: y says nothing of the image.")
+    if isinstance(op, O.Blur) and op.border == "valid" and y.ndim == 4:
+        # the image estimated reaches the kernel's half-width beyond y: a kernel larger than
+        # y leaves most of it unseen (a 64x64 photo, sigma 40: a near-black result, exit 0,
+        # where the circular border refused it)
+        (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
+        if kh > h or kw > w:
+            raise ValueError(f"the image ({w}x{h}, width x height) is smaller than the "
+                             f"{kw}x{kh} blur kernel; most of what it blurred lies outside "
+                             f"the frame.")
     if isinstance(op, O.CompressedSensing):
         if tuple(y.shape[1:]) != (op.m,):
             raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "

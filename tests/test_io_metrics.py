@@ -357,3 +357,16 @@ def test_a_float_image_on_another_scale_is_refused_and_noise_is_not(tmp_path, ca
     for noisy in (x + 0.3 * noise, 0.3 * noise):  # heavy noise, even on black, is no scale
         np.save(tmp_path / "noisy.npy", noisy)
         assert torch.equal(read_image(tmp_path / "noisy.npy").image[0, 0], torch.from_numpy(noisy))
+
+
+def test_wide_integer_pixels_keep_their_scale():
+    """int64 (NumPy's default for astype(int)) of a 0-255 image is read on the 8-bit scale,
+    not divided by its own maximum (9 % brighter); negative integer pixels are refused."""
+    from skimage import data
+
+    from invprior.io import from_array
+
+    camera = data.camera()[::8, ::8]
+    assert torch.equal(from_array(camera.astype(np.int64)).image, from_array(camera).image)
+    with pytest.raises(ImageError, match="go below 0"):
+        from_array(camera.astype(np.int64) - 10)

@@ -648,6 +648,22 @@ def test_a_notebook_s_torch_state_does_not_change_a_restoration(camera64):
         torch.set_default_dtype(torch.float32)
 
 
+def test_numerical_edge_cases_are_one_sentence(camera64):
+    """From an edge-case round: a y on [-1, 1] or [0, 1.5] is refused through the API as
+    by the CLI (restored dark or clipped); the deep image prior on an image under 8x8 says
+    so (a raw padding or BatchNorm error); a blur kernel larger than a photo with valid
+    borders is refused (a near-black result, exit 0)."""
+    for y, says in ((2 * camera64 - 1, r"\(x \+ 1\) / 2 for \[-1, 1\]"), (1.5 * camera64, "outside")):
+        with pytest.raises(ValueError, match=says):
+            solve(y, O.Denoising(), progress=False)
+    noisy = camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    assert solve(noisy, O.Denoising(), progress=False).image.shape == camera64.shape  # noise: fine
+    with pytest.raises(ValueError, match="needs images of at least 8x8 pixels, got 1x8"):
+        solve(torch.rand(1, 1, 8, 1), O.Denoising(), "dip", iters=3, progress=False)
+    with pytest.raises(ValueError, match="smaller than the 241x241 blur kernel"):
+        solve(camera64, O.Blur(sigma=40.0, border="valid"), iters=2, progress=False)
+
+
 def test_a_result_can_be_copied_dumped_and_printed():
     """dataclasses.asdict recursed forever on items == [self]; replace kept the old result
     as its item; a 2000-step result printed ~90 KB in a notebook."""

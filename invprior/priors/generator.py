@@ -133,6 +133,9 @@ def default_config(name: str, device: torch.device | str) -> NetConfig:
     return table[name]["cuda" if torch.device(device).type == "cuda" else "cpu"]
 
 
+MIN_SIDE = 8  # the network's coarsest level keeps at least 4x4 pixels after one downsampling
+
+
 def make_generator(
     name: str,
     shape: tuple,
@@ -151,6 +154,9 @@ def make_generator(
     """
     config = config or default_config(name, device)
     c, h, w = shape
+    if min(h, w) < MIN_SIDE:  # (a raw padding or BatchNorm error from torch before)
+        raise ValueError(f"the {name} prior needs images of at least {MIN_SIDE}x{MIN_SIDE} "
+                         f"pixels, got {w}x{h} (width x height).")
     # small images get a shallower network: the coarsest level keeps at least 4x4 pixels
     # (BatchNorm needs more than one value per channel)
     fit = max(1, int(math.log2(max(min(h, w), 1))) - 2)
