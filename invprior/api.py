@@ -198,14 +198,14 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         noise_level = noise_level.item()  # one number, held in an array
     if treats_items_apart(op, y, shape):  # each item alone, through its own operator
         return _item_by_item(y, op, spec, noise_level, truth, progress, options)
-    if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
-        return _level_each(y, op, prior, noise_level, truth, shape, progress)
-    y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
-    if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
-        _warn_if_noisy_where_observed(y, op)
     reason = prior.check(op)  # (a prior of one's own: its restore may not ask)
     if reason:
         raise ValueError(reason)
+    if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
+        return _checked(_level_each(y, op, prior, noise_level, truth, shape, progress), y, op, prior)
+    y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
+    if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
+        _warn_if_noisy_where_observed(y, op)
     result = prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
     return _checked(result, y, op, prior)
 
