@@ -248,7 +248,7 @@ def _warn_if_noisy_where_observed(y: torch.Tensor, op) -> None:
                       f"inpainting takes it as noise-free and keeps those pixels as they are. "
                       f"If it is noisy, noise_level={level:.3f} restores all of it (fine "
                       f"texture, such as grass, reads as noise too).", NoisyObservedWarning,
-                      stacklevel=3)
+                      stacklevel=4)  # (the caller of solve, past its context decorator)
 
 
 def _common_settings(options: dict) -> dict:

@@ -116,7 +116,7 @@ def text_mask(shape, text: str = "invprior", seed: int = 0) -> torch.Tensor:
     for row in range(2, h, step):
         shift = int(torch.randint(0, step, (1,), generator=g))
         draw.text((shift - step, row), (text + "  ") * (w // 20 + 2), fill=0)
-    return (torch.tensor(list(canvas.getdata())).view(h, w) == 255).float()
+    return torch.from_numpy(np.asarray(canvas) == 255).float()
 
 
 class Inpainting(LinearOperator):

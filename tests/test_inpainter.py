@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import operators as O
+from invprior.noise_level import NoisyObservedWarning
 from invprior import solve
 from invprior.api import auto_prior, resolve_prior
 from invprior.bench.hard import hidden_psnr
@@ -77,10 +78,12 @@ def test_a_noisy_photo_above_512x512_keeps_the_denoised_fill():
 def test_colour_goes_channel_by_channel_and_noise_is_removed(astronaut32):
     op = O.Inpainting(O.box_mask((32, 32), (10, 6, 12, 20)))
     y = op(astronaut32)
-    out = solve(y, op, "inpainter", progress=False).image
+    with pytest.warns(NoisyObservedWarning):  # (a 32x32 photo's fine detail reads 7.3/255)
+        out = solve(y, op, "inpainter", progress=False).image
     assert out.shape == y.shape and torch.equal(op(out), y)
     noisy = y + 0.05 * torch.randn(y.shape, generator=torch.Generator().manual_seed(0)) * op.mask
-    kept = solve(noisy, op, "inpainter", progress=False).image
+    with pytest.warns(NoisyObservedWarning, match="noise_level=0.06"):  # the level to give
+        kept = solve(noisy, op, "inpainter", progress=False).image
     denoised = solve(noisy, op, "inpainter", noise_level=0.05, progress=False).image
     seen = op.mask.expand_as(y) > 0
     error = lambda x: (x - astronaut32)[seen].square().mean()  # noqa: E731
