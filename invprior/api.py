@@ -16,7 +16,7 @@ import torch
 
 import operators as O
 
-from .checks import (check_level, check_observation, is_number, prepare,
+from .checks import (check_keep_observed, check_level, check_observation, is_number, prepare,
                      torch_as_restoring_needs, whole_number)
 from .colour import gray_channel, same_channels
 from .noise_level import NoisyObservedWarning, noisy_where_observed
@@ -180,9 +180,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     op = O.as_operator(op)
     check_scale(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
-    if not isinstance(options.get("keep_observed", True), bool):  # "no" would mean yes
-        raise ValueError(f"keep_observed is True, False or None (auto), got "
-                         f"{options['keep_observed']!r}.")
+    check_keep_observed(options.get("keep_observed"))
     spec, name = prior, resolve_prior(prior, op, options, y)
     prior = make_prior(name, **options)
     if _gray_in_colour(y, op, name, prior, truth, options):

@@ -19,7 +19,7 @@ import torch
 from .operator_checks import check_forward, users_operator
 
 __all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation",
-           "check_level", "is_number", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
+           "check_level", "check_keep_observed", "is_number", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
            "check_finite_weights", "check_diverged", "finite_weights"]
 
 # why torch.load(weights_only=True) failed, as every checkpoint reader says it
@@ -239,6 +239,20 @@ def is_number(value) -> bool:
         (True, False, False)
     """
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_keep_observed(value) -> None:
+    """``ValueError`` in one sentence unless ``keep_observed`` is True, False or None (auto):
+    a string such as "no" is true to Python, and would mean yes.
+
+    Example:
+        >>> check_keep_observed(None); check_keep_observed("no")
+        Traceback (most recent call last):
+        ...
+        ValueError: keep_observed is True, False or None (auto), got 'no'.
+    """
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"keep_observed is True, False or None (auto), got {value!r}.")
 
 
 def whole_number(name: str, value, least: int | None = None) -> int:

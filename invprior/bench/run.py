@@ -65,8 +65,9 @@ BLOCKS = {
 }
 
 
-def carried_over(path: Path, sections) -> dict:
-    """Blocks of an earlier file that this run does not redo: a partial rerun keeps them.
+def earlier_blocks(path: Path) -> dict:
+    """The blocks of an earlier file, by title: a partial rerun keeps those it does not
+    redo, and a section that skips keeps its own.
 
     Each block carries its own "Measured by ..." line, so its provenance stays true.
     """
@@ -81,7 +82,7 @@ def carried_over(path: Path, sections) -> dict:
             title, bodies[head] = head, body
         elif title is not None:  # a "## " heading inside a block belongs to that block
             bodies[title] += f"\n## {chunk}"
-    return {t: b.strip("\n") + "\n" for t, b in bodies.items() if not set(BLOCKS[t]) & set(sections)}
+    return {t: b.strip("\n") + "\n" for t, b in bodies.items()}
 
 
 def section_of(method: str) -> str:
@@ -359,8 +360,8 @@ def main(argv=None) -> int:
     provenance = f"_Measured by `{command.strip()}` on {started}; {machine()}._\n\n"
     header = (HEADER_START + "\n\nWritten by `python -m invprior.bench`; each block says which run "
               "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
-    blocks, rows = carried_over(Path(args.output), sections), []
-    earlier = carried_over(Path(args.output), ())  # every block, for a section that skips
+    earlier = earlier_blocks(Path(args.output))
+    blocks, rows = {t: b for t, b in earlier.items() if not set(BLOCKS[t]) & set(sections)}, []
     blocks[POLICY] = policy_markdown()
     fixed_sections = set(BLOCKS[FIXED]) & set(sections)
     kept, kept_by = carried_rows(Path(args.output), fixed_sections, cases) if fixed_sections else ([], "")

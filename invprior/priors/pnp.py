@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import is_number, resolve_device, whole_number
+from ..checks import check_keep_observed, is_number, resolve_device, whole_number
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
@@ -241,8 +241,7 @@ def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters
                         ("weight", weight), ("max_seconds", max_seconds)):
         if value is not None and not (is_number(value) and value > 0 and math.isfinite(value)):
             raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    if keep_observed is not None and not isinstance(keep_observed, bool):
-        raise ValueError(f"keep_observed is True, False or None (auto), got {keep_observed!r}.")
+    check_keep_observed(keep_observed)
 
 
 def check_denoised(out, noisy: torch.Tensor) -> None:
