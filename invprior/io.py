@@ -295,9 +295,28 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
             f"cannot read {what}: expected an (H, W) or (H, W, C) image with C <= 4, "
             f"got shape {array.shape}."
         )
+    floats = np.issubdtype(array.dtype, np.floating)
+    array = _unit_values(array, f"cannot read {what}", unit_scale)
+    if unit_scale and floats:
+        _check_unit_range(array, what)
+    channels = array.shape[2]
+    alpha = None
+    if channels in (2, 4):  # gray+alpha or RGBA: keep alpha apart
+        alpha = torch.from_numpy(np.ascontiguousarray(array[:, :, -1]))[None, None]
+        array = array[:, :, :-1]
+    image = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+    return Loaded(image, alpha)
+
+
+def _unit_values(array: np.ndarray, refuse: str, unit_scale: bool = True) -> np.ndarray:
+    """``array``'s pixels as float32 on the [0, 1] scale: bool as 0 and 1, integers on
+    their type's scale (wider ones on the 8- or 16-bit scale their values fit), floats as
+    they are; ``ImageError`` beginning with ``refuse`` ("cannot read 'x.png'") for negative
+    integers, NaN or infinite values, another pixel type, and (``unit_scale``) float values
+    on another scale (``FLOAT_TOP``, ``off_scale``)."""
     if array.dtype == bool:
-        array = array.astype(np.float32)
-    elif np.issubdtype(array.dtype, np.integer):
+        return array.astype(np.float32)
+    if np.issubdtype(array.dtype, np.integer):
         top = np.iinfo(array.dtype).max
         if array.dtype.itemsize > 2:
             # wider integers (NumPy's int64 by default: astype(int) of a 0-255 image): the
@@ -306,28 +325,19 @@ def _to_tensor(array: np.ndarray, what: str, unit_scale: bool = True) -> Loaded:
             used = int(array.max(initial=0))
             top = 255 if used <= 255 else 65535 if used <= 65535 else max(used, 1)
         if int(array.min(initial=0)) < 0:
-            raise ImageError(f"cannot read {what}: its integer pixels go below 0 (down to "
+            raise ImageError(f"{refuse}: its integer pixels go below 0 (down to "
                              f"{int(array.min())}); integer images are 0 to {top}.")
-        array = array.astype(np.float32) / top
-    elif np.issubdtype(array.dtype, np.floating):
-        array = array.astype(np.float32)
-        if not np.isfinite(array).all():
-            raise ImageError(f"cannot read {what}: it contains NaN or infinite values.")
-        top = float(array.max(initial=0.0))
-        if unit_scale and top > FLOAT_TOP:
-            raise ImageError(f"cannot read {what}: its float pixels reach {top:g}, and float "
-                             f"images are taken on the [0, 1] scale (divide 0-255 values by 255).")
-        if unit_scale:
-            _check_unit_range(array, what)
-    else:
-        raise ImageError(f"cannot read {what}: unsupported pixel type {array.dtype}.")
-    channels = array.shape[2]
-    alpha = None
-    if channels in (2, 4):  # gray+alpha or RGBA: keep alpha apart
-        alpha = torch.from_numpy(np.ascontiguousarray(array[:, :, -1]))[None, None]
-        array = array[:, :, :-1]
-    image = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-    return Loaded(image, alpha)
+        return array.astype(np.float32) / top
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ImageError(f"{refuse}: unsupported pixel type {array.dtype}.")
+    array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ImageError(f"{refuse}: it contains NaN or infinite values.")
+    top = float(array.max(initial=0.0))
+    if unit_scale and top > FLOAT_TOP:
+        raise ImageError(f"{refuse}: its float pixels reach {top:g}, and float "
+                         f"images are taken on the [0, 1] scale (divide 0-255 values by 255).")
+    return array
 
 
 def _check_unit_range(array: np.ndarray, what: str) -> None:
@@ -368,7 +378,14 @@ def off_scale(array: np.ndarray, values: str) -> str | None:
 
 def to_array(x: torch.Tensor) -> np.ndarray:
     """``(1, C, H, W)`` / ``(C, H, W)`` / ``(H, W)`` tensor -> ``(H, W)`` or ``(H, W, C)`` array."""
-    x = x.detach().float().cpu()
+    return _planes_last(x.detach().float())
+
+
+def _planes_last(x: torch.Tensor) -> np.ndarray:
+    """``to_array`` keeping the dtype (bool and integers; half precision as float32)."""
+    x = x.detach().cpu()
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     if x.ndim == 4:
         if x.shape[0] != 1:
             raise ValueError(f"expected a single image, got a batch of {x.shape[0]}.")
@@ -393,8 +410,11 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     where it describes the written pixels (an RGB profile on colour, a gray one on gray; a
     ``.npy`` file holds none).
 
-    ``x``: tensor ``(1, C, H, W)``/``(C, H, W)``/``(H, W)`` or an ``(H, W[, C])`` array.
-    Refuses to replace an existing file unless ``overwrite`` is true.
+    ``x``: tensor ``(1, C, H, W)``/``(C, H, W)``/``(H, W)`` or an ``(H, W[, C])`` array,
+    its values read as ``from_array`` reads them: floats on the [0, 1] scale, integers on
+    their type's (uint8 0-255, uint16 0-65535). Refuses NaN, floats on the 0-255 scale
+    (above ``FLOAT_TOP``) and more than 4 channels, and to replace an existing file unless
+    ``overwrite`` is True.
 
     Example:
         >>> write_image("out.png", torch.rand(1, 3, 8, 8))  # doctest: +SKIP
@@ -406,6 +426,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}.")
+    if not isinstance(overwrite, (bool, np.bool_)):  # "no" is true to Python
+        raise ValueError(f"overwrite is True or False, got {overwrite!r}.")
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
                           "(overwrite=True in Python).")
     if path.exists() and not overwrite:
@@ -420,15 +442,14 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
     """``write_image`` once its checks passed."""
     suffix = path.suffix.lower()
     write = partial(atomic_write, path, replace=overwrite)
-    array = to_array(x) if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)
+    array = _pixels(x, path)
     if suffix == ".npy":
-        data = array.astype(np.float32)
-        return write(lambda tmp: _save_npy(tmp, data))
+        return write(lambda tmp: _save_npy(tmp, array))
     import imageio.v3 as iio
 
     dtype = np.uint8 if bits == 8 else np.uint16
     top = np.iinfo(dtype).max
-    data = (np.clip(np.nan_to_num(array), 0, 1) * top + 0.5).astype(dtype)
+    data = (np.clip(array, 0, 1) * top + 0.5).astype(dtype)
     # the ICC profile under its name in each writer (Pillow's, tifffile's)
     icc = _profile_for(profile, data)
     embed = {"iccprofile": icc} if icc and suffix in (".tif", ".tiff") else (
@@ -445,6 +466,35 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
         return write(lambda tmp: iio.imwrite(tmp, data, extension=".png",
                                              compress_level=PNG_LEVEL, **embed))
     return write(lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile", **embed))
+
+
+def _pixels(x, path: Path) -> np.ndarray:
+    """What ``write_image`` writes of ``x`` to ``path``: float32 pixels on the [0, 1] scale
+    as ``from_array`` reads them (integers on their type's scale), ``(H, W)`` or ``(H, W, C)``
+    with C <= 4 for an image file, any shape for ``.npy`` (a compressed-sensing ``y``).
+    ``ImageError`` for what no file would show right: NaN, 0-255 floats, other shapes."""
+    refuse = f"cannot write '{path}'"
+    if isinstance(x, torch.Tensor):
+        if x.device.type == "meta" or x.is_complex():
+            raise ImageError(f"{refuse}: x is a {'meta' if x.device.type == 'meta' else 'complex'}"
+                             " tensor; images are real tensors with values.")
+        if not 2 <= x.ndim <= 4:
+            raise ImageError(f"{refuse}: expected a (1, C, H, W), (C, H, W) or (H, W) tensor, "
+                             f"got shape {tuple(x.shape)}.")
+        array, shape = _planes_last(x), tuple(x.shape)
+    else:
+        array = np.asarray(x)
+        shape = array.shape
+        if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)):
+            raise ImageError(f"{refuse}: x is a {type(x).__name__}, not an image tensor or array.")
+    if path.suffix.lower() == ".npy":  # the values as they are (a measurement vector too)
+        return _unit_values(array, refuse, unit_scale=False)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or array.ndim == 3 and array.shape[2] > 4 or 0 in array.shape:
+        raise ImageError(f"{refuse}: expected one image of at most 4 channels, "
+                         f"got shape {shape}.")
+    return _unit_values(array, refuse)
 
 
 def _profile_for(profile: bytes | None, data: np.ndarray) -> bytes | None:

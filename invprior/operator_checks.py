@@ -94,8 +94,11 @@ def check_forward(op, y, shape=None) -> None:
     """
     import operators as O
 
+    if type(op) is O.Stack:
+        _check_stacked(op, y)
+        return
     if not isinstance(y, torch.Tensor):
-        return  # a stacked operator's tuple: its parts are checked as they are measured
+        return  # a tuple for an operator of one's own: its parts are checked as they are measured
     user = users_operator(op)
     if not user:
         _check_built_in(op, y, shape)
@@ -143,6 +146,7 @@ def treats_items_apart(op, y, shape=None) -> bool:
     if not isinstance(y, torch.Tensor) or len(y) < 2:
         return False
     if type(op) is O.Inpainting:
+        op.mask_for(y)  # a mask per item, as many as y's items
         return len(op.mask) > 1
     if not users_operator(op):
         return False
@@ -195,6 +199,28 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
         if takes != shape:  # a built-in operator knows the size it takes
             raise ValueError(f"shape is {shape}, but {type(op).__name__} gives y's "
                              f"{tuple(y.shape[1:])} from images of {takes}.")
+
+
+def _check_stacked(op, y) -> None:
+    """``ValueError`` unless ``y`` is a tuple of one measurement per operator of the stack
+    ``op``, each shaped as its operator measures the image that the first one's is of (one
+    tensor was restored as if every operator had measured it: the blurred image returned
+    for its truth)."""
+    k = len(op.ops)
+    if not isinstance(y, tuple) or len(y) != k:
+        given = f"a tuple of {len(y)}" if isinstance(y, tuple) else "one tensor"
+        raise ValueError(f"a stack of {k} operators takes y as a tuple of {k} measurements, "
+                         f"one per operator (what the stack returns), got {given}.")
+    image = torch.zeros(1, *op.ops[0].input_shape_for(tuple(y[0].shape)), device=y[0].device)
+    with torch.no_grad():
+        measured = op(image)
+    for i, (part, made) in enumerate(zip(y, measured)):
+        if part.shape[0] != y[0].shape[0] or part.shape[1:] != made.shape[1:]:
+            raise ValueError(f"y[{i}] has shape {tuple(part.shape)}, but the stack measures an "
+                             f"image of {tuple(image.shape[1:])} there as "
+                             f"{(y[0].shape[0], *made.shape[1:])}.")
+    for part_op, part in zip(op.ops, y):
+        _check_built_in(part_op, part, None)
 
 
 def _given_shape(shape) -> tuple:

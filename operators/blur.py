@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 
 import torch
 
@@ -20,14 +21,16 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     """
     import kornia.filters  # lazy: keeps `import operators` fast
 
+    sigma = _real(sigma, "blur sigma")
     if not 0 < sigma < math.inf:
         raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
     if size is None:
         size = 2 * math.ceil(3 * sigma) + 1
-    elif isinstance(size, int) and not isinstance(size, bool) and 1 <= size < 3:
+    elif _whole(size) is not None and 1 <= _whole(size) < 3:
         # (size 1 is the identity: a deblurring of nothing; size 0 was read as the default)
         raise ValueError(f"a gaussian blur's kernel needs size >= 3, got {size} (no blur).")
     _check_size(size, f"blur sigma {sigma:g} (kernel side 2*ceil(3*sigma)+1)")
+    size = _whole(size)
     return kornia.filters.get_gaussian_kernel2d(size, (sigma, sigma), force_even=True)[0]
 
 
@@ -40,9 +43,10 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
     """
     import kornia.filters
 
-    if not (isinstance(length, int) and length >= 1):
-        raise ValueError(f"motion length must be a positive integer, got {length}.")
-    if not math.isfinite(float(angle)):  # kornia drew a kernel of NaN from it
+    _check_size(length, "motion length")
+    length = _whole(length)
+    angle = _real(angle, "motion angle")
+    if not math.isfinite(angle):  # kornia drew a kernel of NaN from it
         raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
     if length == 1:  # no motion: kornia draws kernels of 3 pixels and more
         return torch.ones(1, 1)
@@ -53,7 +57,8 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
 
 def box_kernel(size: int) -> torch.Tensor:
     """Uniform ``size x size`` kernel summing to one."""
-    _check_size(size)
+    _check_size(size, "box size")
+    size = _whole(size)
     return torch.full((size, size), 1.0 / size**2)
 
 
@@ -62,9 +67,27 @@ def box_kernel(size: int) -> torch.Tensor:
 MAX_KERNEL_SIZE = 4097
 
 
+def _whole(value) -> int | None:
+    """``value`` as an int where it is one (a NumPy integer too; not a bool), else None."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        return None
+    return operator.index(value)
+
+
+def _real(value, what: str) -> float:
+    """``value`` as a float, or ``ValueError`` naming ``what`` (a string, a list, None)."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise ValueError(f"{what} must be a number, got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # a tensor of several values, complex
+        raise ValueError(f"{what} must be a number, got {value!r}.") from None
+
+
 def _check_size(size, what: str = "kernel size") -> None:
-    if not (isinstance(size, int) and size >= 1):
-        raise ValueError(f"kernel size must be a positive integer, got {size}.")
+    if _whole(size) is None or _whole(size) < 1:
+        raise ValueError(f"{what} must be a positive integer, got {size!r}.")
+    size = _whole(size)
     if size > MAX_KERNEL_SIZE:
         raise ValueError(f"{what} gives a {size}x{size} kernel; the largest is "
                          f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}.")
@@ -124,13 +147,21 @@ class Blur(LinearOperator):
             raise ValueError("Blur needs exactly one of sigma, motion, box or kernel.")
         if border not in BORDERS:
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
+        if not isinstance(normalize, bool):  # "no" is true to Python
+            raise ValueError(f"normalize is True or False, got {normalize!r}.")
         if sigma is not None:
-            k, self.described = gaussian_kernel(float(sigma), size), f"sigma={float(sigma):g}"
+            sigma = _real(sigma, "blur sigma")
+            k, self.described = gaussian_kernel(sigma, size), f"sigma={sigma:g}"
         elif motion is not None:
-            k, self.described = motion_kernel(*motion), f"motion={tuple(motion)}"
+            if not isinstance(motion, (tuple, list)) or len(motion) not in (1, 2):
+                raise ValueError(f"motion is (length, angle_degrees), got {motion!r}.")
+            k = motion_kernel(*motion)
+            self.described = f"motion={(_whole(motion[0]), *(float(a) for a in motion[1:]))}"
         elif box is not None:
             k, self.described = box_kernel(box), f"box={box}"
         else:
+            if torch.as_tensor(kernel).is_complex():  # its imaginary part was dropped
+                raise ValueError("the blur kernel holds complex values; a blur kernel is real.")
             k = torch.as_tensor(kernel, dtype=torch.float32).clone()
             if k.ndim != 2 or min(k.shape) < 1:
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
@@ -197,6 +228,8 @@ class Blur(LinearOperator):
         spectrum = self._spectrum(x, size)
         if adjoint:
             spectrum = spectrum.conj()
+        # (in the spectrum's precision: torch's FFT takes no half precision on the CPU)
+        x = x.to(spectrum.real.dtype)
         out = torch.fft.irfft2(torch.fft.rfft2(x, s=size) * spectrum, s=size)
         return out[..., : x.shape[-2], : x.shape[-1]]
 
@@ -252,7 +285,8 @@ class Blur(LinearOperator):
         spectrum = self._spectrum(y)
         if isinstance(damping, torch.Tensor):  # (B, 1, 1, 1): one per item
             damping = damping.to(spectrum.real.dtype)
-        solved = torch.fft.rfft2(y) * spectrum.conj() / (spectrum.abs().square() + damping)
+        solved = torch.fft.rfft2(y.to(spectrum.real.dtype)) * spectrum.conj() / (
+            spectrum.abs().square() + damping)
         return torch.fft.irfft2(solved, s=y.shape[-2:]).to(y.dtype)
 
     # damped back-projections tried from the most exact on, and the out-of-range share that

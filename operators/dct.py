@@ -26,6 +26,18 @@ def _twiddle_cached(n: int, dtype: torch.dtype, device: torch.device) -> torch.T
     return torch.polar(scale, -math.pi * k / (2 * n))
 
 
+def _in_fft_precision(transform):
+    """``transform`` computed in float32 for half-precision input and cast back: torch's
+    FFT takes no float16 or bfloat16 on the CPU ("Unsupported dtype Half")."""
+    @functools.wraps(transform)
+    def wrapped(x: torch.Tensor) -> torch.Tensor:
+        if x.dtype in (torch.float16, torch.bfloat16):
+            return transform(x.float()).to(x.dtype)
+        return transform(x)
+    return wrapped
+
+
+@_in_fft_precision
 def dct(x: torch.Tensor) -> torch.Tensor:
     """Orthonormal DCT-II along the last axis.
 
@@ -39,6 +51,7 @@ def dct(x: torch.Tensor) -> torch.Tensor:
     return (torch.fft.fft(v) * _twiddle(n, x)).real
 
 
+@_in_fft_precision
 def idct(X: torch.Tensor) -> torch.Tensor:
     """Inverse of ``dct`` (orthonormal DCT-III) along the last axis."""
     n = X.shape[-1]

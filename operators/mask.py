@@ -202,7 +202,10 @@ class Inpainting(LinearOperator):
         check_image(x)
         m = self.mask
         fits = m.shape[-2:] == x.shape[-2:] and m.shape[1] in (1, x.shape[1])
-        if not fits or m.shape[0] not in (1, x.shape[0]):
+        if fits and m.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"the mask holds {m.shape[0]} masks, one per image, but the batch "
+                             f"holds {x.shape[0]} images.")
+        if not fits:
             raise ValueError(
                 f"the mask shape {tuple(m.shape)} does not match the image shape "
                 f"{tuple(x.shape)}."

@@ -12,15 +12,38 @@ import torch
 from torch import nn
 
 
+def _number(value, what: str) -> float:
+    """``value`` as a finite float, or ``ValueError`` naming ``what`` (a string, a tensor of
+    several values, NaN: each failed on a comparison inside the class, or passed)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, torch.Tensor, complex)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+        raise ValueError(f"{what} must be a number, got {value!r}.")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be finite, got {number:g}.")
+    return number
+
+
 class Noise(nn.Module):
-    """Base class: ``forward(y)`` returns a noisy copy of ``y`` (tensor or tuple of them)."""
+    """Base class: ``forward(y)`` returns a noisy copy of ``y`` (tensor or tuple of them, of
+    floating point: noise on integer pixels would be rounded away)."""
 
     def __init__(self, seed: int = 0):
         super().__init__()
+        if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
+            raise ValueError(f"the noise seed must be an integer, got {seed!r}.")
+        if not -(2 ** 63) <= int(seed) < 2 ** 64:  # what torch.Generator.manual_seed takes
+            raise ValueError(f"the noise seed must be a 64-bit integer, got {seed}.")
         self.seed = int(seed)
 
     def forward(self, y):
         g = torch.Generator().manual_seed(self.seed)
+        for part in y if isinstance(y, tuple) else (y,):
+            if not (isinstance(part, torch.Tensor) and part.is_floating_point()):
+                kind = part.dtype if isinstance(part, torch.Tensor) else type(part).__name__
+                raise ValueError(f"noise is added to floating-point tensors on the [0, 1] scale, "
+                                 f"got {kind} (x.float() / 255 for 8-bit pixels).")
         if isinstance(y, tuple):
             return tuple(self.corrupt(part, g) for part in y)
         return self.corrupt(y, g)
@@ -45,9 +68,13 @@ class GaussianNoise(Noise):
 
     def __init__(self, sigma: float, seed: int = 0):
         super().__init__(seed)
-        if not sigma >= 0:
-            raise ValueError(f"the noise sigma must be >= 0, got {sigma}.")
-        self.sigma = float(sigma)
+        sigma = _number(sigma, "the noise sigma")
+        if not 0 <= sigma <= 1:
+            # papers state noise levels on the 0-255 scale: a std of 25 on a [0, 1] image
+            # was added without a word
+            raise ValueError(f"the gaussian noise sigma is on the image's [0, 1] scale, from 0 "
+                             f"to 1, got {sigma:g}{scale_hint(sigma)}.")
+        self.sigma = sigma
 
     def corrupt(self, y, g):
         noise = torch.randn(y.shape, generator=g, dtype=torch.float64)
@@ -65,9 +92,10 @@ class PoissonNoise(Noise):
 
     def __init__(self, peak: float, seed: int = 0):
         super().__init__(seed)
+        peak = _number(peak, "the Poisson peak")
         if not peak > 0:
-            raise ValueError(f"the Poisson peak must be positive, got {peak}.")
-        self.peak = float(peak)
+            raise ValueError(f"the Poisson peak must be positive, got {peak:g}.")
+        self.peak = peak
 
     def corrupt(self, y, g):
         rate = (y.detach().double().cpu().clamp_min(0) * self.peak)
@@ -85,9 +113,10 @@ class SaltPepperNoise(Noise):
 
     def __init__(self, p: float, seed: int = 0):
         super().__init__(seed)
+        p = _number(p, "the salt-and-pepper fraction")
         if not 0 <= p <= 1:
-            raise ValueError(f"the salt-and-pepper fraction must be in [0, 1], got {p}.")
-        self.p = float(p)
+            raise ValueError(f"the salt-and-pepper fraction must be in [0, 1], got {p:g}.")
+        self.p = p
 
     def corrupt(self, y, g):
         u = torch.rand(y.shape, generator=g, dtype=torch.float64)
@@ -136,9 +165,4 @@ def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
         raise ValueError(f"the noise level in '{spec}' is not a number (e.g. {name}:0.05).") from None
     if not math.isfinite(level):
         raise ValueError(f"the noise level in '{spec}' must be finite.")
-    if name == "gaussian" and level > 1:
-        # papers state noise levels on the 0-255 scale: "--noise 25" added a std of 25
-        # to a [0, 1] image without a word
-        raise ValueError(f"the gaussian noise sigma in '{spec}' is on the image's [0, 1] scale, "
-                         f"from 0 to 1, got {level:g}{scale_hint(level)}.")
     return NOISES[name](level, seed=seed)

@@ -137,6 +137,28 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
+def test_write_reads_pixels_as_from_array_does_and_refuses_what_no_file_shows(tmp_path):
+    from skimage import data
+
+    camera = data.camera()[:64, :64]  # uint8: once written as all white, clipped to [0, 1]
+    written = read_image(write_image(tmp_path / "camera.png", camera)).image
+    assert torch.equal((written[0, 0] * 255).round().byte(), torch.from_numpy(camera))
+    wide = np.array([[0, 1000], [65535, 30000]], dtype=np.uint16)
+    assert read_image(write_image(tmp_path / "wide.tif", wide, bits=16)).image.max() == 1.0
+    for x, says in [(torch.rand(1, 1, 8, 8) * 255, "0-255 values"),
+                    (torch.full((1, 1, 8, 8), float("nan")), "NaN"),
+                    (torch.rand(1, 5, 8, 8), r"at most 4 channels, got shape \(1, 5, 8, 8\)"),
+                    (torch.rand(8), "got shape"), (None, "not an image"),
+                    (np.full((8, 8), -3), "below 0")]:
+        with pytest.raises(ImageError, match=says):
+            write_image(tmp_path / "x.png", x)
+    with pytest.raises(ValueError, match="True or False, got 'no'"):
+        write_image(tmp_path / "camera.png", camera, overwrite="no")
+    assert not (tmp_path / "x.png").exists()
+    vector = torch.randn(1, 50) * 3  # a compressed-sensing y: any shape and scale in .npy
+    assert np.array_equal(np.load(write_image(tmp_path / "y.npy", vector)), vector.numpy())
+
+
 def test_psnr_and_ssim():
     ref = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     noisy = ref + 0.1 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))

@@ -162,6 +162,9 @@ def test_dtype_gradient_and_state_dict(name, make, shape):
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert _parts(op.double()(x.detach().double()))[0].dtype == torch.float64
     op = op.float()
+    # half precision in, half out (torch's FFT takes none on the CPU: Blur failed)
+    for half, full in zip(_parts(op(x.detach().half())), _parts(op(x.detach()))):
+        assert half.dtype == torch.float16 and torch.allclose(half.float(), full, atol=0.02)
     state = op.state_dict()
     assert all(v.device.type == "cpu" for v in state.values())
     # a fresh operator built the same way loads the state and agrees
@@ -202,6 +205,16 @@ def test_noise_levels():
     # a level on the 0-255 scale, as papers state it, is refused with its [0, 1] value
     with pytest.raises(ValueError, match="25 on the 0-255 scale is 0.098"):
         O.make_noise("25")
+    # the classes check as make_noise does (25 was added as a std of 25; a string failed
+    # on a comparison inside; uint8 pixels came back with the noise rounded away)
+    for make, says in [(lambda: O.GaussianNoise(25), "25 on the 0-255 scale is 0.098"),
+                       (lambda: O.GaussianNoise(float("inf")), "must be finite"),
+                       (lambda: O.PoissonNoise("3"), "the Poisson peak must be a number, got '3'"),
+                       (lambda: O.SaltPepperNoise(torch.tensor([0.1, 0.2])), "must be a number"),
+                       (lambda: O.GaussianNoise(0.1, seed=2 ** 70), "64-bit integer"),
+                       (lambda: O.GaussianNoise(0.1)(x.byte()), "floating-point tensors")]:
+        with pytest.raises(ValueError, match=says):
+            make()
 
 
 def test_soft_mask_consistency():
@@ -333,7 +346,14 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.make("fft"), "unknown operator 'fft'"),
         (lambda: O.make("blur", sigma=1.0, radius=3), "no parameter radius"),
         (lambda: O.make_noise("laplace:0.1"), "unknown noise"),
-        (lambda: O.GaussianNoise(-0.1), "sigma must be >= 0"),
+        (lambda: O.GaussianNoise(-0.1), "from 0 to 1, got -0.1"),
+        (lambda: O.Blur(motion=(10 ** 6, 0)), "1000000x1000000 kernel; the largest"),  # (4 TB asked)
+        (lambda: O.Blur(motion=5), r"motion is \(length, angle_degrees\), got 5"),
+        (lambda: O.Blur(motion=(5, "a")), "motion angle must be a number, got 'a'"),
+        (lambda: O.Blur(box="3"), "box size must be a positive integer, got '3'"),
+        (lambda: O.Blur(sigma=[2]), r"blur sigma must be a number, got \[2\]"),
+        (lambda: O.Blur(sigma=1.0, normalize="no"), "normalize is True or False"),
+        (lambda: O.Blur(kernel=torch.ones(3, 3, dtype=torch.complex64)), "complex values"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(build, match):
@@ -345,6 +365,8 @@ def test_whole_numbers_of_numpy_and_a_motion_of_one_pixel_are_taken():
     x = torch.rand(1, 1, 16, 16)
     assert O.Downsampling(np.int64(2)).factor == 2
     assert O.CompressedSensing(np.int64(64), (1, 16, 16)).m == 64
+    assert torch.equal(O.Blur(box=np.int64(3)).kernel, O.Blur(box=3).kernel)  # ("got 3")
+    assert repr(O.Blur(motion=(np.int64(5), 30))) == "Blur(motion=(5, 30.0))"
     assert torch.allclose(O.Blur(motion=(1, 30.0))(x), x, atol=1e-6)  # (kornia: a 1-pixel kernel)
     with pytest.raises(ValueError, match="the class Denoising; pass an instance"):
         O.as_operator(O.Denoising)

@@ -506,6 +506,15 @@ def test_a_stacked_operator_gets_a_prior_that_takes_it():
         solve(A(y), A, "denoiser", iters=2, progress=False)
     with pytest.raises(ValueError, match="a tuple of measurements is for a stacked operator"):
         solve((y, y), O.Denoising(), progress=False)
+    # measurements that are not the stack's: one tensor was restored as if each operator
+    # had measured it (the blurred image returned), an extra one ignored
+    blurred, seen = A(y)
+    for wrong, says in [(blurred, "takes y as a tuple of 2 measurements, .* got one tensor"),
+                        ((blurred, seen, seen), "got a tuple of 3"),
+                        ((blurred, seen[..., :8, :8]), r"y\[1\] has shape \(1, 1, 8, 8\)"),
+                        ((blurred, seen.expand(2, -1, -1, -1)), r"y\[1\] has shape \(2,")]:
+        with pytest.raises(ValueError, match=says):
+            solve(wrong, A, iters=2, progress=False)
 
 
 def test_one_noise_level_per_observation(camera64):
@@ -570,6 +579,8 @@ def test_an_operator_with_a_parameter_per_item_restores_each_item_through_its_ow
             level = options["noise_level"][b] if "noise_level" in options else None
             alone = solve(own(x[b : b + 1]), own, progress=False, **{**options, "noise_level": level})
             assert torch.allclose(out.items[b].image, alone.image, atol=1e-5), (options, b)
+    with pytest.raises(ValueError, match="the mask holds 2 masks, one per image, but the batch holds 3"):
+        solve(torch.cat([inpaint(x), x[:1]]), inpaint, iters=2, progress=False)
 
 
 def test_an_operator_that_says_its_noise_is_not_visible_is_not_read():

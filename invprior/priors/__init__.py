@@ -113,6 +113,10 @@ def make_prior(spec, **options) -> Prior:
         return _build(partial(LatentPrior, spec), "trained", _trained_options(), options)
     if isinstance(spec, str) and spec in PRIORS:
         return _build(PRIORS[spec], spec, options_of(spec), options)
+    if spec == "auto":  # no operator here to pick for
+        raise ValueError(f"'auto' picks a prior for an operator, which make_prior does not "
+                         f"see: name one of {', '.join(PRIORS)} here, or let "
+                         f"invprior.auto_prior(op, y) name it.")
     if isinstance(spec, (str, os.PathLike)):
         if not str(spec).endswith(".pt") and not Path(spec).is_file():
             raise ValueError(f"unknown prior '{spec}'; choose one of auto, {', '.join(PRIORS)}, "
