@@ -31,8 +31,15 @@ def _as_images(x) -> list[np.ndarray]:
 
 def _check_scale(x, ref, data_range: float) -> None:
     """Integer pixels (0-255) measured with the data range of [0, 1] images: PSNR -17 dB
-    instead of 31; refuse, saying what to pass."""
+    instead of 31; refuse, saying what to pass. Also a data range that is no positive
+    number (0 failed with "math domain error"), and what is no image (None)."""
+    if isinstance(data_range, (bool, str)) or not hasattr(data_range, "__float__") or not (
+            0 < float(data_range) < math.inf):
+        raise ValueError(f"data_range must be a positive number (1 for [0, 1] images, 255 for "
+                         f"8-bit pixels), got {data_range!r}.")
     for a in (x, ref):
+        if a is None or isinstance(a, (str, bytes, int, float, dict)):
+            raise ValueError(f"the images compared are tensors or arrays, got {type(a).__name__}.")
         dtype = a.dtype if isinstance(a, (torch.Tensor, np.ndarray)) else np.asarray(a).dtype
         name = str(dtype).replace("torch.", "")
         if name.startswith(("uint", "int")) and data_range == 1.0:

@@ -37,7 +37,41 @@ def check_image(x: torch.Tensor, name: str = "input") -> torch.Tensor:
         )
     if not x.is_floating_point():
         raise ValueError(f"{name} must be a floating-point tensor, got {x.dtype}.")
+    if x.numel() == 0:  # (an FFT failed with "MKL FFT error", a resampling on a reshape)
+        raise ValueError(f"{name} is empty, shape {tuple(x.shape)}.")
     return x
+
+
+def as_seed(seed, what: str = "seed") -> int:
+    """``seed`` as an int that ``torch.Generator.manual_seed`` takes (a NumPy integer too),
+    or ``ValueError`` naming ``what`` ("a" and 2**70 failed inside int() and the generator).
+
+    Example:
+        >>> import numpy as np
+        >>> as_seed(np.int64(3)), as_seed(-1)
+        (3, -1)
+    """
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise ValueError(f"{what} must be an integer, got {seed!r}.")
+    seed = seed.__index__()
+    if not -(2 ** 63) <= seed < 2 ** 64:
+        raise ValueError(f"{what} must be a 64-bit integer, got {seed}.")
+    return seed
+
+
+def as_shape(shape, what: str = "shape") -> tuple:
+    """``shape`` as a tuple of ints (a list, a ``torch.Size``, NumPy integers), or
+    ``ValueError`` naming ``what``: a number, a string such as "1,8,8" (read as its
+    characters) or None failed inside ``tuple()``.
+
+    Example:
+        >>> as_shape([1, 8, 8])
+        (1, 8, 8)
+    """
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or not all(
+            hasattr(n, "__index__") and not isinstance(n, bool) for n in shape):
+        raise ValueError(f"{what} must be a tuple of whole numbers such as (1, 64, 64), got {shape!r}.")
+    return tuple(n.__index__() for n in shape)
 
 
 # ``noise_visible`` of an operator whose y shows its noise only at the top of its spectrum
@@ -76,7 +110,7 @@ class Operator(nn.Module):
 
     def __init__(self, input_shape: tuple | None = None):
         super().__init__()
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.input_shape = as_shape(input_shape, "input_shape") if input_shape is not None else None
         self._fixed_input_shape = input_shape is not None
         self.register_forward_pre_hook(_remember_input_shape)
 

@@ -241,6 +241,7 @@ class Blur(LinearOperator):
         return torch.fft.rfft2(_at_origin(self.kernel, size or x.shape[-2:], real, x.device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image(x)
         if self.border in ("circular", "valid"):
             # by hand, not kornia: in the solver the backward pass of a 15x15 conv2d took
             # ~70 ms per 256x256 image on one core, the FFT forward+backward ~1.5 ms; valid:
@@ -256,6 +257,7 @@ class Blur(LinearOperator):
         return self._padded(x)
 
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        check_image(y)
         if self.border not in ("circular", "valid"):
             return super().adjoint(y)
         # the adjoint of circular convolution is circular correlation: conjugate spectrum

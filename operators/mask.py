@@ -6,13 +6,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import LinearOperator, check_image, is_damped
+from .base import LinearOperator, as_seed, as_shape, check_image, is_damped
 from .cg import conjugate_gradient
 from .smooth import neg_laplacian, neighbour_sum
 
 
 def _shape_hw(shape) -> tuple[int, int]:
-    shape = tuple(int(s) for s in shape)
+    shape = as_shape(shape, "a mask's shape")
     if len(shape) < 2 or min(shape[-2:]) < 1:
         raise ValueError(f"a mask needs a positive (H, W) size, got {shape}.")
     return shape[-2:]
@@ -25,10 +25,10 @@ def random_mask(shape, missing: float = 0.5, seed: int = 0) -> torch.Tensor:
         >>> random_mask((4, 4), missing=0.25).sum().item()
         12.0
     """
-    if not 0.0 <= missing < 1.0:
-        raise ValueError(f"the missing fraction must be in [0, 1), got {missing}.")
+    if isinstance(missing, (bool, str)) or not hasattr(missing, "__float__") or not 0.0 <= missing < 1.0:
+        raise ValueError(f"the missing fraction must be a number in [0, 1), got {missing!r}.")
     h, w = _shape_hw(shape)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(as_seed(seed))
     order = torch.randperm(h * w, generator=g)
     mask = torch.ones(h * w)
     mask[order[: round(missing * h * w)]] = 0.0
@@ -38,7 +38,9 @@ def random_mask(shape, missing: float = 0.5, seed: int = 0) -> torch.Tensor:
 def box_mask(shape, box: tuple[int, int, int, int]) -> torch.Tensor:
     """Mask ``(H, W)`` with the rectangle ``box = (top, left, height, width)`` missing."""
     h, w = _shape_hw(shape)
-    top, left, bh, bw = (int(v) for v in box)
+    if len(as_shape(box, "box")) != 4:
+        raise ValueError(f"a box is (top, left, height, width), got {box!r}.")
+    top, left, bh, bw = as_shape(box, "box")
     if bh < 1 or bw < 1 or top < 0 or left < 0 or top + bh > h or left + bw > w:
         raise ValueError(f"the box {box} (top, left, height, width) does not fit in {h}x{w}.")
     mask = torch.ones(h, w)
@@ -60,7 +62,7 @@ def boxes_mask(shape, count: int = 5, seed: int = 0) -> torch.Tensor:
     side = min(h, w)
     small, large, gap = max(1, side // 8), max(1, side // 4), max(1, side // 32)
     too_small = min(h, w) < large + 2 * gap + 1
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(as_seed(seed) % 2 ** 64)
     mask = torch.ones(h, w)
     placed = tries = 0
     while placed < count:
@@ -85,7 +87,9 @@ def scribble_mask(shape, strokes: int = 12, width: float = 2.0, seed: int = 0) -
         True
     """
     h, w = _shape_hw(shape)
-    g = torch.Generator().manual_seed(int(seed))
+    if isinstance(strokes, bool) or not hasattr(strokes, "__index__") or strokes < 1:
+        raise ValueError(f"strokes must be a positive integer, got {strokes!r}.")
+    g = torch.Generator().manual_seed(as_seed(seed))
     ends = torch.rand(strokes, 2, 2, generator=g) * torch.tensor([h - 1, w - 1])
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     p = torch.stack([yy, xx], -1).float().view(-1, 1, 2)  # (HW, 1, 2)
@@ -109,9 +113,11 @@ def text_mask(shape, text: str = "invprior", seed: int = 0) -> torch.Tensor:
     from PIL import Image, ImageDraw  # lazy: only text masks need PIL
 
     h, w = _shape_hw(shape)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}.")
     canvas = Image.new("L", (w, h), 255)
     draw = ImageDraw.Draw(canvas)
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch.Generator().manual_seed(as_seed(seed))
     step = 14
     for row in range(2, h, step):
         shift = int(torch.randint(0, step, (1,), generator=g))

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from .base import as_seed
+
 
 def _number(value, what: str) -> float:
     """``value`` as a finite float, or ``ValueError`` naming ``what`` (a string, a tensor of
@@ -31,11 +33,7 @@ class Noise(nn.Module):
 
     def __init__(self, seed: int = 0):
         super().__init__()
-        if isinstance(seed, bool) or not isinstance(seed, int) and not hasattr(seed, "__index__"):
-            raise ValueError(f"the noise seed must be an integer, got {seed!r}.")
-        if not -(2 ** 63) <= int(seed) < 2 ** 64:  # what torch.Generator.manual_seed takes
-            raise ValueError(f"the noise seed must be a 64-bit integer, got {seed}.")
-        self.seed = int(seed)
+        self.seed = as_seed(seed, "the noise seed")
 
     def forward(self, y):
         g = torch.Generator().manual_seed(self.seed)

@@ -7,7 +7,7 @@ import numbers
 
 import torch
 
-from .base import LinearOperator, check_image
+from .base import LinearOperator, as_seed, as_shape, check_image
 from .dct import dct, idct
 
 DENSE_LIMIT = 2**24  # entries of a dense matrix (64 MiB in float32) before "auto" goes fast
@@ -39,7 +39,7 @@ class CompressedSensing(LinearOperator):
     name = "cs"
 
     def __init__(self, m: int, shape: tuple, *, kind: str = "auto", seed: int = 0):
-        shape = tuple(int(s) for s in shape)
+        shape = as_shape(shape, "the image shape (C, H, W)")
         if len(shape) != 3 or min(shape) < 1:
             raise ValueError(f"compressed sensing needs an image shape (C, H, W), got {shape}.")
         n = math.prod(shape)
@@ -52,7 +52,7 @@ class CompressedSensing(LinearOperator):
             kind = "gaussian" if m * n <= DENSE_LIMIT else "fast"
         super().__init__(shape)
         self.m, self.n, self.kind = m, n, kind
-        g = torch.Generator().manual_seed(int(seed))
+        g = torch.Generator().manual_seed(as_seed(seed))
         if kind == "gaussian":
             self.register_buffer("matrix", torch.randn(m, n, generator=g) / math.sqrt(m))
         else:

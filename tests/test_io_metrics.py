@@ -165,6 +165,12 @@ def test_psnr_and_ssim():
     assert psnr(noisy, ref) == pytest.approx(20.0, abs=0.2)
     assert psnr(ref, ref) == float("inf")
     assert ssim(ref, ref) == pytest.approx(1.0)
+    for metric in (psnr, ssim):  # (data_range 0: "math domain error"; -1 passed)
+        for wrong in (0, -1, "1"):
+            with pytest.raises(ValueError, match="data_range must be a positive number"):
+                metric(noisy, ref, data_range=wrong)
+        with pytest.raises(ValueError, match="tensors or arrays, got NoneType"):
+            metric(None, ref)
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
     a, b = noisy[0].permute(1, 2, 0).double().numpy(), ref[0].permute(1, 2, 0).double().numpy()

@@ -67,6 +67,7 @@ def test_settings_a_prior_does_not_take_are_refused():
         make_prior("gan")
     with pytest.raises(ValueError, match="'auto' picks a prior for an operator"):
         make_prior("auto")  # (was "unknown prior 'auto'; choose one of auto, ...")
+    assert repr(make_prior("dip", iters=5)) == "NetworkPrior(name='dip', iters=5, device=cpu)"
     with pytest.raises(ValueError, match="give the settings"):
         make_prior(PlugAndPlay(lambda x, s: x), iters=3)
     # a typo is no setting of the deep image prior's (it was said "the dip prior does not

@@ -462,11 +462,15 @@ def test_plug_and_play_settings_and_a_prior_of_ones_own_are_checked():
     for settings, says in (({"sigma_end": -0.1}, "sigma_end must be a positive number"),
                            ({"iters": "5"}, "iters must be a whole number"),
                            ({"keep_observed": "no"}, "keep_observed is True, False or None"),
-                           ({"cg_iters": 0}, "cg_iters must be a whole number >= 1")):
+                           ({"cg_iters": 0}, "cg_iters must be a whole number >= 1"),
+                           ({"sigma_end": 0.5}, "must not exceed sigma_start"),
+                           ({"turns": "yes"}, "turns is True or False")):
         with pytest.raises(ValueError, match=says):
             PlugAndPlay(lambda u, s: u, **settings)
     with pytest.raises(ValueError, match="must be a function denoise"):
         PlugAndPlay(None)
+    with pytest.raises(ValueError, match="the denoiser must take two arguments"):
+        PlugAndPlay(lambda u: u)  # (failed at the first step: "takes 1 positional argument")
     A, y = O.Blur(sigma=1.0), torch.rand(2, 1, 16, 16)
     out = solve(y, A, PlugAndPlay(lambda u, s: u.double(), iters=2), progress=False)
     assert out.image.dtype == torch.float32

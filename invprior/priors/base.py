@@ -101,6 +101,13 @@ class ItemwisePrior:
     device: torch.device = torch.device("cpu")
     shape: tuple | None = None  # the image shape (C, H, W) given, for an operator that cannot tell
 
+    def __repr__(self) -> str:
+        """``PlugAndPlay(name='plug-and-play', iters=16, device=cpu)``: what a notebook shows
+        (it showed ``<... object at 0x...>``)."""
+        iters = getattr(self, "iters", None)
+        return (f"{type(self).__name__}(name={self.name!r}"
+                + (f", iters={iters}" if iters is not None else "") + f", device={self.device})")
+
     def check(self, op) -> str | None:
         if self.needs_linear and not isinstance(op, O.LinearOperator):
             linear = (" (a plain function that is linear: operators.as_operator(f, linear=True))"

@@ -35,6 +35,7 @@ or a user's own, e.g. scikit-image's TV denoiser:
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
 import time
@@ -142,7 +143,8 @@ class PlugAndPlay(ItemwisePrior):
                  label: str | None = None):
         _check_settings(denoiser, iters=iters, sigma_start=sigma_start, sigma_end=sigma_end,
                         weight=weight, cg_iters=cg_iters, max_seconds=max_seconds,
-                        keep_observed=keep_observed)
+                        keep_observed=keep_observed,
+                        switches=dict(turns=turns, fresh=fresh, batched=batched))
         self.denoiser, self.fresh, self.batched, self.name = denoiser, fresh, batched, name
         self.label = label or name
         self.iters = iters
@@ -227,13 +229,24 @@ def say_duration(denoise, x: torch.Tensor, sigma: float, iters: int, desc: str) 
 
 
 def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters,
-                    max_seconds, keep_observed) -> None:
+                    max_seconds, keep_observed, switches) -> None:
     """``ValueError`` in one sentence for a setting of ``PlugAndPlay`` that would fail
     deep inside a run or change it without a word (a negative sigma_end made the noise
-    levels NaN; keep_observed="no" meant yes; iters="5" a TypeError at the first step)."""
+    levels NaN; keep_observed="no" meant yes; iters="5" a TypeError at the first step;
+    a denoiser of one argument failed at the first step with "takes 1 positional
+    argument"). ``switches``: the on/off settings by name."""
     if not callable(denoiser):
         raise ValueError(f"the denoiser must be a function denoise(x, sigma) -> x, got "
                          f"{type(denoiser).__name__}.")
+    try:  # (fresh: a function of nothing that makes a denoiser per observation)
+        inspect.signature(denoiser).bind(*([] if switches["fresh"] else [None, None]))
+    except TypeError:
+        raise ValueError("fresh=True takes a function of no arguments that makes a denoiser"
+                         if switches["fresh"] else
+                         "the denoiser must take two arguments, denoise(x, sigma) -> x "
+                         "(sigma: the noise level to remove, on the [0, 1] scale).") from None
+    except ValueError:  # a callable whose signature Python cannot tell (a builtin)
+        pass
     if iters is not None:
         whole_number("iters", iters, 1)
     whole_number("cg_iters", cg_iters, 1)
@@ -241,6 +254,12 @@ def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters
                         ("weight", weight), ("max_seconds", max_seconds)):
         if value is not None and not (is_number(value) and value > 0 and math.isfinite(value)):
             raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    if sigma_end is not None and sigma_end > sigma_start:  # the levels fall from start to end
+        raise ValueError(f"sigma_end ({sigma_end:g}) must not exceed sigma_start "
+                         f"({sigma_start:g}): the denoiser's levels fall from one to the other.")
+    for name, value in switches.items():
+        if not isinstance(value, bool):  # "no" is true to Python
+            raise ValueError(f"{name} is True or False, got {value!r}.")
     check_keep_observed(keep_observed)
 
 
