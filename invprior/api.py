@@ -19,6 +19,7 @@ import operators as O
 from .checks import (check_keep_observed, check_level, check_observation, is_number, prepare,
                      torch_as_restoring_needs, whole_number)
 from .colour import gray_channel, same_channels
+from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
@@ -200,11 +201,13 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     if reason:
         raise ValueError(reason)
     if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
-        return _checked(_level_each(y, op, prior, noise_level, truth, shape, progress), y, op, prior)
+        return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
+                        y, op, prior)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
         _warn_if_noisy_where_observed(y, op)
-    result = prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
+    result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
+                               truth=truth, progress=progress)
     return _checked(result, y, op, prior)
 
 
@@ -327,7 +330,7 @@ def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
     return Result.combine(items, seconds=time.perf_counter() - start, prior=names)
 
 
-def _level_each(y, op, prior, levels, truth, shape, progress) -> Result:
+def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
     """``solve`` with one noise level per observation: a prior restores a batch at one
     level, so the observations sharing a level go together, and the items come back in the
     batch's order. After Ctrl-C the parts not started keep the operator's first estimate."""
@@ -353,8 +356,9 @@ def _level_each(y, op, prior, levels, truth, shape, progress) -> Result:
         if any(r is not None and r.interrupted for r in items):
             results = [not_started(op, part[i : i + 1]) for i in range(len(index))]
         else:
-            results = prior.restore(part, op, noise_level=level, truth=part_truth,
-                                    progress=progress).items
+            results = restore_stretched(prior, part, op, dim_scale(part, op, name),
+                                        noise_level=level, truth=part_truth,
+                                        progress=progress).items
         for b, result in zip(index, results):
             items[b] = result
     return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
