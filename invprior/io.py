@@ -402,8 +402,9 @@ PNG_LEVEL = 4
 
 def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8,
                 profile: bytes | None = None) -> Path:
-    """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]), JPEG (8 bit,
-    quality ``JPEG_QUALITY``, colour at full resolution) or ``.npy``.
+    """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]; TIFF also 32:
+    float32 values), JPEG (8 bit, quality ``JPEG_QUALITY``, colour at full resolution) or
+    ``.npy``.
 
     16-bit PNG is gray only (Pillow cannot write 16-bit RGB); TIFF takes both.
     ``profile``: an ICC colour profile to embed (``colour_profile`` of the image restored),
@@ -424,8 +425,10 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     suffix = path.suffix.lower()
     if suffix not in WRITABLE:
         raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
-    if bits not in (8, 16):
-        raise ValueError(f"bits must be 8 or 16, got {bits}.")
+    if bits not in (8, 16, 32):
+        raise ValueError(f"bits must be 8, 16 or 32 (float32 TIFF), got {bits}.")
+    if bits == 32 and suffix not in (".tif", ".tiff"):
+        raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
     if not isinstance(overwrite, (bool, np.bool_)):  # "no" is true to Python
         raise ValueError(f"overwrite is True or False, got {overwrite!r}.")
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
@@ -447,9 +450,11 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
         return write(lambda tmp: _save_npy(tmp, array))
     import imageio.v3 as iio
 
-    dtype = np.uint8 if bits == 8 else np.uint16
-    top = np.iinfo(dtype).max
-    data = (np.clip(array, 0, 1) * top + 0.5).astype(dtype)
+    if bits == 32:  # floats as they are: a microscope's 1e-6 are not rounded to 0
+        data = np.clip(array, 0, 1).astype(np.float32)
+    else:
+        dtype = np.uint8 if bits == 8 else np.uint16
+        data = (np.clip(array, 0, 1) * np.iinfo(dtype).max + 0.5).astype(dtype)
     # the ICC profile under its name in each writer (Pillow's, tifffile's)
     icc = _profile_for(profile, data)
     embed = {"iccprofile": icc} if icc and suffix in (".tif", ".tiff") else (
@@ -542,9 +547,11 @@ def colour_profile(path: str | os.PathLike) -> bytes | None:
 
 def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:
     """The bits per value to write ``x`` (1, C, H, W), restored from ``source``, to
-    ``output`` with: 16 where ``source`` holds more than 8 (a 16-bit PNG or TIFF, 32-bit
-    or float pixels, ``.npy``) and ``output``'s format takes them (TIFF; PNG for a gray
-    image), else 8, so that a 16-bit scan is not cut to 8 bits on its way through.
+    ``output`` with: 32 (float32) where ``source`` holds floats (a float TIFF, ``.npy``)
+    and ``output`` is a TIFF; 16 where ``source`` holds more than 8 bits and ``output``'s
+    format takes them (TIFF; PNG for a gray image), else 8, so that a 16-bit scan is not
+    cut to 8 bits on its way through, nor float data rounded to 16 (values of 1e-6 came
+    back 0).
 
     Example:
         >>> import tempfile
@@ -555,24 +562,29 @@ def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch
     suffix, channels = Path(output).suffix.lower(), x.shape[-3] if x.ndim >= 3 else 1
     if not (suffix in (".tif", ".tiff") or (suffix == ".png" and channels == 1)):
         return 8
-    return 16 if _deep(Path(source)) else 8
+    bits = _source_bits(Path(source))
+    return 16 if bits == 32 and suffix == ".png" else bits
 
 
-def _deep(path: Path) -> bool:
-    """Whether the image file ``path`` stores more than 8 bits per value (header only)."""
+def _source_bits(path: Path) -> int:
+    """8, 16 (more than 8 bits, integers) or 32 (floats): what the image file ``path``
+    stores per value (header only)."""
     import tifffile
     from PIL import Image
 
     try:
-        if path.suffix.lower() == ".npy":
-            return True
-        if path.suffix.lower() in (".tif", ".tiff"):  # Pillow calls a 16-bit RGB TIFF "RGB"
-            with tifffile.TiffFile(path) as tiff:
-                return np.dtype(tiff.pages[0].dtype).itemsize > 1
+        if path.suffix.lower() in (".npy", ".tif", ".tiff"):  # Pillow calls a 16-bit RGB TIFF "RGB"
+            if path.suffix.lower() == ".npy":
+                dtype = np.load(path, mmap_mode="r").dtype
+            else:
+                with tifffile.TiffFile(path) as tiff:
+                    dtype = np.dtype(tiff.pages[0].dtype)
+            return 32 if dtype.kind == "f" else 16 if dtype.itemsize > 1 else 8
         with Image.open(path) as probe:
-            return probe.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+            return 32 if probe.mode == "F" else 16 if probe.mode in (
+                "I;16", "I;16B", "I;16L", "I;16N", "I") else 8
     except Exception:  # unreadable here: it was read before, so write the usual 8 bits
-        return False
+        return 8
 
 
 def _save_npy(tmp: str, data: np.ndarray) -> None:

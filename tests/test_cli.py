@@ -97,6 +97,13 @@ def test_sixteen_bit_images_are_restored_to_sixteen_bits(tmp_path, camera64, cap
                  "--prior", "denoiser", "--quiet"]) == 0
     assert iio.imread(tmp_path / "out" / "scan.png").dtype == np.uint16
     assert iio.imread(tmp_path / "out" / "photo.png").dtype == np.uint8
+    # float data stays float in a TIFF: a microscope's values of 1e-6 had come back 0 in 16 bits
+    faint = tmp_path / "faint.tif"
+    iio.imwrite(faint, (camera64[0, 0].numpy() * 1e-5).astype(np.float32))
+    assert main(["--op", "denoise", str(faint), "--noise-level", "0", "--prior", "denoiser",
+                 "--quiet"]) == 0
+    restored = iio.imread(tmp_path / "faint_denoise_denoiser.tif")
+    assert restored.dtype == np.float32 and 5e-6 < restored.max() < 1.1e-5
 
 
 
