@@ -226,6 +226,13 @@ def test_bad_observations():
     # an image on the 0-255 scale (skimage's uint8 arrays made float) was restored as white
     with pytest.raises(ValueError, match="y reaches 255, but images are on the"):
         quick(torch.full((1, 1, 8, 8), 255.0), O.Blur(sigma=1.0))
+    # an operator of one's own on data with an offset or a gain (the built-ins refuse it):
+    # fitted with a constant white image, or saturated, without a word
+    binned = lambda v: torch.nn.functional.avg_pool2d(v, 2)
+    x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    for y in (binned(x) + 10, binned(x) * 5000):
+        with pytest.raises(ValueError, match=r"lie far beyond what the operator gives .* at most 1 "):
+            solve(y, binned, shape=(1, 16, 16), noise_level=0.01, iters=2, progress=False)
     with pytest.raises(ValueError, match="needs a linear operator"):
         solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
     # plug-and-play linearises a nonlinear operator; one torch cannot differentiate is refused
