@@ -160,12 +160,16 @@ def _outputs(args) -> dict:
 def _kernel(args):
     import operators as O
 
-    from .io import read_image
+    from .io import read_image, stacked_images
 
     # a photo's blur saw the scene beyond its frame; a simulated one wraps around
     border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
         k = read_image(args.kernel, unit_scale=False).image[0]  # any scale: it is normalised
+        stack = stacked_images(args.kernel)  # (a 3-D PSF's first plane, its most defocused)
+        if stack:
+            raise UsageError(f"--kernel '{args.kernel}' holds {stack}; a blur kernel is one "
+                             f"2-D image: save the plane to use on its own.")
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
         return O.Blur(kernel=nonnegative_kernel(k[0], args.kernel), border=border)

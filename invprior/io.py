@@ -12,6 +12,7 @@ Convention:
 from __future__ import annotations
 
 import errno
+import math
 import os
 import tempfile
 import warnings
@@ -247,29 +248,60 @@ def reading_notes(path: str | os.PathLike) -> list[str]:
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
-                series, page = tif.series[0], tif.pages[0]
-                frames = series.shape[0] if len(series.shape) > len(page.shape) else 1
-                deep = False
-        elif path.suffix.lower() == ".npy":
-            return []
-        else:
+        stack = stacked_images(path)
+        deep = False
+        if path.suffix.lower() not in (".tif", ".tiff", ".npy"):
             from PIL import Image
 
             with Image.open(path) as probe:
-                frames = int(getattr(probe, "n_frames", 1))
                 deep = probe.format == "PNG" and probe.mode in ("RGB", "RGBA") and any(
                     ";16" in str(tile.args) for tile in probe.tile)
     except Exception:  # read_image says what is wrong with a file it cannot read
         return []
-    notes = [f"{path} holds {frames} frames; the first is restored."] if frames > 1 else []
+    notes = [f"{path} holds {stack}; the first is restored."] if stack else []
     if deep:
         notes.append(f"{path} is a 16-bit colour PNG, which is read at 8 bits (Pillow decodes "
                      f"no more); a 16-bit TIFF of it keeps all 16.")
     return notes
+
+
+# a TIFF stack's axes (tifffile's letters) in words
+STACK_AXES = {"Z": "z-planes", "T": "time points", "C": "channels"}
+
+
+def stacked_images(path: str | os.PathLike) -> str | None:
+    """What the image file at ``path`` holds beyond its first image, in words ("8 images (4
+    z-planes x 2 channels)", "5 frames"), or None: the frames of an animated GIF/WebP/PNG,
+    the pages of a TIFF stack by its axes (a hyperstack's channels had been called frames,
+    and its planes counted without them). Raises where the header cannot be read.
+
+    Example:
+        >>> import os, tempfile, tifffile
+        >>> path = os.path.join(tempfile.mkdtemp(), "z.tif")
+        >>> tifffile.imwrite(path, np.zeros((4, 2, 8, 8), np.uint8), metadata={"axes": "ZCYX"}, imagej=True)
+        >>> stacked_images(path)
+        '8 images (4 z-planes x 2 channels)'
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        return None
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
+            series, page = tif.series[0], tif.pages[0]
+            lead = len(series.shape) - len(page.shape)
+            sizes, axes = series.shape[:lead], series.axes[:lead]
+    else:
+        from PIL import Image
+
+        with Image.open(path) as probe:
+            sizes, axes = (int(getattr(probe, "n_frames", 1)),), "I"
+    total = math.prod(sizes)
+    if total <= 1:
+        return None
+    words = [f"{n} {STACK_AXES.get(a, 'frames')}" for n, a in zip(sizes, axes) if n > 1]
+    return words[0] if len(words) == 1 else f"{total} images ({' x '.join(words)})"
 
 
 def _check_size(hw, path: Path) -> None:
@@ -335,8 +367,12 @@ def _unit_values(array: np.ndarray, refuse: str, unit_scale: bool = True) -> np.
         raise ImageError(f"{refuse}: it contains NaN or infinite values.")
     top = float(array.max(initial=0.0))
     if unit_scale and top > FLOAT_TOP:
-        raise ImageError(f"{refuse}: its float pixels reach {top:g}, and float "
-                         f"images are taken on the [0, 1] scale (divide 0-255 values by 255).")
+        above = int((array > FLOAT_TOP).sum())
+        few = (f"; only {above} of its {array.size} values {'is' if above == 1 else 'are'} "
+               f"above {FLOAT_TOP:g}: hot pixels? Clip them" if above <= array.size // 1000 else "")
+        raise ImageError(f"{refuse}: its float pixels reach {top:g}, and float images are taken "
+                         f"on the [0, 1] scale (divide 0-255 values by 255, other data such "
+                         f"as photon counts by their maximum){few}.")
     return array
 
 

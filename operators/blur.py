@@ -93,6 +93,29 @@ def _check_size(size, what: str = "kernel size") -> None:
                          f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}.")
 
 
+def _without_zero_margins(k: torch.Tensor) -> torch.Tensor:
+    """``k`` ``(kh, kw)`` without the rows and columns of zeros (below 1e-7 of its largest
+    value) that it has on both sides of an axis, as many cut from each side, so that its
+    centre ``(kh // 2, kw // 2)`` stays where it was. A microscope's PSF comes padded to
+    its image's size: a 15x15 gaussian in a 128x128 frame was refused as larger than the
+    image (and would cost an FFT of twice its size).
+
+    Example:
+        >>> k = torch.zeros(9, 8); k[2:6, 3:5] = 1  # centre (4, 4)
+        >>> _without_zero_margins(k).shape
+        torch.Size([5, 2])
+    """
+    live = k.abs() > 1e-7 * k.abs().max()
+    for axis in (0, 1):
+        rows = live.any(1 - axis).nonzero().flatten()
+        if len(rows) == 0:
+            return k
+        cut = min(int(rows[0]), k.shape[axis] - 1 - int(rows[-1]))
+        k = k.narrow(axis, cut, k.shape[axis] - 2 * cut)
+        live = live.narrow(axis, cut, live.shape[axis] - 2 * cut)
+    return k
+
+
 def _on_grid(y: torch.Tensor, levels: int) -> bool:
     """Whether every value of ``y`` is a whole number of ``1 / levels`` (an 8-bit file)."""
     scaled = y.detach() * levels
@@ -165,9 +188,11 @@ class Blur(LinearOperator):
             k = torch.as_tensor(kernel, dtype=torch.float32).clone()
             if k.ndim != 2 or min(k.shape) < 1:
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
-            self.described = f"kernel {k.shape[0]}x{k.shape[1]}"
             if not torch.isfinite(k).all():
                 raise ValueError("the blur kernel contains NaN or infinite values.")
+            given, k = k.shape, _without_zero_margins(k)
+            self.described = f"kernel {k.shape[0]}x{k.shape[1]}" + (
+                f" (of {given[0]}x{given[1]}, its zero margins cut)" if k.shape != given else "")
             if normalize:
                 if k.sum().abs() < 1e-12:
                     raise ValueError("the blur kernel sums to zero and cannot be normalised.")

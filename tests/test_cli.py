@@ -268,6 +268,14 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     (tmp_path / "bad.npy").write_bytes(b"junk")
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "bad.npy"), str(gray), *FAST]) == 2
     assert "Traceback" not in capsys.readouterr().err
+    # a 3-D PSF: its first plane (the most defocused) had been taken without a word
+    import tifffile
+
+    planes = np.zeros((5, 15, 15), np.float32)
+    planes[:, 7, 7] = 1
+    tifffile.imwrite(tmp_path / "psf.tif", planes)
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "psf.tif"), str(gray), *FAST]) == 2
+    assert "holds 5 frames; a blur kernel is one 2-D image" in capsys.readouterr().err
 
 
 def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_path, gray, capsys):
@@ -437,7 +445,12 @@ def test_bad_files_exit_2(tmp_path, capsys, gray):
     # float pixels on the 0-255 scale (ImageJ's float TIFFs) came back all white
     iio.imwrite(tmp_path / "f255.tif", (255 * read_image(gray).image[0, 0].numpy()).astype(np.float32))
     assert main(["--op", "denoise", str(tmp_path / "f255.tif"), *FAST]) == 2
-    assert "are taken on the [0, 1] scale (divide 0-255 values by 255)" in capsys.readouterr().err
+    assert "are taken on the [0, 1] scale (divide 0-255 values by 255, other" in capsys.readouterr().err
+    hot = read_image(gray).image[0, 0].numpy().copy()
+    hot[3, 5] = 1e6  # one hot pixel: the whole image refused, with no word of why
+    iio.imwrite(tmp_path / "hot.tif", hot)
+    assert main(["--op", "denoise", str(tmp_path / "hot.tif"), *FAST]) == 2
+    assert "only 1 of its 4096 values is above 20: hot pixels? Clip them." in capsys.readouterr().err
     rgba = np.ones((64, 64, 4), np.float32)
     rgba[0, 0, 3] = 0
     write_image(tmp_path / "t.png", rgba)

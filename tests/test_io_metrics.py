@@ -297,6 +297,15 @@ def test_frames_beyond_the_first_are_counted_and_said(tmp_path, capsys):
     tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((16, 16, 3), np.uint8))
     notes = [reading_notes(tmp_path / n) for n in ("b.gif", "stack.tif", "rgb.tif")]
     assert [len(n) for n in notes] == [1, 1, 0] and "holds 2 frames" in notes[1][0]
+    # a hyperstack's planes by their axes (its channels had been called frames, and counted
+    # without its z-planes)
+    tifffile.imwrite(tmp_path / "zc.tif", np.zeros((4, 2, 16, 16), np.uint8), imagej=True,
+                     metadata={"axes": "ZCYX"})
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((2, 16, 16), np.uint8), imagej=True,
+                     metadata={"axes": "CYX"})
+    assert reading_notes(tmp_path / "zc.tif") == [
+        f"{tmp_path / 'zc.tif'} holds 8 images (4 z-planes x 2 channels); the first is restored."]
+    assert "holds 2 channels; the first is restored" in reading_notes(tmp_path / "c.tif")[0]
     assert main(["--op", "denoise", str(tmp_path / "b.gif"), "-o", str(tmp_path / "out.png"), "--quiet"]) == 0
     assert "holds 3 frames; the first is restored" in capsys.readouterr().err
 

@@ -361,6 +361,16 @@ def test_bad_parameters_raise_clear_errors(build, match):
         build()
 
 
+def test_a_kernel_padded_to_the_image_size_blurs_as_its_support_does():
+    # a microscope's PSF in a frame of its image's size: refused as larger than the image
+    gauss = O.Blur(sigma=2.0).kernel
+    framed = torch.zeros(128, 128)
+    framed[58:71, 58:71] = gauss
+    A, x = O.Blur(kernel=framed, border="valid"), torch.rand(1, 1, 64, 64)
+    assert A.kernel.shape == (15, 15) and "of 128x128, its zero margins cut" in repr(A)
+    assert torch.allclose(A.crop(O.Blur(sigma=2.0)(x)), A(x), atol=1e-6)
+
+
 def test_whole_numbers_of_numpy_and_a_motion_of_one_pixel_are_taken():
     x = torch.rand(1, 1, 16, 16)
     assert O.Downsampling(np.int64(2)).factor == 2
