@@ -12,6 +12,7 @@ Convention:
 from __future__ import annotations
 
 import errno
+import logging
 import math
 import os
 import tempfile
@@ -39,6 +40,12 @@ WRITABLE = LOSSLESS + (".jpg", ".jpeg")  # JPEG when -o asks for it
 # a JPEG asked for keeps its colour at full resolution (4:4:4); at quality 95 scikit-image's
 # astronaut, coffee and chelsea come back at 41.2, 40.3 and 43.1 dB
 JPEG_QUALITY = 95
+
+
+# tifffile logs each bad tag of a corrupt TIFF; with no logging set up, Python printed those
+# lines above the one sentence that says the file cannot be read (an application that sets
+# up logging still gets them)
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
 
 
 class ImageError(ValueError):

@@ -91,6 +91,20 @@ def test_bad_files_name_the_file(tmp_path, make, match):
     assert "bad.png" in str(err.value)
 
 
+def test_a_corrupt_tiff_is_one_sentence(tmp_path, capfd):
+    # tifffile's log of each bad tag was printed above it (Python's last-resort handler)
+    import io
+
+    import tifffile
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.zeros((64, 64), np.uint8), description="x" * 50)
+    (tmp_path / "bad.tif").write_bytes(buf.getvalue()[:200])
+    with pytest.raises(ImageError, match="not a readable image"):
+        read_image(tmp_path / "bad.tif")
+    assert capfd.readouterr().err == ""
+
+
 def _png_bytes():
     import io
 
