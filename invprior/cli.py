@@ -113,7 +113,7 @@ class UsageError(ValueError):
 
 def _outputs(args) -> dict:
     """Output paths, checked before any work: never the input, never overwritten silently."""
-    from .io import WRITABLE, check_writable, same_file
+    from .io import WRITABLE, check_writable, is_special, same_file
 
     src = Path(args.image)
     # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
@@ -145,7 +145,7 @@ def _outputs(args) -> dict:
             raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
         if path.is_dir():
             raise UsageError(f"the {key} '{path}' is a folder; name a file.")
-        if path.exists() and not args.force:
+        if path.exists() and not args.force and not is_special(path):  # (/dev/stdout: written into)
             raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
         if key != "report" and path.suffix.lower() not in WRITABLE:
             raise UsageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")

@@ -23,11 +23,13 @@ off ``y`` (said in ``stop_reason``) are on the stretched scale.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
 import operators as O
 
+from .priors.base import not_started
 from .result import Result
 
 __all__ = ["DIM_TOP", "dim_scale", "restore_stretched"]
@@ -41,35 +43,54 @@ STRETCHED_OPERATORS = (O.Denoising, O.Blur, O.Downsampling, O.Inpainting)
 STRETCHED_PRIORS = ("denoiser", "sparse", "dip", "decoder")
 
 
-def dim_scale(y, op, name) -> float | None:
-    """The brightest value of ``y`` ``(B, C, H, W)`` where it is below ``DIM_TOP`` (and
-    above 0), through a built-in operator (``STRETCHED_OPERATORS``) for a built-in prior
-    named ``name``; else None.
+def dim_scale(y, op, name) -> list | None:
+    """For each item of ``y`` ``(B, C, H, W)``, its brightest value where that is below
+    ``DIM_TOP`` (and above 0), else None; None for all where ``y`` goes through another
+    operator than ``STRETCHED_OPERATORS`` or to a prior not named in ``STRETCHED_PRIORS``.
 
     Example:
-        >>> dim_scale(torch.full((1, 1, 8, 8), 0.2), O.Blur(sigma=1.0), "denoiser")
-        0.2
-        >>> dim_scale(torch.full((1, 1, 8, 8), 0.9), O.Blur(sigma=1.0), "denoiser")
+        >>> y = torch.tensor([0.2, 0.9]).view(2, 1, 1, 1).expand(2, 1, 8, 8)
+        >>> dim_scale(y, O.Blur(sigma=1.0), "denoiser"), dim_scale(y, O.Blur(sigma=1.0), "trained")
+        ([0.2, None], None)
     """
     if not (isinstance(name, str) and name in STRETCHED_PRIORS and type(op) in STRETCHED_OPERATORS
             and isinstance(y, torch.Tensor)):
         return None
-    top = float(y.detach().max())
-    return top if 0 < top < DIM_TOP else None
+    tops = y.detach().flatten(1).amax(1).tolist()
+    scales = [top if 0 < top < DIM_TOP else None for top in tops]
+    return scales if any(scales) else None
 
 
-def restore_stretched(prior, y: torch.Tensor, op, scale: float | None, *, noise_level, truth,
+def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_level, truth,
                       progress: bool) -> Result:
-    """``prior.restore`` of ``y / scale`` (its ``noise_level`` and ``truth`` alike), its
-    images multiplied back by ``scale`` and its traced PSNRs given on the scale of ``y``;
-    ``prior.restore`` itself where ``scale`` is None."""
-    if scale is None:
+    """``prior.restore`` of ``y`` where ``scales`` (``dim_scale``) is None; else the bright
+    items together as they are and each dim one alone, divided by its scale (its
+    ``noise_level`` and ``truth`` alike), its image multiplied back and its traced PSNRs
+    given on the scale of ``y``: an item is restored as it would be alone, whatever the
+    batch (a folder's dim photo among bright ones)."""
+    if scales is None:
         return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
-    result = prior.restore(y / scale, op, noise_level=None if noise_level is None else noise_level / scale,
-                           truth=None if truth is None else truth / scale, progress=progress)
+    start, items = time.perf_counter(), [None] * len(y)
+    bright = [b for b, s in enumerate(scales) if s is None]
+    parts = [(bright, 1.0)] * bool(bright) + [([b], s) for b, s in enumerate(scales) if s]
+    for index, scale in parts:
+        if any(r is not None and r.interrupted for r in items):  # Ctrl-C: the rest not started
+            for b in index:
+                items[b] = not_started(op, y[b : b + 1])
+            continue
+        part = prior.restore(y[index] / scale, op,
+                             noise_level=None if noise_level is None else noise_level / scale,
+                             truth=None if truth is None else truth[index] / scale,
+                             progress=progress)
+        for b, item in zip(index, part.items):
+            items[b] = item if scale == 1.0 else _dimmed(item, scale)
+    return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
+
+
+def _dimmed(result: Result, scale: float) -> Result:
+    """A single-image ``result`` of ``y / scale`` given on the scale of ``y``."""
     gain = 20 * math.log10(scale)  # PSNR of x / s against truth / s, less that, is x's
-    for r in {id(r): r for r in [result, *result.items]}.values():
-        r.image = r.image * scale
-        r.psnrs = [p - gain for p in r.psnrs]
-        r.stop_reason += f" (y dim, at most {scale:.3g}: restored stretched {1 / scale:.3g}x)"
+    result.image = result.image * scale
+    result.psnrs = [p - gain for p in result.psnrs]
+    result.stop_reason += f" (y dim, at most {scale:.3g}: restored stretched {1 / scale:.3g}x)"
     return result

@@ -15,6 +15,7 @@ import errno
 import logging
 import math
 import os
+import stat
 import tempfile
 import warnings
 from functools import partial
@@ -476,7 +477,7 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ValueError(f"overwrite is True or False, got {overwrite!r}.")
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
                           "(overwrite=True in Python).")
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite and not is_special(path):
         raise exists
     try:
         return _write_image(path, x, overwrite, bits, profile)
@@ -639,7 +640,19 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
     """Write through a temporary file in the same folder, then rename it into place; a
     folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
     sentence. ``replace=False``: a file at ``path`` by then, another process's (two folder
-    runs into one folder), is kept, and ``FileExistsError`` says so."""
+    runs into one folder), is kept, and ``FileExistsError`` says so. A symbolic link is
+    written through (its file replaced, the link kept); a device or a FIFO (``/dev/null``,
+    ``/dev/stdout``) is written into, not replaced by a file (as root, ``--report /dev/null
+    --force`` had made /dev/null a plain file)."""
+    path = Path(path)
+    if is_special(path):
+        try:
+            write(str(path))
+        except OSError as err:
+            raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
+        return path
+    if path.is_symlink() and path.exists():  # the file it points to, not the link itself
+        path = Path(os.path.realpath(path))
     _make_folder(path.parent)  # the temporary file is the write check: no probe file here
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -661,6 +674,21 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
             raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
         raise
     return path
+
+
+def is_special(path: str | os.PathLike) -> bool:
+    """Whether ``path`` (or what a link there points to) is a device, a FIFO or a socket:
+    written into, never replaced, and no output that ``--force`` guards.
+
+    Example:
+        >>> is_special("/dev/null"), is_special("README.md")
+        (True, False)
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _link_new(tmp: str, path: Path) -> None:

@@ -20,9 +20,13 @@ def test_a_dim_observation_is_restored_as_well_as_at_full_range(camera64):
     assert float(out.image.max()) <= float(y.max()) + 1e-6  # on y's scale, not [0, 1]
     # the traced PSNR is the result's against the truth given, on that scale
     assert abs(out.psnrs[out.iteration - 1] - psnr(out.image, dim * camera64)) < 0.01
-    # one level per observation goes the same way
-    both = solve(torch.cat([y, y]), A, noise_level=[0.001, 0.001], progress=False)
-    assert torch.allclose(both.items[0].image, out.image, atol=1e-5)
+    # each item as alone, whatever the batch: a dim one among bright ones (a folder's) too,
+    # and with one level per observation
+    bright = A(camera64.flip(-1))
+    for levels in (0.001, [0.001, 0.001]):
+        mixed = solve(torch.cat([bright, y]), A, noise_level=levels, progress=False)
+        assert torch.allclose(mixed.items[1].image, out.image, atol=1e-5)
+        assert "stretched" not in mixed.items[0].stop_reason
     # an operator of one's own is restored as it is: a dim y may be its measurements' scale
     own = solve(y, lambda v: A(v), noise_level=0.0, iters=2, progress=False)
     assert "stretched" not in own.stop_reason

@@ -155,6 +155,20 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
+def test_a_device_is_written_into_and_a_link_through_never_replaced(tmp_path):
+    # as root, --report /dev/null --force had made /dev/null a plain file (os.replace), and
+    # a link to a file was replaced by a file
+    import os
+    import stat
+
+    atomic_write(Path("/dev/null"), lambda tmp: Path(tmp).write_text("report"))
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    (tmp_path / "target.json").write_text("old")
+    (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+    atomic_write(tmp_path / "link.json", lambda tmp: Path(tmp).write_text("new"))
+    assert (tmp_path / "link.json").is_symlink() and (tmp_path / "target.json").read_text() == "new"
+
+
 def test_write_reads_pixels_as_from_array_does_and_refuses_what_no_file_shows(tmp_path):
     from skimage import data
 
