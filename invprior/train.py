@@ -21,6 +21,7 @@ commands in ``ASSET_COMMANDS`` below; ``digits``/``faces`` use the training rows
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -118,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--kind", default="glo", choices=("glo", "linear", "pca", "denoiser", "inpainter"), help="glo: deep decoder; linear: x = b + W z trained by the same loop; pca: the linear prior in closed form; denoiser: the plug-and-play CNN denoiser; inpainter: the denoiser fine-tuned (--start) to fill random holes without iterating (invprior.cnn.inpainter)")
     m.add_argument("--start", default=None, help="--kind denoiser (needed by inpainter): fine-tune this denoiser checkpoint (its network shape) instead of starting from random weights; --kind inpainter also continues from an inpainter checkpoint")
     m.add_argument("--keep-start", type=float, default=0.0, help="--kind denoiser with --start: the final weights are this share of --start's plus the rest of the fine-tuned ones (0: only the fine-tuned)")
-    m.add_argument("--widths", default="32,64,128,192", help="--kind denoiser without --start: the U-Net's channels per scale, finest first, comma-separated (each scale halves the image)")
-    m.add_argument("--blocks", type=int, default=2, help="--kind denoiser without --start: residual blocks per scale")
+    m.add_argument("--widths", default=None, help="--kind denoiser without --start: the U-Net's channels per scale, finest first, comma-separated (each scale halves the image; default: 32,64,128,192)")
+    m.add_argument("--blocks", type=int, default=None, help="--kind denoiser without --start: residual blocks per scale (default: 2)")
     m.add_argument("--latent", type=int, default=32, help="code size k")
     m.add_argument("--width", type=int, default=64, help="channels of the GLO decoder's coarsest feature map")
     m.add_argument("--codes", default="sphere", choices=("sphere", "ball", "free"), help="set the codes are kept in")
@@ -163,6 +164,16 @@ def run(args) -> dict:
     if args.resume and args.force:
         raise ValueError("--resume continues --out and --force replaces it; pass one of them.")
     _check_flags_apply(args)
+    _check_values(args)
+    if args.resume and args.kind in _GLO and out.is_file():
+        from .priors import DENOISER_FORMAT, INPAINTER, checkpoint_format
+
+        found = checkpoint_format(out)
+        if found in (DENOISER_FORMAT, INPAINTER):  # (the message pointed at load_prior)
+            kind = "inpainter" if found == INPAINTER else "denoiser"
+            raise ValueError(f"'{out}' is a {kind} checkpoint, which cannot be resumed: train "
+                             f"it again with --kind {kind} --force, or fine-tune it with "
+                             f"--kind {kind} --start {out} --out NEW.pt.")
     if args.resume and args.kind == "pca":
         raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
     if args.threads is not None:
@@ -223,6 +234,35 @@ def _check_flags_apply(args) -> None:
                              f"(only by {', '.join(kinds)}).")
 
 
+# Beyond these a setting is a typo, not a model (--latent 1000000 took 8 GB, then failed
+# inside the allocator; --width 100000 asked 180 GB)
+MOST = {"steps": 10**8, "batch": 65536, "latent": 4096, "width": 1024}
+
+
+def _check_values(args) -> None:
+    """One sentence (ValueError) naming the flag whose value no run can use: counts below 1
+    or beyond ``MOST``, learning rates and time limits that are no positive finite number
+    (``--max-seconds nan`` had passed), a seed beyond 32 bits (``solve`` takes the same).
+
+    >>> _check_values(build_parser().parse_args(["--out", "a.pt", "--latent", "0"]))
+    Traceback (most recent call last):
+    ValueError: --latent must be from 1 to 4096, got 0.
+    """
+    for dest, most in MOST.items():
+        value = getattr(args, dest)
+        if not 1 <= value <= most:
+            raise ValueError(f"--{dest} must be from 1 to {most}, got {value}.")
+    for dest in ("lr", "code_lr", "max_seconds"):
+        value = getattr(args, dest)
+        if value is not None and not (0 < value < math.inf):
+            raise ValueError(f"--{dest.replace('_', '-')} must be a positive number, got {value:g}.")
+    if not 0 <= args.seed < 2**32:
+        raise ValueError(f"--seed must be from 0 to 4294967295, got {args.seed}.")
+    if args.checkpoint_every < 0:
+        raise ValueError(f"--checkpoint-every must be >= 0 (0: only the final checkpoint), "
+                         f"got {args.checkpoint_every}.")
+
+
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     from .cnn.training import DenoiserConfig, train_denoiser
     from .io import same_file
@@ -252,16 +292,18 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     if args.size is not None and not least <= args.size <= 1024:
         raise ValueError(f"--size of --kind {kind} (its training patches' side) must be from "
                          f"{least} to 1024, got {args.size}.")
-    widths = _widths(args.widths)
-    if args.blocks < 1:
-        raise ValueError(f"--blocks must be >= 1, got {args.blocks}.")
-    if args.start and (widths != DenoiserConfig.widths or args.blocks != DenoiserConfig.blocks):
+    if args.start and (args.widths is not None or args.blocks is not None):
+        # (a value equal to the default had passed, and --start's network was used unsaid)
         raise ValueError("--widths and --blocks shape a new network; --start's network keeps its own.")
+    widths = DenoiserConfig.widths if args.widths is None else _widths(args.widths)
+    blocks = DenoiserConfig.blocks if args.blocks is None else args.blocks
+    if not 1 <= blocks <= 16:
+        raise ValueError(f"--blocks must be from 1 to 16, got {blocks}.")
     cfg = DenoiserConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
                          max_seconds=args.max_seconds, data=args.data, start=args.start,
                          keep_start=args.keep_start, colour=args.channels == 3,
                          loss=args.loss,
-                         widths=widths, blocks=args.blocks,
+                         widths=widths, blocks=blocks,
                          task="inpaint" if kind == "inpainter" else "denoise",
                          patch=args.size or (128 if kind == "inpainter" else DenoiserConfig.patch))
     return train_denoiser(cfg, out=out, device=device, progress=not args.quiet, meta=meta)
@@ -273,8 +315,9 @@ def _widths(text: str) -> tuple:
         widths = tuple(int(w) for w in text.split(","))
     except ValueError:
         widths = ()
-    if not 1 <= len(widths) <= 6 or min(widths) < 1:
-        raise ValueError(f"--widths takes 1 to 6 positive channel counts separated by commas, got '{text}'.")
+    if not 1 <= len(widths) <= 6 or min(widths) < 1 or max(widths) > MOST["width"]:
+        raise ValueError(f"--widths takes 1 to 6 channel counts from 1 to {MOST['width']} "
+                         f"separated by commas, got '{text}'.")
     return widths
 
 
@@ -297,7 +340,10 @@ def main(argv=None) -> int:
         if main_rank:
             print(f"error: {err}", file=sys.stderr)
         return 2
-    except MemoryError:
+    except (MemoryError, RuntimeError) as err:
+        if not isinstance(err, MemoryError) and "allocate" not in str(err) \
+                and "out of memory" not in str(err):
+            raise
         if main_rank:
             print("error: out of memory; use a smaller --batch, --size or --width.",
                   file=sys.stderr)

@@ -203,6 +203,20 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
         assert f"{flag} is not used by --kind {wrong[1]}" in capsys.readouterr().err
     assert not (tmp_path / "w.pt").exists()
     assert train_main(["--kind", "denoiser", "--steps", "0", "--out", str(tmp_path / "e.pt")]) == 2
+    # values no run can use, named by their flag (--latent 1000000 took 8 GB, then failed in
+    # the allocator; --max-seconds nan passed; --seed 2**70 was an "Overflow" from inside)
+    for wrong, says in ((["--latent", "1000000"], "--latent must be from 1 to 4096"),
+                        (["--kind", "denoiser", "--max-seconds", "nan"], "--max-seconds must be a positive"),
+                        (["--seed", str(2**70)], "--seed must be from 0 to 4294967295"),
+                        (["--code-lr", "inf"], "--code-lr must be a positive number, got inf")):
+        assert train_main(["--data", "digits", *wrong, "--out", str(tmp_path / "e.pt")]) == 2
+        assert says in capsys.readouterr().err
+    # widths equal to the default beside --start had passed, --start's network used unsaid
+    assert train_main(["--kind", "denoiser", "--start", str(out), "--widths", "32,64,128,192",
+                       "--out", str(tmp_path / "e.pt")]) == 2
+    assert "--start's network keeps its own" in capsys.readouterr().err
+    assert train_main(["--data", "digits", "--out", str(out), "--resume"]) == 2
+    assert "is a denoiser checkpoint, which cannot be resumed" in capsys.readouterr().err
     for kind, size, least in (("denoiser", "0", 16), ("denoiser", "-5", 16), ("inpainter", "16", 24)):
         start = ["--start", str(out)] if kind == "inpainter" else []
         assert train_main(["--kind", kind, *start, "--size", size, "--out", str(tmp_path / "e.pt")]) == 2
