@@ -49,9 +49,9 @@ def dim_scale(y, op, name) -> list | None:
     operator than ``STRETCHED_OPERATORS`` or to a prior not named in ``STRETCHED_PRIORS``.
 
     Example:
-        >>> y = torch.tensor([0.2, 0.9]).view(2, 1, 1, 1).expand(2, 1, 8, 8)
+        >>> y = torch.tensor([0.25, 0.9]).view(2, 1, 1, 1).expand(2, 1, 8, 8)
         >>> dim_scale(y, O.Blur(sigma=1.0), "denoiser"), dim_scale(y, O.Blur(sigma=1.0), "trained")
-        ([0.2, None], None)
+        ([0.25, None], None)
     """
     if not (isinstance(name, str) and name in STRETCHED_PRIORS and type(op) in STRETCHED_OPERATORS
             and isinstance(y, torch.Tensor)):

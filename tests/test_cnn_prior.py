@@ -131,11 +131,14 @@ def test_default_deblurring_of_a_motion_blur_does_not_collapse(camera64, motion,
 def test_a_noise_free_blur_runs_more_iterations_and_gains_by_them(camera64):
     op = O.Blur(motion=(9, 30))
     y = op(camera64)
-    default = solve(y, op, progress=False, noise_level=0.0)
-    sixteen = solve(y, op, progress=False, noise_level=0.0, iters=16)
+    # (without the final back-projection, which makes both exact here: 106 dB)
+    default = solve(y, op, progress=False, noise_level=0.0, keep_observed=False)
+    sixteen = solve(y, op, progress=False, noise_level=0.0, iters=16, keep_observed=False)
     assert default.iterations == 32
-    # measured on 64x64 camera crops: +0.4 to +0.9 dB (pnp.BLUR_QUIET_ITERS)
+    # measured on 64x64 camera crops: +0.4 to +0.9 dB (pnp.BLUR_QUIET_ITERS; here 43.17
+    # against 42.44)
     assert psnr(default.image, camera64) > psnr(sixteen.image, camera64) + 0.2
+    assert psnr(solve(y, op, progress=False, noise_level=0.0).image, camera64) > 60
 
 def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     op = O.Blur(sigma=1.0)
