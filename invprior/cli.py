@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it, or a folder (existing, or named with a final /) to hold it under IMAGE's name (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only)")
+    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only; - for the standard output, beside the summary unless --quiet; default: none)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
     o.add_argument("--observation", help="--simulate: write the degraded y that was restored (.npy keeps it as it was, noise unclipped, so that another method can restore the same y; an image clips it to [0, 1] and rounds it; one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -125,7 +125,7 @@ def _outputs(args) -> dict:
 
         args.output = str(Path(args.output) / output_name(Path(src.name)))
     paths = {"output": Path(args.output) if args.output else src.with_name(f"{src.stem}_{args.op}_{Path(args.prior).stem}{suffix}")}
-    if args.report:
+    if args.report and args.report != "-":  # ("-", the standard output, had written a file "-")
         paths["report"] = Path(args.report)
     if args.compare:
         paths["compare"] = Path(args.compare)
@@ -659,9 +659,11 @@ def run(args) -> dict:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
         write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force,
                     profile=profile)
+    text = json.dumps(finite(report), indent=2, default=str)
     if "report" in paths:
-        text = json.dumps(finite(report), indent=2, default=str)
         atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))
+    elif args.report == "-":
+        print(text, flush=True)
     if "plot" in paths:
         from .plot import plot_history
 

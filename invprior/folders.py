@@ -118,9 +118,11 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
             images = [f for f in _files_under(path) if _is_image(f, path)]
+            # the output folders inside this one (an earlier run's results); one that holds
+            # this folder (restore photos/a into photos/) leaves its images in
+            skip = [d for d in (out_dir, *leave_out) if _inside(Path(d), path)]
             found = [(f, f.relative_to(path)) for f in images
-                     if not any(_inside(f, d) for d in (out_dir, *leave_out))
-                     and f.resolve() not in others]
+                     if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
             if not found:
                 beside = (f" outside the output folder '{out_dir}'" if images else "")
                 raise ValueError(f"the folder '{path}' holds no image files{beside} "

@@ -165,6 +165,8 @@ def run(args) -> dict:
         raise ValueError("--resume continues --out and --force replaces it; pass one of them.")
     _check_flags_apply(args)
     _check_values(args)
+    if args.data is not None and not args.data.strip():  # ("" searched the current folder)
+        raise ValueError("--data is empty; give digits, faces or a folder of images.")
     if args.resume and args.kind in _GLO and out.is_file():
         from .priors import DENOISER_FORMAT, INPAINTER, checkpoint_format
 

@@ -146,7 +146,9 @@ def make_noise(spec: str | None, seed: int = 0) -> Noise | None:
         >>> make_noise("gaussian:0.05").sigma
         0.05
     """
-    if spec is None or str(spec).strip().lower() in ("", "none", "0"):
+    if spec is not None and not str(spec).strip():  # (--noise "" added none, unsaid)
+        raise ValueError("the noise is empty; give one such as gaussian:0.05, or none.")
+    if spec is None or str(spec).strip().lower() in ("none", "0"):
         return None
     name, _, value = str(spec).partition(":")
     if not value:

@@ -369,7 +369,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "cs", "--simulate", "--shape", "1,8,8"], "--simulate takes IMAGE's"),
         (["--op", "denoise", "--noise-level", "25"], "25 on the 0-255 scale is 0.098"),
         (["--op", "denoise", "--noise-level", "-0.1"], "from 0 to 1, got -0.1"),
-        (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer >= 1"),
+        (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer from 1 to 64"),
+        (["--op", "denoise", "--ensemble", "1000000000"], "from 1 to 64"),  # (ran until killed)
         (["--op", "denoise", "--prior", "sparse", "--ensemble", "2"], "the sparse prior does not take --ensemble"),
         (["--op", "denoise", "--prior", "denoiser", "--self-ensemble", "9"], "self_ensemble takes 1 to 8"),
         (["--op", "deblur", "--prior", "auto", "--self-ensemble", "2"], "self_ensemble is for one-pass denoising"),
@@ -745,6 +746,14 @@ def test_a_mask_of_scattered_white_pixels_stays_observed(tmp_path, camera64, cap
     assert psnr(read_image(tmp_path / "o.png").image, camera64) > 22  # measured 27.0
     assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask-white", "holes", "--quiet"]) == 2
     assert "give --mask FILE too" in capsys.readouterr().err
+
+
+def test_a_report_goes_to_the_standard_output_as_dash(tmp_path, gray, capfd):
+    # ("-" had written a file named "-")
+    assert main(["--op", "denoise", str(gray), "-o", str(tmp_path / "o.png"), "--quiet",
+                 "--report", "-", *FAST]) == 0
+    assert json.loads(capfd.readouterr().out)["op"] == "denoise"
+    assert not Path("-").exists()
 
 
 def test_dust_and_scratches_drawn_in_white_are_read_as_holes():

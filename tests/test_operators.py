@@ -202,6 +202,8 @@ def test_noise_levels():
     assert (sp != 0.5).float().mean().item() == pytest.approx(0.2, abs=0.02)
     assert O.make_noise("poisson:30").peak == 30 and O.make_noise("0.05").sigma == 0.05
     assert O.make_noise("none") is None
+    with pytest.raises(ValueError, match="the noise is empty"):
+        O.make_noise(" ")
     # a level on the 0-255 scale, as papers state it, is refused with its [0, 1] value
     with pytest.raises(ValueError, match="25 on the 0-255 scale is 0.098"):
         O.make_noise("25")

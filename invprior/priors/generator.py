@@ -189,6 +189,10 @@ def make_generator(
     return generator
 
 
+# runs of an ensemble beyond which it is a typo: its mean moves little after a few
+MOST_RUNS = 64
+
+
 class NetworkPrior(ItemwisePrior):
     """The deep image prior (``kind="dip"``) or the deep decoder (``kind="decoder"``).
 
@@ -262,8 +266,10 @@ class NetworkPrior(ItemwisePrior):
                   "ema must be in [0, 1)": not 0 <= ema < 1,
                   "tv must be >= 0 (a weight on the image's total variation)": not 0 <= tv < math.inf,
                   "max_seconds must be positive": max_seconds is not None and not max_seconds > 0,
-                  "ensemble must be an integer >= 1":
-                      isinstance(ensemble, bool) or not (isinstance(ensemble, int) and ensemble >= 1)}
+                  # (1e9 ran until killed, and on CUDA would stack them all at once)
+                  f"ensemble must be an integer from 1 to {MOST_RUNS}":
+                      isinstance(ensemble, bool) or not (isinstance(ensemble, int)
+                                                         and 1 <= ensemble <= MOST_RUNS)}
         for message, failed in checks.items():
             if failed:
                 raise ValueError(f"{message}.")
