@@ -325,8 +325,8 @@ def fill_op_defaults(args) -> None:
         raise UsageError("--sigma and --kernel both give the blur; pass one of them.")
     drawn = sorted(flag_name(f) for f in typed & {"missing", "mask_kind"})
     if drawn and (args.mask or not args.simulate):
-        raise UsageError(f"{' and '.join(drawn)} draw the mask of a simulation: use with "
-                         "--simulate and without --mask.")
+        raise UsageError(f"{' and '.join(drawn)} {'draws' if len(drawn) == 1 else 'draw'} the "
+                         "mask of a simulation: use with --simulate and without --mask.")
     if "missing" in typed and args.mask_kind not in (None, "random"):
         raise UsageError(f"--missing is the share of a random mask; --mask-kind "
                          f"{args.mask_kind} draws its own holes.")
@@ -340,6 +340,8 @@ def fill_op_defaults(args) -> None:
 def _check_flags(args) -> None:
     """The flags that do not depend on the image: --mask-white, --border, --noise, --ratio
     (each --op's own: ``fill_op_defaults``)."""
+    if args.mask_white != "auto" and args.op != "inpaint":
+        raise UsageError(f"--mask-white is for --op inpaint, not --op {args.op}.")
     if args.mask_white != "auto" and not args.mask:
         raise UsageError("--mask-white says how to read --mask; give --mask FILE too.")
     if args.border != "auto" and args.op != "deblur":
@@ -665,9 +667,12 @@ def run(args) -> dict:
     elif args.report == "-":
         print(text, flush=True)
     if "plot" in paths:
-        from .plot import plot_history
+        from .plot import nothing_to_plot, plot_history
 
         plot_history(result, paths["plot"], overwrite=args.force, title=f"{args.op} with {args.prior}")
+        empty = nothing_to_plot(result)
+        if empty:  # (the figure said it; stderr had not)
+            print(f"note: {paths['plot']}: {empty}", file=sys.stderr)
     return report
 
 

@@ -51,3 +51,8 @@ def test_cli_plot_flag(tmp_path, camera64, capsys):
             "--quiet", "--plot", str(plot)]
     assert main(args) == 0 and plot.exists()
     assert main(args) == 2 and "already exists" in capsys.readouterr().err
+    # a one-pass prior: the figure says there is nothing to plot, and so does stderr
+    one_pass = ["--op", "denoise", str(image), "--prior", "denoiser", "--quiet", "--plot",
+                str(tmp_path / "one.png"), "-o", str(tmp_path / "o.png")]
+    assert main(one_pass) == 0
+    assert "nothing to plot: the denoiser prior ran one pass" in capsys.readouterr().err
