@@ -346,6 +346,9 @@ def compose(*ops) -> Operator:
     """
     if not ops:
         raise ValueError("compose needs at least one operator.")
+    for op in ops:  # (A @ 3 made a composition that failed only when called)
+        if not callable(op):
+            raise ValueError(f"compose takes operators or callables x -> y, got {type(op).__name__}.")
     result = ops[-1]
     for op in reversed(ops[:-1]):
         linear = isinstance(op, LinearOperator) and isinstance(result, LinearOperator)

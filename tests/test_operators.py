@@ -356,6 +356,7 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Blur(sigma=[2]), r"blur sigma must be a number, got \[2\]"),
         (lambda: O.Blur(sigma=1.0, normalize="no"), "normalize is True or False"),
         (lambda: O.Blur(kernel=torch.ones(3, 3, dtype=torch.complex64)), "complex values"),
+        (lambda: O.Blur(sigma=1.0) @ 3, "compose takes operators or callables"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(build, match):
