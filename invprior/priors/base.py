@@ -286,10 +286,13 @@ def said_level(level: float, given: float | None) -> str:
     ``given``): a user of a photo cannot see otherwise what was assumed.
 
     Example:
-        >>> said_level(0.1, None), said_level(0.1, 0.1)
-        (', noise 25.5/255 estimated', '')
+        >>> said_level(0.1, None), said_level(0.1, 0.1), said_level(10 / 65535, None)
+        (', noise 25.5/255 estimated', '', ', noise 0.039/255 estimated')
     """
-    return f", noise {255 * float(level):.1f}/255 estimated" if given is None else ""
+    if given is not None:
+        return ""
+    v = 255 * float(level)  # (16-bit data's noise of 10 counts in 65535 had read "0.0/255")
+    return f", noise {v:.1f}/255 estimated" if v >= 0.95 or v == 0 else f", noise {v:.2g}/255 estimated"
 
 
 def keeper(op, y, keep: bool | None, noise_level):
