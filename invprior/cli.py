@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate", action="store_true", help="IMAGE is the truth: degrade it, solve, report PSNR/SSIM")
     g = p.add_argument_group("operator parameters")
     g.add_argument("--mask", help="inpaint: mask image, white/opaque = observed (see --mask-white), thresholded at 0.5 (a soft mask goes through the Python API); IMAGE's transparent pixels are missing too (default: IMAGE's transparent pixels are missing; with --simulate a random mask)")
-    g.add_argument("--mask-white", default="auto", choices=("auto", "observed", "holes"), help="inpaint: what the white of --mask marks: the observed pixels, or the holes to fill (as OpenCV, LaMa and scikit-image read a mask); auto: observed, unless white is under half the image and, taken as observed, would leave a hole a quarter of the image deep while the black would not (an object to remove, drawn in white), or one 8 times as deep and 16 pixels or more with the white in strokes or specks (scratches, dust): then holes, said on stderr")
+    g.add_argument("--mask-white", default="auto", choices=("auto", "observed", "holes"), help="inpaint: what the white of --mask marks: the observed pixels, or the holes to fill (as OpenCV, LaMa and scikit-image read a mask); auto: observed, unless white is under half the image and, taken as observed, would leave a hole a quarter of the image deep while the black would not (an object to remove, drawn in white), or, the white in strokes or specks (scratches, dust), one 8 times as deep with half the black 8 pixels or more from the white: then holes, said on stderr")
     g.add_argument("--keep-observed", default="auto", choices=("auto", "yes", "no"), help="make the result reproduce a noise-free observation: inpaint keeps the observed pixels and fills only the holes, sr ends with a back-projection (auto: yes unless IMAGE has noise, given by --noise-level > 0 or read off it)")
     g.add_argument("--missing", type=float, default=None, help="inpaint --simulate: fraction of missing pixels (default: 0.5)")
     g.add_argument("--mask-kind", default=None, choices=("random", "box", "boxes", "scribble", "text"), help="inpaint --simulate: mask drawn (default: random)")
@@ -246,11 +246,12 @@ def _white_marks(m) -> str:
     observed pixels, it would be a minority that leaves a hole a quarter of the image deep
     and the black read so would not (an object to remove drawn in white, the way OpenCV,
     LaMa and scikit-image read a mask: restored as drawn, the whole image would be guessed
-    from the object), or one ``SPREAD_RATIO`` times as deep as the black would and at least
-    ``SPREAD_DEEP`` pixels, the white drawn in strokes or specks rather than single pixels
-    (dust and scratches drawn in white over a scan: 60 px deep against 3, restored as drawn
-    at 17.13 dB against 43.92, the photo painted over); else "observed" (pixels observed at
-    random: holes a few pixels deep, the white single pixels). A flip is said on stderr,
+    from the object), or one ``SPREAD_RATIO`` times as deep as the black would, half the
+    black ``SPREAD_TYPICAL`` pixels or more from the white, and the white in strokes or
+    specks rather than single pixels (dust and scratches drawn in white over a scan: 60 px
+    deep against 3, half of it 10 px from the white; restored as drawn at 17.13 dB against
+    43.92, the photo painted over); else "observed" (pixels observed at random, in rows or
+    in a grid: holes a few pixels deep, or half of them within 5 px of the white). A flip is said on stderr,
     with the flag that undoes it.
 
     Example:
@@ -266,7 +267,8 @@ def _white_marks(m) -> str:
         return "observed"
     deep, other = O.Inpainting(m).hole_radius(), O.Inpainting(1 - m).hole_radius()
     wide = deep >= min(m.shape[-2:]) / 4 and other < deep
-    spread = deep >= SPREAD_DEEP and deep >= SPREAD_RATIO * other and _in_strokes(m)
+    spread = (deep >= SPREAD_RATIO * other and _in_strokes(m)
+              and _typical_depth(m) >= SPREAD_TYPICAL)
     if not (wide or spread):
         return "observed"
     print(f"note: the mask's white covers {100 * share:.0f} % of the image, and taken as the "
@@ -275,9 +277,21 @@ def _white_marks(m) -> str:
     return "holes"
 
 
-# a white minority read as holes where, read as observed, it leaves holes this deep and this
-# many times as deep as its own (see _white_marks)
-SPREAD_DEEP, SPREAD_RATIO = 16, 8
+# a white minority in strokes read as holes where, read as observed, its holes reach this
+# many times as deep as its own and half their pixels lie this far from it (see
+# _white_marks): dust and scratches drawn over 256x256 photos 10-21 px; white observed in
+# lines every 32 px, in random rows (10 %) or random 2x2 blocks (3 %): 3-5 px
+SPREAD_RATIO, SPREAD_TYPICAL = 8, 8
+
+
+def _typical_depth(m) -> float:
+    """The median distance (pixels) of the black pixels of a binary mask ``(1, 1, H, W)``
+    to the nearest white one."""
+    import numpy as np
+    from scipy.ndimage import distance_transform_edt
+
+    black = (m[0, 0] < 0.5).cpu().numpy()
+    return float(np.median(distance_transform_edt(black)[black])) if black.any() else 0.0
 
 
 def _in_strokes(m) -> bool:

@@ -772,6 +772,13 @@ def test_dust_and_scratches_drawn_in_white_are_read_as_holes():
     assert _white_marks(specks) == "holes"
     for missing in (0.9, 0.99):
         assert _white_marks(O.random_mask((256, 256), missing, seed=1)[None, None]) == "observed"
+    # nor white observed in lines: a grid every 32 px, random rows (each read as holes by a
+    # rule on the deepest hole alone)
+    grid = torch.zeros(1, 1, 256, 256)
+    grid[..., ::32, :] = grid[..., :, ::32] = 1
+    rows = torch.zeros(1, 1, 256, 256)
+    rows[..., torch.rand(256, generator=g) < 0.1, :] = 1
+    assert _white_marks(grid) == _white_marks(rows) == "observed"
 
 
 def test_a_noisy_photo_with_holes_is_said_to_read_as_noisy(tmp_path, capsys):
