@@ -172,7 +172,9 @@ def _kernel(args):
                              f"2-D image: save the plane to use on its own.")
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
-        return O.Blur(kernel=nonnegative_kernel(k[0], args.kernel), border=border)
+        # a PSF file padded to its image's size: its support (refused as larger than y)
+        k = O.blur.without_zero_margins(nonnegative_kernel(k[0], args.kernel))
+        return O.Blur(kernel=k, border=border)
     return O.Blur(sigma=args.sigma, border=border)
 
 

@@ -292,23 +292,25 @@ def _check_output(out, shape: tuple, y: torch.Tensor, n: int) -> None:
 
 def _check_reach(op, shape: tuple, y: torch.Tensor, mid: torch.Tensor) -> None:
     """``ValueError`` where the median of ``y`` lies far beyond what ``op`` gives for a
-    mid-gray (``mid``) or a white image of ``shape``: y on another scale than the images'
+    black, a mid-gray (``mid``) or a white image of ``shape``: y on another scale than the images'
     [0, 1] (an offset of 10, a gain of 15, photon counts), which the priors fit with
     saturated images (a constant white one) without a word. The median: a few hot pixels
     are data."""
-    try:
-        with torch.no_grad():
-            white = op(torch.ones(1, *shape, device=y.device))
-        reach = max(float(mid.abs().max()), float(white.abs().max()))
-    except Exception:  # an operator of one's own that serves only its y: the mid-gray probe
-        reach = float(mid.abs().max())
+    reach = float(mid.abs().max())
+    for level in (0.0, 1.0):  # black too: exp(-5 x) (X-ray transmission) is largest there
+        try:
+            with torch.no_grad():
+                out = op(torch.full((1, *shape), level, device=y.device))
+            reach = max(reach, float(out.abs().max()))
+        except Exception:  # an operator of one's own that serves only its y: not this probe
+            pass
     values = y.detach().flatten()
     level = float(values[:: max(1, values.numel() // 1_000_000)].median().abs())
     if math.isfinite(reach) and level > 4 * reach + 0.1:
         raise ValueError(f"y's values (median {level:.4g}) lie far beyond what the operator "
                          f"gives for images on the [0, 1] scale (at most {reach:.4g} for a "
-                         f"white one); scale y to the images' scale first (an offset "
-                         f"subtracted, a gain divided).")
+                         f"black, mid-gray or white one); scale y to the images' scale first "
+                         f"(an offset subtracted, a gain divided).")
 
 
 def _gradient_problem(op, shape: tuple, device) -> str | None:

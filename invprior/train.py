@@ -258,8 +258,10 @@ def _check_values(args) -> None:
         value = getattr(args, dest)
         if value is not None and not (0 < value < math.inf):
             raise ValueError(f"--{dest.replace('_', '-')} must be a positive number, got {value:g}.")
-    if not 0 <= args.seed < 2**32:
-        raise ValueError(f"--seed must be from 0 to 4294967295, got {args.seed}.")
+    from .cli import MAX_SEED  # (solve's range)
+
+    if not 0 <= args.seed <= MAX_SEED:
+        raise ValueError(f"--seed must be from 0 to {MAX_SEED}, got {args.seed}.")
     if args.checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0 (0: only the final checkpoint), "
                          f"got {args.checkpoint_every}.")

@@ -51,12 +51,28 @@ def as_seed(seed, what: str = "seed") -> int:
         >>> as_seed(np.int64(3)), as_seed(-1)
         (3, -1)
     """
-    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+    whole = as_whole(seed)
+    if whole is None:
         raise ValueError(f"{what} must be an integer, got {seed!r}.")
-    seed = seed.__index__()
+    seed = whole
     if not -(2 ** 63) <= seed < 2 ** 64:
         raise ValueError(f"{what} must be a 64-bit integer, got {seed}.")
     return seed
+
+
+def as_whole(value) -> int | None:
+    """``value`` as an int where it is a whole number (a NumPy integer, a float such as
+    16.0 that earlier code took), else None (a bool, a string, 7.5)."""
+    if isinstance(value, (bool, str, bytes)):
+        return None
+    if hasattr(value, "__index__"):
+        return value.__index__()
+    if isinstance(value, float) or hasattr(value, "is_integer"):
+        try:
+            return int(value) if float(value).is_integer() else None
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
 
 
 def as_shape(shape, what: str = "shape") -> tuple:
@@ -68,10 +84,11 @@ def as_shape(shape, what: str = "shape") -> tuple:
         >>> as_shape([1, 8, 8])
         (1, 8, 8)
     """
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__") or not all(
-            hasattr(n, "__index__") and not isinstance(n, bool) for n in shape):
+    numbers = ([as_whole(n) for n in shape]
+               if hasattr(shape, "__iter__") and not isinstance(shape, (str, bytes)) else [None])
+    if None in numbers:
         raise ValueError(f"{what} must be a tuple of whole numbers such as (1, 64, 64), got {shape!r}.")
-    return tuple(n.__index__() for n in shape)
+    return tuple(numbers)
 
 
 # ``noise_visible`` of an operator whose y shows its noise only at the top of its spectrum

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import operator
 
+import numpy as np
 import torch
 
-from .base import LinearOperator, check_image, is_damped
+from .base import LinearOperator, as_whole, check_image, is_damped
 
 BORDERS = ("circular", "valid", "reflect", "replicate", "constant")
 
@@ -24,13 +24,15 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     sigma = _real(sigma, "blur sigma")
     if not 0 < sigma < math.inf:
         raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
+    given = size
     if size is None:
         size = 2 * math.ceil(3 * sigma) + 1
-    elif _whole(size) is not None and 1 <= _whole(size) < 3:
+    elif as_whole(size) is not None and 1 <= as_whole(size) < 3:
         # (size 1 is the identity: a deblurring of nothing; size 0 was read as the default)
         raise ValueError(f"a gaussian blur's kernel needs size >= 3, got {size} (no blur).")
-    _check_size(size, f"blur sigma {sigma:g} (kernel side 2*ceil(3*sigma)+1)")
-    size = _whole(size)
+    _check_size(size, f"blur sigma {sigma:g} (kernel side 2*ceil(3*sigma)+1)" if given is None
+                else "the blur kernel size")
+    size = as_whole(size)
     return kornia.filters.get_gaussian_kernel2d(size, (sigma, sigma), force_even=True)[0]
 
 
@@ -44,7 +46,7 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
     import kornia.filters
 
     _check_size(length, "motion length")
-    length = _whole(length)
+    length = as_whole(length)
     angle = _real(angle, "motion angle")
     if not math.isfinite(angle):  # kornia drew a kernel of NaN from it
         raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
@@ -58,20 +60,13 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
 def box_kernel(size: int) -> torch.Tensor:
     """Uniform ``size x size`` kernel summing to one."""
     _check_size(size, "box size")
-    size = _whole(size)
+    size = as_whole(size)
     return torch.full((size, size), 1.0 / size**2)
 
 
 # no image we restore is wider than this; a larger kernel is a typo (sigma 1e6 would ask
 # for terabytes before any image-size check could say so)
 MAX_KERNEL_SIZE = 4097
-
-
-def _whole(value) -> int | None:
-    """``value`` as an int where it is one (a NumPy integer too; not a bool), else None."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        return None
-    return operator.index(value)
 
 
 def _real(value, what: str) -> float:
@@ -85,24 +80,25 @@ def _real(value, what: str) -> float:
 
 
 def _check_size(size, what: str = "kernel size") -> None:
-    if _whole(size) is None or _whole(size) < 1:
+    if as_whole(size) is None or as_whole(size) < 1:
         raise ValueError(f"{what} must be a positive integer, got {size!r}.")
-    size = _whole(size)
+    size = as_whole(size)
     if size > MAX_KERNEL_SIZE:
         raise ValueError(f"{what} gives a {size}x{size} kernel; the largest is "
                          f"{MAX_KERNEL_SIZE}x{MAX_KERNEL_SIZE}.")
 
 
-def _without_zero_margins(k: torch.Tensor) -> torch.Tensor:
+def without_zero_margins(k: torch.Tensor) -> torch.Tensor:
     """``k`` ``(kh, kw)`` without the rows and columns of zeros (below 1e-7 of its largest
     value) that it has on both sides of an axis, as many cut from each side, so that its
-    centre ``(kh // 2, kw // 2)`` stays where it was. A microscope's PSF comes padded to
-    its image's size: a 15x15 gaussian in a 128x128 frame was refused as larger than the
-    image (and would cost an FFT of twice its size).
+    centre ``(kh // 2, kw // 2)`` stays where it was. A microscope's PSF file comes padded
+    to its image's size: a 15x15 gaussian in a 128x128 frame was refused as larger than the
+    image (the command line cuts a kernel file's margins; ``Blur`` keeps a kernel as given,
+    which decides the margin of ``border="valid"``).
 
     Example:
         >>> k = torch.zeros(9, 8); k[2:6, 3:5] = 1  # centre (4, 4)
-        >>> _without_zero_margins(k).shape
+        >>> without_zero_margins(k).shape
         torch.Size([5, 2])
     """
     live = k.abs() > 1e-7 * k.abs().max()
@@ -170,7 +166,7 @@ class Blur(LinearOperator):
             raise ValueError("Blur needs exactly one of sigma, motion, box or kernel.")
         if border not in BORDERS:
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
-        if not isinstance(normalize, bool):  # "no" is true to Python
+        if not isinstance(normalize, (bool, np.bool_)):  # "no" is true to Python
             raise ValueError(f"normalize is True or False, got {normalize!r}.")
         if sigma is not None:
             sigma = _real(sigma, "blur sigma")
@@ -179,7 +175,7 @@ class Blur(LinearOperator):
             if not isinstance(motion, (tuple, list)) or len(motion) not in (1, 2):
                 raise ValueError(f"motion is (length, angle_degrees), got {motion!r}.")
             k = motion_kernel(*motion)
-            self.described = f"motion={(_whole(motion[0]), *(float(a) for a in motion[1:]))}"
+            self.described = f"motion={(as_whole(motion[0]), *(float(a) for a in motion[1:]))}"
         elif box is not None:
             k, self.described = box_kernel(box), f"box={box}"
         else:
@@ -190,9 +186,7 @@ class Blur(LinearOperator):
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
             if not torch.isfinite(k).all():
                 raise ValueError("the blur kernel contains NaN or infinite values.")
-            given, k = k.shape, _without_zero_margins(k)
-            self.described = f"kernel {k.shape[0]}x{k.shape[1]}" + (
-                f" (of {given[0]}x{given[1]}, its zero margins cut)" if k.shape != given else "")
+            self.described = f"kernel {k.shape[0]}x{k.shape[1]}"
             if normalize:
                 if k.sum().abs() < 1e-12:
                     raise ValueError("the blur kernel sums to zero and cannot be normalised.")

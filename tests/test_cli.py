@@ -276,6 +276,14 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     tifffile.imwrite(tmp_path / "psf.tif", planes)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "psf.tif"), str(gray), *FAST]) == 2
     assert "holds 5 frames; a blur kernel is one 2-D image" in capsys.readouterr().err
+    # a PSF padded to the image's size: cut to its support, not refused as larger than it
+    import operators as O
+
+    framed = np.zeros((64, 64), np.float32)
+    framed[26:39, 26:39] = O.Blur(sigma=2.0).kernel.numpy()
+    np.save(tmp_path / "framed.npy", framed)
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "framed.npy"), str(gray), *FAST,
+                 "-o", str(tmp_path / "framed.png")]) == 0
 
 
 def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_path, gray, capsys):

@@ -231,8 +231,12 @@ def test_bad_observations():
     binned = lambda v: torch.nn.functional.avg_pool2d(v, 2)
     x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
     for y in (binned(x) + 10, binned(x) * 5000):
-        with pytest.raises(ValueError, match=r"lie far beyond what the operator gives .*at most 1 for a white"):
+        with pytest.raises(ValueError, match=r"lie far beyond what the operator gives .*at most 1 for a black, mid-gray or white"):
             solve(y, binned, shape=(1, 16, 16), noise_level=0.01, iters=2, progress=False)
+    # an operator largest for a black image (X-ray transmission) is served as it was
+    transmit = lambda v: torch.exp(-5 * v)
+    dark = 0.08 * x
+    assert solve(transmit(dark), transmit, "dip", iters=2, progress=False).image.shape == x.shape
     with pytest.raises(ValueError, match="needs a linear operator"):
         solve(torch.rand(1, 1, 16, 16), lambda x: x.pow(2), prior="sparse")
     # plug-and-play linearises a nonlinear operator; one torch cannot differentiate is refused

@@ -292,7 +292,7 @@ def said_level(level: float, given: float | None) -> str:
     if given is not None:
         return ""
     v = 255 * float(level)  # (16-bit data's noise of 10 counts in 65535 had read "0.0/255")
-    return f", noise {v:.1f}/255 estimated" if v >= 0.95 or v == 0 else f", noise {v:.2g}/255 estimated"
+    return f", noise {v:.1f}/255 estimated" if v >= 0.95 or v < 0.005 else f", noise {v:.2g}/255 estimated"
 
 
 def keeper(op, y, keep: bool | None, noise_level):
