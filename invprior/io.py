@@ -536,7 +536,7 @@ def _pixels(x, path: Path) -> np.ndarray:
         shape = array.shape
         if not (array.dtype == bool or np.issubdtype(array.dtype, np.number)):
             raise ImageError(f"{refuse}: x is a {type(x).__name__}, not an image tensor or array.")
-    if path.suffix.lower() == ".npy":  # the values as they are (a measurement vector too)
+    if path.suffix.lower() == ".npy":  # floats as they are (a measurement vector too), any shape
         return _unit_values(array, refuse, unit_scale=False)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
