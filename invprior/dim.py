@@ -47,7 +47,7 @@ STRETCHED_PRIORS = ("denoiser", "sparse", "dip", "decoder")
 
 def dim_scale(y, op, name) -> list | None:
     """For each item of ``y`` ``(B, C, H, W)``, the brightest value its image can have
-    (``brightest_image``) where that is below ``DIM_TOP`` (and above 0), else None; None
+    (its brightest value over ``_largest_share``, at most 1) where that is below ``DIM_TOP`` (and above 0), else None; None
     for all where ``y`` goes through another operator than ``STRETCHED_OPERATORS`` or to a
     prior not named in ``STRETCHED_PRIORS``.
 
@@ -71,13 +71,19 @@ def _largest_share(op) -> float:
     gathers a bright point into a fainter spot, which the restoration brightens back:
     stretched to ``y``'s own brightest value, five beads of 0.4 under a gaussian blur of
     1.5 (``y`` at most 0.063) came back cut at 0.063, 34.05 dB against 38.13 as they were.
-    Denoising and inpainting: 1.
+    A soft mask's least weight where it observes (a pixel seen at half weight is twice as
+    bright as its ``y``); denoising and a binary mask: 1.
 
     Example:
         >>> round(_largest_share(O.Blur(box=3)), 3), _largest_share(O.Inpainting(torch.ones(4, 4)))
         (0.111, 1.0)
     """
-    return float(op.kernel.abs().max()) if isinstance(op, O.Blur) else 1.0
+    if isinstance(op, O.Blur):
+        return float(op.kernel.abs().max())
+    if isinstance(op, O.Inpainting):
+        seen = op.mask[op.mask > 0]
+        return float(seen.min()) if seen.numel() else 1.0
+    return 1.0
 
 
 def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_level, truth,
