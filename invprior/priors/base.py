@@ -110,10 +110,12 @@ class ItemwisePrior:
 
     def check(self, op) -> str | None:
         if self.needs_linear and not isinstance(op, O.LinearOperator):
-            linear = (" (a plain function that is linear: operators.as_operator(f, linear=True))"
+            linear = ("; a plain function that is linear: operators.as_operator(f, linear=True)"
                       if isinstance(op, O.Lambda) else "")
+            # (it named dip alone, which measured below the default on every nonlinear case)
             return (f"the {self.name} prior needs a linear operator (an operators.LinearOperator"
-                    f"{linear}), got {type(op).__name__}; or use prior='dip'.")
+                    f"{linear}), got {type(op).__name__}; prior='denoiser' (the default) or "
+                    f"'dip' take any.")
         return None
 
     @torch_as_restoring_needs()
