@@ -171,6 +171,9 @@ class Inpainting(LinearOperator):
             raise ValueError("mask values must be finite and in [0, 1] (1 = observed).")
         while mask.ndim < 4:
             mask = mask[None]
+        if shape is not None and tuple(as_shape(shape, "shape"))[-2:] != tuple(mask.shape[-2:]):
+            raise ValueError(f"shape {tuple(shape)} and the mask's {tuple(mask.shape[-2:])} "
+                             f"differ; give the mask alone (its size is the image's).")
         super().__init__()
         # a first guess for norm(); forward calls update it (the mask broadcasts over C)
         self.input_shape = tuple(shape)[-3:] if shape is not None and len(shape) >= 3 else tuple(mask.shape[1:])

@@ -357,6 +357,7 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Blur(sigma=1.0, normalize="no"), "normalize is True or False"),
         (lambda: O.Blur(kernel=torch.ones(3, 3, dtype=torch.complex64)), "complex values"),
         (lambda: O.Blur(sigma=1.0) @ 3, "compose takes operators or callables"),
+        (lambda: O.Inpainting(torch.ones(8, 8), shape=(1, 16, 16)), "and the mask's \\(8, 8\\) differ"),
     ],
 )
 def test_bad_parameters_raise_clear_errors(build, match):
