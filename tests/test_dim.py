@@ -33,18 +33,19 @@ def test_a_dim_observation_is_restored_as_well_as_at_full_range(camera64):
 
 
 def test_a_dim_blur_is_stretched_only_as_far_as_its_brightest_point_allows(camera64):
-    # beads of 0.4 on a dark ground, blurred: y at most 0.063, and stretched to it they
-    # came back cut at 0.063 (34.05 dB against 38.13; here 0.047, and 0.14 restored)
+    # beads of 0.4 on a dark ground, blurred: y at most 0.047, and stretched to it they
+    # came back cut there (at 0.063 under sigma 1.5 and other beads: 34.05 dB against 38.13)
     beads = torch.full((1, 1, 64, 64), 0.02)
     for row, col in [(10, 10), (20, 40), (40, 20), (50, 50), (30, 30)]:
         beads[..., row, col] = 0.4
     B = O.Blur(sigma=1.5)
-    out = solve(B(beads), B, progress=False)
-    assert "stretched" not in out.stop_reason and float(out.image.max()) > 2 * float(B(beads).max())
-    # a photo at 0.6 % of the range is: 15.62 dB as it was, under the blurred y's 22.02,
-    # 24.83 stretched (17.57 -> 25.28 at 128x128)
+    out = solve(B(beads), B, progress=False)  # measured: stretched 5.1x, 40.49 dB, peak 0.17
+    assert float(out.image.max()) > 2 * float(B(beads).max())
+    assert psnr(out.image, beads) > psnr(B(beads), beads) + 2
+    # a photo at 0.6 % of the range: 15.62 dB as it was, under the blurred y's 22.02; now 29.43
+    # (17.57 -> 29.19 at 128x128, 29.72 at full range)
     A, dim = O.Blur(sigma=2.0), 0.006
     y = (dim * A(camera64) * 65535).round() / 65535
     out = solve(y, A, progress=False)
     assert "restored stretched" in out.stop_reason
-    assert psnr(out.image / dim, camera64) > psnr(y / dim, camera64) + 2
+    assert psnr(out.image / dim, camera64) > psnr(y / dim, camera64) + 4
