@@ -322,3 +322,14 @@ def test_sparse_prior_takes_the_shape_of_an_operator_that_changes_size(camera64)
     y = pool(camera64)
     out = solve(y, pool, "sparse", shape=(1, 64, 64), progress=False)
     assert _psnr(out.image, camera64) > _psnr(F.interpolate(y, scale_factor=2, mode="bilinear"), camera64) + 1.5
+
+
+def test_training_dictionaries_writes_where_asked_and_replaces_only_with_force(tmp_path, capsys):
+    # its default had been the installed package's weights folder: a trial run replaced the
+    # shipped dictionary, and --prior sparse --op sr lost 0.7 dB without a word
+    from invprior.sparse.train_sr import main
+
+    (tmp_path / "sparse_sr_x2.pt").write_bytes(b"mine")
+    assert main(["--factors", "2", "--out", str(tmp_path), "--quiet"]) == 2
+    assert "already exists; choose another --out or pass --force" in capsys.readouterr().err
+    assert (tmp_path / "sparse_sr_x2.pt").read_bytes() == b"mine"

@@ -114,7 +114,7 @@ def load_sr_dictionary(factor: int, dictionary: str | Path | dict | None = None,
         path = Path(dictionary) if dictionary is not None else default_dictionary_path(factor)
         if not path.is_file():
             raise ValueError(f"no super-resolution dictionary at {path}; make one with "
-                             f"'python -m invprior.sparse.train_sr --factors {factor}'.")
+                             f"'python -m invprior.sparse.train_sr --factors {factor} --out {path.parent}'.")
         d = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("factor", "patch", "sparsity", "pca", "Dl", "Dh"):
         if key not in d:

@@ -2,7 +2,7 @@
 
 They are package data (``pyproject.toml``), so a plain ``pip install .`` or a wheel has them
 too; each was made by the command in ``invprior.train.ASSET_COMMANDS`` or
-``python -m invprior.sparse.train_sr`` (see ``assets/README.md``).
+``python -m invprior.sparse.train_sr --out invprior/weights`` (see ``assets/README.md``).
 
 Example:
     >>> weight_file("denoiser.pt").name
