@@ -13,7 +13,8 @@ coefficients (``lasso-dct``, its alpha picked on 16 training faces, 4 with ``--f
 classical reference), the shipped GLO prior ``invprior/weights/prior_faces.pt`` (latent
 search from 8 starts, then weight adaptation validated on held-out measurements;
 ``faces-prior``), the deep image prior (``dip``) and the deep decoder (``decoder``).
-The Lasso needs scikit-learn (``pip install scikit-learn, or pip install -e '.[train]' in the repository``); without it, that row is
+The Lasso needs scikit-learn (``pip install scikit-learn``, or ``pip install -e '.[train]'``
+in the repository); without it, that row is
 skipped with a note. Writes ONE figure:
 A^T y (the measurements mapped back to the image) | each method | truth with the PSNR under
 each panel (32x32 shown 4x larger), and below it the runs of the faces prior, dip and
@@ -69,7 +70,8 @@ def run(argv=None) -> int:
     if importlib.util.find_spec("sklearn") is not None:
         rows.append(common.timed("lasso-dct", lambda: lasso(y, op, args.fast)))
     else:
-        print("lasso-dct skipped: it needs scikit-learn (pip install scikit-learn, or pip install -e '.[train]' in the repository)")
+        print("lasso-dct skipped: it needs scikit-learn (pip install scikit-learn, or "
+              "pip install -e '.[train]' in the repository)")
     rows += [
         common.timed("faces-prior", lambda: common.prior(str(FACES), y, op, args, x, noise_level=NOISE)),
         common.timed("dip", lambda: common.network("dip", y, op, args, x, noise_level=NOISE)),

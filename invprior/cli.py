@@ -253,8 +253,8 @@ def _white_marks(m) -> str:
     specks rather than single pixels (dust and scratches drawn in white over a scan: 60 px
     deep against 3, half of it 10 px from the white; restored as drawn at 17.13 dB against
     43.92, the photo painted over); else "observed" (pixels observed at random, in rows or
-    in a grid: holes a few pixels deep, or half of them within 5 px of the white). A flip is said on stderr,
-    with the flag that undoes it.
+    in a grid: holes a few pixels deep, or half of them within 5 px of the white). A flip
+    is said on stderr, with the flag that undoes it.
 
     Example:
         >>> from operators.mask import box_mask

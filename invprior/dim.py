@@ -50,10 +50,11 @@ STRETCHED_PRIORS = ("denoiser", "sparse", "dip", "decoder")
 
 
 def dim_scale(y, op, name) -> list | None:
-    """For each item of ``y`` ``(B, C, H, W)``, the brightest value its image can have
-    (its brightest value over ``_largest_share``, at most 1) where that is below ``DIM_TOP`` (and above 0), else None; None
-    for all where ``y`` goes through another operator than ``STRETCHED_OPERATORS`` or to a
-    prior not named in ``STRETCHED_PRIORS``.
+    """For each item of ``y`` ``(B, C, H, W)``, the brightest value its image can have (its
+    brightest value over ``_largest_share``, for a blur at most twice a deconvolution's, and
+    at most 1) where that is below ``DIM_TOP`` (and above 0), else None; None for all where
+    ``y`` goes through another operator than ``STRETCHED_OPERATORS`` or to a prior not named
+    in ``STRETCHED_PRIORS``.
 
     Example:
         >>> y = torch.tensor([0.25, 0.9]).view(2, 1, 1, 1).expand(2, 1, 8, 8)

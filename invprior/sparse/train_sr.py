@@ -29,7 +29,7 @@ import torch
 
 from .dictionary import learn_dictionary
 from .patches import extract_patches
-from .superres import default_dictionary_path, downsample, rgb_to_ycbcr, sr_features, upsample
+from .superres import downsample, rgb_to_ycbcr, sr_features, upsample
 
 __all__ = ["TRAIN_IMAGES", "training_images", "training_pairs", "train_sr_dictionary", "main"]
 
