@@ -75,6 +75,25 @@ def as_whole(value) -> int | None:
     return None
 
 
+def as_number(value, what: str) -> float:
+    """``value`` as a float (a NumPy number, a one-value tensor), or ``ValueError`` naming
+    ``what``: a string, a list, None, a bool, complex values or a tensor of several had
+    failed on a comparison or inside ``float()``.
+
+    Example:
+        >>> as_number(torch.tensor(0.5), "sigma")
+        0.5
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
+    if isinstance(value, (bool, str, bytes, complex, torch.Tensor)) or not hasattr(value, "__float__"):
+        raise ValueError(f"{what} must be a number, got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError):  # (a NumPy complex or array of several values)
+        raise ValueError(f"{what} must be a number, got {value!r}.") from None
+
+
 def as_shape(shape, what: str = "shape") -> tuple:
     """``shape`` as a tuple of ints (a list, a ``torch.Size``, NumPy integers), or
     ``ValueError`` naming ``what``: a number, a string such as "1,8,8" (read as its

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .base import LinearOperator, as_whole, check_image, is_damped
+from .base import LinearOperator, as_number, as_whole, check_image, is_damped
 
 BORDERS = ("circular", "valid", "reflect", "replicate", "constant")
 
@@ -21,7 +21,7 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     """
     import kornia.filters  # lazy: keeps `import operators` fast
 
-    sigma = _real(sigma, "blur sigma")
+    sigma = as_number(sigma, "blur sigma")
     if not 0 < sigma < math.inf:
         raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
     given = size
@@ -47,7 +47,7 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
 
     _check_size(length, "motion length")
     length = as_whole(length)
-    angle = _real(angle, "motion angle")
+    angle = as_number(angle, "motion angle")
     if not math.isfinite(angle):  # kornia drew a kernel of NaN from it
         raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
     if length == 1:  # no motion: kornia draws kernels of 3 pixels and more
@@ -67,16 +67,6 @@ def box_kernel(size: int) -> torch.Tensor:
 # no image we restore is wider than this; a larger kernel is a typo (sigma 1e6 would ask
 # for terabytes before any image-size check could say so)
 MAX_KERNEL_SIZE = 4097
-
-
-def _real(value, what: str) -> float:
-    """``value`` as a float, or ``ValueError`` naming ``what`` (a string, a list, None)."""
-    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
-        raise ValueError(f"{what} must be a number, got {value!r}.")
-    try:
-        return float(value)
-    except (TypeError, ValueError, RuntimeError):  # a tensor of several values, complex
-        raise ValueError(f"{what} must be a number, got {value!r}.") from None
 
 
 def _check_size(size, what: str = "kernel size") -> None:
@@ -169,7 +159,7 @@ class Blur(LinearOperator):
         if not isinstance(normalize, (bool, np.bool_)):  # "no" is true to Python
             raise ValueError(f"normalize is True or False, got {normalize!r}.")
         if sigma is not None:
-            sigma = _real(sigma, "blur sigma")
+            sigma = as_number(sigma, "blur sigma")
             k, self.described = gaussian_kernel(sigma, size), f"sigma={sigma:g}"
         elif motion is not None:
             if not isinstance(motion, (tuple, list)) or len(motion) not in (1, 2):

@@ -11,17 +11,13 @@ import math
 import torch
 from torch import nn
 
-from .base import as_seed
+from .base import as_number, as_seed
 
 
 def _number(value, what: str) -> float:
-    """``value`` as a finite float, or ``ValueError`` naming ``what`` (a string, a tensor of
-    several values, NaN: each failed on a comparison inside the class, or passed)."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
-        value = value.item()
-    if isinstance(value, (bool, torch.Tensor, complex)) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
-        raise ValueError(f"{what} must be a number, got {value!r}.")
-    number = float(value)
+    """``value`` as a finite float (``as_number``), or ``ValueError`` naming ``what`` (NaN
+    and infinity passed)."""
+    number = as_number(value, what)
     if not math.isfinite(number):
         raise ValueError(f"{what} must be finite, got {number:g}.")
     return number
