@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from operators.base import as_switch
+
 from .messages import error_text
 
 MAX_PIXELS = 100_000_000
@@ -473,8 +475,7 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ValueError(f"bits must be 8, 16 or 32 (float32 TIFF), got {bits}.")
     if bits == 32 and suffix not in (".tif", ".tiff"):
         raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
-    if not isinstance(overwrite, (bool, np.bool_)):  # "no" is true to Python
-        raise ValueError(f"overwrite is True or False, got {overwrite!r}.")
+    as_switch(overwrite, "overwrite")
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
                           "(overwrite=True in Python).")
     if path.exists() and not overwrite and not is_special(path):

@@ -10,6 +10,7 @@ Convention:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -92,6 +93,20 @@ def as_number(value, what: str) -> float:
         return float(value)
     except (TypeError, ValueError):  # (a NumPy complex or array of several values)
         raise ValueError(f"{what} must be a number, got {value!r}.") from None
+
+
+def as_switch(value, what: str) -> bool:
+    """``value`` as a bool (a NumPy bool too), or ``ValueError`` naming ``what``: the string
+    "no" and the number 2 are true to Python and had quietly switched a setting on.
+
+    Example:
+        >>> import numpy as np
+        >>> as_switch(np.bool_(False), "normalize")
+        False
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}.")
+    return bool(value)
 
 
 def as_shape(shape, what: str = "shape") -> tuple:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from .base import LinearOperator, as_number, as_whole, check_image, is_damped
+from .base import LinearOperator, as_number, as_switch, as_whole, check_image, is_damped
 
 BORDERS = ("circular", "valid", "reflect", "replicate", "constant")
 
@@ -156,8 +155,7 @@ class Blur(LinearOperator):
             raise ValueError("Blur needs exactly one of sigma, motion, box or kernel.")
         if border not in BORDERS:
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
-        if not isinstance(normalize, (bool, np.bool_)):  # "no" is true to Python
-            raise ValueError(f"normalize is True or False, got {normalize!r}.")
+        as_switch(normalize, "normalize")
         if sigma is not None:
             sigma = as_number(sigma, "blur sigma")
             k, self.described = gaussian_kernel(sigma, size), f"sigma={sigma:g}"

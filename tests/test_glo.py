@@ -415,7 +415,7 @@ def test_a_trained_prior_reads_the_noise_level_it_is_not_given():
 
 
 @pytest.mark.parametrize("bad,match", [
-    (dict(adapt="no"), "adapt is True or False"),  # taken as yes
+    (dict(adapt="no"), "adapt must be True or False"),  # taken as yes
     (dict(restarts=2.5), "restarts must be a whole number"),  # inside torch.randn
     (dict(iters=0), "iters must be a whole number >= 1"),  # searched nothing
     (dict(holdout=1.5), "holdout is the share"),

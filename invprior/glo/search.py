@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from operators import Operator, as_operator
+from operators.base import as_switch
 
 from ..checks import (batch_size, check_observation, is_number, item as _item, resolve_device,
                       to_device, whole_number)
@@ -140,8 +141,7 @@ def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
     for name, value in (("iters", iters), ("restarts", restarts), ("adapt_iters", adapt_iters)):
         if value is not None:
             whole_number(name, value, 1)
-    if not isinstance(adapt, bool):
-        raise ValueError(f"adapt is True or False, got {adapt!r}.")
+    as_switch(adapt, "adapt")
     if not is_number(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"holdout is the share of measurements held out, from 0 to below 1, "
                          f"got {holdout!r}.")

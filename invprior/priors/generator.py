@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from operators.base import as_switch
+
 from ..checks import is_number, resolve_device, resolve_precision, whole_number
 from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
@@ -285,8 +287,7 @@ class NetworkPrior(ItemwisePrior):
         if stacked not in (True, False, "auto"):
             raise ValueError(f"stacked must be True, False or auto, got {stacked!r}.")
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
-        if not isinstance(graphs, bool):
-            raise ValueError(f"graphs must be True or False, got {graphs!r}.")
+        as_switch(graphs, "graphs")
         self.ensemble, self.graphs = ensemble, graphs
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:

@@ -46,6 +46,7 @@ import torch
 from tqdm.auto import tqdm
 
 import operators as O
+from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
 from ..metrics import psnr
@@ -258,8 +259,7 @@ def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters
         raise ValueError(f"sigma_end ({sigma_end:g}) must not exceed sigma_start "
                          f"({sigma_start:g}): the denoiser's levels fall from one to the other.")
     for name, value in switches.items():
-        if not isinstance(value, (bool, np.bool_)):  # "no" is true to Python
-            raise ValueError(f"{name} is True or False, got {value!r}.")
+        as_switch(value, name)
     check_keep_observed(keep_observed)
 
 
