@@ -658,6 +658,7 @@ def run(args) -> dict:
         "torch_threads": torch.get_num_threads(), "seconds": round(seconds, 2),
         "iterations": result.iterations, "returned_iteration": result.iteration,
         "stop_reason": result.stop_reason + note, "interrupted": result.interrupted,
+        "noise_level": result.noise_level,  # (given or read off y; on y's 0-1 scale)
         "seconds_per_iteration": round(result.seconds / max(result.iterations, 1), 4),
     }
     if channels == 3 and y.shape[1] == 1:

@@ -28,7 +28,6 @@ the stretched scale.
 from __future__ import annotations
 
 import math
-import re
 import time
 
 import torch
@@ -145,9 +144,9 @@ def _dimmed(result: Result, scale: float) -> Result:
     gain = 20 * math.log10(scale)  # PSNR of x / s against truth / s, less that, is x's
     result.image = result.image * scale
     result.psnrs = [p - gain for p in result.psnrs]
-    # a level read off y / scale, said on y's scale
-    result.stop_reason = re.sub(r"noise ([0-9.]+)/255 estimated",
-                                lambda m: said_level(float(m[1]) / 255 * scale, None)[2:],
-                                result.stop_reason)
+    if result.noise_level is not None:  # a level read off y / scale is said on y's scale
+        level, result.noise_level = result.noise_level, result.noise_level * scale
+        result.stop_reason = result.stop_reason.replace(said_level(level, None),
+                                                        said_level(result.noise_level, None))
     result.stop_reason += f" (y dim: restored stretched {1 / scale:.3g}x)"
     return result

@@ -39,6 +39,9 @@ class Result:
             item's own restoration for each of ``items``.
         prior: the name of the prior that ran.
         interrupted: Ctrl-C ended the run; ``image`` is the best estimate so far.
+        noise_level: the standard deviation of ``y``'s noise (on ``y``'s scale) that the
+            prior worked at, given or read off ``y`` (the stopping rule's, for the network
+            priors); None where it used none.
     """
 
     image: torch.Tensor
@@ -51,6 +54,7 @@ class Result:
     seconds: float = 0.0
     prior: str = ""
     interrupted: bool = False
+    noise_level: float | None = None
     # the items of a batch; none for one image, whose item is itself (``items``). Not
     # ``[self]`` in a field: dataclasses.asdict recursed on it forever, and
     # dataclasses.replace kept the old Result as its own item
@@ -84,4 +88,5 @@ class Result:
                    psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
                    stop_reason=first.stop_reason, stop_signal=first.stop_signal,
                    seconds=seconds, prior=prior,
-                   interrupted=any(r.interrupted for r in items), parts=list(items))
+                   interrupted=any(r.interrupted for r in items),
+                   noise_level=first.noise_level, parts=list(items))

@@ -166,6 +166,8 @@ def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys)
     assert (tmp_path / "cam_deblur_denoiser.png").exists() and report["prior"] == "denoiser"
     assert report["iterations"] == 6 and report["psnr"] > report["psnr_observation"] + 2
     assert report["settings"]["noise"] == "gaussian:0.01"  # the simulation's default, said
+    # the level the prior worked at, read off y as a user's photo's would be (0.0104)
+    assert abs(report["noise_level"] - 0.01) < 0.001 and "estimated" in report["stop_reason"]
     # the observation's PSNR is that of the y restored: its noise unclipped (40 dB for
     # 0.01, where the same y clipped to [0, 1] gains 0.3 here and 1 dB at noise 0.1)
     import operators as O

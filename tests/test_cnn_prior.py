@@ -407,12 +407,18 @@ def test_the_noise_level_read_off_y_is_said():
 
     x = sample_image("coffee", 64)
     y = _observe(O.Denoising(), x, 25 / 255)
-    said = solve(y, O.Denoising(), progress=False).stop_reason
+    read = solve(y, O.Denoising(), progress=False)
+    said = read.stop_reason
     assert abs(float(re.search(r"noise ([\d.]+)/255 estimated", said)[1]) - 25) < 2, said
-    assert "estimated" not in solve(y, O.Denoising(), noise_level=0.1, progress=False).stop_reason
+    # and kept as a number, the one said
+    assert f"noise {255 * read.noise_level:.1f}/255" in said
+    given = solve(y, O.Denoising(), noise_level=0.1, progress=False)
+    assert "estimated" not in given.stop_reason and given.noise_level == 0.1
     A = O.Blur(sigma=1.0)
-    said = solve(_observe(A, x, 10 / 255), A, iters=2, progress=False).stop_reason
+    read = solve(_observe(A, x, 10 / 255), A, iters=2, progress=False)
+    said = read.stop_reason
     assert abs(float(re.search(r"noise ([\d.]+)/255 estimated", said)[1]) - 10) < 2, said
+    assert abs(255 * read.noise_level - 10) < 2
 
 
 def test_every_asset_command_parses_and_uses_only_its_kinds_settings():

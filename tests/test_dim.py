@@ -49,3 +49,17 @@ def test_a_dim_blur_is_stretched_only_as_far_as_its_brightest_point_allows(camer
     out = solve(y, A, progress=False)
     assert "restored stretched" in out.stop_reason
     assert psnr(out.image / dim, camera64) > psnr(y / dim, camera64) + 4
+
+
+def test_a_dim_observation_s_noise_level_is_read_and_said_on_its_own_scale(camera64):
+    # read off y / s by the denoiser, the level is given back on y's scale, as a number and
+    # in the stop reason (it had said the stretched image's level, 1 / s times too high)
+    import re
+
+    dim, sigma = 0.1, 0.05
+    y = dim * (camera64 + sigma * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0)))
+    out = solve(y.clamp(min=0), O.Denoising(), progress=False)
+    assert "restored stretched" in out.stop_reason
+    assert abs(out.noise_level / (dim * sigma) - 1) < 0.15, out.noise_level
+    said = float(re.search(r"noise ([\d.]+)/255 estimated", out.stop_reason)[1])
+    assert abs(said - 255 * out.noise_level) < 0.05 * said, out.stop_reason

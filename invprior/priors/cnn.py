@@ -216,8 +216,8 @@ class CNNPrior(ItemwisePrior):
                             desc=desc, one=len(y) == 1)
         check_iterates(self.name, op, self.iters)
         # one pass for the whole batch, each image at its own (estimated) noise level
-        levels = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
-        levels = torch.tensor(levels, dtype=y.dtype)
+        read = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
+        levels = torch.tensor(read, dtype=y.dtype)
         turn = iter(range(1, self.turns + 1))
 
         def denoise(x):  # one bar per turn, named for it when there are several
@@ -226,6 +226,6 @@ class CNNPrior(ItemwisePrior):
 
         out = self_ensemble(denoise, y, self.turns).clamp(0, 1)
         how = "one pass" if self.turns == 1 else f"mean of {self.turns} turns"
-        return [Result(out[b : b + 1], iteration=1, iterations=1,
-                       stop_reason=f"CNN denoiser ({how}{said_level(levels[b], noise_level)})")
+        return [Result(out[b : b + 1], iteration=1, iterations=1, noise_level=float(read[b]),
+                       stop_reason=f"CNN denoiser ({how}{said_level(read[b], noise_level)})")
                 for b in range(len(y))]

@@ -328,6 +328,8 @@ class NetworkPrior(ItemwisePrior):
             if len({v is None for v in levels}) > 1:
                 return None  # some read, some not (another stopping rule): one at a time
             level = None if levels[0] is None else torch.tensor(levels, dtype=torch.float64)
+        # each image's level, for its Result (the stopping rule's, before an ensemble's copies)
+        said = [None] * images if level is None else torch.as_tensor(level).reshape(-1).tolist()
         init = self.init
         if init == "auto":
             init = "warm" if getattr(op, "good_initial_estimate", False) else "none"
@@ -352,7 +354,7 @@ class NetworkPrior(ItemwisePrior):
         if stacked:
             seeds = [self.seed + j for _ in range(images) for j in range(k)]
             results = self._fit(seeds, True, shape, init, estimate, op, y, cfg, truth)
-            return [_mean(results[b * k : (b + 1) * k]) for b in range(images)]
+            return [_with_level(_mean(results[b * k : (b + 1) * k]), said[b]) for b in range(images)]
         results = []  # the ensemble's runs one after another, the time budget shared
         for j in range(k):
             if results and results[-1].interrupted:
@@ -360,7 +362,7 @@ class NetworkPrior(ItemwisePrior):
             each = replace(cfg, desc=f"{desc} run {j + 1}/{k}" if k > 1 else desc)
             results.append(self._fit([self.seed + j], False, shape, init, estimate, op, y,
                                      each, truth))
-        return _mean(results)
+        return _with_level(_mean(results), said[0])
 
     def _fit(self, seeds: list, stacked: bool, shape: tuple, init: str, estimate, op, y,
              cfg: LoopConfig, truth):
@@ -459,3 +461,9 @@ def _mean(results: list) -> Result:
         stop_reason=f"mean of {len(results)} runs; the first: {first.stop_reason}",
         stop_signal=first.stop_signal, seconds=sum(r.seconds for r in results),
         interrupted=any(r.interrupted for r in results))
+
+
+def _with_level(result: Result, level: float | None) -> Result:
+    """``result`` carrying the noise level its stopping rule watched for (None: none)."""
+    result.noise_level = level
+    return result

@@ -85,6 +85,8 @@ class LatentPrior:
                 item.image = result.image[b : b + 1]
                 if truth is not None and item.psnrs:  # the last PSNR: that of the image returned
                     item.psnrs[-1] = psnr(item.image, truth[b : b + 1].to(item.image))
+        for item in [result, *result.items]:
+            item.noise_level = noise_level
         return result
 
     def _each_level(self, y, op, levels: list, truth, progress) -> Result:

@@ -200,6 +200,7 @@ class PlugAndPlay(ItemwisePrior):
         for item, level in zip(result.items, levels):  # (a level of 0: none read, none said)
             read = said_level(level, noise_level) if level else ""
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
+            item.noise_level = float(level)
         return result.items
 
 

@@ -73,7 +73,8 @@ class SparsePrior(ItemwisePrior):
         if getattr(op, "is_identity", False):
             level = noise_level if noise_level is not None else estimate_sigma(y)[0]
             image = sparse_denoise(y, max(level, 1e-6), seed=self.seed).clamp(0, 1)
-            return _one_pass(image, f"K-SVD denoising (one pass{said_level(level, noise_level)})")
+            return _one_pass(image, f"K-SVD denoising (one pass{said_level(level, noise_level)})",
+                             level)
         if getattr(op, "name", None) == "downsample" and op.filter == "bicubic":
             # the dictionaries were learned on clean images and take noise for detail: noise
             # read or given is removed first (x2 camera/text/coffee crops, noise 0.05:
@@ -83,10 +84,11 @@ class SparsePrior(ItemwisePrior):
             if level:
                 y = sparse_denoise(y, level, seed=self.seed).clamp(0, 1)
                 what = f"K-SVD denoising, then {what}{said_level(level, noise_level)}"
-            return _one_pass(sparse_superres(y, op.factor), what)
+            return _one_pass(sparse_superres(y, op.factor), what, level)
         return self.splitting.restore_one(y, op, noise_level=noise_level, truth=truth,
                                           progress=progress, desc=desc)
 
 
-def _one_pass(image: torch.Tensor, what: str) -> Result:
-    return Result(image, iteration=1, iterations=1, stop_reason=what)
+def _one_pass(image: torch.Tensor, what: str, level: float | None) -> Result:
+    return Result(image, iteration=1, iterations=1, stop_reason=what,
+                  noise_level=None if level is None else float(level))
