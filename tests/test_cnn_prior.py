@@ -145,7 +145,8 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     y = _observe(op, astronaut32, 0.01)
     out = solve(y, op, "denoiser", iters=8, progress=False)  # RGB, noise level estimated
     assert out.image.shape == astronaut32.shape
-    assert psnr(out.image, astronaut32) > psnr(y.clamp(0, 1), astronaut32) + 1
+    # measured 29.09 dB; Wiener deconvolution (the operator's estimate) 23.81, y 20.12
+    assert psnr(out.image, astronaut32) > psnr(op.initial_estimate(y).clamp(0, 1), astronaut32) + 3
     # denoising is one pass, per batch item, with the noise level estimated per item
     x = torch.cat([camera64, camera64.flip(-1)])
     noisy = torch.cat([_observe(O.Denoising(), camera64, 0.05), _observe(O.Denoising(), camera64.flip(-1), 0.15)])

@@ -107,9 +107,17 @@ def test_custom_python_operator_end_to_end(camera64):
         return 0.5 * v[..., :, ::2]
 
     y = every_other(camera64)
+    # the default (plug-and-play through the callable's linearisation) against linear
+    # interpolation of the missing columns: measured 31.79 dB against 30.09
+    kept = 2 * y
+    linear = torch.stack([kept, (kept + torch.cat([kept[..., 1:], kept[..., -1:]], -1)) / 2], -1)
+    out = solve(y, every_other, shape=(1, 64, 64), progress=False)
+    assert out.image.shape == (1, 1, 64, 64)
+    assert psnr(out.image, camera64) > psnr(linear.flatten(-2), camera64) + 1.0
+    # the deep image prior's gradient goes through the callable too: the tiny test network
+    # in 400 steps, 27.74 dB, above repeated columns' 25.84 (not the linear fill's)
     out = quick(y, every_other, shape=(1, 64, 64), iters=400)
     nearest = torch.repeat_interleave(2 * y, 2, dim=-1)
-    assert out.image.shape == (1, 1, 64, 64)
     assert psnr(out.image, camera64) > psnr(nearest, camera64) + 1.0
 
 
@@ -372,7 +380,10 @@ def test_a_solve_leaves_the_users_random_stream_and_module_alone(camera64):
         out = solve(conv(y).detach(), conv, "dip", iters=3, progress=False,
                     truth=y.clone().requires_grad_(), net=NetConfig(channels=(8, 8)))
     assert conv.weight.grad is None and conv.weight.requires_grad
-    assert out == out and out != solve(y, O.Denoising(), noise_level=0.1, progress=False)
+    # Results compare by identity: a dataclass == over their tensor fields had raised
+    # "Boolean value of Tensor with more than one value is ambiguous"
+    other = solve(y, O.Denoising(), noise_level=0.1, progress=False)
+    assert (out == out) is True and (out == other) is False
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -395,7 +406,8 @@ def test_auto_prior_is_the_best_measured_per_operator(camera64):
     y = op(camera64) + 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
     out = solve(y, op, iters=8, progress=False, truth=camera64)  # noise level estimated
     assert "plug-and-play" in out.stop_reason and len(out.psnrs) == 8
-    assert psnr(out.image, camera64) > psnr(y.clamp(0, 1), camera64) + 2
+    # measured 30.15 dB; Wiener deconvolution (the operator's estimate) 25.84, y 23.54
+    assert psnr(out.image, camera64) > psnr(op.initial_estimate(y).clamp(0, 1), camera64) + 2
     hole = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
     filled = solve(hole(camera64), hole, iters=4, progress=False).image  # keeps y exactly
     assert torch.equal(hole(filled), hole(camera64))
