@@ -40,20 +40,25 @@ def test_shipped_denoiser_beats_ksvd_on_held_out_images():
         assert ours > psnr(y.clamp(0, 1), x) + 5 and ours > ksvd + 0.5, (name, ours, ksvd)
 
 
-@pytest.mark.parametrize("name, margin", [("text", 0.15), ("coffee", 0.05)])
-def test_one_pass_denoising_runs_its_own_networks_which_denoise_better(name, margin):
+@pytest.mark.parametrize("name", ["text", "coffee"])
+def test_one_pass_denoising_runs_its_own_networks_which_denoise_better(name):
     from invprior.bench.cases import sample_image
     from invprior.cnn.checkpoint import ASSET, ONE_PASS_ASSETS
     from invprior.priors.cnn import CNNPrior
 
-    # held-out images (gray text, colour coffee; 64x64, sigma 25), measured: one-pass pair
-    # 28.31 and 30.45 dB, plug-and-play's pair 28.03 and 30.34 (cnn.checkpoint.ONE_PASS_ASSETS)
+    # held-out images (gray text, colour coffee; 64x64, sigma 25), the gain over
+    # plug-and-play's pair (cnn.checkpoint.ONE_PASS_ASSETS) measured with noise seeds 0-3:
+    # text +0.29 / -0.05 / +0.16 / +0.38 dB, coffee +0.11 / +0.16 / +0.24 / +0.20; their mean,
+    # not one draw's (a single seed's margin had held for seed 0 only)
     x = sample_image(name, 64)
-    y = _observe(O.Denoising(), x, 25 / 255)
     prior = CNNPrior(device="cpu")
-    one_pass = solve(y, O.Denoising(), prior, noise_level=25 / 255, progress=False).image
-    other = prior.denoise(y, 25 / 255).clamp(0, 1)  # plug-and-play's network, one pass
-    assert psnr(one_pass, x) > psnr(other, x) + margin
+    gains = []
+    for seed in range(4):
+        y = _observe(O.Denoising(), x, 25 / 255, seed)
+        one_pass = solve(y, O.Denoising(), prior, noise_level=25 / 255, progress=False).image
+        other = prior.denoise(y, 25 / 255).clamp(0, 1)  # plug-and-play's network, one pass
+        gains.append(psnr(one_pass, x) - psnr(other, x))
+    assert sum(gains) / len(gains) > 0.1, gains
     shipped = load_denoiser(ONE_PASS_ASSETS[0]).state_dict()
     assert all(torch.equal(v, shipped[k]) for k, v in prior.one_pass.gray.state_dict().items())
     pnp = load_denoiser(ASSET).state_dict()
@@ -62,17 +67,21 @@ def test_one_pass_denoising_runs_its_own_networks_which_denoise_better(name, mar
     assert mine.one_pass is mine.denoise
 
 
-@pytest.mark.parametrize("name, margin", [("text", 0.03), ("coffee", 0.1)])
+@pytest.mark.parametrize("name, margin", [("text", 0.04), ("coffee", 0.06)])
 def test_self_ensemble_of_one_pass_denoising_beats_one_pass(name, margin):
     from invprior.bench.cases import sample_image
 
-    # held-out images, 48x64 (the turns swap height and width), sigma 25; measured: gray
-    # text 28.17 -> 28.23 dB with 8 turns, colour coffee 30.00 -> 30.15
+    # held-out images, 48x64 (the turns swap height and width), sigma 25; the gain of 8
+    # turns measured with noise seeds 0-3: gray text +0.06 / +0.15 / +0.07 / +0.03 dB,
+    # colour coffee +0.14 / +0.13 / +0.12 / +0.11; the margin is about half their mean
     x = sample_image(name, 64)[..., :48, :]
-    y = _observe(O.Denoising(), x, 25 / 255)
-    runs = [solve(y, O.Denoising(), "denoiser", noise_level=25 / 255, progress=False,
-                  self_ensemble=turns) for turns in (1, 8)]
-    assert psnr(runs[1].image, x) > psnr(runs[0].image, x) + margin
+    gains = []
+    for seed in range(4):
+        y = _observe(O.Denoising(), x, 25 / 255, seed)
+        runs = [solve(y, O.Denoising(), "denoiser", noise_level=25 / 255, progress=False,
+                      self_ensemble=turns) for turns in (1, 8)]
+        gains.append(psnr(runs[1].image, x) - psnr(runs[0].image, x))
+    assert sum(gains) / len(gains) > margin, gains
     assert runs[1].stop_reason == "CNN denoiser (mean of 8 turns)"
 
 

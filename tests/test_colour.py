@@ -4,6 +4,7 @@ channel, gray images untouched by it."""
 
 import re
 
+import kornia
 import numpy as np
 import pytest
 import skimage.data
@@ -52,18 +53,23 @@ def test_colour_photo_at_least_as_good_as_bm3d_rgb(name):
 
 # the photos in neither network's training set, sigma 25 as above: the colour network against
 # the gray one channel by channel (measured: astronaut 33.12 vs 33.00, coffee 31.74 vs 31.69)
-COLOUR_GAIN = {"astronaut": 0.07, "coffee": 0.03}
-
-
-@pytest.mark.parametrize("name", sorted(COLOUR_GAIN))
+@pytest.mark.parametrize("name", ["astronaut", "coffee"])
 def test_the_colour_network_beats_the_gray_one_channel_by_channel(name):
     from invprior.cnn.checkpoint import ASSET
 
-    x = torch.from_numpy(getattr(skimage.data, name)() / 255).float().permute(2, 0, 1)[None]
-    y = x + 25 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
-    colour = psnr(CNNDenoiser()(y, 25 / 255).clamp(0, 1), x)
-    gray = psnr(CNNDenoiser(ASSET)(y, 25 / 255).clamp(0, 1), x)
-    assert colour >= gray + COLOUR_GAIN[name]
+    # the middle 128x128, sigma 25, noise seeds 0-2, measured: astronaut +0.07 / +0.05 /
+    # +0.06 dB, coffee +0.04 / +0.07 / +0.12 (the whole photos, seed 0: +0.07 / +0.05); the
+    # margin is half their mean, not one draw's
+    whole = torch.from_numpy(getattr(skimage.data, name)() / 255).float().permute(2, 0, 1)[None]
+    top, left = (whole.shape[-2] - 128) // 2, (whole.shape[-1] - 128) // 2
+    x = whole[..., top : top + 128, left : left + 128]
+    gains = []
+    for seed in range(3):
+        y = x + 25 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+        colour = psnr(CNNDenoiser()(y, 25 / 255).clamp(0, 1), x)
+        gray = psnr(CNNDenoiser(ASSET)(y, 25 / 255).clamp(0, 1), x)
+        gains.append(colour - gray)
+    assert sum(gains) / len(gains) > 0.03, gains
 
 
 def test_gray_images_do_not_go_through_the_colour_path(camera64):
@@ -175,20 +181,23 @@ def test_a_tiny_clean_image_dense_with_detail_is_not_read_as_noisy():
 
 def test_a_noisy_small_image_is_super_resolved_at_the_noise_level_read():
     # measured: 31.20 dB; taken as noise-free (noise_level=0, the default before) 24.63
-    # (the clean image: 34.93)
+    # (the clean image: 34.93); bicubic upsampling of y smoothed by the best of gaussians
+    # 0 / 0.5 / 0.8 / 1 px: 28.00 / 28.63 / 27.27 / 26.21
     x = _middle("coffee", 128)
     op = O.Downsampling(2, "bicubic")
     lr = op(x)
     noisy = lr + 10 / 255 * torch.randn(lr.shape, generator=torch.Generator().manual_seed(0))
     blind = solve(noisy, op, progress=False)
     assert "estimated" in blind.stop_reason and "on the luma" not in blind.stop_reason
-    assert psnr(blind.image, x) > 30.7
-    assert psnr(blind.image, x) > psnr(solve(noisy, op, noise_level=0.0, progress=False).image, x) + 5
+    smoothed = kornia.filters.gaussian_blur2d(noisy, (7, 7), (0.5, 0.5), border_type="reflect")
+    assert psnr(blind.image, x) > psnr(O.upsample_bicubic(smoothed, 2).clamp(0, 1), x) + 1.5
     # a batch of a clean and a noisy image: each restored as alone (the clean one on the
-    # luma, ending with its back-projection; the noisy one on all three channels)
+    # luma, ending with its back-projection; the noisy one on all three channels); 64x64
+    lr, noisy = lr[..., 16:48, 16:48], noisy[..., 16:48, 16:48]
     both = solve(torch.cat([lr, noisy]), op, progress=False)
-    clean = solve(lr, op, progress=False)
+    clean, blind = solve(lr, op, progress=False), solve(noisy, op, progress=False)
     assert "on the luma" in clean.stop_reason and "estimated" not in clean.stop_reason
+    assert "estimated" in blind.stop_reason and "on the luma" not in blind.stop_reason
     assert torch.equal(both.items[0].image, clean.image)
     assert torch.equal(both.items[1].image, blind.image)
 
@@ -216,9 +225,10 @@ def test_the_noise_of_a_jpeg_photo_is_read_off_its_luminance():
     per_channel = float(np.mean([estimate_sigma(y[:, c : c + 1])[0] for c in range(3)]))
     assert per_channel < 0.7 * 25 / 255  # what JPEG left in each channel's finest band
     assert estimate_sigma(y)[0] == pytest.approx(25 / 255, rel=0.2)
-    # measured: 29.73 dB blind, 26.51 at the per-channel reading, 23.48 for y
+    # measured: 29.73 dB blind, 26.51 at the per-channel reading, 23.48 for y; the best of
+    # gaussian blurs 0.5 / 0.8 / 1 / 1.2 px 27.14 (0.8)
     blind = psnr(solve(y, O.Denoising(), progress=False).image, x)
-    assert blind > 29.2
+    assert blind > psnr(kornia.filters.gaussian_blur2d(y, (9, 9), (0.8, 0.8), border_type="reflect"), x) + 1.5
     assert blind > psnr(solve(y, O.Denoising(), noise_level=per_channel, progress=False).image, x) + 2
     # white noise in a PNG: the per-channel reading, as before; the clean photo, whose
     # colour differences are as smooth as a JPEG's (measured 3.5/255), is not read as noisy
