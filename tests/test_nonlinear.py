@@ -104,7 +104,10 @@ def test_callable_that_changes_shape_takes_shape(camera64):
     y = f(camera64)
     out = solve(y, f, prior="denoiser", shape=(1, 64, 64), iters=8, progress=False)
     assert out.image.shape == camera64.shape
-    assert psnr(out.image, camera64) > psnr(torch.nn.functional.interpolate(y ** 2, scale_factor=2), camera64)
+    # the shape taken is used, not merely returned: above bicubic upsampling of the
+    # un-gamma'd y (measured 31.00 dB; bicubic 28.89, bilinear 27.30, nearest 26.27)
+    bicubic = torch.nn.functional.interpolate(y ** 2, scale_factor=2, mode="bicubic").clamp(0, 1)
+    assert psnr(out.image, camera64) > psnr(bicubic, camera64) + 1.0
 
 
 class EveryOtherRow(O.LinearOperator):  # README's own operator
@@ -115,14 +118,17 @@ class EveryOtherRow(O.LinearOperator):  # README's own operator
 @pytest.mark.parametrize("op", [EveryOtherRow(), lambda v: v[..., ::2, :]], ids=["class", "callable"])
 def test_rows_an_operator_never_sees_are_filled_from_their_neighbours(op):
     # a colour photo's odd rows at 0 (the least-squares start) or mid-gray stayed as stripes
-    # through plug-and-play: measured (2026-12-06) class 9.6 -> 29.2 dB, callable 16.8 -> 28.3,
-    # repeating the seen rows 22.3
+    # through plug-and-play: measured (2026-12-06) class 9.6 -> 29.2 dB, callable 16.8 -> 28.3;
+    # now class 28.27, callable 28.29, against the classical fill, each odd row the mean of
+    # its neighbours (linear interpolation): 27.52 (repeating the seen rows: 22.29)
     from invprior.bench.cases import sample_image
 
     x = sample_image("astronaut", 64)
     out = solve(op(x), op, shape=(3, 64, 64), progress=False)
-    repeated = x[..., ::2, :].repeat_interleave(2, -2)
-    assert psnr(out.image, x) > psnr(repeated, x) + 5.0
+    seen = x[..., ::2, :]
+    linear = seen.repeat_interleave(2, -2)  # the last row, below the last seen, repeats it
+    linear[..., 1:-1:2, :] = (seen[..., :-1, :] + seen[..., 1:, :]) / 2
+    assert psnr(out.image, x) > psnr(linear, x) + 0.35  # about half the 0.75 dB measured
 
 
 class _Smear(O.LinearOperator):  # a horizontal motion blur of one's own

@@ -56,7 +56,11 @@ def test_window_restores_the_holes_as_the_whole_image_does(monkeypatch):
     whole = solve(y, op, "denoiser", progress=False, truth=x)
     inside_fast = hidden_psnr(fast.image, x, hidden)
     inside_whole = hidden_psnr(whole.image, x, hidden)
-    assert inside_fast > 20 and abs(inside_fast - inside_whole) < 0.3, (inside_fast, inside_whole)
+    assert abs(inside_fast - inside_whole) < 0.3, (inside_fast, inside_whole)  # 0.07 here
+    # and the window's run is a restoration: above its biharmonic start, by about half the
+    # 1.3 dB measured (37.47 dB inside, whole image 37.40, start 36.16)
+    start = hidden_psnr(op.initial_estimate(y), x, hidden)
+    assert inside_fast > start + 0.6, (inside_fast, start)
     # the traced PSNR is the whole image's (the window's alone would read ~5 dB lower); the
     # last traced step precedes the exact projection onto the observed pixels
     assert fast.psnrs[-1] == pytest.approx(psnr(fast.image, x), abs=0.05)
@@ -69,7 +73,9 @@ def test_inpainter_fills_the_window_only():
     op = O.Inpainting(mask)
     out = solve(op(x), op, "inpainter", progress=False)
     assert window.inpainting_window(op, op(x), [0.0]) == (..., slice(68, 156), slice(78, 160))
-    assert hidden_psnr(out.image, x, mask < 0.5) > 18
+    # above the biharmonic start by about half the measured gap (22.67 dB against 18.60)
+    start = hidden_psnr(op.initial_estimate(op(x)), x, mask < 0.5)
+    assert hidden_psnr(out.image, x, mask < 0.5) > start + 2.0
     assert torch.equal(op(out.image), op(x))
 
 
