@@ -187,7 +187,9 @@ def test_rgba_restore_keeps_the_observed_pixels_and_fills_the_holes(tmp_path, ca
 
     truth = sample_image("astronaut", 64)
     alpha = O.Inpainting(shape=(1, 64, 64), kind="scribble", seed=1).mask[0]  # 1 = observed
-    rgba = torch.cat([truth[0], alpha]).permute(1, 2, 0).numpy()
+    # black under the transparent pixels: a restoration that read the colours there (alpha
+    # ignored) would not pass for a fill
+    rgba = torch.cat([truth[0] * (alpha > 0), alpha]).permute(1, 2, 0).numpy()
     write_image(tmp_path / "holes.png", rgba)
     holes = read_image(tmp_path / "holes.png")
     assert main(["--op", "inpaint", str(tmp_path / "holes.png"), "-o", str(tmp_path / "a.png"),
@@ -196,10 +198,14 @@ def test_rgba_restore_keeps_the_observed_pixels_and_fills_the_holes(tmp_path, ca
     assert restored.alpha is None and restored.image.shape == (1, 3, 64, 64)
     seen = (holes.alpha >= 0.5).expand_as(holes.image)
     assert torch.equal(restored.image[seen], holes.image[seen])
-    # the holes are filled far better than by the zeros they held (measured 22.2 vs 5.1 dB)
+    # the holes are filled, better than by the biharmonic start from the same observed
+    # pixels: measured squared error 0.0174 of the holes' energy, the start 0.0206 (22.72 dB
+    # inside against 22.00; zeros 5.1); the bound is about half way
     missing = ~seen
+    start = O.Inpainting((holes.alpha[0, 0] >= 0.5).float()).initial_estimate(holes.image * seen)
     fill = (restored.image[missing] - truth[missing]).square().mean()
-    assert fill < 0.1 * truth[missing].square().mean()  # measured 0.02
+    start_fill = (start[missing] - truth[missing]).square().mean()
+    assert fill < 0.92 * start_fill, (float(fill), float(start_fill))
 
 
 def test_a_mask_file_and_transparent_pixels_are_both_missing(tmp_path, capsys):
@@ -215,10 +221,19 @@ def test_a_mask_file_and_transparent_pixels_are_both_missing(tmp_path, capsys):
     assert main(["--op", "inpaint", str(tmp_path / "rgba.png"), "--mask", str(tmp_path / "mask.png"),
                  "-o", str(tmp_path / "out.png"), "--iters", "8", "--quiet"]) == 0
     out = read_image(tmp_path / "out.png").image
+    import operators as O
+
+    observed = mask.clone()
+    observed[8:20, 8:24] = 0
+    harmonic = O.harmonic_inpaint(truth * observed, observed[None, None])
     for rows, cols in ((slice(8, 20), slice(8, 24)), (slice(40, 52), slice(40, 56))):
-        # both filled (the transparent ones were written back as the black they held: 1.0)
+        # both filled (the transparent ones were written back as the black they held), to
+        # about the harmonic fill's error, well below black's. Measured (squared error):
+        # transparent 0.0253, harmonic 0.0286, black 0.434; mask file 0.0680, 0.0627, 0.136
         error = (out[..., rows, cols] - truth[..., rows, cols]).square().mean()
-        assert error < 0.5 * truth[..., rows, cols].square().mean(), (rows, float(error))
+        near = (harmonic[..., rows, cols] - truth[..., rows, cols]).square().mean()
+        black = truth[..., rows, cols].square().mean()
+        assert error < 1.25 * near < 0.6 * black, (rows, float(error), float(near), float(black))
 
 
 def test_inpaint_with_a_mask_file(tmp_path, camera64, capsys):
@@ -228,8 +243,21 @@ def test_inpaint_with_a_mask_file(tmp_path, camera64, capsys):
     write_image(tmp_path / "cam.png", camera64 * torch.from_numpy(mask))
     assert main(["--op", "inpaint", "--mask", str(tmp_path / "mask.png"), str(tmp_path / "cam.png"),
                  "-o", str(tmp_path / "b.png"), "--iters", "8", "--quiet"]) == 0
-    # every other row is missing: restored well above the zero-filled rows (measured 31.3 dB)
-    assert psnr(read_image(tmp_path / "b.png").image, camera64) > 25
+    restored = read_image(tmp_path / "b.png").image
+    # the mask file is read as drawn: its white rows kept, its black ones filled
+    kept = torch.from_numpy(mask == 1).expand_as(restored)
+    assert torch.equal(restored[kept], read_image(tmp_path / "cam.png").image[kept])
+    # every other row missing: 8 plug-and-play steps do not beat the classical fills here
+    # (measured 31.06 dB; the operator's biharmonic start 31.82, linear interpolation of
+    # the rows 31.66, the harmonic fill 30.31): above the harmonic fill by about half the
+    # gap, and no more than 1 dB below the start
+    import operators as O
+
+    op = O.Inpainting(torch.from_numpy(mask))
+    y = read_image(tmp_path / "cam.png").image
+    harmonic = O.harmonic_inpaint(y, op.mask)
+    got, start = psnr(restored, camera64), psnr(op.initial_estimate(y), camera64)
+    assert got > psnr(harmonic, camera64) + 0.35 and got > start - 1.0, (got, start)
 
 
 def test_a_large_hole_takes_the_inpainter(tmp_path, camera64, capsys):
@@ -303,23 +331,28 @@ def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_
 
 
 def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsys):
-    """A photo's blur saw the scene beyond its frame: the default border (valid) estimates
-    it; the circular model (the image repeats) rings along the edges, worse than the input."""
+    """A photo's blur saw the scene beyond its frame: the default border (auto) is the valid
+    one, which estimates it (that it beats the circular model's ringing is
+    tests/test_operators.py::test_valid_blur_deblurs_a_photo_whose_blur_saw_beyond_its_frame);
+    the result is written in the input's frame."""
     import operators as O
+    from invprior import solve
     from skimage import data
 
     truth = torch.tensor(data.camera()[::4, ::4] / 255.0, dtype=torch.float32)[None, None]
     photo = write_image(tmp_path / "photo.png", O.Blur(sigma=1.5)(truth)[..., 24:88, 24:88])
-    x, y = truth[..., 24:88, 24:88], read_image(photo).image
-    got = {}
-    for border in ("auto", "circular"):
-        out = tmp_path / f"{border}.png"
-        assert main(["--op", "deblur", "--sigma", "1.5", "--border", border, str(photo), "-o",
-                     str(out), "--iters", "8", "--quiet"]) == 0
-        restored = read_image(out).image
-        assert restored.shape == y.shape  # the input's frame, not the estimated margin
-        got[border] = psnr(restored, x)
-    assert got["circular"] < psnr(y, x) < got["auto"] - 3, got
+    y = read_image(photo).image
+    out = tmp_path / "auto.png"
+    assert main(["--op", "deblur", "--sigma", "1.5", str(photo), "-o", str(out), "--iters", "8",
+                 "--quiet"]) == 0
+    restored = read_image(out).image
+    assert restored.shape == y.shape  # the input's frame, not the estimated margin
+    # the API's valid-border restoration (74x74: the margin estimated), cropped to the frame,
+    # up to the PNG's 8-bit rounding
+    valid = O.Blur(sigma=1.5, border="valid")
+    api = solve(y, valid, iters=8, progress=False).image
+    assert api.shape[-2:] == (74, 74)
+    assert (valid.crop(api).clamp(0, 1) - restored).abs().max() < 0.5 / 255 + 1e-6
     # simulated with valid borders: y lacks the margins, drawn widened beside the result
     cmp = tmp_path / "cmp.png"
     assert main(["--op", "deblur", "--sigma", "1.5", "--border", "valid", "--simulate", str(photo),
@@ -329,15 +362,11 @@ def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsy
 
 @pytest.mark.parametrize("prior", ["dip", "auto"])
 def test_max_seconds_stops_the_solve(tmp_path, gray, capsys, prior):
-    import time
-
     rep = tmp_path / "r.json"
-    start = time.perf_counter()
     assert main(["--op", "deblur", "--simulate", str(gray), "--prior", prior, "--iters", "100000",
                  "--max-seconds", "1", "--quiet", "--report", str(rep)]) == 0
     report = json.loads(rep.read_text())
     assert "time limit" in report["stop_reason"] and report["iterations"] < 100000
-    assert time.perf_counter() - start < 30
 
 
 def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
@@ -650,8 +679,8 @@ def test_ctrl_c_in_the_deep_image_priors_warm_start_writes_nothing(tmp_path, gra
 
 def test_a_blurred_jpeg_is_deblurred_at_the_noise_its_quantization_adds(tmp_path, capsys):
     # JPEG drops the finest band, where the noise is read (0.8/255 here): plug-and-play at
-    # that level sharpened the blocks. Measured: input 21.58 dB, CLI 26.87, without the
-    # JPEG's share (the API on the same pixels) 19.82
+    # that level sharpened the blocks. Measured: input 21.58 dB, CLI 26.87, best-damped
+    # Wiener 24.38, without the JPEG's share (the API on the same pixels) 19.82
     import imageio.v3 as iio
 
     import operators as O
@@ -667,8 +696,15 @@ def test_a_blurred_jpeg_is_deblurred_at_the_noise_its_quantization_adds(tmp_path
                  "--report", str(rep)]) == 0
     assert "5.0 from the JPEG's quantization" in json.loads(rep.read_text())["stop_reason"]
     restored = psnr(read_image(out).image, x)
-    assert restored > 26.3
-    assert restored > psnr(solve(read_image(photo).image, op, progress=False).image, x) + 5
+    # the best-damped Wiener deconvolution of the same JPEG: 24.38 dB (balance 1e-2); the
+    # bound is about half the 2.49 dB gap above it
+    from operators.blur import wiener_deconvolution
+
+    jpeg = read_image(photo).image
+    wiener = max(psnr(wiener_deconvolution(jpeg, op.kernel, balance=b).clamp(0, 1), x)
+                 for b in (1e-3, 3e-3, 1e-2, 3e-2, 1e-1))
+    assert restored > wiener + 1.2, (restored, wiener)
+    assert restored > psnr(solve(jpeg, op, progress=False).image, x) + 5
     # in a folder beside a PNG of the same size: each at its own level, as alone
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -681,8 +717,9 @@ def test_a_blurred_jpeg_is_deblurred_at_the_noise_its_quantization_adds(tmp_path
 
 def test_a_small_noisy_jpeg_is_super_resolved_at_the_noise_read_and_quantized(tmp_path):
     # its quantization emptied the top band (nothing read there), so the CLI reads the
-    # finest band and adds the JPEG's share. Measured: CLI 28.61 dB, taken as noise-free
-    # (the API on the same pixels) 27.41
+    # finest band and adds the JPEG's share. Measured: CLI 28.61 dB, bicubic upsampling of
+    # the same JPEG (the operator's start) 28.02, taken as noise-free (the API on the same
+    # pixels) 27.41
     import imageio.v3 as iio
 
     import operators as O
@@ -702,7 +739,8 @@ def test_a_small_noisy_jpeg_is_super_resolved_at_the_noise_read_and_quantized(tm
                  "--report", str(rep)]) == 0
     assert "from the JPEG's quantization" in json.loads(rep.read_text())["stop_reason"]
     restored = psnr(read_image(out).image, x)
-    assert restored > 28.2
+    bicubic = psnr(op.initial_estimate(y), x)
+    assert restored > bicubic + 0.3, (restored, bicubic)  # about half the 0.59 dB gap
     assert restored > psnr(solve(y, op, progress=False).image, x) + 0.8
 
 
@@ -754,7 +792,16 @@ def test_a_mask_of_scattered_white_pixels_stays_observed(tmp_path, camera64, cap
     assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask", str(tmp_path / "m.png"),
                  "-o", str(tmp_path / "o.png"), "--iters", "8", "--quiet"]) == 0
     assert "note:" not in capsys.readouterr().err
-    assert psnr(read_image(tmp_path / "o.png").image, camera64) > 22  # measured 27.0
+    # white read as observed: those pixels kept as they were, the rest filled
+    restored = read_image(tmp_path / "o.png").image
+    kept = (observed == 1).expand_as(restored)
+    assert torch.equal(restored[kept], read_image(tmp_path / "cam.png").image[kept])
+    # 8 steps leave it below the biharmonic start (measured 27.00 dB against 27.93; 27.87
+    # after the default 32): no more than 1.5 dB below it (read as holes: far below)
+    import operators as O
+
+    start = O.Inpainting(observed).initial_estimate(read_image(tmp_path / "cam.png").image)
+    assert psnr(restored, camera64) > psnr(start, camera64) - 1.5
     assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask-white", "holes", "--quiet"]) == 2
     assert "give --mask FILE too" in capsys.readouterr().err
 
