@@ -334,7 +334,7 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
     """``solve`` with one noise level per observation: a prior restores a batch at one
     level, so the observations sharing a level go together, and the items come back in the
     batch's order. After Ctrl-C the parts not started keep the operator's first estimate."""
-    from .priors.base import not_started
+    from .priors.base import in_parts
 
     if not isinstance(y, torch.Tensor):
         raise ValueError("one noise level per observation needs y as one tensor; a stacked "
@@ -348,18 +348,13 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
     if any(v is None for v in levels):
         raise ValueError("noise_level holds None; give every observation's level, or none "
                          "(noise_level=None: each read off its observation).")
-    start, items = time.perf_counter(), [None] * len(y)
-    for level in dict.fromkeys(levels):  # the distinct levels, in the batch's order
-        index = [b for b, v in enumerate(levels) if v == level]
-        part, _, part_truth = prepare(y[index], op, level,
-                                      None if truth is None else truth[index], shape)
-        if any(r is not None and r.interrupted for r in items):
-            results = [not_started(op, part[i : i + 1]) for i in range(len(index))]
-        else:
-            results = restore_stretched(prior, part, op, dim_scale(part, op, name),
-                                        noise_level=level, truth=part_truth,
-                                        progress=progress).items
-        for b, result in zip(index, results):
-            items[b] = result
+    start = time.perf_counter()
+
+    def restore(level, part, part_truth, _):
+        part, _, part_truth = prepare(part, op, level, part_truth, shape)
+        return restore_stretched(prior, part, op, dim_scale(part, op, name), noise_level=level,
+                                 truth=part_truth, progress=progress).items
+
+    items = in_parts(levels, y, restore, truth, op=op)
     return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
 

@@ -76,7 +76,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):  # mps, xla, meta...: never tested, some cannot run
         raise ValueError(f"device '{device}' is not supported; use auto, cpu or cuda.")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu.")
+        raise ValueError(f"device={str(device)!r} was asked for but no CUDA GPU is available; "
+                         f"use device='cpu'.")
     return dev
 
 

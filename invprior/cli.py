@@ -374,23 +374,58 @@ def _check_flags(args) -> None:
                          f"low-resolution image); --op {args.op} has nothing it keeps.")
 
 
-def check_command(args) -> None:
+def check_command(args, options: dict) -> None:
     """What holds for every file, checked once before a folder's files: the flags, the
-    kernel and mask files, --factor, --ratio, --shape. A mistake there is one sentence and
-    exit 2, not the same failure reported for each file."""
+    kernel and mask files, --factor, --ratio, --shape, and the prior's settings
+    (``options``). A mistake there is one sentence and exit 2, not the same failure
+    reported for each file."""
     import operators as O
 
     from .io import read_image
 
     _check_flags(args)
-    if args.op == "deblur":
-        _kernel(args)
+    op = None  # the operator, where it is the same for every image
+    if args.op == "denoise":
+        op = O.Denoising()
+    elif args.op == "deblur":
+        op = _kernel(args)
     elif args.op == "sr":
-        O.Downsampling(args.factor)
+        op = O.Downsampling(args.factor)
     elif args.op == "cs" and not args.simulate:
         _parse_shape(args.shape)
     if args.mask:
         read_image(args.mask)
+    _check_prior(args.prior, op, options)
+
+
+def _check_prior(prior: str, op, options: dict) -> None:
+    """The prior ``prior`` built with ``options`` (a bad --lr, --self-ensemble), and asked
+    about ``op`` where it is known (None: it depends on each image), before any file:
+    ``--iters`` where the prior restores in one pass, ``--prior inpainter`` for deblur."""
+    from .priors import make_prior
+
+    made = make_prior(prior, **options)
+    reason = made.check(op) if op is not None else None
+    if reason:
+        raise UsageError(reason)
+
+
+def refused_flags(args, prior: str) -> set[str]:
+    """The settings of the prior named ``prior`` that this command refuses with its --op
+    (left out of the flags ``as_flags`` says it takes): --iters where it restores in one
+    pass, --keep-observed but for inpaint and sr, --self-ensemble but for denoise."""
+    import operators as O
+
+    from .priors.base import one_pass
+
+    refused = {"keep_observed"} if args.op not in ("inpaint", "sr") else set()
+    refused |= {"self_ensemble"} if args.op != "denoise" else set()
+    try:
+        op = O.Denoising() if args.op == "denoise" else (
+            O.Downsampling(args.factor) if args.op == "sr" else None)
+    except ValueError:  # (a bad --factor: said on its own)
+        op = None
+    return refused | ({"iters"} if op is not None and one_pass(prior, op) else set())
 
 
 def build_operator(args, image, alpha):
@@ -693,23 +728,58 @@ def run(args) -> dict:
     return report
 
 
-def as_flags(message: str) -> str:
-    """An API message said in flags, for the command line: its advice, and the settings a
-    prior does (not) take, of which it names only those that are flags.
+# A setting named at the head of an API sentence ("lr must be > 0", "iters is for ..."),
+# at the start of the message or of a clause after "; " or ": "
+SUBJECT = re.compile(r"(^|; |: )([a-z_]+)(?= (?:must|takes|is for|needs)\b)")
+# The inpainter refusing another operator, said by the class the API knows
+NOT_INPAINTING = re.compile(r"the (\S+) prior fills the holes of an inpainting mask "
+                            r"\(operators\.Inpainting\), not \w+")
+
+
+# flags of this command that a prior's setting of that name is not: --shape is the measured
+# image's shape of cs, not the shape a prior is told for an operator of one's own
+NOT_PRIOR_FLAGS = {"shape"}
+
+
+def as_flags(message: str, parser: argparse.ArgumentParser | None = None,
+             refused=lambda prior: set(), aliases: dict | None = None) -> str:
+    """An API message said in flags, for the command line: its advice, the setting it is
+    about, and the settings a prior does (not) take, of which it names only those that are
+    flags of ``parser`` (default: this command's; ``invprior.train`` passes its own) and
+    not ``refused(prior)`` for this command (``refused_flags``). ``aliases``: the API
+    arguments that a flag of another name gives (``{"k": "latent"}``).
 
     Example:
         >>> as_flags("not Blur; use prior='denoiser' or 'dip'.")
         'not Blur; use --prior denoiser or dip.'
         >>> as_flags("the trained prior does not take max_seconds; it takes adapt, iters, lr.")
         'the trained prior does not take --max-seconds; of the flags it takes --iters, --lr.'
+        >>> as_flags("self_ensemble takes 1 to 8 turns, got 9.")
+        '--self-ensemble takes 1 to 8 turns, got 9.'
     """
-    message = re.sub(r"prior='([\w.]+)'(?: or '([\w.]+)')?",
-                     lambda m: f"--prior {m[1]}" + (f" or {m[2]}" if m[2] else ""), message)
-    takes = re.fullmatch(r"(the \S+ prior) does not take (.+); it takes (.+)\.", message)
+    known = {action.dest for action in (parser or build_parser())._actions
+             if action.option_strings}
+    aliases = aliases or {}
+
+    def flag(name: str, said: str) -> str:  # a known argument's flag, else as it was said
+        name = aliases.get(name, name)
+        return flag_name(name) if name in known else said
+    # an argument given a value, "prior='dip' or 'decoder'", "device='cpu'", "k=300": said
+    # as its flag
+    def valued(m) -> str:
+        name = flag(m[1], "")
+        return (f"{name} {m[2] or m[4]}" + (f" or {m[3]}" if m[3] else "")) if name else m[0]
+
+    message = re.sub(r"\b(\w+)=(?:'([\w.:]+)'(?: or '([\w.:]+)')?|(-?[\d.]*\d))", valued,
+                     message)
+    message = NOT_INPAINTING.sub(lambda m: f"--prior {m[1]} is for --op inpaint only", message)
+    message = SUBJECT.sub(lambda m: m[1] + flag(m[2], m[2]), message)
+    takes = re.fullmatch(r"(the (\S+) prior) does not take (.+); it takes (.+)\.", message)
     if takes:
-        known = {action.dest for action in build_parser()._actions}
-        given = ", ".join(flag_name(n) for n in takes[2].split(", "))
-        usable = ", ".join(flag_name(n) for n in takes[3].split(", ") if n in known)
+        left_out = NOT_PRIOR_FLAGS | refused(takes[2])
+        given = ", ".join(flag_name(n) for n in takes[3].split(", "))
+        usable = ", ".join(flag_name(n) for n in takes[4].split(", ")
+                           if n in known and n not in left_out)
         message = f"{takes[1]} does not take {given}" + (
             f"; of the flags it takes {usable}." if usable else ".")
     return message
@@ -791,7 +861,7 @@ def run_many(args) -> int:
     if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
         # a folder called restored.png is never what was meant
         raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
-    check_command(args)
+    check_command(args, options)
     device = resolve_device(args.device)
     # (this run's own output folder is left out anyway, and a rerun resumes in it)
     earlier = [d for d in earlier_outputs(args.image, {default_folder(op, p) for op in OPS for p in PRIORS})
@@ -865,7 +935,8 @@ def main(argv=None) -> int:
         report = run(args)
     except ValueError as err:  # ImageError and UsageError are ValueErrors too
         if launched_main():  # under torchrun each rank finds the same mistake: said once
-            print(f"error: {as_flags(str(err))}", file=sys.stderr)
+            print(f"error: {as_flags(str(err), refused=lambda prior: refused_flags(args, prior))}",
+                  file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as err:  # torch's allocators raise RuntimeErrors
         from .checks import out_of_memory

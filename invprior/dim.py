@@ -34,7 +34,7 @@ import torch
 
 import operators as O
 
-from .priors.base import not_started, said_level
+from .priors.base import in_parts, said_level
 from .result import Result
 
 __all__ = ["DIM_TOP", "dim_scale", "restore_stretched"]
@@ -122,20 +122,18 @@ def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_
         return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
     if truth is not None and len(truth) != len(y):  # (checked before it is indexed)
         raise ValueError(f"truth holds {len(truth)} images for {len(y)} observations.")
-    start, items = time.perf_counter(), [None] * len(y)
-    bright = [b for b, s in enumerate(scales) if s is None]
-    parts = [(bright, 1.0)] * bool(bright) + [([b], s) for b, s in enumerate(scales) if s]
-    for index, scale in parts:
-        if any(r is not None and r.interrupted for r in items):  # Ctrl-C: the rest not started
-            for b in index:
-                items[b] = not_started(op, y[b : b + 1])
-            continue
-        part = prior.restore(y[index] / scale, op,
-                             noise_level=None if noise_level is None else noise_level / scale,
-                             truth=None if truth is None else truth[index] / scale,
-                             progress=progress)
-        for b, item in zip(index, part.items):
-            items[b] = item if scale == 1.0 else _dimmed(item, scale)
+    start = time.perf_counter()
+
+    def restore(key, part, part_truth, _):  # the bright items as they are, a dim one stretched
+        scale = 1.0 if key == "bright" else scales[key]
+        result = prior.restore(part / scale, op,
+                               noise_level=None if noise_level is None else noise_level / scale,
+                               truth=None if part_truth is None else part_truth / scale,
+                               progress=progress)
+        return [item if scale == 1.0 else _dimmed(item, scale) for item in result.items]
+
+    keys = ["bright" if s is None else b for b, s in enumerate(scales)]  # each dim one alone
+    items = in_parts(keys, y, restore, truth, op=op)
     return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
 
 

@@ -228,7 +228,10 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     def fail(job, err):
         tally.failed += 1
-        say(f"failed: {job.source}: {out_of_memory(err) or err}")
+        message = str(out_of_memory(err) or err)
+        # a message that names the file already ("cannot read 'a.png': ...") says it once
+        named = f"'{job.source}'" in message
+        say(f"failed: {message}" if named else f"failed: {job.source}: {message}")
 
     def flush():
         batch = list(pending)

@@ -199,7 +199,7 @@ def _read_raster(path: Path) -> np.ndarray:
         raise ImageError(f"cannot read '{path}': the image is larger than {MAX_PIXELS // 10**6} megapixels.") from None
     except Exception as err:
         raise ImageError(f"cannot read '{path}': not a readable image "
-                         f"({error_text(err)}).") from None
+                         f"({error_text(err, path=path)}).") from None
     if array.ndim == 4:  # animated or multi-page file: take the first frame
         array = array[0]
     return array

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from .allocator import keep_freed_memory
+from .cli import as_flags
 from .distributed import launched_main, stop_on_sigterm
 
 ASSET_COMMANDS = {
@@ -284,8 +285,10 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
                          "colour images channel by channel.")
     if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
         raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
-    if not 0 <= args.keep_start < 1 or (args.keep_start and args.start is None):
-        raise ValueError("--keep-start must be in [0, 1) and needs --start.")
+    if not 0 <= args.keep_start < 1:
+        raise ValueError(f"--keep-start must be in [0, 1), got {args.keep_start:g}.")
+    if args.keep_start and args.start is None:
+        raise ValueError("--keep-start mixes in --start's weights; give --start too.")
     if args.loss not in (None, "l1", "l2") or (kind == "inpainter" and args.loss is not None):
         raise ValueError("--loss of --kind denoiser is l1 or l2; the inpainter's is its own "
                          "(squared error inside the holes).")
@@ -341,8 +344,9 @@ def main(argv=None) -> int:
     try:
         ck = run(args)
     except ValueError as err:  # bad data, settings or checkpoint: one sentence, no traceback
-        if main_rank:
-            print(f"error: {err}", file=sys.stderr)
+        if main_rank:  # (an API message, "size must be ...", said with the flag: --size)
+            print(f"error: {as_flags(str(err), build_parser(), aliases={'k': 'latent'})}",
+                  file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as err:
         if not isinstance(err, MemoryError) and "allocate" not in str(err) \

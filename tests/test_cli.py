@@ -392,7 +392,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "inpaint"], "needs a mask"),
         (["--op", "deblur", "--sigma", "-1"], "sigma must be positive"),
         (["--op", "denoise", "--prior", "gan"], "unknown prior"),
-        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take --lr; of the flags it takes --device, --iters, --keep-observed, --max-seconds, --seed, --shape."),
+        (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"], "the sparse prior does not take --lr; of the flags it takes --device, --iters, --max-seconds, --seed."),
         (["--op", "cs"], "needs --shape"),
         (["--op", "inpaint", "--simulate", "--mask-kind", "scribble", "--missing", "0.3"], "--missing is the share of a random mask; --mask-kind scribble draws its own holes."),
         (["--op", "cs", "--simulate", "--ratio", "2"], "--ratio must be"),
@@ -411,8 +411,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--ensemble", "0"], "ensemble must be an integer from 1 to 64"),
         (["--op", "denoise", "--ensemble", "1000000000"], "from 1 to 64"),  # (ran until killed)
         (["--op", "denoise", "--prior", "sparse", "--ensemble", "2"], "the sparse prior does not take --ensemble"),
-        (["--op", "denoise", "--prior", "denoiser", "--self-ensemble", "9"], "self_ensemble takes 1 to 8"),
-        (["--op", "deblur", "--prior", "auto", "--self-ensemble", "2"], "self_ensemble is for one-pass denoising"),
+        (["--op", "denoise", "--prior", "denoiser", "--self-ensemble", "9"], "--self-ensemble takes 1 to 8"),
+        (["--op", "deblur", "--prior", "auto", "--self-ensemble", "2"], "--self-ensemble is for one-pass denoising"),
         (["--op", "denoise", "--prior", "dip", "--self-ensemble", "2"], "the dip prior does not take --self-ensemble"),
         (["--op", "denoise", "--device", "cuda:9"] if not torch.cuda.is_available() else ["--op", "denoise", "--device", "tpu"], "device"),
         (["--op", "denoise", "--device", "meta"], "device 'meta' is not supported"),
@@ -446,7 +446,7 @@ def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, 
 def test_advice_is_given_in_flags(tmp_path, gray, capsys):
     # the priors' messages are written for the API (prior='dip'); the command line says --prior
     assert main(["--op", "deblur", "--prior", "inpainter", str(gray), "-o", str(tmp_path / "o.png")]) == 2
-    assert "not Blur; use --prior denoiser or dip." in capsys.readouterr().err
+    assert "--prior inpainter is for --op inpaint only; use --prior denoiser or dip." in capsys.readouterr().err
 
 
 def test_the_report_is_json_that_every_reader_takes(tmp_path, gray):

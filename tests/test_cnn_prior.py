@@ -287,7 +287,7 @@ def test_fine_tune_on_a_folder_starts_from_the_given_weights(tmp_path, capsys):
     assert train_main([*args[:2], "--data", "faces", "--out", str(tmp_path / "f.pt")]) == 2
     assert "folder of photographs" in capsys.readouterr().err
     assert train_main([*args[:2], "--keep-start", "0.5", "--out", str(tmp_path / "k.pt")]) == 2
-    assert "needs --start" in capsys.readouterr().err
+    assert "give --start too" in capsys.readouterr().err
     # --keep-start: the same run (same seed), its weights mixed with the start's
     fast = [a if a != "1e-9" else "0.01" for a in args] + ["--force"]
     assert train_main(fast) == 0
@@ -385,7 +385,7 @@ def test_plug_and_play_refuses_what_would_not_fit_in_memory(monkeypatch, camera6
     A = O.Downsampling(4)
     y = A(camera64)  # 16x16: the estimate is 64x64, 4096 values, 384 KiB at 96 bytes each
     monkeypatch.setattr(pnp, "free_memory", lambda device: 300 * 1024)
-    with pytest.raises(ValueError, match=r"about 0\.0 GiB for a 64x64 image on cpu .* smaller factor"):
+    with pytest.raises(ValueError, match=r"about 0\.0 GiB for a 64x64 \(width x height\) image on cpu .* smaller factor"):
         solve(y, A, progress=False)
     monkeypatch.setattr(pnp, "free_memory", lambda device: 500 * 1024)
     assert solve(y, A, iters=2, progress=False).image.shape == camera64.shape

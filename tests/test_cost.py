@@ -26,7 +26,7 @@ def test_an_image_too_large_for_the_memory_is_refused_in_one_sentence(monkeypatc
     image = write_image(tmp_path / "big.png", torch.rand(1, 3, 1024, 1024))
     assert main(["--op", "denoise", "--prior", "decoder", str(image), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "use a smaller image, prior 'denoiser'" in err
+    assert err.count("\n") == 1 and "use a smaller image, --prior denoiser" in err
     assert not (tmp_path / "big_denoise_decoder.png").exists()
 
 

@@ -740,6 +740,28 @@ def test_ctrl_c_in_one_level_leaves_the_other_levels_not_started(camera64):
     assert [r.stop_reason for r in out.items] == ["interrupted", "not started (Ctrl-C)"]
 
 
+def test_ctrl_c_in_one_part_of_a_plug_and_play_batch_leaves_the_rest_not_started(camera64):
+    # a noise-free and a noisy blur run apart (other iteration counts): Ctrl-C in the first
+    # part had let the second run its 32 iterations in full
+    from invprior.priors.pnp import PlugAndPlay
+
+    calls = []
+
+    def interrupted_at_the_third_call(u, sigma):
+        calls.append(sigma)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return u
+
+    op = O.Blur(sigma=1.0)
+    noisy = op(camera64) + 0.05 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    out = PlugAndPlay(interrupted_at_the_third_call, batched=True).restore(
+        torch.cat([op(camera64), noisy]), op, progress=False)
+    assert len(calls) == 3 and out.interrupted
+    assert [r.interrupted for r in out.items] == [True, True]
+    assert out.items[1].stop_reason == "not started (Ctrl-C)"
+
+
 def test_a_short_time_budget_leaves_the_fit_to_y_most_of_it(camera64):
     # the warm start took all of max_seconds=2: the fit to y made one step, and the stop
     # reason named a limit of 1e-09 s

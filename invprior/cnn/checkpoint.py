@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from ..checks import UNREADABLE_CHECKPOINT, check_finite_weights
+from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from ..weights import weight_file
 from .unet import DenoiserUNet
 
@@ -75,6 +76,9 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
         raise ValueError(f"cannot load the denoiser '{path}': {UNREADABLE_CHECKPOINT}.") from None
+    if isinstance(ck, dict) and ck.get("format") == TRAINED_FORMAT:  # (--start prior_digits.pt)
+        raise ValueError(f"'{path}' is a trained prior (GLO or PCA, for --prior PATH.pt), not a "
+                         "denoiser; make a denoiser with python -m invprior.train --kind denoiser.")
     if not isinstance(ck, dict) or ck.get("format") != FORMAT or ck.get("version") != VERSION:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")

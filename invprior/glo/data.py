@@ -165,7 +165,7 @@ class ImageSet:
                  flips: bool = False, split: str = "train"):
         self.source, self.flips = str(source), bool(flips)
         if size is not None and not (isinstance(size, int) and 4 <= size <= 1024):
-            raise ValueError(f"the image size must be an integer in [4, 1024], got {size}.")
+            raise ValueError(f"size must be an integer in [4, 1024], got {size}.")
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}.")
         if self.source in NAMED:

@@ -73,11 +73,12 @@ def linear_prior_state(x: torch.Tensor, k: int) -> dict:
         torch.Size([16, 3])
     """
     n = x[0].numel()
-    if not 1 <= k <= min(x.shape[0] - 1, n):
-        raise ValueError(
-            f"a linear prior of {k} components: {x.shape[0]} images of {n} pixels take 1 to "
-            f"{min(x.shape[0] - 1, n)} components (k; --latent on the command line)."
-        )
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}.")
+    if k > min(x.shape[0] - 1, n):  # (the command line says --latent: train.py's as_flags)
+        why = (f"the data has {n} pixels per image" if n <= x.shape[0] - 1 else
+               f"{x.shape[0]} images take at most {x.shape[0] - 1} components")
+        raise ValueError(f"k={k} is too large: {why}; use k={min(x.shape[0] - 1, n)} or less.")
     mean, comps, var = principal_components(x.flatten(1), k)
     # copies of one image, or flat ones, vary along fewer directions than k: the rest of
     # the basis would be noise of the arithmetic (two flat grays: restorations flat, 11.5 dB)

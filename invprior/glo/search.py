@@ -350,12 +350,39 @@ def _check_fit(prior, op, y, probe: torch.Tensor) -> None:
             f"({error_text(err, 150)}); use a prior trained for the "
             f"image's size and channels."
         ) from None
+    if _shapes(out) != _shapes(y) and _images(out, y):  # said in plain words: a photo
+        made, seen = _shapes(out)[0], _shapes(y)[0]
+        through = ("" if made == tuple(prior.shape) else
+                   f", observed through the operator as {image_size(made)}")
+        raise ValueError(
+            f"this prior makes {image_size(prior.shape)} images (width x height){through}, "
+            f"but the observation is {image_size(seen)}; restore an observation of {image_size(made)}, "
+            f"or use prior='denoiser' (any size)."
+        )
     if _shapes(out) != _shapes(y):
         raise ValueError(
             f"the operator turns this prior's {prior.shape} images into measurements of shape "
             f"{_shapes(out)}, but y has shape {_shapes(y)} per item; y and the operator do "
             "not fit this prior."
         )
+
+
+def _images(out, y) -> bool:
+    """Whether the operator's output and ``y`` are one image each ``(C, H, W)`` of gray or
+    colour, not measurement vectors."""
+    shapes = _shapes(out) + _shapes(y)
+    return len(shapes) == 2 and all(len(s) == 3 and s[0] in (1, 3) for s in shapes)
+
+
+def image_size(shape) -> str:
+    """An image shape ``(C, H, W)`` in words, width first as image tools say it.
+
+    Example:
+        >>> image_size((1, 48, 64)), image_size((3, 16, 16))
+        ('64x48 gray', '16x16 colour')
+    """
+    c, h, w = shape
+    return f"{w}x{h} {'gray' if c == 1 else 'colour'}"
 
 
 def _gain(op, x: torch.Tensor, seed: int, scale: float = 1e-2) -> float:

@@ -275,12 +275,13 @@ def one_pass(prior: str, op) -> bool:
     return (prior == "denoiser" and identity) or (prior == "sparse" and (identity or bicubic))
 
 
-def check_iterates(prior: str, op, iters) -> None:
-    """``ValueError`` for ``iters`` given where ``prior`` restores in one pass (it was
-    ignored without a word: the same output to the byte)."""
+def iterates_reason(prior: str, op, iters) -> str | None:
+    """Why ``iters`` is refused where ``prior`` restores ``op`` in one pass (it was ignored
+    without a word: the same output to the byte), for a prior's ``check(op)``; else None."""
     if iters is not None and one_pass(prior, op):
-        raise ValueError(f"iters is for the priors that iterate; the {prior} prior restores "
-                         f"this in one pass (prior='dip' or 'decoder' iterate).")
+        return (f"iters is for the priors that iterate; the {prior} prior restores this in "
+                f"one pass (prior='dip' or 'decoder' iterate).")
+    return None
 
 
 def said_level(level: float, given: float | None) -> str:
@@ -310,21 +311,28 @@ def keeper(op, y, keep: bool | None, noise_level):
     return finish, bool(finish and getattr(op, "projection_is_cheap", False))
 
 
-def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None) -> list:
-    """``restore(y, truth, start)`` (one Result per item) of each part of the batch ``y``
-    whose items share a key, the parts' Results back in the batch's order: items that
-    would not be restored alike (another iteration count, another network) each as alone.
+def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op=None) -> list:
+    """``restore(key, y, truth, start)`` (one Result per item) of each part of the batch
+    ``y`` whose items share a key (in the order of their first items), the parts' Results
+    back in the batch's order: items that would not be restored alike (another iteration
+    count, another network, another noise level) each as alone. After a part that Ctrl-C
+    interrupted, the parts not started keep ``not_started(op, ...)``: a batch of noisy and
+    noise-free blurs had run its second part's 32 iterations in full after the Ctrl-C.
 
     Example:
-        >>> out = in_parts([1, 0, 1], torch.arange(3.0), lambda y, t, s: [float(v) for v in y])
-        >>> out
-        [0.0, 1.0, 2.0]
+        >>> out = in_parts([1, 0, 1], torch.arange(3.0),
+        ...                lambda key, y, t, s: [Result(y[i], stop_reason=str(key)) for i in range(len(y))])
+        >>> [(r.stop_reason, float(r.image)) for r in out]
+        [('1', 0.0), ('0', 1.0), ('1', 2.0)]
     """
     items = [None] * len(y)
-    for key in sorted(set(keys)):
+    for key in dict.fromkeys(keys):
         index = [b for b, k in enumerate(keys) if k == key]
-        part = restore(y[index], None if truth is None else truth[index],
-                       None if start is None else start[index])
+        if any(r is not None and r.interrupted for r in items):
+            part = [not_started(op, y[b : b + 1].detach().float()) for b in index]
+        else:
+            part = restore(key, y[index], None if truth is None else truth[index],
+                           None if start is None else start[index])
         for b, result in zip(index, part):
             items[b] = result
     return items

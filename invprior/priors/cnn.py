@@ -32,7 +32,7 @@ from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
-from .base import ItemwisePrior, check_iterates, in_parts, said_level, visible_noise
+from .base import ItemwisePrior, in_parts, iterates_reason, said_level, visible_noise
 from .dihedral import check_turns, self_ensemble
 from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
@@ -192,29 +192,31 @@ class CNNPrior(ItemwisePrior):
         """The prior of a denoiser checkpoint (its ``format`` is ``invprior-denoiser``)."""
         return cls(path, **options)
 
+    def check(self, op) -> str | None:
+        # (in check, not restore: the command line asks once before a folder's files)
+        if self.turns > 1 and not getattr(op, "is_identity", False):
+            return ("self_ensemble is for one-pass denoising (the denoise operator); "
+                    "plug-and-play turns the image at each iteration already.")
+        return iterates_reason(self.name, op, self.iters) or super().check(op)
+
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,
                                      progress=progress, desc=desc)[0]
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc) -> list:
         if not getattr(op, "is_identity", False):
-            if self.turns > 1:
-                raise ValueError("self_ensemble is for one-pass denoising (the denoise "
-                                 "operator); plug-and-play turns the image at each iteration "
-                                 "already.")
             # noise-free colour super-resolution runs on the luma; one whose y shows noise
             # (given, or read: base.visible_noise) on all three channels, which it must clean
             luma = [isinstance(op, O.Downsampling) and y.shape[1] == 3
                     and self.luma_splitting is not None
                     and not visible_noise(op, y[b : b + 1], noise_level) for b in range(len(y))]
             if len(set(luma)) > 1:  # some of each: each part as alone
-                return in_parts(luma, y, lambda y, truth, start: self.restore_together(
+                return in_parts(luma, y, lambda _, y, truth, start: self.restore_together(
                     y, op, noise_level=noise_level, truth=truth, progress=progress,
-                    desc=desc), truth)
+                    desc=desc), truth, op=op)
             together = (self.luma_splitting if luma[0] else self.splitting).restore_together
             return together(y, op, noise_level=noise_level, truth=truth, progress=progress,
                             desc=desc, one=len(y) == 1)
-        check_iterates(self.name, op, self.iters)
         # one pass for the whole batch, each image at its own (estimated) noise level
         read = [noise_level] * len(y) if noise_level is not None else estimate_sigma(y)
         levels = torch.tensor(read, dtype=y.dtype)

@@ -263,13 +263,16 @@ class NetworkPrior(ItemwisePrior):
                 raise ValueError(f"{what} must be a number, got {value!r}.")
         patience, window = whole_number("patience", patience), whole_number("window", window)
         warm = None if warm is None else whole_number("warm", warm, 0)
-        checks = {"iters must be >= 1": iters is not None and iters < 1,
-                  "lr must be > 0 and finite": not 0 < self.lr < math.inf,
-                  "ema must be in [0, 1)": not 0 <= ema < 1,
-                  "tv must be >= 0 (a weight on the image's total variation)": not 0 <= tv < math.inf,
-                  "max_seconds must be positive": max_seconds is not None and not max_seconds > 0,
+        # (each names the value: the command line says it with the flag, cli.as_flags)
+        checks = {f"iters must be >= 1, got {iters!r}": iters is not None and iters < 1,
+                  f"lr must be > 0 and finite, got {self.lr!r}": not 0 < self.lr < math.inf,
+                  f"ema must be in [0, 1), got {ema!r}": not 0 <= ema < 1,
+                  f"tv must be >= 0 (a weight on the image's total variation), got {tv!r}":
+                      not 0 <= tv < math.inf,
+                  f"max_seconds must be a positive number, got {max_seconds!r}":
+                      max_seconds is not None and not max_seconds > 0,
                   # (1e9 ran until killed, and on CUDA would stack them all at once)
-                  f"ensemble must be an integer from 1 to {MOST_RUNS}":
+                  f"ensemble must be an integer from 1 to {MOST_RUNS}, got {ensemble!r}":
                       isinstance(ensemble, bool) or not (isinstance(ensemble, int)
                                                          and 1 <= ensemble <= MOST_RUNS)}
         for message, failed in checks.items():
@@ -430,8 +433,9 @@ class NetworkPrior(ItemwisePrior):
         if free is not None and cost.bytes > free:
             raise ValueError(
                 f"the {self.kind} prior would need about {cost.bytes / 2**30:.1f} GiB for a "
-                f"{size} image on {self.device.type} and {free / 2**30:.1f} GiB is free; use a "
-                "smaller image, prior 'denoiser' (it works on tiles), or a larger device.")
+                f"{size} image (width x height) on {self.device.type} and "
+                f"{free / 2**30:.1f} GiB is free; use a smaller image, prior='denoiser' (it "
+                "works on tiles), or a larger device.")
         if free is not None and cost.bytes * runs > free:
             return False
         if progress and cost.seconds * repeats > 60:

@@ -104,7 +104,7 @@ class InpainterPrior(ItemwisePrior):
     def __init__(self, weights: str | Path | None = None, *, refine: bool | None = None,
                  device="auto", max_seconds: float | None = None, seed: int = 0):
         if max_seconds is not None and not max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive, got {max_seconds}.")
+            raise ValueError(f"max_seconds must be a positive number, got {max_seconds!r}.")
         self.device = resolve_device(device)
         self.refine, self.max_seconds = refine, max_seconds
         self.net = load_denoiser(weights or ASSET, task="inpaint").to(self.device)

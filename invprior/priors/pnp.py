@@ -185,9 +185,9 @@ class PlugAndPlay(ItemwisePrior):
         kinds = [(self.iters or defaults(op, level, self.settings["weight"])["iters"], level > 0)
                  for level in levels]
         if len(set(kinds)) > 1:
-            return in_parts(kinds, y, lambda y, truth, start: self.restore_together(
+            return in_parts(kinds, y, lambda _, y, truth, start: self.restore_together(
                 y, op, noise_level=noise_level, truth=truth, progress=progress, desc=desc,
-                one=True, start=start), truth, start)
+                one=True, start=start), truth, start, op=op)
         denoise = self.denoiser() if self.fresh else self.denoiser
         result = pnp_restore(y, op, denoise, noise_level=levels, iters=self.iters, truth=truth,
                              progress=progress, desc=desc, start=start, **self.settings)
@@ -518,10 +518,11 @@ def check_memory(op, y, shape: tuple | None = None) -> None:
     need = BYTES_PER_VALUE * ref.shape[0] * math.prod(image)
     free = free_memory(ref.device)
     if free is not None and need > free:
-        size = "x".join(str(n) for n in image[-2:][::-1])
+        # the user's image: a blur's y, not the margin it is restored with (valid borders)
+        seen = ref.shape if isinstance(op, O.Blur) else image
+        size = "x".join(str(n) for n in seen[-2:][::-1]) + " (width x height)"
         images = f"a {size} image" if ref.shape[0] == 1 else f"{ref.shape[0]} images of {size}"
-        smaller = ("a smaller factor" if tuple(image[-2:]) != tuple(ref.shape[-2:])
-                   else "a smaller image")
+        smaller = "a smaller factor" if isinstance(op, O.Downsampling) else "a smaller image"
         raise ValueError(f"plug-and-play would need about {need / 2**30:.1f} GiB for {images} "
                          f"on {ref.device.type} and {free / 2**30:.1f} GiB is free; use "
                          f"{smaller} or a machine with more memory.")

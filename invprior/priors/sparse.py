@@ -28,7 +28,7 @@ from ..noise_level import estimate_sigma
 from ..result import Result
 from ..sparse.denoise import KSVDDenoiser, sparse_denoise
 from ..sparse.superres import sparse_superres
-from .base import ItemwisePrior, check_iterates, said_level, visible_noise
+from .base import ItemwisePrior, iterates_reason, said_level, visible_noise
 from .pnp import PlugAndPlay
 
 __all__ = ["SparsePrior"]
@@ -68,8 +68,11 @@ class SparsePrior(ItemwisePrior):
                                      shape=shape, name=self.name,
                                      label="plug-and-play K-SVD")
 
+    def check(self, op) -> str | None:
+        # (in check, not restore: the command line asks once before a folder's files)
+        return iterates_reason(self.name, op, self.iters) or super().check(op)
+
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
-        check_iterates(self.name, op, self.iters)
         if getattr(op, "is_identity", False):
             level = noise_level if noise_level is not None else estimate_sigma(y)[0]
             image = sparse_denoise(y, max(level, 1e-6), seed=self.seed).clamp(0, 1)

@@ -111,6 +111,40 @@ def train_sr_dictionary(factor: int, *, atoms: int = 1024, sparsity: int = 3, it
             "Dh": (D[:, m:] / (beta * norm_low)).contiguous()}
 
 
+FACTORS = (2, 3, 4, 8)  # the Downsampling operator's
+
+
+def check_args(args) -> None:
+    """``ValueError`` in one sentence, naming the flag and its value, for a setting that
+    would fail minutes into training (a traceback from K-SVD or torch), or an --out that
+    is a file or holds dictionaries already (replaced only with --force)."""
+    bad = [f for f in args.factors if f not in FACTORS]
+    if bad:
+        raise ValueError(f"--factors must be among {', '.join(map(str, FACTORS))} (the "
+                         f"Downsampling operator's), got {', '.join(map(str, bad))}.")
+    if args.atoms < 1:
+        raise ValueError(f"--atoms must be at least 1, got {args.atoms}.")
+    if not 1 <= args.sparsity <= args.atoms:
+        raise ValueError(f"--sparsity must be from 1 to --atoms ({args.atoms}), got "
+                         f"{args.sparsity}.")
+    if args.iters < 0:
+        raise ValueError(f"--iters must be 0 or more, got {args.iters}.")
+    if args.pairs < args.atoms:  # (K-SVD's first atoms are that many of the pairs)
+        raise ValueError(f"--pairs must be at least --atoms ({args.atoms}), got {args.pairs}.")
+    if not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be from 0 to {2**63 - 1}, got {args.seed}.")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}.")
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out '{args.out}' is a file; name the folder that the "
+                         f"dictionaries are written to.")
+    there = [str(args.out / f"sparse_sr_x{f}.pt") for f in args.factors
+             if (args.out / f"sparse_sr_x{f}.pt").exists()]
+    if there and not args.force:
+        raise ValueError(f"{', '.join(there)} already exist{'s' * (len(there) == 1)}; "
+                         f"choose another --out or pass --force.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry: train and save ``sparse_sr_x{f}.pt`` for each factor in ``--out``
     (the shipped ones: ``--out invprior/weights``, from the repository)."""
@@ -130,19 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--force", action="store_true", help="replace dictionaries already in --out")
     ap.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     args = ap.parse_args(argv)
+    try:
+        check_args(args)
+        args.out.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as err:  # one sentence and exit 2, before minutes of work
+        said = str(err) if isinstance(err, ValueError) else (
+            f"cannot make the --out folder '{args.out}' ({err.strerror or type(err).__name__}).")
+        print(f"error: {said}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    if any(f not in (2, 3, 4, 8) for f in args.factors):
-        print("error: factors must be among 2, 3, 4, 8 (the Downsampling operator's).",
-              file=sys.stderr)
-        return 2
-    there = [str(args.out / f"sparse_sr_x{f}.pt") for f in args.factors
-             if (args.out / f"sparse_sr_x{f}.pt").exists()]
-    if there and not args.force:
-        print(f"error: {', '.join(there)} already exist{'s' * (len(there) == 1)}; choose "
-              f"another --out or pass --force.", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
     images = training_images()
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m invprior.sparse.train_sr", *given])
