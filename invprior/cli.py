@@ -148,7 +148,9 @@ def _outputs(args) -> dict:
         if path.exists() and not args.force and not is_special(path):  # (/dev/stdout: written into)
             raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
         if key != "report" and path.suffix.lower() not in WRITABLE:
-            raise UsageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
+            flag = "-o" if key == "output" else f"--{key}"
+            raise UsageError(f"cannot write {flag} '{path}' as an image: use one of "
+                             f"{', '.join(WRITABLE)}.")
     if len({p.resolve() for p in paths.values()}) < len(paths):
         raise UsageError("the output, report, compare, observation and plot files must be "
                          "different files.")
@@ -196,6 +198,9 @@ def nonnegative_kernel(k: torch.Tensor, path) -> torch.Tensor:
         share = f"{negative / positive:.0%} of its positive weight" if positive else "all of it"
         raise UsageError(f"--kernel '{path}' holds negative values ({share}); a blur kernel "
                          f"(the point spread function) is nonnegative.")
+    if positive == 0:  # (Blur said "the blur kernel sums to zero", not which file)
+        raise UsageError(f"--kernel '{path}' is all zeros; a blur kernel (the point spread "
+                         f"function) has positive weights.")
     return k.clamp(min=0)
 
 
@@ -214,13 +219,19 @@ def _mask(args, image, alpha):
 
     from .io import read_image
 
+    if args.simulate and alpha is not None and alpha.min() < 0.5:
+        # the mask came from the alpha, --missing was dropped without a word, and the
+        # PSNR was measured against the unknown colours under it (13.9 dB on a good fill)
+        raise UsageError("IMAGE has transparent pixels, whose colours are unknown, and "
+                         "--simulate needs the whole image as its truth; flatten it, or drop "
+                         "--simulate to fill them.")
     if args.mask:
         loaded = read_image(args.mask)
         m = loaded.alpha if loaded.alpha is not None and loaded.alpha.min() < 1 else loaded.image.mean(1, keepdim=True)
         if m.shape[-2:] != image.shape[-2:]:
             raise UsageError(
-                f"the mask is {m.shape[-2]}x{m.shape[-1]} but the image is "
-                f"{image.shape[-2]}x{image.shape[-1]} (height x width); they must be the same size."
+                f"the mask '{args.mask}' is {m.shape[-1]}x{m.shape[-2]} but the image is "
+                f"{image.shape[-1]}x{image.shape[-2]} (width x height); they must be the same size."
             )
         m = (m >= 0.5).float()
         if args.mask_white == "auto":  # decided once: each image of a folder reads it alike
@@ -469,8 +480,8 @@ def _parse_shape(text):
 def _check_side(shape) -> None:
     h, w = shape[-2:]
     if min(h, w) < MIN_SIDE:
-        raise UsageError(f"the image is {h}x{w} pixels; the smallest restored is "
-                         f"{MIN_SIDE}x{MIN_SIDE}.")
+        raise UsageError(f"the image is {w}x{h} pixels (width x height); the smallest "
+                         f"restored is {MIN_SIDE}x{MIN_SIDE}.")
 
 
 def _observation(args, image, alpha, op):

@@ -26,7 +26,7 @@ def random_mask(shape, missing: float = 0.5, seed: int = 0) -> torch.Tensor:
         12.0
     """
     if isinstance(missing, (bool, str)) or not hasattr(missing, "__float__") or not 0.0 <= missing < 1.0:
-        raise ValueError(f"the missing fraction must be a number in [0, 1), got {missing!r}.")
+        raise ValueError(f"missing must be the fraction of pixels hidden, a number in [0, 1), got {missing!r}.")
     h, w = _shape_hw(shape)
     g = torch.Generator().manual_seed(as_seed(seed))
     order = torch.randperm(h * w, generator=g)

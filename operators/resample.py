@@ -75,7 +75,7 @@ class Downsampling(LinearOperator):
         # (2.0 passed `in FACTORS` and failed inside torch's padding)
         if isinstance(factor, bool) or not isinstance(factor, numbers.Integral) \
                 or factor not in FACTORS:
-            raise ValueError(f"the downsampling factor must be one of {FACTORS}, got {factor!r}.")
+            raise ValueError(f"factor must be one of the downsampling factors {FACTORS}, got {factor!r}.")
         factor = int(factor)
         if border not in ("reflect", "circular"):
             raise ValueError(f"unknown border '{border}'; choose reflect or circular.")

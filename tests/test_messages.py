@@ -169,3 +169,49 @@ def test_the_api_says_k_for_a_linear_prior():
 
     with pytest.raises(ValueError, match=r"^k=20 is too large: the data has 16 pixels per image; use k=16 or less\.$"):
         linear_prior_state(torch.rand(40, 1, 4, 4), 20)
+
+
+def test_sizes_are_said_width_by_height_and_flags_by_their_names(tmp_path, capsys):
+    image, mask = tmp_path / "wide.png", tmp_path / "mask.png"
+    write_image(image, torch.rand(1, 1, 48, 64, generator=torch.Generator().manual_seed(0)))
+    write_image(mask, torch.ones(1, 1, 64, 48))
+    assert main(["--op", "inpaint", str(image), "--mask", str(mask), "-o", str(tmp_path / "o.png")]) == 2
+    assert f"the mask '{mask}' is 48x64 but the image is 64x48 (width x height)" in one_error(capsys)
+    write_image(tmp_path / "thin.png", torch.rand(1, 1, 6, 30))
+    assert main(["--op", "denoise", str(tmp_path / "thin.png"), "-o", str(tmp_path / "t.png")]) == 2
+    assert "the image is 30x6 pixels (width x height)" in one_error(capsys)
+    assert main(["--op", "sr", "--factor", "5", str(image), "-o", str(tmp_path / "s.png")]) == 2
+    assert "--factor must be one of the downsampling factors (2, 3, 4, 8), got 5." in one_error(capsys)
+    assert main(["--op", "inpaint", "--simulate", "--missing", "1.5", str(image), "-o",
+                 str(tmp_path / "m.png")]) == 2
+    assert "--missing must be the fraction of pixels hidden" in one_error(capsys)
+
+
+def test_a_simulation_of_a_transparent_image_is_refused(tmp_path, capsys):
+    # its mask had come from the alpha (--missing dropped without a word) and its PSNR from
+    # the unknown colours under it
+    rgba = torch.rand(1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    rgba[:, 3] = 1.0
+    rgba[:, 3, 8:16, 8:16] = 0.0
+    write_image(tmp_path / "holes.png", rgba)
+    assert main(["--op", "inpaint", "--simulate", "--missing", "0.3", str(tmp_path / "holes.png"),
+                 "-o", str(tmp_path / "o.png")]) == 2
+    assert "IMAGE has transparent pixels, whose colours are unknown" in one_error(capsys)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_an_all_zero_kernel_file_is_named(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "zero.npy", np.zeros((5, 5), np.float32))
+    write_image(tmp_path / "y.png", torch.rand(1, 1, 32, 32))
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "zero.npy"), str(tmp_path / "y.png"),
+                 "-o", str(tmp_path / "o.png")]) == 2
+    assert f"--kernel '{tmp_path / 'zero.npy'}' is all zeros" in one_error(capsys)
+
+
+def test_an_output_of_the_wrong_kind_names_its_flag(tmp_path, capsys):
+    write_image(tmp_path / "y.png", torch.rand(1, 1, 32, 32))
+    assert main(["--op", "denoise", str(tmp_path / "y.png"), "-o", str(tmp_path / "o.png"),
+                 "--report", str(tmp_path / "r.json"), "--compare", str(tmp_path / "r.json")]) == 2
+    assert f"cannot write --compare '{tmp_path / 'r.json'}' as an image" in one_error(capsys)

@@ -342,7 +342,7 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Downsampling(2, "lanczos"), "unknown downsampling filter"),
         (lambda: O.CompressedSensing(300, (1, 16, 16)), r"\[1, 256\]"),
         (lambda: O.CompressedSensing(10, (16, 16)), "shape \\(C, H, W\\)"),
-        (lambda: O.Inpainting(shape=(1, 8, 8), missing=1.5), "missing fraction"),
+        (lambda: O.Inpainting(shape=(1, 8, 8), missing=1.5), "missing must be the fraction of pixels hidden"),
         (lambda: O.Inpainting(shape=(1, 8, 8), kind="blob"), "unknown mask kind"),
         (lambda: O.Inpainting(torch.full((4, 4), 2.0)), "in \\[0, 1\\]"),
         (lambda: O.make("fft"), "unknown operator 'fft'"),
