@@ -583,7 +583,9 @@ def test_an_operator_with_a_parameter_per_item_restores_each_item_through_its_ow
         return torch.cat([torch.nn.functional.conv2d(padded[b : b + 1], kernels[b : b + 1])
                           for b in range(len(v))])
 
-    x = torch.cat([camera64, camera64.flip(-1)])
+    # the middle 32x32 (16 iterations: 25.37 dB for the second item, 18.85 through item 0's
+    # kernel; at 64x64 26.5 against 20.0, at three times the cost)
+    x = torch.cat([camera64, camera64.flip(-1)])[..., 16:48, 16:48]
     y = blur_each(x)
     for options in ({"noise_level": 0.0, "iters": 4}, {"noise_level": [0.0, 0.01], "iters": 4},
                     {"prior": "dip", "iters": 5, "noise_level": 0.0}):
@@ -596,8 +598,8 @@ def test_an_operator_with_a_parameter_per_item_restores_each_item_through_its_ow
     # and the second item restored well, which item 0's narrow kernel cannot do
     best = solve(y, blur_each, noise_level=0.0, iters=16, progress=False)
     assert psnr(best.items[1].image, x[1:]) > psnr(
-        solve(y[1:], lambda v: blur_each(v), noise_level=0.0, iters=16, progress=False).image, x[1:]) + 1
-    masks = (torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+        solve(y[1:], lambda v: blur_each(v), noise_level=0.0, iters=16, progress=False).image, x[1:]) + 3
+    masks = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0)) > 0.5).float()
     inpaint = O.Inpainting(masks)  # one mask per item: split batches had failed on it
     for options in ({"noise_level": [0.0, 0.01], "iters": 3}, {"prior": "dip", "iters": 3}):
         out = solve(inpaint(x), inpaint, progress=False, **options)
