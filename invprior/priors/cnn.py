@@ -169,18 +169,30 @@ class CNNPrior(ItemwisePrior):
         self.device = resolve_device(device)
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         self.weights, self.iters = weights, iters
-        self.denoise = CNNDenoiser(weights, device=self.device)
+        self._split = dict(keep_observed=keep_observed, max_seconds=max_seconds, shape=shape)
+        self._splitting(lambda x, sigma: x, "")  # bad settings fail here, as before
+        if weights is not None:
+            self.denoise  # a bad file fails here, as before
 
-        def splitting(denoise, label):  # turned each iteration: free, and measured better
-            return PlugAndPlay(denoise, iters=iters, turns=True, keep_observed=keep_observed,
-                               max_seconds=max_seconds, device=self.device, batched=True,
-                               shape=shape, name=self.name, label=label)
+    @cached_property
+    def denoise(self) -> CNNDenoiser:
+        """plug-and-play's network (loaded at first use: one-pass denoising never needs it)"""
+        return CNNDenoiser(self.weights, device=self.device)
 
-        self.splitting = splitting(self.denoise, "plug-and-play CNN denoiser")
+    def _splitting(self, denoise, label):  # turned each iteration: free, and measured better
+        return PlugAndPlay(denoise, iters=self.iters, turns=True, device=self.device,
+                           batched=True, name=self.name, label=label, **self._split)
+
+    @cached_property
+    def splitting(self) -> PlugAndPlay:
+        return self._splitting(self.denoise, "plug-and-play CNN denoiser")
+
+    @cached_property
+    def luma_splitting(self) -> PlugAndPlay | None:
         # noise-free colour super-resolution: the gray network on the luma (priors.luma)
-        self.luma_splitting = (splitting(LumaDenoiser(self.denoise), "plug-and-play CNN "
-                                         "denoiser on the luma")
-                               if self.denoise.gray is not None else None)
+        return (self._splitting(LumaDenoiser(self.denoise), "plug-and-play CNN "
+                                "denoiser on the luma")
+                if self.denoise.gray is not None else None)
 
     @cached_property
     def one_pass(self) -> CNNDenoiser:

@@ -21,6 +21,7 @@ Example:
     >>> denoise = LumaDenoiser(CNNDenoiser())
     >>> x = 0.25 + 0.5 * torch.rand(2, 3, 24, 24)  # its result stays inside the RGB cube
     >>> out = denoise(x, 0.1)
+    >>> from kornia.color import rgb_to_ycbcr
     >>> chroma = lambda image: rgb_to_ycbcr(image)[:, 1:]
     >>> out.shape, bool(torch.allclose(chroma(out), chroma(x), atol=1e-5))
     (torch.Size([2, 3, 24, 24]), True)
@@ -31,7 +32,6 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
-from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb
 
 __all__ = ["LumaDenoiser"]
 
@@ -51,6 +51,8 @@ class LumaDenoiser:
         self.checks_its_output = getattr(gray, "checks_its_output", False)
 
     def __call__(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        from kornia.color import rgb_to_ycbcr, ycbcr_to_rgb  # lazy: 0.2 s of every import
+
         ycc = rgb_to_ycbcr(x)
         luma = self.gray(ycc[:, :1].contiguous(), sigma)
         return ycbcr_to_rgb(torch.cat([luma, ycc[:, 1:]], 1))
