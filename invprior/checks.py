@@ -78,7 +78,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was asked for but no CUDA GPU is available; "
                          f"use device='cpu'.")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        # (else "invalid device ordinal" from deep inside the first allocation)
+        raise ValueError(f"device={str(device)!r} was asked for but this machine has "
+                         f"{torch.cuda.device_count()} CUDA GPU(s), numbered from 0.")
     return dev
+
+
+def cuda_free_bytes(device: torch.device) -> int:
+    """Bytes a CUDA ``device`` can still give this process: the driver's free memory and
+    what torch's caching allocator holds unused (``mem_get_info`` alone leaves that out:
+    after one large photo in a folder run, the next was refused or cut into small tiles)."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
 
 def resolve_precision(precision: str, device: torch.device, choices, on_cuda: str) -> str:

@@ -68,9 +68,12 @@ def stop(world: World) -> None:
 
 
 def all_sum(t: torch.Tensor, world: World) -> torch.Tensor:
-    """Sum of ``t`` over all ranks (in place, also returned)."""
+    """Sum of ``t`` over all ranks, on ``t``'s device (reduced on the world's: nccl serves
+    CUDA tensors only, and a folder run's CPU tally had failed at its end under it)."""
     if world.size > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        on = t.to(world.device)
+        dist.all_reduce(on, op=dist.ReduceOp.SUM)
+        return on.to(t.device)
     return t
 
 

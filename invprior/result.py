@@ -84,7 +84,9 @@ class Result:
         if len(items) == 1:
             first.seconds, first.prior = seconds, prior
             return first
-        return cls(image=torch.cat([r.image for r in items]), losses=first.losses,
+        # (one device: an item that Ctrl-C kept from starting holds the caller's y's estimate)
+        image = torch.cat([r.image.to(first.image.device) for r in items])
+        return cls(image=image, losses=first.losses,
                    psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
                    stop_reason=first.stop_reason, stop_signal=first.stop_signal,
                    seconds=seconds, prior=prior,

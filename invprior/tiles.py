@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import torch
 
+from .checks import cuda_free_bytes
+
 __all__ = ["tiled", "tile_count", "tile_spans", "tile_pixels", "CPU_BUDGET_BYTES"]
 
 # Activation memory a tile may use on a CPU: a fixed budget, whatever the machine. 256 MiB at
@@ -48,8 +50,7 @@ def tile_pixels(device: torch.device | str, bytes_per_pixel: float) -> int:
     device = torch.device(device)
     budget = CPU_BUDGET_BYTES
     if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        budget = int(free * CUDA_SHARE)
+        budget = int(cuda_free_bytes(device) * CUDA_SHARE)
     return max(int(budget // bytes_per_pixel), 64 * 64)
 
 

@@ -215,3 +215,14 @@ def test_an_output_of_the_wrong_kind_names_its_flag(tmp_path, capsys):
     assert main(["--op", "denoise", str(tmp_path / "y.png"), "-o", str(tmp_path / "o.png"),
                  "--report", str(tmp_path / "r.json"), "--compare", str(tmp_path / "r.json")]) == 2
     assert f"cannot write --compare '{tmp_path / 'r.json'}' as an image" in one_error(capsys)
+
+
+def test_a_gpu_number_beyond_the_machine_s_is_one_sentence(monkeypatch):
+    # (else "invalid device ordinal" from the first allocation; CUDA faked: none here)
+    from invprior.checks import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == torch.device("cuda", 0)
+    with pytest.raises(ValueError, match=r"device='cuda:1' was asked for but this machine has 1 CUDA GPU"):
+        resolve_device("cuda:1")

@@ -38,7 +38,7 @@ from operators.base import TOP_BAND
 from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
 from ..metrics import psnr
 from ..noise_level import estimate_noise, top_band_sigma
-from ..operator_checks import users_operator
+from ..operator_checks import check_forward, users_operator
 from ..result import Result
 
 # A user's own operator (``operators.Lambda``): the noise level read off y up to this std (on
@@ -130,6 +130,8 @@ class ItemwisePrior:
         # solve() did this already; a prior's restore() called directly must too
         y, noise_level, truth = prepare(y, op, noise_level, truth, self.shape)
         op = op.to(self.device)
+        if isinstance(y, torch.Tensor) and y.device != self.device and users_operator(op):
+            check_on_device(op, y, self.shape, self.device)
         batch = batch_size(y)
         if truth is not None and truth.shape[0] != batch:
             raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
@@ -338,10 +340,38 @@ def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op
     return items
 
 
+def check_on_device(op, y: torch.Tensor, shape, device) -> None:
+    """One sentence (``ValueError``) where an operator of one's own, which serves ``y`` on
+    its device, fails on the prior's ``device``: a callable holding CPU tensors, which
+    ``.to`` cannot move, had failed deep inside a CUDA run ("Expected all tensors to be on
+    the same device", or for a nonlinear one "torch cannot differentiate the operator").
+
+    Example:
+        >>> def on_cpu(v):  # as a convolution with a kernel held on the CPU fails elsewhere
+        ...     if v.device.type != "cpu":
+        ...         raise RuntimeError("Expected all tensors to be on the same device")
+        ...     return 0.5 * v
+        >>> check_on_device(O.as_operator(on_cpu), torch.rand(1, 1, 8, 8), None, torch.device("meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: the operator runs on cpu but fails on meta, where this prior runs: move the tensors it holds to meta, or pass device='cpu'.
+    """
+    try:
+        check_forward(op, y.to(device), shape)
+    except ValueError:
+        raise ValueError(f"the operator runs on {y.device.type} but fails on {device.type}, "
+                         f"where this prior runs: move the tensors it holds to "
+                         f"{device.type}, or pass device='{y.device.type}'.") from None
+
+
 def not_started(op, y) -> Result:
-    """The result of an item that Ctrl-C kept from running: the operator's cheap estimate."""
+    """The result of an item that Ctrl-C kept from running: the operator's cheap estimate,
+    on the operator's device (a prior moves a built-in one to its own, as it does y)."""
+    held = next(iter(op.buffers()), None) if isinstance(op, torch.nn.Module) else None
+    if held is not None and isinstance(y, torch.Tensor):
+        y = y.to(held.device)
     estimate = getattr(op, "initial_estimate", lambda _: None)(y)
     if estimate is None:
         shape = op.input_shape_for(tuple(y.shape)) if isinstance(y, torch.Tensor) else None
-        estimate = torch.zeros(1, *shape[-3:]) if shape else y
+        estimate = torch.zeros(1, *shape[-3:], device=y.device) if shape else y
     return Result(estimate.clamp(0, 1), stop_reason="not started (Ctrl-C)", interrupted=True)

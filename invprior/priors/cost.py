@@ -27,6 +27,8 @@ from pathlib import Path
 
 import torch
 
+from ..checks import cuda_free_bytes
+
 __all__ = ["Cost", "estimate", "free_memory", "describe_seconds"]
 
 BYTES_PER_ACTIVATION = 8
@@ -81,7 +83,7 @@ def free_memory(device: torch.device | str) -> float | None:
     (``/proc/meminfo``; None where it cannot be read)."""
     device = torch.device(device)
     if device.type == "cuda":
-        return float(torch.cuda.mem_get_info(device)[0])
+        return float(cuda_free_bytes(device))
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):

@@ -182,7 +182,7 @@ class PlugAndPlay(ItemwisePrior):
         # default iteration count (a noise-free blur runs longer), or noise-free among noisy
         # ones (a noise-free item ends with its projection onto A x = y: super-resolution's
         # back-projection, which would put a noisy item's noise back)
-        kinds = [(self.iters or defaults(op, level, self.settings["weight"])["iters"], level > 0)
+        kinds = [(self.iters or defaults(op, level, self.settings["weight"], y.device)["iters"], level > 0)
                  for level in levels]
         if len(set(kinds)) > 1:
             return in_parts(kinds, y, lambda _, y, truth, start: self.restore_together(
@@ -335,7 +335,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         >>> out.image.shape, out.iterations, len(out.items)
         (torch.Size([2, 1, 32, 32]), 3, 2)
     """
-    given = defaults(op, noise_level, weight)
+    given = defaults(op, noise_level, weight, y.device)
     iters = given["iters"] if iters is None else iters
     weight = given["weight"] if weight is None else weight
     if iters < 1 or not 0 < sigma_start < 1 or weight <= 0:
@@ -418,7 +418,7 @@ def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.nd
     return np.maximum(np.maximum(weight * levels ** 2, QUIET) / sigmas ** 2, MU_MIN)
 
 
-def blur_like(op) -> bool:
+def blur_like(op, device="cpu") -> bool:
     """Whether ``op`` acts as a blur: an ``O.Blur``, or an operator of the user's own that
     keeps the image's size, maps a flat mid-gray image to a flat one, and passes the finest
     checkerboard around that gray at under half the strength of a flat change of the same
@@ -441,7 +441,10 @@ def blur_like(op) -> bool:
     if not users_operator(op) or shape is None or len(shape) != 3:
         return False
     h, w = shape[-2:]
+    # (probed on y's device: an operator holding CUDA tensors failed on a CPU probe and was
+    # given the other operators' settings)
     checker = ((torch.arange(h)[:, None] + torch.arange(w)) % 2 * 2 - 1).float().expand(1, *shape)
+    checker = checker.to(device)
     try:
         with torch.no_grad():
             gray, up, fine = (op(0.5 + 0.25 * p) for p in
@@ -455,7 +458,7 @@ def blur_like(op) -> bool:
     return bool(flat and (fine - gray).norm() < 0.5 * (up - gray).norm())
 
 
-def defaults(op, noise_level=None, weight: float | None = None) -> dict:
+def defaults(op, noise_level=None, weight: float | None = None, device="cpu") -> dict:
     """Plug-and-play ``iters`` and ``weight`` for ``op`` when none are given: ``BLUR`` for
     a blur (``blur_like``), with ``BLUR_QUIET_ITERS`` iterations when an item's
     ``noise_level`` (a float or one per item; None: not known, taken as noisy) is quiet at
@@ -467,7 +470,7 @@ def defaults(op, noise_level=None, weight: float | None = None) -> dict:
         >>> defaults(O.Blur(sigma=1.0), [0.01, 0.0])  # the noise-free item sets the count
         {'iters': 32, 'weight': 0.2}
     """
-    if not blur_like(op):
+    if not blur_like(op, device):
         return OTHERS
     if noise_level is None:
         return BLUR
@@ -546,7 +549,7 @@ def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
     """
     if isinstance(op, O.Blur):
         first = op.widen(y).clamp(0, 1)
-    elif isinstance(op, O.LinearOperator) and blur_like(op):
+    elif isinstance(op, O.LinearOperator) and blur_like(op, y.device):
         first = y.clamp(0, 1)  # as a blur starts: DPIR's start (``BLUR``)
     else:
         first = op.initial_estimate(y)
