@@ -78,6 +78,37 @@ class Prior(Protocol):
 
 
 @contextmanager
+def lent(op, device):
+    """The operator's tensors on ``device`` for a run, and its own tensors back after (not
+    copies): ``Module.to`` moves them in place, and after ``solve(..., device="cuda")`` a
+    user's ``A.kernel`` had stayed on the GPU (``.numpy()`` failed, each CPU call copied it
+    back).
+
+    Example:
+        >>> import operators as O
+        >>> A = O.Blur(sigma=1.0)
+        >>> kernel = A.kernel
+        >>> with lent(A, torch.device("meta")):
+        ...     A.kernel.device.type
+        'meta'
+        >>> A.kernel is kernel
+        True
+    """
+    held = [(m._parameters, name, p, p.data) for m in op.modules()
+            for name, p in m._parameters.items() if p is not None]
+    held += [(m._buffers, name, b, None) for m in op.modules()
+             for name, b in m._buffers.items() if b is not None]
+    op.to(device)
+    try:
+        yield op
+    finally:
+        for where, name, tensor, data in held:
+            where[name] = tensor
+            if data is not None:
+                tensor.data = data
+
+
+@contextmanager
 def _frozen(op):
     """The operator's own weights (an ``nn.Module`` of the user's, e.g. a convolution) held
     fixed while it serves a fit: the image's gradient flows through them, and their
@@ -129,13 +160,12 @@ class ItemwisePrior:
             raise ValueError(reason)
         # solve() did this already; a prior's restore() called directly must too
         y, noise_level, truth = prepare(y, op, noise_level, truth, self.shape)
-        op = op.to(self.device)
-        if isinstance(y, torch.Tensor) and y.device != self.device and users_operator(op):
-            check_on_device(op, y, self.shape, self.device)
         batch = batch_size(y)
         if truth is not None and truth.shape[0] != batch:
             raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
-        with _frozen(op):
+        with lent(op, self.device), _frozen(op):
+            if isinstance(y, torch.Tensor) and y.device != self.device and users_operator(op):
+                check_on_device(op, y, self.shape, self.device)  # (moved: what .to can move)
             items = self._restore_groups(y, op, batch, noise_level, truth, progress)
         return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
 

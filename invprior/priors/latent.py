@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import torch
 
+import operators as O
+
 from ..checks import prepare, resolve_device, torch_as_restoring_needs
 from ..glo import TrainedPrior, load_prior
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
-from .base import keeper, said_level, visible_noise
+from .base import keeper, lent, said_level, visible_noise
 from .window import EMPTY, inpainting_window, restore_in_window
 
 __all__ = ["LatentPrior"]
@@ -61,6 +63,11 @@ class LatentPrior:
     @torch_as_restoring_needs()
     def restore(self, y, op, *, noise_level: float | None = None, truth=None,
                 progress: bool = False) -> Result:
+        op = O.as_operator(op)
+        with lent(op, self.device):  # (the search moves it to the device; back after)
+            return self._restore(y, op, noise_level, truth, progress)
+
+    def _restore(self, y, op, noise_level, truth, progress) -> Result:
         y, noise_level, truth = prepare(y, op, noise_level, truth,
                                         self.shape if users_operator(op) else None)
         if (isinstance(y, torch.Tensor) and tuple(y.shape[1:]) == self.trained.shape
