@@ -350,7 +350,7 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
                          "(noise_level=None: each read off its observation).")
     start = time.perf_counter()
 
-    def restore(level, part, part_truth, _):
+    def restore(level, part, part_truth, _start):
         part, _, part_truth = prepare(part, op, level, part_truth, shape)
         return restore_stretched(prior, part, op, dim_scale(part, op, name), noise_level=level,
                                  truth=part_truth, progress=progress).items

@@ -781,7 +781,10 @@ def as_flags(message: str, parser: argparse.ArgumentParser | None = None,
         name = flag(m[1], "")
         return (f"{name} {m[2] or m[4]}" + (f" or {m[3]}" if m[3] else "")) if name else m[0]
 
-    message = re.sub(r"\b(\w+)=(?:'([\w.:]+)'(?: or '([\w.:]+)')?|(-?[\d.]*\d))", valued,
+    # (only an argument standing as a word, its value ending the word: not inside a path,
+    # "runs/seed=3/a.png" or "noise_level=0.1.png")
+    message = re.sub(r"(?<![^\s(])(\w+)=(?:'([\w.:]+)'(?: or '([\w.:]+)')?|(-?[\d.]*\d))"
+                     r"(?=[\s,;)]|\.?$|\.\s)", valued,
                      message)
     message = NOT_INPAINTING.sub(lambda m: f"--prior {m[1]} is for --op inpaint only", message)
     message = SUBJECT.sub(lambda m: m[1] + flag(m[2], m[2]), message)
@@ -914,7 +917,7 @@ def run_many(args) -> int:
     try:
         tally = restore_files(jobs, prepare, restore, force=args.force, world=world,
                               progress=not args.quiet and world.main,
-                              say=lambda line: tqdm.write(as_flags(line), file=sys.stderr))
+                              say=lambda line: tqdm.write(line, file=sys.stderr), worded=as_flags)
     finally:
         distributed.stop(world)
     if world.main and not args.quiet:

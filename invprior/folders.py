@@ -197,7 +197,7 @@ def output_name(rel: Path) -> Path:
 
 def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, force: bool,
                   world=None, progress: bool = True, max_values: int | None = None,
-                  say: Callable = print) -> Tally:
+                  say: Callable = print, worded: Callable = str) -> Tally:
     """Restore this rank's share of ``jobs`` and return the tally of all ranks.
 
     Args:
@@ -213,6 +213,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         max_values: the most values (items x their size) restored together (default: the
             priors' own ``GROUP_VALUES``, so that a folder batch is one group there).
         say: where the one-line messages for failed files go.
+        worded: an error's text as said (the command line's names its flags: ``cli.as_flags``,
+            given the message alone, never the file's path).
     """
     from tqdm.auto import tqdm
 
@@ -228,7 +230,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     def fail(job, err):
         tally.failed += 1
-        message = str(out_of_memory(err) or err)
+        message = worded(str(out_of_memory(err) or err))
         # a message that names the file already ("cannot read 'a.png': ...") says it once
         named = f"'{job.source}'" in message
         say(f"failed: {message}" if named else f"failed: {job.source}: {message}")

@@ -475,7 +475,7 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
         raise ValueError(f"bits must be 8, 16 or 32 (float32 TIFF), got {bits}.")
     if bits == 32 and suffix not in (".tif", ".tiff"):
         raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
-    as_switch(overwrite, "overwrite")
+    overwrite = as_switch(overwrite, "overwrite")
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
                           "(overwrite=True in Python).")
     if path.exists() and not overwrite and not is_special(path):

@@ -25,7 +25,7 @@ def error_text(err: BaseException, limit: int = 200, path=None) -> str:
     """
     text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
     if path is not None:
-        for quoted in (f" '{path}'", f' "{path}"', f" {path}"):
+        for quoted in (f" '{path}'", f' "{path}"'):  # (unquoted, a short name cut words)
             text = text.replace(quoted, "")
     text = text or type(err).__name__
     return (text[: limit - 3] + "...") if len(text) > limit else text.rstrip(".")

@@ -41,7 +41,7 @@ class Result:
         interrupted: Ctrl-C ended the run; ``image`` is the best estimate so far.
         noise_level: the standard deviation of ``y``'s noise (on ``y``'s scale) that the
             prior worked at, given or read off ``y`` (the stopping rule's, for the network
-            priors); None where it used none.
+            priors); None where it used none. A batch's is its first item's, as above.
     """
 
     image: torch.Tensor

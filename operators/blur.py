@@ -155,7 +155,7 @@ class Blur(LinearOperator):
             raise ValueError("Blur needs exactly one of sigma, motion, box or kernel.")
         if border not in BORDERS:
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
-        as_switch(normalize, "normalize")
+        normalize = as_switch(normalize, "normalize")
         if sigma is not None:
             sigma = as_number(sigma, "blur sigma")
             k, self.described = gaussian_kernel(sigma, size), f"sigma={sigma:g}"

@@ -226,3 +226,56 @@ def test_a_gpu_number_beyond_the_machine_s_is_one_sentence(monkeypatch):
     assert resolve_device("cuda:0") == torch.device("cuda", 0)
     with pytest.raises(ValueError, match=r"device='cuda:1' was asked for but this machine has 1 CUDA GPU"):
         resolve_device("cuda:1")
+
+
+def test_flags_are_named_in_sentences_but_never_inside_paths():
+    # (a folder called seed=3/ or a file noise_level=0.1.png had been said as --seed 3/...)
+    from invprior.cli import as_flags
+
+    for text in ("'noise_level=0.1.png' already exists; choose another name or pass --force.",
+                 "cannot read 'sigma=25/a.png': not a readable image.",
+                 "runs/seed=3/a.png holds 2 frames; the first is restored."):
+        assert as_flags(text) == text
+    assert as_flags("give noise_level=0.06.") == "give --noise-level 0.06."
+    assert as_flags("use device='cpu', or a larger device.") == "use --device cpu, or a larger device."
+
+
+def test_a_bad_lr_for_a_trained_prior_is_named_once_before_a_folder(tmp_path, capsys):
+    # it had been "--iters must be >= 0, restarts >= 1 and lr > 0.", once per file
+    from invprior.weights import weight_file
+
+    root = tmp_path / "in"
+    for i in range(2):
+        write_image(root / f"{i}.png", torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(i)))
+    assert main(["--op", "denoise", str(root), "-o", str(tmp_path / "out"), "--quiet",
+                 "--prior", str(weight_file("prior_digits.pt")), "--lr", "-1"]) == 2
+    assert "--lr must be > 0 and finite, got -1.0." in one_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_on_another_device_gives_the_caller_s_operator_back_as_it_was():
+    # Module.to moves in place: after solve(..., device="cuda") a user's A.kernel had stayed
+    # on the GPU; "meta" stands in for it here, and a move that fails half-way as well
+    import operators as O
+    from invprior.priors.base import lent
+
+    class Two(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = O.Blur(sigma=1.0), torch.nn.Conv2d(1, 1, 3)
+
+    op = Two()
+    kernel, weight, values = op.a.kernel, op.b.weight, op.b.weight.detach().clone()
+    with lent(op, torch.device("meta")):
+        assert op.a.kernel.device.type == "meta" and op.b.weight.device.type == "meta"
+    assert op.a.kernel is kernel and op.b.weight is weight and torch.equal(op.b.weight, values)
+
+    def fails_half_way(module):  # the second child cannot move (out of memory, say)
+        if module is op.b:
+            raise RuntimeError("CUDA out of memory")
+        return module
+
+    op.b._apply = lambda fn, recurse=True: fails_half_way(op.b)
+    with pytest.raises(RuntimeError), lent(op, torch.device("meta")):
+        pass
+    assert op.a.kernel is kernel and op.a.kernel.device.type == "cpu"

@@ -164,6 +164,10 @@ def test_downsampling_s_written_adjoint_is_autograd_s(factor, filter, border, sh
     y = torch.randn((2, shape[0], shape[1] // factor, shape[2] // factor), generator=g, dtype=torch.float64)
     op(torch.zeros((1, *shape), dtype=torch.float64))  # (the input shape known, as always)
     torch.testing.assert_close(op.adjoint(y), O.LinearOperator.adjoint(op, y), atol=1e-12, rtol=0)
+
+
+def test_a_circular_border_narrower_than_the_filter_is_one_sentence():
+    # (torch: "Padding value causes wrapping around more than once")
     with pytest.raises(ValueError, match="smaller than the filter's reach of 12 pixels"):
         O.Downsampling(8, border="circular")(torch.rand(1, 1, 8, 16))
 

@@ -75,6 +75,8 @@ def linear_prior_state(x: torch.Tensor, k: int) -> dict:
     n = x[0].numel()
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}.")
+    if x.shape[0] < 2:  # (else "use k=0 or less")
+        raise ValueError(f"a linear prior needs at least 2 images to vary, got {x.shape[0]}.")
     if k > min(x.shape[0] - 1, n):  # (the command line says --latent: train.py's as_flags)
         why = (f"the data has {n} pixels per image" if n <= x.shape[0] - 1 else
                f"{x.shape[0]} images take at most {x.shape[0] - 1} components")

@@ -141,10 +141,24 @@ def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
     for name, value in (("iters", iters), ("restarts", restarts), ("adapt_iters", adapt_iters)):
         if value is not None:
             whole_number(name, value, 1)
-    as_switch(adapt, "adapt")
+    as_switch(adapt, "adapt")  # (a check: restore_latent reads its own argument)
     if not is_number(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"holdout is the share of measurements held out, from 0 to below 1, "
                          f"got {holdout!r}.")
+
+
+def check_lr(lr, name: str = "lr") -> None:
+    """``ValueError`` in one sentence unless the step size ``lr`` (named ``name``) is a
+    positive number (checked where the trained prior is made, so that a folder run says it once).
+
+    Example:
+        >>> check_lr(-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be > 0 and finite, got -1.
+    """
+    if not (is_number(lr) and 0 < lr < math.inf):
+        raise ValueError(f"{name} must be > 0 and finite, got {lr!r}.")
 
 
 def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = None,
@@ -174,8 +188,12 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     dev = resolve_device(device)
     iters = 300 if iters is None else iters
     lr = 0.05 if lr is None else lr
-    if iters < 0 or restarts < 1 or not lr > 0:
-        raise ValueError("iters must be >= 0, restarts >= 1 and lr > 0.")
+    # (one sentence each: "iters must be >= 0, restarts >= 1 and lr > 0" named --iters for a
+    # bad --lr at the command line)
+    for name, value, least in (("iters", iters, 0), ("restarts", restarts, 1)):
+        if value < least:
+            raise ValueError(f"{name} must be >= {least}, got {value!r}.")
+    check_lr(lr)
     if z_reg not in Z_REGS:
         raise ValueError(f"unknown z_reg '{z_reg}'; use one of {', '.join(Z_REGS)}.")
     if (lam is not None and lam < 0) or l1 < 0 or (noise_level is not None and noise_level < 0):

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import time
 from contextlib import contextmanager
 from typing import Protocol, runtime_checkable
@@ -98,8 +99,8 @@ def lent(op, device):
             for name, p in m._parameters.items() if p is not None]
     held += [(m._buffers, name, b, None) for m in op.modules()
              for name, b in m._buffers.items() if b is not None]
-    op.to(device)
-    try:
+    try:  # (a move that fails half-way, out of GPU memory, leaves nothing moved either)
+        op.to(device)
         yield op
     finally:
         for where, name, tensor, data in held:
@@ -343,7 +344,7 @@ def keeper(op, y, keep: bool | None, noise_level):
     return finish, bool(finish and getattr(op, "projection_is_cheap", False))
 
 
-def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op=None) -> list:
+def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op) -> list:
     """``restore(key, y, truth, start)`` (one Result per item) of each part of the batch
     ``y`` whose items share a key (in the order of their first items), the parts' Results
     back in the batch's order: items that would not be restored alike (another iteration
@@ -352,8 +353,8 @@ def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op
     noise-free blurs had run its second part's 32 iterations in full after the Ctrl-C.
 
     Example:
-        >>> out = in_parts([1, 0, 1], torch.arange(3.0),
-        ...                lambda key, y, t, s: [Result(y[i], stop_reason=str(key)) for i in range(len(y))])
+        >>> out = in_parts([1, 0, 1], torch.arange(3.0), op=None,
+        ...                restore=lambda key, y, t, s: [Result(y[i], stop_reason=str(key)) for i in range(len(y))])
         >>> [(r.stop_reason, float(r.image)) for r in out]
         [('1', 0.0), ('0', 1.0), ('1', 2.0)]
     """
@@ -397,7 +398,8 @@ def check_on_device(op, y: torch.Tensor, shape, device) -> None:
 def not_started(op, y) -> Result:
     """The result of an item that Ctrl-C kept from running: the operator's cheap estimate,
     on the operator's device (a prior moves a built-in one to its own, as it does y)."""
-    held = next(iter(op.buffers()), None) if isinstance(op, torch.nn.Module) else None
+    held = next(itertools.chain(op.parameters(), op.buffers()), None) \
+        if isinstance(op, torch.nn.Module) else None
     if held is not None and isinstance(y, torch.Tensor):
         y = y.to(held.device)
     estimate = getattr(op, "initial_estimate", lambda _: None)(y)

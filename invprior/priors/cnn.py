@@ -207,7 +207,7 @@ class CNNPrior(ItemwisePrior):
     def check(self, op) -> str | None:
         # (in check, not restore: the command line asks once before a folder's files)
         if self.turns > 1 and not getattr(op, "is_identity", False):
-            return ("self_ensemble is for one-pass denoising (the denoise operator); "
+            return ("self_ensemble is for one-pass denoising (operators.Denoising, --op denoise); "
                     "plug-and-play turns the image at each iteration already.")
         return iterates_reason(self.name, op, self.iters) or super().check(op)
 

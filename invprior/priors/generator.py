@@ -290,8 +290,7 @@ class NetworkPrior(ItemwisePrior):
         if stacked not in (True, False, "auto"):
             raise ValueError(f"stacked must be True, False or auto, got {stacked!r}.")
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
-        as_switch(graphs, "graphs")
-        self.ensemble, self.graphs = ensemble, graphs
+        self.ensemble, self.graphs = ensemble, as_switch(graphs, "graphs")
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         result = self._restore(y, op, noise_level, truth, progress, desc)

@@ -19,6 +19,7 @@ import operators as O
 
 from ..checks import prepare, resolve_device, torch_as_restoring_needs
 from ..glo import TrainedPrior, load_prior
+from ..glo.search import check_lr
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
@@ -46,6 +47,9 @@ class LatentPrior:
         self.trained, self.device, self.seed = trained, resolve_device(device), seed
         self.keep_observed = keep_observed
         self.settings = {k: v for k, v in settings.items() if v is not None}
+        for name in ("lr", "adapt_lr"):  # (here: a folder run says a bad --lr once)
+            if name in self.settings:
+                check_lr(self.settings[name], name)
 
     @property
     def shape(self) -> tuple:
