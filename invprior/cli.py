@@ -675,8 +675,9 @@ def run(args) -> dict:
     chosen = resolve_prior(args.prior, op, options, y)
     plain = resolve_prior(args.prior, op, {}, y) if options else chosen  # (a mask's holes measured once)
     if chosen != plain:  # a setting the usual choice does not take moved auto off it
-        from .priors import options_of
+        from .priors import make_prior, options_of
 
+        make_prior(chosen, **options)  # (a bad value is then the one line, not after the note)
         taken = sorted(flag_name(k) for k in options if k not in options_of(plain))
         print(f"note: auto takes the {plain} prior here, which does not take "
               f"{', '.join(taken)}; the {chosen} prior restores IMAGE instead.", file=sys.stderr)

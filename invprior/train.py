@@ -181,7 +181,7 @@ def run(args) -> dict:
         raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
     if args.threads is not None:
         if args.threads < 1:
-            raise ValueError("--threads must be >= 1.")
+            raise ValueError(f"--threads must be at least 1, got {args.threads}.")
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     meta = {"command": " ".join(["python -m invprior.train", *sys.argv[1:]])}

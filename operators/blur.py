@@ -20,9 +20,9 @@ def gaussian_kernel(sigma: float, size: int | None = None) -> torch.Tensor:
     """
     import kornia.filters  # lazy: keeps `import operators` fast
 
-    sigma = as_number(sigma, "blur sigma")
-    if not 0 < sigma < math.inf:
-        raise ValueError(f"blur sigma must be positive and finite, got {sigma}.")
+    sigma = as_number(sigma, "sigma (the blur's width)")
+    if not 0 < sigma < math.inf:  # ("sigma must": the command line says --sigma)
+        raise ValueError(f"sigma must be positive and finite (the blur's width), got {sigma}.")
     given = size
     if size is None:
         size = 2 * math.ceil(3 * sigma) + 1
@@ -157,7 +157,7 @@ class Blur(LinearOperator):
             raise ValueError(f"unknown border '{border}'; choose one of {', '.join(BORDERS)}.")
         normalize = as_switch(normalize, "normalize")
         if sigma is not None:
-            sigma = as_number(sigma, "blur sigma")
+            sigma = as_number(sigma, "sigma (the blur's width)")
             k, self.described = gaussian_kernel(sigma, size), f"sigma={sigma:g}"
         elif motion is not None:
             if not isinstance(motion, (tuple, list)) or len(motion) not in (1, 2):

@@ -279,3 +279,15 @@ def test_a_run_on_another_device_gives_the_caller_s_operator_back_as_it_was():
     with pytest.raises(RuntimeError), lent(op, torch.device("meta")):
         pass
     assert op.a.kernel is kernel and op.a.kernel.device.type == "cpu"
+
+
+def test_a_bad_value_that_moved_auto_off_its_prior_is_the_one_line(tmp_path, capsys):
+    # "note: auto takes the denoiser prior here, which does not take --lr; ..." had come
+    # first, then the refusal; and --sigma is named as the flag it is
+    write_image(tmp_path / "y.png", torch.rand(1, 1, 32, 32))
+    assert main(["--op", "denoise", str(tmp_path / "y.png"), "-o", str(tmp_path / "o.png"),
+                 "--lr", "-1"]) == 2
+    assert one_error(capsys) == "error: --lr must be > 0 and finite, got -1.0.\n"
+    assert main(["--op", "deblur", "--sigma", "-2", str(tmp_path / "y.png"), "-o",
+                 str(tmp_path / "o.png")]) == 2
+    assert "error: --sigma must be positive and finite (the blur's width), got -2.0." in one_error(capsys)

@@ -373,7 +373,7 @@ def test_fast_cs_handles_a_large_rgb_image():
         (lambda: O.Blur(motion=5), r"motion is \(length, angle_degrees\), got 5"),
         (lambda: O.Blur(motion=(5, "a")), "motion angle must be a number, got 'a'"),
         (lambda: O.Blur(box="3"), "box size must be a positive integer, got '3'"),
-        (lambda: O.Blur(sigma=[2]), r"blur sigma must be a number, got \[2\]"),
+        (lambda: O.Blur(sigma=[2]), r"sigma \(the blur's width\) must be a number, got \[2\]"),
         (lambda: O.Blur(sigma=1.0, normalize="no"), "normalize must be True or False"),
         (lambda: O.Blur(kernel=torch.ones(3, 3, dtype=torch.complex64)), "complex values"),
         (lambda: O.Blur(sigma=1.0) @ 3, "compose takes operators or callables"),
