@@ -162,12 +162,12 @@ def _outputs(args) -> dict:
 def _kernel(args):
     import operators as O
 
-    from .io import read_image, stacked_images
+    from .io import stacked_images
 
     # a photo's blur saw the scene beyond its frame; a simulated one wraps around
     border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
-        k = read_image(args.kernel, unit_scale=False).image[0]  # any scale: it is normalised
+        k = _read_given("--kernel", args.kernel, unit_scale=False).image[0]  # any scale: normalised
         stack = stacked_images(args.kernel)  # (a 3-D PSF's first plane, its most defocused)
         if stack:
             raise UsageError(f"--kernel '{args.kernel}' holds {stack}; a blur kernel is one "
@@ -178,6 +178,24 @@ def _kernel(args):
         k = O.blur.without_zero_margins(nonnegative_kernel(k[0], args.kernel))
         return O.Blur(kernel=k, border=border)
     return O.Blur(sigma=args.sigma, border=border)
+
+
+def _read_given(flag: str, path, **options):
+    """``read_image`` of the file a flag names, its errors saying which flag gave it ("cannot
+    read 'y.npy': ..." had not said it was the --kernel).
+
+    Example:
+        >>> _read_given("--kernel", "nothing.npy")
+        Traceback (most recent call last):
+        ...
+        invprior.io.ImageError: cannot read --kernel 'nothing.npy': no such file.
+    """
+    from .io import ImageError, read_image
+
+    try:
+        return read_image(path, **options)
+    except ImageError as err:
+        raise ImageError(str(err).replace(f"cannot read '{path}'", f"cannot read {flag} '{path}'", 1)) from None
 
 
 # A kernel estimated from a photo (blind deconvolution) may dip a little below zero; beyond
@@ -217,8 +235,6 @@ def _mask(args, image, alpha):
     well), else IMAGE's alpha, else (simulate) a drawn mask."""
     import operators as O
 
-    from .io import read_image
-
     if args.simulate and alpha is not None and alpha.min() < 0.5:
         # the mask came from the alpha, --missing was dropped without a word, and the
         # PSNR was measured against the unknown colours under it (13.9 dB on a good fill)
@@ -226,7 +242,7 @@ def _mask(args, image, alpha):
                          "--simulate needs the whole image as its truth; flatten it, or drop "
                          "--simulate to fill them.")
     if args.mask:
-        loaded = read_image(args.mask)
+        loaded = _read_given("--mask", args.mask)
         m = loaded.alpha if loaded.alpha is not None and loaded.alpha.min() < 1 else loaded.image.mean(1, keepdim=True)
         if m.shape[-2:] != image.shape[-2:]:
             raise UsageError(
@@ -392,8 +408,6 @@ def check_command(args, options: dict) -> None:
     reported for each file."""
     import operators as O
 
-    from .io import read_image
-
     _check_flags(args)
     op = None  # the operator, where it is the same for every image
     if args.op == "denoise":
@@ -405,7 +419,7 @@ def check_command(args, options: dict) -> None:
     elif args.op == "cs" and not args.simulate:
         _parse_shape(args.shape)
     if args.mask:
-        read_image(args.mask)
+        _read_given("--mask", args.mask)
     _check_prior(args.prior, op, options)
 
 

@@ -291,3 +291,16 @@ def test_a_bad_value_that_moved_auto_off_its_prior_is_the_one_line(tmp_path, cap
     assert main(["--op", "deblur", "--sigma", "-2", str(tmp_path / "y.png"), "-o",
                  str(tmp_path / "o.png")]) == 2
     assert "error: --sigma must be positive and finite (the blur's width), got -2.0." in one_error(capsys)
+
+
+def test_a_kernel_or_mask_file_that_cannot_be_read_names_its_flag(tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "line.npy", np.ones(100, np.float32))
+    write_image(tmp_path / "y.png", torch.rand(1, 1, 32, 32))
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "line.npy"), str(tmp_path / "y.png"),
+                 "-o", str(tmp_path / "o.png")]) == 2
+    assert f"cannot read --kernel '{tmp_path / 'line.npy'}': expected" in one_error(capsys)
+    assert main(["--op", "inpaint", "--mask", str(tmp_path / "none.png"), str(tmp_path / "y.png"),
+                 "-o", str(tmp_path / "o.png")]) == 2
+    assert f"cannot read --mask '{tmp_path / 'none.png'}': no such file." in one_error(capsys)
