@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
@@ -282,6 +283,21 @@ def whole_number(name: str, value, least: int | None = None) -> int:
         at_least = f" >= {least}" if least is not None else ""
         raise ValueError(f"{name} must be a whole number{at_least}, got {value!r}.")
     return int(value)
+
+
+def check_lr(lr, name: str = "lr") -> None:
+    """``ValueError`` in one sentence unless the step size ``lr`` (named ``name``) is a
+    positive number (the trained prior checks it where it is made, so that a folder run says
+    it once).
+
+    Example:
+        >>> check_lr(-1)
+        Traceback (most recent call last):
+        ...
+        ValueError: lr must be > 0 and finite, got -1.
+    """
+    if not (is_number(lr) and 0 < lr < math.inf):
+        raise ValueError(f"{name} must be > 0 and finite, got {lr!r}.")
 
 
 def item(y, b: int):

@@ -406,17 +406,10 @@ def check_command(args, options: dict) -> None:
     kernel and mask files, --factor, --ratio, --shape, and the prior's settings
     (``options``). A mistake there is one sentence and exit 2, not the same failure
     reported for each file."""
-    import operators as O
-
     _check_flags(args)
-    op = None  # the operator, where it is the same for every image
-    if args.op == "denoise":
-        op = O.Denoising()
-    elif args.op == "deblur":
-        op = _kernel(args)
-    elif args.op == "sr":
-        op = O.Downsampling(args.factor)
-    elif args.op == "cs" and not args.simulate:
+    # the operator, where it is the same for every image (None: it depends on each)
+    op = _kernel(args) if args.op == "deblur" else _fileless_operator(args)
+    if args.op == "cs" and not args.simulate:
         _parse_shape(args.shape)
     if args.mask:
         _read_given("--mask", args.mask)
@@ -435,19 +428,26 @@ def _check_prior(prior: str, op, options: dict) -> None:
         raise UsageError(reason)
 
 
+def _fileless_operator(args):
+    """The operator of ``--op denoise`` or ``sr``, the same for every image and read from
+    no file; None for the others."""
+    import operators as O
+
+    if args.op == "denoise":
+        return O.Denoising()
+    return O.Downsampling(args.factor) if args.op == "sr" else None
+
+
 def refused_flags(args, prior: str) -> set[str]:
     """The settings of the prior named ``prior`` that this command refuses with its --op
     (left out of the flags ``as_flags`` says it takes): --iters where it restores in one
     pass, --keep-observed but for inpaint and sr, --self-ensemble but for denoise."""
-    import operators as O
-
     from .priors.base import one_pass
 
     refused = {"keep_observed"} if args.op not in ("inpaint", "sr") else set()
     refused |= {"self_ensemble"} if args.op != "denoise" else set()
     try:
-        op = O.Denoising() if args.op == "denoise" else (
-            O.Downsampling(args.factor) if args.op == "sr" else None)
+        op = _fileless_operator(args)
     except ValueError:  # (a bad --factor: said on its own)
         op = None
     return refused | ({"iters"} if op is not None and one_pass(prior, op) else set())

@@ -38,9 +38,10 @@ def random_mask(shape, missing: float = 0.5, seed: int = 0) -> torch.Tensor:
 def box_mask(shape, box: tuple[int, int, int, int]) -> torch.Tensor:
     """Mask ``(H, W)`` with the rectangle ``box = (top, left, height, width)`` missing."""
     h, w = _shape_hw(shape)
-    if len(as_shape(box, "box")) != 4:
+    sides = as_shape(box, "box")
+    if len(sides) != 4:
         raise ValueError(f"a box is (top, left, height, width), got {box!r}.")
-    top, left, bh, bw = as_shape(box, "box")
+    top, left, bh, bw = sides
     if bh < 1 or bw < 1 or top < 0 or left < 0 or top + bh > h or left + bw > w:
         raise ValueError(f"the box {box} (top, left, height, width) does not fit in {h}x{w}.")
     mask = torch.ones(h, w)

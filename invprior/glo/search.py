@@ -28,8 +28,8 @@ from torch import nn
 from operators import Operator, as_operator
 from operators.base import as_switch
 
-from ..checks import (batch_size, check_observation, is_number, item as _item, resolve_device,
-                      to_device, whole_number)
+from ..checks import (batch_size, check_lr, check_observation, is_number, item as _item,
+                      resolve_device, to_device, whole_number)
 from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
@@ -145,20 +145,6 @@ def _check_settings(*, iters, restarts, adapt, adapt_iters, holdout) -> None:
     if not is_number(holdout) or not 0 <= holdout < 1:
         raise ValueError(f"holdout is the share of measurements held out, from 0 to below 1, "
                          f"got {holdout!r}.")
-
-
-def check_lr(lr, name: str = "lr") -> None:
-    """``ValueError`` in one sentence unless the step size ``lr`` (named ``name``) is a
-    positive number (checked where the trained prior is made, so that a folder run says it once).
-
-    Example:
-        >>> check_lr(-1)
-        Traceback (most recent call last):
-        ...
-        ValueError: lr must be > 0 and finite, got -1.
-    """
-    if not (is_number(lr) and 0 < lr < math.inf):
-        raise ValueError(f"{name} must be > 0 and finite, got {lr!r}.")
 
 
 def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = None,

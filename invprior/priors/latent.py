@@ -17,9 +17,8 @@ import torch
 
 import operators as O
 
-from ..checks import prepare, resolve_device, torch_as_restoring_needs
+from ..checks import check_lr, prepare, resolve_device, torch_as_restoring_needs
 from ..glo import TrainedPrior, load_prior
-from ..glo.search import check_lr
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
