@@ -19,7 +19,7 @@ import torch
 
 from .operator_checks import check_forward, users_operator
 
-__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "check_observation",
+__all__ = ["resolve_device", "resolve_precision", "cpu_has_amx", "cudnn_tuned", "check_observation",
            "check_level", "check_keep_observed", "is_number", "whole_number", "item", "batch_size", "to_device", "out_of_memory", "prepare",
            "check_finite_weights", "check_diverged", "finite_weights"]
 
@@ -114,6 +114,26 @@ def cpu_has_amx() -> bool:
     elsewhere (AVX2, AVX-512 without AMX) bfloat16 is emulated and slower than float32."""
     check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private API, so guarded
     return bool(check and check())
+
+
+@contextmanager
+def cudnn_tuned(device: torch.device):
+    """Inside: on CUDA, cuDNN times its convolution algorithms for each new shape and keeps
+    the fastest (``cudnn.benchmark``; worth it when one shape repeats: tiles, plug-and-play
+    steps, training patches). After: the process's own setting again, since a library that
+    turned a process-wide flag on for good would change the user's other networks too.
+
+    Example:
+        >>> with cudnn_tuned(torch.device("cpu")):
+        ...     torch.backends.cudnn.benchmark
+        False
+    """
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = previous or torch.device(device).type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def check_observation(y, name: str = "y"):

@@ -386,6 +386,27 @@ def test_a_solve_leaves_the_users_random_stream_and_module_alone(camera64):
     assert (out == out) is True and (out == other) is False
 
 
+def test_cudnn_autotuning_is_on_only_inside_the_library_s_calls():
+    """The denoiser and the trainer tune cuDNN for their repeated shapes; the process's
+    setting comes back after (it had been switched on for good at the denoiser's making).
+    (A CUDA device object needs no GPU: the flag is only a setting.)"""
+    from invprior.checks import cudnn_tuned
+
+    before = torch.backends.cudnn.benchmark
+    try:
+        for users in (False, True):
+            torch.backends.cudnn.benchmark = users
+            with cudnn_tuned(torch.device("cuda")):
+                assert torch.backends.cudnn.benchmark
+            with cudnn_tuned(torch.device("cpu")):
+                assert torch.backends.cudnn.benchmark is users
+            with pytest.raises(KeyboardInterrupt), cudnn_tuned(torch.device("cuda")):
+                raise KeyboardInterrupt  # Ctrl-C inside: the setting still comes back
+            assert torch.backends.cudnn.benchmark is users
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_same_code(camera64):
     op = O.Inpainting(shape=(1, 64, 64), missing=0.5)

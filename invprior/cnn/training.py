@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 import operators as O
 
-from ..checks import check_diverged, cpu_has_amx
+from ..checks import check_diverged, cpu_has_amx, cudnn_tuned
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -118,8 +118,6 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         {"params": [p for n, p in named if not n.startswith("guide.")], "scale": 1.0},
         {"params": [p for n, p in named if n.startswith("guide.")], "scale": GUIDE_LR_SCALE},
     ], lr=cfg.lr)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # one patch size all run long: tune once
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     # draws the host needs (each step's flip/rotation, the inpainter's holes) come from a CPU
     # generator: one drawn on the GPU and read back would stall every step on a sync
@@ -134,7 +132,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
         if done >= 1:
             break
         try:
-            loss = _step(net, optim, pool, cfg, gen, host_gen, fast, done)
+            with cudnn_tuned(device):  # one patch size all run long: tune once
+                loss = _step(net, optim, pool, cfg, gen, host_gen, fast, done)
         except KeyboardInterrupt:  # Ctrl-C: finish with the weights so far, as at the time limit
             interrupted = True
             break

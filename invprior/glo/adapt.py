@@ -94,7 +94,7 @@ def adapt_one(decoder: nn.Module, code: torch.Tensor, y, op, fitted: torch.Tenso
         return state["loss"]
 
     def after(step):
-        losses.append(state["loss"].item())
+        losses.append(state["loss"].detach())  # read back at the end, not a GPU sync per step
         if truth is not None:
             psnrs.append(psnr(state["x"].clamp(0, 1), truth))
         if step % every:
@@ -118,6 +118,7 @@ def adapt_one(decoder: nn.Module, code: torch.Tensor, y, op, fitted: torch.Tenso
 
     step, reason, interrupted = loop.run(forward, after)
     best_x, best_step = state["best_x"], state["best_step"]
+    losses = torch.stack(losses).tolist() if losses else []
     return Result(image=best_x.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=best_step,
                   iterations=step, stop_reason=f"{reason}, returned iteration {best_step}",
                   seconds=loop.elapsed(), stop_signal=signal, interrupted=interrupted)

@@ -234,13 +234,15 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
             objective = objective + lam * ((d @ precision) * d).sum(1)
         if l1:
             objective = objective + l1 * z.abs().sum(1)
-        with torch.no_grad():  # keep each row's best code (Adam does not descend monotonically)
+        # keep each row's best code (Adam does not descend monotonically); all on the device,
+        # read back once at the end: a mask's assignment or a .cpu() per step syncs a GPU
+        with torch.no_grad():
             better = objective.detach() < best["objective"]
             best["objective"] = torch.where(better, objective.detach(), best["objective"])
-            best["z"][better] = z.detach()[better]
-            losses.append(data.detach().cpu())
+            best["z"] = torch.where(better[:, None], z.detach(), best["z"])
+            losses.append(data.detach())
             if ref is not None:
-                errors.append((x.detach() - ref).square().flatten(1).mean(1).cpu())
+                errors.append((x.detach() - ref).square().flatten(1).mean(1))
         if step % 20 == 0:
             loop.bar.set_postfix(loss=f"{data.min().item():.2e}", refresh=False)
         return objective.sum()
@@ -252,6 +254,8 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
 
     _, _, interrupted = loop.run(forward, after)
     done = len(losses)
+    losses = torch.stack(losses).cpu() if losses else torch.zeros(0, batch * restarts)
+    errors = torch.stack(errors).cpu() if errors else torch.zeros(0, batch * restarts)
     reason = (f"latent search: interrupted (Ctrl-C) after {done} iterations" if interrupted
               else f"latent search: {iters} iteration{'s' * (iters != 1)}, best of {restarts} "
                    f"restart{'s' * (restarts != 1)}")
@@ -264,8 +268,8 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     for b in range(batch):
         row = int(pick[b])
         item = Result(image=images[row : row + 1].clamp(0, 1),
-                      losses=[float(v[row]) for v in losses],
-                      psnrs=[_psnr(float(e[row])) for e in errors],
+                      losses=losses[:, row].tolist(),
+                      psnrs=[_psnr(e) for e in errors[:, row].tolist()],
                       iteration=done, iterations=done, stop_reason=reason,
                       interrupted=interrupted)
         item.code = best_z[row : row + 1].detach()

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import resolve_device, resolve_precision
+from ..checks import cudnn_tuned, resolve_device, resolve_precision
 from ..cnn.checkpoint import ASSET, COLOUR_ASSET, ONE_PASS_ASSETS, load_denoiser
 from ..cnn.planes import apply, join, split
 from ..noise_level import estimate_sigma
@@ -96,8 +96,6 @@ class CNNDenoiser:
         self.gray = next((n for n in nets if not n.config["guides"]), None)
         self.colour = next((n for n in nets if n.config["guides"]), None)
         self.dtype = PRECISIONS[precision]
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # tiles and PnP calls repeat one size
         bytes_per_pixel = self.BYTES_PER_PIXEL * (2 if self.dtype != torch.float32 else 4) / 4
         self.pixels = tile_pixels(self.device, bytes_per_pixel)
         self.tile = tile or tile_side(self.pixels)
@@ -118,7 +116,7 @@ class CNNDenoiser:
         chunks = list(zip(inputs.split(per_call), levels.split(per_call)))
         calls = len(chunks) * tile_count(h, w, self.tile)
         with tqdm(total=calls, desc=desc, unit="tile", disable=not progress or calls < 2,
-                  leave=False) as bar, torch.inference_mode():
+                  leave=False) as bar, torch.inference_mode(), cudnn_tuned(self.device):
             out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile,
                                    done=bar.update) for chunk, s in chunks])
         # a plain tensor again: inference tensors cannot enter autograd later
