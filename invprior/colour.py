@@ -23,6 +23,7 @@ for the colour differences 30.53. K-SVD subtracts every patch's mean, so it need
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -38,9 +39,15 @@ _OPPONENT = torch.tensor([[1 / math.sqrt(3)] * 3,
 CHROMA_OFFSET = 0.5
 
 
-def _offset(x: torch.Tensor) -> torch.Tensor:
-    return torch.tensor([0.0, CHROMA_OFFSET, CHROMA_OFFSET], dtype=x.dtype,
-                        device=x.device).reshape(1, 3, 1, 1)
+@functools.lru_cache(maxsize=None)
+def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transform's matrix and offset ``(1, 3, 1, 1)`` on ``device``, made once: a copy to
+    a GPU at every call would make the host wait for the GPU each time (PyTorch syncs after
+    a blocking copy from host memory), twice per denoiser call. Made outside inference mode,
+    so that they may enter autograd later."""
+    with torch.inference_mode(False), torch.no_grad():
+        offset = torch.tensor([0.0, CHROMA_OFFSET, CHROMA_OFFSET]).reshape(1, 3, 1, 1)
+        return _OPPONENT.to(device, dtype), offset.to(device, dtype)
 
 
 def to_opponent(x: torch.Tensor, centred: bool = False) -> torch.Tensor:
@@ -55,16 +62,18 @@ def to_opponent(x: torch.Tensor, centred: bool = False) -> torch.Tensor:
     """
     if x.shape[1] != 3:
         return x
-    out = torch.einsum("ij,bjhw->bihw", _OPPONENT.to(x), x)
-    return out + _offset(x) if centred else out
+    matrix, offset = _constants(x.dtype, x.device)
+    out = torch.einsum("ij,bjhw->bihw", matrix, x)
+    return out + offset if centred else out
 
 
 def from_opponent(x: torch.Tensor, centred: bool = False) -> torch.Tensor:
     """The inverse of :func:`to_opponent` with the same ``centred`` (the transpose)."""
     if x.shape[1] != 3:
         return x
-    x = x - _offset(x) if centred else x
-    return torch.einsum("ji,bjhw->bihw", _OPPONENT.to(x), x)
+    matrix, offset = _constants(x.dtype, x.device)
+    x = x - offset if centred else x
+    return torch.einsum("ji,bjhw->bihw", matrix, x)
 
 
 def same_channels(x: torch.Tensor, tolerance: float = 1 / 255) -> bool:

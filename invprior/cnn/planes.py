@@ -42,7 +42,10 @@ def split(x: torch.Tensor, sigma, guided: bool = False) -> tuple[torch.Tensor, t
     planes = channels.reshape(b * c, 1, h, w)
     if guided:
         planes = torch.cat([planes, channels.repeat_interleave(c, 0)], 1)
-    levels = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
+    if isinstance(sigma, (int, float)):  # filled on the device: a copy there waits for it
+        levels = torch.full((1,), float(sigma), dtype=x.dtype, device=x.device)
+    else:
+        levels = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
     return planes, levels.expand(b).repeat_interleave(c)
 
 
