@@ -13,6 +13,7 @@ import math
 import numbers
 import os
 import re
+import threading
 from contextlib import contextmanager
 
 import torch
@@ -222,13 +223,33 @@ def torch_as_restoring_needs():
         ...     torch.is_grad_enabled()
         True
     """
-    dtype = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
+    with _float32_by_default(), torch.inference_mode(False), torch.enable_grad():
+        yield
+
+
+# restorations running now, in any thread, and the default dtype to give back after the last
+_RUNNING = {"count": 0, "dtype": None}
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextmanager
+def _float32_by_default():
+    """float32 as torch's default dtype (a process-wide setting) while any restoration runs,
+    in any thread, and the caller's again when the last one ends. (Saved and given back by
+    each call, two threads' calls gave back each other's: one built its network in float64
+    and failed, and the process was left in float32.)"""
+    with _RUNNING_LOCK:
+        if _RUNNING["count"] == 0:
+            _RUNNING["dtype"] = torch.get_default_dtype()
+            torch.set_default_dtype(torch.float32)
+        _RUNNING["count"] += 1
     try:
-        with torch.inference_mode(False), torch.enable_grad():
-            yield
+        yield
     finally:
-        torch.set_default_dtype(dtype)
+        with _RUNNING_LOCK:
+            _RUNNING["count"] -= 1
+            if _RUNNING["count"] == 0:
+                torch.set_default_dtype(_RUNNING["dtype"])
 
 
 def _check_truth(truth) -> None:

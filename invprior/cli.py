@@ -731,27 +731,61 @@ def run(args) -> dict:
     # written after the metrics, which can still refuse (SSIM of a 2x2 image), so that
     # an error never leaves a result behind
     written, profile = as_read(x, channels), colour_profile(args.image)
-    write_image(paths["output"], written, overwrite=args.force,
-                bits=bits_to_write(args.image, paths["output"], written), profile=profile)
+    text = json.dumps(finite(report), indent=2, default=str)
+    writes = {"output": lambda: write_image(
+        paths["output"], written, overwrite=args.force,
+        bits=bits_to_write(args.image, paths["output"], written), profile=profile)}
     if "observation" in paths:
-        write_image(paths["observation"], y.cpu(), overwrite=args.force, profile=profile)
+        writes["observation"] = lambda: write_image(paths["observation"], y.cpu(),
+                                                    overwrite=args.force, profile=profile)
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])
-        write_image(paths["compare"], torch.cat(panels, -1), overwrite=args.force,
-                    profile=profile)
-    text = json.dumps(finite(report), indent=2, default=str)
+        writes["compare"] = lambda: write_image(paths["compare"], torch.cat(panels, -1),
+                                                overwrite=args.force, profile=profile)
     if "report" in paths:
-        atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text))
-    elif args.report == "-":
+        writes["report"] = lambda: atomic_write(paths["report"], lambda tmp: Path(tmp).write_text(text),
+                                                replace=args.force)
+    if "plot" in paths:
+        from .plot import plot_history
+
+        writes["plot"] = lambda: plot_history(result, paths["plot"], overwrite=args.force,
+                                              title=f"{args.op} with {args.prior}")
+    write_all(writes, paths)
+    if args.report == "-":
         print(text, flush=True)
     if "plot" in paths:
-        from .plot import nothing_to_plot, plot_history
+        from .plot import nothing_to_plot
 
-        plot_history(result, paths["plot"], overwrite=args.force, title=f"{args.op} with {args.prior}")
         empty = nothing_to_plot(result)
         if empty:  # (the figure said it; stderr had not)
             print(f"note: {paths['plot']}: {empty}", file=sys.stderr)
     return report
+
+
+def write_all(writes: dict, paths: dict) -> None:
+    """Run each of ``writes`` (name -> a function that writes ``paths[name]``), all or none:
+    when one fails (a file another run wrote meanwhile, a full disk, Ctrl-C), the files
+    this run had made are taken away again, so that the error said is all that happened
+    and the same command can run again (the result had stayed, and the rerun refused it
+    as existing). What was there before (replaced with --force) cannot come back."""
+    from .io import OutputExists, is_special
+
+    made = []
+    try:
+        for name, write in writes.items():
+            path = paths[name]
+            new = not os.path.lexists(path) and not is_special(path)
+            try:
+                write()
+            except (OutputExists, FileExistsError):  # (none at the start: made since)
+                raise UsageError(f"'{path}' was written by another run while this one worked; "
+                                 f"nothing was kept; choose another name or pass --force.") from None
+            if new:
+                made.append(path)
+    except BaseException:
+        for path in made:
+            Path(path).unlink(missing_ok=True)
+        raise
 
 
 # A setting named at the head of an API sentence ("lr must be > 0", "iters is for ..."),

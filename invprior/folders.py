@@ -118,9 +118,12 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
             images = [f for f in _files_under(path) if _is_image(f, path)]
-            # the output folders inside this one (an earlier run's results); one that holds
-            # this folder (restore photos/a into photos/) leaves its images in
-            skip = [d for d in (out_dir, *leave_out) if _inside(Path(d), path)]
+            # the output folders (an earlier run's results), wherever they are reached from:
+            # inside this one, or through a link in it (a link to the output folder had its
+            # results restored again, one level deeper, at every rerun); one that holds this
+            # folder (restore photos/a into photos/) leaves its images in
+            skip = [d for d in (out_dir, *leave_out)
+                    if Path(d).resolve() != path.resolve() and not _inside(path, Path(d))]
             found = [(f, f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
             if not found:
@@ -139,6 +142,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
     seen, unique = {}, []
+    sources = {job.source.resolve(): job.source for job in jobs}
     for job in jobs:
         if job.output.resolve() in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
@@ -146,6 +150,10 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         if job.output.resolve() == job.source.resolve():
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
+        if job.output.resolve() in sources:  # (a link in the output folder to another input)
+            raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite the "
+                             f"input '{sources[job.output.resolve()]}'; choose another output "
+                             "folder.")
         first = seen.setdefault(job.output.resolve(), job.source)
         if first is job.source:
             unique.append(job)
@@ -269,7 +277,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 fail(job, f"the output '{job.output}' is a folder")
                 bar.update(1)
                 continue
-            if job.output.exists() and not force:
+            # (a dangling link there too: restored, it was thrown away at the write)
+            if os.path.lexists(job.output) and not force:
                 tally.skipped += 1
                 bar.update(1)
                 continue

@@ -634,6 +634,27 @@ def test_no_output_is_left_by_a_run_that_fails_or_is_refused(tmp_path, gray, cap
         assert "the smallest restored is 8x8" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.parametrize("late", ["report", "plot", "compare"])
+def test_an_output_another_run_writes_meanwhile_is_kept_and_this_run_keeps_nothing(
+        tmp_path, gray, capsys, monkeypatch, late):
+    """Two runs sharing a --report (or --plot, --compare) file: the one that finished second
+    had replaced the first's report without --force, and (--compare) had kept its -o while
+    saying 'already exists', so that its rerun was refused."""
+    import invprior.api
+
+    out, other = tmp_path / "o.png", tmp_path / f"shared.{'json' if late == 'report' else 'png'}"
+    solve = invprior.api.solve
+
+    def solve_beside_another_run(*args, **kwargs):
+        other.write_bytes(b"the other run's")
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr("invprior.api.solve", solve_beside_another_run)
+    assert main(["--op", "denoise", str(gray), "-o", str(out), f"--{late}", str(other), *FAST]) == 2
+    assert "was written by another run while this one worked" in capsys.readouterr().err
+    assert other.read_bytes() == b"the other run's" and not out.exists()
+
+
 def test_a_mask_or_alpha_that_hides_every_pixel_is_refused(tmp_path, gray, capsys):
     write_image(tmp_path / "black.png", np.zeros((64, 64), np.float32))
     rgba = np.zeros((64, 64, 4), np.float32)

@@ -347,6 +347,38 @@ def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
                                                 "sub/chelsea.png"]
 
 
+def test_links_between_the_input_and_output_folders_neither_nest_nor_overwrite(tmp_path, photos,
+                                                                              capsys):
+    """A link in the photos to the output folder (or the output folder named through it):
+    a rerun had restored the earlier results again, one level deeper each time. A link in
+    the output folder to another photo: --force had written a restoration into that photo.
+    A dangling link where an output goes: restored, then thrown away, at every run."""
+    from invprior.folders import find_jobs
+
+    out = tmp_path / "out"
+    write_image(out / "results" / "camera.png", torch.zeros(1, 1, 8, 8))  # an earlier result
+    (photos / "results").symlink_to(out, target_is_directory=True)
+    for named in (out, photos / "results"):
+        sources = [str(j.source.relative_to(photos)) for j in find_jobs([photos], named)]
+        assert not any(src.startswith("results") for src in sources) and "camera.png" in sources
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "astronaut.png").symlink_to(photos / "coffee.png")
+    with pytest.raises(ValueError, match="would overwrite the input '.*coffee.png'"):
+        find_jobs([photos], other)
+    stamp = (photos / "coffee.png").read_bytes()
+    assert main(["--op", "denoise", str(photos), "-o", str(other), "--force", "--quiet"]) == 2
+    assert (photos / "coffee.png").read_bytes() == stamp
+    dangling = tmp_path / "dangling"
+    dangling.mkdir()
+    (dangling / "coffee.png").symlink_to(tmp_path / "nowhere.png")
+    assert main(["--op", "denoise", str(photos / "coffee.png"), str(photos / "camera.png"),
+                 "-o", str(dangling)]) == 0
+    assert (dangling / "coffee.png").is_symlink() and (dangling / "camera.png").is_file()
+    said = capsys.readouterr()
+    assert "restored 1 file, skipped 1" in said.out and "appeared while" not in said.err
+
+
 def test_a_black_and_white_photo_in_colour_is_restored_as_gray_in_a_folder(tmp_path, photos):
     # batched with a gray photo of its size, written back with its three channels
     camera = read_image(photos / "camera.png").image

@@ -386,6 +386,43 @@ def test_a_solve_leaves_the_users_random_stream_and_module_alone(camera64):
     assert (out == out) is True and (out == other) is False
 
 
+def test_restorations_in_threads_run_in_float32_and_give_back_the_callers_default():
+    """Two threads' solves under set_default_dtype(float64), overlapping: the first to end
+    had given back float64 while the other still ran (its network was then built in
+    float64: "expected scalar type Float but found Double"), and the last left float32."""
+    import threading
+
+    from invprior.checks import torch_as_restoring_needs
+
+    first_in, second_in, first_out, seen = (threading.Event(), threading.Event(),
+                                            threading.Event(), {})
+
+    def first():
+        with torch_as_restoring_needs():
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with torch_as_restoring_needs():
+            second_in.set()
+            first_out.wait(10)
+            seen["inside"] = torch.get_default_dtype()
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        threads = [threading.Thread(target=f) for f in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        seen["after"] = torch.get_default_dtype()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert seen == {"inside": torch.float32, "after": torch.float64}
+
+
 def test_cudnn_autotuning_is_on_only_inside_the_library_s_calls():
     """The denoiser and the trainer tune cuDNN for their repeated shapes; the process's
     setting comes back after (it had been switched on for good at the denoiser's making).
