@@ -637,6 +637,12 @@ def _save_npy(tmp: str, data: np.ndarray) -> None:
         np.save(f, data)
 
 
+# the process's umask, read once: reading it means setting it, which another thread's
+# file creation could see in between
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write, replace: bool = True) -> Path:
     """Write through a temporary file in the same folder, then rename it into place; a
     folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
@@ -659,11 +665,9 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as err:
         raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-    try:
+    try:  # (from here on, a Ctrl-C too takes the temporary file away)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         write(tmp)
         if replace:
             os.replace(tmp, path)
