@@ -5,7 +5,33 @@ import re
 import pytest
 import torch
 
-from invprior.bench.run import main
+from invprior.bench.run import WRITTEN_BY, main
+
+OURS = f"# Benchmarks\n\n{WRITTEN_BY}; each block says which run measured it.\n"  # the header
+
+
+def fake_solve(monkeypatch, interrupt_at: int = 0, run: str = "call") -> list:
+    """``invprior.api.solve`` made instant (the observation back, clipped, as if restored in
+    3 iterations; its stop reason ``{run} n`` at its n-th call), and Ctrl-C'd at its
+    ``interrupt_at``-th call: the Result that solve then returns, ``interrupted``. The list
+    of the priors asked comes back."""
+    from invprior import api
+    from invprior.result import Result
+
+    calls = []
+
+    def solve(y, op, prior="auto", **options):
+        calls.append(prior)
+        if len(calls) == interrupt_at:
+            return Result(y.clamp(0, 1), stop_reason="interrupted (Ctrl-C)", interrupted=True)
+        return Result(y.clamp(0, 1), iteration=3, iterations=3, stop_reason=f"{run} {len(calls)}")
+
+    monkeypatch.setattr(api, "solve", solve)
+    return calls
+
+
+def fixed_table(path) -> str:
+    return path.read_text().split("## Fixed cases", 1)[1].split("\n## ")[0]
 
 
 def test_partial_rerun_keeps_the_other_blocks(tmp_path, capsys):
@@ -36,7 +62,7 @@ def test_rerun_of_one_section_keeps_the_other_rows_of_the_fixed_table(tmp_path, 
 
 def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
     out = tmp_path / "BENCH.md"
-    out.write_text("# Benchmarks\n\n## Trained priors\n\nrow 1\n\n## details\n\nrow 2\n")
+    out.write_text(OURS + "\n## Trained priors\n\nrow 1\n\n## details\n\nrow 2\n")
     assert main(["--sections", "operators", "-o", str(out)]) == 0
     trained = out.read_text().split("## Trained priors", 1)[1]
     assert "row 1" in trained and "## details" in trained and "row 2" in trained
@@ -63,7 +89,7 @@ def test_a_run_loses_nothing_it_did_not_measure(tmp_path, capsys, monkeypatch):
     --quick rows never replace full ones; a file the benchmark did not write is kept
     unless --force. Each of these had wiped published tables or a user's notes."""
     out = tmp_path / "BENCH.md"
-    out.write_text("# Benchmarks\n\n## Super-resolution x4, Set5 (../shared/testsets)\n\n"
+    out.write_text(OURS + "\n## Super-resolution x4, Set5 (../shared/testsets)\n\n"
                    "_Measured by `python -m invprior.bench --sections set5` on a day._\n\n| 30.68 |\n")
     monkeypatch.chdir(tmp_path)  # where ../shared/testsets is not
     assert main(["--sections", " set5 ", "-o", str(out)]) == 0  # (spaces around a name: fine)
@@ -171,3 +197,160 @@ def test_jpeg_section_smoke_run_on_one_photo(tmp_path, capsys):
     # the CLI's level adds the JPEG's share to the reading: never below it
     assert all(r["cli_level"] >= r["read"] for r in rows)
     assert "| deblur, gaussian 2, noise 0.01 | 85 |" in jpeg.markdown(rows)
+
+
+def test_ctrl_c_ends_the_run_and_keeps_what_was_measured(tmp_path, capsys, monkeypatch):
+    # solve answers Ctrl-C with its best estimate so far: that had been written as a row
+    # (the noisy input's PSNR), and the run had gone on and exited 0
+    out = tmp_path / "BENCH.md"
+    fake_solve(monkeypatch, run="first")
+    assert main(["--sections", "denoiser", "--cases", "denoise_camera,denoise_astronaut",
+                 "-o", str(out)]) == 0
+    calls = fake_solve(monkeypatch, interrupt_at=2, run="second")
+    assert main(["--sections", "denoiser,dip", "--cases", "denoise_astronaut,denoise_camera",
+                 "-o", str(out)]) == 130
+    assert len(calls) == 2  # nothing after Ctrl-C
+    err = capsys.readouterr().err
+    assert "interrupted (Ctrl-C)" in err and err.count("\n") == 1 and "Traceback" not in err
+    fixed = fixed_table(out)
+    assert re.search(r"\| denoise_astronaut \| .*denoiser.* \| second 1 \|", fixed)  # measured
+    # the case under way keeps its earlier row, and its dip rows (never measured) stay absent
+    assert re.search(r"\| denoise_camera \| .*denoiser.* \| first 1 \|", fixed)
+    assert "interrupted" not in fixed and "| dip |" not in fixed and "**dip" not in fixed
+    assert fixed.count("| denoise_camera |") == 1 and fixed.count("| denoise_astronaut |") == 1
+
+
+def test_ctrl_c_before_any_row_writes_nothing(tmp_path, capsys, ctrl_c_at):
+    import invprior.bench.run as run
+
+    ctrl_c_at(run, "load_case", 1)
+    assert main(["--sections", "classical", "--cases", "sr4_camera", "-o", str(tmp_path / "b.md")]) == 130
+    assert "before anything was measured" in capsys.readouterr().err
+    assert not (tmp_path / "b.md").exists()
+
+
+def test_ctrl_c_in_a_section_block_keeps_its_earlier_block(tmp_path, capsys, monkeypatch):
+    from invprior.io import write_image
+
+    (tmp_path / "shared" / "testsets" / "set5").mkdir(parents=True)
+    write_image(tmp_path / "shared" / "testsets" / "set5" / "a.png", torch.rand(1, 3, 64, 64))
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")  # where ../shared/testsets is the one above
+    out = tmp_path / "BENCH.md"
+    out.write_text(OURS + "\n## Super-resolution x4, Set5 (../shared/testsets)\n\n"
+                   "_Measured by `python -m invprior.bench --sections set5 --quick` on a day._\n\n| 30.68 |\n")
+    fake_solve(monkeypatch, interrupt_at=1)
+    assert main(["--sections", "operators,set5", "--quick", "-o", str(out)]) == 130
+    text = out.read_text()
+    assert "| 30.68 |" in text and "| Blur sigma 2 (circular) |" in text  # operators: measured
+    assert "wrote what was measured before it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("section", ["jpeg", "set5", "standard", "nonlinear", "stacking", "trained"])
+def test_every_section_stops_at_an_interrupted_solve(tmp_path, monkeypatch, section):
+    from invprior.bench import hard, jpeg, set5, stacking, standard, trained
+    from invprior.io import write_image
+
+    for folder in ("kodak24", "set5", "set12"):
+        image = torch.rand(1, 1 if folder == "set12" else 3, 96, 96)
+        write_image(tmp_path / folder / "a.png", image)
+    fake_solve(monkeypatch, interrupt_at=1)
+    run = {"jpeg": lambda: jpeg.run(quick=True, root=tmp_path),
+           "set5": lambda: set5.run(quick=True, root=tmp_path),
+           "standard": lambda: standard.run(quick=True, root=tmp_path),
+           "nonlinear": lambda: hard.run_nonlinear(quick=True, cases=("gamma_camera",), priors=("dip",)),
+           "stacking": lambda: stacking._whole_runs("cpu", quick=True),
+           "trained": lambda: trained.run(quick=True, methods=("dip",), digits=2)}[section]
+    with pytest.raises(KeyboardInterrupt):
+        run()
+
+
+def test_ctrl_c_in_a_scale_command_ends_the_bench(monkeypatch):
+    import subprocess
+
+    from invprior.bench import scale
+
+    # the command's own answer to Ctrl-C (exit 130) had been "failed": a traceback
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 130, "", ""))
+    with pytest.raises(KeyboardInterrupt):
+        scale._measure(["x.png"])
+
+
+def test_a_file_of_another_project_is_not_replaced(tmp_path, capsys):
+    # "# Benchmarks" is many a project's first line; -o defaults to BENCHMARKS.md here
+    theirs = tmp_path / "BENCHMARKS.md"
+    theirs.write_text("# Benchmarks\n\nOur own numbers.\n\n## Trained priors\n\ntheir table\n")
+    assert main(["--sections", "", "-o", str(theirs)]) == 2
+    assert "not written by this benchmark" in capsys.readouterr().err
+    assert theirs.read_text().startswith("# Benchmarks\n\nOur own numbers.")
+    assert main(["--sections", "", "-o", str(theirs), "--force"]) == 0  # replaced: none of it kept
+    assert "their table" not in theirs.read_text() and WRITTEN_BY in theirs.read_text()
+
+
+def test_a_rerun_of_one_prior_keeps_the_other_priors_rows(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "BENCH.md"
+    fake_solve(monkeypatch)
+    assert main(["--sections", "dip", "--cases", "denoise_camera", "-o", str(out)]) == 0
+    assert main(["--sections", "dip", "--priors", "decoder", "--cases", "denoise_camera",
+                 "-o", str(out)]) == 0
+    fixed = fixed_table(out)
+    assert re.search(r"\| denoise_camera \| (\*\*)?dip(, CLI default\*\*)? \| .* \| call 1 \|", fixed)
+    assert re.search(r"\| denoise_camera \| decoder \| .* \| call 3 \|", fixed)  # this run's
+    assert "call 2" not in fixed and fixed.count("| denoise_camera |") == 2
+
+
+def test_a_hand_edited_table_is_merged_not_crashed_on(tmp_path, capsys):
+    out = tmp_path / "BENCH.md"
+    assert main(["--sections", "classical", "--cases", "sr4_camera,deblur_camera", "-o", str(out)]) == 0
+    text = out.read_text()
+    wiener = re.search(r"\| deblur_camera \| skimage Wiener[^|]*\| ([\d.]+) \|.*", text)
+    gone = "| old_case | bicubic | 20.00 | 0.500 | 1.0 |  |  |  |  |  |"
+    out.write_text(text.replace(wiener[0], wiener[0].replace(wiener[1], "n/a") + "\n" + gone))
+    assert main(["--sections", "classical", "--cases", "sr4_camera", "-o", str(out)]) == 0
+    fixed = fixed_table(out)
+    rows = [line for line in fixed.splitlines() if line.startswith("| ") and "|---" not in line]
+    assert "| skimage Wiener (balance 0.003) | n/a |" in fixed  # kept as it was
+    assert rows[-1] == gone  # a case that is no more: kept, last
+
+
+def test_abbreviations_are_refused_and_the_quick_guard_reads_words(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:  # "--qui" had run as --quick and been recorded so
+        main(["--sections", "", "--qui", "-o", str(tmp_path / "b.md")])
+    assert exit.value.code == 2 and not (tmp_path / "b.md").exists()
+    capsys.readouterr()
+    block = OURS + "\n## Operators\n\n_Measured by `python -m invprior.bench --sections operators {}` on a day._\n"
+    quick, full = tmp_path / "quick.md", tmp_path / "full--quick.md"
+    quick.write_text(block.format("--qui"))  # written before: a quick run
+    full.write_text(block.format(f"-o {full}"))  # a full run, "--quick" in its file's name
+    assert main(["--sections", "", "--quick", "-o", str(quick)]) == 0
+    assert main(["--sections", "", "--quick", "-o", str(full)]) == 2
+    assert "holds full measurements" in capsys.readouterr().err
+
+
+def test_a_case_asked_twice_runs_once(tmp_path, capsys):
+    out = tmp_path / "BENCH.md"
+    assert main(["--sections", "classical,classical", "--cases", "sr4_camera,sr4_camera",
+                 "-o", str(out)]) == 0
+    assert capsys.readouterr().out.count("bicubic") == 1
+    assert fixed_table(out).count("| sr4_camera | bicubic |") == 1
+
+
+def test_trained_section_prints_its_rows_as_it_goes(tmp_path, capsys, monkeypatch):
+    from invprior.bench import trained
+
+    asked = []
+    monkeypatch.setattr(trained, "run", lambda **options: asked.append(options) or [])
+    assert main(["--sections", "trained", "--quick", "-o", str(tmp_path / "b.md")]) == 0
+    assert asked == [{"quick": True, "verbose": True}]
+
+
+def test_set5_table_says_the_threads_it_ran_on():
+    from invprior.bench import set5
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        text = set5.markdown([{"method": "bicubic", "psnr": 28.0, "noise": 0, "seconds": 0.1, "images": 5}])
+    finally:
+        torch.set_num_threads(threads)
+    assert "on the CPU (3 threads)" in text

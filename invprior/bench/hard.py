@@ -44,6 +44,7 @@ def hidden_psnr(image: torch.Tensor, truth: torch.Tensor, hidden: torch.Tensor) 
 def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> list[dict]:
     from ..api import auto_prior, solve
     from ..priors.generator import NETWORKS
+    from . import uninterrupted
 
     rows = []
     for name in cases:
@@ -60,8 +61,8 @@ def _run(cases, priors, quick: bool, device: str = "cpu", ensemble: int = 1) -> 
                 options = {"refine": False} if prior == "inpainter" else {"iters": 4}
             if ensemble > 1 and prior in NETWORKS:
                 options["ensemble"] = ensemble
-            result = solve(y, op, prior, noise_level=noise, truth=truth, progress=sys.stderr.isatty(),
-                           device=device, **options)
+            result = uninterrupted(solve(y, op, prior, noise_level=noise, truth=truth,
+                                         progress=sys.stderr.isatty(), device=device, **options))
             method = NAMES.get(prior, prior) + (" (auto)" if prior == chosen else "")
             if "ensemble" in options:
                 method += f", mean of {ensemble} seeds"
@@ -95,6 +96,7 @@ def run_hole_widths(quick: bool = False, widths=WIDTHS) -> list[dict]:
     trained inpainter; one row per image and width."""
     from ..api import auto_prior, solve
     from ..cnn.patches import held_out_image
+    from . import uninterrupted
     from .cases import clean
 
     images = {"camera": torch.from_numpy(clean("camera"))[None, None], "coffee": held_out_image()}
@@ -106,7 +108,8 @@ def run_hole_widths(quick: bool = False, widths=WIDTHS) -> list[dict]:
             row = {"image": name, "width": width, "radius": op.hole_radius(), "auto": auto_prior(op, x)}
             for prior in ("denoiser", "inpainter"):
                 options = {"iters": 4} if quick and prior == "denoiser" else {}
-                result = solve(op(x), op, prior, progress=False, device="cpu", **options)
+                result = uninterrupted(solve(op(x), op, prior, progress=False, device="cpu",
+                                             **options))
                 row[prior] = hidden_psnr(result.image, x, hidden)
             print(f"{name} scribbles {width:g} px (radius {row['radius']:.1f}): plug-and-play "
                   f"{row['denoiser']:.2f}, inpainter {row['inpainter']:.2f} dB", flush=True)

@@ -22,7 +22,9 @@ with the line that says which command, date and machine measured it. The fixed-c
 table is one block written by the dip, classical, sparse and denoiser sections together: a run of
 some of them (or of some ``--cases``) replaces their rows and keeps the others, saying so.
 Every run also rewrites "What auto picks" (``bench.policy``: computed from the code, no
-measurement), so ``--sections ""`` refreshes it alone.
+measurement), so ``--sections ""`` refreshes it alone. Ctrl-C ends a run with exit status
+130: the file then holds what it had measured (written after each row and section), not the
+row or section under way, and keeps the rest as it was.
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ from ..cli import HelpWithDefaults
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 from ..priors.base import one_pass
+from . import uninterrupted
 from .policy import markdown as policy_markdown
 
 FIXED = "Fixed cases (256x256, ../shared/cases)"
 HEADER_START = "# Benchmarks"  # the first line of a file this benchmark wrote
+# what says so, below it: "# Benchmarks" alone is many a project's own file
+WRITTEN_BY = "Written by `python -m invprior.bench`"
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "jpeg",
             "set5", "holes", "nonlinear", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
@@ -65,16 +70,36 @@ BLOCKS = {
 }
 
 
+def written_here(text: str) -> bool:
+    r"""Whether ``text`` is a file this benchmark wrote: its header (before the first block)
+    has the "Written by" line.
+
+    Example:
+        >>> written_here("# Benchmarks\n\n" + WRITTEN_BY + "; each block ...\n\n## GPU\n")
+        True
+        >>> written_here("# Benchmarks\n\nOur own numbers.\n")
+        False
+    """
+    return any(line.startswith(WRITTEN_BY) for line in text.split("\n## ", 1)[0].splitlines())
+
+
+def _earlier_text(path: Path) -> str:
+    """The text of a file this benchmark wrote at ``path``; "" for none (or another's file,
+    which ``--force`` replaces: none of it is kept)."""
+    try:
+        text = path.read_text(errors="replace")  # (a binary file, under --force, too)
+    except OSError:
+        return ""
+    return text if written_here(text) else ""
+
+
 def earlier_blocks(path: Path) -> dict:
     """The blocks of an earlier file, by title: a partial rerun keeps those it does not
     redo, and a section that skips keeps its own.
 
     Each block carries its own "Measured by ..." line, so its provenance stays true.
     """
-    try:
-        text = path.read_text()
-    except OSError:
-        return {}
+    text = _earlier_text(path)
     bodies, title = {}, None
     for chunk in text.split("\n## ")[1:]:
         head, _, body = chunk.partition("\n")
@@ -85,28 +110,24 @@ def earlier_blocks(path: Path) -> dict:
     return {t: b.strip("\n") + "\n" for t, b in bodies.items()}
 
 
-def section_of(method: str) -> str:
-    """Which section wrote a row of the fixed-cases table, from its method column.
+def writer_of(method: str) -> str:
+    """Which run wrote a row of the fixed-cases table, from its method column: the section,
+    or for the dip section the prior (``--priors decoder`` redoes the decoder rows alone).
 
     Example:
-        >>> [section_of(m) for m in ("**denoiser (trained CNN, one pass), CLI default**",
-        ...                          "sparse (K-SVD)", "dip", "decoder", "bicubic")]
-        ['denoiser', 'sparse', 'dip', 'dip', 'classical']
+        >>> [writer_of(m) for m in ("**denoiser (trained CNN, one pass), CLI default**",
+        ...                         "sparse (K-SVD)", "**dip, CLI default**", "decoder", "bicubic")]
+        ['denoiser', 'sparse', 'dip', 'decoder', 'classical']
     """
     name = method.strip("*").split(" ")[0].rstrip(",")
-    if name in FIXED_PRIOR_METHODS:
-        return name
-    return "dip" if name in ("dip", "decoder") else "classical"
+    return name if name in (*FIXED_PRIOR_METHODS, "dip", "decoder") else "classical"
 
 
-def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
-    """Rows of an earlier fixed-cases table that this run does not redo (another section, or
-    a case not run), as ``{case, psnr, line}``, and the line that says who measured them."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return [], ""
-    _, _, block = text.partition(f"\n## {FIXED}\n")
+def carried_rows(path: Path) -> tuple[list[dict], str]:
+    """Rows of an earlier fixed-cases table, as ``{case, writer, psnr, line}`` (``psnr``
+    None where the cell is not a number: a hand-edited file), and the line that says who
+    measured them. A run drops those of each (writer, case) that it measures again."""
+    _, _, block = _earlier_text(path).partition(f"\n## {FIXED}\n")
     block = block.split("\n## ", 1)[0]
     # who measured the rows: the block's run, and the runs its own kept rows came from
     measured = "; ".join(l.strip("_").rstrip(".").split(": ", 1)[-1] if l.startswith("_The rows")
@@ -117,9 +138,11 @@ def carried_rows(path: Path, sections, cases) -> tuple[list[dict], str]:
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) < 4 or cells[0] == "case" or cells[0].startswith("-"):
             continue
-        if section_of(cells[1]) in sections and cells[0] in cases:
-            continue
-        rows.append({"case": cells[0], "psnr": float(cells[2]), "line": line})
+        try:
+            value = float(cells[2])
+        except ValueError:  # 'n/a', or another column there: kept as it is, last of its case
+            value = None
+        rows.append({"case": cells[0], "writer": writer_of(cells[1]), "psnr": value, "line": line})
     return rows, measured
 
 
@@ -172,11 +195,12 @@ def run_priors(cases, emit, priors=("dip", "decoder"), quick=False, device="auto
         truth, y, op = load_case(name)
         for prior in priors:
             start = time.perf_counter()
-            result = solve(
+            result = uninterrupted(solve(
                 y, op, prior, truth=truth, device=device, progress=sys.stderr.isatty(),
                 **({"iters": 20, "warm": 5} if quick else {}),
-            )
-            emit(row(name, label(prior, op), result.image.cpu(), truth, time.perf_counter() - start, result))
+            ))
+            emit([row(name, label(prior, op), result.image.cpu(), truth,
+                      time.perf_counter() - start, result)])
 
 
 def run_classical(cases, emit) -> None:
@@ -209,11 +233,13 @@ def run_classical(cases, emit) -> None:
             methods["bicubic"] = lambda: O.upsample_bicubic(y, op.factor)
         elif name.startswith("cs"):
             methods["damped least squares (CG, damping 0.01)"] = lambda: op.pinv(y, damping=1e-2, max_iter=50)
+        rows = []
         for method, fn in methods.items():
             start = time.perf_counter()
             image = fn()
             image = image if "unclipped" in method else image.clamp(0, 1)
-            emit(row(name, method, image, truth, time.perf_counter() - start))
+            rows.append(row(name, method, image, truth, time.perf_counter() - start))
+        emit(rows)  # the case's rows together: they replace its earlier classical rows at once
 
 
 # what each non-network prior does per kind of case (the method column of the table)
@@ -233,11 +259,11 @@ def run_fixed_prior(prior, cases, emit, quick=False) -> None:
     for name in cases:
         truth, y, op = load_case(name)
         start = time.perf_counter()
-        result = solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(),
-                       **({"iters": 4} if quick and not one_pass(prior, op) else {}))
+        result = uninterrupted(solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(),
+                                     **({"iters": 4} if quick and not one_pass(prior, op) else {})))
         what = FIXED_PRIOR_METHODS[prior][name.split("_")[0]]
-        emit(row(name, label(prior, op, what), result.image.cpu(), truth,
-                 time.perf_counter() - start, result))
+        emit([row(name, label(prior, op, what), result.image.cpu(), truth,
+                  time.perf_counter() - start, result)])
 
 
 def operator_timings(repeats: int = 5) -> str:
@@ -272,6 +298,13 @@ def operator_timings(repeats: int = 5) -> str:
 
 def _fmt(v, spec):
     return format(v, spec) if isinstance(v, (int, float)) and v != "" else str(v)
+
+
+def _order(r: dict) -> tuple:
+    """Sort key of the fixed-cases table: by case, best PSNR first; a kept row whose case or
+    PSNR cannot be read (a hand-edited file) comes last of its case, or of the table."""
+    case = CASES.index(r["case"]) if r["case"] in CASES else len(CASES)
+    return case, r["psnr"] is None, -(r["psnr"] or 0.0)
 
 
 def _line(r: dict) -> str:
@@ -313,7 +346,8 @@ def _check_arguments(args, sections: list, cases: list) -> list:
                              f"{', '.join(known)}.")
     if args.priors is not None and "dip" not in sections:
         raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
-    priors = [p for p in (args.priors or "dip,decoder").split(",") if p]
+    asked = (p.strip() for p in (args.priors or "dip,decoder").split(","))
+    priors = list(dict.fromkeys(p for p in asked if p))  # each once, in order
     wrong = [p for p in priors if p not in NETWORKS]
     if wrong or not priors:
         raise ValueError(f"--priors takes dip and/or decoder (the untrained priors), got "
@@ -324,12 +358,15 @@ def _check_arguments(args, sections: list, cases: list) -> list:
         raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
     check_writable(output.parent)
     text = output.read_text(errors="replace") if output.is_file() else ""
-    if text and not text.startswith(HEADER_START) and not args.force:
+    if text and not written_here(text) and not args.force:
         # a file of one's own (notes, another tool's table) would be replaced by ours
         raise ValueError(f"-o '{output}' exists and was not written by this benchmark; name "
                          f"another file, or pass --force to replace it.")
-    full = [line for line in text.splitlines()
-            if line.startswith("_Measured by `python -m invprior.bench") and "--quick" not in line]
+    commands = [line.split("`")[1] for line in text.splitlines()
+                if line.startswith("_Measured by `python -m invprior.bench")]
+    # a word, not a substring: "-o quick.md" is no quick run; "--qui" was one, before the
+    # parser stopped taking abbreviations
+    full = [c for c in commands if not any(word.startswith("--q") for word in c.split())]
     if args.quick and full:
         raise ValueError(f"-o '{output}' holds full measurements, which --quick rows (a few "
                          f"iterations: numbers meaningless) would replace; name another file.")
@@ -337,8 +374,9 @@ def _check_arguments(args, sections: list, cases: list) -> list:
 
 
 def main(argv=None) -> int:
+    # (no abbreviations: "--qui" ran as --quick, and the provenance line then hid that)
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
-                                formatter_class=HelpWithDefaults)
+                                formatter_class=HelpWithDefaults, allow_abbrev=False)
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
@@ -348,8 +386,9 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
     args = p.parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
-    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    # each once, in the order asked ("--cases a,a" had measured a twice, and written it twice)
+    sections = list(dict.fromkeys(s.strip() for s in args.sections.split(",") if s.strip()))
+    cases = list(dict.fromkeys(c.strip() for c in args.cases.split(",") if c.strip()))
     try:
         priors = _check_arguments(args, sections, cases)
     except ValueError as err:  # before minutes of benchmarking, not after them
@@ -358,66 +397,86 @@ def main(argv=None) -> int:
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     provenance = f"_Measured by `{command.strip()}` on {started}; {machine()}._\n\n"
-    header = (HEADER_START + "\n\nWritten by `python -m invprior.bench`; each block says which run "
-              "measured it (a run of some `--sections` keeps the other blocks of the file).\n")
-    earlier = earlier_blocks(Path(args.output))
-    blocks, rows = {t: b for t, b in earlier.items() if not set(BLOCKS[t]) & set(sections)}, []
+    header = (f"{HEADER_START}\n\n{WRITTEN_BY}; each block says which run measured it (a run "
+              "of some `--sections` keeps the other blocks of the file).\n")
+    # a block is replaced once its section has measured it, a row of the fixed-cases table
+    # once its (writer, case) is measured again: what a run did not measure again stays,
+    # even when Ctrl-C ends it early
+    blocks, fresh = earlier_blocks(Path(args.output)), set()
     blocks[POLICY] = policy_markdown()
-    fixed_sections = set(BLOCKS[FIXED]) & set(sections)
-    kept, kept_by = carried_rows(Path(args.output), fixed_sections, cases) if fixed_sections else ([], "")
+    earlier_rows, kept_by = carried_rows(Path(args.output))
+    rows, redone = [], set()
 
     def write():
         """Rewrite the file after every result, so that an interrupted run keeps its rows."""
         from ..io import atomic_write
 
         if rows:
-            ordered = sorted(rows + kept, key=lambda r: (CASES.index(r["case"]), -r["psnr"]))
-            note = (f"_The rows of the other sections and cases were kept from the earlier runs: "
+            kept = [r for r in earlier_rows if (r["writer"], r["case"]) not in redone]
+            note = (f"_The rows this run did not measure were kept from the earlier runs: "
                     f"{kept_by}._\n\n") if kept else ""
-            blocks[FIXED] = provenance + note + table(ordered)
+            blocks[FIXED] = provenance + note + table(sorted(rows + kept, key=_order))
         # one blank line before each heading, whether a block's markdown ends in a newline or not
         text = header + "".join(f"\n## {t}\n\n{blocks[t].rstrip()}\n" for t in BLOCKS if t in blocks)
         atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
 
-    def emit(r: dict) -> None:
-        print(_line(r), flush=True)
-        rows.append(r)
+    def emit(new: list) -> None:
+        """The rows of one writer and case: they replace its earlier rows together."""
+        for r in new:
+            print(_line(r), flush=True)
+        rows.extend(new)
+        redone.update((writer_of(r["method"]), r["case"]) for r in new)
         write()
 
-    if "operators" in sections:
-        blocks["Operators"] = provenance + operator_timings()
-    if "classical" in sections:
-        run_classical(cases, emit)
-    for prior in FIXED_PRIOR_METHODS:
-        if prior in sections:
-            run_fixed_prior(prior, cases, emit, args.quick)
-    if "dip" in sections:
-        run_priors(cases, emit, priors, args.quick, args.device)
-    for section, module, title, function in (
-            ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
-            ("trained", "invprior.bench.trained", "Trained priors", "run"),
-            ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
-            ("jpeg", "invprior.bench.jpeg", "Photos saved as JPEG (Kodak24 crops)", "run"),
-            ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
-            ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
-            ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
-            ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
-            ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
-        if section not in sections:
-            continue
-        try:
-            mod = __import__(module, fromlist=["run", "markdown"])
-        except ImportError:
-            continue
-        measured = getattr(mod, function)(quick=args.quick)
-        if not measured and title in earlier:
-            # skipped (no GPU, no ../shared/testsets here): the block measured before stays
-            blocks[title] = earlier[title]
-            print(f"kept the earlier '{title}' block: nothing measured here", flush=True)
-        else:
-            blocks[title] = provenance + mod.markdown(measured) + "\n"
+    try:
+        if "operators" in sections:
+            blocks["Operators"] = provenance + operator_timings()
+            fresh.add("Operators")
+        if "classical" in sections:
+            run_classical(cases, emit)
+        for prior in FIXED_PRIOR_METHODS:
+            if prior in sections:
+                run_fixed_prior(prior, cases, emit, args.quick)
+        if "dip" in sections:
+            run_priors(cases, emit, priors, args.quick, args.device)
+        for section, module, title, function in (
+                ("sparse", "invprior.bench.sparse", "Sparse coding baseline", "run"),
+                ("trained", "invprior.bench.trained", "Trained priors", "run"),
+                ("standard", "invprior.bench.standard", "Standard test sets (../shared/testsets)", "run"),
+                ("jpeg", "invprior.bench.jpeg", "Photos saved as JPEG (Kodak24 crops)", "run"),
+                ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
+                ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
+                ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
+                ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
+                ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
+            if section not in sections:
+                continue
+            try:
+                mod = __import__(module, fromlist=["run", "markdown"])
+            except ImportError:
+                continue
+            # each row printed as it is done, as the other sections do (trained, when told to)
+            options = {"verbose": True} if section == "trained" else {}
+            measured = getattr(mod, function)(quick=args.quick, **options)
+            if not measured and title in blocks:
+                # skipped (no GPU, no ../shared/testsets here): the block measured before stays
+                print(f"kept the earlier '{title}' block: nothing measured here", flush=True)
+            else:
+                blocks[title] = provenance + mod.markdown(measured) + "\n"
+                fresh.add(title)
+            write()
         write()
-    write()
+    except KeyboardInterrupt:
+        # the rows and sections done are in the file already (written after each); written
+        # once more in case Ctrl-C came during that write. The one under way is left out.
+        if rows or fresh:
+            write()
+            print(f"interrupted (Ctrl-C): wrote what was measured before it to {args.output}, "
+                  f"with the earlier rows and blocks of the rest.", file=sys.stderr)
+        else:
+            print(f"interrupted (Ctrl-C) before anything was measured: {args.output} was not "
+                  f"written.", file=sys.stderr)
+        return 130
     print(f"wrote {args.output}")
     return 0
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
 import tempfile
@@ -62,6 +63,8 @@ def _measure(args: list[str]) -> dict:
                            *args], capture_output=True, text=True)
     wall = time.perf_counter() - start
     peak = [int(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("PEAK")]
+    if proc.returncode in (130, -signal.SIGINT):  # Ctrl-C reached the command: ends the bench
+        raise KeyboardInterrupt
     if proc.returncode != 0:
         raise RuntimeError(f"invprior.solve {' '.join(args)} failed: {proc.stderr[-500:]}")
     return {"wall": wall, "peak": peak[0] if peak else float("nan")}

@@ -55,9 +55,12 @@ def _prior(device: str, quick: bool, **kw):
 def _seconds_per_step(y: torch.Tensor, device: str, quick: bool, precision: str, **kw) -> float:
     """Seconds per step of a stack of ``len(y)`` runs (all of them together); ``kw``: more
     settings of the prior (``net``, ``graphs``)."""
+    from . import uninterrupted
+
     steps = 3 if quick else STEPS
-    _prior(device, quick, iters=WARM, precision=precision, **kw).restore(y, O.Denoising())
-    out = _prior(device, quick, iters=steps, precision=precision, **kw).restore(y, O.Denoising())
+    for iters in (WARM, steps):  # the warm-up, then the timed run
+        out = uninterrupted(_prior(device, quick, iters=iters, precision=precision, **kw)
+                            .restore(y, O.Denoising()))
     return out.seconds / steps
 
 
@@ -107,6 +110,7 @@ def _whole_runs(device: str, quick: bool) -> list[dict]:
     from ..api import solve
     from ..bench.cases import load_case
     from ..metrics import psnr
+    from . import uninterrupted
 
     truth, y, op = load_case("denoise_astronaut")
     if quick:
@@ -114,9 +118,10 @@ def _whole_runs(device: str, quick: bool) -> list[dict]:
     rows = []
     for precision in ("float32", "bfloat16"):  # as the dip section runs the case
         start = time.perf_counter()
-        out = solve(y, op, "dip", device=device, precision=precision, stacked=True,
-                    progress=sys.stderr.isatty(),
-                    **({"iters": 5, "warm": 2, "net": _quick_net(quick)} if quick else {}))
+        out = uninterrupted(solve(
+            y, op, "dip", device=device, precision=precision, stacked=True,
+            progress=sys.stderr.isatty(),
+            **({"iters": 5, "warm": 2, "net": _quick_net(quick)} if quick else {})))
         rows.append({"kind": "case", "case": "denoise_astronaut", "precision": precision,
                      "psnr": psnr(out.image, truth.to(device)), "iterations": out.iterations,
                      "seconds": time.perf_counter() - start})

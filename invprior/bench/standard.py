@@ -60,11 +60,12 @@ def _ours(y: np.ndarray, sigma: float | None, **options) -> np.ndarray:
     import operators as O
 
     from ..api import solve
+    from . import uninterrupted
 
     t = torch.from_numpy(y).float()
     t = t[None, None] if t.ndim == 2 else t.permute(2, 0, 1)[None]
-    out = solve(t, O.Denoising(), noise_level=sigma, progress=False, device="cpu",
-                **options).image[0]
+    out = uninterrupted(solve(t, O.Denoising(), noise_level=sigma, progress=False, device="cpu",
+                              **options)).image[0]
     return out.permute(1, 2, 0).squeeze(-1).double().numpy()
 
 

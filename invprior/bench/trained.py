@@ -135,6 +135,7 @@ def run(quick: bool = False, methods=METHODS, digits: int | None = None,
     from ..glo.pca import linear_prior_state
     from ..glo.search import latent_search
     from ..priors.generator import NetConfig
+    from . import uninterrupted
 
     priors = {name: load_prior(weight_file(f"prior_{name}.pt")) for name in ("digits", "faces")}
     tests = {"faces": named_set("faces", "test"), "digits": named_set("digits", "test")}
@@ -167,19 +168,21 @@ def run(quick: bool = False, methods=METHODS, digits: int | None = None,
             t = time.perf_counter()
             extra = {}
             if method == "glo":
-                x = latent_search(prior, y, op, noise_level=NOISE, progress=progress).image
+                x = uninterrupted(latent_search(prior, y, op, noise_level=NOISE,
+                                                progress=progress)).image
             elif method == "glo+adapt":
                 # its own latent search: it holds out 10 % of y to validate the adaptation
-                out = prior.restore(y, op, noise_level=NOISE, adapt=True, progress=progress)
+                out = uninterrupted(prior.restore(y, op, noise_level=NOISE, adapt=True,
+                                                  progress=progress))
                 x = out.image
                 extra["accepted"] = sum(r.iteration > 300 for r in out.items)
             elif method == "pca":
-                x = pcas[dataset].restore(y, op, noise_level=NOISE, adapt=False,
-                                        progress=progress).image
+                x = uninterrupted(pcas[dataset].restore(y, op, noise_level=NOISE, adapt=False,
+                                                        progress=progress)).image
             elif method == "dip":
-                x = solve(y, op, prior="dip", iters=dip_iters, noise_level=NOISE,
-                          net=NetConfig(channels=(16, 16, 16)), device="cpu",
-                          progress=progress).image
+                x = uninterrupted(solve(y, op, prior="dip", iters=dip_iters, noise_level=NOISE,
+                                        net=NetConfig(channels=(16, 16, 16)), device="cpu",
+                                        progress=progress)).image
                 extra["iters"] = dip_iters
             elif method == "lasso-dct":
                 pick = torch.linspace(0, len(trains[dataset]) - 1, TUNE_IMAGES).long()
