@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="python -m invprior.train",
-        description="Train a generative prior (GLO deep factorisation, or a linear/PCA basis) "
-                    "on a folder of images or a shipped set.",
+        description="Train a prior on a folder of images or a shipped set: a generative one "
+                    "(GLO deep factorisation, or a linear/PCA basis), the plug-and-play CNN "
+                    "denoiser, or the inpainter fine-tuned from it (--kind).",
         formatter_class=HelpWithDefaults,
     )
     p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif/bmp/webp/gif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
@@ -155,10 +156,13 @@ def run(args) -> dict:
     from .glo import ImageSet, TrainConfig, train
     from .glo.checkpoint import FORMAT, VERSION, write_checkpoint
     from .glo.pca import linear_prior_state
+    from .io import check_writable
 
     out = Path(args.out)
     if out.suffix != ".pt":
         raise ValueError(f"--out must name a .pt file, got '{out}'.")
+    if out.is_dir():  # (it offered --force, which then failed after the whole run)
+        raise ValueError(f"--out '{out}' is a folder, not a .pt file.")
     if out.exists() and not (args.resume or args.force):
         resume = "--resume to continue it or " if args.kind in _GLO else ""  # (the rest cannot)
         raise ValueError(f"'{out}' already exists; pass {resume}--force to replace it.")
@@ -173,8 +177,8 @@ def run(args) -> dict:
 
         found = checkpoint_format(out)
         if found in (DENOISER_FORMAT, INPAINTER):  # (the message pointed at load_prior)
-            kind = "inpainter" if found == INPAINTER else "denoiser"
-            raise ValueError(f"'{out}' is a {kind} checkpoint, which cannot be resumed: train "
+            kind, a = ("inpainter", "an") if found == INPAINTER else ("denoiser", "a")
+            raise ValueError(f"'{out}' is {a} {kind} checkpoint, which cannot be resumed: train "
                              f"it again with --kind {kind} --force, or fine-tune it with "
                              f"--kind {kind} --start {out} --out NEW.pt.")
     if args.resume and args.kind == "pca":
@@ -183,6 +187,8 @@ def run(args) -> dict:
         if args.threads < 1:
             raise ValueError(f"--threads must be at least 1, got {args.threads}.")
         torch.set_num_threads(args.threads)
+    # asked now, not when the first checkpoint is written: that was after the whole run
+    check_writable(out.parent)
     device = resolve_device(args.device)
     meta = {"command": " ".join(["python -m invprior.train", *sys.argv[1:]])}
     if args.kind in ("denoiser", "inpainter"):

@@ -409,6 +409,32 @@ def test_ctrl_c_while_training_a_denoiser_keeps_the_weights_so_far(tmp_path, cap
     assert "would overwrite --start" in capsys.readouterr().err and out.read_bytes() == stamp
 
 
+def test_a_second_ctrl_c_while_the_weights_so_far_are_written_keeps_them(tmp_path, capsys,
+                                                                          ctrl_c_at, monkeypatch):
+    # the held-out score after a Ctrl-C takes seconds; a second Ctrl-C there lost every step
+    import os
+    import signal
+    import time
+
+    import invprior.cnn.training as training
+
+    def second_ctrl_c(net):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # (where the signal, if taken, would interrupt)
+        return 20.0
+
+    ctrl_c_at(training, "_step", 3)
+    monkeypatch.setattr(training, "held_out_psnr", second_ctrl_c)
+    out = tmp_path / "d.pt"
+    assert train_main(["--kind", "denoiser", "--steps", "100", "--batch", "2", "--size", "32",
+                       "--widths", "8,16", "--blocks", "1", "--quiet", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("interrupted: writing the weights so far...\n")
+    assert "interrupted after 2 steps: wrote" in err
+    assert torch.load(out, weights_only=True)["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
 def test_the_noise_level_read_off_y_is_said():
     # a photo's noise level is not known to its user: the result says what was assumed
     import re

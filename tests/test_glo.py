@@ -124,6 +124,26 @@ def test_a_corrupt_file_among_good_ones_is_left_out_and_said(tmp_path, capsys):
     assert "broken.png" in capsys.readouterr().err
 
 
+def test_a_truncated_image_is_left_out_of_a_glo_run_as_of_a_denoisers(tmp_path, capsys):
+    # its header reads, so it passed the folder's check and stopped the run at its loading
+    folder = _folder(tmp_path / "data", count=4, size=16)
+    whole = (folder / "a" / "img01.png").read_bytes()
+    (folder / "cut.png").write_bytes(whole[: len(whole) // 2])
+    args = ["--size", "8", "--latent", "2", "--width", "8", "--steps", "2", "--batch", "2",
+            "--quiet"]
+    assert train_main(["--data", str(folder), *args, "--out", str(tmp_path / "p.pt")]) == 0
+    assert "left out 1 of 5 files under" in capsys.readouterr().err
+    assert torch.load(tmp_path / "p.pt", weights_only=True)["config"]["images"] == 4
+    # the least count still holds
+    few = tmp_path / "few"
+    few.mkdir()
+    (folder / "a" / "img01.png").rename(few / "a.png")
+    (folder / "cut.png").rename(few / "cut.png")
+    assert train_main(["--data", str(few), *args, "--out", str(tmp_path / "q.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "cut.png" in err and "training needs at least 2 images" in err
+
+
 def test_cli_bad_data_exits_2_without_traceback(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "invprior.train", "--data", str(tmp_path / "missing"),
@@ -368,6 +388,34 @@ def test_ctrl_c_while_training_saves_a_checkpoint_that_resume_continues(tmp_path
     assert train_main([*args, "--resume"]) == 0
     ck = torch.load(out, weights_only=True)
     assert ck["step"] == 10 and ck["done"] and len(ck["losses"]) == 10
+
+
+@pytest.mark.parametrize("damage", [
+    lambda ck: ck.update(state_dict={k: v.flatten()[:1] for k, v in ck["state_dict"].items()}),
+    lambda ck: ck.update(codes=ck["codes"][:2]),
+    lambda ck: ck.update(codes=ck["codes"][:1]),  # copy_ had spread it over every code, unsaid
+    lambda ck: ck["optim"]["codes"].update(exp_avg=ck["optim"]["codes"]["exp_avg"][:, :1]),
+    lambda ck: ck.pop("codes"),
+])
+def test_resume_from_a_damaged_checkpoint_is_one_sentence(tmp_path, capsys, ctrl_c_at, damage):
+    # right keys, wrong shapes: a RuntimeError traceback (exit 1), or a silent broadcast
+    import invprior.glo.training as T
+
+    folder = _folder(tmp_path / "data", count=6)
+    ctrl_c_at(T, "reconstruction_loss", 3)  # a periodic checkpoint, with the optimizer state
+    out = tmp_path / "p.pt"
+    args = ["--data", str(folder), "--size", "8", "--latent", "4", "--width", "16",
+            "--steps", "6", "--batch", "4", "--quiet", "--out", str(out)]
+    assert train_main(args) == 130
+    ck = torch.load(out, weights_only=True)
+    damage(ck)
+    torch.save(ck, out)
+    capsys.readouterr()
+    assert train_main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"error: the prior '{out}' is damaged: its weights, codes or optimizer "
+                          "state do not match its config (") or "incomplete (missing codes)" in err
 
 
 def test_a_trained_prior_keeps_what_it_observed_and_takes_a_custom_operator():

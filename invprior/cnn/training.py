@@ -21,7 +21,11 @@ level map, and the loss is the squared error inside the holes.
 from __future__ import annotations
 
 import math
+import signal
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -146,11 +150,36 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
             _save(out, net, cfg, step, losses, start, meta, done=False)
             saved = time.perf_counter()
     bar.close()
-    if cfg.start is not None and cfg.keep_start > 0:
-        _interpolate(net, _load_start(cfg.start, cfg), cfg.keep_start)
-    score = held_out_inpaint_psnr if cfg.task == "inpaint" else held_out_psnr
-    meta = dict(meta or {}, held_out_psnr=score(net.float().eval()), interrupted=interrupted)
-    return _save(out, net, cfg, step, losses, start, meta, done=True)
+    if interrupted:  # (the held-out score below takes seconds, and said nothing)
+        tqdm.write("interrupted: writing the weights so far...", file=sys.stderr)
+    # a second Ctrl-C in these seconds had lost every step of the run
+    with _ctrl_c_ignored():
+        if cfg.start is not None and cfg.keep_start > 0:
+            _interpolate(net, _load_start(cfg.start, cfg), cfg.keep_start)
+        score = held_out_inpaint_psnr if cfg.task == "inpaint" else held_out_psnr
+        meta = dict(meta or {}, held_out_psnr=score(net.float().eval()), interrupted=interrupted)
+        return _save(out, net, cfg, step, losses, start, meta, done=True)
+
+
+@contextmanager
+def _ctrl_c_ignored():
+    """Ctrl-C and SIGTERM (which the command takes as Ctrl-C) ignored inside, in the main
+    thread (elsewhere no handler can be set: left as they are).
+
+    Example:
+        >>> with _ctrl_c_ignored():
+        ...     signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        True
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in kept.items():  # (None: a handler set outside Python)
+            signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
 def _step(net, optim, pool, cfg: DenoiserConfig, gen, host_gen, fast: bool,

@@ -103,26 +103,48 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def readable(files: list[Path], folder) -> tuple[list[Path], list[tuple]]:
-    """``(files, shapes)``: the image files whose header reads (0.3 ms each, no decoding)
-    and their array shapes; the others are left out with one note on stderr (a corrupt
-    file among 400 stopped a training run when its batch came). ``ValueError`` when none
-    reads."""
-    import warnings
+def readable(files: list[Path], folder) -> tuple[list[Path], list[int]]:
+    """``(files, channels)``: the image files that ``read_image`` decodes, as ``ImageSet.load``
+    will, and their channel counts (1 or 3, alpha left out); the others are left out with
+    one note on stderr (``decoded``). ``ValueError`` when none reads.
 
-    import imageio.v3 as iio
+    Example:
+        >>> import tempfile
+        >>> from ..io import write_image
+        >>> good = write_image(Path(tempfile.mkdtemp()) / "a.png", torch.rand(1, 3, 4, 4))
+        >>> readable([good], good.parent)[1]
+        [3]
+    """
+    kept, channels = [], []
+    for path, image in decoded(files, folder):
+        kept.append(path)
+        channels.append(image.shape[1])
+    return kept, channels
 
-    kept, shapes, bad = [], [], []
-    for f in files:
+
+def decoded(files: list[Path], folder):
+    """Yield ``(path, image)`` (``read_image``'s ``(1, C, H, W)``) for each of ``files`` that
+    decodes; the others are left out, then named in one note (``say_left_out``). Decoding,
+    not a header: a truncated file's header reads, and it stopped a GLO run at its loading.
+
+    Example:
+        >>> import tempfile
+        >>> from ..io import write_image
+        >>> good = write_image(Path(tempfile.mkdtemp()) / "a.png", torch.rand(1, 1, 4, 5))
+        >>> [image.shape for _, image in decoded([good], good.parent)]
+        [torch.Size([1, 1, 4, 5])]
+    """
+    from ..io import ImageError, read_image
+
+    bad = []
+    for path in files:
         try:
-            with warnings.catch_warnings():  # a corrupt file tries every plugin, some old
-                warnings.simplefilter("ignore")
-                shapes.append(tuple(iio.improps(f).shape))
-            kept.append(f)
-        except Exception:
-            bad.append(f)
+            image = read_image(path).image
+        except ImageError:  # one corrupt file among 400: left out, and said
+            bad.append(path)
+            continue
+        yield path, image
     say_left_out(bad, len(files), folder)
-    return kept, shapes
 
 
 def say_left_out(bad: list, total: int, folder) -> None:
@@ -148,8 +170,8 @@ class ImageSet:
         source: ``digits``, ``faces`` or a folder of images (searched recursively).
         size: side of the square images (default: 16 digits, 32 faces, 64 for a folder).
         channels: 1 or 3 (default: 1 for the named sets; for a folder 3 if any image is
-            colour, else 1, from every file's header). A file whose header cannot be read
-            is left out, with a note (``readable``).
+            colour, else 1). A file that cannot be decoded is left out, with a note
+            (``readable``).
         flips: add the horizontal mirror of every image (doubles the set).
         split: ``train`` or ``test`` for the named sets (a folder has no split).
 
@@ -176,11 +198,11 @@ class ImageSet:
             self.files = None
             self.count = self.images.shape[0]
         else:
-            self.files, shapes = readable(image_files(self.source), self.source)
+            self.files, planes = readable(image_files(self.source), self.source)
             self.size = size or 64
             # 3 if any file is colour (RGB, RGBA, palette): the first 32 files alone once
             # trained a folder gray whose 34th image was in colour
-            self.channels = channels or (3 if any(len(s) >= 3 and s[-1] in (3, 4) for s in shapes) else 1)
+            self.channels = channels or max(planes)
             self.images = None
             self.count = len(self.files)
 

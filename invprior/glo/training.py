@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed as D
+from ..messages import error_text
 from .checkpoint import FORMAT, VERSION, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder
@@ -118,6 +119,36 @@ def latent_statistics(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return z.mean(0).float(), cov.float()
 
 
+def _restore(saved: dict, decoder, codes, opt_w, opt_z, world: D.World, count: int) -> None:
+    """Put the weights, this rank's codes and the optimizer state of the checkpoint ``saved``
+    in place; ``RuntimeError`` (or ``KeyError`` ...) where one does not fit."""
+    dev = codes.weight.device
+    shape = (count, codes.weight.shape[1])
+    if tuple(saved["codes"].shape) != shape:  # (copy_ spread one saved code over them all)
+        raise RuntimeError(f"codes of shape {tuple(saved['codes'].shape)}, not {shape}")
+    decoder.load_state_dict(saved["state_dict"])
+    codes.weight.copy_(saved["codes"][world.rank :: world.size])
+    if "optim" not in saved:
+        return
+    # periodic checkpoint: continue the optimizer exactly
+    opt_w.load_state_dict(saved["optim"]["weights"])
+    z = saved["optim"]["codes"]
+    if z:
+        opt_z.state[codes.weight] = {
+            "step": z["step"],
+            "exp_avg": z["exp_avg"][world.rank :: world.size].to(dev),
+            "exp_avg_sq": z["exp_avg_sq"][world.rank :: world.size].to(dev),
+        }
+    # Adam loads moments of any shape; they failed only at the first step
+    pairs = [(p, opt_w.state[p]) for p in decoder.parameters()]
+    pairs += [(codes.weight, opt_z.state[codes.weight])]
+    for param, state in pairs:
+        for name in ("exp_avg", "exp_avg_sq"):
+            if name in state and state[name].shape != param.shape:
+                raise RuntimeError(f"optimizer {name} of shape {tuple(state[name].shape)} "
+                                   f"for a parameter of {tuple(param.shape)}")
+
+
 def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
           resume: bool = False, device: str | torch.device = "cpu", progress: bool = True,
           meta: dict | None = None) -> dict:
@@ -152,6 +183,9 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         if saved["config"].get("closed_form"):
             raise ValueError(f"'{out}' is a PCA prior, computed in one pass; there is nothing "
                              "to resume.")
+        missing = [k for k in ("codes", "step", "losses") if k not in saved]
+        if missing:  # (what a prior needs is checked by read_checkpoint; a resume needs more)
+            raise ValueError(f"the prior '{out}' is incomplete (missing {', '.join(missing)}).")
         if saved["step"] >= cfg.steps:
             raise ValueError(f"'{out}' has {saved['step']} steps already; --steps is the total "
                              "to reach, so pass more to continue it.")
@@ -183,19 +217,16 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
             images = sample.view(-1, *data.shape)
             config["rep_error"] = representation_error(images, cfg.latent, groups)
         else:
-            decoder.load_state_dict(saved["state_dict"])
-            codes.weight.copy_(saved["codes"][world.rank :: world.size])
+            try:
+                _restore(saved, decoder, codes, opt_w, opt_z, world, count)
+            except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
+                # (a file edited or cut short: a RuntimeError traceback, as load_prior's was)
+                raise ValueError(
+                    f"the prior '{out}' is damaged: its weights, codes or optimizer state do "
+                    f"not match its config ({error_text(err, 160)})."
+                ) from None
             history, first = saved["losses"].tolist(), int(saved["step"])
             config["rep_error"] = saved["config"].get("rep_error", 0.0)
-            if "optim" in saved:  # periodic checkpoint: continue the optimizer exactly
-                opt_w.load_state_dict(saved["optim"]["weights"])
-                z = saved["optim"]["codes"]
-                if z:
-                    opt_z.state[codes.weight] = {
-                        "step": z["step"],
-                        "exp_avg": z["exp_avg"][world.rank :: world.size].to(dev),
-                        "exp_avg_sq": z["exp_avg_sq"][world.rank :: world.size].to(dev),
-                    }
 
     def snapshot(step: int, final: bool) -> dict:
         # collective: every rank must call it (codes are gathered from all shards)

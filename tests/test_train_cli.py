@@ -1,0 +1,66 @@
+"""The training command's own checks, run in-process (``invprior.train.main``): what it
+refuses at once, before any step, and what it says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import invprior.cnn.training
+import invprior.glo
+from invprior.train import build_parser
+from invprior.train import main as train_main
+
+
+@pytest.fixture()
+def photos(tmp_path):
+    """A folder of four small gray PNGs."""
+    import imageio.v3 as iio
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        iio.imwrite(folder / f"{i}.png", rng.integers(0, 256, (40, 40), dtype=np.uint8))
+    return folder
+
+
+@pytest.fixture()
+def no_training(monkeypatch):
+    """Any training started fails the test: a refusal must come before it."""
+
+    def trained(*args, **kwargs):
+        raise AssertionError("it trained before refusing --out")
+
+    monkeypatch.setattr(invprior.glo, "train", trained)
+    monkeypatch.setattr(invprior.cnn.training, "train_denoiser", trained)
+
+
+@pytest.mark.parametrize("kind", ["glo", "denoiser"])
+def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, photos, capsys,
+                                                                  no_training, kind):
+    # it was said when the first checkpoint was written: after every step of the run
+    (tmp_path / "file.png").write_bytes(b"a file")
+    (tmp_path / "d.pt").mkdir()
+    args = ["--kind", kind, "--data", str(photos), "--steps", "300", "--quiet"]
+    for out, extra, says in (
+            (tmp_path / "file.png" / "e.pt", [], "is a file, not a folder."),
+            (tmp_path / "d.pt", [], "is a folder, not a .pt file."),
+            (tmp_path / "d.pt", ["--force"], "is a folder, not a .pt file.")):  # (offered)
+        assert train_main([*args, *extra, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.endswith(says + "\n") and err.count("\n") == 1
+
+
+def test_a_denoiser_or_inpainter_file_cannot_be_resumed_with_the_right_article(tmp_path, capsys):
+    out = tmp_path / "i.pt"
+    torch.save({"format": "invprior-denoiser", "config": {"task": "inpaint"}}, out)
+    assert train_main(["--data", "digits", "--out", str(out), "--resume"]) == 2
+    assert f"'{out}' is an inpainter checkpoint, which cannot be resumed" in capsys.readouterr().err
+
+
+def test_help_names_every_kind():
+    description = build_parser().description
+    for kind in ("GLO", "PCA", "denoiser", "inpainter"):
+        assert kind in description
