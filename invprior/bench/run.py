@@ -456,7 +456,7 @@ def main(argv=None) -> int:
             except ImportError:
                 continue
             # each row printed as it is done, as the other sections do (trained, when told to)
-            options = {"verbose": True} if section == "trained" else {}
+            options = {"verbose": True} if section in ("trained", "sparse") else {}
             measured = getattr(mod, function)(quick=args.quick, **options)
             if not measured and title in blocks:
                 # skipped (no GPU, no ../shared/testsets here): the block measured before stays
