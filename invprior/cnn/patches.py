@@ -54,24 +54,17 @@ def folder_images(folder, colour: bool = False) -> list[np.ndarray]:
     """
     from skimage import color
 
-    from ..glo.data import image_files, say_left_out
-    from ..io import ImageError, read_image
+    from ..glo.data import decoded, image_files
 
-    out, coloured, bad = [], False, []
-    files = image_files(folder)
-    for path in files:
-        try:
-            image = read_image(path).image[0].permute(1, 2, 0).numpy()
-        except ImageError:  # one corrupt file among 400: left out, and said
-            bad.append(path)
-            continue
+    out, coloured = [], False
+    for _, image in decoded(image_files(folder), folder):  # (a corrupt one left out, and said)
+        image = image[0].permute(1, 2, 0).numpy()
         coloured = coloured or image.shape[2] == 3
         if colour:
             image = image if image.shape[2] == 3 else np.repeat(image[..., :1], 3, axis=2)
         else:
             image = color.rgb2gray(image) if image.shape[2] == 3 else image[..., 0]
         out.append(np.clip(image, 0, 1).astype(np.float32))
-    say_left_out(bad, len(files), folder)
     if colour and not coloured:  # a colour network would learn gray only, and say nothing
         raise ValueError(f"the colour denoiser trains on colour photos, and '{folder}' holds "
                          "only gray images; leave out --channels 3 for a gray one.")
