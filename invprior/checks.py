@@ -14,7 +14,7 @@ import numbers
 import os
 import re
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -117,26 +117,6 @@ def cpu_has_amx() -> bool:
     return bool(check and check())
 
 
-@contextmanager
-def cudnn_tuned(device: torch.device):
-    """Inside: on CUDA, cuDNN times its convolution algorithms for each new shape and keeps
-    the fastest (``cudnn.benchmark``; worth it when one shape repeats: tiles, plug-and-play
-    steps, training patches). After: the process's own setting again, since a library that
-    turned a process-wide flag on for good would change the user's other networks too.
-
-    Example:
-        >>> with cudnn_tuned(torch.device("cpu")):
-        ...     torch.backends.cudnn.benchmark
-        False
-    """
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = previous or torch.device(device).type == "cuda"
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
-
-
 def check_observation(y, name: str = "y"):
     """``y`` if it is a finite floating-point ``(B, ...)`` tensor or a tuple of them (the
     measurements of a stacked operator); else ``ValueError`` in one sentence."""
@@ -223,33 +203,68 @@ def torch_as_restoring_needs():
         ...     torch.is_grad_enabled()
         True
     """
-    with _float32_by_default(), torch.inference_mode(False), torch.enable_grad():
+    with _float32_by_default(torch.float32), torch.inference_mode(False), torch.enable_grad():
         yield
 
 
-# restorations running now, in any thread, and the default dtype to give back after the last
-_RUNNING = {"count": 0, "dtype": None}
-_RUNNING_LOCK = threading.Lock()
+class _HeldWhileRunning:
+    """A process-wide torch setting held at the library's value while any of its calls that
+    needs it runs, in any thread, and given back as the caller had it when the last one
+    ends. (Saved and given back by each call, two threads' calls gave back each other's:
+    one thread built its network in float64 and failed, and the process was left in
+    float32.) A change the caller makes meanwhile, from another thread, is undone at the end.
+
+    Example:
+        >>> held = _HeldWhileRunning(torch.get_default_dtype, torch.set_default_dtype)
+        >>> with held(torch.float64), held(torch.float64):
+        ...     torch.get_default_dtype()
+        torch.float64
+        >>> torch.get_default_dtype()
+        torch.float32
+    """
+
+    def __init__(self, read, write):
+        self.read, self.write = read, write
+        self.count, self.saved, self.lock = 0, None, threading.Lock()
+
+    @contextmanager
+    def __call__(self, value):
+        counted = False
+        try:  # (entered inside the try: a Ctrl-C just after the count still gives it back)
+            with self.lock:
+                if self.count == 0:
+                    self.saved = self.read()
+                self.count, counted = self.count + 1, True
+                self.write(value)
+            yield
+        finally:
+            if counted:
+                with self.lock:
+                    self.count -= 1
+                    if self.count == 0:
+                        self.write(self.saved)
 
 
-@contextmanager
-def _float32_by_default():
-    """float32 as torch's default dtype (a process-wide setting) while any restoration runs,
-    in any thread, and the caller's again when the last one ends. (Saved and given back by
-    each call, two threads' calls gave back each other's: one built its network in float64
-    and failed, and the process was left in float32.)"""
-    with _RUNNING_LOCK:
-        if _RUNNING["count"] == 0:
-            _RUNNING["dtype"] = torch.get_default_dtype()
-            torch.set_default_dtype(torch.float32)
-        _RUNNING["count"] += 1
-    try:
-        yield
-    finally:
-        with _RUNNING_LOCK:
-            _RUNNING["count"] -= 1
-            if _RUNNING["count"] == 0:
-                torch.set_default_dtype(_RUNNING["dtype"])
+_float32_by_default = _HeldWhileRunning(torch.get_default_dtype, torch.set_default_dtype)
+_cudnn_benchmark = _HeldWhileRunning(lambda: torch.backends.cudnn.benchmark,
+                                     lambda on: setattr(torch.backends.cudnn, "benchmark", on))
+
+
+def cudnn_tuned(device: torch.device):
+    """Inside: on CUDA, cuDNN times its convolution algorithms for each new shape and keeps
+    the fastest (``cudnn.benchmark``; worth it when one shape repeats: tiles, plug-and-play
+    steps, training patches, a network prior's steps). After the last such call in any
+    thread: the process's own setting again, since a library that turned a process-wide
+    flag on for good would change the user's other networks too.
+
+    Example:
+        >>> with cudnn_tuned(torch.device("cpu")):
+        ...     torch.backends.cudnn.benchmark
+        False
+    """
+    if torch.device(device).type != "cuda":
+        return nullcontext()
+    return _cudnn_benchmark(True)
 
 
 def _check_truth(truth) -> None:

@@ -145,7 +145,8 @@ def _outputs(args) -> dict:
             raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
         if path.is_dir():
             raise UsageError(f"the {key} '{path}' is a folder; name a file.")
-        if path.exists() and not args.force and not is_special(path):  # (/dev/stdout: written into)
+        # (/dev/stdout: written into; a dangling link is there too: found only at the end)
+        if os.path.lexists(path) and not args.force and not is_special(path):
             raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
         if key != "report" and path.suffix.lower() not in WRITABLE:
             flag = "-o" if key == "output" else f"--{key}"
@@ -557,8 +558,9 @@ def _options(args) -> dict:
 
 
 def _read(args, path, ops: dict):
-    """``(y, op, truth, channels)`` for one input file; ``ops`` caches the operator per image
-    size (an inpainting mask read from the file's own alpha is the file's alone). An RGB
+    """``(y, op, truth, channels)`` for one input file; ``ops`` caches the operator of the
+    last image size read, for the next file of that size (an inpainting mask read from the
+    file's own alpha is the file's alone). An RGB
     file whose three channels are the same is read as the gray image it is (``y`` has one
     channel): ``channels`` is the count to write back (``as_read``)."""
     from tqdm.auto import tqdm
@@ -587,6 +589,9 @@ def _read(args, path, ops: dict):
     if op is None:
         op = build_operator(args, image, alpha)
         if not own:
+            # the last size's alone: files batch only with their neighbours, and one per size
+            # held a compressed-sensing matrix (up to 64 MiB) for every size of a folder
+            ops.clear()
             ops[tuple(image.shape)] = op
     y, truth = _observation(args, image, alpha, op)
     return y, op, truth, channels
@@ -767,7 +772,8 @@ def write_all(writes: dict, paths: dict) -> None:
     when one fails (a file another run wrote meanwhile, a full disk, Ctrl-C), the files
     this run had made are taken away again, so that the error said is all that happened
     and the same command can run again (the result had stayed, and the rerun refused it
-    as existing). What was there before (replaced with --force) cannot come back."""
+    as existing). What was there before (replaced with --force) cannot come back, nor what
+    went to a device (``--report /dev/stdout``)."""
     from .io import OutputExists, is_special
 
     made = []

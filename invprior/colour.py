@@ -23,7 +23,6 @@ for the colour differences 30.53. K-SVD subtracts every patch's mean, so it need
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -39,15 +38,20 @@ _OPPONENT = torch.tensor([[1 / math.sqrt(3)] * 3,
 CHROMA_OFFSET = 0.5
 
 
-@functools.lru_cache(maxsize=None)
+_MADE: dict = {}  # (dtype, device) -> the constants there (a dict: torch.compile traces it)
+
+
 def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The transform's matrix and offset ``(1, 3, 1, 1)`` on ``device``, made once: a copy to
     a GPU at every call would make the host wait for the GPU each time (PyTorch syncs after
-    a blocking copy from host memory), twice per denoiser call. Made outside inference mode,
-    so that they may enter autograd later."""
-    with torch.inference_mode(False), torch.no_grad():
-        offset = torch.tensor([0.0, CHROMA_OFFSET, CHROMA_OFFSET]).reshape(1, 3, 1, 1)
-        return _OPPONENT.to(device, dtype), offset.to(device, dtype)
+    a blocking copy from host memory), four times per colour denoiser call. Made outside
+    inference mode, so that they may enter autograd later."""
+    key = (dtype, device)
+    if key not in _MADE:
+        with torch.inference_mode(False), torch.no_grad():
+            offset = torch.tensor([0.0, CHROMA_OFFSET, CHROMA_OFFSET]).reshape(1, 3, 1, 1)
+            _MADE[key] = _OPPONENT.to(device, dtype), offset.to(device, dtype)
+    return _MADE[key]
 
 
 def to_opponent(x: torch.Tensor, centred: bool = False) -> torch.Tensor:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import NoReturn
 
 import torch
 import torch.distributed as dist
+
+# how long a failing rank other than 0 waits before it ends, so that rank 0 can say why
+LAST_WORD_SECONDS = 2.0
 
 
 @dataclass
@@ -122,5 +126,9 @@ def leave(code: int) -> NoReturn:
     if launched_size() > 1:
         sys.stdout.flush()
         sys.stderr.flush()
+        if code and not launched_main():
+            # rank 0 says the error that every rank found (once); torchrun stops the other
+            # ranks as soon as one ends badly, and had stopped rank 0 before it said it
+            time.sleep(LAST_WORD_SECONDS)
         os._exit(code)
     sys.exit(code)

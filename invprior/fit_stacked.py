@@ -34,6 +34,7 @@ import warnings
 import torch
 from torch.func import functional_call
 
+from .checks import cudnn_tuned
 from .fit import LoopConfig, Loop
 from .losses import data_loss, total_variation
 from .nets import stacked
@@ -323,7 +324,8 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
             s["index"] = torch.tensor(s["alive"], device=device)
         return None
 
-    iterations, reason, interrupted = loop.run(forward, after)
+    with cudnn_tuned(device):  # thousands of steps of one shape
+        iterations, reason, interrupted = loop.run(forward, after)
     stack.unstack()
     with torch.no_grad():
         chosen, unchosen = s["chosen"], ~s["has_chosen"]

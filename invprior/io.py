@@ -476,13 +476,27 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if bits == 32 and suffix not in (".tif", ".tiff"):
         raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
     overwrite = as_switch(overwrite, "overwrite")
+    return new_output(path, overwrite, lambda: _write_image(path, x, overwrite, bits, profile))
+
+
+def new_output(path: Path, overwrite: bool, write) -> Path:
+    """``write()`` (which writes ``path`` by ``atomic_write(..., replace=overwrite)``), or
+    ``OutputExists`` where a file is at ``path`` and ``overwrite`` is False: there already,
+    or written meanwhile by another process (``FileExistsError`` from the write).
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "a.txt"
+        >>> new_output(path, False, lambda: atomic_write(path, lambda t: Path(t).write_text("a"))).name
+        'a.txt'
+    """
     exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
                           "(overwrite=True in Python).")
     if path.exists() and not overwrite and not is_special(path):
         raise exists
     try:
-        return _write_image(path, x, overwrite, bits, profile)
-    except FileExistsError:  # written meanwhile by another process
+        return write()
+    except FileExistsError:
         raise exists from None
 
 
@@ -637,12 +651,6 @@ def _save_npy(tmp: str, data: np.ndarray) -> None:
         np.save(f, data)
 
 
-# the process's umask, read once: reading it means setting it, which another thread's
-# file creation could see in between
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
 def atomic_write(path: Path, write, replace: bool = True) -> Path:
     """Write through a temporary file in the same folder, then rename it into place; a
     folder that cannot be made or written in (or a full disk) is an ``ImageError`` in one
@@ -662,12 +670,10 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
         path = Path(os.path.realpath(path))
     _make_folder(path.parent)  # the temporary file is the write check: no probe file here
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = _new_file_beside(path)
     except OSError as err:
         raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
     try:  # (from here on, a Ctrl-C too takes the temporary file away)
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         write(tmp)
         if replace:
             os.replace(tmp, path)
@@ -679,6 +685,21 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
             raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
         raise
     return path
+
+
+def _new_file_beside(path: Path) -> str:
+    """A new empty hidden file in ``path``'s folder, ``.NAME.RANDOM.tmp``, with the usual
+    permissions: the kernel applies the process's umask as it is now (``mkstemp`` makes
+    0600 files, and reading the umask to widen them means setting it, which a thread's
+    file creation could see in between)."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 def is_special(path: str | os.PathLike) -> bool:

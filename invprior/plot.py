@@ -232,18 +232,15 @@ def plot_history(result, path: str | os.PathLike, *, overwrite: bool = False,
         >>> plot_history(run, "run.png")  # doctest: +SKIP
         PosixPath('run.png')
     """
-    from .io import ImageError, OutputExists, atomic_write
+    from .io import ImageError, atomic_write, new_output
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ImageError(f"cannot write the plot '{path}': use a .png name.")
-    exists = OutputExists(f"'{path}' already exists; choose another name or pass --force "
-                          "(overwrite=True in Python).")
-    if path.exists() and not overwrite:
-        raise exists
-    image = history_chart(result, width=width, title=title)
-    try:  # (not replace: another process may have written it meanwhile)
+
+    def write():
+        image = history_chart(result, width=width, title=title)
         return atomic_write(path, lambda tmp: image.save(tmp, format="PNG", optimize=True),
                             replace=overwrite)
-    except FileExistsError:
-        raise exists from None
+
+    return new_output(path, overwrite, write)

@@ -653,6 +653,12 @@ def test_an_output_another_run_writes_meanwhile_is_kept_and_this_run_keeps_nothi
     assert main(["--op", "denoise", str(gray), "-o", str(out), f"--{late}", str(other), *FAST]) == 2
     assert "was written by another run while this one worked" in capsys.readouterr().err
     assert other.read_bytes() == b"the other run's" and not out.exists()
+    # a dangling link there is found before the solve, not after it as a run's output
+    other.unlink()
+    other.symlink_to(tmp_path / "nowhere")
+    monkeypatch.setattr("invprior.api.solve", solve)
+    assert main(["--op", "denoise", str(gray), "-o", str(out), f"--{late}", str(other), *FAST]) == 2
+    assert "already exists; choose another name or pass --force" in capsys.readouterr().err
 
 
 def test_a_mask_or_alpha_that_hides_every_pixel_is_refused(tmp_path, gray, capsys):

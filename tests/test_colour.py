@@ -235,3 +235,14 @@ def test_the_noise_of_a_jpeg_photo_is_read_off_its_luminance():
     assert estimate_sigma(noisy)[0] == pytest.approx(
         float(np.mean([estimate_sigma(noisy[:, c : c + 1])[0] for c in range(3)])))
     assert estimate_sigma(x)[0] < 5 / 255
+
+
+def test_the_transform_made_first_in_inference_mode_still_serves_autograd():
+    """Its constants are made once per dtype and device (a copy to a GPU at every call made
+    the host wait for it); the first call may come under inference mode, and a later one
+    under autograd must still differentiate through them."""
+    with torch.inference_mode():
+        to_opponent(torch.rand(1, 3, 2, 2, dtype=torch.float64), centred=True)
+    x = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    from_opponent(to_opponent(x, centred=True), centred=True).square().sum().backward()
+    assert torch.allclose(x.grad, 2 * x.detach())

@@ -155,6 +155,32 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
 
 
+def test_outputs_take_the_umask_of_the_moment_and_ctrl_c_leaves_no_temporary_file(tmp_path):
+    """Permissions as the process's umask says when the file is written (a umask read once
+    at import had given 0644 files to a caller that set 077 later), and a Ctrl-C while an
+    output is written leaves nothing beside it."""
+    import os
+    import stat
+
+    old = os.umask(0o077)
+    try:
+        private = write_image(tmp_path / "private.png", torch.rand(1, 1, 4, 4))
+        os.umask(0o022)
+        shared = write_image(tmp_path / "shared.png", torch.rand(1, 1, 4, 4))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o644
+
+    def interrupted(tmp):
+        Path(tmp).write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "out.json", interrupted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["private.png", "shared.png"]
+
+
 def test_a_device_is_written_into_and_a_link_through_never_replaced(tmp_path):
     # as root, --report /dev/null --force had made /dev/null a plain file (os.replace), and
     # a link to a file was replaced by a file

@@ -423,11 +423,20 @@ def test_restorations_in_threads_run_in_float32_and_give_back_the_callers_defaul
     assert seen == {"inside": torch.float32, "after": torch.float64}
 
 
-def test_cudnn_autotuning_is_on_only_inside_the_library_s_calls():
+def test_cudnn_autotuning_is_on_only_inside_the_library_s_calls(monkeypatch):
     """The denoiser and the trainer tune cuDNN for their repeated shapes; the process's
     setting comes back after (it had been switched on for good at the denoiser's making).
     (A CUDA device object needs no GPU: the flag is only a setting.)"""
+    from contextlib import nullcontext
+
     from invprior.checks import cudnn_tuned
+    from invprior.priors.cnn import CNNDenoiser
+
+    asked = []
+    monkeypatch.setattr("invprior.priors.cnn.cudnn_tuned",
+                        lambda device: asked.append(str(device)) or nullcontext())
+    CNNDenoiser()(torch.rand(1, 1, 16, 16), 0.1)
+    assert asked == ["cpu"]  # the denoiser's calls go through it
 
     before = torch.backends.cudnn.benchmark
     try:

@@ -94,8 +94,8 @@ def _earlier_text(path: Path) -> str:
 
 
 def earlier_blocks(path: Path) -> dict:
-    """The blocks of an earlier file, by title: a partial rerun keeps those it does not
-    redo, and a section that skips keeps its own.
+    """The blocks of an earlier file that this benchmark wrote, by title: a partial rerun
+    keeps those it does not redo, and a section that skips keeps its own.
 
     Each block carries its own "Measured by ..." line, so its provenance stays true.
     """

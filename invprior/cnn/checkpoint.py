@@ -68,7 +68,9 @@ def load_denoiser(path: str | Path = ASSET,
     return net.eval().requires_grad_(False)
 
 
-@lru_cache(maxsize=4)
+# every shipped network (five) and a few of one's own: with four, a service alternating
+# denoising, deblurring and inpainting read every file from disk at every call
+@lru_cache(maxsize=8)
 def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
     """``(config, float32 state dict)`` of a checked denoiser file (``mtime_ns`` keys the
     cache, so a file trained again is read again)."""

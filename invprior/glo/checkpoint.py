@@ -15,11 +15,24 @@ from pathlib import Path
 import torch
 
 from ..checks import UNREADABLE_CHECKPOINT, check_diverged, check_finite_weights
+from ..messages import error_text
 
 FORMAT = "invprior-trained-prior"
 VERSION = 1
 REQUIRED = ("config", "state_dict", "latent_mean", "latent_cov")
 CONFIG_KEYS = ("kind", "latent", "shape")
+
+
+def damaged(path, parts: str, err: Exception) -> ValueError:
+    """The one sentence for a prior file whose ``parts`` (its weights, codes...) do not fit
+    its own config: a file edited or cut short, which torch reports as a traceback.
+
+    Example:
+        >>> str(damaged("p.pt", "weights", RuntimeError("size mismatch")))
+        "the prior 'p.pt' is damaged: its weights do not match its config (size mismatch)."
+    """
+    return ValueError(f"the prior '{path}' is damaged: its {parts} do not match its config "
+                      f"({error_text(err, 160)}).")
 
 
 def write_checkpoint(path: str | Path, checkpoint: dict) -> Path:

@@ -103,25 +103,6 @@ def image_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def readable(files: list[Path], folder) -> tuple[list[Path], list[int]]:
-    """``(files, channels)``: the image files that ``read_image`` decodes, as ``ImageSet.load``
-    will, and their channel counts (1 or 3, alpha left out); the others are left out with
-    one note on stderr (``decoded``). ``ValueError`` when none reads.
-
-    Example:
-        >>> import tempfile
-        >>> from ..io import write_image
-        >>> good = write_image(Path(tempfile.mkdtemp()) / "a.png", torch.rand(1, 3, 4, 4))
-        >>> readable([good], good.parent)[1]
-        [3]
-    """
-    kept, channels = [], []
-    for path, image in decoded(files, folder):
-        kept.append(path)
-        channels.append(image.shape[1])
-    return kept, channels
-
-
 def decoded(files: list[Path], folder):
     """Yield ``(path, image)`` (``read_image``'s ``(1, C, H, W)``) for each of ``files`` that
     decodes; the others are left out, then named in one note (``say_left_out``). Decoding,
@@ -164,14 +145,15 @@ def say_left_out(bad: list, total: int, folder) -> None:
 
 
 class ImageSet:
-    """Training images from a named set or a folder, loaded on demand by index.
+    """Training images from a named set or a folder (decoded once, at the training size),
+    served by index.
 
     Args:
         source: ``digits``, ``faces`` or a folder of images (searched recursively).
         size: side of the square images (default: 16 digits, 32 faces, 64 for a folder).
         channels: 1 or 3 (default: 1 for the named sets; for a folder 3 if any image is
             colour, else 1). A file that cannot be decoded is left out, with a note
-            (``readable``).
+            (``decoded``).
         flips: add the horizontal mirror of every image (doubles the set).
         split: ``train`` or ``test`` for the named sets (a folder has no split).
 
@@ -198,12 +180,17 @@ class ImageSet:
             self.files = None
             self.count = self.images.shape[0]
         else:
-            self.files, planes = readable(image_files(self.source), self.source)
-            self.size = size or 64
+            # every file decoded once, here, and kept at the training size: a file that
+            # does not decode is left out now (a truncated one, whose header reads, had
+            # stopped the run at its loading), and the run does not decode it again
+            self.size, self.files, kept = size or 64, [], []
+            for path, image in decoded(image_files(self.source), self.source):
+                self.files.append(path)
+                kept.append(resize(image, self.size))
             # 3 if any file is colour (RGB, RGBA, palette): the first 32 files alone once
             # trained a folder gray whose 34th image was in colour
-            self.channels = channels or max(planes)
-            self.images = None
+            self.channels = channels or max(x.shape[1] for x in kept)
+            self.images = torch.cat([set_channels(x, self.channels) for x in kept])
             self.count = len(self.files)
 
     @classmethod
@@ -239,26 +226,12 @@ class ImageSet:
         if any(not 0 <= i < len(self) for i in indices):
             raise ValueError(f"image indices must be in [0, {len(self)}).")
         base = [i % self.count for i in indices]
-        if self.images is not None:
-            x = self.images[base] if base else self.images[:0]
-        else:
-            x = self._read(sorted(set(base)), base)
+        x = self.images[base] if base else self.images[:0]
         mirror = torch.tensor([i >= self.count for i in indices], dtype=torch.bool)
         if mirror.any():
             x = x.clone()
             x[mirror] = x[mirror].flip(-1)
         return x
-
-    def _read(self, unique: list[int], base: list[int]) -> torch.Tensor:
-        from ..io import read_image
-
-        cache = {}
-        for i in unique:
-            img = read_image(self.files[i]).image  # ImageError (a ValueError) names the file
-            cache[i] = set_channels(resize(img, self.size), self.channels)[0]
-        if not base:
-            return torch.zeros(0, *self.shape)
-        return torch.stack([cache[i] for i in base])
 
 
 def shard(count: int, rank: int, world: int) -> list[int]:

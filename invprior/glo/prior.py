@@ -13,8 +13,7 @@ import torch
 from torch import nn
 
 from ..checks import torch_as_restoring_needs
-from ..messages import error_text
-from .checkpoint import FORMAT, VERSION, read_checkpoint
+from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint
 from .decoders import build_decoder
 from .pca import cholesky
 
@@ -142,8 +141,5 @@ def load_prior(path: str | Path) -> TrainedPrior:
         cov = torch.as_tensor(ck["latent_cov"]).float().reshape(decoder.latent, decoder.latent)
         cholesky(cov)
     except (ValueError, RuntimeError, TypeError, KeyError) as err:
-        raise ValueError(
-            f"the prior '{path}' is damaged: its weights or latent statistics do not match its "
-            f"config ({error_text(err, 160)})."
-        ) from None
+        raise damaged(path, "weights or latent statistics", err) from None
     return TrainedPrior(decoder, mean, cov, config, path)

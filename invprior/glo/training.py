@@ -24,8 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed as D
-from ..messages import error_text
-from .checkpoint import FORMAT, VERSION, read_checkpoint, write_checkpoint
+from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder
 from .losses import LOSSES, reconstruction_loss
@@ -221,10 +220,7 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
                 _restore(saved, decoder, codes, opt_w, opt_z, world, count)
             except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
                 # (a file edited or cut short: a RuntimeError traceback, as load_prior's was)
-                raise ValueError(
-                    f"the prior '{out}' is damaged: its weights, codes or optimizer state do "
-                    f"not match its config ({error_text(err, 160)})."
-                ) from None
+                raise damaged(out, "weights, codes or optimizer state", err) from None
             history, first = saved["losses"].tolist(), int(saved["step"])
             config["rep_error"] = saved["config"].get("rep_error", 0.0)
 

@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 import operators as O
 
-from ..checks import resolve_device
+from ..checks import cudnn_tuned, resolve_device
 from ..cnn.inpainter import ASSET, ROTATIONS, inpaint, load_denoiser
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side
@@ -131,7 +131,7 @@ class InpainterPrior(ItemwisePrior):
         per_call = max(1, self.pixels // (h * w))
         calls = ROTATIONS * math.ceil(b * c / per_call) * tile_count(h, w, self.tile)
         with tqdm(total=calls, desc=desc, unit="tile", disable=not progress or calls < 2,
-                  leave=False) as bar:
+                  leave=False) as bar, cudnn_tuned(self.device):  # (tiles and turns: one shape)
             out = inpaint(self.net, y, op.mask, planes_per_call=per_call, tile=self.tile,
                           done=bar.update)
         how = f"trained inpainter ({ROTATIONS} turns averaged)"
