@@ -144,17 +144,17 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     seen, unique = {}, []
     sources = {job.source.resolve(): job.source for job in jobs}
     for job in jobs:
-        if job.output.resolve() in others:
+        real = job.output.resolve()  # (links followed: an output may lead onto an input)
+        if real in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
                              "input (--mask or --kernel); choose another output folder.")
-        if job.output.resolve() == job.source.resolve():
+        if real == job.source.resolve():
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
-        if job.output.resolve() in sources:  # (a link in the output folder to another input)
+        if real in sources:  # (a link in the output folder to another input)
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite the "
-                             f"input '{sources[job.output.resolve()]}'; choose another output "
-                             "folder.")
-        first = seen.setdefault(job.output.resolve(), job.source)
+                             f"input '{sources[real]}'; choose another output folder.")
+        first = seen.setdefault(real, job.source)
         if first is job.source:
             unique.append(job)
         elif first.resolve() != job.source.resolve():

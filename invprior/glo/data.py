@@ -177,21 +177,19 @@ class ImageSet:
             self.channels = channels or 1
             self.images = set_channels(resize(named_set(self.source, split), self.size),
                                        self.channels)
-            self.files = None
             self.count = self.images.shape[0]
         else:
             # every file decoded once, here, and kept at the training size: a file that
             # does not decode is left out now (a truncated one, whose header reads, had
             # stopped the run at its loading), and the run does not decode it again
-            self.size, self.files, kept = size or 64, [], []
-            for path, image in decoded(image_files(self.source), self.source):
-                self.files.append(path)
-                kept.append(resize(image, self.size))
+            self.size = size or 64
+            kept = [resize(image, self.size)
+                    for _, image in decoded(image_files(self.source), self.source)]
             # 3 if any file is colour (RGB, RGBA, palette): the first 32 files alone once
             # trained a folder gray whose 34th image was in colour
             self.channels = channels or max(x.shape[1] for x in kept)
             self.images = torch.cat([set_channels(x, self.channels) for x in kept])
-            self.count = len(self.files)
+            self.count = self.images.shape[0]
 
     @classmethod
     def from_tensor(cls, images: torch.Tensor, name: str = "tensor",
@@ -207,7 +205,7 @@ class ImageSet:
         if not square:
             raise ValueError("images must be a (N, C, H, W) tensor of square images.")
         self = cls.__new__(cls)
-        self.source, self.flips, self.files = name, bool(flips), None
+        self.source, self.flips = name, bool(flips)
         self.images = images.float().contiguous()
         self.count, self.channels, self.size = images.shape[0], images.shape[1], images.shape[-1]
         return self
