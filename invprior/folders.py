@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import time
@@ -55,11 +56,13 @@ class Tally:
     seconds: float = 0.0
     psnrs: list = field(default_factory=list)
     interrupted: bool = False
+    left: int = 0  # not reached: the run stopped because no output could be written
 
     def line(self, out_dir: Path) -> str:
         """One-line summary, e.g. ``restored 3 files, skipped 1, failed 0 in 2.1 s -> out``."""
+        left = f", left {self.left} (not reached)" if self.left else ""
         text = (f"restored {self.done} file{'s' * (self.done != 1)}, skipped {self.skipped} "
-                f"(output exists), failed {self.failed} in {self.seconds:.1f} s -> {out_dir}")
+                f"(output exists), failed {self.failed}{left} in {self.seconds:.1f} s -> {out_dir}")
         if self.psnrs:
             text += f"; mean PSNR {sum(self.psnrs) / len(self.psnrs):.2f} dB"
         return text
@@ -197,6 +200,15 @@ def _inside(path: Path, folder: Path) -> bool:
     return folder.resolve() in path.resolve().parents
 
 
+# a write that fails so fails for every file after it: the run stops instead of restoring
+# each remaining file (hours, for a network prior) only to throw it away
+WHOLE_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class _Stop(Exception):
+    """No more output can be written: the folder run stops (its files are left for a rerun)."""
+
+
 def output_name(rel: Path) -> Path:
     """The output's relative path: the input's, as PNG unless its format is lossless (a
     JPEG's restoration is not put through JPEG again)."""
@@ -215,7 +227,9 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             fails this file only.
         restore: ``restore(items) -> [(image (1, C, H, W), psnr or None)]`` for a list of
             items of one key; a ``ValueError``, ``RuntimeError`` (CUDA out of memory is one)
-            or ``MemoryError`` fails those files, and the run goes on.
+            or ``MemoryError`` fails those files, and the run goes on. A write that fails
+            for the whole disk (full, read-only, over quota), or two writes in a row that
+            fail, stop the run: the files not reached are counted in ``Tally.left``.
         force: restore files whose output exists too (else they are skipped).
         world: ``distributed.World`` (default: one process).
         max_values: the most values (items x their size) restored together (default: the
@@ -227,7 +241,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
-    from .io import OutputExists, bits_to_write, colour_profile, write_image
+    from .io import CannotWrite, OutputExists, bits_to_write, colour_profile, write_image
     from .priors.base import GROUP_VALUES
 
     world, max_values = world or World(), max_values or GROUP_VALUES
@@ -235,6 +249,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     mine = jobs[world.rank :: world.size]
     bar = tqdm(total=len(mine), desc="files", unit="file", disable=not progress, leave=False)
     pending: list = []  # (job, key, item) waiting to be restored together
+    unwritten = [0]  # writes that failed in a row
+    reached = 0  # the files from mine[reached] on are not reached when the run stops
 
     def fail(job, err):
         tally.failed += 1
@@ -255,24 +271,33 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 fail(job, err)
             bar.update(len(batch))
             return
-        for (job, _, _), (image, quality) in zip(batch, outputs):
+        for n, ((job, _, _), (image, quality)) in enumerate(zip(batch, outputs)):
             try:
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,
                             bits=bits_to_write(job.source, job.output, image),
                             profile=colour_profile(job.source))
                 tally.done += 1
+                unwritten[0] = 0
                 if quality is not None:
                     tally.psnrs.append(quality)
             except OutputExists:
                 tally.skipped += 1
                 say(f"skipped: {job.output} appeared while {job.source} was restored (kept).")
+            except CannotWrite as err:
+                fail(job, err)
+                unwritten[0] += 1
+                if err.errno in WHOLE_DISK or unwritten[0] >= 2:
+                    bar.update(len(batch))
+                    # (the batch's other files are restored but cannot be written either)
+                    tally.left += len(batch) - n - 1
+                    raise _Stop from err
             except (ValueError, OSError) as err:
                 fail(job, err)
         bar.update(len(batch))
 
     try:
-        for job in mine:
+        for reached, job in enumerate(mine):
             if job.output.is_dir():  # (counted as an output there: skipped, never restored)
                 fail(job, f"the output '{job.output}' is a folder")
                 bar.update(1)
@@ -292,14 +317,21 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                             (len(pending) + 1) * _values(entry) > max_values):
                 flush()
             pending.append((job, key, entry))
+        reached = len(mine)
         flush()
     except KeyboardInterrupt:  # what is pending is not written: a rerun restores it
         tally.interrupted = True
+    except _Stop:
+        tally.left += len(mine) - reached
+        say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "
+            "not reached); free space or fix the output folder, then run the same command "
+            "again to resume.")
     finally:
         bar.close()
     tally.seconds = time.perf_counter() - start
-    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed], dtype=torch.float64), world)
-    tally.done, tally.skipped, tally.failed = (int(v) for v in counts.tolist())
+    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left],
+                                  dtype=torch.float64), world)
+    tally.done, tally.skipped, tally.failed, tally.left = (int(v) for v in counts.tolist())
     tally.psnrs = _gather(tally.psnrs, world)
     return tally
 

@@ -59,6 +59,15 @@ class OutputExists(ImageError):
     """An output file that is there already (``write_image`` without ``overwrite``)."""
 
 
+class CannotWrite(ImageError):
+    """An output that the system refused (a folder that cannot be made, a full disk...);
+    ``errno`` is the ``OSError``'s, so that a caller can tell a full disk from one file."""
+
+    def __init__(self, message: str, code: int | None = None):
+        super().__init__(message)
+        self.errno = code
+
+
 class Loaded(NamedTuple):
     """An image read from disk: ``image`` (1, C, H, W) and ``alpha`` (1, 1, H, W) or None."""
 
@@ -522,14 +531,17 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
         if bits == 16:
             raise ImageError(f"cannot write '{path}': JPEG holds 8 bits per value; use .tif.")
         plain = data[..., 0] if data.shape[-1:] == (1,) else data  # Pillow: gray as (H, W)
-        return write(lambda tmp: iio.imwrite(tmp, plain, extension=".jpg",
-                                             quality=JPEG_QUALITY, subsampling=0, **embed))
-    if suffix == ".png":
+        encoded = iio.imwrite("<bytes>", plain, extension=".jpg", quality=JPEG_QUALITY,
+                              subsampling=0, **embed)
+    elif suffix == ".png":
         if bits == 16 and data.ndim == 3:
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
-        return write(lambda tmp: iio.imwrite(tmp, data, extension=".png",
-                                             compress_level=PNG_LEVEL, **embed))
-    return write(lambda tmp: iio.imwrite(tmp, data, extension=".tif", plugin="tifffile", **embed))
+        encoded = iio.imwrite("<bytes>", data, extension=".png", compress_level=PNG_LEVEL, **embed)
+    else:
+        encoded = iio.imwrite("<bytes>", data, extension=".tif", plugin="tifffile", **embed)
+    # (encoded in memory and written here: imageio's own file, whose close failed on a full
+    # disk, was closed again by the garbage collector, which printed a traceback)
+    return write(lambda tmp: Path(tmp).write_bytes(encoded))
 
 
 def _pixels(x, path: Path) -> np.ndarray:
@@ -664,7 +676,7 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
         try:
             write(str(path))
         except OSError as err:
-            raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
+            raise _refused(f"cannot write '{path}'", err) from None
         return path
     if path.is_symlink() and path.exists():  # the file it points to, not the link itself
         path = Path(os.path.realpath(path))
@@ -672,7 +684,7 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
     try:
         tmp = _new_file_beside(path)
     except OSError as err:
-        raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
+        raise _refused(f"cannot write '{path}'", err) from None
     try:  # (from here on, a Ctrl-C too takes the temporary file away)
         write(tmp)
         if replace:
@@ -682,7 +694,7 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(err, OSError) and not isinstance(err, FileExistsError):
-            raise ImageError(f"cannot write '{path}': {_reason(err)}.") from None
+            raise _refused(f"cannot write '{path}'", err) from None
         raise
     return path
 
@@ -751,7 +763,7 @@ def check_writable(folder: str | os.PathLike) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as err:
-        raise ImageError(f"cannot write in '{folder}': {_reason(err)}.") from None
+        raise _refused(f"cannot write in '{folder}'", err) from None
 
 
 def _make_folder(folder: Path) -> None:
@@ -762,7 +774,13 @@ def _make_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ImageError(f"cannot write in '{folder}': {_reason(err)}.") from None
+        raise _refused(f"cannot write in '{folder}'", err) from None
+
+
+def _refused(what: str, err: OSError) -> CannotWrite:
+    """``CannotWrite`` saying ``what`` and why, e.g. "cannot write 'a.png': no space left on
+    device."."""
+    return CannotWrite(f"{what}: {_reason(err)}.", err.errno)
 
 
 def _reason(err: OSError) -> str:

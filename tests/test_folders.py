@@ -221,6 +221,37 @@ def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp
     assert any("c.png' is a folder" in line for line in said)
 
 
+@pytest.mark.parametrize("code, failed", [(28, 1), (13, 2)])  # ENOSPC; EACCES
+def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, monkeypatch,
+                                                                        code, failed):
+    # a full disk (or an output folder made unwritable) had every remaining file restored,
+    # minutes each for a network prior, then each failed at its write
+    import invprior.io
+    from invprior.folders import find_jobs, restore_files
+
+    for name in "abcde":
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, 8, 8))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+    restored = []
+
+    def full(path, *args, **kwargs):
+        raise invprior.io.CannotWrite(f"cannot write '{path}': {os.strerror(code)}.", code)
+
+    def restore(items):
+        restored.extend(items)
+        return [(x, None) for x in items]
+
+    monkeypatch.setattr(invprior.io, "write_image", full)
+    said = []
+    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+                          force=False, progress=False, say=said.append, max_values=2 * 64)
+    assert (tally.done, tally.failed, tally.left) == (0, failed, 5 - failed)
+    assert len(restored) == 2  # one batch of two, not five files restored for nothing
+    assert said[-1].startswith(f"stopped: no output can be written ({5 - failed} files not reached)")
+    assert f"left {5 - failed} (not reached)" in tally.line(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_file_named_twice_is_restored_once(tmp_path, photos):
     from invprior.folders import find_jobs
 
