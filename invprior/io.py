@@ -745,8 +745,10 @@ def _link_new(tmp: str, path: Path) -> None:
 
 
 def check_writable(folder: str | os.PathLike) -> None:
-    """Make ``folder`` if it is missing, and check that a file can be written in it: else
-    ``ImageError`` in one sentence (asked before minutes of solving, not after them).
+    """Check that a file can be written in ``folder``, or, where it is missing, that it can be
+    made (its nearest existing parent is a folder we can write in): else ``ImageError`` in one
+    sentence, asked before minutes of solving, not after them. Nothing is made here: a run
+    refused later leaves no empty folder behind (the write makes it).
 
     Example:
         >>> import tempfile
@@ -758,9 +760,11 @@ def check_writable(folder: str | os.PathLike) -> None:
         True
     """
     folder = Path(folder)
-    _make_folder(folder)
+    there = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not there.is_dir():
+        raise ImageError(f"cannot write in '{folder}': '{there}' is a file, not a folder.")
     try:
-        with tempfile.TemporaryFile(dir=folder):
+        with tempfile.TemporaryFile(dir=there):
             pass
     except OSError as err:
         raise _refused(f"cannot write in '{folder}'", err) from None

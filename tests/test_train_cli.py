@@ -53,6 +53,13 @@ def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path, phot
         assert err.startswith("error: ") and err.endswith(says + "\n") and err.count("\n") == 1
 
 
+def test_a_run_refused_after_the_write_check_leaves_no_empty_folder(tmp_path, capsys, no_training):
+    # the check made --out's folder, then --data's refusal left it there, empty
+    assert train_main(["--kind", "glo", "--out", str(tmp_path / "new" / "sub" / "g.pt")]) == 2
+    assert "needs --data" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 def test_a_denoiser_or_inpainter_file_cannot_be_resumed_with_the_right_article(tmp_path, capsys):
     out = tmp_path / "i.pt"
     torch.save({"format": "invprior-denoiser", "config": {"task": "inpaint"}}, out)
