@@ -232,15 +232,14 @@ def test_ctrl_c_before_any_row_writes_nothing(tmp_path, capsys, ctrl_c_at):
 def test_ctrl_c_in_a_section_block_keeps_its_earlier_block(tmp_path, capsys, monkeypatch):
     from invprior.io import write_image
 
-    (tmp_path / "shared" / "testsets" / "set5").mkdir(parents=True)
-    write_image(tmp_path / "shared" / "testsets" / "set5" / "a.png", torch.rand(1, 3, 64, 64))
-    (tmp_path / "repo").mkdir()
-    monkeypatch.chdir(tmp_path / "repo")  # where ../shared/testsets is the one above
+    # (--testsets: the set is found there; had it not been, nothing was measured and exit 0)
+    write_image(tmp_path / "sets" / "set5" / "a.png", torch.rand(1, 3, 64, 64))
     out = tmp_path / "BENCH.md"
     out.write_text(OURS + "\n## Super-resolution x4, Set5 (../shared/testsets)\n\n"
                    "_Measured by `python -m invprior.bench --sections set5 --quick` on a day._\n\n| 30.68 |\n")
     fake_solve(monkeypatch, interrupt_at=1)
-    assert main(["--sections", "operators,set5", "--quick", "-o", str(out)]) == 130
+    assert main(["--sections", "operators,set5", "--quick", "-o", str(out),
+                 "--testsets", str(tmp_path / "sets")]) == 130
     text = out.read_text()
     assert "| 30.68 |" in text and "| Blur sigma 2 (circular) |" in text  # operators: measured
     assert "wrote what was measured before it" in capsys.readouterr().err

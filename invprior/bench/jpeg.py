@@ -121,7 +121,7 @@ def run(quick: bool = False, root: str | Path = "../shared/testsets") -> list[di
 def markdown(rows: list[dict]) -> str:
     """The table of these rows."""
     if not rows:
-        return "../shared/testsets/kodak24 was not found: nothing measured."
+        return "Kodak24 was not found in the test sets' folder (--testsets): nothing measured."
     out = [f"Middle 256x256 of the first {rows[0]['images']} Kodak24 photos, degraded, saved as "
            "JPEG (imageio, Pillow), restored by the default prior; PSNR (dB), mean noise levels "
            "(/255; 0 where none is read). A small image's JPEG column is its bicubic upsampling.", "",

@@ -383,6 +383,8 @@ def main(argv=None) -> int:
     p.add_argument("--priors", default=None, help="untrained priors run in the dip section (default: dip,decoder)")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--testsets", default="../shared/testsets",
+                   help="folder holding set12/, set5/ and kodak24/ (standard, jpeg, set5 sections)")
     p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
     args = p.parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
@@ -457,6 +459,8 @@ def main(argv=None) -> int:
                 continue
             # each row printed as it is done, as the other sections do (trained, when told to)
             options = {"verbose": True} if section in ("trained", "sparse") else {}
+            if section in ("standard", "jpeg", "set5"):
+                options["root"] = args.testsets
             measured = getattr(mod, function)(quick=args.quick, **options)
             if not measured and title in blocks:
                 # skipped (no GPU, no ../shared/testsets here): the block measured before stays

@@ -113,7 +113,7 @@ def run(quick: bool = False, root: str | Path = TESTSETS) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     """Our rows beside the published ones."""
     if not rows:
-        return "Set5 was not found (../shared/testsets/set5): nothing measured.\n"
+        return "Set5 was not found in the test sets' folder (--testsets): nothing measured.\n"
     header = ["| method | PSNR (dB) | seconds / image |", "|---|---|---|"]
     clean = [r for r in rows if not r.get("noise")]
     noisy = [r for r in rows if r.get("noise")]

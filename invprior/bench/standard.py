@@ -144,7 +144,7 @@ def run(quick: bool = False, root: str | Path = TESTSETS) -> list[dict]:
 def markdown(rows: list[dict]) -> str:
     """A table per set: our rows and bm3d (measured) beside the published ones."""
     if not rows:
-        return ("No standard test set was found (../shared/testsets): nothing measured.")
+        return "No standard test set was found in the test sets' folder (--testsets): nothing measured."
     lines = []
     for name in dict.fromkeys(r["set"] for r in rows):
         mine = [r for r in rows if r["set"] == name]
