@@ -423,6 +423,37 @@ def test_restorations_in_threads_run_in_float32_and_give_back_the_callers_defaul
     assert seen == {"inside": torch.float32, "after": torch.float64}
 
 
+def test_seeded_first_weights_drawn_in_threads_are_those_of_one_thread():
+    """A thread's seed and draws fell between another's (fork_rng is no lock): three threads
+    making seeded deep image priors got another network than one thread in 10 runs of 20.
+    Here the second thread tries to seed while the first is between its two draws."""
+    import threading
+
+    from invprior.checks import drawn_apart
+
+    first_drew, second_in, drawn = threading.Event(), threading.Event(), {}
+
+    def first():
+        with drawn_apart(3):
+            a = torch.rand(1)
+            first_drew.set()
+            second_in.wait(0.5)  # (it cannot come in: the draws are kept apart)
+            drawn["first"] = torch.cat([a, torch.rand(1)])
+
+    def second():
+        first_drew.wait(10)
+        with drawn_apart(5):
+            second_in.set()
+            torch.rand(4)
+
+    threads = [threading.Thread(target=f) for f in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert torch.equal(drawn["first"], torch.rand(2, generator=torch.Generator().manual_seed(3)))
+
+
 def test_cudnn_autotuning_is_on_only_inside_the_library_s_calls(monkeypatch):
     """The denoiser and the trainer tune cuDNN for their repeated shapes; the process's
     setting comes back after (it had been switched on for good at the denoiser's making).

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import UNREADABLE_CHECKPOINT, check_finite_weights
+from ..checks import UNREADABLE_CHECKPOINT, check_finite_weights, drawn_apart
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from ..weights import weight_file
 from .unet import DenoiserUNet
@@ -60,7 +60,7 @@ def load_denoiser(path: str | Path = ASSET,
     try:
         # (the random initialisation that the weights then replace must not move the
         # caller's random stream: a torch.rand after solve() differed)
-        with torch.random.fork_rng(devices=[]):
+        with drawn_apart():
             net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
         net.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checks import torch_as_restoring_needs
+from ..checks import drawn_apart, torch_as_restoring_needs
 from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint
 from .decoders import build_decoder
 from .pca import cholesky
@@ -134,7 +134,7 @@ def load_prior(path: str | Path) -> TrainedPrior:
     config = ck["config"]
     try:
         # (its random first weights, replaced by the file's, drew from the caller's stream)
-        with torch.random.fork_rng(devices=[]):
+        with drawn_apart():
             decoder = build_decoder(config)
         decoder.load_state_dict(ck["state_dict"])
         mean = torch.as_tensor(ck["latent_mean"]).float().reshape(decoder.latent)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from operators.base import as_switch
 
-from ..checks import is_number, resolve_device, resolve_precision, whole_number
+from ..checks import drawn_apart, is_number, resolve_device, resolve_precision, whole_number
 from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
@@ -166,8 +166,7 @@ def make_generator(
         config = replace(config, channels=config.channels[:fit])
     levels = len(config.channels)
     ph, pw = padded_size(h, w, 2**levels)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with drawn_apart(seed):
         if name == "dip":
             extra = 0 if guide is None else guide.shape[1]
             net = SkipNet(
