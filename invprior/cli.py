@@ -988,11 +988,13 @@ def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C (or SIGTERM) ended the
     solve (the best image so far is written all the same) or came before there was one; with several
     images, 1 when some file failed (the others are restored)."""
-    from .distributed import launched_main, stop_on_sigterm
+    from .console import steady_streams, stop_on_signals
+    from .distributed import launched_main
     from .folders import is_many
 
+    steady_streams()  # (before argparse: --help into | head had ended in a traceback)
     args = build_parser().parse_args(argv)
-    stop_on_sigterm()
+    stop_on_signals()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:
         fill_op_defaults(args)

@@ -98,19 +98,6 @@ def barrier(world: World) -> None:
         dist.barrier()
 
 
-def stop_on_sigterm() -> None:
-    """Take SIGTERM (a job scheduler's or ``kill``'s stop) as Ctrl-C, so that a command ends
-    by its own rules (temporary files removed, what is done written, a hint to resume)
-    instead of at once with a temporary file left behind."""
-    import signal
-
-    try:
-        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, signal.default_int_handler)
-    except ValueError:  # not the main thread (main() called from a thread): left as it is
-        pass
-
-
 def leave(code: int) -> NoReturn:
     """End the command with exit status ``code``; a torchrun rank skips Python's finalisation.
 

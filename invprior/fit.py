@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .console import stopped_by
 from .losses import data_loss, total_variation
 from .metrics import psnr
 from .result import Result
@@ -113,7 +114,7 @@ class Loop:
                     reason = f"time limit of {self.max_seconds:g} s after {done} iterations"
                     break
         except KeyboardInterrupt:
-            reason, interrupted = "interrupted (Ctrl-C)", True
+            reason, interrupted = f"interrupted ({stopped_by()})", True
         finally:
             self.bar.close()
         return done, reason, interrupted

@@ -30,7 +30,8 @@ import torch
 
 from .allocator import keep_freed_memory
 from .cli import as_flags
-from .distributed import launched_main, stop_on_sigterm
+from .console import steady_streams, stop_on_signals
+from .distributed import launched_main
 
 ASSET_COMMANDS = {
     "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
@@ -340,8 +341,9 @@ HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
 
 
 def main(argv=None) -> int:
+    steady_streams()  # console.py: a closed stderr or a gone pipe had ended the training
     args = build_parser().parse_args(argv)
-    stop_on_sigterm()
+    stop_on_signals()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     if argv is not None:
         sys.argv[1:] = list(argv)  # so the saved command is the one run

@@ -558,8 +558,10 @@ def _interrupted_run(args, marker: bytes, seconds_after: float = 1.0, sig: str =
     proc = subprocess.Popen(
         [sys.executable, "-m", "invprior.solve", *args], cwd=root, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        # a child of a shell's background job would inherit an ignored SIGINT
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        # a child of a shell's background job would inherit an ignored SIGINT (of nohup's,
+        # an ignored SIGHUP)
+        preexec_fn=lambda: [signal.signal(getattr(signal, s), signal.SIG_DFL)
+                            for s in ("SIGINT", "SIGTERM", "SIGHUP")])
     seen = b""
     while marker not in seen:
         chunk = proc.stderr.read1(4096)
@@ -585,16 +587,17 @@ def test_ctrl_c_writes_the_best_image_so_far_default_prior(tmp_path):
     assert torch.equal(restored.image[observed], holes.image[observed])  # kept exactly
 
 
-@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_ctrl_c_writes_the_best_image_so_far_deep_image_prior(tmp_path, gray, sig):
-    # SIGTERM (a scheduler's stop) ends a run as Ctrl-C does; it killed the process at once,
-    # and during a write left the temporary file behind
+    # SIGTERM (a scheduler's stop) and SIGHUP (the terminal closed) end a run as Ctrl-C
+    # does; they killed the process at once, and during a write left the temporary file behind
     out = tmp_path / "restored.png"
     code, err = _interrupted_run(["--op", "denoise", str(gray), "-o", str(out), "--prior", "dip",
                                   "--iters", "100000", "--stop", "none", "--init", "none"],
                                  b"loss=", sig=sig)  # (no warm start: before a step, nothing is written)
     assert code == 130, err[-2000:]
     assert "Traceback" not in err and "interrupted: wrote the best estimate so far" in err
+    assert f"(interrupted ({'Ctrl-C' if sig == 'SIGINT' else sig})" in err  # (it said Ctrl-C)
     assert read_image(out).image.shape == (1, 1, 64, 64)
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # none left
 

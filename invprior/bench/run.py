@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from ..allocator import keep_freed_memory
+from ..console import steady_streams, stop_on_signals, stopped_by
 from ..cli import HelpWithDefaults
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
@@ -386,7 +387,9 @@ def main(argv=None) -> int:
     p.add_argument("--testsets", default="../shared/testsets",
                    help="folder holding set12/, set5/ and kodak24/ (standard, jpeg, set5 sections)")
     p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
+    steady_streams()  # console.py: its rows printed into a gone pipe had ended the run
     args = p.parse_args(argv)
+    stop_on_signals()  # SIGTERM and SIGHUP end it as Ctrl-C does: the rows measured are kept
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     # each once, in the order asked ("--cases a,a" had measured a twice, and written it twice)
     sections = list(dict.fromkeys(s.strip() for s in args.sections.split(",") if s.strip()))
@@ -475,10 +478,10 @@ def main(argv=None) -> int:
         # once more in case Ctrl-C came during that write. The one under way is left out.
         if rows or fresh:
             write()
-            print(f"interrupted (Ctrl-C): wrote what was measured before it to {args.output}, "
+            print(f"interrupted ({stopped_by()}): wrote what was measured before it to {args.output}, "
                   f"with the earlier rows and blocks of the rest.", file=sys.stderr)
         else:
-            print(f"interrupted (Ctrl-C) before anything was measured: {args.output} was not "
+            print(f"interrupted ({stopped_by()}) before anything was measured: {args.output} was not "
                   f"written.", file=sys.stderr)
         return 130
     print(f"wrote {args.output}")

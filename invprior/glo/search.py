@@ -30,6 +30,7 @@ from operators.base import as_switch
 
 from ..checks import (batch_size, check_lr, check_observation, is_number, item as _item,
                       resolve_device, to_device, whole_number)
+from ..console import stopped_by
 from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
@@ -256,7 +257,7 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     done = len(losses)
     losses = torch.stack(losses).cpu() if losses else torch.zeros(0, batch * restarts)
     errors = torch.stack(errors).cpu() if errors else torch.zeros(0, batch * restarts)
-    reason = (f"latent search: interrupted (Ctrl-C) after {done} iterations" if interrupted
+    reason = (f"latent search: interrupted ({stopped_by()}) after {done} iterations" if interrupted
               else f"latent search: {iters} iteration{'s' * (iters != 1)}, best of {restarts} "
                    f"restart{'s' * (restarts != 1)}")
     best_z = best["z"]

@@ -37,6 +37,7 @@ import operators as O
 from operators.base import TOP_BAND
 
 from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
+from ..console import stopped_by
 from ..metrics import psnr
 from ..noise_level import estimate_noise, top_band_sigma
 from ..operator_checks import check_forward, users_operator
@@ -406,4 +407,4 @@ def not_started(op, y) -> Result:
     if estimate is None:
         shape = op.input_shape_for(tuple(y.shape)) if isinstance(y, torch.Tensor) else None
         estimate = torch.zeros(1, *shape[-3:], device=y.device) if shape else y
-    return Result(estimate.clamp(0, 1), stop_reason="not started (Ctrl-C)", interrupted=True)
+    return Result(estimate.clamp(0, 1), stop_reason=f"not started ({stopped_by()})", interrupted=True)

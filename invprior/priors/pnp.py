@@ -49,6 +49,7 @@ import operators as O
 from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
+from ..console import stopped_by
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
@@ -390,7 +391,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 if last:
                     break
     except KeyboardInterrupt:
-        reason = f"interrupted (Ctrl-C) after {done} iterations"
+        reason = f"interrupted ({stopped_by()}) after {done} iterations"
     finally:
         bar.close()
     interrupted = reason.startswith("interrupted")

@@ -1,0 +1,114 @@
+"""What a command does at its start: its output streams made steady (what it prints can no
+longer end it), and the signals that stop a job taken as Ctrl-C.
+
+A restoration's outputs are its files; its progress bars and summary line are a courtesy.
+Yet a progress bar written to a closed stderr (``2>&-``) or into a pipe whose reader has
+gone (``cmd 2>&1 | tee log``, tee killed), or a summary line printed to ``| head -1``,
+raised ``OSError`` in the middle of the work: the solve was lost with nothing written
+(or a traceback came after it). A file name that the terminal's encoding cannot show
+(``PYTHONIOENCODING=ascii``, a name that is not UTF-8) failed the same way at the summary.
+
+``steady_streams()`` (called at the start of ``python -m invprior.solve``, ``.train`` and
+``.bench``) opens the null device for a stream closed before the start, writes characters
+the encoding cannot show as escapes (``\\u0444``), and sends a stream that fails later to
+the null device, so the command goes on and ends with its own exit status. A caller's own
+replacement streams (a notebook's, pytest's) are left as they are.
+
+Example:
+    >>> import io
+    >>> broken = _Steady(io.StringIO())
+    >>> broken._stream.close()  # as a pipe whose reader has gone
+    >>> broken.write("still fine\\n")
+    11
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["steady_streams", "stop_on_signals", "stopped_by"]
+
+
+def steady_streams() -> None:
+    """Make this process's own stdout and stderr steady (module docstring); idempotent."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:  # closed before the start: Python gives None, tqdm then failed
+            setattr(sys, name, open(os.devnull, "w"))
+        elif stream is getattr(sys, f"__{name}__"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (AttributeError, ValueError, OSError):
+                pass
+            setattr(sys, name, _Steady(stream))
+
+
+class _Steady:
+    """A text stream whose writes and flushes never raise ``OSError``: the first failure
+    points its file descriptor at the null device (as Python's documentation advises for
+    ``BrokenPipeError``, so that the final flush at exit is quiet too), and the text is
+    dropped. Everything else is the stream's own."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):  # (ValueError: a stream closed under us)
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._gone()
+
+    def _gone(self) -> None:
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+_STOPPED_BY = ["Ctrl-C"]  # the last stop: a signal's name, once one came
+
+
+def stopped_by() -> str:
+    """What stopped the run, for its messages: ``"Ctrl-C"``, ``"SIGTERM"`` or ``"SIGHUP"``
+    (a job stopped by its scheduler had said "interrupted (Ctrl-C)").
+
+    Example:
+        >>> stopped_by()
+        'Ctrl-C'
+    """
+    return _STOPPED_BY[0]
+
+
+def stop_on_signals() -> None:
+    """Take SIGTERM (a job scheduler's or ``kill``'s stop) and SIGHUP (the terminal or the ssh
+    session closed) as Ctrl-C, so that a command ends by its own rules (temporary files
+    removed, what is done written, a hint to resume) instead of at once with a temporary
+    file left behind and the work lost (SIGHUP had lost a deep image prior's minutes). A
+    signal the caller handles already (``nohup`` ignores SIGHUP) is left as it is."""
+    import signal
+
+    def stop(number, frame):
+        _STOPPED_BY[0] = "Ctrl-C" if number == signal.SIGINT else signal.Signals(number).name
+        raise KeyboardInterrupt
+
+    for name, usual in (("SIGINT", signal.default_int_handler), ("SIGTERM", signal.SIG_DFL),
+                        ("SIGHUP", signal.SIG_DFL)):
+        number = getattr(signal, name, None)
+        try:
+            if number is not None and signal.getsignal(number) == usual:
+                signal.signal(number, stop)
+        except ValueError:  # not the main thread (main() called from a thread): left as it is
+            pass

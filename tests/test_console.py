@@ -1,0 +1,43 @@
+"""The commands' own streams: a closed stderr, a pipe whose reader has gone, or an encoding
+that cannot show a file's name must not cost the restoration (console.py)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from invprior.io import read_image, write_image
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+
+
+def _shell(line: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", line], cwd=tmp_path, env=dict(ENV, **env),
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_closed_stderr_or_a_gone_pipe_still_writes_the_restoration(tmp_path):
+    # the progress bar's write raised OSError mid-solve: exit 1, nothing written
+    write_image(tmp_path / "in.png", torch.rand(1, 1, 32, 32))
+    solve = f"{sys.executable} -m invprior.solve --op deblur --sigma 1 --iters 4 in.png"
+    done = _shell(f"{solve} -o a.png 2>&-", tmp_path)
+    assert done.returncode == 0 and read_image(tmp_path / "a.png").image.shape == (1, 1, 32, 32)
+    # stderr into a pipe whose reader ends at once; stdout's summary into another
+    done = _shell(f"set -o pipefail; {solve} -o b.png 2>&1 >/dev/null | true", tmp_path)
+    assert done.returncode == 0 and (tmp_path / "b.png").is_file()
+    done = _shell(f"set -o pipefail; {solve} -o c.png | true", tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert (tmp_path / "c.png").is_file()
+
+
+def test_a_name_the_terminal_cannot_show_is_written_escaped(tmp_path):
+    # PYTHONIOENCODING=ascii: UnicodeEncodeError at the summary (a folder run: "error:", exit 2)
+    write_image(tmp_path / "фото.png", torch.rand(1, 1, 32, 32))
+    done = _shell(f"{sys.executable} -m invprior.solve --op denoise фото.png -o выход/", tmp_path,
+                  PYTHONIOENCODING="ascii")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "\\u0432\\u044b\\u0445\\u043e\\u0434" in done.stdout  # выход, as escapes
+    assert (tmp_path / "выход" / "фото.png").is_file()
