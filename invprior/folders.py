@@ -201,8 +201,9 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 # a write that fails so fails for every file after it: the run stops instead of restoring
-# each remaining file (hours, for a network prior) only to throw it away
-WHOLE_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+# each remaining file (hours, for a network prior) only to throw it away (not EFBIG: a
+# file-size limit refuses the large files only)
+WHOLE_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 
 
 class _Stop(Exception):
@@ -241,7 +242,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from tqdm.auto import tqdm
 
     from .distributed import World, all_sum
-    from .io import CannotWrite, OutputExists, bits_to_write, colour_profile, write_image
+    from .io import (CannotWrite, OutputExists, bits_to_write, colour_profile, is_special,
+                     write_image)
     from .priors.base import GROUP_VALUES
 
     world, max_values = world or World(), max_values or GROUP_VALUES
@@ -287,7 +289,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             except CannotWrite as err:
                 fail(job, err)
                 unwritten[0] += 1
-                if err.errno in WHOLE_DISK or unwritten[0] >= 2:
+                # (a link to a device, /dev/full, is that one output's)
+                if (err.errno in WHOLE_DISK and not is_special(job.output)) or unwritten[0] >= 2:
                     bar.update(len(batch))
                     # (the batch's other files are restored but cannot be written either)
                     tally.left += len(batch) - n - 1

@@ -699,6 +699,25 @@ def atomic_write(path: Path, write, replace: bool = True) -> Path:
     return path
 
 
+def write_torch(path: str | os.PathLike, obj) -> Path:
+    """``torch.save(obj)`` to ``path`` by ``atomic_write``: saved to memory first, so that a
+    full disk or a file-size limit is the usual one sentence (``CannotWrite``), where
+    ``torch.save`` into the file raised a ``RuntimeError`` ("unexpected pos 1408 vs 1302").
+
+    Example:
+        >>> import tempfile
+        >>> path = write_torch(Path(tempfile.mkdtemp()) / "w.pt", {"w": torch.ones(2)})
+        >>> torch.load(path, weights_only=True)["w"].tolist()
+        [1.0, 1.0]
+    """
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    return atomic_write(Path(path), lambda tmp: Path(tmp).write_bytes(data))
+
+
 def _new_file_beside(path: Path) -> str:
     """A new empty hidden file in ``path``'s folder, ``.NAME.RANDOM.tmp``, with the usual
     permissions: the kernel applies the process's umask as it is now (``mkstemp`` makes

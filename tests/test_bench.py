@@ -1,5 +1,6 @@
 """The benchmark writer: a run of some sections keeps the other blocks of the file."""
 
+import os
 import re
 
 import pytest
@@ -353,3 +354,11 @@ def test_set5_table_says_the_threads_it_ran_on():
     finally:
         torch.set_num_threads(threads)
     assert "on the CPU (3 threads)" in text
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_an_output_that_is_a_device_is_neither_read_nor_a_traceback(tmp_path, capsys):
+    # -o through a link to /dev/full was read for ever (killed at 48 s), then a traceback
+    (tmp_path / "B.md").symlink_to("/dev/full")
+    assert main(["--sections", "operators", "--quick", "-o", str(tmp_path / "B.md"), "--force"]) == 2
+    assert capsys.readouterr().err.endswith("no space left on device.\n")

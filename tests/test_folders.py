@@ -221,7 +221,7 @@ def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp
     assert any("c.png' is a folder" in line for line in said)
 
 
-@pytest.mark.parametrize("code, failed", [(28, 1), (13, 2)])  # ENOSPC; EACCES
+@pytest.mark.parametrize("code, failed", [(28, 1), (13, 2), (27, 2)])  # ENOSPC; EACCES; EFBIG (per file)
 def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, monkeypatch,
                                                                         code, failed):
     # a full disk (or an output folder made unwritable) had every remaining file restored,

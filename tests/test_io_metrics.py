@@ -1,5 +1,6 @@
 """Image I/O round trips, bad files, and metrics."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -465,3 +466,13 @@ def test_wide_integer_pixels_keep_their_scale():
     assert torch.equal(from_array(camera.astype(np.int64)).image, from_array(camera).image)
     with pytest.raises(ImageError, match="go below 0"):
         from_array(camera.astype(np.int64) - 10)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_under_a_checkpoint_is_one_sentence(tmp_path):
+    # torch.save into the file raised RuntimeError ("unexpected pos 1408 vs 1302"): a traceback
+    from invprior.io import CannotWrite, write_torch
+
+    (tmp_path / "w.pt").symlink_to("/dev/full")
+    with pytest.raises(CannotWrite, match=r"cannot write '.*w.pt': no space left on device\.$"):
+        write_torch(tmp_path / "w.pt", {"w": torch.ones(1000)})

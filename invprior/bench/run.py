@@ -40,6 +40,7 @@ import torch
 
 from ..allocator import keep_freed_memory
 from ..console import steady_streams, stop_on_signals, stopped_by
+from ..io import CannotWrite
 from ..cli import HelpWithDefaults
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
@@ -87,6 +88,8 @@ def written_here(text: str) -> bool:
 def _earlier_text(path: Path) -> str:
     """The text of a file this benchmark wrote at ``path``; "" for none (or another's file,
     which ``--force`` replaces: none of it is kept)."""
+    if not path.is_file():  # (-o /dev/zero, or a link to /dev/full: read for ever)
+        return ""
     try:
         text = path.read_text(errors="replace")  # (a binary file, under --force, too)
     except OSError:
@@ -484,6 +487,10 @@ def main(argv=None) -> int:
             print(f"interrupted ({stopped_by()}) before anything was measured: {args.output} was not "
                   f"written.", file=sys.stderr)
         return 130
+    except CannotWrite as err:  # (a full disk: the rows were printed above as they came)
+        print(f"error: {err}" + (" The rows measured are printed above." if rows else ""),
+              file=sys.stderr)
+        return 2
     print(f"wrote {args.output}")
     return 0
 

@@ -275,7 +275,7 @@ def _interpolate(net: DenoiserUNet, start: DenoiserUNet, keep: float) -> None:
 
 
 def _save(out, net, cfg, step, losses, start, meta, done):
-    from ..io import atomic_write
+    from ..io import write_torch
 
     # half precision halves the file; the weights are used in float32 after loading
     state = {k: v.detach().to("cpu", torch.float16) for k, v in net.state_dict().items()}
@@ -286,5 +286,5 @@ def _save(out, net, cfg, step, losses, start, meta, done):
           "step": step, "done": done, "seconds": time.perf_counter() - start,
           "losses": torch.tensor(losses), "meta": dict(meta or {}, torch=str(torch.__version__))}
     check_diverged(ck, out)  # also weights beyond float16's range, inf in the file
-    atomic_write(Path(out), lambda tmp: torch.save(ck, tmp))
+    write_torch(out, ck)
     return ck

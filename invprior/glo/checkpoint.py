@@ -44,10 +44,10 @@ def write_checkpoint(path: str | Path, checkpoint: dict) -> Path:
         >>> torch.load(path, weights_only=True)["format"]
         'invprior-trained-prior'
     """
-    from ..io import atomic_write
+    from ..io import write_torch
 
     check_diverged(checkpoint, path)
-    return atomic_write(Path(path), lambda tmp: torch.save(checkpoint, tmp))
+    return write_torch(path, checkpoint)
 
 
 def read_checkpoint(path: str | Path) -> dict:

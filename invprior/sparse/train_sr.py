@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from ..io import write_torch
 from .dictionary import learn_dictionary
 from .patches import extract_patches
 from .superres import downsample, rgb_to_ycbcr, sr_features, upsample
@@ -185,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         d.update(command=command, train_images=list(TRAIN_IMAGES),
                  torch_version=str(torch.__version__))
         path = args.out / f"sparse_sr_x{f}.pt"
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(d, tmp)
-        tmp.replace(path)  # atomic: a half-written dictionary is never picked up
+        write_torch(path, d)  # atomic: a half-written dictionary is never picked up
         if not args.quiet:
             print(f"x{f}: {tuple(d['Dl'].shape)} LR / {tuple(d['Dh'].shape)} HR atoms "
                   f"-> {path} ({time.time() - t:.0f} s)")
