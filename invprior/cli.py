@@ -938,8 +938,11 @@ def run_many(args) -> int:
     if earlier:
         print(f"note: left out {', '.join(map(str, earlier))}: the default output folder of "
               "an earlier run; name it to restore its images.", file=sys.stderr)
+    unsearched: list = []  # folders we may not list: said, and the exit status is 1
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
-                     leave_out=tuple(earlier))
+                     leave_out=tuple(earlier), unsearched=unsearched)
+    for line in unsearched if distributed.launched_main() else ():
+        print(f"failed: {line}", file=sys.stderr)
     check_writable(out_dir)
     world = distributed.start(device)
     options["device"] = str(world.device)
@@ -981,7 +984,7 @@ def run_many(args) -> int:
         print("interrupted: the files restored so far are written; run the same command again "
               "to resume.", file=sys.stderr)
         return 130
-    return 1 if tally.failed else 0
+    return 1 if tally.failed or unsearched else 0
 
 
 def main(argv=None) -> int:
@@ -1020,6 +1023,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # before the solve had an estimate, or while writing it
         print("interrupted: nothing was written.", file=sys.stderr)
         return 130
+    except OSError as err:  # a folder on a path that we may not search (PermissionError)
+        from .io import os_reason
+
+        if launched_main():
+            print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
+        return 2
     if report["interrupted"]:
         print(f"interrupted: wrote the best estimate so far to {report['output']} "
               f"({report['stop_reason']}).", file=sys.stderr)

@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 
 from .checks import out_of_memory
-from .io import LOSSLESS, READABLE
+from .io import LOSSLESS, READABLE, os_reason
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
            "output_name"]
@@ -97,7 +97,7 @@ def earlier_outputs(inputs: list, names) -> list[Path]:
 
 
 def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
-              leave_out: tuple = ()) -> list[Job]:
+              leave_out: tuple = (), unsearched: list | None = None) -> list[Job]:
     """The jobs for files, folders (searched recursively for images, hidden files, the
     output folder and the folders ``leave_out`` left out) and glob patterns, sorted by
     source; ``ValueError`` (one
@@ -105,7 +105,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
     folder (an earlier run's results) is left out, as a pattern's matches in it are, so
-    that a rerun resumes.
+    that a rerun resumes. ``unsearched`` (a list) receives one sentence per folder that could
+    not be searched (no permission): its files are left out, and the caller says so.
     """
     out_dir = Path(out_dir)
     others = {Path(o).resolve() for o in others}
@@ -120,7 +121,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             if is_output:
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
-            images = [f for f in _files_under(path) if _is_image(f, path)]
+            images = [f for f in _files_under(path, unsearched) if _is_image(f, path)]
             # the output folders (an earlier run's results), wherever they are reached from:
             # inside this one, or through a link in it (a link to the output folder had its
             # results restored again, one level deeper, at every rerun); one that holds this
@@ -167,17 +168,23 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     return sorted(unique, key=lambda j: str(j.source))
 
 
-def _files_under(root: Path) -> list[Path]:
+def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
     """Every file under ``root``, sorted, through symlinked subfolders too (``rglob`` skips
     them: a linked folder of photos was left out without a word), each real folder once (a
-    link back up would loop).
+    link back up would loop). A folder that cannot be listed is a sentence in ``unsearched``
+    (it had been left out without a word).
 
     Example:
         >>> _files_under(Path("/nonexistent"))
         []
     """
     seen, files = set(), []
-    for folder, subfolders, names in os.walk(root, followlinks=True):
+    def unlisted(err: OSError) -> None:
+        if unsearched is not None:
+            unsearched.append(f"cannot search '{err.filename}': {os_reason(err)} "
+                              "(its files are left out).")
+
+    for folder, subfolders, names in os.walk(root, onerror=unlisted, followlinks=True):
         real = os.path.realpath(folder)
         if real in seen:
             subfolders[:] = []  # met before through another link: not again
@@ -301,7 +308,13 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     try:
         for reached, job in enumerate(mine):
-            if job.output.is_dir():  # (counted as an output there: skipped, never restored)
+            try:
+                there = job.output.is_dir()
+            except OSError as err:  # (a folder on its way we may not search: PermissionError)
+                fail(job, f"cannot reach '{job.output}': {os_reason(err)}")
+                bar.update(1)
+                continue
+            if there:  # (counted as an output there: skipped, never restored)
                 fail(job, f"the output '{job.output}' is a folder")
                 bar.update(1)
                 continue

@@ -206,6 +206,8 @@ def _read_raster(path: Path) -> np.ndarray:
         raise
     except Image.DecompressionBombError:
         raise ImageError(f"cannot read '{path}': the image is larger than {MAX_PIXELS // 10**6} megapixels.") from None
+    except PermissionError as err:  # (it said "not a readable image ([Errno 13] ...:)")
+        raise ImageError(f"cannot read '{path}': {os_reason(err)}.") from None
     except Exception as err:
         raise ImageError(f"cannot read '{path}': not a readable image "
                          f"({error_text(err, path=path)}).") from None
@@ -803,10 +805,10 @@ def _make_folder(folder: Path) -> None:
 def _refused(what: str, err: OSError) -> CannotWrite:
     """``CannotWrite`` saying ``what`` and why, e.g. "cannot write 'a.png': no space left on
     device."."""
-    return CannotWrite(f"{what}: {_reason(err)}.", err.errno)
+    return CannotWrite(f"{what}: {os_reason(err)}.", err.errno)
 
 
-def _reason(err: OSError) -> str:
+def os_reason(err: OSError) -> str:
     """An ``OSError`` in words, without its path: "permission denied"."""
     return (err.strerror or type(err).__name__).lower()
 

@@ -368,6 +368,12 @@ def main(argv=None) -> int:
         if main_rank:
             print("interrupted before this run's weights were written.", file=sys.stderr)
         return 130
+    except OSError as err:  # a folder on a path that we may not search (PermissionError)
+        from .io import os_reason
+
+        if main_rank:
+            print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
+        return 2
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

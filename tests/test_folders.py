@@ -434,3 +434,38 @@ def test_a_black_and_white_photo_in_colour_is_restored_as_gray_in_a_folder(tmp_p
                  "-o", str(out), "--quiet"]) == 0
     gray, rgb = read_image(out / "camera.png").image, read_image(out / "camera_rgb.png").image
     assert rgb.shape == (1, 3, 48, 48) and torch.equal(rgb, gray.expand(-1, 3, -1, -1))
+
+
+def test_a_folder_we_may_not_search_is_said_and_fails_the_run(tmp_path, photos, capsys, monkeypatch):
+    # os.walk left it out without a word (exit 0); a path through one was a PermissionError
+    # traceback (Path.exists raises it)
+    from pathlib import Path
+
+    scandir = os.scandir
+
+    def locked(path="."):
+        if str(path).endswith("sub"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", locked)
+    out = tmp_path / "out"
+    assert main(["--op", "denoise", str(photos), "-o", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: cannot search '{photos / 'sub'}': permission denied (its files are left out)." in err
+    assert _outputs(out) == ["astronaut.png", "camera.png", "coffee.png"]
+    monkeypatch.undo()
+
+    exists = Path.exists
+
+    def unreachable(self, *args, **kwargs):
+        if "locked" in str(self):
+            raise PermissionError(13, "Permission denied", str(self))
+        return exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", unreachable)
+    assert main(["--op", "denoise", str(photos / "camera.png"), "-o",
+                 str(tmp_path / "locked" / "x.png"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot reach '{tmp_path / 'locked'}") and err.count("\n") == 1
+    assert err.endswith("': permission denied.\n")

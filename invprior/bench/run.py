@@ -40,7 +40,7 @@ import torch
 
 from ..allocator import keep_freed_memory
 from ..console import steady_streams, stop_on_signals, stopped_by
-from ..io import CannotWrite
+from ..io import CannotWrite, os_reason
 from ..cli import HelpWithDefaults
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
@@ -401,6 +401,9 @@ def main(argv=None) -> int:
         priors = _check_arguments(args, sections, cases)
     except ValueError as err:  # before minutes of benchmarking, not after them
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a folder on the path that we may not search (PermissionError)
+        print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
