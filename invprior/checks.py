@@ -413,6 +413,20 @@ def out_of_memory(err: BaseException) -> str | None:
         return "out of memory on the GPU; try a smaller image or --device cpu."
     if isinstance(err, MemoryError) or "can't allocate memory" in text:
         size = re.search(r"allocate (\d+) bytes", text)
-        failed = f" (an allocation of {int(size[1]) / 2**30:.1f} GiB failed)" if size else ""
+        failed = f" (an allocation of {_in_words(int(size[1]))} failed)" if size else ""
         return f"out of memory{failed}; try a smaller image or a machine with more memory."
     return None
+
+
+def _in_words(size: int) -> str:
+    """Bytes as people say them: ``'2.2 GiB'``, ``'38 MiB'`` (a small failed allocation had
+    read "0.0 GiB").
+
+    >>> _in_words(2308608000), _in_words(40_000_000), _in_words(5000)
+    ('2.2 GiB', '38 MiB', '5 KiB')
+    """
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if size >= 1 << shift:
+            value = size / (1 << shift)
+            return f"{value:.1f} {unit}" if unit == "GiB" else f"{value:.0f} {unit}"
+    return f"{size} bytes"

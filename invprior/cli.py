@@ -772,9 +772,11 @@ def write_all(writes: dict, paths: dict) -> None:
     when one fails (a file another run wrote meanwhile, a full disk, Ctrl-C), the files
     this run had made are taken away again, so that the error said is all that happened
     and the same command can run again (the result had stayed, and the rerun refused it
-    as existing). What was there before (replaced with --force) cannot come back, nor what
-    went to a device (``--report /dev/stdout``)."""
-    from .io import OutputExists, is_special
+    as existing). But where the system refuses a later file (a full disk under --plot),
+    the files written before it are kept and named: a deep image prior's minutes were
+    thrown away for its chart. What was there before (replaced with --force) cannot come
+    back, nor what went to a device (``--report /dev/stdout``)."""
+    from .io import CannotWrite, OutputExists, is_special
 
     made = []
     try:
@@ -786,6 +788,13 @@ def write_all(writes: dict, paths: dict) -> None:
             except (OutputExists, FileExistsError):  # (none at the start: made since)
                 raise UsageError(f"'{path}' was written by another run while this one worked; "
                                  f"nothing was kept; choose another name or pass --force.") from None
+            except CannotWrite as err:
+                if made:
+                    kept = ", ".join(map(str, made))
+                    made = []  # (kept: the except below has nothing to take away)
+                    raise CannotWrite(f"{str(err).rstrip('.')}; kept what was written before "
+                                      f"it: {kept}.", err.errno) from None
+                raise
             if new:
                 made.append(path)
     except BaseException:

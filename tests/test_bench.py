@@ -362,3 +362,10 @@ def test_an_output_that_is_a_device_is_neither_read_nor_a_traceback(tmp_path, ca
     (tmp_path / "B.md").symlink_to("/dev/full")
     assert main(["--sections", "operators", "--quick", "-o", str(tmp_path / "B.md"), "--force"]) == 2
     assert capsys.readouterr().err.endswith("no space left on device.\n")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="says so only without a GPU")
+def test_no_gpu_is_said_in_flags(tmp_path, capsys):
+    # it said "device='cuda' ...; use device='cpu'" (the Python API's words)
+    assert main(["--device", "cuda", "--sections", "operators", "-o", str(tmp_path / "b.md")]) == 2
+    assert "--device cuda was asked for" in capsys.readouterr().err and not (tmp_path / "b.md").exists()

@@ -1,6 +1,7 @@
 """The command line: outputs written, bad input refused with one sentence and exit code 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -895,3 +896,15 @@ def test_simulated_noisy_compressed_sensing_says_the_level_it_could_take(tmp_pat
     assert "--noise-level 0.05 (the simulation's)" in capsys.readouterr().err
     assert main([*args, "-o", str(tmp_path / "b.png"), "--noise-level", "0.05"]) == 0
     assert "the simulation's" not in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_side_file_that_cannot_be_written_keeps_the_restoration(tmp_path, gray, capsys):
+    # a full disk under --plot threw the restoration away (minutes, for a network prior)
+    (tmp_path / "plot.png").symlink_to("/dev/full")
+    out = tmp_path / "out.png"
+    assert main(["--op", "denoise", str(gray), "-o", str(out), "--plot", str(tmp_path / "plot.png"),
+                 "--force", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"no space left on device; kept what was written before it: {out}.\n"), err
+    assert read_image(out).image.shape == (1, 1, 64, 64)

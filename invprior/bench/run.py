@@ -41,7 +41,7 @@ import torch
 from ..allocator import keep_freed_memory
 from ..console import steady_streams, stop_on_signals, stopped_by
 from ..io import CannotWrite, os_reason
-from ..cli import HelpWithDefaults
+from ..cli import HelpWithDefaults, as_flags
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
 from ..priors.base import one_pass
@@ -400,7 +400,7 @@ def main(argv=None) -> int:
     try:
         priors = _check_arguments(args, sections, cases)
     except ValueError as err:  # before minutes of benchmarking, not after them
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {as_flags(str(err), p)}", file=sys.stderr)  # (device='cuda': --device)
         return 2
     except OSError as err:  # a folder on the path that we may not search (PermissionError)
         print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
