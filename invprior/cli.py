@@ -785,6 +785,10 @@ def write_all(writes: dict, paths: dict) -> None:
             new = not os.path.lexists(path) and not is_special(path)
             try:
                 write()
+            except KeyboardInterrupt:  # (in the last instant of the write: its file is there)
+                if new and os.path.lexists(path):
+                    made.append(path)
+                raise
             except (OutputExists, FileExistsError):  # (none at the start: made since)
                 raise UsageError(f"'{path}' was written by another run while this one worked; "
                                  f"nothing was kept; choose another name or pass --force.") from None

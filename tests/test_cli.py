@@ -908,3 +908,20 @@ def test_a_side_file_that_cannot_be_written_keeps_the_restoration(tmp_path, gray
     err = capsys.readouterr().err
     assert err.endswith(f"no space left on device; kept what was written before it: {out}.\n"), err
     assert read_image(out).image.shape == (1, 1, 64, 64)
+
+
+def test_ctrl_c_in_the_last_instant_of_a_write_leaves_nothing(tmp_path):
+    # a signal after the rename, before the write returned: the file stayed, yet the run
+    # said "interrupted: nothing was written." (and a rerun refused it as existing)
+    from invprior.cli import write_all
+
+    first, second = tmp_path / "a.png", tmp_path / "b.json"
+
+    def renamed_then_stopped():
+        second.write_text("{}")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_all({"output": lambda: first.write_text("x"), "report": renamed_then_stopped},
+                  {"output": first, "report": second})
+    assert not first.exists() and not second.exists()
