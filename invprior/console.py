@@ -101,14 +101,14 @@ def stop_on_signals() -> None:
     import signal
 
     def stop(number, frame):
-        _STOPPED_BY[0] = "Ctrl-C" if number == signal.SIGINT else signal.Signals(number).name
+        _STOPPED_BY[0] = signal.Signals(number).name
         raise KeyboardInterrupt
 
-    for name, usual in (("SIGINT", signal.default_int_handler), ("SIGTERM", signal.SIG_DFL),
-                        ("SIGHUP", signal.SIG_DFL)):
+    _STOPPED_BY[0] = "Ctrl-C"  # (SIGINT keeps Python's own handler, which others put back)
+    for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         try:
-            if number is not None and signal.getsignal(number) == usual:
+            if number is not None and signal.getsignal(number) == signal.SIG_DFL:
                 signal.signal(number, stop)
         except ValueError:  # not the main thread (main() called from a thread): left as it is
             pass

@@ -163,8 +163,8 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
 
 @contextmanager
 def _ctrl_c_ignored():
-    """Ctrl-C and SIGTERM (which the command takes as Ctrl-C) ignored inside, in the main
-    thread (elsewhere no handler can be set: left as they are).
+    """Ctrl-C, SIGTERM and SIGHUP (which the command takes as Ctrl-C) ignored inside, in the
+    main thread (elsewhere no handler can be set: left as they are).
 
     Example:
         >>> with _ctrl_c_ignored():
@@ -174,7 +174,8 @@ def _ctrl_c_ignored():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    kept = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    kept = {s: signal.signal(s, signal.SIG_IGN) for s in stops}
     try:
         yield
     finally:
