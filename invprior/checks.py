@@ -422,11 +422,11 @@ def _in_words(size: int) -> str:
     """Bytes as people say them: ``'2.2 GiB'``, ``'38 MiB'`` (a small failed allocation had
     read "0.0 GiB").
 
-    >>> _in_words(2308608000), _in_words(40_000_000), _in_words(5000)
-    ('2.2 GiB', '38 MiB', '5 KiB')
+    >>> _in_words(2308608000), _in_words(40_000_000), _in_words(1048575), _in_words(5000)
+    ('2.2 GiB', '38 MiB', '1 MiB', '5 KiB')
     """
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if size >= 1 << shift:
-            value = size / (1 << shift)
-            return f"{value:.1f} {unit}" if unit == "GiB" else f"{value:.0f} {unit}"
+    for unit, shift, digits in (("GiB", 30, 1), ("MiB", 20, 0), ("KiB", 10, 0)):
+        value = round(size / (1 << shift), digits)  # (rounded first: 1048575 is "1 MiB")
+        if value >= 1:
+            return f"{value:.{digits}f} {unit}"
     return f"{size} bytes"

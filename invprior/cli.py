@@ -954,8 +954,8 @@ def run_many(args) -> int:
     unsearched: list = []  # folders we may not list: said, and the exit status is 1
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
                      leave_out=tuple(earlier), unsearched=unsearched)
-    for line in unsearched if distributed.launched_main() else ():
-        print(f"failed: {line}", file=sys.stderr)
+    for folder, why in unsearched if distributed.launched_main() else ():
+        print(f"failed: cannot search '{folder}': {why} (its files are left out).", file=sys.stderr)
     check_writable(out_dir)
     world = distributed.start(device)
     options["device"] = str(world.device)
@@ -991,6 +991,7 @@ def run_many(args) -> int:
                               say=lambda line: tqdm.write(line, file=sys.stderr), worded=as_flags)
     finally:
         distributed.stop(world)
+    tally.unsearched = len(unsearched)
     if world.main and not args.quiet:
         print(tally.line(out_dir))
     if tally.interrupted:
@@ -1001,16 +1002,23 @@ def run_many(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C (or SIGTERM) ended the
-    solve (the best image so far is written all the same) or came before there was one; with several
-    images, 1 when some file failed (the others are restored)."""
-    from .console import steady_streams, stop_on_signals
+    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C (or SIGTERM, SIGHUP)
+    ended the solve (the best image so far is written all the same) or came before there was
+    one; with several images, 1 when some file failed (the others are restored)."""
+    from .console import stop_on_signals
+
+    with stop_on_signals():
+        return _main(argv)
+
+
+def _main(argv) -> int:
+    """``main`` with the stopping signals taken as Ctrl-C."""
+    from .console import steady_streams
     from .distributed import launched_main
     from .folders import is_many
 
     steady_streams()  # (before argparse: --help into | head had ended in a traceback)
     args = build_parser().parse_args(argv)
-    stop_on_signals()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:
         fill_op_defaults(args)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 
 __all__ = ["steady_streams", "stop_on_signals", "stopped_by"]
 
@@ -92,12 +93,24 @@ def stopped_by() -> str:
     return _STOPPED_BY[0]
 
 
-def stop_on_signals() -> None:
-    """Take SIGTERM (a job scheduler's or ``kill``'s stop) and SIGHUP (the terminal or the ssh
-    session closed) as Ctrl-C, so that a command ends by its own rules (temporary files
-    removed, what is done written, a hint to resume) instead of at once with a temporary
-    file left behind and the work lost (SIGHUP had lost a deep image prior's minutes). A
-    signal the caller handles already (``nohup`` ignores SIGHUP) is left as it is."""
+@contextmanager
+def stop_on_signals():
+    """Inside: SIGTERM (a job scheduler's or ``kill``'s stop) and SIGHUP (the terminal or the
+    ssh session closed) are taken as Ctrl-C, so that a command ends by its own rules
+    (temporary files removed, what is done written, a hint to resume) instead of at once
+    with a temporary file left behind and the work lost (SIGHUP had lost a deep image
+    prior's minutes). A signal the caller handles already (``nohup`` ignores SIGHUP) is
+    left as it is. After: the handlers as they were, and ``stopped_by()`` says Ctrl-C again
+    (a service calling ``main()`` had its own code stopped by a later SIGHUP).
+
+    Example:
+        >>> import signal
+        >>> with stop_on_signals():
+        ...     signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        True
+        >>> signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        True
+    """
     import signal
 
     def stop(number, frame):
@@ -105,10 +118,17 @@ def stop_on_signals() -> None:
         raise KeyboardInterrupt
 
     _STOPPED_BY[0] = "Ctrl-C"  # (SIGINT keeps Python's own handler, which others put back)
+    kept = {}
     for name in ("SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
         try:
             if number is not None and signal.getsignal(number) == signal.SIG_DFL:
-                signal.signal(number, stop)
+                kept[number] = signal.signal(number, stop)
         except ValueError:  # not the main thread (main() called from a thread): left as it is
             pass
+    try:
+        yield
+    finally:
+        for number, handler in kept.items():
+            signal.signal(number, handler)
+        _STOPPED_BY[0] = "Ctrl-C"

@@ -57,10 +57,13 @@ class Tally:
     psnrs: list = field(default_factory=list)
     interrupted: bool = False
     left: int = 0  # not reached: the run stopped because no output could be written
+    unsearched: int = 0  # folders that could not be searched (their files left out)
 
     def line(self, out_dir: Path) -> str:
         """One-line summary, e.g. ``restored 3 files, skipped 1, failed 0 in 2.1 s -> out``."""
         left = f", left {self.left} (not reached)" if self.left else ""
+        if self.unsearched:
+            left += f", {self.unsearched} folder{'s' * (self.unsearched != 1)} not searched"
         text = (f"restored {self.done} file{'s' * (self.done != 1)}, skipped {self.skipped} "
                 f"(output exists), failed {self.failed}{left} in {self.seconds:.1f} s -> {out_dir}")
         if self.psnrs:
@@ -105,8 +108,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
     folder (an earlier run's results) is left out, as a pattern's matches in it are, so
-    that a rerun resumes. ``unsearched`` (a list) receives one sentence per folder that could
-    not be searched (no permission): its files are left out, and the caller says so.
+    that a rerun resumes. ``unsearched`` (a list) receives ``(folder, reason)`` for each folder
+    that could not be searched (no permission): its files are left out, and the caller says so.
     """
     out_dir = Path(out_dir)
     others = {Path(o).resolve() for o in others}
@@ -130,6 +133,11 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                     if Path(d).resolve() != path.resolve() and not _inside(path, Path(d))]
             found = [(f, f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
+            closed = [(d, why) for d, why in unsearched or ()
+                      if Path(d).resolve() == path.resolve() or _inside(Path(d), path)]
+            if not found and closed:  # (it said "holds no image files": the reason was elsewhere)
+                raise ValueError(f"cannot search '{closed[0][0]}': {closed[0][1]}, and '{path}' "
+                                 f"holds no other image files.")
             if not found:
                 beside = (f" outside the output folder '{out_dir}'" if images else "")
                 raise ValueError(f"the folder '{path}' holds no image files{beside} "
@@ -171,8 +179,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
 def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
     """Every file under ``root``, sorted, through symlinked subfolders too (``rglob`` skips
     them: a linked folder of photos was left out without a word), each real folder once (a
-    link back up would loop). A folder that cannot be listed is a sentence in ``unsearched``
-    (it had been left out without a word).
+    link back up would loop). A folder that cannot be listed is ``(folder, reason)`` in
+    ``unsearched`` (it had been left out without a word).
 
     Example:
         >>> _files_under(Path("/nonexistent"))
@@ -181,8 +189,7 @@ def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
     seen, files = set(), []
     def unlisted(err: OSError) -> None:
         if unsearched is not None:
-            unsearched.append(f"cannot search '{err.filename}': {os_reason(err)} "
-                              "(its files are left out).")
+            unsearched.append((err.filename, os_reason(err)))
 
     for folder, subfolders, names in os.walk(root, onerror=unlisted, followlinks=True):
         real = os.path.realpath(folder)
@@ -211,6 +218,7 @@ def _inside(path: Path, folder: Path) -> bool:
 # each remaining file (hours, for a network prior) only to throw it away (not EFBIG: a
 # file-size limit refuses the large files only)
 WHOLE_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+PER_FILE = {errno.EFBIG, errno.ENAMETOOLONG}
 
 
 class _Stop(Exception):
@@ -295,9 +303,11 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 say(f"skipped: {job.output} appeared while {job.source} was restored (kept).")
             except CannotWrite as err:
                 fail(job, err)
+                # (a file-size limit, a link to a device such as /dev/full: that file's alone)
+                if err.errno in PER_FILE or is_special(job.output):
+                    continue
                 unwritten[0] += 1
-                # (a link to a device, /dev/full, is that one output's)
-                if (err.errno in WHOLE_DISK and not is_special(job.output)) or unwritten[0] >= 2:
+                if err.errno in WHOLE_DISK or unwritten[0] >= 2:
                     bar.update(len(batch))
                     # (the batch's other files are restored but cannot be written either)
                     tally.left += len(batch) - n - 1
@@ -339,15 +349,16 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         tally.interrupted = True
     except _Stop:
         tally.left += len(mine) - reached
-        say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "
-            "not reached); free space or fix the output folder, then run the same command "
-            "again to resume.")
     finally:
         bar.close()
     tally.seconds = time.perf_counter() - start
     counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left],
                                   dtype=torch.float64), world)
     tally.done, tally.skipped, tally.failed, tally.left = (int(v) for v in counts.tolist())
+    if tally.left and world.rank == 0:  # (once, with every rank's count)
+        say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "
+            "not reached); free space or fix the output folder, then run the same command "
+            "again to resume.")
     tally.psnrs = _gather(tally.psnrs, world)
     return tally
 

@@ -781,7 +781,10 @@ def check_writable(folder: str | os.PathLike) -> None:
         True
     """
     folder = Path(folder)
-    there = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    # (lexists: a link to a missing place on the way is refused now, not after the solve)
+    there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), Path("."))
+    if not there.exists():
+        raise ImageError(f"cannot write in '{folder}': '{there}' is a link to a missing place.")
     if not there.is_dir():
         raise ImageError(f"cannot write in '{folder}': '{there}' is a file, not a folder.")
     try:

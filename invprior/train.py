@@ -341,9 +341,15 @@ HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
 
 
 def main(argv=None) -> int:
+    """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C, SIGTERM or SIGHUP
+    ended it (what was learnt is written: a checkpoint, or the denoiser's weights so far)."""
+    with stop_on_signals():
+        return _main(argv)
+
+
+def _main(argv) -> int:
     steady_streams()  # console.py: a closed stderr or a gone pipe had ended the training
     args = build_parser().parse_args(argv)
-    stop_on_signals()
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     if argv is not None:
         sys.argv[1:] = list(argv)  # so the saved command is the one run

@@ -369,3 +369,10 @@ def test_no_gpu_is_said_in_flags(tmp_path, capsys):
     # it said "device='cuda' ...; use device='cpu'" (the Python API's words)
     assert main(["--device", "cuda", "--sections", "operators", "-o", str(tmp_path / "b.md")]) == 2
     assert "--device cuda was asked for" in capsys.readouterr().err and not (tmp_path / "b.md").exists()
+
+
+def test_a_test_sets_folder_named_but_missing_is_refused(tmp_path, capsys):
+    # a typo in --testsets had run the sections, found nothing and exited 0
+    assert main(["--sections", "standard", "--testsets", str(tmp_path / "typo"),
+                 "-o", str(tmp_path / "b.md")]) == 2
+    assert f"--testsets '{tmp_path / 'typo'}' is not a folder." in capsys.readouterr().err

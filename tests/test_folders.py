@@ -221,9 +221,10 @@ def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp
     assert any("c.png' is a folder" in line for line in said)
 
 
-@pytest.mark.parametrize("code, failed", [(28, 1), (13, 2), (27, 2)])  # ENOSPC; EACCES; EFBIG (per file)
+# ENOSPC: at once; EACCES: two in a row; EFBIG (a file-size limit): that file only
+@pytest.mark.parametrize("code, failed, restored", [(28, 1, 2), (13, 2, 2), (27, 5, 5)])
 def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, monkeypatch,
-                                                                        code, failed):
+                                                                        code, failed, restored):
     # a full disk (or an output folder made unwritable) had every remaining file restored,
     # minutes each for a network prior, then each failed at its write
     import invprior.io
@@ -232,24 +233,27 @@ def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, m
     for name in "abcde":
         write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, 8, 8))
     jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
-    restored = []
+    done = []
 
     def full(path, *args, **kwargs):
         raise invprior.io.CannotWrite(f"cannot write '{path}': {os.strerror(code)}.", code)
 
     def restore(items):
-        restored.extend(items)
+        done.extend(items)
         return [(x, None) for x in items]
 
     monkeypatch.setattr(invprior.io, "write_image", full)
     said = []
     tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
                           force=False, progress=False, say=said.append, max_values=2 * 64)
-    assert (tally.done, tally.failed, tally.left) == (0, failed, 5 - failed)
-    assert len(restored) == 2  # one batch of two, not five files restored for nothing
-    assert said[-1].startswith(f"stopped: no output can be written ({5 - failed} files not reached)")
-    assert f"left {5 - failed} (not reached)" in tally.line(tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    left = 5 - failed
+    assert (tally.done, tally.failed, tally.left) == (0, failed, left)
+    assert len(done) == restored  # (not five files restored for nothing)
+    stopped = [line for line in said if line.startswith("stopped:")]
+    assert stopped == ([f"stopped: no output can be written ({left} files not reached); free "
+                        "space or fix the output folder, then run the same command again to "
+                        "resume."] if left else [])
+    assert (f"left {left} (not reached)" in tally.line(tmp_path / "out")) == bool(left)
 
 
 def test_a_file_named_twice_is_restored_once(tmp_path, photos):
@@ -450,10 +454,16 @@ def test_a_folder_we_may_not_search_is_said_and_fails_the_run(tmp_path, photos, 
 
     monkeypatch.setattr(os, "scandir", locked)
     out = tmp_path / "out"
-    assert main(["--op", "denoise", str(photos), "-o", str(out), "--quiet"]) == 1
-    err = capsys.readouterr().err
-    assert f"failed: cannot search '{photos / 'sub'}': permission denied (its files are left out)." in err
+    assert main(["--op", "denoise", str(photos), "-o", str(out)]) == 1
+    said = capsys.readouterr()
+    assert f"failed: cannot search '{photos / 'sub'}': permission denied (its files are left out)." in said.err
+    assert "failed 1, 1 folder not searched in" in said.out  # (broken.png; no word of the folder)
     assert _outputs(out) == ["astronaut.png", "camera.png", "coffee.png"]
+    # a folder whose only images are in it: that is said (it said "holds no image files")
+    assert main(["--op", "denoise", str(photos / "sub"), str(photos / "broken.png"), "-o",
+                 str(tmp_path / "out2")]) == 2
+    assert capsys.readouterr().err == (f"error: cannot search '{photos / 'sub'}': permission "
+                                       f"denied, and '{photos / 'sub'}' holds no other image files.\n")
     monkeypatch.undo()
 
     exists = Path.exists

@@ -476,3 +476,13 @@ def test_a_full_disk_under_a_checkpoint_is_one_sentence(tmp_path):
     (tmp_path / "w.pt").symlink_to("/dev/full")
     with pytest.raises(CannotWrite, match=r"cannot write '.*w.pt': no space left on device\.$"):
         write_torch(tmp_path / "w.pt", {"w": torch.ones(1000)})
+
+
+def test_a_link_to_a_missing_place_on_the_output_path_is_refused_before_any_work(tmp_path):
+    # since check_writable makes nothing, it had passed, and the write refused it after the solve
+    from invprior.io import check_writable
+
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ImageError, match=r"'.*gone' is a link to a missing place\.$"):
+        check_writable(tmp_path / "gone" / "sub")
+    assert not (tmp_path / "nowhere").exists()

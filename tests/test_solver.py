@@ -884,3 +884,16 @@ def test_compressed_sensing_noise_given_in_the_measurements_helps(camera64):
     given = solve(y, A, noise_level=0.05, progress=False)
     blind = solve(y, A, progress=False)
     assert psnr(given.image, camera64) > psnr(blind.image, camera64) + 1.0
+
+
+def test_the_stopping_signals_are_given_back_after_a_command(tmp_path, capsys):
+    """A service calling main() had SIGHUP turned into KeyboardInterrupt in its own code
+    afterwards, and stopped_by() kept saying the last signal's name."""
+    import signal
+
+    from invprior.cli import main
+    from invprior.console import stopped_by
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    assert main(["--op", "denoise", str(tmp_path / "missing.png")]) == 2
+    assert {s: signal.getsignal(s) for s in before} == before and stopped_by() == "Ctrl-C"

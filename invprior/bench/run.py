@@ -357,6 +357,8 @@ def _check_arguments(args, sections: list, cases: list) -> list:
         raise ValueError(f"--priors takes dip and/or decoder (the untrained priors), got "
                          f"'{args.priors}'.")
     resolve_device(args.device)
+    if args.testsets != TESTSETS and not Path(args.testsets).is_dir():
+        raise ValueError(f"--testsets '{args.testsets}' is not a folder.")
     output = Path(args.output)
     if output.is_dir():
         raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
@@ -378,6 +380,17 @@ def _check_arguments(args, sections: list, cases: list) -> list:
 
 
 def main(argv=None) -> int:
+    """Run the benchmark; exit status 0, 2 for bad arguments or an output that cannot be
+    written, 130 when Ctrl-C, SIGTERM or SIGHUP ended it (the rows measured are kept)."""
+    with stop_on_signals():
+        return _main(argv)
+
+
+# where the standard, jpeg and set5 sections look by default (skipped, with a word, when absent)
+TESTSETS = "../shared/testsets"
+
+
+def _main(argv) -> int:
     # (no abbreviations: "--qui" ran as --quick, and the provenance line then hid that)
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
                                 formatter_class=HelpWithDefaults, allow_abbrev=False)
@@ -387,12 +400,11 @@ def main(argv=None) -> int:
     p.add_argument("--priors", default=None, help="untrained priors run in the dip section (default: dip,decoder)")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--testsets", default="../shared/testsets",
+    p.add_argument("--testsets", default=TESTSETS,
                    help="folder holding set12/, set5/ and kodak24/ (standard, jpeg, set5 sections)")
     p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
     steady_streams()  # console.py: its rows printed into a gone pipe had ended the run
     args = p.parse_args(argv)
-    stop_on_signals()  # SIGTERM and SIGHUP end it as Ctrl-C does: the rows measured are kept
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     # each once, in the order asked ("--cases a,a" had measured a twice, and written it twice)
     sections = list(dict.fromkeys(s.strip() for s in args.sections.split(",") if s.strip()))
@@ -483,7 +495,11 @@ def main(argv=None) -> int:
         # the rows and sections done are in the file already (written after each); written
         # once more in case Ctrl-C came during that write. The one under way is left out.
         if rows or fresh:
-            write()
+            try:
+                write()
+            except CannotWrite as err:  # (a full disk: the rows were printed as they came)
+                print(f"interrupted ({stopped_by()}), and {err}", file=sys.stderr)
+                return 130
             print(f"interrupted ({stopped_by()}): wrote what was measured before it to {args.output}, "
                   f"with the earlier rows and blocks of the rest.", file=sys.stderr)
         else:
