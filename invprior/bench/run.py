@@ -85,25 +85,12 @@ def written_here(text: str) -> bool:
     return any(line.startswith(WRITTEN_BY) for line in text.split("\n## ", 1)[0].splitlines())
 
 
-def _earlier_text(path: Path) -> str:
-    """The text of a file this benchmark wrote at ``path``; "" for none (or another's file,
-    which ``--force`` replaces: none of it is kept)."""
-    if not path.is_file():  # (-o /dev/zero, or a link to /dev/full: read for ever)
-        return ""
-    try:
-        text = path.read_text(errors="replace")  # (a binary file, under --force, too)
-    except OSError:
-        return ""
-    return text if written_here(text) else ""
-
-
-def earlier_blocks(path: Path) -> dict:
-    """The blocks of an earlier file that this benchmark wrote, by title: a partial rerun
-    keeps those it does not redo, and a section that skips keeps its own.
+def earlier_blocks(text: str) -> dict:
+    """The blocks of the text of an earlier file that this benchmark wrote, by title: a partial rerun keeps those it does not redo, and a section that skips keeps its
+    own.
 
     Each block carries its own "Measured by ..." line, so its provenance stays true.
     """
-    text = _earlier_text(path)
     bodies, title = {}, None
     for chunk in text.split("\n## ")[1:]:
         head, _, body = chunk.partition("\n")
@@ -127,11 +114,12 @@ def writer_of(method: str) -> str:
     return name if name in (*FIXED_PRIOR_METHODS, "dip", "decoder") else "classical"
 
 
-def carried_rows(path: Path) -> tuple[list[dict], str]:
-    """Rows of an earlier fixed-cases table, as ``{case, writer, psnr, line}`` (``psnr``
-    None where the cell is not a number: a hand-edited file), and the line that says who
-    measured them. A run drops those of each (writer, case) that it measures again."""
-    _, _, block = _earlier_text(path).partition(f"\n## {FIXED}\n")
+def carried_rows(text: str) -> tuple[list[dict], str]:
+    """Rows of the fixed-cases table in the text of an earlier file that this benchmark
+    wrote, as ``{case, writer, psnr, line}`` (``psnr`` None where the cell is not a number:
+    a hand-edited file), and the line that says who measured them. A run drops those of
+    each (writer, case) that it measures again."""
+    _, _, block = text.partition(f"\n## {FIXED}\n")
     block = block.split("\n## ", 1)[0]
     # who measured the rows: the block's run, and the runs its own kept rows came from
     measured = "; ".join(l.strip("_").rstrip(".").split(": ", 1)[-1] if l.startswith("_The rows")
@@ -335,10 +323,11 @@ def table(rows: list[dict]) -> str:
     return head + "\n".join(lines) + "\n" + foot
 
 
-def _check_arguments(args, sections: list, cases: list) -> list:
-    """The dip section's priors; ``ValueError`` (one sentence) for an unknown section, case
-    or prior, --priors without the dip section, a device that cannot run, or an output that
-    cannot be written."""
+def _check_arguments(args, sections: list, cases: list) -> tuple[list, str]:
+    """The dip section's priors, and the text of the ``-o`` file when this benchmark wrote it
+    ("" for none, or for another's file, which ``--force`` replaces: none of it is kept);
+    ``ValueError`` (one sentence) for an unknown section, case or prior, --priors without
+    the dip section, a device that cannot run, or an output that cannot be written."""
     from ..checks import resolve_device
     from ..io import check_writable
     from ..priors.generator import NETWORKS
@@ -363,6 +352,7 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     if output.is_dir():
         raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
     check_writable(output.parent)
+    # (a binary file, under --force, too; not a device: -o /dev/zero had been read for ever)
     text = output.read_text(errors="replace") if output.is_file() else ""
     if text and not written_here(text) and not args.force:
         # a file of one's own (notes, another tool's table) would be replaced by ours
@@ -376,7 +366,7 @@ def _check_arguments(args, sections: list, cases: list) -> list:
     if args.quick and full:
         raise ValueError(f"-o '{output}' holds full measurements, which --quick rows (a few "
                          f"iterations: numbers meaningless) would replace; name another file.")
-    return priors
+    return priors, text if written_here(text) else ""
 
 
 def main(argv=None) -> int:
@@ -410,7 +400,7 @@ def _main(argv) -> int:
     sections = list(dict.fromkeys(s.strip() for s in args.sections.split(",") if s.strip()))
     cases = list(dict.fromkeys(c.strip() for c in args.cases.split(",") if c.strip()))
     try:
-        priors = _check_arguments(args, sections, cases)
+        priors, earlier = _check_arguments(args, sections, cases)
     except ValueError as err:  # before minutes of benchmarking, not after them
         print(f"error: {as_flags(str(err), p)}", file=sys.stderr)  # (device='cuda': --device)
         return 2
@@ -425,9 +415,9 @@ def _main(argv) -> int:
     # a block is replaced once its section has measured it, a row of the fixed-cases table
     # once its (writer, case) is measured again: what a run did not measure again stays,
     # even when Ctrl-C ends it early
-    blocks, fresh = earlier_blocks(Path(args.output)), set()
+    blocks, fresh = earlier_blocks(earlier), set()
     blocks[POLICY] = policy_markdown()
-    earlier_rows, kept_by = carried_rows(Path(args.output))
+    earlier_rows, kept_by = carried_rows(earlier)
     rows, redone = [], set()
 
     def write():
