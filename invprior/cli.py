@@ -1045,10 +1045,10 @@ def _main(argv) -> int:
         print("interrupted: nothing was written.", file=sys.stderr)
         return 130
     except OSError as err:  # a folder on a path that we may not search (PermissionError)
-        from .io import os_reason
+        from .io import unreachable
 
         if launched_main():
-            print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
+            print(f"error: {unreachable(err)}", file=sys.stderr)
         return 2
     if report["interrupted"]:
         print(f"interrupted: wrote the best estimate so far to {report['output']} "

@@ -80,6 +80,8 @@ class _Steady:
 
 
 _STOPPED_BY = ["Ctrl-C"]  # the last stop: a signal's name, once one came
+# the signals a command takes as Ctrl-C (the names: SIGHUP is not on every system)
+STOPPING = ("SIGTERM", "SIGHUP")
 
 
 def stopped_by() -> str:
@@ -119,7 +121,7 @@ def stop_on_signals():
 
     _STOPPED_BY[0] = "Ctrl-C"  # (SIGINT keeps Python's own handler, which others put back)
     kept = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in STOPPING:
         number = getattr(signal, name, None)
         try:
             if number is not None and signal.getsignal(number) == signal.SIG_DFL:

@@ -781,12 +781,7 @@ def check_writable(folder: str | os.PathLike) -> None:
         True
     """
     folder = Path(folder)
-    # (lexists: a link to a missing place on the way is refused now, not after the solve)
-    there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), Path("."))
-    if not there.exists():
-        raise ImageError(f"cannot write in '{folder}': '{there}' is a link to a missing place.")
-    if not there.is_dir():
-        raise ImageError(f"cannot write in '{folder}': '{there}' is a file, not a folder.")
+    there = _nearest_folder(folder)
     try:
         with tempfile.TemporaryFile(dir=there):
             pass
@@ -794,11 +789,21 @@ def check_writable(folder: str | os.PathLike) -> None:
         raise _refused(f"cannot write in '{folder}'", err) from None
 
 
+def _nearest_folder(folder: Path) -> Path:
+    """``folder`` or its nearest parent that is there, which must be a folder: else
+    ``ImageError`` in one sentence (a file on the way; a link to a missing place, which the
+    write would meet only after the solve)."""
+    there = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), Path("."))
+    if not there.exists():
+        raise ImageError(f"cannot write in '{folder}': '{there}' is a link to a missing place.")
+    if not there.is_dir():
+        raise ImageError(f"cannot write in '{folder}': '{there}' is a file, not a folder.")
+    return there
+
+
 def _make_folder(folder: Path) -> None:
     """``folder`` and its parents made if missing, else ``ImageError`` in one sentence."""
-    blocking = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        raise ImageError(f"cannot write in '{folder}': '{blocking}' is a file, not a folder.")
+    _nearest_folder(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -809,6 +814,12 @@ def _refused(what: str, err: OSError) -> CannotWrite:
     """``CannotWrite`` saying ``what`` and why, e.g. "cannot write 'a.png': no space left on
     device."."""
     return CannotWrite(f"{what}: {os_reason(err)}.", err.errno)
+
+
+def unreachable(err: OSError) -> str:
+    """The sentence for a path on which a folder may not be searched (``Path.exists`` raises
+    ``PermissionError`` there), e.g. "cannot reach 'd/x.png': permission denied."."""
+    return f"cannot reach '{err.filename}': {os_reason(err)}."
 
 
 def os_reason(err: OSError) -> str:

@@ -375,10 +375,10 @@ def _main(argv) -> int:
             print("interrupted before this run's weights were written.", file=sys.stderr)
         return 130
     except OSError as err:  # a folder on a path that we may not search (PermissionError)
-        from .io import os_reason
+        from .io import unreachable
 
         if main_rank:
-            print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
+            print(f"error: {unreachable(err)}", file=sys.stderr)
         return 2
     finally:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

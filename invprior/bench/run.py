@@ -40,7 +40,7 @@ import torch
 
 from ..allocator import keep_freed_memory
 from ..console import steady_streams, stop_on_signals, stopped_by
-from ..io import CannotWrite, os_reason
+from ..io import CannotWrite, unreachable
 from ..cli import HelpWithDefaults, as_flags
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
@@ -405,7 +405,7 @@ def _main(argv) -> int:
         print(f"error: {as_flags(str(err), p)}", file=sys.stderr)  # (device='cuda': --device)
         return 2
     except OSError as err:  # a folder on the path that we may not search (PermissionError)
-        print(f"error: cannot reach '{err.filename}': {os_reason(err)}.", file=sys.stderr)
+        print(f"error: {unreachable(err)}", file=sys.stderr)
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 import operators as O
 
 from ..checks import check_diverged, cpu_has_amx, cudnn_tuned
+from ..console import STOPPING
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -174,7 +175,7 @@ def _ctrl_c_ignored():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    stops = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    stops = [getattr(signal, name) for name in ("SIGINT", *STOPPING) if hasattr(signal, name)]
     kept = {s: signal.signal(s, signal.SIG_IGN) for s in stops}
     try:
         yield
