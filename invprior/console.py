@@ -28,7 +28,7 @@ import os
 import sys
 from contextlib import contextmanager
 
-__all__ = ["steady_streams", "stop_on_signals", "stopped_by"]
+__all__ = ["bar_options", "steady_streams", "stop_on_signals", "stopped_by"]
 
 
 def steady_streams() -> None:
@@ -76,6 +76,60 @@ class _Steady:
             pass
 
     def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def bar_options(progress: bool) -> dict:
+    """tqdm's keywords for a bar shown when ``progress`` is asked for. On a terminal or in a
+    notebook: tqdm's own bar. Into a log file or a pipe (``nohup ... > log``), where every
+    redraw of every bar had been kept on one line, '\\r' by '\\r': one line every
+    ``LOG_SECONDS`` (a training of hours still shows that it moves). ``TQDM_DISABLE``,
+    tqdm's own switch, which an explicit ``disable`` overrode, decides when set:
+    ``TQDM_DISABLE=1`` no bars, ``TQDM_DISABLE=0`` tqdm's bar wherever the output goes.
+
+    Example:
+        >>> bar_options(False)
+        {'disable': True}
+    """
+    said = os.environ.get("TQDM_DISABLE", "").strip().lower()
+    if not progress or said not in ("", "0", "false", "no", "off"):
+        return {"disable": True}
+    if said or _in_notebook() or _is_terminal(sys.stderr):
+        return {}
+    return {"file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
+            "maxinterval": LOG_SECONDS}
+
+
+LOG_SECONDS = 30.0  # a bar's lines in a log: one at its start, then one per this many seconds
+
+
+def _in_notebook() -> bool:
+    from tqdm import autonotebook, std
+
+    return autonotebook.tqdm is not std.tqdm  # (tqdm's own choice of its notebook bar)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+class _LogLines:
+    """A bar in a log: each redraw (tqdm writes '\\r' then the bar) on its own line; a
+    cleared bar (blanks) leaves nothing."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        for drawn in text.split("\r"):
+            if drawn.strip():
+                self._stream.write(drawn.rstrip() + "\n")
+        return len(text)
+
+    def __getattr__(self, name):  # (flush, encoding: the stream's own)
         return getattr(self._stream, name)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .console import stopped_by
+from .console import bar_options, stopped_by
 from .losses import data_loss, total_variation
 from .metrics import psnr
 from .result import Result
@@ -87,7 +87,8 @@ class Loop:
             optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
         self.opt = optimizer
         self.iters, self.max_seconds = iters, max_seconds
-        self.bar = tqdm(range(first, first + iters), desc=desc, disable=not progress, leave=False)
+        self.bar = tqdm(range(first, first + iters), desc=desc, leave=False,
+                        **bar_options(progress))
 
     def halve_step(self) -> None:
         """Halve the learning rate and forget Adam's moments (after a divergence)."""

@@ -32,6 +32,7 @@ from typing import Callable
 import torch
 
 from .checks import out_of_memory
+from .console import bar_options
 from .io import LOSSLESS, READABLE, os_reason
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
@@ -264,7 +265,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     world, max_values = world or World(), max_values or GROUP_VALUES
     start, tally = time.perf_counter(), Tally()
     mine = jobs[world.rank :: world.size]
-    bar = tqdm(total=len(mine), desc="files", unit="file", disable=not progress, leave=False)
+    bar = tqdm(total=len(mine), desc="files", unit="file", **bar_options(progress), leave=False)
     pending: list = []  # (job, key, item) waiting to be restored together
     unwritten = [0]  # writes that failed in a row
     reached = 0  # the files from mine[reached] on are not reached when the run stops

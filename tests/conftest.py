@@ -1,11 +1,17 @@
 """Shared small test images (skimage.data, resized; no downloads)."""
 
+import os
+
 import pytest
 import torch
 
 from invprior.bench.cases import sample_image
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+# Bars drawn into pipes and captured streams as on a terminal (tqdm's own switch, which
+# console.bar_off honours): tests read progress from them, e.g. to send Ctrl-C after a step.
+# test_console checks the default (no bars where the stream is not a terminal).
+os.environ["TQDM_DISABLE"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -41,3 +41,28 @@ def test_a_name_the_terminal_cannot_show_is_written_escaped(tmp_path):
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "\\u0432\\u044b\\u0445\\u043e\\u0434" in done.stdout  # выход, as escapes
     assert (tmp_path / "выход" / "фото.png").is_file()
+
+
+def test_bars_are_drawn_on_a_terminal_and_as_lines_into_a_log(tmp_path, monkeypatch, capsys):
+    # a log file (nohup ... > log 2>&1) had kept every redraw of every bar on one line
+    from invprior.cli import main
+
+    write_image(tmp_path / "in.png", torch.rand(1, 1, 32, 32))
+
+    def drawn(name: str) -> str:
+        argv = ["--op", "deblur", "--sigma", "1", "--iters", "4", str(tmp_path / "in.png"),
+                "-o", str(tmp_path / name)]
+        assert main(argv) == 0
+        return capsys.readouterr().err
+
+    monkeypatch.delenv("TQDM_DISABLE")
+    log = drawn("a.png")  # captured stderr: not a terminal
+    assert "\r" not in log and "denoiser:   0%|" in log.splitlines()[0], log
+    assert len(log.splitlines()) == 1  # (then one line per console.LOG_SECONDS)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert "\rdenoiser:   0%|" in drawn("b.png")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    assert "%|" not in drawn("c.png")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.setenv("TQDM_DISABLE", "0")  # tqdm's own bar wherever the output goes
+    assert "\rdenoiser:   0%|" in drawn("d.png")

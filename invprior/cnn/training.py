@@ -35,7 +35,7 @@ import torch.nn.functional as F
 import operators as O
 
 from ..checks import check_diverged, cpu_has_amx, cudnn_tuned
-from ..console import STOPPING
+from ..console import STOPPING, bar_options
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -129,7 +129,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     host_gen = torch.Generator().manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc=f"train {'inpainter' if cfg.task == 'inpaint' else 'denoiser'}",
-               disable=not progress)
+               **bar_options(progress))
     step, interrupted = 0, False
     while step < cfg.steps:
         elapsed = time.perf_counter() - start

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed as D
+from ..console import bar_options
 from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder
@@ -248,7 +249,7 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
     per_epoch = math.ceil(count / cfg.batch)
     perm, perm_epoch = None, -1
     bar = tqdm(range(first, cfg.steps), initial=first, total=cfg.steps, desc=f"train {cfg.kind}",
-               disable=not (progress and world.main), leave=False)
+               **bar_options(progress and world.main), leave=False)
     steps_done = first
     try:
         for step in bar:

@@ -29,6 +29,7 @@ import operators as O
 from ..checks import cudnn_tuned, resolve_device, resolve_precision
 from ..cnn.checkpoint import ASSET, COLOUR_ASSET, ONE_PASS_ASSETS, load_denoiser
 from ..cnn.planes import apply, join, split
+from ..console import bar_options
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side, tiled
@@ -115,7 +116,7 @@ class CNNDenoiser:
         per_call = max(1, self.pixels // (h * w))
         chunks = list(zip(inputs.split(per_call), levels.split(per_call)))
         calls = len(chunks) * tile_count(h, w, self.tile)
-        with tqdm(total=calls, desc=desc, unit="tile", disable=not progress or calls < 2,
+        with tqdm(total=calls, desc=desc, unit="tile", **bar_options(progress and calls > 1),
                   leave=False) as bar, torch.inference_mode(), cudnn_tuned(self.device):
             out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile,
                                    done=bar.update) for chunk, s in chunks])

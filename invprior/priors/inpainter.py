@@ -55,6 +55,7 @@ from tqdm.auto import tqdm
 import operators as O
 
 from ..checks import cudnn_tuned, resolve_device
+from ..console import bar_options
 from ..cnn.inpainter import ASSET, ROTATIONS, inpaint, load_denoiser
 from ..result import Result
 from ..tiles import tile_count, tile_pixels, tile_side
@@ -130,7 +131,7 @@ class InpainterPrior(ItemwisePrior):
         b, c, h, w = y.shape
         per_call = max(1, self.pixels // (h * w))
         calls = ROTATIONS * math.ceil(b * c / per_call) * tile_count(h, w, self.tile)
-        with tqdm(total=calls, desc=desc, unit="tile", disable=not progress or calls < 2,
+        with tqdm(total=calls, desc=desc, unit="tile", **bar_options(progress and calls > 1),
                   leave=False) as bar, cudnn_tuned(self.device):  # (tiles and turns: one shape)
             out = inpaint(self.net, y, op.mask, planes_per_call=per_call, tile=self.tile,
                           done=bar.update)

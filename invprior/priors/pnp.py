@@ -49,7 +49,7 @@ import operators as O
 from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
-from ..console import stopped_by
+from ..console import bar_options, stopped_by
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
@@ -365,7 +365,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     trusted = getattr(denoise, "checks_its_output", False)
     denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, f"{iters} iterations"
-    bar = tqdm(range(iters), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(range(iters), desc=desc, **bar_options(progress), leave=False)
     try:
         with torch.no_grad():
             for k in bar:
