@@ -923,7 +923,7 @@ def run_many(args) -> int:
     from . import distributed
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .folders import earlier_outputs, find_jobs, restore_files
+    from .folders import earlier_outputs, find_jobs, mark_output, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
     from .priors import PRIORS
@@ -949,14 +949,22 @@ def run_many(args) -> int:
     earlier = [d for d in earlier_outputs(args.image, {default_folder(op, p) for op in OPS for p in PRIORS})
                if d.resolve() != out_dir.resolve()]
     if earlier:
-        print(f"note: left out {', '.join(map(str, earlier))}: the default output folder of "
-              "an earlier run; name it to restore its images.", file=sys.stderr)
+        what = ("the output folder of an earlier run; name it" if len(earlier) == 1 else
+                "the output folders of earlier runs; name one")
+        print(f"note: left out {', '.join(map(str, earlier))}: {what} alone to restore its "
+              "images.", file=sys.stderr)
     unsearched: list = []  # folders we may not list: said, and the exit status is 1
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
                      leave_out=tuple(earlier), unsearched=unsearched)
     for folder, why in unsearched if distributed.launched_main() else ():
         print(f"failed: cannot search '{folder}': {why} (its files are left out).", file=sys.stderr)
     check_writable(out_dir)
+    # a folder this run makes (or finds empty) is marked as results, so that a later run
+    # over a folder that holds it leaves it out (folders.earlier_outputs)
+    try:
+        fresh = not out_dir.exists() or not any(out_dir.iterdir())
+    except OSError:  # (a folder we may write in but not list)
+        fresh = False
     world = distributed.start(device)
     options["device"] = str(world.device)
     ops: dict = {}
@@ -991,6 +999,8 @@ def run_many(args) -> int:
                               say=lambda line: tqdm.write(line, file=sys.stderr), worded=as_flags)
     finally:
         distributed.stop(world)
+        if fresh and world.main and out_dir.is_dir():
+            mark_output(out_dir)
     tally.unsearched = len(unsearched)
     if world.main and not args.quiet:
         print(tally.line(out_dir))

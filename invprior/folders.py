@@ -36,7 +36,7 @@ from .console import bar_options
 from .io import LOSSLESS, READABLE, os_reason
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
-           "output_name"]
+           "mark_output", "output_name", "MARKER"]
 
 
 @dataclass
@@ -86,18 +86,42 @@ def _is_pattern(text: str) -> bool:
 
 
 def earlier_outputs(inputs: list, names) -> list[Path]:
-    """The subfolders directly under the folders of ``inputs`` that carry one of ``names``
-    (the default output folders, ``denoise_denoiser`` and the like): an earlier run's
-    results, made where the input folder was the working one (``solve --op denoise .``),
-    which a later run would otherwise restore again as photos.
+    """The folders under the folders of ``inputs`` that hold an earlier run's results, which
+    a later run would otherwise restore again as photos: those directly under an input
+    folder that carry one of ``names`` (the default output folders, ``denoise_denoiser`` and
+    the like: made where the input folder was the working one, ``solve --op denoise .``),
+    and those a folder run marked (``MARKER``) at any depth (``-o photos/restored`` then
+    ``-o photos/restored2`` had restored the first run's results into the second). An input
+    folder named alone is searched even when marked (its images are asked for); among
+    several inputs (a shell's ``photos/*``) a marked one is left out.
 
     Example:
         >>> earlier_outputs(["/nonexistent"], {"denoise_denoiser"})
         []
     """
-    names = set(names)
-    return sorted(Path(text) / d.name for text in map(str, inputs) if Path(text).is_dir()
-                  for d in Path(text).iterdir() if d.is_dir() and d.name in names)
+    names, found = set(names), set()
+    for path in (Path(text) for text in map(str, inputs)):
+        if not path.is_dir():
+            continue
+        found |= {path / d.name for d in path.iterdir() if d.is_dir() and d.name in names}
+        found |= {f.parent for f in _files_under(path) if f.name == MARKER
+                  and (f.parent != path or len(inputs) > 1)}
+    return sorted(found)
+
+
+# the hidden file that marks a folder run's output folder (one it made, or found empty)
+MARKER = ".invprior-output"
+
+
+def mark_output(out_dir: Path) -> None:
+    """Mark ``out_dir`` as a folder run's results (``earlier_outputs``); a folder that
+    cannot be written in is left unmarked (its files are what matters)."""
+    try:
+        (Path(out_dir) / MARKER).write_text(
+            "This folder holds images restored by python -m invprior.solve. A later run over "
+            "a folder that holds this one leaves it out; name it to restore its images.\n")
+    except OSError:
+        pass
 
 
 def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
@@ -108,8 +132,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     sentence) for an input that names nothing, or two inputs that would share an output.
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
-    folder (an earlier run's results) is left out, as a pattern's matches in it are, so
-    that a rerun resumes. ``unsearched`` (a list) receives ``(folder, reason)`` for each folder
+    folder and the folders ``leave_out`` (an earlier run's results) are left out, as a
+    pattern's matches in the output folder are, so that a rerun resumes. ``unsearched`` (a list) receives ``(folder, reason)`` for each folder
     that could not be searched (no permission): its files are left out, and the caller says so.
     """
     out_dir = Path(out_dir)
@@ -118,8 +142,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     for text in map(str, inputs):
         path = Path(text)
         is_output = path.resolve() == out_dir.resolve()
-        if (len(inputs) > 1 and path.is_dir() and (is_output or _inside(path, out_dir))) \
-                or path.resolve() in others:
+        earlier = any(path.resolve() == Path(d).resolve() or _inside(path, Path(d))
+                      for d in (out_dir, *leave_out))
+        if (len(inputs) > 1 and path.is_dir() and earlier) or path.resolve() in others:
             continue
         if path.is_dir():
             if is_output:

@@ -33,7 +33,9 @@ def photos(tmp_path):
 
 
 def _outputs(folder):
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    """The files under ``folder`` but the hidden ones (folders.MARKER)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.is_file() and not p.name.startswith("."))
 
 
 def test_folder_restores_each_file_reports_bad_ones_and_resumes(tmp_path, photos, capsys):
@@ -377,9 +379,40 @@ def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
     monkeypatch.chdir(photos)
     assert main(["--op", "denoise", ".", "--quiet"]) == 1  # broken.png
     assert main(["--op", "sr", "--factor", "2", ".", "--iters", "2", "--quiet"]) == 1
-    assert "note: left out denoise_denoiser: the default output folder" in capsys.readouterr().err
+    assert "note: left out denoise_denoiser: the output folder of an earlier run" in \
+        capsys.readouterr().err
     assert _outputs(photos / "sr_denoiser") == ["astronaut.png", "camera.png", "coffee.png",
                                                 "sub/chelsea.png"]
+
+
+def test_an_earlier_run_into_a_named_folder_among_the_photos_is_left_out(tmp_path, capsys):
+    """-o photos/restored then -o photos/restored2 had restored the first run's results
+    again into the second (photos/restored2/restored/...): a folder a run makes is marked."""
+    from invprior.folders import MARKER
+
+    photos = tmp_path / "photos"
+    for name, size in (("a.png", 24), ("b.png", 16)):
+        write_image(photos / name, sample_image("camera", size))
+    first, second = photos / "restored", photos / "restored2"
+    argv = ["--op", "denoise", "--quiet", "--noise-level", "0.05"]
+    assert main([*argv, str(photos), "-o", str(first)]) == 0
+    assert (first / MARKER).is_file() and _outputs(first) == ["a.png", "b.png"]
+    assert main([*argv, str(photos), "-o", str(second)]) == 0
+    assert _outputs(second) == ["a.png", "b.png"]
+    assert f"left out {first}: the output folder of an earlier run" in capsys.readouterr().err
+    # named alone, a marked folder is restored (its images are asked for)
+    assert main([*argv, str(first), "-o", str(tmp_path / "again")]) == 0
+    assert _outputs(tmp_path / "again") == ["a.png", "b.png"]
+    # among several inputs (a shell's photos/*) the marked folders are left out
+    assert main([*argv, *sorted(map(str, photos.iterdir())), "-o", str(tmp_path / "many")]) == 0
+    assert _outputs(tmp_path / "many") == ["a.png", "b.png"]
+    err = capsys.readouterr().err
+    assert f"left out {first}, {second}: the output folders of earlier runs" in err
+    # a folder that held files before the run is not marked (not ours to label)
+    mine = tmp_path / "mine"
+    write_image(mine / "note.png", torch.zeros(1, 1, 8, 8))
+    assert main([*argv, str(photos / "a.png"), str(photos / "b.png"), "-o", str(mine)]) == 0
+    assert not (mine / MARKER).exists()
 
 
 def test_links_between_the_input_and_output_folders_neither_nest_nor_overwrite(tmp_path, photos,
