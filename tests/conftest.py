@@ -59,3 +59,22 @@ def ctrl_c_at(monkeypatch):
         monkeypatch.setattr(module, name, interrupted)
 
     return patch
+
+
+@pytest.fixture()
+def locked(monkeypatch, tmp_path):
+    """``tmp_path / "locked"``, a folder we may not search: any path through it raises
+    ``PermissionError`` from ``Path.stat`` (so from ``exists``, ``is_dir``...), as it does
+    without root's permissions (tests run as root here, which may search any folder)."""
+    from pathlib import Path
+
+    folder = tmp_path / "locked"
+    stat = Path.stat
+
+    def refused(self, *args, **kwargs):
+        if folder in self.parents:
+            raise PermissionError(13, "Permission denied", str(self))
+        return stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", refused)
+    return folder

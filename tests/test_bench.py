@@ -376,3 +376,10 @@ def test_a_test_sets_folder_named_but_missing_is_refused(tmp_path, capsys):
     assert main(["--sections", "standard", "--testsets", str(tmp_path / "typo"),
                  "-o", str(tmp_path / "b.md")]) == 2
     assert f"--testsets '{tmp_path / 'typo'}' is not a folder." in capsys.readouterr().err
+
+
+def test_an_output_through_a_folder_we_may_not_search_is_one_sentence(locked, capsys):
+    # Path.exists raised PermissionError: a traceback
+    assert main(["--sections", "operators", "--quick", "-o", str(locked / "B.md")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: cannot reach '{locked / 'B.md'}': permission denied.\n", err

@@ -71,3 +71,12 @@ def test_help_names_every_kind():
     description = build_parser().description
     for kind in ("GLO", "PCA", "denoiser", "inpainter"):
         assert kind in description
+
+
+def test_an_out_through_a_folder_we_may_not_search_is_one_sentence(locked, photos, capsys,
+                                                                   no_training):
+    # Path.exists raised PermissionError: a traceback
+    assert train_main(["--kind", "glo", "--data", str(photos), "--quiet",
+                       "--out", str(locked / "g.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: cannot reach '{locked / 'g.pt'}': permission denied.\n", err
