@@ -8,6 +8,7 @@ builds it with its settings and lets it restore; everything else lives in the pr
 from __future__ import annotations
 
 import difflib
+import math
 import time
 import warnings
 
@@ -265,7 +266,9 @@ def _common_settings(options: dict) -> dict:
     if seconds is not None:
         if not is_number(seconds):
             raise ValueError(f"max_seconds must be a number of seconds, got {seconds!r}.")
-        options["max_seconds"] = float(seconds)
+        # inf is no limit, for every prior (the deep image prior took it, plug-and-play
+        # refused it as "not a positive number", the inpainter after its fill)
+        options["max_seconds"] = float(seconds) if seconds != math.inf else None
     return options
 
 

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise", help="--simulate: noise added, not clipped to [0, 1], as the standard benchmarks add it, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
     s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play: denoiser 16 for deblur, 32 for a noise-free one and every other op; sparse 32; none where the prior restores in one pass, refused: denoiser and sparse on denoise, sparse on sr; a trained prior .pt: its latent search, 300, followed by 500 steps of weight adaptation)")
-    s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far (default: no limit)")
+    s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far: per image for dip/decoder, per batch of same-size images for plug-and-play, which stops before an iteration that would pass it; not for one-pass denoising (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder; a trained prior .pt: 0.05 for its latent search, its weight adaptation 1e-4)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")

@@ -94,7 +94,9 @@ def bar_options(progress: bool) -> dict:
     said = os.environ.get("TQDM_DISABLE", "").strip().lower()
     if not progress or said not in ("", "0", "false", "no", "off"):
         return {"disable": True}
-    if said or _in_notebook() or _is_terminal(sys.stderr):
+    if said:  # (said as False: tqdm's own reading of "0" was bool("0"), no bar)
+        return {"disable": False}
+    if _in_notebook() or _is_terminal(sys.stderr):
         return {}
     return {"file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
             "maxinterval": LOG_SECONDS}

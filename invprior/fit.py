@@ -26,7 +26,7 @@ import torch
 from .console import bar_options, stopped_by
 from .losses import data_loss, total_variation
 from .metrics import psnr
-from .result import Result
+from .result import Result, counted, with_returned
 from .stopping import make_rule
 
 
@@ -97,7 +97,7 @@ class Loop:
         self.opt.state.clear()
 
     def run(self, forward, after) -> tuple[int, str, bool]:
-        reason, interrupted, done = f"reached {self.iters} iterations", False, 0
+        reason, interrupted, done = f"reached {counted(self.iters)}", False, 0
         try:
             for k in self.bar:
                 done += 1
@@ -112,7 +112,7 @@ class Loop:
                     reason = stop
                     break
                 if self.max_seconds is not None and self.elapsed() > self.max_seconds:
-                    reason = f"time limit of {self.max_seconds:g} s after {done} iterations"
+                    reason = f"time limit of {self.max_seconds:g} s after {counted(done)}"
                     break
         except KeyboardInterrupt:
             reason, interrupted = f"interrupted ({stopped_by()})", True
@@ -186,10 +186,11 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     if cfg.finish is not None:
         with torch.no_grad():
             chosen = cfg.finish(chosen)
+    returned = 0 if state["chosen"] is None else state["chosen_step"] + 1
     return Result(
         # iteration: a count, as every prior's (the estimate after that many steps)
-        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs,
-        iteration=0 if state["chosen"] is None else state["chosen_step"] + 1,
-        iterations=iterations, stop_reason=reason, seconds=loop.elapsed(),
+        image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=returned,
+        iterations=iterations, stop_reason=with_returned(reason, returned, iterations),
+        seconds=loop.elapsed(),
         stop_signal=[float(v[0]) for v in rule.signal], interrupted=interrupted,
     )

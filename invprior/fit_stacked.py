@@ -38,7 +38,7 @@ from .checks import cudnn_tuned
 from .fit import LoopConfig, Loop
 from .losses import data_loss, total_variation
 from .nets import stacked
-from .result import Result
+from .result import Result, with_returned
 from .stopping import make_rule
 
 __all__ = ["fit_stacked", "GeneratorStack", "StackedAdam"]
@@ -351,7 +351,7 @@ def _results(image, s, reason, iterations, interrupted, seconds, rule, losses, p
         done = stopped_at + 1 if stopped_at >= 0 else iterations
         returned = chosen_step[b] + 1 if has_chosen[b] else 0  # a count, as fit's
         why = (f"early stop ({rule.name}) at iteration {stopped_at + 1}, returned iteration "
-               f"{returned}") if stopped_at >= 0 else reason
+               f"{returned}") if stopped_at >= 0 else with_returned(reason, returned, done)
         checks = signals[done - 1] if done and signals else 0
         out.append(Result(
             image=image[b : b + 1], losses=losses[:done, b].tolist(),

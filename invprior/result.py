@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["Result"]
+__all__ = ["Result", "counted", "with_returned"]
 
 
 @dataclass(eq=False)  # (the fields hold tensors: == compares identity, not each field)
@@ -92,3 +92,27 @@ class Result:
                    seconds=seconds, prior=prior,
                    interrupted=any(r.interrupted for r in items),
                    noise_level=first.noise_level, parts=list(items))
+
+
+def counted(n: int, noun: str = "iteration") -> str:
+    """``n`` and ``noun``, plural unless one (a stop reason had said "after 1 iterations").
+
+    Example:
+        >>> counted(1), counted(3, "step")
+        ('1 iteration', '3 steps')
+    """
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
+def with_returned(reason: str, returned: int, done: int) -> str:
+    """``reason`` with the iteration returned where it is not the last one run and the
+    reason does not say it yet (a run of 600 iterations whose stopping rule chose the 569th
+    had said "reached 600 iterations" alone).
+
+    Example:
+        >>> with_returned("reached 600 iterations", 569, 600)
+        'reached 600 iterations, returned iteration 569'
+    """
+    if 0 < returned != done and "returned iteration" not in reason:
+        return f"{reason}, returned iteration {returned}"
+    return reason

@@ -406,6 +406,9 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         # ignored without a word (the same output to the byte)
         (["--op", "denoise", "--prior", "auto", "--iters", "5"], "the denoiser prior restores this in one pass (--prior dip or decoder iterate)"),
         (["--op", "sr", "--prior", "sparse", "--iters", "5"], "the sparse prior restores this in one pass"),
+        # (a "2 s" one-pass denoising of a megapixel photo took 17 s)
+        (["--op", "denoise", "--max-seconds", "2"], "--max-seconds is for the priors that iterate; the denoiser prior"),
+        (["--op", "denoise", "--prior", "sparse", "--max-seconds", "2"], "--max-seconds is for the priors that iterate; the sparse prior"),
         (["--op", "deblur", "--keep-observed", "yes"], "--op deblur has nothing it keeps"),
         (["--op", "cs", "--simulate", "--shape", "1,8,8"], "--simulate takes IMAGE's"),
         (["--op", "denoise", "--noise-level", "25"], "25 on the 0-255 scale is 0.098"),

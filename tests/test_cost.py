@@ -35,6 +35,14 @@ def test_a_long_run_says_how_long_before_it_starts(monkeypatch, capsys):
                         lambda *a, **k: C.Cost(bytes=1.0, seconds=1800.0))
     solve(torch.rand(1, 1, 16, 16), O.Denoising(), prior="dip", iters=2, progress=True)
     assert "dip: about 30 minutes for up to 2 iterations at 16x16 on cpu" in capsys.readouterr().err
+    # under a time limit: the limit (a 3 s run had been announced as "about 30 minutes")
+    solve(torch.rand(1, 1, 16, 16), O.Denoising(), prior="dip", iters=2, progress=True,
+          max_seconds=120)
+    assert ("dip: up to 2 minutes (the time limit; the whole run: about 30 minutes) for up to "
+            "2 iterations") in capsys.readouterr().err
+    solve(torch.rand(1, 1, 16, 16), O.Denoising(), prior="dip", iters=2, progress=True,
+          max_seconds=30)
+    assert "minutes" not in capsys.readouterr().err
 
 
 def test_a_long_plug_and_play_is_announced_with_its_time(capsys, monkeypatch):

@@ -34,7 +34,7 @@ from ..console import stopped_by
 from ..messages import error_text
 from ..fit import Loop
 from ..losses import data_loss
-from ..result import Result
+from ..result import Result, counted
 from .adapt import adapt_one, flat, split_measurements
 from .pca import cholesky
 
@@ -257,9 +257,8 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     done = len(losses)
     losses = torch.stack(losses).cpu() if losses else torch.zeros(0, batch * restarts)
     errors = torch.stack(errors).cpu() if errors else torch.zeros(0, batch * restarts)
-    reason = (f"latent search: interrupted ({stopped_by()}) after {done} iterations" if interrupted
-              else f"latent search: {iters} iteration{'s' * (iters != 1)}, best of {restarts} "
-                   f"restart{'s' * (restarts != 1)}")
+    reason = (f"latent search: interrupted ({stopped_by()}) after {counted(done)}" if interrupted
+              else f"latent search: {counted(iters)}, best of {counted(restarts, 'restart')}")
     best_z = best["z"]
     with torch.no_grad():
         images = decoder(best_z)

@@ -309,12 +309,14 @@ def one_pass(prior: str, op) -> bool:
     return (prior == "denoiser" and identity) or (prior == "sparse" and (identity or bicubic))
 
 
-def iterates_reason(prior: str, op, iters) -> str | None:
-    """Why ``iters`` is refused where ``prior`` restores ``op`` in one pass (it was ignored
-    without a word: the same output to the byte), for a prior's ``check(op)``; else None."""
-    if iters is not None and one_pass(prior, op):
-        return (f"iters is for the priors that iterate; the {prior} prior restores this in "
-                f"one pass (prior='dip' or 'decoder' iterate).")
+def iterates_reason(prior: str, op, iters, max_seconds=None) -> str | None:
+    """Why ``iters`` or ``max_seconds`` is refused where ``prior`` restores ``op`` in one
+    pass (each was ignored without a word: the same output to the byte, a "2 s" run of a
+    photo took 17 s), for a prior's ``check(op)``; else None."""
+    for name, value in (("iters", iters), ("max_seconds", max_seconds)):
+        if value is not None and one_pass(prior, op):
+            return (f"{name} is for the priors that iterate; the {prior} prior restores this "
+                    f"in one pass (prior='dip' or 'decoder' iterate).")
     return None
 
 

@@ -208,7 +208,8 @@ class CNNPrior(ItemwisePrior):
         if self.turns > 1 and not getattr(op, "is_identity", False):
             return ("self_ensemble is for one-pass denoising (operators.Denoising, --op denoise); "
                     "plug-and-play turns the image at each iteration already.")
-        return iterates_reason(self.name, op, self.iters) or super().check(op)
+        return (iterates_reason(self.name, op, self.iters, self._split["max_seconds"])
+                or super().check(op))
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         return self.restore_together(y, op, noise_level=noise_level, truth=truth,

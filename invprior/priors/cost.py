@@ -93,6 +93,21 @@ def free_memory(device: torch.device | str) -> float | None:
     return None
 
 
+def duration_words(seconds: float, limit: float | None = None) -> str | None:
+    """How long a run of about ``seconds`` will take under a time ``limit``, for its one-line
+    announcement; None when that is a minute or less (nothing worth saying). A run the limit
+    ends is said so (a 3 s run had been announced as "about 5 minutes").
+
+    Example:
+        >>> duration_words(1800), duration_words(1800, 30), duration_words(1800, 120)
+        ('about 30 minutes', None, 'up to 2 minutes (the time limit; the whole run: about 30 minutes)')
+    """
+    if limit is not None and limit < seconds:
+        return (f"up to {describe_seconds(limit)} (the time limit; the whole run: about "
+                f"{describe_seconds(seconds)})" if limit > 60 else None)
+    return f"about {describe_seconds(seconds)}" if seconds > 60 else None
+
+
 def describe_seconds(seconds: float) -> str:
     """``"40 s"``, ``"12 minutes"``, ``"3.5 hours"``.
 

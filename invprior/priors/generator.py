@@ -31,7 +31,7 @@ from ..nets import DeepDecoder, SkipNet, padded_size
 from ..result import Result
 from ..stopping import RULES
 from .base import ItemwisePrior, keeper, visible_noise
-from .cost import describe_seconds, estimate, free_memory
+from .cost import duration_words, estimate, free_memory
 from .window import EMPTY, inpainting_window, restore_in_window
 
 NETWORKS = ("dip", "decoder")
@@ -436,13 +436,13 @@ class NetworkPrior(ItemwisePrior):
                 "works on tiles), or a larger device.")
         if free is not None and cost.bytes * runs > free:
             return False
-        if progress and cost.seconds * repeats > 60:
-            # the time of one image: a stack runs its images side by side
+        # the time of one image (a stack runs its images side by side)
+        took = duration_words(cost.seconds * repeats, self.max_seconds)
+        if progress and took:
             runs_of = f"{repeats} runs of " if repeats > 1 else ""
-            tqdm.write(f"{self.kind}: about {describe_seconds(cost.seconds * repeats)} for "
-                       f"{runs_of}up to {iters} iterations at {size} on {self.device.type} "
-                       "(early stopping may end it sooner; Ctrl-C keeps the best so far).",
-                       file=sys.stderr)
+            tqdm.write(f"{self.kind}: {took} for {runs_of}up to {iters} iterations at {size} "
+                       f"on {self.device.type} (early stopping may end it sooner; Ctrl-C keeps "
+                       "the best so far).", file=sys.stderr)
         return True
 
 
