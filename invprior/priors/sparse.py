@@ -70,7 +70,7 @@ class SparsePrior(ItemwisePrior):
 
     def check(self, op) -> str | None:
         # (in check, not restore: the command line asks once before a folder's files)
-        return (iterates_reason(self.name, op, self.iters, self.splitting.max_seconds)
+        return (iterates_reason(self.name, op, self.iters, self.splitting.settings["max_seconds"])
                 or super().check(op))
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
