@@ -441,8 +441,8 @@ def _fileless_operator(args):
 
 def refused_flags(args, prior: str) -> set[str]:
     """The settings of the prior named ``prior`` that this command refuses with its --op
-    (left out of the flags ``as_flags`` says it takes): --iters where it restores in one
-    pass, --keep-observed but for inpaint and sr, --self-ensemble but for denoise."""
+    (left out of the flags ``as_flags`` says it takes): --iters and --max-seconds where it
+    restores in one pass, --keep-observed but for inpaint and sr, --self-ensemble but for denoise."""
     from .priors.base import one_pass
 
     refused = {"keep_observed"} if args.op not in ("inpaint", "sr") else set()
@@ -451,7 +451,7 @@ def refused_flags(args, prior: str) -> set[str]:
         op = _fileless_operator(args)
     except ValueError:  # (a bad --factor: said on its own)
         op = None
-    return refused | ({"iters"} if op is not None and one_pass(prior, op) else set())
+    return refused | ({"iters", "max_seconds"} if op is not None and one_pass(prior, op) else set())
 
 
 def build_operator(args, image, alpha):
@@ -990,7 +990,8 @@ def run_many(args) -> int:
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
         images = [in_frame(args, op, item.image.cpu()) for item in result.items]
-        return [(as_read(x, items[b][4]), psnr(x, truth[b : b + 1]) if truth is not None else None)
+        return [(as_read(x, items[b][4]), psnr(x, truth[b : b + 1]) if truth is not None else None,
+                 "time limit of" in result.items[b].stop_reason)
                 for b, x in enumerate(images)]
 
     try:

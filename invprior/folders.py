@@ -59,13 +59,16 @@ class Tally:
     interrupted: bool = False
     left: int = 0  # not reached: the run stopped because no output could be written
     unsearched: int = 0  # folders that could not be searched (their files left out)
+    limited: int = 0  # of those restored, the ones the time limit ended (--max-seconds)
 
     def line(self, out_dir: Path) -> str:
         """One-line summary, e.g. ``restored 3 files, skipped 1, failed 0 in 2.1 s -> out``."""
+        # (the time limit had cut files short without a word: --report takes one image)
+        cut = f" ({self.limited} ended by the time limit)" if self.limited else ""
         left = f", left {self.left} (not reached)" if self.left else ""
         if self.unsearched:
             left += f", {self.unsearched} folder{'s' * (self.unsearched != 1)} not searched"
-        text = (f"restored {self.done} file{'s' * (self.done != 1)}, skipped {self.skipped} "
+        text = (f"restored {self.done} file{'s' * (self.done != 1)}{cut}, skipped {self.skipped} "
                 f"(output exists), failed {self.failed}{left} in {self.seconds:.1f} s -> {out_dir}")
         if self.psnrs:
             text += f"; mean PSNR {sum(self.psnrs) / len(self.psnrs):.2f} dB"
@@ -267,8 +270,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         prepare: ``prepare(source) -> (key, item)``: read and check one file; items with the
             same ``key`` (e.g. shape and operator) may be restored together. A ``ValueError``
             fails this file only.
-        restore: ``restore(items) -> [(image (1, C, H, W), psnr or None)]`` for a list of
-            items of one key; a ``ValueError``, ``RuntimeError`` (CUDA out of memory is one)
+        restore: ``restore(items) -> [(image (1, C, H, W), psnr or None[, limited])]`` for
+            a list of items of one key (``limited``: the time limit ended it, counted); a ``ValueError``, ``RuntimeError`` (CUDA out of memory is one)
             or ``MemoryError`` fails those files, and the run goes on. A write that fails
             for the whole disk (full, read-only, over quota), or two writes in a row that
             fail, stop the run: the files not reached are counted in ``Tally.left``.
@@ -314,13 +317,14 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 fail(job, err)
             bar.update(len(batch))
             return
-        for n, ((job, _, _), (image, quality)) in enumerate(zip(batch, outputs)):
+        for n, ((job, _, _), (image, quality, *limited)) in enumerate(zip(batch, outputs)):
             try:
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,
                             bits=bits_to_write(job.source, job.output, image),
                             profile=colour_profile(job.source))
                 tally.done += 1
+                tally.limited += bool(limited and limited[0])
                 unwritten[0] = 0
                 if quality is not None:
                     tally.psnrs.append(quality)
@@ -378,9 +382,10 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     finally:
         bar.close()
     tally.seconds = time.perf_counter() - start
-    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left],
-                                  dtype=torch.float64), world)
-    tally.done, tally.skipped, tally.failed, tally.left = (int(v) for v in counts.tolist())
+    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left,
+                                   tally.limited], dtype=torch.float64), world)
+    tally.done, tally.skipped, tally.failed, tally.left, tally.limited = (
+        int(v) for v in counts.tolist())
     if tally.left and world.rank == 0:  # (once, with every rank's count)
         say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "
             "not reached); free space or fix the output folder, then run the same command "

@@ -385,6 +385,19 @@ def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
                                                 "sub/chelsea.png"]
 
 
+def test_the_summary_says_how_many_files_the_time_limit_ended(tmp_path, capsys):
+    # --max-seconds cut each file short without a word (--report takes one image)
+    photos = tmp_path / "photos"
+    for name, size in (("a.png", 24), ("b.png", 16)):
+        write_image(photos / name, sample_image("camera", size))
+    assert main(["--op", "deblur", "--sigma", "1", str(photos), "-o", str(tmp_path / "out"),
+                 "--iters", "100000", "--max-seconds", "0.5"]) == 0
+    assert "restored 2 files (2 ended by the time limit), skipped 0" in capsys.readouterr().out
+    assert main(["--op", "deblur", "--sigma", "1", str(photos), "-o", str(tmp_path / "out2"),
+                 "--iters", "2"]) == 0
+    assert "restored 2 files, skipped 0" in capsys.readouterr().out
+
+
 def test_an_earlier_run_into_a_named_folder_among_the_photos_is_left_out(tmp_path, capsys):
     """-o photos/restored then -o photos/restored2 had restored the first run's results
     again into the second (photos/restored2/restored/...): a folder a run makes is marked."""
