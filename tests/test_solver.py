@@ -880,8 +880,8 @@ def test_a_short_time_budget_leaves_the_fit_to_y_most_of_it(camera64):
     out = solve(y, op, "dip", max_seconds=3.0, iters=100000, warm=20, progress=False)
     assert out.iterations == 0 and torch.equal(out.image, op.initial_estimate(y).clamp(0, 1))
     assert out.stop_reason.startswith("time limit of 3 s: time for about ")
-    assert "of the fit's 100000 iterations, too few to improve on the operator's estimate, " \
-           "which is returned; a limit of about " in out.stop_reason
+    assert ("steps of the fit to y, too few to improve on the operator's estimate (it takes "
+            "about 1500), which is returned; a limit of about ") in out.stop_reason
 
 
 def test_compressed_sensing_noise_given_in_the_measurements_helps(camera64):

@@ -316,7 +316,7 @@ class NetworkPrior(ItemwisePrior):
         shape = self.shape or tuple(op.input_shape_for((1,) + tuple(first.shape[1:])))
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
-        default_iters = 3000 if getattr(op, "projection_is_cheap", False) else 2000
+        default_iters = _default_iters(op)
         runs, repeats = (images * k, 1) if stacked else (1, k)  # side by side, one after another
         if not self._check_cost(shape, self.iters or default_iters, progress, runs, repeats):
             if images > 1:
@@ -399,13 +399,17 @@ class NetworkPrior(ItemwisePrior):
             cut = first_warm is not None and first_warm.stop_reason.startswith("time limit") \
                 and first_warm.iterations < steps // 10
             allowed = None if cut else _fit_steps_left(first_warm, cfg)
-            short = allowed is not None and allowed < SHORTEST_FIT * cfg.iters
+            # (of the iterations asked, or the usual ones: --iters 100000 --max-seconds 60
+            # is "as many as a minute allows")
+            needed = SHORTEST_FIT * min(cfg.iters, _default_iters(op))
+            short = allowed is not None and allowed < needed
             if first_warm is not None and (first_warm.interrupted or cut or short):
                 # the network had only begun to copy the estimate (a 256x256 denoising
                 # stopped at 8 s: 18.2 dB, worse than y's 20.5): no step of the fit to y was
                 # made, so the estimate itself is returned (Ctrl-C: the CLI writes nothing)
                 share = (f" (each of {self.ensemble} runs' share of {self.max_seconds:g} s)"
                          if not stacked and self.ensemble > 1 else "")
+                runs = self.ensemble if share else 1  # (one after another, the limit shared)
                 for j, result in enumerate(warm if isinstance(warm, list) else [warm]):
                     result.image = estimate[min(j, len(estimate) - 1)][None].clamp(0, 1)
                     result.stop_reason = (
@@ -413,10 +417,10 @@ class NetworkPrior(ItemwisePrior):
                         f" of {steps} steps), too soon for the fit to y: the operator's estimate "
                         f"is returned" if cut else
                         f"time limit of {cfg.max_seconds:g} s{share}: time for about {allowed:.0f}"
-                        f" of the fit's {cfg.iters} iterations, too few to improve on the "
-                        f"operator's estimate, which is returned; a limit of about "
-                        f"{describe_seconds(_budget_for_half(first_warm, cfg, steps))} allows "
-                        "half" if short else
+                        f" steps of the fit to y, too few to improve on the operator's estimate "
+                        f"(it takes about {needed:.0f}), which is returned; a limit of about "
+                        f"{describe_seconds(runs * _budget_for(needed, first_warm, cfg, steps))}"
+                        " allows them" if short else
                         f"{result.stop_reason} in the warm start, before the fit to y")
                     result.iterations = result.iteration = 0
                 return warm
@@ -474,11 +478,18 @@ def _fit_steps_left(warm: Result | None, cfg: LoopConfig) -> float | None:
     return max(cfg.max_seconds - warm.seconds, 0.0) / pace
 
 
-def _budget_for_half(warm: Result, cfg: LoopConfig, steps: int) -> float:
-    """The time limit that leaves the fit ``SHORTEST_FIT`` of its iterations after a whole
-    warm start of ``steps``, at ``warm``'s pace (the setup counted)."""
+def _budget_for(fit_steps: float, warm: Result, cfg: LoopConfig, steps: int) -> float:
+    """The time limit that leaves the fit time for ``fit_steps`` after a whole warm start of
+    ``steps`` (which takes at most ``WARM_SHARE`` of it), at ``warm``'s pace, the setup
+    counted."""
     pace = max(warm.seconds - cfg.spent, 1e-9) / warm.iterations
-    return cfg.spent + pace * max(steps / WARM_SHARE, steps + SHORTEST_FIT * cfg.iters)
+    return cfg.spent + pace * max(steps / WARM_SHARE, steps + fit_steps)
+
+
+def _default_iters(op) -> int:
+    """The network priors' iteration cap: 3000 where the projection onto ``A x = y`` is
+    cheap (inpainting: more steps to fill the holes), else 2000."""
+    return 3000 if getattr(op, "projection_is_cheap", False) else 2000
 
 
 def _identity(x):
