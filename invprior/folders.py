@@ -136,8 +136,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
     folder and the folders ``leave_out`` (an earlier run's results) are left out, as a
-    pattern's matches in the output folder are, so that a rerun resumes. ``unsearched`` (a list) receives ``(folder, reason)`` for each folder
-    that could not be searched (no permission): its files are left out, and the caller says so.
+    pattern's matches in the output folder are, so that a rerun resumes. ``unsearched`` (a
+    list) receives ``(folder, reason)`` for each folder that could not be searched (no
+    permission): its files are left out, and the caller says so.
     """
     out_dir = Path(out_dir)
     others = {Path(o).resolve() for o in others}
@@ -271,8 +272,9 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             same ``key`` (e.g. shape and operator) may be restored together. A ``ValueError``
             fails this file only.
         restore: ``restore(items) -> [(image (1, C, H, W), psnr or None[, limited])]`` for
-            a list of items of one key (``limited``: the time limit ended it, counted); a ``ValueError``, ``RuntimeError`` (CUDA out of memory is one)
-            or ``MemoryError`` fails those files, and the run goes on. A write that fails
+            a list of items of one key (``limited``: the time limit ended it, counted); a
+            ``ValueError``, ``RuntimeError`` (CUDA out of memory is one) or
+            ``MemoryError`` fails those files, and the run goes on. A write that fails
             for the whole disk (full, read-only, over quota), or two writes in a row that
             fail, stop the run: the files not reached are counted in ``Tally.left``.
         force: restore files whose output exists too (else they are skipped).
