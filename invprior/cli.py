@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it, or a folder (existing, or named with a final /) to hold it under IMAGE's name (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
-    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only; - for the standard output, beside the summary unless --quiet; default: none)")
+    o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only; - for the standard output, the summary then on stderr; default: none)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
     o.add_argument("--observation", help="--simulate: write the degraded y that was restored (.npy keeps it as it was, noise unclipped, so that another method can restore the same y; an image clips it to [0, 1] and rounds it; one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -714,7 +714,9 @@ def run(args) -> dict:
                        progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     if result.interrupted and result.iterations == 0:
-        raise KeyboardInterrupt  # Ctrl-C before the first step: no estimate worth a file
+        # Ctrl-C before the first step: no estimate worth a file (why, said: a stop in the
+        # deep image prior's warm start had said "nothing was written." alone)
+        raise KeyboardInterrupt(result.stop_reason)
     x = in_frame(args, op, result.image.cpu())
     report = {
         "image": str(args.image), "output": str(paths["output"]), "op": args.op,
@@ -1052,8 +1054,10 @@ def _main(argv) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the solve had an estimate, or while writing it
-        print("interrupted: nothing was written.", file=sys.stderr)
+    except KeyboardInterrupt as err:  # before the solve had an estimate, or while writing it
+        why = str(err)
+        print(f"{why}: nothing was written." if why.startswith("interrupted") else
+              f"interrupted: nothing was written{f' ({why})' if why else ''}.", file=sys.stderr)
         return 130
     except OSError as err:  # a folder on a path that we may not search (PermissionError)
         from .io import unreachable
@@ -1065,8 +1069,8 @@ def _main(argv) -> int:
         print(f"interrupted: wrote the best estimate so far to {report['output']} "
               f"({report['stop_reason']}).", file=sys.stderr)
         return 130
-    if not args.quiet:
-        print(summary(report))
+    if not args.quiet:  # (after --report -, on stderr: the standard output is one JSON)
+        print(summary(report), file=sys.stderr if args.report == "-" else sys.stdout)
     return 0
 
 

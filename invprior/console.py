@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 
@@ -79,30 +80,33 @@ class _Steady:
         return getattr(self._stream, name)
 
 
-def bar_options(progress: bool) -> dict:
+def bar_options(progress: bool, leave: bool = False) -> dict:
     """tqdm's keywords for a bar shown when ``progress`` is asked for. On a terminal or in a
-    notebook: tqdm's own bar. Into a log file or a pipe (``nohup ... > log``), where every
-    redraw of every bar had been kept on one line, '\\r' by '\\r': one line every
-    ``LOG_SECONDS`` (a training of hours still shows that it moves). ``TQDM_DISABLE``,
-    tqdm's own switch, which an explicit ``disable`` overrode, decides when set:
-    ``TQDM_DISABLE=1`` no bars, ``TQDM_DISABLE=0`` tqdm's bar wherever the output goes.
+    notebook: tqdm's own bar, kept when done if ``leave``. Into a log file or a pipe
+    (``nohup ... > log``), where every redraw of every bar had been kept on one line, '\\r'
+    by '\\r': one line at its start, one every ``LOG_SECONDS`` (a training of hours still
+    shows that it moves) and one at its end (where it stopped). ``TQDM_DISABLE``, tqdm's own
+    switch, which an explicit ``disable`` overrode, decides when set: ``TQDM_DISABLE=1`` (or
+    any other word) no bars, ``TQDM_DISABLE=0`` (``false``, ``no``, ``off``) tqdm's bar
+    wherever the output goes.
 
     Example:
         >>> bar_options(False)
-        {'disable': True}
+        {'disable': True, 'leave': False}
     """
     said = os.environ.get("TQDM_DISABLE", "").strip().lower()
     if not progress or said not in ("", "0", "false", "no", "off"):
-        return {"disable": True}
+        return {"disable": True, "leave": leave}
     if said:  # (said as False: tqdm's own reading of "0" was bool("0"), no bar)
-        return {"disable": False}
+        return {"disable": False, "leave": leave}
     if _in_notebook() or _is_terminal(sys.stderr):
-        return {}
+        return {"leave": leave}
     return {"file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
-            "maxinterval": LOG_SECONDS}
+            "maxinterval": LOG_SECONDS, "leave": True}
 
 
 LOG_SECONDS = 30.0  # a bar's lines in a log: one at its start, then one per this many seconds
+_ESCAPES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # a terminal's cursor moves (tqdm: ESC[A)
 
 
 def _in_notebook() -> bool:
@@ -120,15 +124,16 @@ def _is_terminal(stream) -> bool:
 
 class _LogLines:
     """A bar in a log: each redraw (tqdm writes '\\r' then the bar) on its own line; a
-    cleared bar (blanks) leaves nothing."""
+    cleared bar (blanks) leaves nothing, nor do the cursor moves of bars drawn one under
+    another (a folder's files and each file's network: a line of ``ESC[A`` each)."""
 
     def __init__(self, stream):
         self._stream = stream
 
     def write(self, text: str) -> int:
-        for drawn in text.split("\r"):
+        for drawn in _ESCAPES.sub("", text).split("\r"):
             if drawn.strip():
-                self._stream.write(drawn.rstrip() + "\n")
+                self._stream.write(drawn.strip() + "\n")
         return len(text)
 
     def __getattr__(self, name):  # (flush, encoding: the stream's own)

@@ -87,8 +87,10 @@ class Loop:
             optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
         self.opt = optimizer
         self.iters, self.max_seconds = iters, max_seconds
-        self.bar = tqdm(range(first, first + iters), desc=desc, leave=False,
-                        **bar_options(progress))
+        # (counted by hand: a loop over the bar left a run that stopped early one short in
+        # its last line, which a log keeps)
+        self.first = first
+        self.bar = tqdm(total=iters, desc=desc, **bar_options(progress))
 
     def halve_step(self) -> None:
         """Halve the learning rate and forget Adam's moments (after a divergence)."""
@@ -99,8 +101,9 @@ class Loop:
     def run(self, forward, after) -> tuple[int, str, bool]:
         reason, interrupted, done = f"reached {counted(self.iters)}", False, 0
         try:
-            for k in self.bar:
+            for k in range(self.first, self.first + self.iters):
                 done += 1
+                self.bar.update(1)
                 loss = forward(k)
                 if loss is None:
                     continue

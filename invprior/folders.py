@@ -295,7 +295,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     world, max_values = world or World(), max_values or GROUP_VALUES
     start, tally = time.perf_counter(), Tally()
     mine = jobs[world.rank :: world.size]
-    bar = tqdm(total=len(mine), desc="files", unit="file", **bar_options(progress), leave=False)
+    bar = tqdm(total=len(mine), desc="files", unit="file", **bar_options(progress))
     pending: list = []  # (job, key, item) waiting to be restored together
     unwritten = [0]  # writes that failed in a row
     reached = 0  # the files from mine[reached] on are not reached when the run stops

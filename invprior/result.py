@@ -113,6 +113,8 @@ def with_returned(reason: str, returned: int, done: int) -> str:
         >>> with_returned("reached 600 iterations", 569, 600)
         'reached 600 iterations, returned iteration 569'
     """
-    if 0 < returned != done and "returned iteration" not in reason:
+    # (not after Ctrl-C: the step under way when it came is counted, not returned)
+    if 0 < returned != done and "returned iteration" not in reason \
+            and not reason.startswith("interrupted"):
         return f"{reason}, returned iteration {returned}"
     return reason

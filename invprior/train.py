@@ -391,7 +391,11 @@ def _main(argv) -> int:
                   file=sys.stderr)
         return 130
     if main_rank and not args.quiet and args.kind in HELD_OUT_CASE:
-        print(f"{args.kind}: {ck['step']} steps in {ck['seconds']:.0f} s, held-out "
+        # (the time limit's end had read as the steps asked for)
+        total = ck["config"].get("steps", ck["step"])
+        steps = f"{ck['step']} of {total} steps (the time limit)" if ck["step"] < total \
+            else f"{ck['step']} steps"
+        print(f"{args.kind}: {steps} in {ck['seconds']:.0f} s, held-out "
               f"{HELD_OUT_CASE[args.kind]}: {ck['meta']['held_out_psnr']:.2f} dB; wrote {args.out}")
     elif main_rank and not args.quiet:
         c = ck["config"]

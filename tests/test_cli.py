@@ -717,7 +717,8 @@ def test_ctrl_c_in_the_deep_image_priors_warm_start_writes_nothing(tmp_path, gra
     out = tmp_path / "o.png"
     assert main(["--op", "denoise", str(gray), "-o", str(out), "--prior", "dip", "--iters", "50",
                  "--init", "warm", "--quiet"]) == 130
-    assert not out.exists() and "nothing was written" in capsys.readouterr().err
+    assert not out.exists() and capsys.readouterr().err == (
+        "interrupted (Ctrl-C) in the warm start, before the fit to y: nothing was written.\n")
 
 
 def test_a_blurred_jpeg_is_deblurred_at_the_noise_its_quantization_adds(tmp_path, capsys):
@@ -855,6 +856,11 @@ def test_a_report_goes_to_the_standard_output_as_dash(tmp_path, gray, capfd):
                  "--report", "-", *FAST]) == 0
     assert json.loads(capfd.readouterr().out)["op"] == "denoise"
     assert not Path("-").exists()
+    # without --quiet the summary goes to stderr: the standard output stays one JSON (| jq)
+    assert main(["--op", "denoise", str(gray), "-o", str(tmp_path / "p.png"), "--report", "-",
+                 *[f for f in FAST if f != "--quiet"]]) == 0
+    said = capfd.readouterr()
+    assert json.loads(said.out)["op"] == "denoise" and "denoise with dip: wrote" in said.err
 
 
 def test_dust_and_scratches_drawn_in_white_are_read_as_holes():

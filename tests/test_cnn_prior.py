@@ -247,6 +247,12 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     stamp = out.read_bytes()
     assert train_main([*args, "--force", "--lr", "1e9", "--steps", "3"]) == 2
     assert "the training diverged" in capsys.readouterr().err and out.read_bytes() == stamp
+    capsys.readouterr()
+    # ended by the time limit: said (it had read as the steps asked for)
+    limited = ["--kind", "denoiser", "--steps", "100000", "--batch", "2", "--max-seconds",
+               "0.5", "--out", str(tmp_path / "t.pt")]
+    assert train_main(limited) == 0
+    assert " of 100000 steps (the time limit) in " in capsys.readouterr().out
 
 
 def test_train_command_shapes_a_new_network_and_refuses_bad_shapes(tmp_path, capsys):

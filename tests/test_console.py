@@ -57,8 +57,16 @@ def test_bars_are_drawn_on_a_terminal_and_as_lines_into_a_log(tmp_path, monkeypa
 
     monkeypatch.delenv("TQDM_DISABLE")
     log = drawn("a.png")  # captured stderr: not a terminal
-    assert "\r" not in log and "denoiser:   0%|" in log.splitlines()[0], log
-    assert len(log.splitlines()) == 1  # (then one line per console.LOG_SECONDS)
+    lines = log.splitlines()  # its start, its end (and one per console.LOG_SECONDS between)
+    assert "\r" not in log and len(lines) == 2, log
+    assert lines[0].startswith("denoiser:   0%|") and lines[1].startswith("denoiser: 100%|")
+    # bars one under another (a folder's files, each file's network): no cursor moves
+    write_image(tmp_path / "photos" / "b.png", torch.rand(1, 1, 16, 16))
+    write_image(tmp_path / "photos" / "c.png", torch.rand(1, 1, 24, 24))
+    assert main(["--op", "denoise", "--prior", "dip", "--iters", "3", "--init", "none",
+                 str(tmp_path / "photos"), "-o", str(tmp_path / "out")]) == 0
+    log = capsys.readouterr().err
+    assert "\x1b" not in log and "\r" not in log and "dip: 100%|" in log, log
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert "\rdenoiser:   0%|" in drawn("b.png")
     monkeypatch.setenv("TQDM_DISABLE", "1")

@@ -353,7 +353,7 @@ def _check_arguments(args, sections: list, cases: list) -> tuple[list, str]:
         raise ValueError(f"-o '{output}' is a folder; name the markdown file.")
     check_writable(output.parent)
     # (a binary file, under --force, too; not a device: -o /dev/zero had been read for ever)
-    text = output.read_text(errors="replace") if output.is_file() else ""
+    text = output.read_text(encoding="utf-8", errors="replace") if output.is_file() else ""
     if text and not written_here(text) and not args.force:
         # a file of one's own (notes, another tool's table) would be replaced by ours
         raise ValueError(f"-o '{output}' exists and was not written by this benchmark; name "
@@ -431,7 +431,10 @@ def _main(argv) -> int:
             blocks[FIXED] = provenance + note + table(sorted(rows + kept, key=_order))
         # one blank line before each heading, whether a block's markdown ends in a newline or not
         text = header + "".join(f"\n## {t}\n\n{blocks[t].rstrip()}\n" for t in BLOCKS if t in blocks)
-        atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(text))
+        # (UTF-8 whatever the locale: a name in the command line it quotes, under LC_ALL=C
+        # without UTF-8 mode, was a UnicodeEncodeError traceback)
+        atomic_write(Path(args.output), lambda tmp: Path(tmp).write_text(
+            text, encoding="utf-8", errors="surrogateescape"))
 
     def emit(new: list) -> None:
         """The rows of one writer and case: they replace its earlier rows together."""

@@ -129,7 +129,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
     host_gen = torch.Generator().manual_seed(cfg.seed)
     losses, start, saved = [], time.perf_counter(), time.perf_counter()
     bar = tqdm(total=cfg.steps, desc=f"train {'inpainter' if cfg.task == 'inpaint' else 'denoiser'}",
-               **bar_options(progress))
+               **bar_options(progress, leave=True))
     step, interrupted = 0, False
     while step < cfg.steps:
         elapsed = time.perf_counter() - start

@@ -249,7 +249,7 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
     per_epoch = math.ceil(count / cfg.batch)
     perm, perm_epoch = None, -1
     bar = tqdm(range(first, cfg.steps), initial=first, total=cfg.steps, desc=f"train {cfg.kind}",
-               **bar_options(progress and world.main), leave=False)
+               **bar_options(progress and world.main))
     steps_done = first
     try:
         for step in bar:

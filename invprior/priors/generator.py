@@ -451,9 +451,10 @@ class NetworkPrior(ItemwisePrior):
         took = duration_words(cost.seconds * repeats, self.max_seconds)
         if progress and took:
             runs_of = f"{repeats} runs of " if repeats > 1 else ""
+            sooner = "early stopping may end it sooner; " if self.stop != "none" else ""
             tqdm.write(f"{self.kind}: {took} for {runs_of}up to {iters} iterations at {size} "
-                       f"on {self.device.type} (early stopping may end it sooner; Ctrl-C keeps "
-                       "the best so far).", file=sys.stderr)
+                       f"on {self.device.type} ({sooner}Ctrl-C keeps the best so far).",
+                       file=sys.stderr)
         return True
 
 

@@ -369,11 +369,11 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     trusted = getattr(denoise, "checks_its_output", False)
     denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, counted(iters)
-    bar = tqdm(range(iters), desc=desc, **bar_options(progress), leave=False)
+    bar = tqdm(total=iters, desc=desc, **bar_options(progress))  # (counted by hand: fit.Loop)
     looped = time.perf_counter()  # (the iterations' mean time: the setup above left out)
     try:
         with torch.no_grad():
-            for k in bar:
+            for k in range(iters):
                 if k and max_seconds is not None and over_budget(began, looped, k, max_seconds):
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                     break
@@ -394,6 +394,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                         psnrs[b].append(psnr(estimate[b : b + 1].clamp(0, 1), truth[b : b + 1]))
                     status["psnr"] = f"{psnrs[0][-1]:.2f}"
                 bar.set_postfix(status, refresh=False)
+                bar.update(1)
                 if out_of_time:
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                 if last:

@@ -173,7 +173,7 @@ def learn_dictionary(X: torch.Tensor, atoms: int = 256, *, iters: int = 10,
         from tqdm.auto import tqdm
 
         from ..console import bar_options
-        steps = tqdm(steps, desc="K-SVD", **bar_options(True))
+        steps = tqdm(steps, desc="K-SVD", **bar_options(True, leave=True))
     for _ in steps:
         codes = omp(X, D, sparsity=sparsity, tol=tol, return_sparse=True)
         if return_history:  # how well the current dictionary codes the data
