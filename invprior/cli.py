@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise", help="--simulate: noise added, not clipped to [0, 1], as the standard benchmarks add it, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
     s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play: denoiser 16 for deblur, 32 for a noise-free one and every other op; sparse 32; none where the prior restores in one pass, refused: denoiser and sparse on denoise, sparse on sr; a trained prior .pt: its latent search, 300, followed by 500 steps of weight adaptation)")
-    s.add_argument("--max-seconds", type=float, default=None, help="stop after this many seconds and keep the estimate so far: per image for dip/decoder, per batch of same-size images for plug-and-play, which stops before an iteration that would pass it; not for one-pass denoising (default: no limit)")
+    s.add_argument("--max-seconds", type=float, default=None, help="time limit in seconds, with the estimate so far kept: per image for dip/decoder (a limit too short for half the fit returns the operator's estimate at once, and says which limit would do), per group of same-size images restored together for plug-and-play (it stops before an iteration that would pass it); refused where the prior restores in one pass, as --iters is (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder; a trained prior .pt: 0.05 for its latent search, its weight adaptation 1e-4)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
@@ -953,7 +953,7 @@ def run_many(args) -> int:
     if earlier:
         what = ("the output folder of an earlier run; name it" if len(earlier) == 1 else
                 "the output folders of earlier runs; name one")
-        print(f"note: left out {', '.join(map(str, earlier))}: {what} alone to restore its "
+        print(f"note: left out {', '.join(map(str, earlier))}: {what} to restore its "
               "images.", file=sys.stderr)
     unsearched: list = []  # folders we may not list: said, and the exit status is 1
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
@@ -964,9 +964,9 @@ def run_many(args) -> int:
     # a folder this run makes (or finds empty) is marked as results, so that a later run
     # over a folder that holds it leaves it out (folders.earlier_outputs)
     try:
-        fresh = not out_dir.exists() or not any(out_dir.iterdir())
+        unmarked = [not out_dir.exists() or not any(out_dir.iterdir())]
     except OSError:  # (a folder we may write in but not list)
-        fresh = False
+        unmarked = [False]
     world = distributed.start(device)
     options["device"] = str(world.device)
     ops: dict = {}
@@ -991,6 +991,9 @@ def run_many(args) -> int:
                            progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt
+        if unmarked[0]:  # marked before the first write: a run killed later leaves it marked
+            mark_output(out_dir)
+            unmarked[0] = False
         images = [in_frame(args, op, item.image.cpu()) for item in result.items]
         return [(as_read(x, items[b][4]), psnr(x, truth[b : b + 1]) if truth is not None else None,
                  "time limit of" in result.items[b].stop_reason)
@@ -1002,8 +1005,6 @@ def run_many(args) -> int:
                               say=lambda line: tqdm.write(line, file=sys.stderr), worded=as_flags)
     finally:
         distributed.stop(world)
-        if fresh and world.main and out_dir.is_dir():
-            mark_output(out_dir)
     tally.unsearched = len(unsearched)
     if world.main and not args.quiet:
         print(tally.line(out_dir))

@@ -102,7 +102,10 @@ class Loop:
         reason, interrupted, done = f"reached {counted(self.iters)}", False, 0
         try:
             for k in range(self.first, self.first + self.iters):
+                if done == 1:  # (the first step pays for allocation and the optimizer's state)
+                    self.timed = (time.perf_counter(), done)
                 done += 1
+                self.done = done
                 self.bar.update(1)
                 loss = forward(k)
                 if loss is None:
@@ -120,11 +123,21 @@ class Loop:
         except KeyboardInterrupt:
             reason, interrupted = f"interrupted ({stopped_by()})", True
         finally:
+            self.ended = time.perf_counter()
             self.bar.close()
         return done, reason, interrupted
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
+
+    def step_seconds(self) -> float | None:
+        """The mean seconds of the steps after the first (which pays for the first
+        allocations and the optimizer's state: Adam's first, a second in a new process);
+        None before a second step ended."""
+        timed, done = getattr(self, "timed", None), getattr(self, "done", 0)
+        if timed is None or not hasattr(self, "ended"):
+            return None
+        return (self.ended - timed[0]) / (done - timed[1])
 
 
 def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
@@ -194,6 +207,6 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         # iteration: a count, as every prior's (the estimate after that many steps)
         image=chosen.clamp(0, 1), losses=losses, psnrs=psnrs, iteration=returned,
         iterations=iterations, stop_reason=with_returned(reason, returned, iterations),
-        seconds=loop.elapsed(),
+        seconds=loop.elapsed(), step_seconds=loop.step_seconds(),
         stop_signal=[float(v[0]) for v in rule.signal], interrupted=interrupted,
     )

@@ -333,8 +333,11 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
             now = stack.render()
             chosen = now if chosen is None else torch.where(_per_run(unchosen, now), now, chosen)
         image = (cfg.finish(chosen) if cfg.finish is not None else chosen).clamp(0, 1)
-    return _results(image, s, reason, iterations, interrupted, loop.elapsed(), rule,
-                    losses, psnrs, traced, signals)
+    results = _results(image, s, reason, iterations, interrupted, loop.elapsed(), rule,
+                       losses, psnrs, traced, signals)
+    for result in results:
+        result.step_seconds = loop.step_seconds()
+    return results
 
 
 def _results(image, s, reason, iterations, interrupted, seconds, rule, losses, psnrs,

@@ -94,9 +94,9 @@ def earlier_outputs(inputs: list, names) -> list[Path]:
     folder that carry one of ``names`` (the default output folders, ``denoise_denoiser`` and
     the like: made where the input folder was the working one, ``solve --op denoise .``),
     and those a folder run marked (``MARKER``) at any depth (``-o photos/restored`` then
-    ``-o photos/restored2`` had restored the first run's results into the second). An input
-    folder named alone is searched even when marked (its images are asked for); among
-    several inputs (a shell's ``photos/*``) a marked one is left out.
+    ``-o photos/restored2`` had restored the first run's results into the second). A folder
+    named as an input is searched even when marked (its images are asked for: restoring
+    one run's results with another operator).
 
     Example:
         >>> earlier_outputs(["/nonexistent"], {"denoise_denoiser"})
@@ -107,8 +107,7 @@ def earlier_outputs(inputs: list, names) -> list[Path]:
         if not path.is_dir():
             continue
         found |= {path / d.name for d in path.iterdir() if d.is_dir() and d.name in names}
-        found |= {f.parent for f in _files_under(path) if f.name == MARKER
-                  and (f.parent != path or len(inputs) > 1)}
+        found |= {f.parent for f in _files_under(path) if f.name == MARKER and f.parent != path}
     return sorted(found)
 
 
@@ -117,9 +116,11 @@ MARKER = ".invprior-output"
 
 
 def mark_output(out_dir: Path) -> None:
-    """Mark ``out_dir`` as a folder run's results (``earlier_outputs``); a folder that
-    cannot be written in is left unmarked (its files are what matters)."""
+    """Mark ``out_dir`` as a folder run's results (``earlier_outputs``), making it; a folder
+    that cannot be written in is left unmarked (its files are what matters, and their
+    writes say why)."""
     try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
         (Path(out_dir) / MARKER).write_text(
             "This folder holds images restored by python -m invprior.solve. A later run over "
             "a folder that holds this one leaves it out; name it to restore its images.\n")
@@ -135,9 +136,10 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     sentence) for an input that names nothing, or two inputs that would share an output.
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
-    folder and the folders ``leave_out`` (an earlier run's results) are left out, as a
-    pattern's matches in the output folder are, so that a rerun resumes. ``unsearched`` (a
-    list) receives ``(folder, reason)`` for each folder that could not be searched (no
+    folder (an earlier run's results) is left out, as a pattern's matches in it are, so
+    that a rerun resumes; inside a folder, so are the folders ``leave_out``. Nothing left to
+    restore is a ``ValueError`` (it had restored nothing with exit status 0). ``unsearched``
+    (a list) receives ``(folder, reason)`` for each folder that could not be searched (no
     permission): its files are left out, and the caller says so.
     """
     out_dir = Path(out_dir)
@@ -146,9 +148,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     for text in map(str, inputs):
         path = Path(text)
         is_output = path.resolve() == out_dir.resolve()
-        earlier = any(path.resolve() == Path(d).resolve() or _inside(path, Path(d))
-                      for d in (out_dir, *leave_out))
-        if (len(inputs) > 1 and path.is_dir() and earlier) or path.resolve() in others:
+        if (len(inputs) > 1 and path.is_dir() and (is_output or _inside(path, out_dir))) \
+                or path.resolve() in others:
             continue
         if path.is_dir():
             if is_output:
@@ -203,6 +204,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             raise ValueError(f"'{first}' and '{job.source}' would both be restored to "
                              f"'{job.output}'; rename one or restore them separately.")
         # else the same file named twice (a.png a.png): restored once
+    if not unique:  # (every input was the output folder, or inside it)
+        raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
+                         f"output folder '{out_dir}'.")
     return sorted(unique, key=lambda j: str(j.source))
 
 

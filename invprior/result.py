@@ -42,6 +42,8 @@ class Result:
         noise_level: the standard deviation of ``y``'s noise (on ``y``'s scale) that the
             prior worked at, given or read off ``y`` (the stopping rule's, for the network
             priors); None where it used none. A batch's is its first item's, as above.
+        step_seconds: the mean seconds of a step after the first, which pays for the first
+            allocations (the network priors; None elsewhere).
     """
 
     image: torch.Tensor
@@ -55,6 +57,7 @@ class Result:
     prior: str = ""
     interrupted: bool = False
     noise_level: float | None = None
+    step_seconds: float | None = None
     # the items of a batch; none for one image, whose item is itself (``items``). Not
     # ``[self]`` in a field: dataclasses.asdict recursed on it forever, and
     # dataclasses.replace kept the old Result as its own item

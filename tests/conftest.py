@@ -9,7 +9,7 @@ from invprior.bench.cases import sample_image
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 # Bars drawn into pipes and captured streams as on a terminal (tqdm's own switch, which
-# console.bar_off honours): tests read progress from them, e.g. to send Ctrl-C after a step.
+# console.bar_options honours): tests read progress from them, e.g. to send Ctrl-C after a step.
 # test_console checks the default (no bars where the stream is not a terminal).
 os.environ["TQDM_DISABLE"] = "0"
 
@@ -63,18 +63,16 @@ def ctrl_c_at(monkeypatch):
 
 @pytest.fixture()
 def locked(monkeypatch, tmp_path):
-    """``tmp_path / "locked"``, a folder we may not search: any path through it raises
-    ``PermissionError`` from ``Path.stat`` (so from ``exists``, ``is_dir``...), as it does
-    without root's permissions (tests run as root here, which may search any folder)."""
-    from pathlib import Path
+    """``tmp_path / "locked"``, a folder we may not search: ``os.stat`` of any path through
+    it raises ``PermissionError`` (so do ``Path.exists``, ``is_dir``... as they do without
+    root's permissions; tests run as root here, which may search any folder)."""
+    folder = str(tmp_path / "locked") + os.sep
+    stat = os.stat
 
-    folder = tmp_path / "locked"
-    stat = Path.stat
+    def refused(path, *args, **kwargs):
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith(folder):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return stat(path, *args, **kwargs)
 
-    def refused(self, *args, **kwargs):
-        if folder in self.parents:
-            raise PermissionError(13, "Permission denied", str(self))
-        return stat(self, *args, **kwargs)
-
-    monkeypatch.setattr(Path, "stat", refused)
-    return folder
+    monkeypatch.setattr(os, "stat", refused)
+    return tmp_path / "locked"

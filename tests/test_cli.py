@@ -446,7 +446,8 @@ def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, 
 
 
 @pytest.mark.parametrize("prior", ["auto", "denoiser", "sparse"])
-def test_a_time_limit_is_refused_where_the_prior_restores_in_one_pass(tmp_path, gray, capsys, prior):
+def test_a_time_limit_is_refused_where_the_prior_restores_in_one_pass(tmp_path, gray, capsys,
+                                                                      prior):
     # it was ignored without a word: a "2 s" one-pass denoising of a megapixel photo took 17 s
     assert main(["--op", "denoise", "--prior", prior, "--max-seconds", "2", str(gray), "-o",
                  str(tmp_path / "o.png")]) == 2

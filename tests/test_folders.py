@@ -413,14 +413,22 @@ def test_an_earlier_run_into_a_named_folder_among_the_photos_is_left_out(tmp_pat
     assert main([*argv, str(photos), "-o", str(second)]) == 0
     assert _outputs(second) == ["a.png", "b.png"]
     assert f"left out {first}: the output folder of an earlier run" in capsys.readouterr().err
-    # named alone, a marked folder is restored (its images are asked for)
+    # named, a marked folder is restored (one run's results restored with another operator),
+    # alone or beside another (a run of two named folders had restored only the other)
     assert main([*argv, str(first), "-o", str(tmp_path / "again")]) == 0
     assert _outputs(tmp_path / "again") == ["a.png", "b.png"]
-    # among several inputs (a shell's photos/*) the marked folders are left out
-    assert main([*argv, *sorted(map(str, photos.iterdir())), "-o", str(tmp_path / "many")]) == 0
+    other = tmp_path / "other"
+    write_image(other / "c.png", sample_image("coffee", 16))
+    assert main([*argv, str(first), str(other), "-o", str(tmp_path / "two")]) == 0
+    assert _outputs(tmp_path / "two") == ["a.png", "b.png", "c.png"]
+    # inside a folder named, two earlier runs' results are left out
+    assert main([*argv, str(photos), "-o", str(tmp_path / "many")]) == 0
     assert _outputs(tmp_path / "many") == ["a.png", "b.png"]
     err = capsys.readouterr().err
     assert f"left out {first}, {second}: the output folders of earlier runs" in err
+    # every input the output folder: nothing to restore is said (it exited 0, restoring none)
+    assert main([*argv, str(first), f"{first}/", "-o", str(first)]) == 2
+    assert "nothing to restore" in capsys.readouterr().err
     # a folder that held files before the run is not marked (not ours to label)
     mine = tmp_path / "mine"
     write_image(mine / "note.png", torch.zeros(1, 1, 8, 8))

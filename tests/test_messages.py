@@ -112,7 +112,8 @@ def test_a_trained_prior_of_another_size_says_both_sizes_in_words(tmp_path, imag
     # one-pass denoising takes no --iters, no --max-seconds; --shape is cs's measured shape,
     # no prior setting
     (["--op", "denoise", "--prior", "denoiser", "--lr", "0.1"],
-     "the denoiser prior does not take --lr; of the flags it takes --device, --seed, --self-ensemble."),
+     "the denoiser prior does not take --lr; of the flags it takes --device, --seed, "
+     "--self-ensemble."),
     (["--op", "deblur", "--prior", "sparse", "--lr", "0.1"],
      "the sparse prior does not take --lr; of the flags it takes --device, --iters, --max-seconds, --seed."),
 ])

@@ -116,7 +116,9 @@ class CNNDenoiser:
         per_call = max(1, self.pixels // (h * w))
         chunks = list(zip(inputs.split(per_call), levels.split(per_call)))
         calls = len(chunks) * tile_count(h, w, self.tile)
-        with tqdm(total=calls, desc=desc, unit="tile", **bar_options(progress and calls > 1)) as bar, torch.inference_mode(), cudnn_tuned(self.device):
+        shown = bar_options(progress and calls > 1)
+        with tqdm(total=calls, desc=desc, unit="tile", **shown) as bar, torch.inference_mode(), \
+                cudnn_tuned(self.device):
             out = torch.cat([tiled(lambda t, s=s: self._net(net, t, s), chunk, tile=self.tile,
                                    done=bar.update) for chunk, s in chunks])
         # a plain tensor again: inference tensors cannot enter autograd later

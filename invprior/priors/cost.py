@@ -99,8 +99,10 @@ def duration_words(seconds: float, limit: float | None = None) -> str | None:
     ends is said so (a 3 s run had been announced as "about 5 minutes").
 
     Example:
-        >>> duration_words(1800), duration_words(1800, 30), duration_words(1800, 120)
-        ('about 30 minutes', None, 'up to 2 minutes (the time limit; the whole run: about 30 minutes)')
+        >>> duration_words(1800), duration_words(1800, 30)
+        ('about 30 minutes', None)
+        >>> duration_words(1800, 120)
+        'up to 2 minutes (the time limit; the whole run: about 30 minutes)'
     """
     if limit is not None and limit < seconds:
         return (f"up to {describe_seconds(limit)} (the time limit; the whole run: about "

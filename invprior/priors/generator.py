@@ -398,7 +398,11 @@ class NetworkPrior(ItemwisePrior):
             # 12.73 dB after the fit's 66 steps, the estimate 32.33)
             cut = first_warm is not None and first_warm.stop_reason.startswith("time limit") \
                 and first_warm.iterations < steps // 10
-            allowed = None if cut else _fit_steps_left(first_warm, cfg)
+            # (not where the estimate is y itself: denoising's fit stops early, within a few
+            # hundred steps, and y is no restoration; not after Ctrl-C, said as such)
+            skip = cut or getattr(op, "is_identity", False) or (
+                first_warm is not None and first_warm.interrupted)
+            allowed = None if skip else _fit_steps_left(first_warm, cfg)
             # (of the iterations asked, or the usual ones: --iters 100000 --max-seconds 60
             # is "as many as a minute allows")
             needed = SHORTEST_FIT * min(cfg.iters, _default_iters(op))
@@ -471,20 +475,19 @@ SHORTEST_FIT = 0.5
 
 def _fit_steps_left(warm: Result | None, cfg: LoopConfig) -> float | None:
     """How many steps of the fit to y the time limit leaves after the warm start ``warm``,
-    at its pace (a step of the fit costs a little more: the operator); None without a
-    limit or a step to time."""
-    if warm is None or cfg.max_seconds is None or not warm.iterations:
+    at the pace of its steps after the first (a step of the fit costs a little more: the
+    operator; the first pays for the first allocations and, first in a process, a second
+    of Adam's making); None without a limit or two steps to time."""
+    if warm is None or cfg.max_seconds is None or not warm.step_seconds:
         return None
-    pace = max(warm.seconds - cfg.spent, 1e-9) / warm.iterations
-    return max(cfg.max_seconds - warm.seconds, 0.0) / pace
+    return max(cfg.max_seconds - warm.seconds, 0.0) / warm.step_seconds
 
 
 def _budget_for(fit_steps: float, warm: Result, cfg: LoopConfig, steps: int) -> float:
     """The time limit that leaves the fit time for ``fit_steps`` after a whole warm start of
     ``steps`` (which takes at most ``WARM_SHARE`` of it), at ``warm``'s pace, the setup
     counted."""
-    pace = max(warm.seconds - cfg.spent, 1e-9) / warm.iterations
-    return cfg.spent + pace * max(steps / WARM_SHARE, steps + fit_steps)
+    return cfg.spent + warm.step_seconds * max(steps / WARM_SHARE, steps + fit_steps)
 
 
 def _default_iters(op) -> int:

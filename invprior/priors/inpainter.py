@@ -131,7 +131,9 @@ class InpainterPrior(ItemwisePrior):
         b, c, h, w = y.shape
         per_call = max(1, self.pixels // (h * w))
         calls = ROTATIONS * math.ceil(b * c / per_call) * tile_count(h, w, self.tile)
-        with tqdm(total=calls, desc=desc, unit="tile", **bar_options(progress and calls > 1)) as bar, cudnn_tuned(self.device):  # (tiles and turns: one shape)
+        shown = bar_options(progress and calls > 1)
+        # (tiles and turns: one shape, tuned once)
+        with tqdm(total=calls, desc=desc, unit="tile", **shown) as bar, cudnn_tuned(self.device):
             out = inpaint(self.net, y, op.mask, planes_per_call=per_call, tile=self.tile,
                           done=bar.update)
         how = f"trained inpainter ({ROTATIONS} turns averaged)"

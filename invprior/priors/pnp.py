@@ -370,10 +370,13 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, counted(iters)
     bar = tqdm(total=iters, desc=desc, **bar_options(progress))  # (counted by hand: fit.Loop)
-    looped = time.perf_counter()  # (the iterations' mean time: the setup above left out)
+    # when the first iteration began and ended (the setup above left out of their times)
+    looped = [time.perf_counter(), None]
     try:
         with torch.no_grad():
             for k in range(iters):
+                if k == 1:  # (the first iteration pays for kernel choice: timed apart)
+                    looped[1] = time.perf_counter()
                 if k and max_seconds is not None and over_budget(began, looped, k, max_seconds):
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                     break
@@ -410,18 +413,22 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     return Result.combine(items, seconds=time.perf_counter() - began, prior="")
 
 
-def over_budget(began: float, looped: float, done: int, max_seconds: float) -> bool:
-    """Whether one more iteration, as long as the mean of the ``done`` ones since
-    ``looped``, would end past ``max_seconds`` from ``began``: then the run stops before it
-    (it had stopped after the data step that passed the time, then run the denoiser too: a
-    20 s budget on a megapixel photo took 53 s).
+def over_budget(began: float, looped: list, done: int, max_seconds: float) -> bool:
+    """Whether one more iteration would end past ``max_seconds`` from ``began``: then the
+    run stops before it (it had stopped after the data step that passed the time, then run
+    the denoiser too: a 20 s budget on a megapixel photo took 53 s). An iteration is
+    taken as long as the mean of those after the first (``looped``: when the first began
+    and ended), or as the first while it is the only one (a slow first call, a GPU's
+    kernel choice, had stopped a run after one iteration with time for six).
 
     Example:
-        >>> over_budget(0.0, 1.0, 2, 10.0)  # (now is far past 10 s)
+        >>> over_budget(0.0, [1.0, 2.0], 2, 10.0)  # (now is far past 10 s)
         True
     """
     now = time.perf_counter()
-    return now - began + (now - looped) / done > max_seconds
+    first, after_first = looped
+    each = (now - after_first) / (done - 1) if done > 1 else after_first - first
+    return now - began + each > max_seconds
 
 
 def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.ndarray:
