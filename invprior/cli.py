@@ -950,19 +950,21 @@ def run_many(args) -> int:
     # (this run's own output folder is left out anyway, and a rerun resumes in it)
     earlier = [d for d in earlier_outputs(args.image, {default_folder(op, p) for op in OPS for p in PRIORS})
                if d.resolve() != out_dir.resolve()]
+    unsearched: list = []  # folders we may not list: said, and the exit status is 1
+    marked: list = []  # the folders an earlier run marked as its results: left out, said
+    jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
+                     leave_out=tuple(earlier), unsearched=unsearched, marked=marked)
+    earlier = sorted({*earlier, *marked})
     if earlier:
         what = ("the output folder of an earlier run; name it" if len(earlier) == 1 else
                 "the output folders of earlier runs; name one")
         print(f"note: left out {', '.join(map(str, earlier))}: {what} to restore its "
               "images.", file=sys.stderr)
-    unsearched: list = []  # folders we may not list: said, and the exit status is 1
-    jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
-                     leave_out=tuple(earlier), unsearched=unsearched)
     for folder, why in unsearched if distributed.launched_main() else ():
         print(f"failed: cannot search '{folder}': {why} (its files are left out).", file=sys.stderr)
     check_writable(out_dir)
     # a folder this run makes (or finds empty) is marked as results, so that a later run
-    # over a folder that holds it leaves it out (folders.earlier_outputs)
+    # over a folder that holds it leaves it out (folders.find_jobs)
     try:
         unmarked = [not out_dir.exists() or not any(out_dir.iterdir())]
     except OSError:  # (a folder we may write in but not list)

@@ -89,7 +89,7 @@ class Loop:
         self.iters, self.max_seconds = iters, max_seconds
         # (counted by hand: a loop over the bar left a run that stopped early one short in
         # its last line, which a log keeps)
-        self.first = first
+        self.first, self.clock = first, StepClock()
         self.bar = tqdm(total=iters, desc=desc, **bar_options(progress))
 
     def halve_step(self) -> None:
@@ -102,10 +102,9 @@ class Loop:
         reason, interrupted, done = f"reached {counted(self.iters)}", False, 0
         try:
             for k in range(self.first, self.first + self.iters):
-                if done == 1:  # (the first step pays for allocation and the optimizer's state)
-                    self.timed = (time.perf_counter(), done)
+                if done:
+                    self.clock.step()  # (the one before ended)
                 done += 1
-                self.done = done
                 self.bar.update(1)
                 loss = forward(k)
                 if loss is None:
@@ -123,7 +122,8 @@ class Loop:
         except KeyboardInterrupt:
             reason, interrupted = f"interrupted ({stopped_by()})", True
         finally:
-            self.ended = time.perf_counter()
+            if done:
+                self.clock.step()
             self.bar.close()
         return done, reason, interrupted
 
@@ -131,13 +131,45 @@ class Loop:
         return time.perf_counter() - self.start
 
     def step_seconds(self) -> float | None:
-        """The mean seconds of the steps after the first (which pays for the first
-        allocations and the optimizer's state: Adam's first, a second in a new process);
-        None before a second step ended."""
-        timed, done = getattr(self, "timed", None), getattr(self, "done", 0)
-        if timed is None or not hasattr(self, "ended"):
+        """The mean seconds of the steps after the first (``StepClock``); None before a
+        second step ended."""
+        return self.clock.each() if self.clock.steps > 1 else None
+
+
+
+class StepClock:
+    """When a run's steps ended, for their pace: the first is timed apart, as it pays for
+    the first allocations (the optimizer's state: Adam's first in a process, a second; a
+    GPU's kernel choice). ``step()`` after each step; ``each()``: the seconds of one.
+
+    Example:
+        >>> clock = StepClock()
+        >>> clock.each() is None
+        True
+        >>> clock.step(); clock.step(); clock.each() >= 0
+        True
+    """
+
+    def __init__(self):
+        self.began = self.first_ended = self.last_ended = time.perf_counter()
+        self.steps = 0
+
+    def step(self) -> None:
+        """A step has ended."""
+        self.steps += 1
+        self.last_ended = time.perf_counter()
+        if self.steps == 1:
+            self.first_ended = self.last_ended
+
+    def each(self, now: float | None = None) -> float | None:
+        """The mean seconds of the steps after the first, from when the first ended to
+        ``now`` (default: when the last ended), or the first's while it is the only one;
+        None before a step ended."""
+        if not self.steps:
             return None
-        return (self.ended - timed[0]) / (done - timed[1])
+        if self.steps == 1:
+            return self.first_ended - self.began
+        return ((self.last_ended if now is None else now) - self.first_ended) / (self.steps - 1)
 
 
 def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:

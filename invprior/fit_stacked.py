@@ -335,8 +335,9 @@ def fit_stacked(generators: list, op, y: torch.Tensor, cfg: LoopConfig,
         image = (cfg.finish(chosen) if cfg.finish is not None else chosen).clamp(0, 1)
     results = _results(image, s, reason, iterations, interrupted, loop.elapsed(), rule,
                        losses, psnrs, traced, signals)
+    pace = loop.step_seconds()
     for result in results:
-        result.step_seconds = loop.step_seconds()
+        result.step_seconds = pace
     return results
 
 

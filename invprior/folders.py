@@ -89,26 +89,19 @@ def _is_pattern(text: str) -> bool:
 
 
 def earlier_outputs(inputs: list, names) -> list[Path]:
-    """The folders under the folders of ``inputs`` that hold an earlier run's results, which
-    a later run would otherwise restore again as photos: those directly under an input
-    folder that carry one of ``names`` (the default output folders, ``denoise_denoiser`` and
-    the like: made where the input folder was the working one, ``solve --op denoise .``),
-    and those a folder run marked (``MARKER``) at any depth (``-o photos/restored`` then
-    ``-o photos/restored2`` had restored the first run's results into the second). A folder
-    named as an input is searched even when marked (its images are asked for: restoring
-    one run's results with another operator).
+    """The subfolders directly under the folders of ``inputs`` that carry one of ``names``
+    (the default output folders, ``denoise_denoiser`` and the like): an earlier run's
+    results, made where the input folder was the working one (``solve --op denoise .``),
+    which a later run would otherwise restore again as photos. (The folders a run marked,
+    ``MARKER``, are found by ``find_jobs`` in its own search.)
 
     Example:
         >>> earlier_outputs(["/nonexistent"], {"denoise_denoiser"})
         []
     """
-    names, found = set(names), set()
-    for path in (Path(text) for text in map(str, inputs)):
-        if not path.is_dir():
-            continue
-        found |= {path / d.name for d in path.iterdir() if d.is_dir() and d.name in names}
-        found |= {f.parent for f in _files_under(path) if f.name == MARKER and f.parent != path}
-    return sorted(found)
+    names = set(names)
+    return sorted(Path(text) / d.name for text in map(str, inputs) if Path(text).is_dir()
+                  for d in Path(text).iterdir() if d.is_dir() and d.name in names)
 
 
 # the hidden file that marks a folder run's output folder (one it made, or found empty)
@@ -116,7 +109,7 @@ MARKER = ".invprior-output"
 
 
 def mark_output(out_dir: Path) -> None:
-    """Mark ``out_dir`` as a folder run's results (``earlier_outputs``), making it; a folder
+    """Mark ``out_dir`` as a folder run's results (``find_jobs``), making it; a folder
     that cannot be written in is left unmarked (its files are what matters, and their
     writes say why)."""
     try:
@@ -129,7 +122,8 @@ def mark_output(out_dir: Path) -> None:
 
 
 def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
-              leave_out: tuple = (), unsearched: list | None = None) -> list[Job]:
+              leave_out: tuple = (), unsearched: list | None = None,
+              marked: list | None = None) -> list[Job]:
     """The jobs for files, folders (searched recursively for images, hidden files, the
     output folder and the folders ``leave_out`` left out) and glob patterns, sorted by
     source; ``ValueError`` (one
@@ -138,7 +132,11 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
     folder (an earlier run's results) is left out, as a pattern's matches in it are, so
     that a rerun resumes; inside a folder, so are the folders ``leave_out``. Nothing left to
-    restore is a ``ValueError`` (it had restored nothing with exit status 0). ``unsearched``
+    restore is a ``ValueError`` (it had restored nothing with exit status 0). Inside a folder
+    the folders an earlier run marked (``MARKER``) are left out too (``-o photos/restored``
+    then ``-o photos/restored2`` had restored the first run's results into the second); one
+    named as an input is searched (restoring one run's results with another operator).
+    ``marked`` (a list) receives those left out, to be said. ``unsearched``
     (a list) receives ``(folder, reason)`` for each folder that could not be searched (no
     permission): its files are left out, and the caller says so.
     """
@@ -155,12 +153,17 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             if is_output:
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
-            images = [f for f in _files_under(path, unsearched) if _is_image(f, path)]
+            files = _files_under(path, unsearched)
+            images = [f for f in files if _is_image(f, path)]
+            results = [f.parent for f in files if f.name == MARKER and f.parent != path]
+            if marked is not None:
+                marked += [d for d in results if d not in marked
+                           and d.resolve() != out_dir.resolve()]
             # the output folders (an earlier run's results), wherever they are reached from:
             # inside this one, or through a link in it (a link to the output folder had its
             # results restored again, one level deeper, at every rerun); one that holds this
             # folder (restore photos/a into photos/) leaves its images in
-            skip = [d for d in (out_dir, *leave_out)
+            skip = [d for d in (out_dir, *leave_out, *results)
                     if Path(d).resolve() != path.resolve() and not _inside(path, Path(d))]
             found = [(f, f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]

@@ -50,6 +50,7 @@ from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
 from ..console import bar_options, stopped_by
+from ..fit import StepClock
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result, counted
@@ -370,14 +371,11 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     denoise = Turning(denoise) if turns else denoise  # (the probe above took no turn)
     psnrs, done, reason = [[] for _ in range(batch)], 0, counted(iters)
     bar = tqdm(total=iters, desc=desc, **bar_options(progress))  # (counted by hand: fit.Loop)
-    # when the first iteration began and ended (the setup above left out of their times)
-    looped = [time.perf_counter(), None]
+    clock = StepClock()  # (the setup above left out of the iterations' times)
     try:
         with torch.no_grad():
             for k in range(iters):
-                if k == 1:  # (the first iteration pays for kernel choice: timed apart)
-                    looped[1] = time.perf_counter()
-                if k and max_seconds is not None and over_budget(began, looped, k, max_seconds):
+                if k and max_seconds is not None and over_budget(began, clock, max_seconds):
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                     break
                 half = data_step(op, x, y, _per_item(mus[k], x), cg_iters)
@@ -398,6 +396,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                     status["psnr"] = f"{psnrs[0][-1]:.2f}"
                 bar.set_postfix(status, refresh=False)
                 bar.update(1)
+                clock.step()
                 if out_of_time:
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                 if last:
@@ -413,22 +412,22 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
     return Result.combine(items, seconds=time.perf_counter() - began, prior="")
 
 
-def over_budget(began: float, looped: list, done: int, max_seconds: float) -> bool:
+def over_budget(began: float, clock: StepClock, max_seconds: float) -> bool:
     """Whether one more iteration would end past ``max_seconds`` from ``began``: then the
     run stops before it (it had stopped after the data step that passed the time, then run
     the denoiser too: a 20 s budget on a megapixel photo took 53 s). An iteration is
-    taken as long as the mean of those after the first (``looped``: when the first began
-    and ended), or as the first while it is the only one (a slow first call, a GPU's
-    kernel choice, had stopped a run after one iteration with time for six).
+    taken as long as ``clock`` says: the mean of those after the first, which it times
+    apart (a slow first call, a GPU's kernel choice, had stopped a run after one iteration
+    with time for six), or the first while it is the only one.
 
     Example:
-        >>> over_budget(0.0, [1.0, 2.0], 2, 10.0)  # (now is far past 10 s)
+        >>> clock = StepClock()
+        >>> clock.step()
+        >>> over_budget(time.perf_counter() - 20.0, clock, 10.0)  # (started 20 s ago)
         True
     """
     now = time.perf_counter()
-    first, after_first = looped
-    each = (now - after_first) / (done - 1) if done > 1 else after_first - first
-    return now - began + each > max_seconds
+    return now - began + clock.each(now) > max_seconds
 
 
 def data_weights(levels: np.ndarray, sigmas: np.ndarray, weight: float) -> np.ndarray:
