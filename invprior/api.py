@@ -7,6 +7,7 @@ builds it with its settings and lets it restore; everything else lives in the pr
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import time
@@ -125,10 +126,14 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
                          + (f" (did you mean {', '.join(close)}?)" if close else "")
                          + f"; the settings are {', '.join(sorted(known))}.")
     usual = AUTO_PRIORS.get(getattr(op, "name", None), FALLBACK)
-    for choice in (auto_prior(op, y), usual):
+    for choice in (auto_prior(op, y), usual, "dip"):
         if set(options or {}) <= options_of(choice):
             return choice
-    return "dip"
+    # a setting of a registered prior of one's own ("the dip prior does not take lam")
+    lacking = sorted(set(options) - options_of("dip"))
+    takers = [name for name in PRIORS if set(options) <= options_of(name)]
+    raise ValueError(f"auto picks a built-in prior, and none takes {', '.join(lacking)}"
+                     + (f"; name the prior that does: prior={takers[0]!r}." if takers else "."))
 
 
 @torch_as_restoring_needs()
@@ -148,8 +153,10 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
             ``python -m invprior.train`` (a trained generator or a denoiser, told apart by
             its ``format``), a ``TrainedPrior``, or any prior object, e.g.
             ``PlugAndPlay(my_denoiser)``.
-        noise_level: std of the noise in ``y`` on the [0, 1] scale, if known (else
-            estimated where the operator says the noise is visible in ``y``); one number,
+        noise_level: std of the noise in ``y`` on the [0, 1] scale, if known (else the
+            built-in priors estimate it where the operator says the noise is visible in
+            ``y``; a prior of one's own gets None, and ``priors.base.visible_noise(op, y)``
+            reads it as they do); one number,
             or one per observation (a list, array or tensor of ``B``: the observations
             that share a level are restored together, each as with that level). For a ``y``
             read from a JPEG, ``math.hypot(estimate_noise(y), io.jpeg_noise(path))`` adds
@@ -200,11 +207,16 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _item_by_item(y, op, spec, noise_level, truth, progress, options)
     reason = prior.check(op)  # (a prior of one's own: its restore may not ask)
     if reason:
-        raise ValueError(reason)
+        raise ValueError(reason if isinstance(reason, str) else
+                         f"the prior {getattr(prior, 'name', type(prior).__name__)!r} refused "
+                         f"the operator: its check(op) returned {reason!r} (None, or one "
+                         f"sentence saying why not).")
     if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
                         y, op, prior)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
+    if truth is not None and isinstance(y, torch.Tensor) and len(truth) != len(y):
+        raise ValueError(f"truth holds {len(truth)} images for {len(y)} observations.")
     if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
         _warn_if_noisy_where_observed(y, op)
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
@@ -221,6 +233,13 @@ def _checked(result, y, op, prior) -> Result:
         raise ValueError(f"the prior {name!r} returned {type(result).__name__}; restore must "
                          f"return an invprior.Result (Result(image) for images (B, C, H, W)).")
     image, batch = result.image, len(y) if isinstance(y, torch.Tensor) else len(y[0])
+    if isinstance(image, torch.Tensor) and image.device.type == "meta":
+        raise ValueError(f"the prior {name!r} returned images on the 'meta' device, which "
+                         f"holds no values.")
+    if (isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == batch > 1
+            and not result.parts):  # Result(image) of a batch: one item per image, made here
+        result.parts = [dataclasses.replace(result, image=image[b : b + 1], parts=[])
+                        for b in range(batch)]
     if not (isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == batch
             and len(result.items) == batch and image.is_floating_point()):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -237,6 +256,10 @@ def _checked(result, y, op, prior) -> Result:
                          f"values; images are on the [0, 1] scale.")
     for r in {id(r): r for r in [result, *result.items]}.values():
         r.prior = r.prior or name
+        # float32 on [0, 1], off the prior's graph, as the built-in priors give them back
+        if r.image.requires_grad or r.image.dtype != torch.float32 or not (
+                0 <= r.image.min() and r.image.max() <= 1):
+            r.image = r.image.detach().float().clamp(0, 1)
     return result
 
 

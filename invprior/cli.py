@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--noise", help="--simulate: noise added, not clipped to [0, 1], as the standard benchmarks add it, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
     s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play: denoiser 16 for deblur, 32 for a noise-free one and every other op; sparse 32; none where the prior restores in one pass, refused: denoiser and sparse on denoise, sparse on sr; a trained prior .pt: its latent search, 300, followed by 500 steps of weight adaptation)")
-    s.add_argument("--max-seconds", type=float, default=None, help="time limit in seconds, with the estimate so far kept: per image for dip/decoder (a limit too short for half the fit returns the operator's estimate at once, and says which limit would do), per group of same-size images restored together for plug-and-play (it stops before an iteration that would pass it); refused where the prior restores in one pass, as --iters is (default: no limit)")
+    s.add_argument("--max-seconds", type=float, default=None, help="time limit in seconds, with the estimate so far kept: per image for dip/decoder (a limit too short for half the fit returns the operator's estimate at once, and says which limit would do), per group of same-size images restored together for plug-and-play (it stops before an iteration that would pass it; the inpainter's fill, seconds, is not counted, only its plug-and-play refinement); refused where the prior restores in one pass, as --iters is (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder; a trained prior .pt: 0.05 for its latent search, its weight adaptation 1e-4)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
@@ -554,7 +554,15 @@ def _options(args) -> dict:
     defaults = {"loss": "l2sq", "stop": "auto", "init": "auto", "ensemble": 1,
                 "self_ensemble": 1}
     given = {k: v for k, v in options.items() if v is not None and v != defaults.get(k)}
-    return {**given, "device": args.device, "seed": args.seed}
+    common = {"device": args.device, "seed": args.seed}
+    from .priors import PRIORS, options_of
+
+    if isinstance(args.prior, str) and args.prior in PRIORS:  # (a registered prior of one's own
+        # may take neither: left out where not given, as the other flags are)
+        takes = options_of(args.prior)
+        common = {k: v for k, v in common.items() if k in takes or v != {"device": "auto",
+                                                                          "seed": 0}[k]}
+    return {**given, **common}
 
 
 def _read(args, path, ops: dict):
@@ -890,8 +898,8 @@ def finite(value):
 def summary(report: dict) -> str:
     line = (
         f"{report['op']} with {report['prior']}: wrote {report['output']} in {report['seconds']:.1f} s, "
-        f"{report['iterations']} iteration{'' if report['iterations'] == 1 else 's'} "
-        f"({report['stop_reason']})"
+        f"{report['iterations']} iteration{'' if report['iterations'] == 1 else 's'}"
+        + (f" ({report['stop_reason']})" if report["stop_reason"] else "")  # (a prior's own: "")
     )
     if "restored_as" in report:
         line += f"; restored as {report['restored_as']}"

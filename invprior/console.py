@@ -24,12 +24,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
 from contextlib import contextmanager
 
-__all__ = ["bar_options", "steady_streams", "stop_on_signals", "stopped_by"]
+__all__ = ["bar_options", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
 
 
 def steady_streams() -> None:
@@ -103,6 +104,24 @@ def bar_options(progress: bool, leave: bool = False) -> dict:
         return {"leave": leave}
     return {"file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
             "maxinterval": LOG_SECONDS, "leave": True}
+
+
+def total_in_time(bar, done: int, asked: int, seconds_left: float,
+                  seconds_each: float | None) -> None:
+    """Make ``bar``'s total the steps that a time limit leaves room for, where fewer than the
+    ``asked``, so that its time left is the limit's: a 60 s limit on 100000 iterations had
+    shown "3/100000 [00:38<352:24:57]". ``seconds_each``: one step's (None: not known yet).
+
+    Example:
+        >>> from tqdm import tqdm
+        >>> bar = tqdm(total=100000, disable=True)
+        >>> total_in_time(bar, 3, 100000, seconds_left=20.0, seconds_each=2.0)
+        >>> bar.total
+        13
+    """
+    if seconds_each:
+        # (at least one more: a caller between steps may yet take the next)
+        bar.total = min(asked, done + max(math.ceil(seconds_left / seconds_each), 1))
 
 
 LOG_SECONDS = 30.0  # a bar's lines in a log: one at its start, then one per this many seconds

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .console import bar_options, stopped_by
+from .console import bar_options, stopped_by, total_in_time
 from .losses import data_loss, total_variation
 from .metrics import psnr
 from .result import Result, counted, with_returned
@@ -104,6 +104,9 @@ class Loop:
             for k in range(self.first, self.first + self.iters):
                 if done:
                     self.clock.step()  # (the one before ended)
+                    if self.max_seconds is not None and done > 1:
+                        total_in_time(self.bar, done, self.iters,
+                                      self.max_seconds - self.elapsed(), self.clock.each())
                 done += 1
                 self.bar.update(1)
                 loss = forward(k)

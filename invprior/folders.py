@@ -319,6 +319,9 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         pending.clear()
         if not batch:
             return
+        # the file(s) at work, on the bar (a log's lines had never named one)
+        bar.set_postfix_str(batch[0][0].source.name + (f" +{len(batch) - 1}" if len(batch) > 1
+                                                        else ""), refresh=False)
         try:
             outputs = restore([entry[2] for entry in batch])
         except (ValueError, RuntimeError, MemoryError) as err:  # e.g. out of (GPU) memory

@@ -2,8 +2,10 @@
 that cannot show a file's name must not cost the restoration (console.py)."""
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -67,6 +69,9 @@ def test_bars_are_drawn_on_a_terminal_and_as_lines_into_a_log(tmp_path, monkeypa
                  str(tmp_path / "photos"), "-o", str(tmp_path / "out")]) == 0
     log = capsys.readouterr().err
     assert "\x1b" not in log and "\r" not in log and "dip:   0%|" in log, log
+    # the files bar's end names the file at work (a log had never named one)
+    assert any(line.startswith("files: 100%") and line.endswith(".png]")
+               for line in log.splitlines()), log
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert "\rdenoiser:   0%|" in drawn("b.png")
     monkeypatch.setenv("TQDM_DISABLE", "1")
@@ -74,3 +79,22 @@ def test_bars_are_drawn_on_a_terminal_and_as_lines_into_a_log(tmp_path, monkeypa
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
     monkeypatch.setenv("TQDM_DISABLE", "0")  # tqdm's own bar wherever the output goes
     assert "\rdenoiser:   0%|" in drawn("d.png")
+
+
+def test_a_bars_total_under_a_time_limit_is_what_the_limit_leaves_room_for(monkeypatch, capsys):
+    # a 2 s limit on 100000 iterations had ended its line "40/100000 [00:02<1:23:00]"
+    from invprior.fit import Loop
+
+    monkeypatch.delenv("TQDM_DISABLE")
+    w = torch.nn.Parameter(torch.zeros(3))
+    loop = Loop([w], lr=0.1, iters=100000, max_seconds=2.0, progress=True, desc="fit")
+
+    def step(k):
+        time.sleep(0.02)
+        return (w - 1).square().sum()
+
+    done = loop.run(step, lambda k: None)[0]
+    last = capsys.readouterr().err.splitlines()[-1]  # its end, in a log
+    shown, total = (int(n) for n in re.search(r" (\d+)/(\d+) \[", last).groups())
+    # (the last step's pace may differ from the mean's: one step of slack)
+    assert 10 < done == shown and done <= total <= done + 1, last

@@ -8,6 +8,7 @@ import torch
 
 import operators as O
 from invprior.api import solve
+from invprior.io import write_image
 from invprior.losses import data_loss
 from invprior.metrics import psnr
 from invprior.priors.generator import NetConfig, make_generator
@@ -619,6 +620,71 @@ def test_plug_and_play_settings_and_a_prior_of_ones_own_are_checked():
                         (Mine(lambda y: each(10 * y)), "far out of")):
         with pytest.raises(ValueError, match=says):
             solve(y, A, prior, progress=False)
+
+
+def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, capsys):
+    """What a prior author wrote first (helper 54): Result(image) for a batch (refused: "1
+    items for 3 observations"), a float64 image still on its graph, a class for an object,
+    a check() saying True, restore_one returning a tensor (an AttributeError inside); a
+    registered prior's plain settings (refused: "it takes ."), and the command line's
+    --device and --seed, which it was refused for though they were never given."""
+    from invprior.cli import main
+    from invprior.priors import PRIORS
+    from invprior.priors.base import ItemwisePrior
+    from invprior.result import Result
+
+    A, x = O.Blur(sigma=1.0), torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+
+    class Tikhonov:
+        name = "tikhonov"
+
+        def __init__(self, damping=1e-2):
+            self.damping = damping
+
+        def check(self, op):
+            return None
+
+        def restore(self, y, op, *, noise_level=None, truth=None, progress=False):
+            estimate = op.pinv(y, damping=self.damping).double().requires_grad_()
+            return Result(estimate + 0.2)  # (over 1 here and there)
+
+    out = solve(A(x), A, Tikhonov(), progress=False)
+    assert len(out.items) == 3 and out.items[2].prior == "tikhonov"
+    assert torch.equal(out.items[1].image, out.image[1:2])
+    assert out.image.dtype == torch.float32 and not out.image.requires_grad
+    assert out.image.max() == 1 and (out.image == 1).float().mean() < 0.5
+
+    class SaysTrue(Tikhonov):
+        def check(self, op):
+            return True
+
+    class Tensor(ItemwisePrior):
+        name = "tensor"
+
+        def restore_one(self, y, op, **_):
+            return y
+
+    for prior, says in ((Tikhonov, "pass an object of it: Tikhonov"),
+                        (SaysTrue(), r"its check\(op\) returned True"),
+                        (Tensor(), "'tensor' prior's restore_one returned Tensor; it must return")):
+        with pytest.raises(ValueError, match=says):
+            solve(A(x), A, prior, progress=False)
+    with pytest.raises(ValueError, match="truth holds 2 images for 3 observations"):
+        solve(A(x), A, Tikhonov(), truth=x[:2], progress=False)
+
+    monkeypatch.setitem(PRIORS, "tikhonov", Tikhonov)
+    assert solve(A(x), A, "tikhonov", damping=0.1, progress=False).prior == "tikhonov"
+    with pytest.raises(ValueError, match="none takes damping; name the prior that does: "
+                                         "prior='tikhonov'"):
+        solve(A(x), A, damping=0.1, progress=False)
+    with pytest.raises(ValueError, match="does not take seed; it takes damping"):
+        solve(A(x), A, "tikhonov", seed=1, progress=False)
+    write_image(tmp_path / "y.png", A(x[:1]))
+    argv = ["--op", "deblur", "--sigma", "1", "--border", "circular", "--prior", "tikhonov",
+            str(tmp_path / "y.png"), "-o", str(tmp_path / "x.png")]
+    assert main(argv) == 0 and (tmp_path / "x.png").is_file()
+    assert main(argv[:-2] + ["--seed", "2", "-o", str(tmp_path / "x2.png")]) == 2
+    assert "the tikhonov prior does not take --seed" in capsys.readouterr().err
 
 
 def test_a_stacked_operator_gets_a_prior_that_takes_it():

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 import operators as O
 
 from ..checks import check_diverged, cpu_has_amx, cudnn_tuned
-from ..console import STOPPING, bar_options
+from ..console import STOPPING, bar_options, total_in_time
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -147,6 +147,9 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
             losses.append(float(loss))
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         bar.update()
+        if cfg.max_seconds:
+            elapsed = time.perf_counter() - start
+            total_in_time(bar, step, cfg.steps, cfg.max_seconds - elapsed, elapsed / step)
         if time.perf_counter() - saved > cfg.checkpoint_seconds:
             _save(out, net, cfg, step, losses, start, meta, done=False)
             saved = time.perf_counter()

@@ -70,8 +70,15 @@ def options_of(name: str) -> set[str]:
         ['device', 'iters', 'keep_observed', 'max_seconds', 'seed', 'self_ensemble', 'shape',
          'weights']
     """
+    # (a registered prior of one's own: its plain arguments too, ``__init__(self, lam=0.1)``)
     signature = inspect.signature(PRIORS[name])
-    return {n for n, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY or n == "weights"}
+    return {n for n, p in signature.parameters.items()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _takes_any(factory) -> bool:
+    """Whether a prior's constructor takes any setting (``**settings``: a wrapper's)."""
+    return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
 
 
 def _trained_options() -> set[str]:
@@ -112,7 +119,8 @@ def make_prior(spec, **options) -> Prior:
     if isinstance(spec, TrainedPrior):
         return _build(partial(LatentPrior, spec), "trained", _trained_options(), options)
     if isinstance(spec, str) and spec in PRIORS:
-        return _build(PRIORS[spec], spec, options_of(spec), options)
+        return _build(PRIORS[spec], spec, options_of(spec)
+                      | (set(options) if _takes_any(PRIORS[spec]) else set()), options)
     if spec == "auto":  # no operator here to pick for
         raise ValueError(f"'auto' picks a prior for an operator, which make_prior does not "
                          f"see: name one of {', '.join(PRIORS)} here, or let "
@@ -130,6 +138,9 @@ def make_prior(spec, **options) -> Prior:
         else:
             name, accepted = "trained", _trained_options()
         return _build(partial(FORMATS[found], spec), name, accepted, options)
+    if isinstance(spec, type) and hasattr(spec, "restore"):  # (it failed inside, "missing 'op'")
+        raise ValueError(f"prior is the class {spec.__name__}; pass an object of it: "
+                         f"{spec.__name__}(...).")
     if isinstance(spec, Prior):
         if options:
             raise ValueError(f"give the settings ({', '.join(sorted(options))}) to the prior "
@@ -147,6 +158,6 @@ def make_prior(spec, **options) -> Prior:
 def _build(factory, name: str, accepted: set, options: dict):
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise ValueError(f"the {name} prior does not take {', '.join(unknown)}; it takes "
-                         f"{', '.join(sorted(accepted))}.")
+        takes = f"it takes {', '.join(sorted(accepted))}" if accepted else "it takes no settings"
+        raise ValueError(f"the {name} prior does not take {', '.join(unknown)}; {takes}.")
     return factory(**options)

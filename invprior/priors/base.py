@@ -196,11 +196,14 @@ class ItemwisePrior:
             return not_started(op, target)
         ref = truth[b : b + 1].to(self.device) if truth is not None else None
         desc = f"{self.name} {b + 1}/{batch}" if batch > 1 else self.name
+        start = time.perf_counter()
         try:
             result = self.restore_one(target, op, noise_level=noise_level, truth=ref,
                                       progress=progress, desc=desc)
         except KeyboardInterrupt:  # a step without a loop of its own to catch it
             result = not_started(op, target)
+        self._check_returned([result], "restore_one", "an image (1, C, H, W)")
+        result.seconds = result.seconds or time.perf_counter() - start  # (a prior of one's own)
         if ref is not None and not result.psnrs:
             result.psnrs = [psnr(result.image, ref)]
         return result
@@ -215,10 +218,32 @@ class ItemwisePrior:
                                              desc=f"{self.name} {group[-1] + 1}/{batch}")
         except KeyboardInterrupt:
             return [not_started(op, target[i : i + 1]) for i in range(len(group))]
+        if results is not None:
+            self._check_returned(results, "restore_together", "each image (1, C, H, W)",
+                                 len(group))
         if results is not None and ref is not None:
             for i, result in enumerate(results):
                 result.psnrs = result.psnrs or [psnr(result.image, ref[i : i + 1])]
         return results
+
+    def _check_returned(self, results, method: str, image: str, count: int = 1) -> None:
+        """``ValueError`` in one sentence where a subclass's ``method`` returned something
+        other than ``count`` Results holding tensors (a tensor had failed deep inside: "has
+        no attribute 'interrupted'")."""
+        if not isinstance(results, (list, tuple)):
+            got = type(results).__name__
+        elif len(results) != count:
+            got = f"{len(results)} results for {count} observations"
+        else:
+            got = next((type(r).__name__ if not isinstance(r, Result) else
+                        f"a Result holding {type(r.image).__name__}" for r in results
+                        if not (isinstance(r, Result) and isinstance(r.image, torch.Tensor))),
+                       None)
+        if got is not None:
+            one = ("a list of invprior.Result, one per observation"
+                   if method == "restore_together" else "an invprior.Result")
+            raise ValueError(f"the {self.name!r} prior's {method} returned {got}; it must "
+                             f"return {one} (Result(image) for {image}).")
 
     def restore_together(self, y, op, *, noise_level: float | None, truth, progress: bool,
                          desc: str) -> list | None:

@@ -49,7 +49,7 @@ import operators as O
 from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
-from ..console import bar_options, stopped_by
+from ..console import bar_options, stopped_by, total_in_time
 from ..fit import StepClock
 from ..metrics import psnr
 from ..operator_checks import users_operator
@@ -397,6 +397,9 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 bar.set_postfix(status, refresh=False)
                 bar.update(1)
                 clock.step()
+                if max_seconds is not None and clock.steps > 1:
+                    total_in_time(bar, done, iters, max_seconds - (time.perf_counter() - began),
+                                  clock.each())
                 if out_of_time:
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                 if last:
