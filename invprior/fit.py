@@ -70,6 +70,9 @@ class Loop:
         (200, 'reached 200 iterations')
         >>> bool(torch.allclose(w, torch.ones(3), atol=1e-2))
         True
+        >>> late = Loop([w], lr=0.1, iters=1000, max_seconds=1.0, spent=5.0)  # (its setup: 5 s)
+        >>> late.run(lambda k: (w - 1).square().sum(), lambda k: None)[:2]
+        (1, 'time limit of 1 s after 1 iteration')
     """
 
     def __init__(self, params, *, lr: float, iters: int, max_seconds: float | None = None,

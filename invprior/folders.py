@@ -264,7 +264,12 @@ class _Stop(Exception):
 
 def output_name(rel: Path) -> Path:
     """The output's relative path: the input's, as PNG unless its format is lossless (a
-    JPEG's restoration is not put through JPEG again)."""
+    JPEG's restoration is not put through JPEG again).
+
+    Example:
+        >>> str(output_name(Path("scans/a.tif"))), str(output_name(Path("photo.JPG")))
+        ('scans/a.tif', 'photo.png')
+    """
     return rel if rel.suffix.lower() in LOSSLESS else rel.with_suffix(".png")
 
 

@@ -631,6 +631,10 @@ def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch
         >>> scan = write_image(os.path.join(tempfile.mkdtemp(), "scan.png"), torch.rand(1, 1, 8, 8), bits=16)
         >>> bits_to_write(scan, "out.png", torch.rand(1, 1, 8, 8)), bits_to_write(scan, "out.png", torch.rand(1, 3, 8, 8))
         (16, 8)
+        >>> data = os.path.join(tempfile.mkdtemp(), "data.npy")
+        >>> np.save(data, np.zeros((8, 8), np.float32))
+        >>> bits_to_write(data, "out.png", torch.rand(1, 1, 8, 8)), bits_to_write(data, "out.tif", torch.rand(1, 1, 8, 8))
+        (16, 32)
     """
     suffix, channels = Path(output).suffix.lower(), x.shape[-3] if x.ndim >= 3 else 1
     if not (suffix in (".tif", ".tiff") or (suffix == ".png" and channels == 1)):

@@ -62,9 +62,15 @@ def _pairs(x, ref):
 def psnr(x, ref, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB of ``x`` against ``ref``; ``inf`` if equal.
 
+    A batch's is the mean of its images' (as the published tables average them), not the
+    PSNR of their mean error.
+
     Example:
         >>> round(psnr(torch.zeros(1, 1, 4, 4), torch.full((1, 1, 4, 4), 0.1)), 2)
         20.0
+        >>> two = torch.cat([torch.full((1, 1, 4, 4), 0.1), torch.full((1, 1, 4, 4), 0.01)])
+        >>> round(psnr(torch.zeros(2, 1, 4, 4), two), 2)  # (20 and 40 dB)
+        30.0
     """
     _check_scale(x, ref, data_range)
     if isinstance(x, torch.Tensor) and isinstance(ref, torch.Tensor):

@@ -52,6 +52,9 @@ class WindowedVariance(NoStop):
         >>> x = lambda i: torch.full((1, 1, 2, 2), float(i % 2))
         >>> [bool(rule.update(i, x(i), x(i), None)[1]) for i in range(8)][-1]
         True
+        >>> rule, still = WindowedVariance(window=2, patience=3), torch.zeros(1, 1, 2, 2)
+        >>> [bool(rule.update(i, still, still, None)[1]) for i in range(6)]  # best at step 1
+        [False, False, False, False, True, True]
     """
 
     name = "wmv"

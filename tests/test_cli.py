@@ -1,7 +1,9 @@
 """The command line: outputs written, bad input refused with one sentence and exit code 2."""
 
 import json
+import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -739,7 +741,12 @@ def test_a_blurred_jpeg_is_deblurred_at_the_noise_its_quantization_adds(tmp_path
     iio.imwrite(photo, (y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), quality=85)
     assert main(["--op", "deblur", "--border", "circular", str(photo), "-o", str(out), "--quiet",
                  "--report", str(rep)]) == 0
-    assert "5.0 from the JPEG's quantization" in json.loads(rep.read_text())["stop_reason"]
+    said = json.loads(rep.read_text())["stop_reason"]
+    assert "5.0 from the JPEG's quantization" in said
+    # the two add as independent noises do (not 0.6 + 5.0 = 5.6)
+    level, seen, added = (float(v) for v in re.search(
+        r"noise ([\d.]+)/255 estimated: ([\d.]+) read off the image, ([\d.]+) from", said).groups())
+    assert level == pytest.approx(math.hypot(seen, added), abs=0.1), said
     restored = psnr(read_image(out).image, x)
     # the best-damped Wiener deconvolution of the same JPEG: 24.38 dB (balance 1e-2); the
     # bound is about half the 2.49 dB gap above it

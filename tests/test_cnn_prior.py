@@ -123,6 +123,19 @@ def test_plug_and_play_refuses_zero_iterations_or_weight(bad):
         pnp_restore(torch.rand(1, 1, 8, 8), O.Blur(sigma=1.0), CNNDenoiser(), **bad)
 
 
+def test_plug_and_play_ends_its_schedule_at_a_noise_floor():
+    # a level under 2/255 ends the denoiser's strength at 2/255, not at the level itself
+    seen = []
+
+    def spy(x, sigma):
+        seen.append(float(torch.as_tensor(sigma).flatten()[0]))
+        return x
+
+    y = O.Blur(sigma=1.0)(torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0)))
+    pnp_restore(y, O.Blur(sigma=1.0), spy, iters=4, noise_level=0.001)
+    assert seen[-1] == pytest.approx(2 / 255) and seen[0] == pytest.approx(0.2)
+
+
 @pytest.mark.parametrize("motion, noise, floor", [
     # measured: 28.95 and 26.71 dB; before the data weight 0.2 and the start from y, the
     # default collapsed to 21.56 and 13.38 (the Wiener start: 18.28 and 11.83)
@@ -169,9 +182,25 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     assert torch.equal(hole(filled), hole(camera64))
 
 
+CODE_RAN = []  # what a pickled object's code did when loaded
+
+
+def _run_code():
+    CODE_RAN.append(1)
+    return 0
+
+
+class _Pickled:
+    """An object whose unpickling runs code (``torch.load`` without ``weights_only``)."""
+
+    def __reduce__(self):
+        return _run_code, ()
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"not a checkpoint", "not a readable PyTorch checkpoint"),
+    ({"format": "invprior-denoiser", "code": _Pickled()}, "not a readable PyTorch checkpoint"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
     # edited by hand: KeyError and AttributeError tracebacks, in the CLI too
     ({"format": "invprior-denoiser", "version": VERSION, "state_dict": {}}, r"incomplete \(missing config\)"),
@@ -181,6 +210,25 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
 def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match):
     with pytest.raises(ValueError, match=match):
         load_denoiser(checkpoint_file(content))
+    assert not CODE_RAN  # (weights_only: refused unread)
+
+
+def test_a_denoiser_file_written_again_is_read_again(tmp_path):
+    # the networks read are kept (by path and time of change): a file trained again over
+    # the old one must not be served from that memory
+    import os
+
+    from invprior.weights import weight_file
+
+    path = tmp_path / "mine.pt"
+    ck = torch.load(weight_file("denoiser.pt"), weights_only=True)
+    torch.save(ck, path)
+    before = next(load_denoiser(path).parameters()).clone()
+    ck["state_dict"] = {k: 0.5 * v if v.is_floating_point() else v for k, v in ck["state_dict"].items()}
+    torch.save(ck, path)
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # (a coarse clock's tick)
+    assert torch.allclose(next(load_denoiser(path).parameters()), 0.5 * before)
 
 
 def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_path, capsys):

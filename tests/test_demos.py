@@ -1,10 +1,12 @@
 """Every demo runs with --fast in a fresh folder: exit status 0, its figure written there,
 one table row per method; an existing figure is never replaced without --force.
 
-The demos run one at a time with one torch thread (OMP_NUM_THREADS=1): about a minute in
-all on a 2-core CPU.
+The demos run one at a time with one torch thread (OMP_NUM_THREADS=1), all but denoise.py
+with their network priors cut to a few iterations: about a minute and a half in all on a
+2-core CPU.
 """
 
+import importlib
 import os
 import re
 import subprocess
@@ -40,6 +42,17 @@ def _run(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def _run_here(script: str, argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """A demo run in this process, as its ``__main__`` does: (exit status, stderr)."""
+    monkeypatch.syspath_prepend(str(DEMOS))
+    demo = importlib.import_module(script[:-3])
+    try:
+        status = demo.common.main(demo.run, argv) if hasattr(demo, "run") else demo.main(argv)
+    except SystemExit as stop:  # (argparse's refusals)
+        status = stop.code
+    return status, capsys.readouterr().err
+
+
 def _table(stdout: str) -> list[str]:
     """The method names of the printed table: the rows between its rule and 'wrote'."""
     lines = stdout.splitlines()
@@ -59,7 +72,10 @@ def test_every_demo_is_listed():
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_demo_runs_fast(script, tmp_path):
     figure, methods = EXPECTED[script]
-    run = _run(script, tmp_path, "--fast")  # as the README loop runs them
+    # denoise.py as the README loop runs them; the others' network rows at 40 iterations
+    # (--fast's 200 took half of a demo's 15 s, eight times over)
+    quick = ["--iters", "40"] if methods and "dip" in methods and script != "denoise.py" else []
+    run = _run(script, tmp_path, "--fast", *quick)
     assert run.returncode == 0, run.stderr[-2000:]
     if figure is None:  # the shared module: says what it is, writes nothing
         assert "run one of them" in run.stdout and not list(tmp_path.iterdir())
@@ -72,16 +88,18 @@ def test_demo_runs_fast(script, tmp_path):
         assert f"wrote {figure}" in run.stdout
 
 
-def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
+def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path, monkeypatch, capsys):
     figure = tmp_path / "denoise.png"
     figure.write_bytes(b"mine")
     run = _run("denoise.py", tmp_path, "--fast")
     assert run.returncode == 2 and figure.read_bytes() == b"mine"
     assert run.stderr.strip().splitlines() == [
         "error: 'denoise.png' already exists; choose another name or pass --force."]
-    run = _run("superres.py", tmp_path, "--fast", "--image", "nothing.png")
-    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1
-    assert "no such file" in run.stderr and not (tmp_path / "superres.png").exists()
+    # the rest in this process (a demo's start, ~3 s each, is what the one above checks)
+    monkeypatch.chdir(tmp_path)
+    status, said = _run_here("superres.py", ["--fast", "--image", "nothing.png"], monkeypatch, capsys)
+    assert status == 2 and len(said.strip().splitlines()) == 1
+    assert "no such file" in said and not (tmp_path / "superres.png").exists()
     # options a demo cannot honour are refused, not dropped (the faces prior is 32x32)
     for script, args, message in (
             ("cs_faces.py", ["--size", "64"], "unrecognized arguments: --size 64"),  # nor in --help
@@ -89,8 +107,9 @@ def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path):
             ("denoise.py", ["--sigma", "-5"], "from 0 to 255, got -5"),
             ("photo_deblur.py", ["--size", "20"], "give --size 30 or more"),  # once a traceback
             ("show_operators.py", ["-o", "a.jpg"], "the figure is a PNG")):
-        run = _run(script, tmp_path, "--fast", *args)
-        assert run.returncode == 2 and message in run.stderr, run.stderr
+        status, said = _run_here(script, ["--fast", *args], monkeypatch, capsys)
+        assert status == 2 and message in said, said
+    assert [p.name for p in tmp_path.iterdir()] == ["denoise.png"]
 
 
 def test_a_thin_image_is_said_enlarged_and_drawn(tmp_path):
@@ -102,7 +121,8 @@ def test_a_thin_image_is_said_enlarged_and_drawn(tmp_path):
                "--max-seconds", "0.001", "-o", "strip_fig.png")
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "strip_fig.png").exists() and "time limit" in run.stdout
-    run = _run("denoise.py", tmp_path, "--fast", "--quiet", "--image", "strip.png", "-o", "sq.png")
+    run = _run("denoise.py", tmp_path, "--fast", "--quiet", "--image", "strip.png", "--iters", "20",
+               "-o", "sq.png")
     assert run.returncode == 0 and "its centred 10x10 square is enlarged to 64x64" in run.stderr
 
 
@@ -110,7 +130,7 @@ def test_your_own_image(tmp_path):
     # an RGB image that is neither square nor a multiple of the factor, kept at its size
     write_image(tmp_path / "mine.png", torch.rand(1, 3, 50, 70, generator=torch.Generator().manual_seed(0)))
     run = _run("superres.py", tmp_path, "--fast", "--quiet", "--image", "mine.png", "--size", "0",
-               "-o", "sr.png")
+               "--iters", "20", "-o", "sr.png")
     assert run.returncode == 0, run.stderr[-2000:]
     assert "17x12 -> 68x48" in run.stdout and _table(run.stdout)[0] == "bicubic"
     assert (tmp_path / "sr.png").exists()

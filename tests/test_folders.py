@@ -513,6 +513,12 @@ def test_a_folder_we_may_not_search_is_said_and_fails_the_run(tmp_path, photos, 
     assert f"failed: cannot search '{photos / 'sub'}': permission denied (its files are left out)." in said.err
     assert "failed 1, 1 folder not searched in" in said.out  # (broken.png; no word of the folder)
     assert _outputs(out) == ["astronaut.png", "camera.png", "coffee.png"]
+    # the folder not searched alone fails the run (above, broken.png did too)
+    write_image(tmp_path / "fine" / "a.png", torch.rand(1, 1, 16, 16))
+    write_image(tmp_path / "fine" / "sub" / "b.png", torch.rand(1, 1, 16, 16))
+    assert main(["--op", "denoise", str(tmp_path / "fine"), "-o", str(tmp_path / "out3")]) == 1
+    assert "failed 0, 1 folder not searched" in capsys.readouterr().out
+    assert (tmp_path / "out3" / "a.png").is_file()
     # a folder whose only images are in it: that is said (it said "holds no image files")
     assert main(["--op", "denoise", str(photos / "sub"), str(photos / "broken.png"), "-o",
                  str(tmp_path / "out2")]) == 2

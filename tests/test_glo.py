@@ -268,9 +268,25 @@ def test_checkpoint_round_trip(small_prior, tmp_path):
     assert torch.equal(load_prior(again).generate(z), prior.generate(z))
 
 
+CODE_RAN = []  # what a pickled object's code did when loaded
+
+
+def _run_code():
+    CODE_RAN.append(1)
+    return 0
+
+
+class _Pickled:
+    """An object whose unpickling runs code (``torch.load`` without ``weights_only``)."""
+
+    def __reduce__(self):
+        return _run_code, ()
+
+
 @pytest.mark.parametrize("content,match", [
     (None, "no such file"),
     (b"garbage", "not a readable PyTorch checkpoint"),
+    ({"format": "invprior-trained-prior", "code": _Pickled()}, "not a readable PyTorch checkpoint"),
     ("truncated", "not a readable PyTorch checkpoint"),
     ({"weights": torch.zeros(2)}, "not a trained-prior checkpoint"),
     ("sparse", "not a trained-prior checkpoint"),
@@ -294,6 +310,7 @@ def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match):
     with pytest.raises(ValueError, match=match) as err:
         load_prior(path)
     assert str(err.value).endswith(".") and "\n" not in str(err.value)
+    assert not CODE_RAN  # (weights_only: refused unread)
 
 
 def test_cli_pca_prior(tmp_path):

@@ -489,3 +489,14 @@ def test_valid_blur_deblurs_a_photo_whose_blur_saw_beyond_its_frame():
     assert start.shape[-2:] == (74, 74) and psnr(A.crop(start), x) > psnr(y, x) + 1  # +1.9
     assert solve(y, O.Blur(sigma=1.5, border="valid"), prior="dip", iters=2,
                  progress=False).image.shape[-2:] == (74, 74)
+
+
+def test_the_fast_pinv_of_a_blur_of_ones_own_kernel_is_the_least_squares_one():
+    # the shipped kernels are point-symmetric (a real spectrum): the Fourier pinv without
+    # the spectrum's conjugate passed every other test, and was wrong for this one
+    kernel = torch.rand(4, 5, generator=torch.Generator().manual_seed(0))
+    A = O.Blur(kernel=kernel, border="circular").double()
+    y = A(torch.rand(2, 1, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1)))
+    exact = A.pinv(y, damping=0.01)
+    cg = O.LinearOperator.pinv(A, y, damping=0.01, tol=1e-12, max_iter=1000)
+    assert torch.allclose(exact, cg, atol=1e-6), float((exact - cg).abs().max())

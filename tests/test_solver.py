@@ -175,14 +175,20 @@ def test_ctrl_c_returns_the_work_so_far(camera64):
     assert out.image.shape == (1, 1, 64, 64) and torch.isfinite(out.image).all()
 
 
-def test_divergence_is_rolled_back(camera64):
-    calls = {"n": 0}
+def test_divergence_is_rolled_back(camera64, monkeypatch):
+    from invprior.fit import Loop
 
-    def glitch(v):  # one step returns garbage: the solver restores weights and goes on
-        calls["n"] += 1
-        return v * float("nan") if calls["n"] == 30 else v
+    calls, halved = {"n": 0}, []
+    halve = Loop.halve_step
+    # (at which call of the operator each roll-back came)
+    monkeypatch.setattr(Loop, "halve_step", lambda loop: halved.append(calls["n"]) or halve(loop))
+
+    def glitch(v):  # a step returns garbage, another a loss jump: the solver restores
+        calls["n"] += 1  # weights and goes on
+        return v * float("nan") if calls["n"] == 30 else 50 * v if calls["n"] == 60 else v
 
     out = quick(camera64, glitch, shape=(1, 64, 64), iters=100, init="none", stop="none")
+    assert 30 in halved and 60 in halved, halved  # (the NaN, and the finite jump)
     clean = quick(camera64, lambda v: v, shape=(1, 64, 64), iters=100, init="none", stop="none")
     assert out.iterations == 100 and torch.isfinite(out.image).all()
     assert psnr(out.image, camera64) > psnr(clean.image, camera64) - 3.0
