@@ -76,3 +76,24 @@ def locked(monkeypatch, tmp_path):
 
     monkeypatch.setattr(os, "stat", refused)
     return tmp_path / "locked"
+
+
+CODE_RAN: list = []  # what the code of ``pickled_code``'s object did when it was loaded
+
+
+def _run_code():
+    CODE_RAN.append(1)
+    return 0
+
+
+class _Pickled:
+    def __reduce__(self):  # (unpickled, it calls _run_code)
+        return _run_code, ()
+
+
+@pytest.fixture
+def pickled_code():
+    """``(payload, ran)``: an object whose unpickling runs code (``torch.load`` without
+    ``weights_only`` would), to save in a checkpoint, and the list that code appends to."""
+    CODE_RAN.clear()
+    return _Pickled(), CODE_RAN

@@ -182,35 +182,22 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     assert torch.equal(hole(filled), hole(camera64))
 
 
-CODE_RAN = []  # what a pickled object's code did when loaded
-
-
-def _run_code():
-    CODE_RAN.append(1)
-    return 0
-
-
-class _Pickled:
-    """An object whose unpickling runs code (``torch.load`` without ``weights_only``)."""
-
-    def __reduce__(self):
-        return _run_code, ()
-
-
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"not a checkpoint", "not a readable PyTorch checkpoint"),
-    ({"format": "invprior-denoiser", "code": _Pickled()}, "not a readable PyTorch checkpoint"),
+    ("pickled code", "not a readable PyTorch checkpoint"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
     # edited by hand: KeyError and AttributeError tracebacks, in the CLI too
     ({"format": "invprior-denoiser", "version": VERSION, "state_dict": {}}, r"incomplete \(missing config\)"),
     ({"format": "invprior-denoiser", "version": VERSION, "config": "hello", "state_dict": {}},
      "its config or weights are no dict"),
 ])
-def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match):
+def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match, pickled_code):
+    if content == "pickled code":
+        content = {"format": "invprior-denoiser", "code": pickled_code[0]}
     with pytest.raises(ValueError, match=match):
         load_denoiser(checkpoint_file(content))
-    assert not CODE_RAN  # (weights_only: refused unread)
+    assert not pickled_code[1]  # (weights_only: refused unrun)
 
 
 def test_a_denoiser_file_written_again_is_read_again(tmp_path):

@@ -268,33 +268,20 @@ def test_checkpoint_round_trip(small_prior, tmp_path):
     assert torch.equal(load_prior(again).generate(z), prior.generate(z))
 
 
-CODE_RAN = []  # what a pickled object's code did when loaded
-
-
-def _run_code():
-    CODE_RAN.append(1)
-    return 0
-
-
-class _Pickled:
-    """An object whose unpickling runs code (``torch.load`` without ``weights_only``)."""
-
-    def __reduce__(self):
-        return _run_code, ()
-
-
 @pytest.mark.parametrize("content,match", [
     (None, "no such file"),
     (b"garbage", "not a readable PyTorch checkpoint"),
-    ({"format": "invprior-trained-prior", "code": _Pickled()}, "not a readable PyTorch checkpoint"),
+    ("pickled code", "not a readable PyTorch checkpoint"),
     ("truncated", "not a readable PyTorch checkpoint"),
     ({"weights": torch.zeros(2)}, "not a trained-prior checkpoint"),
     ("sparse", "not a trained-prior checkpoint"),
     ("damaged", "damaged"),
 ])
-def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match):
+def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match, pickled_code):
     path = tmp_path / "bad.pt"
     good = small_prior[1].read_bytes()
+    if content == "pickled code":
+        content = {"format": "invprior-trained-prior", "code": pickled_code[0]}
     if content == "truncated":
         path.write_bytes(good[: len(good) // 2])
     elif content == "sparse":
@@ -310,7 +297,7 @@ def test_bad_checkpoint_is_a_clear_error(small_prior, tmp_path, content, match):
     with pytest.raises(ValueError, match=match) as err:
         load_prior(path)
     assert str(err.value).endswith(".") and "\n" not in str(err.value)
-    assert not CODE_RAN  # (weights_only: refused unread)
+    assert not pickled_code[1]  # (weights_only: refused unrun)
 
 
 def test_cli_pca_prior(tmp_path):
