@@ -133,7 +133,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     folder (an earlier run's results) is left out, as a pattern's matches in it are, so
     that a rerun resumes; inside a folder, so are the folders ``leave_out``. Nothing left to
     restore is a ``ValueError`` (it had restored nothing with exit status 0). Inside a folder
-    the folders an earlier run marked (``MARKER``) are left out too (``-o photos/restored``
+    (or under a glob pattern's) the folders an earlier run marked (``MARKER``) are left out too (``-o photos/restored``
     then ``-o photos/restored2`` had restored the first run's results into the second); one
     named as an input is searched (restoring one run's results with another operator).
     ``marked`` (a list) receives those left out, to be said. ``unsearched``
@@ -179,11 +179,21 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         elif path.exists():
             found = [(path, Path(path.name))]
         elif _is_pattern(text):
-            found = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(text, recursive=True))
-                     if Path(f).is_file() and Path(f).suffix.lower() in READABLE
-                     and not _inside(Path(f), out_dir) and Path(f).resolve() not in others]
-            if not found:
+            matches = [Path(f) for f in sorted(glob.glob(text, recursive=True))
+                       if Path(f).is_file() and Path(f).suffix.lower() in READABLE
+                       and not _inside(Path(f), out_dir) and Path(f).resolve() not in others]
+            if not matches:
                 raise ValueError(f"'{text}' matches no image files.")
+            # an earlier run's results under the pattern's folder (photos/**/*.png reached
+            # photos/restored/), as a folder's search leaves them out
+            held = marked_folders(matches, _pattern_root(text))
+            if marked is not None:
+                marked += [d for d in dict.fromkeys(held.values()) if d and d not in marked]
+            found = [(f, Path(f.name)) for f in matches if held[f] is None]
+            if not found:
+                raise ValueError(f"'{text}' matches only the images of earlier runs' output "
+                                 f"folders ({', '.join(map(str, dict.fromkeys(held.values())))}); "
+                                 f"name one to restore its images.")
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
@@ -211,6 +221,38 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
                          f"output folder '{out_dir}'.")
     return sorted(unique, key=lambda j: str(j.source))
+
+
+def _pattern_root(pattern: str) -> Path:
+    """The folder a glob pattern searches from: its leading parts without a wildcard.
+
+    Example:
+        >>> str(_pattern_root("photos/**/*.png")), str(_pattern_root("*.jpg"))
+        ('photos', '.')
+    """
+    parts = Path(pattern).parts
+    fixed = next((i for i, part in enumerate(parts) if _is_pattern(part)), len(parts))
+    return Path(*parts[:fixed]) if fixed else Path(".")
+
+
+def marked_folders(files: list[Path], root: Path) -> dict:
+    """For each of ``files``, the folder between it and ``root`` (``root`` itself named:
+    not counted) that an earlier run marked as its output (``MARKER``), or None.
+
+    Example:
+        >>> list(marked_folders([Path("/nonexistent/a/b.png")], Path("/nonexistent")).values())
+        [None]
+    """
+    known: dict = {}
+
+    def marked(folder: Path) -> Path | None:
+        if folder == root or folder == folder.parent:
+            return None
+        if folder not in known:
+            known[folder] = folder if (folder / MARKER).is_file() else marked(folder.parent)
+        return known[folder]
+
+    return {f: marked(f.parent) for f in files}
 
 
 def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:

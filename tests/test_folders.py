@@ -426,6 +426,13 @@ def test_an_earlier_run_into_a_named_folder_among_the_photos_is_left_out(tmp_pat
     assert _outputs(tmp_path / "many") == ["a.png", "b.png"]
     err = capsys.readouterr().err
     assert f"left out {first}, {second}: the output folders of earlier runs" in err
+    # so does a quoted pattern's search (photos/**/*.png had reached them: "a.png would be
+    # restored twice"); a pattern inside one restores it
+    assert main([*argv, f"{photos}/**/*.png", "-o", str(tmp_path / "globbed")]) == 0
+    assert _outputs(tmp_path / "globbed") == ["a.png", "b.png"]
+    assert f"left out {first}, {second}: the output folders" in capsys.readouterr().err
+    assert main([*argv, f"{first}/*.png", "-o", str(tmp_path / "globbed2")]) == 0
+    assert _outputs(tmp_path / "globbed2") == ["a.png", "b.png"]
     # every input the output folder: nothing to restore is said (it exited 0, restoring none)
     assert main([*argv, str(first), f"{first}/", "-o", str(first)]) == 2
     assert "nothing to restore" in capsys.readouterr().err
