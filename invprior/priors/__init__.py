@@ -143,9 +143,12 @@ def make_prior(spec, **options) -> Prior:
                          f"{spec.__name__}(...).")
     if isinstance(spec, Prior):
         if options:
+            # (a prior of one's own may take no shape: solve reads its .shape attribute)
+            shape = ("; the image shape as its shape attribute, (C, H, W), where it takes no "
+                     "shape=" if "shape" in options else "")
             raise ValueError(f"give the settings ({', '.join(sorted(options))}) to the prior "
                              f"object itself (e.g. {type(spec).__name__}(..., "
-                             f"{sorted(options)[0]}=...)).")
+                             f"{sorted(options)[0]}=...){shape}).")
         return spec
     lacks = [a for a in ("name", "check", "restore") if not hasattr(spec, a)]
     if hasattr(spec, "restore") and lacks:  # a prior of one's own, not all of the protocol
