@@ -40,8 +40,8 @@ AUTO_PRIORS = {"denoise": "denoiser", "blur": "denoiser", "inpaint": "denoiser",
 # Gauss-Newton data steps, started with the pixels it hides (saturated ones) at the middle of
 # the values that keep them hidden (``priors.pnp.start_image``). BENCHMARKS.md, "Nonlinear
 # operators", 128x128, against the deep image prior's two minutes: camera through
-# sqrt(blur(x)) + noise 29.51 against 26.76 dB in 11 s; over-exposed clip(1.5 x, 0, 1),
-# inside the saturated pixels, camera 25.31 against 20.12, astronaut 23.14 against 22.96.
+# sqrt(blur(x)) + noise 29.71 against 26.76 dB in 5 s; over-exposed clip(1.5 x, 0, 1),
+# inside the saturated pixels, camera 25.45 against 20.12, astronaut 23.10 against 22.96.
 FALLBACK = "denoiser"
 # Holes 6 or more pixels in, in a binary mask (thick scribbles, boxes, an object cut out):
 # the trained inpainter (priors.inpainter), no iterations, any size (it runs on tiles).

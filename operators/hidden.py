@@ -12,8 +12,9 @@ a plain callable: 16.0 dB after plug-and-play, 34.7 filled from the neighbours).
 
 Measured through plug-and-play with the CNN denoiser (BENCHMARKS.md, "Nonlinear
 operators", over-exposure ``clip(1.5 x, 0, 1)`` + noise 0.01, 128x128, PSNR inside the
-saturated pixels): camera 17.45 -> 25.31 dB, astronaut 21.17 -> 23.14, where the deep image
-prior reaches 20.12 and 22.96 in two minutes.
+saturated pixels): camera 17.45 -> 25.31 dB, astronaut 21.17 -> 23.14 when they were made to
+start mid-range (25.45 and 23.10 in BENCHMARKS.md now), where the deep image prior reaches
+20.12 and 22.96 in over a minute.
 """
 
 from __future__ import annotations

@@ -280,10 +280,11 @@ class Inpainting(LinearOperator):
 
         Why two: the biharmonic fill continues the border's gradient, which is right across
         a thin stroke but overshoots across a wide hole, where a dark line along the border
-        becomes a dark blot. Measured through the plug-and-play CNN (PSNR inside the holes):
-        five 32-64 pixel boxes on camera 13.92 -> 23.48 dB, on astronaut 11.52 -> 12.50;
-        14-pixel scribbles (7 pixels in, 14 where they cross) 22.35 -> 22.15 and
-        18.04 -> 17.74, so those keep the biharmonic fill.
+        becomes a dark blot. Measured through the plug-and-play CNN (PSNR inside the holes,
+        biharmonic -> harmonic, 2026-12-07, one thread): five 32-64 pixel boxes on camera
+        13.83 -> 23.39 dB, on astronaut 11.56 -> 12.46; 14-pixel scribbles (7 pixels in, 14
+        where they cross) 22.54 -> 22.73 and 18.04 -> 17.81, level on average, so those keep
+        the biharmonic fill (the inpainter takes them by default: ``api.THICK_HOLE``).
         """
         if self.mask.shape[0] != 1:
             return super().initial_estimate(y)

@@ -8,7 +8,7 @@ For an operator ``A`` and ``y = A x + noise`` (std ``s_n``), alternate
 A nonlinear differentiable ``A`` (saturation, gamma, a learned model: any callable) gets one
 Gauss-Newton step of the data step instead, the same conjugate gradient on its Jacobian at
 ``z`` (``data_step``): the fast denoiser then serves it too (camera 128x128 through
-``sqrt(blur(x)) + noise``: 29.51 dB in 11 s, against 26.76 for the deep image prior in 129 s;
+``sqrt(blur(x)) + noise``: 29.71 dB in 5 s, against 26.76 for the deep image prior in 79 s;
 BENCHMARKS.md, "Nonlinear operators").
 
 with ``sigma_k`` decreasing geometrically from ``sigma_start`` to ``sigma_end`` and
@@ -532,7 +532,7 @@ def data_step(op, x: torch.Tensor, y, mu, cg_iters: int) -> torch.Tensor:
     # the splitting wanders and its result varies from machine to machine (astronaut through
     # sqrt(blur(x)): 25.96 dB with 30 steps, 19.78 with 10). So the conjugate gradient runs
     # to a relative residual of NONLINEAR_CG_TOL, within 4 * cg_iters: 27.90 dB in 27 s
-    # instead of 12; camera 29.45 -> 29.51; the over-exposure cases unchanged.
+    # instead of 12; camera 29.45 -> 29.51 (29.71 since); the over-exposure cases unchanged.
     step = x + jacobian.pinv(y - jacobian.value, damping=mu, max_iter=4 * cg_iters,
                              tol=NONLINEAR_CG_TOL)
     # kept in the image range: a linearised step overshoots where the operator curves (a

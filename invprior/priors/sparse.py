@@ -7,9 +7,9 @@
   denoiser whose dictionary is learned on the current estimate and relearned every few
   iterations (``sparse.KSVDDenoiser``).
 
-Measured on the fixed cases (BENCHMARKS.md, 2 threads): deblur camera 28.61 dB in 5.4 s
-(DIP 26.38 in 203 s, Wiener 26.81), 50 % inpainting camera 34.17 dB in 17 s (DIP 33.58 in
-300 s). The trained CNN denoiser (``prior="denoiser"``) does better still.
+Measured on the fixed cases (BENCHMARKS.md, 2 threads): deblur camera 28.66 dB in 13.5 s
+(DIP 26.25 in 180 s, Wiener 26.81), 50 % inpainting camera 34.20 dB in 12.7 s (DIP 33.61 in
+250 s). The trained CNN denoiser (``prior="denoiser"``) does better still.
 
 Example:
     >>> import operators as O
