@@ -10,6 +10,13 @@ COMMANDS = (
 )
 
 if __name__ == "__main__":
+    asked = sys.argv[1:]
+    if asked and asked[0] not in ("-h", "--help"):  # ("python -m invprior solve ..." did nothing, exit 0)
+        name = asked[0] if asked[0] in ("solve", "train", "bench") else "solve"
+        print(f"error: python -m invprior runs no command; use python -m invprior.{name} "
+              f"{' '.join(asked[1:] if asked[0] == name else asked)}".rstrip() + ".",
+              file=sys.stderr)
+        sys.exit(2)
     print("invprior: imaging inverse problems with deep generative priors. Commands (--help "
           "on each):")
     for command, what in COMMANDS:

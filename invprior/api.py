@@ -26,7 +26,8 @@ from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
-from .result import Result
+from .metrics import psnr
+from .result import Result, counted
 
 __all__ = ["solve", "auto_prior", "resolve_prior", "AUTO_PRIORS"]
 
@@ -39,7 +40,7 @@ AUTO_PRIORS = {"denoise": "denoiser", "blur": "denoiser", "inpaint": "denoiser",
 # A user's own operator, linear or not, gets plug-and-play too: a nonlinear one through
 # Gauss-Newton data steps, started with the pixels it hides (saturated ones) at the middle of
 # the values that keep them hidden (``priors.pnp.start_image``). BENCHMARKS.md, "Nonlinear
-# operators", 128x128, against the deep image prior's two minutes: camera through
+# operators", 128x128, against the deep image prior's 75-80 s: camera through
 # sqrt(blur(x)) + noise 29.71 against 26.76 dB in 5 s; over-exposed clip(1.5 x, 0, 1),
 # inside the saturated pixels, camera 25.45 against 20.12, astronaut 23.10 against 22.96.
 FALLBACK = "denoiser"
@@ -126,14 +127,16 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
                          + (f" (did you mean {', '.join(close)}?)" if close else "")
                          + f"; the settings are {', '.join(sorted(known))}.")
     usual = AUTO_PRIORS.get(getattr(op, "name", None), FALLBACK)
-    for choice in (auto_prior(op, y), usual, "dip"):
+    picks = list(dict.fromkeys((auto_prior(op, y), usual, "dip")))
+    for choice in picks:
         if set(options or {}) <= options_of(choice):
             return choice
-    # a setting of a registered prior of one's own ("the dip prior does not take lam")
-    lacking = sorted(set(options) - options_of("dip"))
+    # ("the dip prior does not take relearn", where sparse, which auto does not pick, takes it)
+    lacking = sorted(set(options) - options_of(picks[-1]))
     takers = [name for name in PRIORS if set(options) <= options_of(name)]
-    raise ValueError(f"auto picks a built-in prior, and none takes {', '.join(lacking)}"
-                     + (f"; name the prior that does: prior={takers[0]!r}." if takers else "."))
+    raise ValueError(f"the priors auto picks here ({', '.join(picks)}) do not take "
+                     f"{', '.join(lacking)}" + (f"; name one that does: prior={takers[0]!r}."
+                                                if takers else "."))
 
 
 @torch_as_restoring_needs()
@@ -213,22 +216,25 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
                          f"sentence saying why not).")
     if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)):
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
-                        y, op, prior)
+                        y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     if truth is not None and isinstance(y, torch.Tensor) and len(truth) != len(y):
-        raise ValueError(f"truth holds {len(truth)} images for {len(y)} observations.")
+        raise ValueError(f"truth holds {counted(len(truth), 'image')} for {len(y)} observations.")
     if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
         _warn_if_noisy_where_observed(y, op)
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)
-    return _checked(result, y, op, prior)
+    return _checked(result, y, op, prior, truth)
 
 
-def _checked(result, y, op, prior) -> Result:
+def _checked(result, y, op, prior, truth=None) -> Result:
     """``result`` as ``solve`` returns it, or ``ValueError`` in one sentence where a prior of
     one's own returned something else (a tensor, an image of another shape or batch, NaN,
-    values far outside [0, 1]): it had been passed back without a word. Its name filled in."""
+    values far outside [0, 1]): it had been passed back without a word. Its name filled in;
+    its images, where they are not, float32 on [0, 1] and off its graph (the built-in priors'
+    are left as they are: the inpainter keeps y's observed pixels, noise and all)."""
     name = getattr(prior, "name", type(prior).__name__)
+    own = not type(prior).__module__.startswith("invprior.")
     if not isinstance(result, Result):
         raise ValueError(f"the prior {name!r} returned {type(result).__name__}; restore must "
                          f"return an invprior.Result (Result(image) for images (B, C, H, W)).")
@@ -238,8 +244,11 @@ def _checked(result, y, op, prior) -> Result:
                          f"holds no values.")
     if (isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == batch > 1
             and not result.parts):  # Result(image) of a batch: one item per image, made here
-        result.parts = [dataclasses.replace(result, image=image[b : b + 1], parts=[])
-                        for b in range(batch)]
+        result.parts = [dataclasses.replace(
+            result, image=image[b : b + 1], parts=[], losses=[], stop_signal=[],
+            psnrs=[psnr(image[b : b + 1].clamp(0, 1), truth[b : b + 1])] if truth is not None
+            and image.is_floating_point() and torch.isfinite(image).all() else [],
+            seconds=result.seconds / batch) for b in range(batch)]  # (its share of the call)
     if not (isinstance(image, torch.Tensor) and image.ndim == 4 and len(image) == batch
             and len(result.items) == batch and image.is_floating_point()):
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
@@ -251,14 +260,14 @@ def _checked(result, y, op, prior) -> Result:
     if tuple(image.shape[1:]) != expected:
         raise ValueError(f"the prior {name!r} returned images of {tuple(image.shape[1:])}; "
                          f"the operator takes images of {expected}.")
-    if not torch.isfinite(image).all() or image.min() < -0.5 or image.max() > 1.5:
+    if own and (not torch.isfinite(image).all() or image.min() < -0.5 or image.max() > 1.5):
         raise ValueError(f"the prior {name!r} returned NaN, infinite or far out of [0, 1] "
                          f"values; images are on the [0, 1] scale.")
     for r in {id(r): r for r in [result, *result.items]}.values():
         r.prior = r.prior or name
         # float32 on [0, 1], off the prior's graph, as the built-in priors give them back
-        if r.image.requires_grad or r.image.dtype != torch.float32 or not (
-                0 <= r.image.min() and r.image.max() <= 1):
+        if own and (r.image.requires_grad or r.image.dtype != torch.float32 or not (
+                0 <= r.image.min() and r.image.max() <= 1)):
             r.image = r.image.detach().float().clamp(0, 1)
     return result
 

@@ -250,14 +250,18 @@ def _mask(args, image, alpha):
                 f"the mask '{args.mask}' is {m.shape[-1]}x{m.shape[-2]} but the image is "
                 f"{image.shape[-1]}x{image.shape[-2]} (width x height); they must be the same size."
             )
+        faint = 0 < float(m.max()) <= 1.5 / 255  # 0 and 1 saved as 8-bit levels: all black
         m = (m >= 0.5).float()
         if args.mask_white == "auto":  # decided once: each image of a folder reads it alike
             args.mask_white = _white_marks(m)
         observed = m if args.mask_white == "observed" else 1 - m
         if observed.max() < 0.5:
             colour = "white" if args.mask_white == "observed" else "black"
+            hint = (" (its values are 0 and 1 of 255: save it as 0 and 255, or as floats 0 and 1)"
+                    if faint else "")
             raise UsageError(f"the mask hides every pixel: none is {colour}, the colour that marks "
-                             "the observed pixels here, so nothing is observed to restore from.")
+                             f"the observed pixels here, so nothing is observed to restore "
+                             f"from{hint}.")
         if alpha is not None and alpha.min() < 0.5:  # IMAGE's transparent pixels are unknown too
             observed = observed * (alpha >= 0.5).float()
         return O.Inpainting(observed)

@@ -107,10 +107,12 @@ def bar_options(progress: bool, leave: bool = False) -> dict:
 
 
 def total_in_time(bar, done: int, asked: int, seconds_left: float,
-                  seconds_each: float | None) -> None:
+                  seconds_each: float | None, stops_before: bool = False) -> None:
     """Make ``bar``'s total the steps that a time limit leaves room for, where fewer than the
     ``asked``, so that its time left is the limit's: a 60 s limit on 100000 iterations had
     shown "3/100000 [00:38<352:24:57]". ``seconds_each``: one step's (None: not known yet).
+    ``stops_before``: the run stops before a step that would pass the limit (plug-and-play),
+    not after the step that passes it (the network priors' loop, the trainer).
 
     Example:
         >>> from tqdm import tqdm
@@ -119,8 +121,11 @@ def total_in_time(bar, done: int, asked: int, seconds_left: float,
         >>> bar.total
         13
     """
-    if seconds_each:
-        # (at least one more: a caller between steps may yet take the next)
+    if not (seconds_each and math.isfinite(seconds_left)):  # (max_seconds=inf: no limit)
+        return
+    if stops_before:
+        bar.total = min(asked, done + max(int(seconds_left / seconds_each), 0))
+    else:  # (at least one more: a caller between steps takes the next, and it may pass)
         bar.total = min(asked, done + max(math.ceil(seconds_left / seconds_each), 1))
 
 

@@ -311,8 +311,10 @@ def stacked_images(path: str | os.PathLike) -> str | None:
 
         with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
             series, page = tif.series[0], tif.pages[0]
-            lead = len(series.shape) - len(page.shape)
-            sizes, axes = series.shape[:lead], series.axes[:lead]
+            # the series' axes beyond a page's, wherever they stand (an (H, W, 1) image's
+            # trailing axis had been read as H frames)
+            extra = [(n, a) for n, a in zip(series.shape, series.axes) if a not in page.axes]
+            sizes, axes = tuple(n for n, _ in extra), "".join(a for _, a in extra)
     else:
         from PIL import Image
 
@@ -728,9 +730,11 @@ def _new_file_beside(path: Path) -> str:
     """A new empty hidden file in ``path``'s folder, ``.NAME.RANDOM.tmp``, with the usual
     permissions: the kernel applies the process's umask as it is now (``mkstemp`` makes
     0600 files, and reading the umask to widen them means setting it, which a thread's
-    file creation could see in between)."""
+    file creation could see in between). NAME is cut to 200 bytes: a file name of 242 to
+    255 bytes, legal itself, had made a temporary name too long to write (after the solve)."""
+    name = os.fsdecode(os.fsencode(path.name)[:200])
     for _ in range(100):
-        tmp = str(path.parent / f".{path.name}.{os.urandom(4).hex()}.tmp")
+        tmp = str(path.parent / f".{name}.{os.urandom(4).hex()}.tmp")
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             return tmp

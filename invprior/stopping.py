@@ -126,13 +126,17 @@ class Discrepancy(NoStop):
         return improved, value.double() <= torch.as_tensor(self.threshold, device=value.device)
 
 
+NEEDS_LEVEL = ("the discrepancy rule needs the noise level, and none was given or read off y: "
+               "give it (noise_level=0.01, say), or stop='wmv'.")
+
+
 def make_rule(cfg) -> NoStop:
     """The stopping rule named by ``cfg.stop`` (``auto`` resolved by the caller)."""
     if cfg.stop == "wmv":
         return WindowedVariance(cfg.window, cfg.patience)
     if cfg.stop == "discrepancy":
         if cfg.noise_level is None:
-            raise ValueError("the discrepancy rule needs the noise level.")
+            raise ValueError(NEEDS_LEVEL)
         if isinstance(cfg.noise_level, torch.Tensor):  # one per run (fit_stacked)
             return Discrepancy(cfg.noise_level)
         return Discrepancy(cfg.noise_level) if cfg.noise_level > 0 else NoStop()

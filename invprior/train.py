@@ -290,8 +290,6 @@ def _train_denoiser(args, out: Path, device, meta: dict) -> dict:
     if kind == "inpainter" and args.channels == 3:
         raise ValueError("--kind inpainter fine-tunes a gray denoiser (no --channels 3); it fills "
                          "colour images channel by channel.")
-    if args.steps < 1 or args.batch < 1 or (args.max_seconds is not None and args.max_seconds <= 0):
-        raise ValueError("--steps and --batch must be >= 1 and --max-seconds > 0.")
     if not 0 <= args.keep_start < 1:
         raise ValueError(f"--keep-start must be in [0, 1), got {args.keep_start:g}.")
     if args.keep_start and args.start is None:

@@ -75,6 +75,9 @@ class GaussianNoise(Noise):
         return y + (self.sigma * noise).to(y)
 
 
+SIGNED = 0.1  # the share of values under 0 from which y is taken as signed measurements
+
+
 class PoissonNoise(Noise):
     """Shot noise: ``Poisson(peak * y) / peak`` (``y`` clamped at 0); smaller peak, more noise.
 
@@ -92,6 +95,12 @@ class PoissonNoise(Noise):
         self.peak = peak
 
     def corrupt(self, y, g):
+        # a few values under 0 are an operator's overshoot (bicubic), clamped; signed
+        # measurements (compressed sensing: half below 0) would be wiped out without a word
+        if (y < 0).float().mean() > SIGNED:
+            raise ValueError(f"Poisson noise counts photons, values from 0 up, but "
+                             f"{(y < 0).float().mean():.0%} of y's values are negative (signed "
+                             f"measurements, such as compressed sensing's); use gaussian noise.")
         rate = (y.detach().double().cpu().clamp_min(0) * self.peak)
         return (torch.poisson(rate, generator=g) / self.peak).to(y)
 

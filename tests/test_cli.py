@@ -951,3 +951,13 @@ def test_ctrl_c_in_the_last_instant_of_a_write_leaves_nothing(tmp_path):
         write_all({"output": lambda: first.write_text("x"), "report": renamed_then_stopped},
                   {"output": first, "report": second})
     assert not first.exists() and not second.exists()
+
+
+def test_the_package_names_its_commands_and_refuses_to_run_one():
+    # "python -m invprior solve --op denoise a.png" printed the list and exited 0, restoring nothing
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    run = subprocess.run([sys.executable, "-m", "invprior", "solve", "--op", "denoise", "a.png"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stderr == (
+        "error: python -m invprior runs no command; use python -m invprior.solve --op denoise "
+        "a.png.\n")

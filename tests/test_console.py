@@ -2,7 +2,6 @@
 that cannot show a file's name must not cost the restoration (console.py)."""
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -82,19 +81,28 @@ def test_bars_are_drawn_on_a_terminal_and_as_lines_into_a_log(tmp_path, monkeypa
 
 
 def test_a_bars_total_under_a_time_limit_is_what_the_limit_leaves_room_for(monkeypatch, capsys):
-    # a 2 s limit on 100000 iterations had ended its line "40/100000 [00:02<1:23:00]"
+    # a 10 s limit on 100000 iterations had ended its line "21/100000 [00:10<...]": on a
+    # clock that each step moves by 0.5 s, the loop stops after the step that passes 10 s
     from invprior.fit import Loop
 
     monkeypatch.delenv("TQDM_DISABLE")
-    w = torch.nn.Parameter(torch.zeros(3))
-    loop = Loop([w], lr=0.1, iters=100000, max_seconds=2.0, progress=True, desc="fit")
+    w, now = torch.nn.Parameter(torch.zeros(3)), [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+    loop = Loop([w], lr=0.1, iters=100000, max_seconds=10.0, progress=True, desc="fit")
 
     def step(k):
-        time.sleep(0.02)
+        now[0] += 0.5
         return (w - 1).square().sum()
 
-    done = loop.run(step, lambda k: None)[0]
-    last = capsys.readouterr().err.splitlines()[-1]  # its end, in a log
-    shown, total = (int(n) for n in re.search(r" (\d+)/(\d+) \[", last).groups())
-    # (the last step's pace may differ from the mean's: one step of slack)
-    assert 10 < done == shown and done <= total <= done + 1, last
+    assert loop.run(step, lambda k: None)[:2] == (21, "time limit of 10 s after 21 iterations")
+    assert " 21/21 [" in capsys.readouterr().err.splitlines()[-1]  # its end, in a log
+    # plug-and-play stops before a step that would pass the limit: the steps that fit
+    from tqdm import tqdm
+
+    from invprior.console import total_in_time
+
+    bar = tqdm(total=32, disable=True)
+    total_in_time(bar, 3, 32, seconds_left=1.9, seconds_each=0.5, stops_before=True)
+    assert bar.total == 6
+    total_in_time(bar, 3, 32, seconds_left=float("inf"), seconds_each=0.5)  # (no limit)
+    assert bar.total == 6

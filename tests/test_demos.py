@@ -43,13 +43,19 @@ def _run(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _run_here(script: str, argv: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    """A demo run in this process, as its ``__main__`` does: (exit status, stderr)."""
+    """A demo run in this process, as its ``__main__`` does: (exit status, stderr). What it
+    changes is undone: torch's threads (``common.main`` sets them), the demos' modules."""
     monkeypatch.syspath_prepend(str(DEMOS))
-    demo = importlib.import_module(script[:-3])
+    for name in ("common", script[:-3]):  # imported afresh, and gone after the test (setitem
+        monkeypatch.setitem(sys.modules, name, None)  # notes it was absent)
+        del sys.modules[name]
+    demo, threads = importlib.import_module(script[:-3]), torch.get_num_threads()
     try:
         status = demo.common.main(demo.run, argv) if hasattr(demo, "run") else demo.main(argv)
     except SystemExit as stop:  # (argparse's refusals)
         status = stop.code
+    finally:
+        torch.set_num_threads(threads)
     return status, capsys.readouterr().err
 
 

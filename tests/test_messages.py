@@ -77,7 +77,7 @@ def test_train_names_the_flag_and_the_value(tmp_path, capsys):
     from invprior.train import main as train_main
 
     assert train_main(["--size", "2", "--data", "digits", "--out", str(tmp_path / "t.pt"), "--quiet"]) == 2
-    assert "error: --size must be an integer in [4, 1024], got 2." in one_error(capsys)
+    assert "error: --size must be an integer in [8, 1024], got 2." in one_error(capsys)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -654,9 +654,12 @@ def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, c
             estimate = op.pinv(y, damping=self.damping).double().requires_grad_()
             return Result(estimate + 0.2)  # (over 1 here and there)
 
-    out = solve(A(x), A, Tikhonov(), progress=False)
+    out = solve(A(x), A, Tikhonov(), truth=x, progress=False)
     assert len(out.items) == 3 and out.items[2].prior == "tikhonov"
     assert torch.equal(out.items[1].image, out.image[1:2])
+    # each item its own PSNR (not the batch's), its own traces
+    assert out.items[1].psnrs == [pytest.approx(psnr(out.image[1:2], x[1:2]))]
+    assert out.items[0].losses is not out.items[1].losses
     assert out.image.dtype == torch.float32 and not out.image.requires_grad
     assert out.image.max() == 1 and (out.image == 1).float().mean() < 0.5
 
@@ -680,8 +683,8 @@ def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, c
 
     monkeypatch.setitem(PRIORS, "tikhonov", Tikhonov)
     assert solve(A(x), A, "tikhonov", damping=0.1, progress=False).prior == "tikhonov"
-    with pytest.raises(ValueError, match="none takes damping; name the prior that does: "
-                                         "prior='tikhonov'"):
+    with pytest.raises(ValueError, match=r"the priors auto picks here \(denoiser, dip\) do not "
+                                         "take damping; name one that does: prior='tikhonov'"):
         solve(A(x), A, damping=0.1, progress=False)
     with pytest.raises(ValueError, match="does not take seed; it takes damping"):
         solve(A(x), A, "tikhonov", seed=1, progress=False)

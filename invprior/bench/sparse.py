@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller, faster run")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args(argv)
+    if args.threads is not None and args.threads < 1:  # (0 had been taken as not given)
+        ap.error(f"--threads must be 1 or more, got {args.threads}.")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(markdown(run(quick=args.quick)))

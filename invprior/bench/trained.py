@@ -230,6 +230,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="a small smoke run (default: off)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     args = p.parse_args(argv)
+    if args.threads < 1:  # (torch's RuntimeError, a traceback)
+        p.error(f"--threads must be 1 or more, got {args.threads}.")
     torch.set_num_threads(args.threads)
     print(markdown(run(quick=args.quick, verbose=True)))
     return 0

@@ -54,8 +54,10 @@ def load_denoiser(path: str | Path = ASSET,
     config, state = _read(str(path), path.stat().st_mtime_ns)
     accepted = (task,) if isinstance(task, str) else task
     if config.get("task", "denoise") not in accepted:
-        found = "an inpainter" if config.get("task") == "inpaint" else "a denoiser"
-        raise ValueError(f"'{path}' is {found} checkpoint, not "
+        # (an unknown task, a file edited by hand, had read "a denoiser ..., not a denoiser")
+        found = {"inpaint": "an inpainter checkpoint", "denoise": "a denoiser checkpoint"}.get(
+            config.get("task", "denoise"), f"a checkpoint of task {config.get('task')!r}")
+        raise ValueError(f"'{path}' is {found}, not "
                          f"{' or '.join(TASKS[t] for t in accepted)}.")
     try:
         # (the random initialisation that the weights then replace must not move the
@@ -85,9 +87,13 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
         raise ValueError(f"'{path}' is not a denoiser checkpoint of version {VERSION}; make one "
                          "with python -m invprior.train --kind denoiser.")
     missing = [k for k in ("config", "state_dict") if k not in ck]
-    if missing or not isinstance(ck["config"], dict) or not isinstance(ck["state_dict"], dict):
+    if missing or not isinstance(ck["config"], dict) or not isinstance(ck["state_dict"], dict) \
+            or not all(isinstance(v, torch.Tensor) for v in ck["state_dict"].values()):
         # a file edited by hand, or cut short by a tool of one's own: KeyError tracebacks
-        said = f"missing {' and '.join(missing)}" if missing else "its config or weights are no dict"
+        # (a number among the weights: AttributeError, "'int' object has no attribute 'float'")
+        said = (f"missing {' and '.join(missing)}" if missing else
+                "its config or weights are no dict" if not isinstance(ck["config"], dict)
+                or not isinstance(ck["state_dict"], dict) else "its weights hold more than tensors")
         raise ValueError(f"the denoiser '{path}' is incomplete ({said}); make it again with "
                          f"python -m invprior.train --kind denoiser.")
     check_finite_weights(ck, f"the denoiser '{path}'")

@@ -168,8 +168,9 @@ class ImageSet:
     def __init__(self, source: str, *, size: int | None = None, channels: int | None = None,
                  flips: bool = False, split: str = "train"):
         self.source, self.flips = str(source), bool(flips)
-        if size is not None and not (isinstance(size, int) and 4 <= size <= 1024):
-            raise ValueError(f"size must be an integer in [4, 1024], got {size}.")
+        # (from 8: the smallest side the solver restores, which a 4x4 prior was refused by)
+        if size is not None and not (isinstance(size, int) and 8 <= size <= 1024):
+            raise ValueError(f"size must be an integer in [8, 1024], got {size}.")
         if channels not in (None, 1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}.")
         if self.source in NAMED:

@@ -255,7 +255,8 @@ class ItemwisePrior:
     def restore_one(self, y, op, *, noise_level: float | None, truth, progress: bool,
                     desc: str) -> Result:
         """Restore one observation ``y`` (batch 1) on ``self.device``."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} (the {self.name!r} prior) writes no "
+                                  f"restore_one(y, op, *, noise_level, truth, progress, desc).")
 
 
 # Observations restored together hold at most this many values (16 RGB 256x256 images, or

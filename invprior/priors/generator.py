@@ -29,7 +29,7 @@ from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
 from ..nets import DeepDecoder, SkipNet, padded_size
 from ..result import Result
-from ..stopping import RULES
+from ..stopping import NEEDS_LEVEL, RULES
 from .base import ItemwisePrior, keeper, visible_noise
 from .cost import describe_seconds, duration_words, estimate, free_memory
 from .window import EMPTY, inpainting_window, restore_in_window
@@ -345,6 +345,8 @@ class NetworkPrior(ItemwisePrior):
                 level = torch.as_tensor(level, dtype=torch.float64).reshape(-1).repeat_interleave(k)
         finish, cheap = keeper(op, y, self.keep_observed, level)
         stop = self.stop if self.stop != "auto" else ("discrepancy" if level is not None else "wmv")
+        if stop == "discrepancy" and level is None:  # (said before the warm start, not after)
+            raise ValueError(NEEDS_LEVEL)
         budget = self.max_seconds if stacked or self.max_seconds is None else self.max_seconds / k
         setup = (time.perf_counter() - began) / (1 if stacked else k)  # (each run's share)
         cfg = LoopConfig(spent=setup,

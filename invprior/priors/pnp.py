@@ -399,7 +399,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 clock.step()
                 if max_seconds is not None and clock.steps > 1:
                     total_in_time(bar, done, iters, max_seconds - (time.perf_counter() - began),
-                                  clock.each())
+                                  clock.each(), stops_before=True)
                 if out_of_time:
                     reason = f"time limit of {max_seconds:g} s after {counted(done)}"
                 if last:
