@@ -302,6 +302,9 @@ def stacked_images(path: str | os.PathLike) -> str | None:
         >>> tifffile.imwrite(path, np.zeros((4, 2, 8, 8), np.uint8), metadata={"axes": "ZCYX"}, imagej=True)
         >>> stacked_images(path)
         '8 images (4 z-planes x 2 channels)'
+        >>> tifffile.imwrite(path, np.zeros((8, 8, 1), np.uint8))  # (one image, not 8 frames)
+        >>> stacked_images(path) is None
+        True
     """
     path = Path(path)
     if path.suffix.lower() == ".npy":

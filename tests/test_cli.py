@@ -688,6 +688,11 @@ def test_a_mask_or_alpha_that_hides_every_pixel_is_refused(tmp_path, gray, capsy
         assert main(["--op", "inpaint", *args, "-o", str(tmp_path / "o.png"), *FAST]) == 2
         assert "nothing is observed to restore from" in capsys.readouterr().err
         assert not (tmp_path / "o.png").exists()
+    # a mask of 0 and 1 in 8 bits (a NumPy array saved as it was made): said as such
+    np.save(tmp_path / "ones.npy", np.ones((64, 64), np.uint8))
+    assert main(["--op", "inpaint", "--mask", str(tmp_path / "ones.npy"), str(gray), "-o",
+                 str(tmp_path / "o.png"), *FAST]) == 2
+    assert "(its values are 0 and 1 of 255: save it as 0 and 255" in capsys.readouterr().err
 
 
 def test_ctrl_c_before_the_first_step_writes_nothing(tmp_path, gray, capsys, monkeypatch):

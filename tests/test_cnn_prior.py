@@ -186,6 +186,8 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     (None, "no such file"),
     (b"not a checkpoint", "not a readable PyTorch checkpoint"),
     ("pickled code", "not a readable PyTorch checkpoint"),
+    ("a number among the weights", r"incomplete \(its weights hold more than tensors\)"),
+    ("task deblur", "is a checkpoint of task 'deblur', not a denoiser"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
     # edited by hand: KeyError and AttributeError tracebacks, in the CLI too
     ({"format": "invprior-denoiser", "version": VERSION, "state_dict": {}}, r"incomplete \(missing config\)"),
@@ -195,6 +197,15 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
 def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match, pickled_code):
     if content == "pickled code":
         content = {"format": "invprior-denoiser", "code": pickled_code[0]}
+    elif isinstance(content, str):  # the shipped file, edited by hand
+        from invprior.weights import weight_file
+
+        ck = torch.load(weight_file("denoiser.pt"), weights_only=True)
+        if content == "task deblur":
+            ck["config"]["task"] = "deblur"
+        else:
+            ck["state_dict"]["extra"] = 1
+        content = ck
     with pytest.raises(ValueError, match=match):
         load_denoiser(checkpoint_file(content))
     assert not pickled_code[1]  # (weights_only: refused unrun)

@@ -486,3 +486,11 @@ def test_a_link_to_a_missing_place_on_the_output_path_is_refused_before_any_work
     with pytest.raises(ImageError, match=r"'.*gone' is a link to a missing place\.$"):
         check_writable(tmp_path / "gone" / "sub")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_a_long_but_legal_file_name_is_written(tmp_path):
+    # 246 + 4 bytes: its temporary name (".NAME.xxxxxxxx.tmp", 14 more) had been too long,
+    # and the write failed after the whole solve
+    path = tmp_path / ("b" * 246 + ".png")
+    write_image(path, torch.rand(1, 1, 8, 8))
+    assert read_image(path).image.shape == (1, 1, 8, 8) and len(list(tmp_path.iterdir())) == 1

@@ -980,3 +980,13 @@ def test_the_stopping_signals_are_given_back_after_a_command(tmp_path, capsys):
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     assert main(["--op", "denoise", str(tmp_path / "missing.png")]) == 2
     assert {s: signal.getsignal(s) for s in before} == before and stopped_by() == "Ctrl-C"
+
+
+def test_the_discrepancy_rule_without_a_noise_level_is_refused_before_any_work(monkeypatch):
+    # the warm start's 300 steps ran first (minutes on a photo), then the refusal came
+    from invprior.priors import generator
+
+    monkeypatch.setattr(generator, "fit", lambda *a, **k: pytest.fail("a fit was started"))
+    A = O.Inpainting(shape=(1, 32, 32), missing=0.5, seed=0)
+    with pytest.raises(ValueError, match=r"needs the noise level, .* give it \(noise_level=0.01"):
+        solve(A(torch.rand(1, 1, 32, 32)), A, "dip", stop="discrepancy", iters=10, progress=False)
