@@ -69,7 +69,7 @@ def boxes_mask(shape, count: int = 5, seed: int = 0) -> torch.Tensor:
     while placed < count:
         tries += 1
         if too_small or tries > 10000:
-            raise ValueError(f"{count} boxes do not fit apart in {h}x{w}; ask for fewer.")
+            raise ValueError(f"{count} boxes do not fit apart in {h}x{w}; use a larger image (or fewer boxes).")
         bh, bw = rng.integers(small, large + 1, size=2)
         top, left = rng.integers(gap, h - gap - bh), rng.integers(gap, w - gap - bw)
         if mask[max(0, top - gap) : top + bh + gap, max(0, left - gap) : left + bw + gap].min() == 0:

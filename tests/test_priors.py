@@ -149,3 +149,13 @@ def test_a_skip_net_without_skip_connections_runs():
     out = solve(y, O.Denoising(), "dip", iters=3, stop="none", progress=False,
                 net=NetConfig(channels=(8, 8), skip=0, input_depth=4))
     assert out.image.shape == (1, 1, 16, 16) and out.iterations == 3
+
+
+def test_a_sparse_dictionary_pair_is_not_taken_for_a_prior():
+    # it was told to "make one with python -m invprior.train", which cannot make it
+    from invprior.priors import make_prior
+    from invprior.weights import weight_file
+
+    with pytest.raises(ValueError, match="is a dictionary pair for sparse super-resolution "
+                                         r"\(made by python -m invprior.sparse.train_sr\)"):
+        make_prior(weight_file("sparse_sr_x2.pt"))

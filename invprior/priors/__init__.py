@@ -100,6 +100,10 @@ def checkpoint_format(path) -> str:
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
         raise ValueError(f"cannot load the prior '{path}': {UNREADABLE_CHECKPOINT}.") from None
     found = ck.get("format") if isinstance(ck, dict) else None
+    if found is None and isinstance(ck, dict) and {"Dl", "Dh"} <= set(ck):  # (train_sr's)
+        raise ValueError(f"'{path}' is a dictionary pair for sparse super-resolution (made by "
+                         f"python -m invprior.sparse.train_sr), not a prior file; prior='sparse' "
+                         f"loads the shipped pair of each factor.")
     if found not in FORMATS:
         # a plain state dict or another tool's file has no format at all: say what it lacks
         what = "it has no 'format' field" if found is None else f"its format is {found!r}"
