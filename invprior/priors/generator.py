@@ -65,8 +65,9 @@ class NetConfig:
 # Published DIP network (Ulyanov et al.): 5 x 128 channels, ~2.2 M weights, 2-3 s per step
 # at 256x256 on a 2-core CPU. On a CPU the default is slimmer: 16 channels at full
 # resolution, 32 below, 8 input channels (~0.14 s per RGB 256x256 step on one thread, against
-# 0.22 s for 5 x 32 channels; on the inpainting case it reached 31.25 dB in 2000 steps where
-# 5 x 32 reached 31.60, i.e. more PSNR per second).
+# 0.22 s for 5 x 32 channels; on a 2-core EPYC on 2026-12-07, 0.215 against 0.258; on the
+# inpainting case it reached 31.25 dB in 2000 steps where 5 x 32 reached 31.60, i.e. more
+# PSNR per second).
 DIP_CONFIGS = {
     "cpu": NetConfig(channels=(16, 32, 32, 32, 32), input_depth=8),
     "cuda": NetConfig(channels=(128,) * 5),
