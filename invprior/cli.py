@@ -47,6 +47,15 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return text + " (default: %(default)s)"
 
 
+class _Unsaid(str):
+    """A default value, told apart from the same value given (``--device auto``): a prior of
+    one's own that takes no device is refused one given, and not given the default."""
+
+
+class _UnsaidSeed(int):
+    """``--seed``'s default (0), told apart from ``--seed 0`` (``_Unsaid``)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from operators.blur import BORDERS
 
@@ -84,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
-    s.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    s.add_argument("--seed", type=int, default=0, help="seed for weights, masks, CS matrices and noise")
+    s.add_argument("--device", default=_Unsaid("auto"), help="auto, cpu or cuda")
+    s.add_argument("--seed", type=int, default=_UnsaidSeed(0), help="seed for weights, masks, CS matrices and noise")
     o = p.add_argument_group("output")
     o.add_argument("-o", "--output", help="restored image: .png, .tif, .npy or .jpg (quality 95, colour at full resolution); 16-bit for a 16-bit IMAGE where the format holds it, or a folder (existing, or named with a final /) to hold it under IMAGE's name (default: IMAGE_OP_PRIOR.png next to IMAGE, .tif for a TIFF); for several images a folder, where existing outputs are skipped, so that a rerun resumes (default: OP_PRIOR/)")
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
@@ -564,8 +573,8 @@ def _options(args) -> dict:
     if isinstance(args.prior, str) and args.prior in PRIORS:  # (a registered prior of one's own
         # may take neither: left out where not given, as the other flags are)
         takes = options_of(args.prior)
-        common = {k: v for k, v in common.items() if k in takes or v != {"device": "auto",
-                                                                          "seed": 0}[k]}
+        common = {k: v for k, v in common.items()
+                  if k in takes or not isinstance(v, (_Unsaid, _UnsaidSeed))}
     return {**given, **common}
 
 

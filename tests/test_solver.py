@@ -692,8 +692,9 @@ def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, c
     argv = ["--op", "deblur", "--sigma", "1", "--border", "circular", "--prior", "tikhonov",
             str(tmp_path / "y.png"), "-o", str(tmp_path / "x.png")]
     assert main(argv) == 0 and (tmp_path / "x.png").is_file()
-    assert main(argv[:-2] + ["--seed", "2", "-o", str(tmp_path / "x2.png")]) == 2
-    assert "the tikhonov prior does not take --seed" in capsys.readouterr().err
+    for seed in ("2", "0"):  # (0 given is said too, as the default is not)
+        assert main(argv[:-2] + ["--seed", seed, "-o", str(tmp_path / "x2.png")]) == 2
+        assert "the tikhonov prior does not take --seed" in capsys.readouterr().err
 
 
 def test_a_stacked_operator_gets_a_prior_that_takes_it():
