@@ -18,8 +18,8 @@ import torch
 
 import operators as O
 
-from .checks import (check_keep_observed, check_level, check_observation, is_number, prepare,
-                     torch_as_restoring_needs, whole_number)
+from .checks import (check_keep_observed, check_level, check_observation, check_truth_count,
+                     is_number, prepare, torch_as_restoring_needs, whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
@@ -27,7 +27,7 @@ from .operator_checks import check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .metrics import psnr
-from .result import Result, counted
+from .result import Result
 
 __all__ = ["solve", "auto_prior", "resolve_prior", "AUTO_PRIORS"]
 
@@ -218,8 +218,6 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
                         y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
-    if truth is not None and isinstance(y, torch.Tensor) and len(truth) != len(y):
-        raise ValueError(f"truth holds {counted(len(truth), 'image')} for {len(y)} observations.")
     if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
         _warn_if_noisy_where_observed(y, op)
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
@@ -349,8 +347,7 @@ def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
         if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)) else [noise_level] * batch
     if len(levels) != batch:
         raise ValueError(f"noise_level holds {len(levels)} levels for {batch} observations.")
-    if isinstance(truth, torch.Tensor) and len(truth) != batch:
-        raise ValueError(f"truth holds {len(truth)} images for {batch} observations.")
+    check_truth_count(truth, batch)
     start, items = time.perf_counter(), []
     for b in range(batch):
         mine = O.item_of(op, b, batch)
@@ -378,8 +375,7 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
               for v in (levels.reshape(-1) if hasattr(levels, "reshape") else levels)]
     if len(levels) != len(y):
         raise ValueError(f"noise_level holds {len(levels)} levels for {len(y)} observations.")
-    if isinstance(truth, torch.Tensor) and len(truth) != len(y):
-        raise ValueError(f"truth holds {len(truth)} images for {len(y)} observations.")
+    check_truth_count(truth, len(y))
     if any(v is None for v in levels):
         raise ValueError("noise_level holds None; give every observation's level, or none "
                          "(noise_level=None: each read off its observation).")

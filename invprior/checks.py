@@ -172,6 +172,7 @@ def prepare(y, op, noise_level=None, truth=None, shape=None) -> tuple:
     noise_level = check_level(noise_level)
     if truth is not None:
         _check_truth(truth.detach() if isinstance(truth, torch.Tensor) else truth)
+        check_truth_count(truth, batch_size(y))
     import operators as O
     from operators.base import out_of_inference
 
@@ -385,6 +386,15 @@ def check_lr(lr, name: str = "lr") -> None:
 def item(y, b: int):
     """Batch item ``b`` of ``y`` (a tensor or a tuple of them), keeping the batch axis."""
     return tuple(p[b : b + 1] for p in y) if isinstance(y, tuple) else y[b : b + 1]
+
+
+def check_truth_count(truth, count: int) -> None:
+    """``ValueError`` in one sentence where ``truth`` (a tensor) holds other than ``count``
+    images, one per observation (a prior of one's own had taken 2 for 3 without a word)."""
+    from .result import counted
+
+    if isinstance(truth, torch.Tensor) and len(truth) != count:
+        raise ValueError(f"truth holds {counted(len(truth), 'image')} for {count} observations.")
 
 
 def batch_size(y) -> int:

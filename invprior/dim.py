@@ -120,8 +120,6 @@ def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_
     batch (a folder's dim photo among bright ones)."""
     if scales is None:
         return prior.restore(y, op, noise_level=noise_level, truth=truth, progress=progress)
-    if truth is not None and len(truth) != len(y):  # (checked before it is indexed)
-        raise ValueError(f"truth holds {len(truth)} images for {len(y)} observations.")
     start = time.perf_counter()
 
     def restore(key, part, part_truth, _):  # the bright items as they are, a dim one stretched

@@ -143,7 +143,6 @@ class Loop:
         return self.clock.each() if self.clock.steps > 1 else None
 
 
-
 class StepClock:
     """When a run's steps ended, for their pace: the first is timed apart, as it pays for
     the first allocations (the optimizer's state: Adam's first in a process, a second; a

@@ -161,10 +161,8 @@ class ItemwisePrior:
         if reason:
             raise ValueError(reason)
         # solve() did this already; a prior's restore() called directly must too
-        y, noise_level, truth = prepare(y, op, noise_level, truth, self.shape)
+        y, noise_level, truth = prepare(y, op, noise_level, truth, self.shape)  # (truth: one each)
         batch = batch_size(y)
-        if truth is not None and truth.shape[0] != batch:
-            raise ValueError(f"truth holds {truth.shape[0]} images for {batch} observations.")
         with lent(op, self.device), _frozen(op):
             if isinstance(y, torch.Tensor) and y.device != self.device and users_operator(op):
                 check_on_device(op, y, self.shape, self.device)  # (moved: what .to can move)
