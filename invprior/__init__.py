@@ -13,6 +13,7 @@ line is ``python -m invprior.solve`` (``invprior.cli``).
 """
 
 from importlib import import_module
+from importlib.util import find_spec
 
 import operators
 
@@ -34,4 +35,8 @@ def __getattr__(name: str):
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        # a subpackage as a plain `import invprior` reaches it (`invprior.priors.register`),
+        # imported on first use; importing it sets it here
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'invprior' has no attribute '{name}'")

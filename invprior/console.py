@@ -100,9 +100,11 @@ def bar_options(progress: bool, leave: bool = False) -> dict:
         return {"disable": True, "leave": leave}
     if said:  # (said as False: tqdm's own reading of "0" was bool("0"), no bar)
         return {"disable": False, "leave": leave}
+    # disable said each time: tqdm reads TQDM_* once, at its import (a process started with
+    # TQDM_DISABLE=0 had "0", read as true, as every bar's default)
     if _in_notebook() or _is_terminal(sys.stderr):
-        return {"leave": leave}
-    return {"file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
+        return {"disable": False, "leave": leave}
+    return {"disable": False, "file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
             "maxinterval": LOG_SECONDS, "leave": True}
 
 

@@ -1,8 +1,8 @@
 """Image quality metrics with data range 1: PSNR and SSIM, on tensors or arrays.
 
 Convention:
-    Tensors are ``(B, C, H, W)`` (or ``(C, H, W)``/``(H, W)``), arrays ``(H, W)`` or
-    ``(H, W, C)``. A batch gives the mean over its images. Values are not clipped, not
+    Tensors are ``(B, C, H, W)`` (or ``(C, H, W)``/``(H, W)``), arrays ``(H, W)``,
+    ``(H, W, C)`` or ``(B, H, W, C)``. A batch gives the mean over its images. Values are not clipped, not
     rounded to 8 bits and not cropped at the border; a colour image's error is over its three
     channels (RGB, not the luma that super-resolution papers report). Integer pixels (uint8
     as read from a PNG) need their ``data_range`` (255), or dividing to [0, 1] first.
@@ -26,6 +26,14 @@ def _as_images(x) -> list[np.ndarray]:
             t = t[None]
         return [img.permute(1, 2, 0).numpy() for img in t]
     a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 3 and a.shape[0] <= 4 < min(a.shape[1:]):
+        # (3, 32, 32) had been read as 3 rows of 32 channels: SSIM over a 3x32 image
+        raise ValueError(f"arrays are (H, W) or (H, W, C), got {a.shape}, which looks like "
+                         f"(C, H, W): pass it as a tensor, or moved with np.moveaxis(a, 0, -1).")
+    if not 2 <= a.ndim <= 4:
+        raise ValueError(f"arrays are (H, W), (H, W, C) or a batch (B, H, W, C), got {a.shape}.")
+    if a.ndim == 4:
+        return list(a)
     return [a if a.ndim == 3 else a[:, :, None]]
 
 

@@ -8,6 +8,11 @@ import torch
 from invprior.bench.cases import sample_image
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two workers on two cores: one thread each, their subprocesses too (OpenMP oversubscribed
+    # runs ~10x slower)
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
 # Bars drawn into pipes and captured streams as on a terminal (tqdm's own switch, which
 # console.bar_options honours): tests read progress from them, e.g. to send Ctrl-C after a step.
 # test_console checks the default (no bars where the stream is not a terminal).

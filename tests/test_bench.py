@@ -198,6 +198,13 @@ def test_jpeg_section_smoke_run_on_one_photo(tmp_path, capsys):
     # the CLI's level adds the JPEG's share to the reading: never below it
     assert all(r["cli_level"] >= r["read"] for r in rows)
     assert "| deblur, gaussian 2, noise 0.01 | 85 |" in jpeg.markdown(rows)
+    # a photo smaller than the crop is left out, said (had been a traceback); a gray one is read
+    capsys.readouterr()
+    write_image(tmp_path / "kodak24" / "kodim01.png", photo[..., :48, :48], overwrite=True)
+    assert jpeg.run(quick=True, root=tmp_path) == []
+    assert "leaving out kodim01.png: 48x48, smaller than the 64x64 crop" in capsys.readouterr().out
+    write_image(tmp_path / "kodak24" / "kodim01.png", photo[:, :1], overwrite=True)
+    assert [r["images"] for r in jpeg.run(quick=True, root=tmp_path)] == [1, 1]
 
 
 def test_ctrl_c_ends_the_run_and_keeps_what_was_measured(tmp_path, capsys, monkeypatch):

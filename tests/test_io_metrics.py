@@ -239,6 +239,11 @@ def test_psnr_and_ssim():
         use_sample_covariance=False,
     )
     assert ssim(a, b) == pytest.approx(expected) and ssim(a, b) < 0.99
+    # a batch of arrays (B, H, W, C) as the same tensors; (C, H, W) had been 3 rows of 32 channels
+    arrays = [v.permute(0, 2, 3, 1).numpy() for v in (noisy, ref)]
+    assert ssim(*arrays) == pytest.approx(ssim(noisy, ref)) and ssim(noisy, ref) < 0.99
+    with pytest.raises(ValueError, match=r"looks like \(C, H, W\)"):
+        ssim(noisy[0].numpy(), ref[0].numpy())
     with pytest.raises(ValueError, match="cannot compare"):
         psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 5))
     # 8-bit pixels as read from a PNG: their range said (as skimage's), else refused (-17 dB)

@@ -98,6 +98,15 @@ def test_every_module_imports_on_its_own():
     assert run.returncode == 0, run.stdout + run.stderr[-2000:]
 
 
+def test_a_plain_import_reaches_every_subpackage():
+    # `import invprior` then `invprior.priors.PRIORS` had been an AttributeError (the README's)
+    code = ("import invprior, sys; assert 'invprior.priors' not in sys.modules; "
+            "print(invprior.priors.PRIORS['denoiser'].__name__, invprior.allocator.__name__, "
+            "invprior.solve.__module__, hasattr(invprior, 'nothere'))")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.stdout.split() == ["CNNPrior", "invprior.allocator", "invprior.api", "False"], run
+
+
 def test_the_wheel_holds_every_file_the_defaults_load(tmp_path):
     # built from a copy: a build leaves build/ and *.egg-info beside its sources
     source = tmp_path / "source"

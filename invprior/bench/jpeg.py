@@ -49,6 +49,11 @@ def _crops(root: Path, quick: bool) -> list[torch.Tensor]:
     out = []
     for f in files:
         a = iio.imread(f)
+        a = a[..., None] if a.ndim == 2 else a[..., :3]  # (a gray or RGBA PNG: its colour)
+        if min(a.shape[:2]) < side:  # (its middle crop had been a negative slice: a traceback)
+            print(f"leaving out {f.name}: {a.shape[0]}x{a.shape[1]}, smaller than the "
+                  f"{side}x{side} crop")
+            continue
         top, left = (a.shape[0] - side) // 2, (a.shape[1] - side) // 2
         out.append(torch.from_numpy(a[top : top + side, left : left + side]).float()
                    .div(255).permute(2, 0, 1)[None])
@@ -61,8 +66,8 @@ def _jpeg(y: torch.Tensor, quality: int, path: Path) -> torch.Tensor:
 
     from ..io import read_image
 
-    iio.imwrite(path, (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8),
-                quality=quality)
+    pixels = (y[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    iio.imwrite(path, pixels[..., 0] if pixels.shape[-1] == 1 else pixels, quality=quality)
     return read_image(path).image
 
 
@@ -77,9 +82,11 @@ def run(quick: bool = False, root: str | Path = "../shared/testsets") -> list[di
     from ..priors.base import visible_noise
     from . import uninterrupted
 
+    folder = (Path(root) / "kodak24").resolve()
     crops = _crops(Path(root), quick)
     if not crops:
-        print(f"skipping the JPEG section: {(Path(root) / 'kodak24').resolve()} not found")
+        print(f"skipping the JPEG section: {folder} " + (
+            "holds no photo large enough" if folder.is_dir() else "not found"))
         return []
     args = SimpleNamespace(noise_level=None, simulate=False)
     options = {"progress": False, **({"iters": 2} if quick else {})}
