@@ -161,7 +161,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
             ``y``; a prior of one's own gets None, and ``priors.base.visible_noise(op, y)``
             reads it as they do); one number,
             or one per observation (a list, array or tensor of ``B``: the observations
-            that share a level are restored together, each as with that level). For a ``y``
+            that share a level are restored together, each as with that level; None in it
+            for one read off its observation). For a ``y``
             read from a JPEG, ``math.hypot(estimate_noise(y), io.jpeg_noise(path))`` adds
             what the file's quantization hides from the estimate, as the CLI does (a blurred
             photo at quality 85: 22.62 dB without, 26.82 with; BENCHMARKS.md, jpeg).
@@ -376,9 +377,6 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
     if len(levels) != len(y):
         raise ValueError(f"noise_level holds {len(levels)} levels for {len(y)} observations.")
     check_truth_count(truth, len(y))
-    if any(v is None for v in levels):
-        raise ValueError("noise_level holds None; give every observation's level, or none "
-                         "(noise_level=None: each read off its observation).")
     start = time.perf_counter()
 
     def restore(level, part, part_truth, _start):

@@ -740,8 +740,11 @@ def test_one_noise_level_per_observation(camera64):
     both = solve(blur(x[:2]), blur, noise_level=[0.0, 0.05], iters=2, progress=False)
     assert len(both.items) == 2 and both.items[0].iterations == 2
     assert solve(y[:1], O.Denoising(), noise_level=torch.tensor(0.1), progress=False).image.shape == (1, 1, 64, 64)
-    for bad, says in (([0.1, 0.1], "2 levels for 3"), ([0.1, 25, 0.1], "from 0 to 1"),
-                      ([0.1, None, 0.1], "holds None")):
+    # None for one read off its observation, as per-item operators took it (had been refused)
+    read = solve(y, O.Denoising(), noise_level=[0.1, None, 0.1], progress=False)
+    assert torch.equal(read.items[1].image, solve(y[1:2], O.Denoising(), progress=False).image)
+    assert torch.allclose(read.items[2].image, out.items[2].image, atol=1e-5)
+    for bad, says in (([0.1, 0.1], "2 levels for 3"), ([0.1, 25, 0.1], "from 0 to 1")):
         with pytest.raises(ValueError, match=says):
             solve(y, O.Denoising(), noise_level=bad, progress=False)
 
