@@ -101,7 +101,14 @@ def earlier_outputs(inputs: list, names) -> list[Path]:
     """
     names = set(names)
     return sorted(Path(text) / d.name for text in map(str, inputs) if Path(text).is_dir()
-                  for d in Path(text).iterdir() if d.is_dir() and d.name in names)
+                  for d in Path(text).iterdir() if d.name in names and _reachable_dir(d))
+
+
+def _reachable_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # (a link into /proc/1/cwd: PermissionError; find_jobs says it)
+        return False
 
 
 # the hidden file that marks a folder run's output folder (one it made, or found empty)
@@ -154,7 +161,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
             files = _files_under(path, unsearched)
-            images = [f for f in files if _is_image(f, path)]
+            images = [f for f in files if _is_image(f, path, unsearched)]
             results = [f.parent for f in files if f.name == MARKER and f.parent != path]
             if marked is not None:
                 marked += [d for d in results if d not in marked
@@ -168,7 +175,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             found = [(f, f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
             closed = [(d, why) for d, why in unsearched or ()
-                      if Path(d).resolve() == path.resolve() or _inside(Path(d), path)]
+                      if _real(Path(d)) == path.resolve() or _inside(Path(d), path)]
             if not found and closed:  # (it said "holds no image files": the reason was elsewhere)
                 raise ValueError(f"cannot search '{closed[0][0]}': {closed[0][1]}, and '{path}' "
                                  f"holds no other image files.")
@@ -199,8 +206,16 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
     seen, unique = {}, []
     sources = {job.source.resolve(): job.source for job in jobs}
+    top = out_dir.resolve()
     for job in jobs:
         real = job.output.resolve()  # (links followed: an output may lead onto an input)
+        folder = job.output.parent.resolve()
+        if folder != top and top not in folder.parents:
+            # a link inside the output folder (one a downloaded folder brought along) had
+            # sent the restorations into the folder it leads to
+            raise ValueError(f"restoring '{job.source}' to '{job.output}' would write into "
+                             f"'{folder}', outside the output folder '{out_dir}', through a "
+                             f"link; remove the link or choose another output folder.")
         if real in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
                              "input (--mask or --kernel); choose another output folder.")
@@ -266,6 +281,8 @@ def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
         []
     """
     seen, files = set(), []
+    top = os.path.realpath(root)
+
     def unlisted(err: OSError) -> None:
         if unsearched is not None:
             unsearched.append((err.filename, os_reason(err)))
@@ -276,6 +293,9 @@ def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
             subfolders[:] = []  # met before through another link: not again
             continue
         seen.add(real)
+        # a link back up (to /, to a folder that holds this one) is no folder of photos: it
+        # had walked the whole disk, into /proc, and ended the run
+        subfolders[:] = [d for d in subfolders if not _holds(os.path.join(folder, d), top)]
         # real folders before links, by name: a folder met twice keeps its own name, on
         # every filesystem (os.walk's order is the directory's)
         subfolders.sort(key=lambda d: (os.path.islink(os.path.join(folder, d)), d))
@@ -283,14 +303,37 @@ def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
     return sorted(files)
 
 
-def _is_image(path: Path, root: Path) -> bool:
+def _holds(link: str, top: str) -> bool:
+    """Whether ``link`` is a symlink to ``top`` or to a folder above it."""
+    if not os.path.islink(link):
+        return False
+    real = os.path.realpath(link)
+    return os.path.commonpath([real, top]) == real
+
+
+def _is_image(path: Path, root: Path, unsearched: list | None = None) -> bool:
     rel = path.relative_to(root)
-    return (path.is_file() and path.suffix.lower() in READABLE
+    try:
+        regular = path.is_file()
+    except OSError as err:  # (a link into /proc/1/cwd: PermissionError had ended the run)
+        if unsearched is not None:  # said as a folder not searched; the others go on
+            unsearched.append((str(path), os_reason(err)))
+        return False
+    return (regular and path.suffix.lower() in READABLE
             and not any(part.startswith(".") for part in rel.parts))
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    return folder.resolve() in path.resolve().parents
+    return _real(folder) in _real(path).parents
+
+
+def _real(path: Path) -> Path:
+    """``path`` resolved, links followed; as written where a link on it may not be followed
+    (into /proc/1/cwd: PermissionError)."""
+    try:
+        return Path(path).resolve()
+    except OSError:
+        return Path(os.path.abspath(path))
 
 
 # a write that fails so fails for every file after it: the run stops instead of restoring

@@ -111,6 +111,8 @@ def read_image(path: str | os.PathLike, *, unit_scale: bool = True) -> Loaded:
         raise ImageError(f"cannot read '{path}': no such file.")
     if path.is_dir():
         raise ImageError(f"cannot read '{path}': it is a folder, not an image file.")
+    if not path.is_file():  # (a FIFO, /dev/zero: it said "the file is empty")
+        raise ImageError(f"cannot read '{path}': it is not a regular file (a pipe or a device).")
     if path.stat().st_size == 0:
         raise ImageError(f"cannot read '{path}': the file is empty.")
     suffix = path.suffix.lower()
@@ -181,10 +183,23 @@ def read_measurements(path: str | os.PathLike) -> torch.Tensor:
 
 def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
     try:
+        with open(path, "rb") as f:
+            start = f.read(6)
+        # NumPy takes a file that is no .npy for pickled objects, and a zip for an .npz
+        # (an NpzFile: AttributeError tracebacks, and a folder run ended); its own words for
+        # pickled objects suggest loading them unsafely: never here
+        if start != b"\x93NUMPY":
+            reason = ("it is a .npz or other zip archive" if start.startswith(b"PK") else
+                      "it holds pickled Python objects" if start.startswith(b"\x80") else
+                      "its first bytes are no .npy header")
+            raise ValueError(reason)
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except PermissionError as err:
+        raise ImageError(f"cannot read '{path}': {os_reason(err)}.") from None
     except Exception as err:  # numpy raises several types for a bad file
-        # numpy's own words for pickled objects suggest loading them unsafely: never here
-        reason = "it holds pickled Python objects" if "pickle" in str(err) else str(err)
+        # (memory-mapped, an object array says "Python objects in dtype")
+        reason = ("it holds pickled Python objects" if "pickle" in str(err)
+                  or "Python objects" in str(err) else str(err))
         raise ImageError(f"cannot read '{path}': not a valid .npy array ({reason}).") from None
 
 
@@ -233,7 +248,9 @@ def _read_pillow(path: Path) -> np.ndarray:
                 mode = "LA" if probe.mode == "L" else "RGBA"
         # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
         # result comes out sideways), and print colours as RGB (their K is no alpha)
-        return iio.imread(path, plugin="pillow", rotate=True, **({"mode": mode} if mode else {}))
+        # (index 0: an animated PNG or GIF had all its frames decoded, GBs, for the first)
+        return iio.imread(path, plugin="pillow", index=0, rotate=True,
+                          **({"mode": mode} if mode else {}))
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:
@@ -374,7 +391,7 @@ def _unit_values(array: np.ndarray, refuse: str, unit_scale: bool = True) -> np.
     on another scale (``FLOAT_TOP``, ``off_scale``)."""
     if array.dtype == bool:
         return array.astype(np.float32)
-    if np.issubdtype(array.dtype, np.integer):
+    if array.dtype.kind in "iu":  # (not issubdtype: NumPy counts timedelta64 an integer)
         top = np.iinfo(array.dtype).max
         if array.dtype.itemsize > 2:
             # wider integers (NumPy's int64 by default: astype(int) of a 0-255 image): the

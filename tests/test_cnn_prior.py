@@ -188,6 +188,11 @@ def test_solve_with_the_denoiser_prior(camera64, astronaut32):
     ("pickled code", "not a readable PyTorch checkpoint"),
     ("a number among the weights", r"incomplete \(its weights hold more than tensors\)"),
     ("task deblur", "is a checkpoint of task 'deblur', not a denoiser"),
+    # hostile settings: TypeError, IndexError, a 10**7-block network built (GBs) before refused
+    ("task ['inpaint']", "a configuration that training never writes"),
+    ("widths []", "a configuration that training never writes"),
+    ("blocks 10000000", "a configuration that training never writes"),
+    ("integer weights", "weights that are not real floating-point numbers"),
     ({"format": "something else"}, "not a denoiser checkpoint"),
     # edited by hand: KeyError and AttributeError tracebacks, in the CLI too
     ({"format": "invprior-denoiser", "version": VERSION, "state_dict": {}}, r"incomplete \(missing config\)"),
@@ -201,8 +206,13 @@ def test_bad_denoiser_file_is_a_clear_error(checkpoint_file, content, match, pic
         from invprior.weights import weight_file
 
         ck = torch.load(weight_file("denoiser.pt"), weights_only=True)
-        if content == "task deblur":
-            ck["config"]["task"] = "deblur"
+        if content == "integer weights":
+            ck["state_dict"] = {k: v.long() for k, v in ck["state_dict"].items()}
+        elif content != "a number among the weights":
+            from ast import literal_eval
+
+            key, value = content.split(" ", 1)
+            ck["config"][key] = value if value.isalpha() else literal_eval(value)
         else:
             ck["state_dict"]["extra"] = 1
         content = ck

@@ -368,6 +368,45 @@ def test_a_symlinked_subfolder_is_searched_and_a_link_loop_ends(tmp_path, photos
     assert outputs.count("camera.png") == 1 and not any("loop" in o for o in outputs)
 
 
+def test_links_up_unreachable_entries_and_links_out_of_the_output_folder(tmp_path, photos,
+                                                                          monkeypatch, capsys):
+    # a downloaded folder's links: one to / had walked the whole disk into /proc and ended
+    # the run; one that cannot be followed (/proc/1/cwd) ended it too; one inside the
+    # output folder sent the restorations into the folder it leads to
+    from pathlib import Path
+
+    from invprior.folders import find_jobs
+
+    (photos / "root").symlink_to("/", target_is_directory=True)
+    (photos / "up").symlink_to(tmp_path, target_is_directory=True)
+    outputs = [str(j.output.relative_to(tmp_path / "out")) for j in find_jobs([photos], tmp_path / "out")]
+    assert not any(o.startswith(("root/", "up/")) for o in outputs) and "camera.png" in outputs
+    (photos / "root").unlink()
+    (photos / "up").unlink()
+    is_file = Path.is_file
+
+    def denied(path):
+        if path.name == "locked.png":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_file(path)
+
+    (photos / "locked.png").write_bytes(b"")
+    monkeypatch.setattr(Path, "is_file", denied)
+    assert main(["--op", "denoise", str(photos), "-o", str(tmp_path / "out"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot search '" in err and "locked.png': permission denied" in err, err
+    assert (tmp_path / "out" / "sub" / "chelsea.png").is_file()
+    monkeypatch.undo()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out" / "sub").rename(tmp_path / "out" / "sub_before")
+    (tmp_path / "out" / "sub").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ValueError, match="outside the output folder .* through a link"):
+        find_jobs([photos], tmp_path / "out")
+    # the output folder itself a link (to another disk): written through, as chosen
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert {"camera.png", "chelsea.png"} <= {j.output.name for j in find_jobs([photos], tmp_path / "linked")}
+
+
 def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
         tmp_path, photos, capsys, monkeypatch):
     from invprior.folders import find_jobs

@@ -275,10 +275,46 @@ def test_bad_measurement_files_name_the_file_and_never_suggest_unpickling(tmp_pa
 
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "text.npy", np.array(["a", "b"]))
-    for name, reason in (("obj.npy", "pickled Python objects"), ("text.npy", "not real numbers")):
-        with pytest.raises(ImageError, match=reason) as err:
-            read_measurements(tmp_path / name)
-        assert name in str(err.value) and "allow_pickle" not in str(err.value)
+    # an .npz named .npy had been an NpzFile (AttributeError, and a folder run ended); a PNG
+    # named .npy "held pickled objects"
+    np.savez(tmp_path / "zipped.npz", a=np.ones(4))
+    (tmp_path / "zipped.npz").rename(tmp_path / "zipped.npy")
+    write_image(tmp_path / "png.png", torch.rand(1, 1, 8, 8))
+    (tmp_path / "png.png").rename(tmp_path / "png.npy")
+    for name, reason in (("obj.npy", "pickled Python objects"), ("text.npy", "not real numbers"),
+                         ("zipped.npy", "it is a .npz or other zip archive"),
+                         ("png.npy", "its first bytes are no .npy header")):
+        for read in (read_measurements, read_image):
+            if read is read_image and name == "text.npy":
+                continue
+            with pytest.raises(ImageError, match=reason) as err:
+                read(tmp_path / name)
+            assert name in str(err.value) and "allow_pickle" not in str(err.value)
+    # timedelta pixels had been "Invalid integer data type 'm'", naming no file
+    np.save(tmp_path / "td.npy", np.zeros((8, 8), "timedelta64[s]"))
+    with pytest.raises(ImageError, match="td.npy': unsupported pixel type timedelta64"):
+        read_image(tmp_path / "td.npy")
+    with pytest.raises(ImageError, match="it is not a regular file"):  # (it said "empty")
+        read_image("/dev/zero")
+
+
+def test_an_animated_image_decodes_its_first_frame_only(tmp_path):
+    # every frame of an animated PNG or GIF was decoded and stacked for the first: a 32 KB
+    # file of 300 frames of 2000x2000 took 7.3 GB
+    import tracemalloc
+
+    from PIL import Image
+
+    frames = [Image.fromarray(np.full((256, 256, 3), 5 * i, np.uint8)) for i in range(40)]
+    for name in ("anim.png", "anim.gif"):
+        frames[0].save(tmp_path / name, save_all=True, append_images=frames[1:])
+        tracemalloc.start()
+        try:
+            image = read_image(tmp_path / name).image
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert float(image.max()) == 0 and peak < 3 * 2**20, (name, peak)  # 40 frames: 7.9 MB
 
 
 def test_a_one_dimensional_array_and_a_90_megapixel_header_say_so_plainly(tmp_path, recwarn):

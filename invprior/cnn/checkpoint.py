@@ -96,5 +96,28 @@ def _read(path: str, mtime_ns: int) -> tuple[dict, dict]:
                 or not isinstance(ck["state_dict"], dict) else "its weights hold more than tensors")
         raise ValueError(f"the denoiser '{path}' is incomplete ({said}); make it again with "
                          f"python -m invprior.train --kind denoiser.")
+    _check_config(ck["config"], ck["state_dict"], path)
     check_finite_weights(ck, f"the denoiser '{path}'")
     return ck["config"], {k: v.float() for k, v in ck["state_dict"].items()}
+
+
+def _check_config(config: dict, state: dict, path: str) -> None:
+    """One sentence (ValueError) for a configuration that training never writes (a file
+    made or edited by hand): widths [] (IndexError), task ["inpaint"] (TypeError), blocks
+    10**7 (GBs of memory and a minute before its weights did not match), integer or complex
+    weights (taken, cast, as floats)."""
+    def count(value, top):
+        return type(value) is int and 0 <= value <= top
+
+    widths = config.get("widths")
+    fine = (isinstance(widths, (list, tuple)) and 1 <= len(widths) <= 8
+            and all(count(w, 4096) and w > 0 for w in widths)
+            and count(config.get("blocks"), 64) and count(config.get("guides", 0), 16)
+            and isinstance(config.get("task", "denoise"), str))
+    if not fine:
+        raise ValueError(f"the denoiser '{path}' has a configuration that training never writes "
+                         f"(widths, blocks, guides or task); make it again with python -m "
+                         f"invprior.train --kind denoiser.")
+    if not all(v.is_floating_point() for v in state.values()):
+        raise ValueError(f"the denoiser '{path}' holds weights that are not real floating-point "
+                         f"numbers; make it again with python -m invprior.train --kind denoiser.")

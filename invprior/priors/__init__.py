@@ -109,7 +109,8 @@ def checkpoint_format(path) -> str:
         what = "it has no 'format' field" if found is None else f"its format is {found!r}"
         raise ValueError(f"'{path}' is not a prior checkpoint ({what}); make one with "
                          "python -m invprior.train.")
-    if found == DENOISER_FORMAT and (ck.get("config") or {}).get("task") == "inpaint":
+    config = ck.get("config")  # (a list there, by hand: AttributeError; the loader says why)
+    if found == DENOISER_FORMAT and isinstance(config, dict) and config.get("task") == "inpaint":
         return INPAINTER  # a denoiser's network, trained to fill holes
     return found
 
