@@ -204,8 +204,22 @@ def torch_as_restoring_needs():
         ...     torch.is_grad_enabled()
         True
     """
-    with _float32_by_default(torch.float32), torch.inference_mode(False), torch.enable_grad():
+    # (the caller's autocast off too: under a host's bfloat16 autocast the deep image prior
+    # gave bfloat16 images, 4 dB worse, whatever precision it was asked; the priors turn
+    # their own on where their precision says)
+    with _float32_by_default(torch.float32), torch.inference_mode(False), torch.enable_grad(), \
+            _autocast_off("cpu"), _autocast_off("cuda"):
         yield
+
+
+def _autocast_off(device: str):
+    """Autocast off on ``device`` where the caller had it on (else nothing: a context that
+    nests autocast keeps its cast weights across a network prior's steps)."""
+    try:
+        on = torch.is_autocast_enabled(device)
+    except TypeError:  # (torch < 2.4: no device argument)
+        on = torch.is_autocast_cpu_enabled() if device == "cpu" else torch.is_autocast_enabled()
+    return torch.autocast(device, enabled=False) if on else nullcontext()
 
 
 class _HeldWhileRunning:
@@ -224,9 +238,12 @@ class _HeldWhileRunning:
         torch.float32
     """
 
+    held: list = []  # every one, for a forked child (``_after_fork``)
+
     def __init__(self, read, write):
         self.read, self.write = read, write
         self.count, self.saved, self.lock = 0, None, threading.Lock()
+        _HeldWhileRunning.held.append(self)
 
     @contextmanager
     def __call__(self, value):
@@ -269,6 +286,23 @@ def cudnn_tuned(device: torch.device):
 
 
 _DRAWING = threading.RLock()  # (re-entered by one thread: a network built inside another)
+
+
+def _after_fork() -> None:
+    """In a child forked while another thread was inside a call (a preforking server, a
+    fork-started pool): that thread is not in the child, so its locks would never be
+    released (children hung in ``drawn_apart``) nor its settings given back."""
+    global _DRAWING
+    _DRAWING = threading.RLock()
+    for held in _HeldWhileRunning.held:
+        held.lock = threading.Lock()
+        if held.count:
+            held.count = 0
+            held.write(held.saved)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 @contextmanager

@@ -1042,19 +1042,19 @@ def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C (or SIGTERM, SIGHUP)
     ended the solve (the best image so far is written all the same) or came before there was
     one; with several images, 1 when some file failed (the others are restored)."""
-    from .console import stop_on_signals
+    from .console import steadied, stop_on_signals
 
-    with stop_on_signals():
+    # (steadied before argparse: --help into | head had ended in a traceback; given back
+    # after, for a program that calls main in its own process)
+    with stop_on_signals(), steadied():
         return _main(argv)
 
 
 def _main(argv) -> int:
     """``main`` with the stopping signals taken as Ctrl-C."""
-    from .console import steady_streams
     from .distributed import launched_main
     from .folders import is_many
 
-    steady_streams()  # (before argparse: --help into | head had ended in a traceback)
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
     try:

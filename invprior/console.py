@@ -30,7 +30,7 @@ import re
 import sys
 from contextlib import contextmanager
 
-__all__ = ["bar_options", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
+__all__ = ["bar_options", "steadied", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
 
 
 def steady_streams() -> None:
@@ -47,14 +47,44 @@ def steady_streams() -> None:
             setattr(sys, name, _Steady(stream))
 
 
+@contextmanager
+def steadied():
+    """``steady_streams()`` inside; after, the streams as they were, flushed through the
+    steady ones first (a program that calls ``cli.main`` in its own process had kept our
+    wrappers, and its own write errors were swallowed from then on)."""
+    names = ("stdout", "stderr")
+    before = {name: getattr(sys, name) for name in names}
+    errors = {name: getattr(stream, "errors", None) for name, stream in before.items()}
+    steady_streams()
+    try:
+        yield
+    finally:
+        for name in names:
+            now = getattr(sys, name)
+            if now is before[name]:
+                continue
+            try:
+                now.flush()  # (a gone pipe found here, not at the interpreter's exit)
+            except Exception:
+                pass
+            if before[name] is None:  # the null device opened for it
+                getattr(now, "_stream", now).close()
+            elif errors[name]:
+                try:
+                    before[name].reconfigure(errors=errors[name])
+                except (AttributeError, ValueError, OSError):
+                    pass
+            setattr(sys, name, before[name])
+
+
 class _Steady:
     """A text stream whose writes and flushes never raise ``OSError``: the first failure
     points its file descriptor at the null device (as Python's documentation advises for
     ``BrokenPipeError``, so that the final flush at exit is quiet too), and the text is
     dropped. Everything else is the stream's own."""
 
-    def __init__(self, stream):
-        self._stream = stream
+    def __init__(self, stream, mute: bool = True):
+        self._stream, self._mute = stream, mute
 
     def write(self, text: str) -> int:
         try:
@@ -70,6 +100,8 @@ class _Steady:
             self._gone()
 
     def _gone(self) -> None:
+        if not self._mute:  # (``mute=False``: the text dropped, the descriptor left alone)
+            return
         try:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, self._stream.fileno())
@@ -96,15 +128,18 @@ def bar_options(progress: bool, leave: bool = False) -> dict:
         {'disable': True, 'leave': False}
     """
     said = os.environ.get("TQDM_DISABLE", "").strip().lower()
-    if not progress or said not in ("", "0", "false", "no", "off"):
-        return {"disable": True, "leave": leave}
+    if not progress or said not in ("", "0", "false", "no", "off") or sys.stderr is None:
+        return {"disable": True, "leave": leave}  # (no stderr: pythonw, a service's 2>&-)
+    # a bar that cannot be written (a pipe whose reader has gone) is dropped, not the solve
+    # (a library's caller has no steady_streams; its stream is left as it is)
+    stream = sys.stderr if isinstance(sys.stderr, _Steady) else _Steady(sys.stderr, mute=False)
     if said:  # (said as False: tqdm's own reading of "0" was bool("0"), no bar)
-        return {"disable": False, "leave": leave}
+        return {"disable": False, "file": stream, "leave": leave}
     # disable said each time: tqdm reads TQDM_* once, at its import (a process started with
     # TQDM_DISABLE=0 had "0", read as true, as every bar's default)
     if _in_notebook() or _is_terminal(sys.stderr):
-        return {"disable": False, "leave": leave}
-    return {"disable": False, "file": _LogLines(sys.stderr), "mininterval": LOG_SECONDS,
+        return {"disable": False, "file": stream, "leave": leave}
+    return {"disable": False, "file": _LogLines(stream), "mininterval": LOG_SECONDS,
             "maxinterval": LOG_SECONDS, "leave": True}
 
 

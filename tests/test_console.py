@@ -34,6 +34,34 @@ def test_a_closed_stderr_or_a_gone_pipe_still_writes_the_restoration(tmp_path):
     assert (tmp_path / "c.png").is_file()
 
 
+def test_a_library_call_survives_a_missing_or_broken_stderr_and_leaves_the_streams(
+        monkeypatch, tmp_path):
+    # solve(progress=True) under pythonw (sys.stderr None) or with a gone pipe had raised
+    # AttributeError / BrokenPipeError, the work lost; cli.main in a host process had left
+    # its wrappers on sys.stdout and sys.stderr for good
+    import io
+
+    import operators as O
+    from invprior import solve
+    from invprior.cli import main
+
+    class Gone(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    y = torch.rand(1, 1, 16, 16)
+    for stream in (None, Gone()):
+        monkeypatch.setattr(sys, "stderr", stream)
+        assert solve(y, O.Blur(sigma=1.0), iters=2, progress=True).image.shape == y.shape
+    monkeypatch.undo()
+    monkeypatch.delenv("TQDM_DISABLE")
+    before = sys.stdout, sys.stderr
+    write_image(tmp_path / "in.png", y)
+    assert main(["--op", "deblur", "--sigma", "1", "--iters", "2", str(tmp_path / "in.png"),
+                 "-o", str(tmp_path / "out.png")]) == 0
+    assert (sys.stdout, sys.stderr) == before
+
+
 def test_a_name_the_terminal_cannot_show_is_written_escaped(tmp_path):
     # PYTHONIOENCODING=ascii: UnicodeEncodeError at the summary (a folder run: "error:", exit 2)
     write_image(tmp_path / "фото.png", torch.rand(1, 1, 32, 32))

@@ -56,6 +56,20 @@ def test_network_prior_in_bfloat16_autocast_matches_float32(camera64):
     # (80 steps of a small net: 22.65 dB in float32, 22.60 in bfloat16, below the biharmonic
     # start's 30.63, so no quality bound; what is checked is that the two agree)
     assert abs(psnr(half.image, camera64) - psnr(full.image, camera64)) < 0.5  # 0.04 here
+    # the caller's own autocast is not the prior's: it had given bfloat16 images, 4 dB worse,
+    # with precision="float32" asked
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = solve(y, op, "dip", precision="float32", **kw)
+    assert torch.equal(inside.image, full.image)
+
+
+def test_every_prior_pickles_for_a_worker_process():
+    # the sparse prior held a local function ("Can't pickle local object"): a process
+    # pool could not be sent it
+    import pickle
+
+    for name in PRIORS:
+        assert type(pickle.loads(pickle.dumps(make_prior(name)))) is type(make_prior(name))
     with pytest.raises(ValueError, match="precision must be auto or one of float32, bfloat16"):
         make_prior("dip", precision="float16")
 

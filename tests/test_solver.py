@@ -994,3 +994,36 @@ def test_the_discrepancy_rule_without_a_noise_level_is_refused_before_any_work(m
     A = O.Inpainting(shape=(1, 32, 32), missing=0.5, seed=0)
     with pytest.raises(ValueError, match=r"needs the noise level, .* give it \(noise_level=0.01"):
         solve(A(torch.rand(1, 1, 32, 32)), A, "dip", stop="discrepancy", iters=10, progress=False)
+
+
+def test_a_child_forked_during_a_call_in_another_thread_neither_hangs_nor_keeps_its_settings():
+    # a preforking server, a fork-started pool: the thread inside drawn_apart is not in the
+    # child, whose own solves had hung on its lock (5 children of 20), its dtype held
+    import os
+    import threading
+
+    from invprior.checks import drawn_apart, torch_as_restoring_needs
+
+    inside, done = threading.Event(), threading.Event()
+
+    def busy():
+        with torch_as_restoring_needs(), drawn_apart(0):
+            inside.set()
+            done.wait(30)
+
+    torch.set_default_dtype(torch.float64)
+    try:
+        worker = threading.Thread(target=busy)
+        worker.start()
+        assert inside.wait(30)
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only when both are as the caller had them
+            got = threading.Event()
+            threading.Thread(target=lambda: (drawn_apart().__enter__(), got.set()), daemon=True).start()
+            os._exit(0 if got.wait(10) and torch.get_default_dtype() == torch.float64 else 1)
+        _, status = os.waitpid(pid, 0)
+        done.set()
+        worker.join()
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

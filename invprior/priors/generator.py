@@ -123,7 +123,9 @@ class Generator(nn.Module):
         h, w = self.size
         if self.autocast is None:
             return self.net(z)[..., :h, :w]
-        with torch.autocast(z.device.type, dtype=self.autocast):
+        # (no cache: under a caller's autocast, nested, the weights cast at the first step
+        # were kept and used at every later one, as the weights moved on)
+        with torch.autocast(z.device.type, dtype=self.autocast, cache_enabled=False):
             out = self.net(z)
         return out[..., :h, :w].float()
 

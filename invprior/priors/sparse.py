@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from ..checks import resolve_device
@@ -57,9 +59,9 @@ class SparsePrior(ItemwisePrior):
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         total = iters if iters is not None else 32
 
-        def fresh():  # K-SVD learns on the image: a new denoiser per observation
-            return KSVDDenoiser(total, relearn=relearn, seed=seed)
-
+        # K-SVD learns on the image: a new denoiser per observation (a partial, not a local
+        # function: the prior is sent to worker processes, pickled)
+        fresh = partial(KSVDDenoiser, total, relearn=relearn, seed=seed)
         # K-SVD keeps the schedule it was measured with (32 iterations, weight 0.1 for every
         # operator); the CNN's (``pnp.defaults``) was not tried on it
         self.splitting = PlugAndPlay(fresh, fresh=True, iters=total, weight=0.1,
