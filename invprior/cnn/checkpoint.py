@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from ..checks import UNREADABLE_CHECKPOINT, check_finite_weights, drawn_apart
+from ..checks import UNREADABLE_CHECKPOINT, built_for, check_finite_weights
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from ..weights import weight_file
 from .unet import DenoiserUNet
@@ -60,11 +60,10 @@ def load_denoiser(path: str | Path = ASSET,
         raise ValueError(f"'{path}' is {found}, not "
                          f"{' or '.join(TASKS[t] for t in accepted)}.")
     try:
-        # (the random initialisation that the weights then replace must not move the
-        # caller's random stream: a torch.rand after solve() differed)
-        with drawn_apart():
-            net = DenoiserUNet(1, tuple(config["widths"]), config["blocks"], config.get("guides", 0))
-        net.load_state_dict(state)
+        # (no random initialisation, which the weights then replace: a torch.rand after
+        # solve() differed, and in a host's other threads during it)
+        net = built_for(lambda: DenoiserUNet(1, tuple(config["widths"]), config["blocks"],
+                                             config.get("guides", 0)), state)
     except (RuntimeError, KeyError, TypeError):
         raise ValueError(f"the denoiser '{path}' does not match its own configuration.") from None
     return net.eval().requires_grad_(False)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..checks import drawn_apart, torch_as_restoring_needs
+from ..checks import built_for, torch_as_restoring_needs
 from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint
 from .decoders import build_decoder
 from .pca import cholesky
@@ -133,10 +133,9 @@ def load_prior(path: str | Path) -> TrainedPrior:
     ck = read_checkpoint(path)
     config = ck["config"]
     try:
-        # (its random first weights, replaced by the file's, drew from the caller's stream)
-        with drawn_apart():
-            decoder = build_decoder(config)
-        decoder.load_state_dict(ck["state_dict"])
+        # (no random first weights, which the file's replace: they drew from the caller's
+        # stream, in a host's other threads too)
+        decoder = built_for(lambda: build_decoder(config), ck["state_dict"])
         mean = torch.as_tensor(ck["latent_mean"]).float().reshape(decoder.latent)
         cov = torch.as_tensor(ck["latent_cov"]).float().reshape(decoder.latent, decoder.latent)
         cholesky(cov)
