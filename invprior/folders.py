@@ -41,10 +41,12 @@ __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_out
 
 @dataclass
 class Job:
-    """One input file and the output it will be restored to."""
+    """One input file and the output it will be restored to; ``problem``: why it cannot be
+    (said as that file's failure, the others restored)."""
 
     source: Path
     output: Path
+    problem: str | None = None
 
 
 @dataclass
@@ -134,7 +136,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     """The jobs for files, folders (searched recursively for images, hidden files, the
     output folder and the folders ``leave_out`` left out) and glob patterns, sorted by
     source; ``ValueError`` (one
-    sentence) for an input that names nothing, or two inputs that would share an output.
+    sentence) for an input that names nothing (two inputs that would share an output each
+    get a ``Job.problem``).
     ``others``: the files the operator reads (``--mask``, ``--kernel``): never restored as
     images, never overwritten. Among several inputs (a shell's ``photos/*``), the output
     folder (an earlier run's results) is left out, as a pattern's matches in it are, so
@@ -225,12 +228,16 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         if real in sources:  # (a link in the output folder to another input)
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite the "
                              f"input '{sources[real]}'; choose another output folder.")
-        first = seen.setdefault(real, job.source)
-        if first is job.source:
+        first = seen.setdefault(real, job)
+        if first is job:
             unique.append(job)
-        elif first.resolve() != job.source.resolve():
-            raise ValueError(f"'{first}' and '{job.source}' would both be restored to "
-                             f"'{job.output}'; rename one or restore them separately.")
+        elif first.source.resolve() != job.source.resolve():
+            # (a.jpg beside a.png: the whole folder had been refused for them) both fail, in
+            # a line each, and the others are restored
+            first.problem = job.problem = (
+                f"'{first.source}' and '{job.source}' would both be restored to "
+                f"'{job.output}'; rename one or restore them separately.")
+            unique.append(job)
         # else the same file named twice (a.png a.png): restored once
     if not unique:  # (every input was the output folder, or inside it)
         raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
@@ -450,6 +457,10 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     try:
         for reached, job in enumerate(mine):
+            if job.problem:
+                fail(job, job.problem)
+                bar.update(1)
+                continue
             try:
                 there = job.output.is_dir()
             except OSError as err:  # (a folder on its way we may not search: PermissionError)

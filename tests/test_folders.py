@@ -407,6 +407,16 @@ def test_links_up_unreachable_entries_and_links_out_of_the_output_folder(tmp_pat
     assert {"camera.png", "chelsea.png"} <= {j.output.name for j in find_jobs([photos], tmp_path / "linked")}
 
 
+def test_two_files_of_one_output_fail_alone(tmp_path, photos, capsys):
+    # camera.png beside camera.jpg: the whole folder had been refused for the pair
+    write_image(photos / "camera.jpg", sample_image("camera", 48))
+    assert main(["--op", "denoise", str(photos), "-o", str(tmp_path / "out"), "--quiet"]) == 1
+    said = capsys.readouterr()
+    assert said.err.count("camera.jpg' and '") == 2 and "would both be restored to" in said.err
+    assert _outputs(tmp_path / "out") == ["astronaut.png", "coffee.png", "sub/chelsea.png"]
+    assert said.err.count("failed: ") == 3  # (the pair and broken.png)
+
+
 def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
         tmp_path, photos, capsys, monkeypatch):
     from invprior.folders import find_jobs
