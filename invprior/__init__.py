@@ -35,8 +35,8 @@ def __getattr__(name: str):
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
-    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+    if name.isidentifier() and not name.startswith("_") and find_spec(f"{__name__}.{name}"):
         # a subpackage as a plain `import invprior` reaches it (`invprior.priors.register`),
-        # imported on first use; importing it sets it here
+        # imported on first use; importing it sets it here (hasattr(invprior, "x.y") raised)
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'invprior' has no attribute '{name}'")

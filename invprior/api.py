@@ -384,6 +384,8 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
         return restore_stretched(prior, part, op, dim_scale(part, op, name), noise_level=level,
                                  truth=part_truth, progress=progress).items
 
-    items = in_parts(levels, y, restore, truth, op=op)
+    # (the levels to read first: one that cannot be read is refused before the given ones'
+    # work, as the discrepancy rule refuses it, not after)
+    items = in_parts(levels, y, restore, truth, op=op, first=None)
     return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
 

@@ -30,7 +30,7 @@ import re
 import sys
 from contextlib import contextmanager
 
-__all__ = ["bar_options", "steadied", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
+__all__ = ["bar_options", "say", "steadied", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
 
 
 def steady_streams() -> None:
@@ -111,6 +111,32 @@ class _Steady:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+    # the stream it wraps, to tqdm: it measures a terminal's width, and clears its bars for
+    # tqdm.write, only where a bar's file == sys.stderr (a bar had kept 10 characters)
+    def __eq__(self, other):
+        return self._stream == getattr(other, "_stream", other)
+
+    def __hash__(self):
+        return hash(self._stream)
+
+
+def say(text: str) -> None:
+    """``tqdm.write(text)`` to stderr, between any bars; dropped where stderr is missing
+    (pythonw) or a pipe whose reader has gone (a library's caller has no steady_streams:
+    a note of the time a solve would take had ended it).
+
+    Example:
+        >>> say("note: hello")  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    if sys.stderr is None:
+        return
+    try:
+        tqdm.write(text, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
 
 
 def bar_options(progress: bool, leave: bool = False) -> dict:

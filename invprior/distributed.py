@@ -111,8 +111,9 @@ def leave(code: int) -> NoReturn:
         >>> leave(0)  # doctest: +SKIP
     """
     if launched_size() > 1:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # (closed before the start: >&-)
+                stream.flush()
         if code and not launched_main():
             # rank 0 says the error that every rank found (once); torchrun stops the other
             # ranks as soon as one ends badly, and had stopped rank 0 before it said it

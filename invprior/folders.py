@@ -301,8 +301,12 @@ def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
             continue
         seen.add(real)
         # a link back up (to /, to a folder that holds this one) is no folder of photos: it
-        # had walked the whole disk, into /proc, and ended the run
-        subfolders[:] = [d for d in subfolders if not _holds(os.path.join(folder, d), top)]
+        # had walked the whole disk, into /proc, and ended the run; said as not searched
+        up = [d for d in subfolders if _holds(os.path.join(folder, d), top)]
+        if unsearched is not None:
+            unsearched += [(os.path.join(folder, d), "a link to a folder that holds this one")
+                           for d in up]
+        subfolders[:] = [d for d in subfolders if d not in up]
         # real folders before links, by name: a folder met twice keeps its own name, on
         # every filesystem (os.walk's order is the directory's)
         subfolders.sort(key=lambda d: (os.path.islink(os.path.join(folder, d)), d))

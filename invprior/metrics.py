@@ -28,8 +28,9 @@ def _as_images(x) -> list[np.ndarray]:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 3 and a.shape[0] <= 4 < min(a.shape[1:]):
         # (3, 32, 32) had been read as 3 rows of 32 channels: SSIM over a 3x32 image
-        raise ValueError(f"arrays are (H, W) or (H, W, C), got {a.shape}, which looks like "
-                         f"(C, H, W): pass it as a tensor, or moved with np.moveaxis(a, 0, -1).")
+        raise ValueError(f"arrays are (H, W), (H, W, C) or (B, H, W, C), got {a.shape}, which "
+                         f"looks like (C, H, W) or a batch (B, H, W) of gray images: pass it as "
+                         f"a tensor, or as np.moveaxis(a, 0, -1) or a[..., None].")
     if not 2 <= a.ndim <= 4:
         raise ValueError(f"arrays are (H, W), (H, W, C) or a batch (B, H, W, C), got {a.shape}.")
     if a.ndim == 4:

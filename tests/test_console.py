@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from invprior.io import read_image, write_image
@@ -49,17 +50,37 @@ def test_a_library_call_survives_a_missing_or_broken_stderr_and_leaves_the_strea
         def write(self, text):
             raise BrokenPipeError(32, "Broken pipe")
 
+    from invprior import distributed
+    from invprior.console import bar_options, say
+
     y = torch.rand(1, 1, 16, 16)
     for stream in (None, Gone()):
         monkeypatch.setattr(sys, "stderr", stream)
         assert solve(y, O.Blur(sigma=1.0), iters=2, progress=True).image.shape == y.shape
+        say("plug-and-play: about 2 minutes")  # (the note of a long solve had raised)
     monkeypatch.undo()
     monkeypatch.delenv("TQDM_DISABLE")
-    before = sys.stdout, sys.stderr
+    # the bar's stream, wrapped, is still the terminal to tqdm (its width, tqdm.write)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert bar_options(True)["file"] == sys.stderr
+    # the command in this process: the streams it wrapped given back (as a host's own
+    # stdout and stderr are, Python's: under pytest they are not, and were never wrapped)
+    host = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8") for _ in range(2)]
+    for name, stream in zip(("stdout", "stderr"), host):
+        monkeypatch.setattr(sys, name, stream)
+        monkeypatch.setattr(sys, f"__{name}__", stream)
     write_image(tmp_path / "in.png", y)
     assert main(["--op", "deblur", "--sigma", "1", "--iters", "2", str(tmp_path / "in.png"),
                  "-o", str(tmp_path / "out.png")]) == 0
-    assert (sys.stdout, sys.stderr) == before
+    assert [sys.stdout, sys.stderr] == host and b"wrote" in host[0].buffer.getvalue()
+    # a torchrun rank whose stdout was closed (>&-): None again after the command, and its
+    # end flushed what is there ('NoneType' object has no attribute 'flush', exit 1)
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(distributed, "launched_size", lambda: 2)
+    monkeypatch.setattr(distributed.os, "_exit", lambda code: sys.exit(code))
+    with pytest.raises(SystemExit) as ended:
+        distributed.leave(0)
+    assert ended.value.code == 0
 
 
 def test_a_name_the_terminal_cannot_show_is_written_escaped(tmp_path):

@@ -379,8 +379,12 @@ def test_links_up_unreachable_entries_and_links_out_of_the_output_folder(tmp_pat
 
     (photos / "root").symlink_to("/", target_is_directory=True)
     (photos / "up").symlink_to(tmp_path, target_is_directory=True)
-    outputs = [str(j.output.relative_to(tmp_path / "out")) for j in find_jobs([photos], tmp_path / "out")]
+    said: list = []
+    outputs = [str(j.output.relative_to(tmp_path / "out"))
+               for j in find_jobs([photos], tmp_path / "out", unsearched=said)]
     assert not any(o.startswith(("root/", "up/")) for o in outputs) and "camera.png" in outputs
+    assert sorted(Path(d).name for d, why in said) == ["root", "up"]  # (said, not silently)
+    assert {why for _, why in said} == {"a link to a folder that holds this one"}
     (photos / "root").unlink()
     (photos / "up").unlink()
     is_file = Path.is_file

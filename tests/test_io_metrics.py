@@ -242,7 +242,7 @@ def test_psnr_and_ssim():
     # a batch of arrays (B, H, W, C) as the same tensors; (C, H, W) had been 3 rows of 32 channels
     arrays = [v.permute(0, 2, 3, 1).numpy() for v in (noisy, ref)]
     assert ssim(*arrays) == pytest.approx(ssim(noisy, ref)) and ssim(noisy, ref) < 0.99
-    with pytest.raises(ValueError, match=r"looks like \(C, H, W\)"):
+    with pytest.raises(ValueError, match=r"looks like \(C, H, W\) or a batch \(B, H, W\)"):
         ssim(noisy[0].numpy(), ref[0].numpy())
     with pytest.raises(ValueError, match="cannot compare"):
         psnr(torch.rand(1, 1, 4, 4), torch.rand(1, 1, 4, 5))

@@ -718,7 +718,7 @@ def test_a_stacked_operator_gets_a_prior_that_takes_it():
             solve(wrong, A, iters=2, progress=False)
 
 
-def test_one_noise_level_per_observation(camera64):
+def test_one_noise_level_per_observation(camera64, monkeypatch):
     import numpy as np
 
     x = torch.cat([camera64, camera64.flip(-1), camera64.flip(-2)])
@@ -740,6 +740,17 @@ def test_one_noise_level_per_observation(camera64):
     both = solve(blur(x[:2]), blur, noise_level=[0.0, 0.05], iters=2, progress=False)
     assert len(both.items) == 2 and both.items[0].iterations == 2
     assert solve(y[:1], O.Denoising(), noise_level=torch.tensor(0.1), progress=False).image.shape == (1, 1, 64, 64)
+    # a level that cannot be read (the discrepancy rule needs it) is refused before the
+    # given levels' work, not after it
+    from invprior.priors import generator
+
+    fits = []
+    monkeypatch.setattr(generator, "fit", lambda *a, **k: fits.append(1) or 1 / 0)
+    holes = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    with pytest.raises(ValueError, match="the discrepancy rule needs the noise level"):
+        solve(holes(x), holes, "dip", stop="discrepancy", noise_level=[0.1, None, 0.1],
+              progress=False)
+    assert not fits
     # None for one read off its observation, as per-item operators took it (had been refused)
     read = solve(y, O.Denoising(), noise_level=[0.1, None, 0.1], progress=False)
     assert torch.equal(read.items[1].image, solve(y[1:2], O.Denoising(), progress=False).image)
@@ -1024,6 +1035,19 @@ def test_a_child_forked_during_a_call_in_another_thread_neither_hangs_nor_keeps_
         _, status = os.waitpid(pid, 0)
         done.set()
         worker.join()
+        # forked by the thread inside the call: float32 to its end, then the caller's (it
+        # had been given back at the fork, and the count left at -1)
+        code = 1
+        with torch_as_restoring_needs():
+            pid = os.fork()
+            inside = torch.get_default_dtype()
+        if pid == 0:
+            try:
+                code = 0 if (inside, torch.get_default_dtype()) == (torch.float32, torch.float64) else 1
+            finally:
+                os._exit(code)
+        _, forked_inside = os.waitpid(pid, 0)
     finally:
         torch.set_default_dtype(torch.float32)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert os.WIFEXITED(forked_inside) and os.WEXITSTATUS(forked_inside) == 0

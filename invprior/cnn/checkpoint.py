@@ -113,10 +113,11 @@ def _check_config(config: dict, state: dict, path: str) -> None:
             and all(count(w, 4096) and w > 0 for w in widths)
             and count(config.get("blocks"), 64) and count(config.get("guides", 0), 16)
             and isinstance(config.get("task", "denoise"), str))
+    kind = "inpainter" if config.get("task") == "inpaint" else "denoiser"
+    again = f"make it again with python -m invprior.train --kind {kind}."
     if not fine:
-        raise ValueError(f"the denoiser '{path}' has a configuration that training never writes "
-                         f"(widths, blocks, guides or task); make it again with python -m "
-                         f"invprior.train --kind denoiser.")
+        raise ValueError(f"the {kind} '{path}' has a configuration that training never writes "
+                         f"(widths, blocks, guides or task); {again}")
     if not all(v.is_floating_point() for v in state.values()):
-        raise ValueError(f"the denoiser '{path}' holds weights that are not real floating-point "
-                         f"numbers; make it again with python -m invprior.train --kind denoiser.")
+        raise ValueError(f"the {kind} '{path}' holds weights that are not real floating-point "
+                         f"numbers; {again}")

@@ -371,13 +371,16 @@ def keeper(op, y, keep: bool | None, noise_level):
     return finish, bool(finish and getattr(op, "projection_is_cheap", False))
 
 
-def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op) -> list:
+def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op,
+             first=...) -> list:
     """``restore(key, y, truth, start)`` (one Result per item) of each part of the batch
     ``y`` whose items share a key (in the order of their first items), the parts' Results
     back in the batch's order: items that would not be restored alike (another iteration
     count, another network, another noise level) each as alone. After a part that Ctrl-C
     interrupted, the parts not started keep ``not_started(op, ...)``: a batch of noisy and
     noise-free blurs had run its second part's 32 iterations in full after the Ctrl-C.
+    ``first``: a key whose part goes before the others (None, a level to read: one that
+    cannot be is refused before the given levels' work).
 
     Example:
         >>> out = in_parts([1, 0, 1], torch.arange(3.0), op=None,
@@ -385,8 +388,10 @@ def in_parts(keys: list, y: torch.Tensor, restore, truth=None, start=None, *, op
         >>> [(r.stop_reason, float(r.image)) for r in out]
         [('1', 0.0), ('0', 1.0), ('1', 2.0)]
     """
-    items = [None] * len(y)
-    for key in dict.fromkeys(keys):
+    items, order = [None] * len(y), list(dict.fromkeys(keys))
+    if first in order:  # (restored before the others: a part that may be refused)
+        order.insert(0, order.pop(order.index(first)))
+    for key in order:
         index = [b for b, k in enumerate(keys) if k == key]
         if any(r is not None and r.interrupted for r in items):
             part = [not_started(op, y[b : b + 1].detach().float()) for b in index]

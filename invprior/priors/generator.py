@@ -12,18 +12,17 @@ for noise-free data.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from operators.base import as_switch
 
 from ..checks import drawn_apart, is_number, resolve_device, resolve_precision, whole_number
+from ..console import say
 from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
@@ -461,9 +460,8 @@ class NetworkPrior(ItemwisePrior):
         if progress and took:
             runs_of = f"{repeats} runs of " if repeats > 1 else ""
             sooner = "early stopping may end it sooner; " if self.stop != "none" else ""
-            tqdm.write(f"{self.kind}: {took} for {runs_of}up to {iters} iterations at {size} "
-                       f"on {self.device.type} ({sooner}Ctrl-C keeps the best so far).",
-                       file=sys.stderr)
+            say(f"{self.kind}: {took} for {runs_of}up to {iters} iterations at {size} "
+                f"on {self.device.type} ({sooner}Ctrl-C keeps the best so far).")
         return True
 
 

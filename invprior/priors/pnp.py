@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import sys
 import time
 from typing import Callable, Sequence
 
@@ -49,7 +48,7 @@ import operators as O
 from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
-from ..console import bar_options, stopped_by, total_in_time
+from ..console import bar_options, say, stopped_by, total_in_time
 from ..fit import StepClock
 from ..metrics import psnr
 from ..operator_checks import users_operator
@@ -229,8 +228,8 @@ def say_duration(denoise, x: torch.Tensor, sigma: float, iters: int, desc: str,
     took = duration_words(seconds, limit)
     if took:
         h, w = x.shape[-2:]
-        tqdm.write(f"{desc or 'plug-and-play'}: {took} for {iters} iterations at {w}x{h} on "
-                   f"{x.device.type} (Ctrl-C keeps the best so far).", file=sys.stderr)
+        say(f"{desc or 'plug-and-play'}: {took} for {iters} iterations at {w}x{h} on "
+            f"{x.device.type} (Ctrl-C keeps the best so far).")
     return seconds
 
 
