@@ -531,19 +531,27 @@ def test_every_asset_command_parses_and_uses_only_its_kinds_settings():
         _check_flags_apply(build_parser().parse_args(words[3:]))
 
 
-def test_plug_and_play_stops_before_an_iteration_that_would_pass_max_seconds():
+def test_plug_and_play_stops_before_an_iteration_that_would_pass_max_seconds(monkeypatch):
     # it stopped after the data step that passed the time, then denoised all the same: a
-    # 20 s budget on a megapixel photo took 53 s (three iterations of 17.5 s)
-    import time
+    # 20 s budget on a megapixel photo took 53 s (three iterations of 17.5 s); on a clock
+    # of the test's own (a real sleep had 95 ms to spare beside another worker)
+    from types import SimpleNamespace
+
+    from invprior import fit
+    from invprior.priors import pnp
+
+    clock = [0.0]
+    for module in (pnp, fit):
+        monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
 
     def slow(x, sigma):
-        time.sleep(0.3)
+        clock[0] += 0.3
         return x
 
     result = pnp_restore(torch.rand(1, 1, 16, 16), O.Blur(sigma=1.0), slow, noise_level=0.01,
                          iters=50, max_seconds=1.0)
     # (the run's own seconds: the budget's clock)
-    assert result.seconds < 1.0 and 2 <= result.iterations <= 3, result
+    assert result.seconds < 1.0 and result.iterations == 3, result
     assert result.stop_reason == f"time limit of 1 s after {result.iterations} iterations"
 
 
@@ -572,4 +580,5 @@ def test_loading_a_network_leaves_the_random_stream_of_the_hosts_other_threads_a
         stop.set()
         thread.join()
     values = torch.cat(drawn)
-    assert len(values) > 1000 and len(values.unique()) == len(values)
+    # (an honest repeat among millions of float64 draws is about one in 10**4; 5, never)
+    assert len(values) > 1000 and len(values) - len(values.unique()) < 5

@@ -50,11 +50,15 @@ def digits() -> torch.Tensor:
 @pytest.fixture(scope="module")
 def small_prior(digits, tmp_path_factory) -> tuple[TrainedPrior, Path]:
     """A small GLO prior trained on 64 digits, saved and loaded back."""
+    threads = torch.get_num_threads()  # (given back: the tests after this module had run on 1)
     torch.set_num_threads(1)
-    path = tmp_path_factory.mktemp("prior") / "digits.pt"
-    cfg = TrainConfig(latent=8, width=32, steps=400, batch=32, lr=3e-3, code_lr=3e-2,
-                      checkpoint_every=0)
-    train(ImageSet.from_tensor(digits, "digits64"), cfg, out=path, progress=False)
+    try:
+        path = tmp_path_factory.mktemp("prior") / "digits.pt"
+        cfg = TrainConfig(latent=8, width=32, steps=400, batch=32, lr=3e-3, code_lr=3e-2,
+                          checkpoint_every=0)
+        train(ImageSet.from_tensor(digits, "digits64"), cfg, out=path, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return load_prior(path), path
 
 
