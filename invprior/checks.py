@@ -242,8 +242,10 @@ class _HeldWhileRunning:
 
     def __init__(self, read, write):
         self.read, self.write = read, write
-        self.count, self.saved, self.lock = 0, None, threading.Lock()
-        self.by_thread: dict = {}  # thread ident -> its calls inside (for a forked child)
+        self.saved, self.lock = None, threading.Lock()
+        # thread ident -> its calls inside (none: the caller's setting is in place); per
+        # thread, for a forked child, where only the thread that forked is left
+        self.inside: dict = {}
         _HeldWhileRunning.held.append(self)
 
     @contextmanager
@@ -251,33 +253,30 @@ class _HeldWhileRunning:
         counted, me = False, threading.get_ident()
         try:  # (entered inside the try: a Ctrl-C just after the count still gives it back)
             with self.lock:
-                if self.count == 0:
+                if not self.inside:
                     self.saved = self.read()
-                self.count, counted = self.count + 1, True
-                self.by_thread[me] = self.by_thread.get(me, 0) + 1
+                self.inside[me], counted = self.inside.get(me, 0) + 1, True
                 self.write(value)
             yield
         finally:
             if counted:
                 with self.lock:
-                    self.count -= 1
-                    self.by_thread[me] -= 1
-                    if not self.by_thread[me]:
-                        del self.by_thread[me]
-                    if self.count == 0:
+                    self.inside[me] -= 1
+                    if not self.inside[me]:
+                        del self.inside[me]
+                    if not self.inside:
                         self.write(self.saved)
 
     def after_fork(self) -> None:
-        """In a forked child only the thread that forked is left: its calls are the count
-        (another thread's would never end: the setting was held for good), and where it
-        has none the caller's setting is given back. A fresh lock (another thread's hold
+        """In a forked child only the thread that forked is left: its calls are the ones
+        inside (another thread's would never end: the setting was held for good), and where
+        it has none the caller's setting is given back. A fresh lock (another thread's hold
         of it would never be released)."""
         self.lock = threading.Lock()
-        mine = self.by_thread.get(threading.get_ident(), 0)
-        self.by_thread = {threading.get_ident(): mine} if mine else {}
-        if self.count and not mine:
+        mine = self.inside.get(threading.get_ident(), 0)
+        if self.inside and not mine:
             self.write(self.saved)
-        self.count = mine
+        self.inside = {threading.get_ident(): mine} if mine else {}
 
 
 _float32_by_default = _HeldWhileRunning(torch.get_default_dtype, torch.set_default_dtype)

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from .allocator import keep_freed_memory
+from .console import say
 
 OPS = ("denoise", "inpaint", "deblur", "sr", "cs")
 DEFAULT_NOISE = {"denoise": "gaussian:0.1", "deblur": "gaussian:0.01"}
@@ -584,8 +585,6 @@ def _read(args, path, ops: dict):
     file's own alpha is the file's alone). An RGB
     file whose three channels are the same is read as the gray image it is (``y`` has one
     channel): ``channels`` is the count to write back (``as_read``)."""
-    from tqdm.auto import tqdm
-
     from .colour import gray_channel, same_channels
     from .io import read_image, read_measurements, reading_notes
 
@@ -597,11 +596,11 @@ def _read(args, path, ops: dict):
         image, alpha = read_image(path)
         _check_side(image.shape)
         for note in reading_notes(path):  # (other frames, low bits: missed unsaid)
-            tqdm.write(f"note: {note}", file=sys.stderr)
+            say(f"note: {note}")
         if alpha is not None and 0.5 <= float(alpha.min()) < 1:
             # (partly transparent, nowhere below half: restored as opaque, the alpha dropped)
-            tqdm.write(f"note: '{path}' is partly transparent; the output holds the colour "
-                       "alone (no alpha channel).", file=sys.stderr)
+            say(f"note: '{path}' is partly transparent; the output holds the colour alone (no "
+                "alpha channel).")
         channels = image.shape[1]
         if same_channels(image):  # a black-and-white photo saved in colour
             image = gray_channel(image)
@@ -941,8 +940,6 @@ def run_many(args) -> int:
     failed, 130 after Ctrl-C (a rerun resumes)."""
     from operators.registry import operator_class
 
-    from tqdm.auto import tqdm
-
     from . import distributed
     from .api import resolve_prior, solve
     from .checks import resolve_device
@@ -999,7 +996,7 @@ def run_many(args) -> int:
         level = _noise_level(args, path, y, op)[0]  # a JPEG's own: batched with its equals
         hint = noisy_holes_note(args, path, y, op)
         if hint:  # (each rank's own files)
-            tqdm.write(hint, file=sys.stderr)
+            say(hint)
         return (tuple(y.shape), id(op), level), (y, op, truth, level, channels)
 
     def restore(items):
@@ -1025,7 +1022,7 @@ def run_many(args) -> int:
     try:
         tally = restore_files(jobs, prepare, restore, force=args.force, world=world,
                               progress=not args.quiet and world.main,
-                              say=lambda line: tqdm.write(line, file=sys.stderr), worded=as_flags)
+                              say=say, worded=as_flags)
     finally:
         distributed.stop(world)
     tally.unsearched = len(unsearched)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ import torch.nn.functional as F
 import operators as O
 
 from ..checks import check_diverged, cpu_has_amx, cudnn_tuned
-from ..console import STOPPING, bar_options, total_in_time
+from ..console import STOPPING, bar_options, say, total_in_time
 from .checkpoint import FORMAT, VERSION, load_denoiser
 from .inpainter import inpaint, network_inputs, random_holes
 from .patches import (HELD_OUT, TRAIN_IMAGES, dihedral, folder_images, held_out_image, patch_pool,
@@ -155,7 +154,7 @@ def train_denoiser(cfg: DenoiserConfig, *, out: str | Path, device="cpu", progre
             saved = time.perf_counter()
     bar.close()
     if interrupted:  # (the held-out score below takes seconds, and said nothing)
-        tqdm.write("interrupted: writing the weights so far...", file=sys.stderr)
+        say("interrupted: writing the weights so far...")
     # a second Ctrl-C in these seconds had lost every step of the run
     with _ctrl_c_ignored():
         if cfg.start is not None and cfg.keep_start > 0:

@@ -131,17 +131,15 @@ def decoded(files: list[Path], folder):
 def say_left_out(bad: list, total: int, folder) -> None:
     """One note on stderr naming the unreadable files left out of a training folder (the
     first three); ``ValueError`` when that is every file."""
-    import sys
-
-    from tqdm.auto import tqdm
+    from ..console import say
 
     if not bad:
         return
     names = ", ".join(str(f) for f in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
     if len(bad) == total:
         raise ValueError(f"none of the {total} image files under '{folder}' can be read ({names}).")
-    tqdm.write(f"note: left out {len(bad)} of {total} files under '{folder}' that cannot be "
-               f"read as images: {names}.", file=sys.stderr)
+    say(f"note: left out {len(bad)} of {total} files under '{folder}' that cannot be read as "
+        f"images: {names}.")
 
 
 class ImageSet:
