@@ -57,7 +57,8 @@ def parser(doc: str, output: str, image: Path | str | None,
     figure name, ``image`` the default truth image (None: the demo picks one itself);
     ``sized``: whether it takes ``--size`` (not a demo whose prior has one size)."""
     # the docstring's first paragraph (its first line broke off mid-sentence)
-    p = argparse.ArgumentParser(description=" ".join(doc.split("\n\n")[0].split()),
+    # (no docstrings under python -OO)
+    p = argparse.ArgumentParser(description=" ".join((doc or "").split("\n\n")[0].split()),
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--image", default=str(image) if image else None,
                    help="the clean image (PNG/JPEG/TIFF/BMP/.npy) the demo degrades and restores")

@@ -34,7 +34,7 @@ def panels(x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser = argparse.ArgumentParser(description=" ".join((__doc__ or "").split("\n\n")[0].split()))
     parser.add_argument("-o", "--output", default="operators.png", help="output PNG (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output (default: off)")
     parser.add_argument("--fast", action="store_true", help="64x64 panels instead of 128x128 (default: off)")

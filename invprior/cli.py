@@ -123,7 +123,7 @@ class UsageError(ValueError):
 
 def _outputs(args) -> dict:
     """Output paths, checked before any work: never the input, never overwritten silently."""
-    from .io import WRITABLE, check_writable, is_special, same_file
+    from .io import WRITABLE, check_writable, is_special, name_key, same_file
 
     src = Path(args.image)
     # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
@@ -162,7 +162,9 @@ def _outputs(args) -> dict:
             flag = "-o" if key == "output" else f"--{key}"
             raise UsageError(f"cannot write {flag} '{path}' as an image: use one of "
                              f"{', '.join(WRITABLE)}.")
-    if len({p.resolve() for p in paths.values()}) < len(paths):
+    # (names apart only by case: one file on macOS and Windows, where --compare OUT.png had
+    # replaced -o out.png)
+    if len({name_key(p.resolve()) for p in paths.values()}) < len(paths):
         raise UsageError("the output, report, compare, observation and plot files must be "
                          "different files.")
     for path in paths.values():

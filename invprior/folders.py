@@ -33,7 +33,7 @@ import torch
 
 from .checks import out_of_memory
 from .console import bar_options
-from .io import LOSSLESS, READABLE, os_reason
+from .io import LOSSLESS, READABLE, name_key, os_reason, same_file
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
            "mark_output", "output_name", "MARKER"]
@@ -155,7 +155,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     jobs = []
     for text in map(str, inputs):
         path = Path(text)
-        is_output = path.resolve() == out_dir.resolve()
+        # (by identity: on macOS 'PHOTOS' resolves as typed, and -o PHOTOS --force had
+        # written over the images of photos/)
+        is_output = same_file(path, out_dir)
         if (len(inputs) > 1 and path.is_dir() and (is_output or _inside(path, out_dir))) \
                 or path.resolve() in others:
             continue
@@ -209,6 +211,8 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
     seen, unique = {}, []
     sources = {job.source.resolve(): job.source for job in jobs}
+    held = {_identity(p): p for p in (*sources.values(), *others)}  # (an output already there
+    held.pop(None, None)  # may be an input under another name: a case-insensitive one)
     top = out_dir.resolve()
     for job in jobs:
         real = job.output.resolve()  # (links followed: an output may lead onto an input)
@@ -219,16 +223,19 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would write into "
                              f"'{folder}', outside the output folder '{out_dir}', through a "
                              f"link; remove the link or choose another output folder.")
-        if real in others:
+        if real in others or held.get(_identity(job.output)) in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
                              "input (--mask or --kernel); choose another output folder.")
-        if real == job.source.resolve():
+        if real == job.source.resolve() or same_file(job.output, job.source):
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
-        if real in sources:  # (a link in the output folder to another input)
+        input_there = sources.get(real) or held.get(_identity(job.output))
+        if input_there is not None:  # (a link in the output folder to another input)
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite the "
-                             f"input '{sources[real]}'; choose another output folder.")
-        first = seen.setdefault(real, job)
+                             f"input '{input_there}'; choose another output folder.")
+        # (photo.PNG beside photo.jpg: one output on macOS and Windows, where one had
+        # silently replaced the other)
+        first = seen.setdefault(name_key(real), job)
         if first is job:
             unique.append(job)
         elif first.source.resolve() != job.source.resolve():
@@ -319,7 +326,19 @@ def _holds(link: str, top: str) -> bool:
     if not os.path.islink(link):
         return False
     real = os.path.realpath(link)
-    return os.path.commonpath([real, top]) == real
+    try:
+        return os.path.commonpath([real, top]) == real
+    except ValueError:  # (Windows: a link to another drive; it had refused the whole run)
+        return False
+
+
+def _identity(path) -> tuple | None:
+    """The file ``path`` names, as (device, inode); None where there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _is_image(path: Path, root: Path, unsearched: list | None = None) -> bool:

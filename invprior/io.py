@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import stat
+import sys
 import tempfile
 import warnings
 from functools import partial
@@ -861,3 +862,16 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return os.path.samefile(a, b)
     except OSError:
         return Path(a).resolve() == Path(b).resolve()
+
+
+def name_key(path: str | os.PathLike) -> str:
+    """``path`` as the usual file systems of this platform tell names apart: as written on
+    Linux, case folded on macOS and Windows (whose default file systems ignore case: there
+    ``photo.png`` and ``photo.PNG`` are one file, and one restoration had replaced the other).
+
+    Example:
+        >>> name_key("a/Photo.PNG") == name_key("a/photo.png") or sys.platform == "linux"
+        True
+    """
+    key = os.path.normcase(os.fspath(path))  # (Windows: lower case, one kind of slash)
+    return key.casefold() if sys.platform in ("darwin", "win32") else key

@@ -160,7 +160,7 @@ def run(args) -> dict:
     from .io import check_writable
 
     out = Path(args.out)
-    if out.suffix != ".pt":
+    if out.suffix.lower() != ".pt":
         raise ValueError(f"--out must name a .pt file, got '{out}'.")
     if out.is_dir():  # (it offered --force, which then failed after the whole run)
         raise ValueError(f"--out '{out}' is a folder, not a .pt file.")

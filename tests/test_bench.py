@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -402,3 +404,16 @@ def test_quick_rows_are_not_set_beside_the_published_numbers():
         assert ("DnCNN (published)" in table) is not quick and ("--quick" in table) is quick
         table = set5.markdown([dict(row, noise=0, quick=quick)])
         assert ("(published)" in table) is not quick and ("--quick" in table) is quick
+
+
+def test_the_peak_memory_wrapper_runs_where_there_is_no_resource_module(tmp_path):
+    # Windows has no `resource`: the scale section had ended in a traceback there
+    from invprior.bench.scale import WRAPPER
+
+    (tmp_path / "resource.py").write_text("raise ImportError('no resource here')\n")
+    child = [sys.executable, "-c", "raise SystemExit(3)"]
+    there = subprocess.run([sys.executable, "-c", WRAPPER, *child], capture_output=True, text=True)
+    assert there.returncode == 3 and int(there.stdout.split()[1]) > 2**20  # bytes, not KiB
+    gone = subprocess.run([sys.executable, "-c", WRAPPER, *child], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert gone.returncode == 3 and "PEAK" not in gone.stdout and not gone.stderr

@@ -421,6 +421,43 @@ def test_two_files_of_one_output_fail_alone(tmp_path, photos, capsys):
     assert said.err.count("failed: ") == 3  # (the pair and broken.png)
 
 
+def test_names_apart_only_by_case_are_one_output_where_case_is_ignored(tmp_path, monkeypatch):
+    # macOS and Windows: camera.PNG beside camera.jpg is one file there, and one restoration
+    # had silently replaced the other (a case-insensitive file system, emulated by the key)
+    from invprior import folders, io
+
+    monkeypatch.setattr(io.sys, "platform", "darwin")
+    assert io.name_key("a/Photo.PNG") == io.name_key("a/photo.png")
+    monkeypatch.undo()
+    (tmp_path / "in").mkdir()
+    write_image(tmp_path / "in" / "camera.PNG", sample_image("camera", 32))
+    write_image(tmp_path / "in" / "camera.jpg", sample_image("camera", 32))
+    write_image(tmp_path / "in" / "coffee.png", sample_image("coffee", 32))
+    monkeypatch.setattr(folders, "name_key", lambda p: str(p).casefold())
+    jobs = folders.find_jobs([tmp_path / "in"], tmp_path / "out")
+    problems = {j.source.name: j.problem for j in jobs}
+    assert problems["coffee.png"] is None
+    assert all("would both be restored to" in (problems[n] or "") for n in ("camera.PNG", "camera.jpg"))
+
+
+def test_an_output_that_is_an_input_under_another_name_is_refused(tmp_path):
+    # an output already there that is an input's file under another name (a hard link here;
+    # on macOS, PHOTOS/a.png for photos/a.png): --force would have replaced the input
+    from invprior.folders import find_jobs
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    for name in ("camera", "coffee"):
+        write_image(tmp_path / "in" / f"{name}.png", sample_image(name, 32))
+    os.link(tmp_path / "in" / "coffee.png", tmp_path / "out" / "camera.png")
+    with pytest.raises(ValueError, match="would overwrite the input .*coffee.png"):
+        find_jobs([tmp_path / "in"], tmp_path / "out")
+    os.remove(tmp_path / "out" / "camera.png")
+    os.link(tmp_path / "in" / "camera.png", tmp_path / "out" / "camera.png")
+    with pytest.raises(ValueError, match="would overwrite it"):
+        find_jobs([tmp_path / "in"], tmp_path / "out")
+
+
 def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(
         tmp_path, photos, capsys, monkeypatch):
     from invprior.folders import find_jobs

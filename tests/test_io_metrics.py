@@ -417,6 +417,17 @@ def test_training_reads_the_image_files_that_solving_reads():
     assert set(EXTENSIONS) == set(READABLE) - {".npy"}
 
 
+def test_training_leaves_out_hidden_files_as_a_folder_run_does(tmp_path):
+    # macOS's AppleDouble files (._a.png beside a.png on shared drives) had each been said
+    # as unreadable
+    from invprior.glo.data import image_files
+
+    for name in ("a.png", "._a.png", ".cache/b.png", "sub/c.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_image(tmp_path / name, torch.rand(1, 1, 8, 8))
+    assert [p.relative_to(tmp_path).as_posix() for p in image_files(tmp_path)] == ["a.png", "sub/c.png"]
+
+
 def test_jpeg_is_written_when_asked_for_at_full_colour_resolution(tmp_path):
     from PIL import Image, JpegImagePlugin
 

@@ -382,7 +382,7 @@ TESTSETS = "../shared/testsets"
 
 def _main(argv) -> int:
     # (no abbreviations: "--qui" ran as --quick, and the provenance line then hid that)
-    p = argparse.ArgumentParser(prog="python -m invprior.bench", description=__doc__.splitlines()[0],
+    p = argparse.ArgumentParser(prog="python -m invprior.bench", description=(__doc__ or "").split("\n")[0],
                                 formatter_class=HelpWithDefaults, allow_abbrev=False)
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))

@@ -50,9 +50,16 @@ PNP_ITERS = 2
 DIP_STEPS = (5, 15)  # the two runs whose difference times a step
 FOLDER_IMAGES = 16
 BLEMISHES = ("scribbles", "box")  # noise-free inpainting of a blemish (``_blemish``)
-# run a command, then print the peak RSS (bytes) of that child alone
-WRAPPER = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
-           "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024); "
+# run a command, then print the peak RSS (bytes) of that child alone: ru_maxrss counts KiB
+# on Linux and bytes on macOS; Windows has no ``resource`` (no peak there, not a traceback)
+WRAPPER = ("import subprocess, sys\n"
+           "p = subprocess.run(sys.argv[1:])\n"
+           "try:\n"
+           "    import resource\n"
+           "    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+           "    print('PEAK', peak if sys.platform == 'darwin' else peak * 1024)\n"
+           "except ImportError:\n"
+           "    pass\n"
            "sys.exit(p.returncode)")
 
 
