@@ -23,7 +23,7 @@ from .checks import (check_keep_observed, check_level, check_observation, check_
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
-from .operator_checks import check_scale, treats_items_apart, users_operator
+from .operator_checks import acts_linearly, check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.inpainter import why_not
 from .metrics import psnr
@@ -193,6 +193,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     op = O.as_operator(op)
     check_scale(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
+    if acts_linearly(op, y, options.get("shape")):  # a plain callable that is linear: its
+        op = O.LinearLambda(op.fn)  # data step solved exactly, adjoint from autograd
     check_keep_observed(options.get("keep_observed"))
     spec, name = prior, resolve_prior(prior, op, options, y)
     prior = make_prior(name, **options)

@@ -166,12 +166,12 @@ def test_ctrl_c_returns_the_work_so_far(camera64):
 
     def flaky(v):
         calls["n"] += 1
-        if calls["n"] == 12:
+        if calls["n"] == 15:  # (inside the fit: the checks before it call it several times)
             raise KeyboardInterrupt
         return v
 
     out = quick(camera64, flaky, shape=(1, 64, 64), iters=100, init="none", stop="none")
-    assert out.interrupted and "interrupted" in out.stop_reason and out.iterations <= 12
+    assert out.interrupted and "interrupted" in out.stop_reason and out.iterations <= 15
     assert out.image.shape == (1, 1, 64, 64) and torch.isfinite(out.image).all()
 
 
@@ -258,6 +258,57 @@ def test_bad_observations():
     not_torch = lambda x: torch.from_numpy(x.detach().numpy() ** 2)
     with pytest.raises(ValueError, match="no gradient flows back"):
         solve(torch.rand(1, 1, 16, 16), not_torch, prior="denoiser", progress=False)
+
+
+def test_a_linear_callable_gets_the_exact_data_step_and_a_wrong_adjoint_is_refused():
+    # a CT-like matrix product written as a plain callable went through the linearised
+    # (Gauss-Newton) step: 25.6 dB in 19.5 s, against 37.7 in 4.3 s solved as linear
+    from invprior.operator_checks import acts_linearly
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(1, 1, 8, 8, generator=g)
+    matrix = torch.randn(40, 64, generator=g)
+    project = lambda v: v.flatten(1) @ matrix.T
+    assert acts_linearly(O.Lambda(project), project(y), shape=(1, 8, 8))
+    for nonlinear in (abs, lambda v: v.clamp(0, 1), lambda v: v + 0.1, lambda v: v ** 2, torch.relu):
+        assert not acts_linearly(O.Lambda(nonlinear), y)
+    assert not acts_linearly(O.LinearLambda(lambda v: v), y)  # (already linear: left as it is)
+    assert not acts_linearly(O.Lambda(lambda v: v @ torch.ones(3, 3)), y)  # (fails: check_forward says why)
+    # the dot test: an adjoint scaled wrong (an FFT's norm) had restored 3.4 dB worse, one
+    # conjugated wrong 26 dB worse, without a word
+
+    class Scaled(O.LinearOperator):
+        def __init__(self, wrong):
+            super().__init__((1, 8, 8))
+            self.wrong = wrong
+
+        def forward(self, v):
+            return 2 * v
+
+        def adjoint(self, r):
+            return (3 if self.wrong else 2) * r
+
+    assert solve(y, Scaled(False), iters=2, progress=False).image.shape == y.shape
+    with pytest.raises(ValueError, match=r"adjoint does not match it: <A u, w> = .* but <u, A\^T w> ="):
+        solve(y, Scaled(True), iters=2, progress=False)
+
+
+def test_signed_data_through_an_operator_that_keeps_images_in_range_is_refused():
+    # [-1, 1] data through a callable identity or blur came back clipped to [0, 1] (7.7 dB
+    # against y's 40) without a word; the built-in operators refused it already
+    from invprior.bench.cases import sample_image
+
+    x = sample_image("camera", 32)  # (a photo: noise read as it is on one)
+    blur = O.Blur(sigma=1.0)
+    for op in (lambda v: v, lambda v: blur(v)):
+        with pytest.raises(ValueError, match=r"lie outside \[0, 1\].*\(x \+ 1\) / 2 for \[-1, 1\]"):
+            solve(op(2 * x - 1), op, iters=2, progress=False)
+    # an operator with signed outputs of its own (a Laplacian) is served as before
+    laplacian = lambda v: 4 * v - v.roll(1, -1) - v.roll(-1, -1) - v.roll(1, -2) - v.roll(-1, -2)
+    assert solve(laplacian(x), laplacian, iters=2, progress=False).image.shape == x.shape
+    # Hounsfield units: the sentence says the range, not "divide 0-255 values by 255"
+    with pytest.raises(ValueError, match=r"y runs from -1000 to 1000, .*\(y - lo\) / \(hi - lo\)"):
+        solve(torch.linspace(-1000, 1000, 1024).reshape(1, 1, 32, 32), O.Denoising(), progress=False)
 
 
 class _EveryOtherRow(O.LinearOperator):
