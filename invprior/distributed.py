@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import NoReturn
 
 import torch
@@ -57,7 +58,9 @@ def start(device: torch.device) -> World:
         return World(0, 1, device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
+        # (the default 30 minutes had ended a run whose ranks finish apart by longer: large
+        # photos on a CPU; a rank that dies is noticed by torchrun at once, whatever this is)
+        dist.init_process_group(backend=backend, timeout=timedelta(days=7))
     rank = dist.get_rank()
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

@@ -60,6 +60,7 @@ class Tally:
     psnrs: list = field(default_factory=list)
     interrupted: bool = False
     left: int = 0  # not reached: the run stopped because no output could be written
+    unreached: int = 0  # not reached: Ctrl-C (or SIGTERM) ended the run
     unsearched: int = 0  # folders that could not be searched (their files left out)
     limited: int = 0  # of those restored, the ones the time limit ended (--max-seconds)
 
@@ -68,6 +69,7 @@ class Tally:
         # (the time limit had cut files short without a word: --report takes one image)
         cut = f" ({self.limited} ended by the time limit)" if self.limited else ""
         left = f", left {self.left} (not reached)" if self.left else ""
+        left += f", left {self.unreached} (interrupted)" if self.unreached else ""
         if self.unsearched:
             left += f", {self.unsearched} folder{'s' * (self.unsearched != 1)} not searched"
         text = (f"restored {self.done} file{'s' * (self.done != 1)}{cut}, skipped {self.skipped} "
@@ -371,6 +373,9 @@ def _real(path: Path) -> Path:
 # file-size limit refuses the large files only)
 WHOLE_DISK = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 PER_FILE = {errno.EFBIG, errno.ENAMETOOLONG}
+# a folder's own refusal: its other files fail without being restored, the others go on (one
+# read-only subfolder had stopped the whole run, and a rerun stopped there again)
+PER_FOLDER = {errno.EACCES, errno.EPERM}
 
 
 class _Stop(Exception):
@@ -403,7 +408,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             ``ValueError``, ``RuntimeError`` (CUDA out of memory is one) or
             ``MemoryError`` fails those files, and the run goes on. A write that fails
             for the whole disk (full, read-only, over quota), or two writes in a row that
-            fail, stop the run: the files not reached are counted in ``Tally.left``.
+            fail, stop the run: the files not reached are counted in ``Tally.left``. A folder
+            that refuses a write (permission) fails its other files without restoring them.
         force: restore files whose output exists too (else they are skipped).
         world: ``distributed.World`` (default: one process).
         max_values: the most values (items x their size) restored together (default: the
@@ -418,13 +424,15 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     from .io import (CannotWrite, OutputExists, bits_to_write, colour_profile, is_special,
                      write_image)
     from .priors.base import GROUP_VALUES
+    from .sharing import share
 
     world, max_values = world or World(), max_values or GROUP_VALUES
     start, tally = time.perf_counter(), Tally()
-    mine = jobs[world.rank :: world.size]
+    mine = share(jobs, world.rank, world.size, force)  # (same-size neighbours; even shares)
     bar = tqdm(total=len(mine), desc="files", unit="file", **bar_options(progress))
     pending: list = []  # (job, key, item) waiting to be restored together
     unwritten = [0]  # writes that failed in a row
+    refused: dict = {}  # output folder -> why it refused a write (PER_FOLDER)
     reached = 0  # the files from mine[reached] on are not reached when the run stops
 
     def fail(job, err):
@@ -434,8 +442,20 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         named = f"'{job.source}'" in message
         say(f"failed: {message}" if named else f"failed: {job.source}: {message}")
 
+    def refusing(job) -> bool:
+        """Whether ``job``'s output folder (or one above it) refused a write: then it fails,
+        not restored."""
+        folder = next((f for f in (job.output.parent, *job.output.parent.parents)
+                       if f in refused), None)
+        if folder is None:
+            return False
+        fail(job, f"not restored: the output folder '{folder}' refused a write "
+                  f"({refused[folder]})")
+        bar.update(1)
+        return True
+
     def flush():
-        batch = list(pending)
+        batch = [entry for entry in pending if not refusing(entry[0])]
         pending.clear()
         if not batch:
             return
@@ -468,6 +488,11 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 # (a file-size limit, a link to a device such as /dev/full: that file's alone)
                 if err.errno in PER_FILE or is_special(job.output):
                     continue
+                if err.errno in PER_FOLDER:  # (the folder that refused: the nearest there)
+                    there = next((f for f in (job.output.parent, *job.output.parent.parents)
+                                  if os.path.isdir(f)), job.output.parent)
+                    refused.setdefault(there, os.strerror(err.errno).lower())
+                    continue
                 unwritten[0] += 1
                 if err.errno in WHOLE_DISK or unwritten[0] >= 2:
                     bar.update(len(batch))
@@ -499,6 +524,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 tally.skipped += 1
                 bar.update(1)
                 continue
+            if refusing(job):
+                continue
             try:
                 key, entry = prepare(job.source)
             except (ValueError, MemoryError) as err:
@@ -513,14 +540,15 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         flush()
     except KeyboardInterrupt:  # what is pending is not written: a rerun restores it
         tally.interrupted = True
+        tally.unreached = len(mine) - tally.done - tally.skipped - tally.failed
     except _Stop:
         tally.left += len(mine) - reached
     finally:
         bar.close()
     tally.seconds = time.perf_counter() - start
     counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left,
-                                   tally.limited], dtype=torch.float64), world)
-    tally.done, tally.skipped, tally.failed, tally.left, tally.limited = (
+                                   tally.limited, tally.unreached], dtype=torch.float64), world)
+    tally.done, tally.skipped, tally.failed, tally.left, tally.limited, tally.unreached = (
         int(v) for v in counts.tolist())
     if tally.left and world.rank == 0:  # (once, with every rank's count)
         say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "

@@ -2,6 +2,7 @@
 same-size images restored together, and torchrun sharing the files out."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -150,6 +151,36 @@ def test_batch_of_observations_is_restored_together_like_one_at_a_time():
         assert together.items[b].psnrs == pytest.approx(alone.psnrs, abs=1e-3)
 
 
+def test_same_size_files_are_batched_together_and_shares_are_even(tmp_path):
+    # sizes alternating in name order had gone one image at a time (2-3x the time); by
+    # position, a.png beside its thumbnail a_thumb.png had sent every photo to rank 0
+    from invprior.folders import find_jobs, restore_files
+    from invprior.sharing import share
+
+    for i in range(6):
+        write_image(tmp_path / "in" / f"{i}.png", torch.rand(1, 1, 32, 32))
+        write_image(tmp_path / "in" / f"{i}_thumb.png", torch.rand(1, 3, 8, 8))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+    calls = []
+
+    def restore(items):
+        calls.append(len(items))
+        return [(x, None) for x in items]
+
+    tally = restore_files(jobs, lambda path: (tuple(read_image(path).image.shape), read_image(path).image),
+                          restore, force=False, progress=False, say=print)
+    assert tally.done == 12 and calls == [6, 6]
+    shares = [share(jobs, rank, 2, force=True) for rank in (0, 1)]
+    assert sorted(j.source for part in shares for j in part) == sorted(j.source for j in jobs)
+    assert [sum("thumb" in j.source.name for j in part) for part in shares] == [3, 3]
+    # what is left to do is dealt, not what is there already (the photos' outputs here)
+    for job in jobs:
+        if "thumb" in job.source.name:
+            job.output.unlink()
+    left = [share(jobs, rank, 2) for rank in (0, 1)]
+    assert [sum(not j.output.exists() for j in part) for part in left] == [3, 3]
+
+
 def test_two_process_torchrun_matches_one_process(tmp_path, photos):
     one, two = tmp_path / "one", tmp_path / "two"
     args = ["--op", "deblur", str(photos), "--quiet"]
@@ -223,8 +254,9 @@ def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp
     assert any("c.png' is a folder" in line for line in said)
 
 
-# ENOSPC: at once; EACCES: two in a row; EFBIG (a file-size limit): that file only
-@pytest.mark.parametrize("code, failed, restored", [(28, 1, 2), (13, 2, 2), (27, 5, 5)])
+# ENOSPC: at once; EIO: two in a row; EFBIG (a file-size limit): that file only; EACCES:
+# that folder's files, the others not restored
+@pytest.mark.parametrize("code, failed, restored", [(28, 1, 2), (5, 2, 2), (27, 5, 5), (13, 5, 2)])
 def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, monkeypatch,
                                                                         code, failed, restored):
     # a full disk (or an output folder made unwritable) had every remaining file restored,
@@ -256,6 +288,52 @@ def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, m
                         "space or fix the output folder, then run the same command again to "
                         "resume."] if left else [])
     assert (f"left {left} (not reached)" in tally.line(tmp_path / "out")) == bool(left)
+
+
+def test_a_folder_that_refuses_writes_fails_its_files_alone_and_ctrl_c_counts_the_rest(
+        tmp_path, monkeypatch):
+    # one read-only subfolder had stopped the whole run ("no output can be written"), and a
+    # rerun stopped there again; an interrupted run's summary had left its files out
+    import invprior.io
+    from invprior.folders import find_jobs, restore_files
+
+    for name in ("a/1", "a/2", "a/3", "b/1", "b/2"):
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, 8, 8))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+    (tmp_path / "out" / "a").mkdir(parents=True)  # (the folder that refuses its files)
+    write = invprior.io.write_image
+
+    def locked(path, *args, **kwargs):
+        if Path(path).parent.name == "a":
+            raise invprior.io.CannotWrite(f"cannot write '{path}': permission denied.", 13)
+        return write(path, *args, **kwargs)
+
+    done = []
+
+    def restore(items):
+        done.extend(items)
+        return [(x, None) for x in items]
+
+    monkeypatch.setattr(invprior.io, "write_image", locked)
+    said = []
+    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+                          force=False, progress=False, say=said.append, max_values=64)
+    assert (tally.done, tally.failed, tally.left, len(done)) == (2, 3, 0, 3)
+    assert sum("refused a write (permission denied)" in line for line in said) == 2
+    assert (tmp_path / "out" / "b" / "2.png").is_file()
+
+    def stopped(items):
+        if len(done) == 1:
+            raise KeyboardInterrupt
+        done.append(items)
+        return [(x, None) for x in items]
+
+    done.clear()
+    monkeypatch.setattr(invprior.io, "write_image", write)
+    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), stopped,
+                          force=True, progress=False, say=said.append, max_values=64)
+    assert tally.interrupted and (tally.done, tally.failed, tally.unreached) == (1, 0, 4)
+    assert "left 4 (interrupted)" in tally.line(tmp_path / "out")
 
 
 def test_a_file_named_twice_is_restored_once(tmp_path, photos):
