@@ -454,8 +454,18 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         bar.update(1)
         return True
 
+    def written_meanwhile(job) -> bool:
+        """Whether another run wrote ``job``'s output since it was read: skipped, not
+        restored (two runs of one folder had each restored nearly all of it)."""
+        if force or not os.path.lexists(job.output):
+            return False
+        tally.skipped += 1
+        bar.update(1)
+        return True
+
     def flush():
-        batch = [entry for entry in pending if not refusing(entry[0])]
+        batch = [entry for entry in pending
+                 if not refusing(entry[0]) and not written_meanwhile(entry[0])]
         pending.clear()
         if not batch:
             return

@@ -230,6 +230,28 @@ def test_a_failing_batch_fails_its_files_only(tmp_path):
     assert _outputs(tmp_path / "out") == ["c.png"]
 
 
+def test_an_output_another_run_wrote_since_its_file_was_read_is_not_restored(tmp_path):
+    # two runs of one folder had each restored nearly all of it (698 solves for 400 files)
+    from invprior.folders import find_jobs, restore_files
+
+    for name in "abc":
+        write_image(tmp_path / "in" / f"{name}.png", torch.rand(1, 1, 8, 8))
+    jobs = find_jobs([tmp_path / "in"], tmp_path / "out")
+    restored = []
+
+    def prepare(path):
+        if path.name == "c.png":  # the other run, meanwhile, wrote b's output
+            write_image(tmp_path / "out" / "b.png", torch.zeros(1, 1, 8, 8))
+        return (8, 8), read_image(path).image
+
+    def restore(items):
+        restored.extend(items)
+        return [(x, None) for x in items]
+
+    tally = restore_files(jobs, prepare, restore, force=False, progress=False, say=print)
+    assert (tally.done, tally.skipped, len(restored)) == (2, 1, 2)
+
+
 def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp_path):
     # another run into the same folder wrote b.png while this one restored it: it was
     # replaced without --force; an output path that is a folder counted as "skipped"
