@@ -190,11 +190,12 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     check_observation(y)
+    plain = not isinstance(op, O.Operator)  # (a plain callable: wrapped here, ours to replace)
     op = O.as_operator(op)
     check_scale(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
-    if acts_linearly(op, y, options.get("shape")):  # a plain callable that is linear: its
-        op = O.LinearLambda(op.fn)  # data step solved exactly, adjoint from autograd
+    if plain and acts_linearly(op, y, options.get("shape")):  # a plain callable that is
+        op = O.LinearLambda(op.fn)  # linear: its data step exact, its adjoint from autograd
     check_keep_observed(options.get("keep_observed"))
     spec, name = prior, resolve_prior(prior, op, options, y)
     prior = make_prior(name, **options)

@@ -74,6 +74,15 @@ def stop(world: World) -> None:
         dist.destroy_process_group()
 
 
+def broadcast(value, world: World):
+    """Rank 0's ``value`` (any picklable object) on every rank."""
+    if world.size == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def all_sum(t: torch.Tensor, world: World) -> torch.Tensor:
     """Sum of ``t`` over all ranks, on ``t``'s device (reduced on the world's: nccl serves
     CUDA tensors only, and a folder run's CPU tally had failed at its end under it)."""

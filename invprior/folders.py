@@ -213,8 +213,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
     seen, unique = {}, []
     sources = {job.source.resolve(): job.source for job in jobs}
-    held = {_identity(p): p for p in (*sources.values(), *others)}  # (an output already there
-    held.pop(None, None)  # may be an input under another name: a case-insensitive one)
+    # an input under another spelling of its path (a case-insensitive file system)
+    held = {_alias_key(p): p for p in (*sources.values(), *others)}
+    held.pop(None, None)
     top = out_dir.resolve()
     for job in jobs:
         real = job.output.resolve()  # (links followed: an output may lead onto an input)
@@ -225,13 +226,14 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would write into "
                              f"'{folder}', outside the output folder '{out_dir}', through a "
                              f"link; remove the link or choose another output folder.")
-        if real in others or held.get(_identity(job.output)) in others:
+        alias = held.get(_alias_key(job.output))
+        if real in others or alias in others:
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite an "
                              "input (--mask or --kernel); choose another output folder.")
-        if real == job.source.resolve() or same_file(job.output, job.source):
+        if real == job.source.resolve() or (alias is not None and alias == job.source):
             raise ValueError(f"restoring '{job.source}' into '{out_dir}' would overwrite it; "
                              "choose another output folder.")
-        input_there = sources.get(real) or held.get(_identity(job.output))
+        input_there = sources.get(real) or alias
         if input_there is not None:  # (a link in the output folder to another input)
             raise ValueError(f"restoring '{job.source}' to '{job.output}' would overwrite the "
                              f"input '{input_there}'; choose another output folder.")
@@ -334,13 +336,18 @@ def _holds(link: str, top: str) -> bool:
         return False
 
 
-def _identity(path) -> tuple | None:
-    """The file ``path`` names, as (device, inode); None where there is none."""
+def _alias_key(path) -> tuple | None:
+    """Where ``path`` is: its folder's (device, inode) and its name as this platform's file
+    systems tell names apart (``io.name_key``). One key for one file under two spellings
+    (``PHOTOS/a.png`` for ``photos/a.png`` on macOS, where ``-o PHOTOS --force`` had written
+    over the inputs; a bind mount), not for a hard link, which a restoration replaces
+    leaving the other name's file as it was; None where its folder is not there."""
+    path = Path(path)
     try:
-        st = os.stat(path)
+        st = os.stat(path.parent)
     except (OSError, ValueError):
         return None
-    return st.st_dev, st.st_ino
+    return st.st_dev, st.st_ino, name_key(path.name)
 
 
 def _is_image(path: Path, root: Path, unsearched: list | None = None) -> bool:
@@ -428,7 +435,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     world, max_values = world or World(), max_values or GROUP_VALUES
     start, tally = time.perf_counter(), Tally()
-    mine = share(jobs, world.rank, world.size, force)  # (same-size neighbours; even shares)
+    mine = share(jobs, world, force)  # (same-size neighbours; even shares)
     bar = tqdm(total=len(mine), desc="files", unit="file", **bar_options(progress))
     pending: list = []  # (job, key, item) waiting to be restored together
     unwritten = [0]  # writes that failed in a row
@@ -480,6 +487,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             bar.update(len(batch))
             return
         for n, ((job, _, _), (image, quality, *limited)) in enumerate(zip(batch, outputs)):
+            replacing = os.path.lexists(job.output)  # (--force: a refusal is that file's own)
             try:
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,
@@ -496,7 +504,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             except CannotWrite as err:
                 fail(job, err)
                 # (a file-size limit, a link to a device such as /dev/full: that file's alone)
-                if err.errno in PER_FILE or is_special(job.output):
+                if err.errno in PER_FILE or is_special(job.output) or (
+                        err.errno in PER_FOLDER and replacing):  # (a sticky folder, a locked file)
                     continue
                 if err.errno in PER_FOLDER:  # (the folder that refused: the nearest there)
                     there = next((f for f in (job.output.parent, *job.output.parent.parents)

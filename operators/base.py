@@ -455,7 +455,13 @@ class Lambda(Operator):
     def forward(self, x):
         # a function may change its input in place (v.clamp_(0, 1)): it gets a copy, since
         # the image is the prior's and autograd refuses that on its leaf
-        return self.fn(x.clone())
+        out = self.fn(x.clone())
+        # in the input's precision: a float64 matrix (a CT system read from NumPy) had made
+        # plug-and-play's iterate float64, which the denoiser refused
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != x.dtype \
+                and x.is_floating_point():
+            return out.to(x.dtype)
+        return out
 
 
 class LinearLambda(Lambda, LinearOperator):

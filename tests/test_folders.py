@@ -155,7 +155,7 @@ def test_same_size_files_are_batched_together_and_shares_are_even(tmp_path):
     # sizes alternating in name order had gone one image at a time (2-3x the time); by
     # position, a.png beside its thumbnail a_thumb.png had sent every photo to rank 0
     from invprior.folders import find_jobs, restore_files
-    from invprior.sharing import share
+    from invprior.sharing import deal
 
     for i in range(6):
         write_image(tmp_path / "in" / f"{i}.png", torch.rand(1, 1, 32, 32))
@@ -170,14 +170,14 @@ def test_same_size_files_are_batched_together_and_shares_are_even(tmp_path):
     tally = restore_files(jobs, lambda path: (tuple(read_image(path).image.shape), read_image(path).image),
                           restore, force=False, progress=False, say=print)
     assert tally.done == 12 and calls == [6, 6]
-    shares = [share(jobs, rank, 2, force=True) for rank in (0, 1)]
+    shares = [[jobs[i] for i in hand] for hand in deal(jobs, 2, force=True)]
     assert sorted(j.source for part in shares for j in part) == sorted(j.source for j in jobs)
     assert [sum("thumb" in j.source.name for j in part) for part in shares] == [3, 3]
     # what is left to do is dealt, not what is there already (the photos' outputs here)
     for job in jobs:
         if "thumb" in job.source.name:
             job.output.unlink()
-    left = [share(jobs, rank, 2) for rank in (0, 1)]
+    left = [[jobs[i] for i in hand] for hand in deal(jobs, 2)]
     assert [sum(not j.output.exists() for j in part) for part in left] == [3, 3]
 
 
@@ -343,6 +343,14 @@ def test_a_folder_that_refuses_writes_fails_its_files_alone_and_ctrl_c_counts_th
     assert (tally.done, tally.failed, tally.left, len(done)) == (2, 3, 0, 3)
     assert sum("refused a write (permission denied)" in line for line in said) == 2
     assert (tmp_path / "out" / "b" / "2.png").is_file()
+    # replacing an output (--force) that the folder keeps (a sticky folder, a file locked on
+    # Windows): that file's own refusal, the others are restored
+    for name in ("1", "2", "3"):
+        write(tmp_path / "out" / "a" / f"{name}.png", torch.rand(1, 1, 8, 8))
+    done.clear()
+    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+                          force=True, progress=False, say=said.append, max_values=64)
+    assert (tally.done, tally.failed, len(done)) == (2, 3, 5)
 
     def stopped(items):
         if len(done) == 1:
@@ -540,22 +548,24 @@ def test_names_apart_only_by_case_are_one_output_where_case_is_ignored(tmp_path,
     assert all("would both be restored to" in (problems[n] or "") for n in ("camera.PNG", "camera.jpg"))
 
 
-def test_an_output_that_is_an_input_under_another_name_is_refused(tmp_path):
-    # an output already there that is an input's file under another name (a hard link here;
-    # on macOS, PHOTOS/a.png for photos/a.png): --force would have replaced the input
-    from invprior.folders import find_jobs
+def test_an_output_that_is_an_input_under_another_spelling_is_refused(tmp_path, monkeypatch):
+    # macOS: camera.jpg's output camera.png is the input CAMERA.PNG there (a case-insensitive
+    # file system, emulated by the key), and --force had written over it
+    from invprior import folders
 
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
-    for name in ("camera", "coffee"):
-        write_image(tmp_path / "in" / f"{name}.png", sample_image(name, 32))
+    for name in ("camera.jpg", "CAMERA.PNG", "coffee.png"):
+        write_image(tmp_path / "in" / name, sample_image("camera", 32))
+    monkeypatch.setattr(folders, "name_key", lambda p: str(p).casefold())
+    with pytest.raises(ValueError, match="would overwrite the input '.*CAMERA.PNG'"):
+        folders.find_jobs([tmp_path / "in" / "camera.jpg", tmp_path / "in" / "CAMERA.PNG"],
+                          tmp_path / "in")
+    monkeypatch.undo()
+    # a hard link is not one: replaced by a restoration, the input keeps its file
     os.link(tmp_path / "in" / "coffee.png", tmp_path / "out" / "camera.png")
-    with pytest.raises(ValueError, match="would overwrite the input .*coffee.png"):
-        find_jobs([tmp_path / "in"], tmp_path / "out")
-    os.remove(tmp_path / "out" / "camera.png")
-    os.link(tmp_path / "in" / "camera.png", tmp_path / "out" / "camera.png")
-    with pytest.raises(ValueError, match="would overwrite it"):
-        find_jobs([tmp_path / "in"], tmp_path / "out")
+    jobs = folders.find_jobs([tmp_path / "in"], tmp_path / "out")
+    assert {j.source.name for j in jobs} == {"camera.jpg", "CAMERA.PNG", "coffee.png"}
 
 
 def test_a_folder_met_twice_keeps_its_own_name_and_earlier_outputs_are_left_out(

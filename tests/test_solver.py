@@ -165,13 +165,13 @@ def test_ctrl_c_returns_the_work_so_far(camera64):
     calls = {"n": 0}
 
     def flaky(v):
-        calls["n"] += 1
-        if calls["n"] == 15:  # (inside the fit: the checks before it call it several times)
+        calls["n"] += v.requires_grad  # (the fit's calls: the checks before it run it too)
+        if calls["n"] == 10:
             raise KeyboardInterrupt
         return v
 
     out = quick(camera64, flaky, shape=(1, 64, 64), iters=100, init="none", stop="none")
-    assert out.interrupted and "interrupted" in out.stop_reason and out.iterations <= 15
+    assert out.interrupted and "interrupted" in out.stop_reason and out.iterations <= 10
     assert out.image.shape == (1, 1, 64, 64) and torch.isfinite(out.image).all()
 
 
@@ -263,15 +263,22 @@ def test_bad_observations():
 def test_a_linear_callable_gets_the_exact_data_step_and_a_wrong_adjoint_is_refused():
     # a CT-like matrix product written as a plain callable went through the linearised
     # (Gauss-Newton) step: 25.6 dB in 19.5 s, against 37.7 in 4.3 s solved as linear
-    from invprior.operator_checks import acts_linearly
+    from invprior.operator_checks import acts_linearly, check_forward
 
     g = torch.Generator().manual_seed(0)
     y = torch.rand(1, 1, 8, 8, generator=g)
     matrix = torch.randn(40, 64, generator=g)
     project = lambda v: v.flatten(1) @ matrix.T
     assert acts_linearly(O.Lambda(project), project(y), shape=(1, 8, 8))
-    for nonlinear in (abs, lambda v: v.clamp(0, 1), lambda v: v + 0.1, lambda v: v ** 2, torch.relu):
+    blur = O.Blur(sigma=1.0)
+    for nonlinear in (abs, lambda v: v.clamp(0, 1), lambda v: v + 0.1, lambda v: v ** 2, torch.relu,
+                      lambda v: (1.5 * blur(v)).clamp(max=1)):  # (small signed images miss it)
         assert not acts_linearly(O.Lambda(nonlinear), y)
+    # a float64 matrix (read from NumPy): its output in the image's precision (plug-and-play's
+    # iterate had gone float64, which the denoiser refused)
+    double = matrix.double()
+    assert solve(project(y), lambda v: v.double().flatten(1) @ double.T, shape=(1, 8, 8),
+                 iters=2, progress=False).image.dtype == torch.float32
     assert not acts_linearly(O.LinearLambda(lambda v: v), y)  # (already linear: left as it is)
     assert not acts_linearly(O.Lambda(lambda v: v @ torch.ones(3, 3)), y)  # (fails: check_forward says why)
     # the dot test: an adjoint scaled wrong (an FFT's norm) had restored 3.4 dB worse, one
@@ -289,6 +296,16 @@ def test_a_linear_callable_gets_the_exact_data_step_and_a_wrong_adjoint_is_refus
             return (3 if self.wrong else 2) * r
 
     assert solve(y, Scaled(False), iters=2, progress=False).image.shape == y.shape
+    masks = (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
+
+    class PerItem(O.LinearOperator):  # (one mask per item: probed with a batch, as y's)
+        def forward(self, v):
+            return v * masks
+
+        def adjoint(self, r):
+            return r * masks
+
+    check_forward(PerItem(), torch.rand(2, 1, 8, 8))
     with pytest.raises(ValueError, match=r"adjoint does not match it: <A u, w> = .* but <u, A\^T w> ="):
         solve(y, Scaled(True), iters=2, progress=False)
 
