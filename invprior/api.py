@@ -222,8 +222,9 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
                         y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
-    if noise_level is None and isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor):
-        _warn_if_noisy_where_observed(y, op)
+    outer = op.outer if isinstance(op, O.Composition) else op  # (a mask after a blur too)
+    if noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor):
+        _warn_if_noisy_where_observed(y, outer)
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)
     return _checked(result, y, op, prior, truth)

@@ -147,8 +147,9 @@ def observed_sigma(y: torch.Tensor, mask: torch.Tensor, least: int = 256) -> lis
     b, c, h, w = y.shape
     planes = y.detach().reshape(b * c, h, w).double()
     seen = (mask.detach().to(y.device) >= 1).expand(b, c, h, w).reshape(b * c, h, w).double()
-    band = _separable(planes, _HAAR_HI, step=2).view(b, -1)
-    whole = (_separable(seen, (1.0, 1.0), step=2) == 4).view(b, -1)
+    # (reshape: a y that is a view, a solve's result made contiguous otherwise, had failed)
+    band = _separable(planes, _HAAR_HI, step=2).reshape(b, -1)
+    whole = (_separable(seen, (1.0, 1.0), step=2) == 4).reshape(b, -1)
     return [float(v[k].abs().median() / 0.6745) if int(k.sum()) >= least else None
             for v, k in zip(band, whole)]
 

@@ -42,6 +42,9 @@ def users_operator(op) -> bool:
     """
     import operators as O
 
+    if isinstance(op, O.Composition):  # one with a part of one's own is one's own (its
+        # shape then given: a colour-to-gray callable before a blur had been refused)
+        return any(users_operator(O.as_operator(part)) for part in (op.outer, op.inner))
     return isinstance(op, O.Lambda) or not type(op).__module__.startswith("operators")
 
 
@@ -203,7 +206,7 @@ def treats_items_apart(op, y, shape=None) -> bool:
     if type(op) is O.Inpainting:
         op.mask_for(y)  # a mask per item, as many as y's items
         return len(op.mask) > 1
-    if not users_operator(op):
+    if not (users_operator(op) or isinstance(op, O.Composition)):  # (a mask per item inside)
         return False
     try:  # (an operator of one's own may raise anything)
         shape = _given_shape(shape) if shape is not None else tuple(op.input_shape_for(tuple(y.shape)))

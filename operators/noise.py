@@ -27,6 +27,8 @@ class Noise(nn.Module):
     """Base class: ``forward(y)`` returns a noisy copy of ``y`` (tensor or tuple of them, of
     floating point: noise on integer pixels would be rounded away)."""
 
+    is_noise_model = True  # (``compose`` refuses one: operators.base cannot import this file)
+
     def __init__(self, seed: int = 0):
         super().__init__()
         self.seed = as_seed(seed, "the noise seed")
