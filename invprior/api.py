@@ -25,6 +25,7 @@ from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import acts_linearly, check_scale, treats_items_apart, users_operator
 from .priors import PRIORS, Prior, make_prior, options_of
+from .priors.base import visible_noise
 from .priors.inpainter import why_not
 from .metrics import psnr
 from .result import Result
@@ -222,8 +223,9 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
                         y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
-    outer = op.outer if isinstance(op, O.Composition) else op  # (a mask after a blur too)
-    if noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor):
+    outer = op.outer if isinstance(op, O.Composition) else op  # (a mask after another too,
+    if (noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor)
+            and visible_noise(op, y) is None):  # unless its noise is read: after a blur)
         _warn_if_noisy_where_observed(y, outer)
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)

@@ -345,9 +345,14 @@ def test_operators_composed_of_built_in_ones_are_read_checked_and_split_as_their
     y = (blur @ mask)(x) + 0.02 * torch.randn(x.shape, generator=g)
     read = solve(y, blur @ mask, iters=4, progress=False).items[0].noise_level
     assert 0.015 < read < 0.03, read
-    box = O.Inpainting(O.box_mask((64, 64), (8, 8, 20, 20)))
-    with pytest.warns(NoisyObservedWarning):  # (the mask after the blur: its y is a mask's)
-        solve((box @ blur)(x) + 0.05 * torch.randn(x.shape, generator=g), box @ blur, iters=2,
+    box = O.Inpainting(O.box_mask((64, 64), (8, 8, 20, 20)))  # (a mask after the blur: its
+    noisy = (box @ blur)(x) + 0.05 * torch.randn(x.shape, generator=g)  # noise read where seen)
+    read = solve(noisy, box @ blur, iters=2, progress=False).items[0].noise_level
+    assert 0.04 < read < 0.06, read
+    halve = O.Inpainting(O.box_mask((64, 64), (8, 8, 20, 20))) @ O.Downsampling(2)
+    big = sample_image("camera", 128)
+    with pytest.warns(NoisyObservedWarning):  # (not read after downsampling: said, as bare)
+        solve(halve(big) + 0.05 * torch.randn(1, 1, 64, 64, generator=g), halve, iters=2,
               progress=False)
     colour = sample_image("astronaut", 64)
     to_gray = blur @ (lambda v: v.mean(1, keepdim=True))

@@ -39,7 +39,7 @@ from operators.base import TOP_BAND
 from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
 from ..console import stopped_by
 from ..metrics import psnr
-from ..noise_level import estimate_noise, top_band_sigma
+from ..noise_level import estimate_noise, observed_sigma, top_band_sigma
 from ..operator_checks import check_forward, users_operator
 from ..result import Result
 
@@ -290,6 +290,12 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         return None
     if isinstance(op, O.ItemOf):  # one item of a user's operator: what that one says
         op = op.op
+    if (isinstance(op, O.Composition) and isinstance(op.outer, O.Inpainting)
+            and getattr(O.as_operator(op.inner), "noise_visible", False) is True):
+        # a mask after a blur: its observed pixels show the noise as a blur's y does, with no
+        # texture to take for it (taken as noise-free, the blur's inverse raised it: 13.9 dB)
+        levels = observed_sigma(y, op.outer.mask_for(y))
+        return None if None in levels else sum(levels) / len(levels)
     visible = getattr(op, "noise_visible", False)
     if visible == TOP_BAND:  # a downsampled y: detail up to its finest band, noise above
         level = sum(top_band_sigma(y)) / len(y)
