@@ -487,7 +487,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
             bar.update(len(batch))
             return
         for n, ((job, _, _), (image, quality, *limited)) in enumerate(zip(batch, outputs)):
-            replacing = os.path.lexists(job.output)  # (--force: a refusal is that file's own)
+            # (--force into a folder that takes writes: a refusal is that file's own)
+            replacing = os.path.lexists(job.output) and os.access(job.output.parent, os.W_OK)
             try:
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,

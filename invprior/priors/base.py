@@ -47,6 +47,8 @@ from ..result import Result
 # [0, 1]; see ``visible_noise``). Camera through sqrt(blur(x)) + noise 0.01, plug-and-play
 # without noise_level: 20.38 dB when y was taken as noise-free, 29.71 as when told (and read).
 USER_NOISE_MAX = 0.1
+# a level read where a mask after a blur observes under which y counts as noise-free
+QUIET_MASKED = 1 / 255
 # A downsampled y (``noise_visible == TOP_BAND``): the top-band reading counts as noise
 # from this std up. Clean bicubic x2-x4 images of Set5, Set12 and Kodak24 read up to 5.7/255
 # there; taken as noise-free, y with noise of 10/255 was super-resolved to 24.77 dB at x2
@@ -294,8 +296,14 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
             and getattr(O.as_operator(op.inner), "noise_visible", False) is True):
         # a mask after a blur: its observed pixels show the noise as a blur's y does, with no
         # texture to take for it (taken as noise-free, the blur's inverse raised it: 13.9 dB)
-        levels = observed_sigma(y, op.outer.mask_for(y))
-        return None if None in levels else sum(levels) / len(levels)
+        try:
+            mask = op.outer.mask_for(y)
+        except ValueError:  # (one item of a batch with a mask per item: not read)
+            return None
+        levels = observed_sigma(y, mask)
+        level = None if None in levels else sum(levels) / len(levels)
+        # (a clean y reads 0.2-0.3/255: taken as noise-free, as it was, to the same result)
+        return level if level is not None and level >= QUIET_MASKED else None
     visible = getattr(op, "noise_visible", False)
     if visible == TOP_BAND:  # a downsampled y: detail up to its finest band, noise above
         level = sum(top_band_sigma(y)) / len(y)
