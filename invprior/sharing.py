@@ -25,6 +25,8 @@ from pathlib import Path
 
 __all__ = ["share", "deal", "header_size"]
 
+EXIF_ORIENTATION = 0x0112  # the EXIF tag of how a photo is turned
+
 
 def share(jobs: list, world=None, force: bool = False) -> list:
     """The jobs (``folders.Job``) this process (``world``, a ``distributed.World``; None:
@@ -86,9 +88,6 @@ def header_size(path) -> tuple | None:
             return h, w, probe.mode
     except Exception:  # an unreadable file: read (and refused) in its turn
         return None
-
-
-EXIF_ORIENTATION = 0x0112
 
 
 def _npy_shape(path: Path) -> tuple:
