@@ -347,8 +347,13 @@ def test_operators_composed_of_built_in_ones_are_read_checked_and_split_as_their
     y = halve(big) + 0.03 * torch.randn(x.shape, generator=g)
     read = solve(y, halve, iters=4, progress=False).items[0].noise_level
     assert 0.02 < read < 0.04, read
-    # (not after a mask: its pattern, blurred, reads as noise on a clean y, -1.5 dB)
+    # (not after a mask: its pattern, blurred, reads as noise on a clean y, -1.5 dB; read
+    # where the blur saw only observed pixels, if there are enough of them: a box missing)
     assert solve((blur @ mask)(x), blur @ mask, iters=2, progress=False).items[0].noise_level in (None, 0.0)
+    boxed = blur @ O.Inpainting(O.box_mask((64, 64), (8, 8, 20, 20)))
+    read = solve(boxed(x) + 0.02 * torch.randn(x.shape, generator=g), boxed, iters=2,
+                 progress=False).items[0].noise_level
+    assert 0.015 < read < 0.03, read
     box = O.Inpainting(O.box_mask((64, 64), (8, 8, 20, 20)))  # (a mask after the blur: its
     noisy = (box @ blur)(x) + 0.05 * torch.randn(x.shape, generator=g)  # noise read where seen)
     read = solve(noisy, box @ blur, iters=2, progress=False).items[0].noise_level
@@ -366,6 +371,8 @@ def test_operators_composed_of_built_in_ones_are_read_checked_and_split_as_their
     both = solve(per_item(two), per_item, noise_level=[0.0, 0.02], iters=2, progress=False)
     assert both.image.shape == two.shape
     assert solve(per_item(two), per_item, iters=2, progress=False).image.shape == two.shape
+    blur_after = blur @ per_item.outer
+    assert solve(blur_after(two), blur_after, iters=2, progress=False).image.shape == two.shape
     with warnings.catch_warnings():  # (a view of y, as a solve's result may be)
         warnings.simplefilter("ignore", NoisyObservedWarning)
         solve(mask(x).transpose(-1, -2), mask, iters=2, progress=False)

@@ -292,15 +292,12 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         return None
     if isinstance(op, O.ItemOf):  # one item of a user's operator: what that one says
         op = op.op
-    if (isinstance(op, O.Composition) and isinstance(op.outer, O.Inpainting)
-            and getattr(O.as_operator(op.inner), "noise_visible", False) is True):
-        # a mask after a blur: its observed pixels show the noise as a blur's y does, with no
-        # texture to take for it (taken as noise-free, the blur's inverse raised it: 13.9 dB)
-        try:
-            mask = op.outer.mask_for(y)
-        except ValueError:  # (one item of a batch with a mask per item: not read)
-            return None
-        levels = observed_sigma(y, mask)
+    seen = _seen_after_blur(op, y)
+    if seen is not None:
+        # a mask and a blur: where y saw only observed pixels it shows the noise as a blur's
+        # y does, with no texture to take for it (taken as noise-free, the blur's inverse
+        # raised it: 8.7-14.4 dB where 25-29 were reached with the level read)
+        levels = observed_sigma(y, seen)
         level = None if None in levels else sum(levels) / len(levels)
         # (a clean y reads 0.2-0.3/255: taken as noise-free, as it was, to the same result)
         return level if level is not None and level >= QUIET_MASKED else None
@@ -321,6 +318,29 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         # None, as does truly strong noise, which the user then gives
         level = estimate_noise(y)
         return level if level <= USER_NOISE_MAX else None
+    return None
+
+
+def _seen_after_blur(op, y: torch.Tensor) -> torch.Tensor | None:
+    """For a composition of a mask and a blur (either way round), the pixels of ``y`` that
+    saw only observed pixels, as a mask ``(B or 1, 1, H, W)``; None for any other operator,
+    or one item of a batch with a mask per item."""
+    if not isinstance(op, O.Composition):
+        return None
+    outer, inner = O.as_operator(op.outer), O.as_operator(op.inner)
+    blurred = lambda part: getattr(part, "noise_visible", False) is True
+    try:
+        if isinstance(outer, O.Inpainting) and blurred(inner):
+            return outer.mask_for(y)
+        if isinstance(inner, O.Inpainting) and blurred(outer) and isinstance(outer, O.LinearOperator):
+            mask = inner.mask.float()
+            if mask.shape[0] not in (1, len(y)):
+                return None
+            with torch.no_grad():  # (a blur of the mask as full as a blur of ones: seen whole)
+                spread, whole = outer(mask), outer(torch.ones_like(mask))
+            return (spread >= whole - 1e-3).float() if spread.shape[-2:] == y.shape[-2:] else None
+    except (ValueError, RuntimeError):
+        return None
     return None
 
 
