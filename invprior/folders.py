@@ -33,7 +33,7 @@ import torch
 
 from .checks import out_of_memory
 from .console import bar_options
-from .io import LOSSLESS, READABLE, name_key, os_reason, same_file
+from .io import LOSSLESS, READABLE, is_hidden, name_key, os_reason, same_file
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
            "mark_output", "output_name", "MARKER"]
@@ -358,8 +358,7 @@ def _is_image(path: Path, root: Path, unsearched: list | None = None) -> bool:
         if unsearched is not None:  # said as a folder not searched; the others go on
             unsearched.append((str(path), os_reason(err)))
         return False
-    return (regular and path.suffix.lower() in READABLE
-            and not any(part.startswith(".") for part in rel.parts))
+    return regular and path.suffix.lower() in READABLE and not is_hidden(rel)
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -856,6 +856,18 @@ def os_reason(err: OSError) -> str:
     return (err.strerror or type(err).__name__).lower()
 
 
+def is_hidden(rel: Path) -> bool:
+    """Whether a path relative to a searched folder is hidden (it or a folder on the way
+    starts with '.': a run's marker, macOS's ``._photo.png`` beside each photo on a shared
+    drive), and so left out of a search for images.
+
+    Example:
+        >>> is_hidden(Path("a/._b.png")), is_hidden(Path(".cache/b.png")), is_hidden(Path("a/b.png"))
+        (True, True, False)
+    """
+    return any(part.startswith(".") for part in rel.parts)
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """True if both paths name the same existing file (links and ``..`` resolved)."""
     try:

@@ -33,6 +33,20 @@ def photos(tmp_path):
     return root
 
 
+def _read_8x8(path):
+    """A folder run's ``prepare`` for the 8x8 test images: one key for all, the image."""
+    return (8, 8), read_image(path).image
+
+
+def _echoed(into: list):
+    """A folder run's ``restore`` that gives its items back as they are, noting them in
+    ``into``."""
+    def restore(items):
+        into.extend(items)
+        return [(x, None) for x in items]
+    return restore
+
+
 def _outputs(folder):
     """The files under ``folder`` but the hidden ones (folders.MARKER)."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
@@ -242,12 +256,8 @@ def test_an_output_another_run_wrote_since_its_file_was_read_is_not_restored(tmp
     def prepare(path):
         if path.name == "c.png":  # the other run, meanwhile, wrote b's output
             write_image(tmp_path / "out" / "b.png", torch.zeros(1, 1, 8, 8))
-        return (8, 8), read_image(path).image
-
-    def restore(items):
-        restored.extend(items)
-        return [(x, None) for x in items]
-
+        return _read_8x8(path)
+    restore = _echoed(restored)
     tally = restore_files(jobs, prepare, restore, force=False, progress=False, say=print)
     assert (tally.done, tally.skipped, len(restored)) == (2, 1, 2)
 
@@ -268,7 +278,7 @@ def test_an_output_written_meanwhile_is_kept_and_a_folder_at_an_output_fails(tmp
         return [(x, None) for x in items]
 
     said = []
-    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+    tally = restore_files(jobs, _read_8x8, restore,
                           force=False, progress=False, say=said.append)
     assert (tally.done, tally.skipped, tally.failed) == (1, 1, 1)
     assert torch.equal(read_image(tmp_path / "out" / "b.png").image, theirs)
@@ -293,14 +303,10 @@ def test_a_run_that_cannot_write_stops_instead_of_restoring_the_rest(tmp_path, m
 
     def full(path, *args, **kwargs):
         raise invprior.io.CannotWrite(f"cannot write '{path}': {os.strerror(code)}.", code)
-
-    def restore(items):
-        done.extend(items)
-        return [(x, None) for x in items]
-
+    restore = _echoed(done)
     monkeypatch.setattr(invprior.io, "write_image", full)
     said = []
-    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+    tally = restore_files(jobs, _read_8x8, restore,
                           force=False, progress=False, say=said.append, max_values=2 * 64)
     left = 5 - failed
     assert (tally.done, tally.failed, tally.left) == (0, failed, left)
@@ -331,14 +337,10 @@ def test_a_folder_that_refuses_writes_fails_its_files_alone_and_ctrl_c_counts_th
         return write(path, *args, **kwargs)
 
     done = []
-
-    def restore(items):
-        done.extend(items)
-        return [(x, None) for x in items]
-
+    restore = _echoed(done)
     monkeypatch.setattr(invprior.io, "write_image", locked)
     said = []
-    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+    tally = restore_files(jobs, _read_8x8, restore,
                           force=False, progress=False, say=said.append, max_values=64)
     assert (tally.done, tally.failed, tally.left, len(done)) == (2, 3, 0, 3)
     assert sum("refused a write (permission denied)" in line for line in said) == 2
@@ -348,7 +350,7 @@ def test_a_folder_that_refuses_writes_fails_its_files_alone_and_ctrl_c_counts_th
     for name in ("1", "2", "3"):
         write(tmp_path / "out" / "a" / f"{name}.png", torch.rand(1, 1, 8, 8))
     done.clear()
-    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), restore,
+    tally = restore_files(jobs, _read_8x8, restore,
                           force=True, progress=False, say=said.append, max_values=64)
     assert (tally.done, tally.failed, len(done)) == (2, 3, 5)
 
@@ -360,7 +362,7 @@ def test_a_folder_that_refuses_writes_fails_its_files_alone_and_ctrl_c_counts_th
 
     done.clear()
     monkeypatch.setattr(invprior.io, "write_image", write)
-    tally = restore_files(jobs, lambda path: ((8, 8), read_image(path).image), stopped,
+    tally = restore_files(jobs, _read_8x8, stopped,
                           force=True, progress=False, say=said.append, max_values=64)
     assert tally.interrupted and (tally.done, tally.failed, tally.unreached) == (1, 0, 4)
     assert "left 4 (interrupted)" in tally.line(tmp_path / "out")
