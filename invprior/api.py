@@ -76,9 +76,6 @@ SCATTERED = 0.6  # missing fraction above which holes under LARGE_HOLE count as 
 LARGE_HOLE_PRIOR = "dip"
 LARGE_HOLE = O.Inpainting.WIDE_HOLE  # 16 pixels from the hole's inside to its border (32+ across)
 LARGE_HOLE_PIXELS = 512 * 512
-# A stacked operator (``operators.Stack``: several measurements of one image, a tuple y):
-# plug-and-play's data step takes one tensor, the deep image prior fits any loss
-STACK_PRIOR = "dip"
 
 
 def auto_prior(op, y=None) -> str:
@@ -96,8 +93,6 @@ def auto_prior(op, y=None) -> str:
         ('inpainter', 'dip')
     """
     name = getattr(op, "name", None)
-    if isinstance(op, O.Stack):  # several measurements of one image: the network priors only
-        return STACK_PRIOR
     if name == "inpaint" and isinstance(op, O.Inpainting):
         radius = op.hole_radius()
         scattered = radius < LARGE_HOLE and 1 - float(op.mask.mean()) > SCATTERED

@@ -27,6 +27,7 @@ from .base import (
 from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from .cg import conjugate_gradient
 from .denoise import Denoising
+from .flat import FlatStack
 from .hidden import fill_hidden, hidden_pixels
 from .item import ItemOf, LinearItemOf, item_of
 from .linearise import Linearisation
@@ -46,7 +47,7 @@ from .resample import Downsampling, downsampling_kernel, upsample_bicubic
 from .sensing import CompressedSensing
 
 __all__ = [
-    "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "GaussianNoise",
+    "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "FlatStack", "GaussianNoise",
     "Inpainting", "ItemOf", "Lambda", "LinearItemOf", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
     "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "biharmonic_inpaint",
     "box_kernel", "box_mask", "boxes_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",

@@ -33,6 +33,8 @@ def linear_cases(shape):
         ("cs-fast", lambda: O.CompressedSensing(60, shape, kind="fast")),
         ("compose-blur-mask", lambda: O.compose(O.Inpainting(shape=shape), O.Blur(sigma=1.0))),
         ("stack", lambda: O.Stack(O.Denoising(), O.Blur(sigma=1.0))),
+        ("flat-stack", lambda: O.FlatStack(O.Stack(O.Inpainting(shape=shape, missing=0.4, seed=1),
+                                                   O.CompressedSensing(60, shape)), shape)),
     ]
 
 

@@ -817,14 +817,32 @@ def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, c
         assert "the tikhonov prior does not take --seed" in capsys.readouterr().err
 
 
+def test_two_motion_blurs_of_one_scene_restore_better_than_either(camera64):
+    # plug-and-play takes a stack's measurements end to end (operators.FlatStack); it had
+    # refused them, and auto gave them to the deep image prior: camera 128, noise 0.02, two
+    # motion blurs, 21.6 dB in 44 s, against 28.7 in 1.8 s now
+    A = O.Stack(O.Blur(motion=(9, 0)), O.Blur(motion=(9, 90)))
+    g = torch.Generator().manual_seed(0)
+    y = tuple(part + 0.02 * torch.randn(part.shape, generator=g) for part in A(camera64))
+    both = solve(y, A, truth=camera64, progress=False)
+    assert both.prior == "denoiser" and both.image.shape == camera64.shape
+    assert abs(both.noise_level - 0.02) < 0.004  # read off the parts (the blurs show it)
+    for op, seen in zip(A.ops, y):
+        one = solve(seen, op, noise_level=0.02, truth=camera64, progress=False)
+        assert both.psnrs[-1] > one.psnrs[-1] + 1.0, (both.psnrs[-1], one.psnrs[-1])
+    # a batch of two scenes: each as restored alone
+    pair = tuple(torch.cat([part, part.flip(-1)]) for part in y)
+    together = solve(pair, A, noise_level=0.02, progress=False)
+    alone = solve(tuple(part[1:] for part in pair), A, noise_level=0.02, progress=False)
+    assert torch.allclose(together.image[1:], alone.image, atol=1e-4)
+
+
 def test_a_stacked_operator_gets_a_prior_that_takes_it():
-    # auto picked plug-and-play, whose data step takes one tensor: a numpy broadcast error
     y = torch.rand(1, 1, 16, 16)
     A = O.Stack(O.Blur(sigma=1.0), O.Inpainting(shape=(1, 16, 16), missing=0.5))
-    out = solve(A(y), A, iters=3, progress=False)
-    assert out.prior == "dip" and out.image.shape == (1, 1, 16, 16)
-    with pytest.raises(ValueError, match="a stacked operator needs prior='dip' or 'decoder'"):
-        solve(A(y), A, "denoiser", iters=2, progress=False)
+    assert solve(A(y), A, "dip", iters=3, progress=False).image.shape == (1, 1, 16, 16)
+    with pytest.raises(ValueError, match="the inpainter prior fills the holes of an inpainting mask"):
+        solve(A(y), A, "inpainter", progress=False)
     with pytest.raises(ValueError, match="a tuple of measurements is for a stacked operator"):
         solve((y, y), O.Denoising(), progress=False)
     # measurements that are not the stack's: one tensor was restored as if each operator

@@ -217,6 +217,9 @@ class CNNPrior(ItemwisePrior):
                                      progress=progress, desc=desc)[0]
 
     def restore_together(self, y, op, *, noise_level, truth, progress, desc) -> list:
+        if isinstance(y, tuple):  # a Stack's measurements of one image (plug-and-play's)
+            return self.splitting.restore_together(y, op, noise_level=noise_level, truth=truth,
+                                                   progress=progress, desc=desc, one=True)
         if not getattr(op, "is_identity", False):
             # noise-free colour super-resolution runs on the luma; one whose y shows noise
             # (given, or read: base.visible_noise) on all three channels, which it must clean

@@ -165,9 +165,12 @@ class PlugAndPlay(ItemwisePrior):
                          one: bool = False, start: torch.Tensor | None = None) -> list | None:
         """``ItemwisePrior``'s batch step; ``start``: where the splitting starts (as
         ``pnp_restore``)."""
-        if not isinstance(y, torch.Tensor):  # a Stack's measurements (auto takes dip there)
-            raise ValueError(f"the {self.name} prior takes one observation tensor, not a "
-                             "tuple; a stacked operator needs prior='dip' or 'decoder'.")
+        if isinstance(y, tuple):  # a Stack's measurements: end to end, for the data step
+            level = visible_noise(op, y, noise_level)  # (read off the parts that show it)
+            flat = O.FlatStack(op, self.shape or op.input_shape_for(tuple(y[0].shape)))
+            return self.restore_together(flat.flatten(y), flat, noise_level=level or 0.0,
+                                         truth=truth, progress=progress, desc=desc, one=one,
+                                         start=start)
         if not one and (self.fresh or not self.batched):
             return None
         # each item's noise level: given, else read off y where it is visible, else 0
@@ -502,7 +505,10 @@ def defaults(op, noise_level=None, weight: float | None = None, device="cpu") ->
         >>> defaults(O.Blur(sigma=1.0), [0.01, 0.0])  # the noise-free item sets the count
         {'iters': 32, 'weight': 0.2}
     """
-    if not blur_like(op, device):
+    # a stack with a blur in it too (two motion blurs of one scene, camera 128, noise 0.02:
+    # 28.5 dB, 22.1 with the others' settings; a blur and a mask 28.0, 27.5)
+    stacked = op.stack.ops if isinstance(op, O.FlatStack) else []
+    if not (blur_like(op, device) or any(blur_like(part, device) for part in stacked)):
         return OTHERS
     if noise_level is None:
         return BLUR
