@@ -73,6 +73,9 @@ def examples() -> list[tuple[str, str, str, object]]:
         ("your own nonlinear operator that hides pixels (saturation)",
          "zero Jacobian: they start mid-range (`operators.hidden`)",
          "Nonlinear operators: the over-exposure rows", pick(_saturate)),
+        ("several measurements of one image (`operators.Stack`: two motion blurs)",
+         "a tuple y: plug-and-play takes it end to end (`operators.FlatStack`)",
+         "Several measurements of one image", pick(O.Stack(O.Blur(motion=(9, 0)), O.Blur(motion=(9, 90))))),
         ("any operator, with an option only a network takes (`loss='l1'`, `lr`, `stop`...)",
          "the options", "-", pick(O.Denoising(), options={"loss": "l1"})),
     ]

@@ -53,7 +53,7 @@ HEADER_START = "# Benchmarks"  # the first line of a file this benchmark wrote
 # what says so, below it: "# Benchmarks" alone is many a project's own file
 WRITTEN_BY = "Written by `python -m invprior.bench`"
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "jpeg",
-            "set5", "holes", "nonlinear", "scale", "gpu")
+            "set5", "holes", "nonlinear", "stacks", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 POLICY = "What auto picks"
 BLOCKS = {
@@ -67,6 +67,7 @@ BLOCKS = {
     "Super-resolution x4, Set5 (../shared/testsets)": ("set5",),
     "Large holes": ("holes",),
     "Nonlinear operators": ("nonlinear",),
+    "Several measurements of one image": ("stacks",),
     "Large images, folders (CPU)": ("scale",),
     "GPU": ("gpu",),
 }
@@ -463,6 +464,7 @@ def _main(argv) -> int:
                 ("set5", "invprior.bench.set5", "Super-resolution x4, Set5 (../shared/testsets)", "run"),
                 ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
                 ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
+                ("stacks", "invprior.bench.stacks", "Several measurements of one image", "run"),
                 ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
                 ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
             if section not in sections:
@@ -471,7 +473,7 @@ def _main(argv) -> int:
             # a section skipped without a word)
             mod = __import__(module, fromlist=["run", "markdown"])
             # each row printed as it is done, as the other sections do (trained, when told to)
-            options = {"verbose": True} if section in ("trained", "sparse") else {}
+            options = {"verbose": True} if section in ("trained", "sparse", "stacks") else {}
             if section in ("standard", "jpeg", "set5"):
                 options["root"] = args.testsets
             measured = getattr(mod, function)(quick=args.quick, **options)
