@@ -24,6 +24,7 @@ from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
 from .operator_checks import acts_linearly, check_scale, treats_items_apart, users_operator
+from .poisson import anscombe, inverse_anscombe, read_peak, span
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.base import visible_noise
 from .priors.inpainter import why_not
@@ -137,7 +138,7 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
 
 @torch_as_restoring_needs()
 def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = None,
-          truth=None, progress: bool = True, **options) -> Result:
+          noise=None, truth=None, progress: bool = True, **options) -> Result:
     """Recover images ``x`` from observations ``y = op(x) + noise`` with a prior.
 
     Args:
@@ -162,6 +163,10 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
             read from a JPEG, ``math.hypot(estimate_noise(y), io.jpeg_noise(path))`` adds
             what the file's quantization hides from the estimate, as the CLI does (a blurred
             photo at quality 85: 22.62 dB without, 26.82 with; BENCHMARKS.md, jpeg).
+        noise: ``None`` (default: gaussian, of ``noise_level``), or shot noise for
+            denoising: ``"poisson"`` (its peak read off each observation) or
+            ``operators.PoissonNoise(peak)``; restored through Anscombe's transform
+            (``invprior.poisson``: camera 128x128 at a peak of 30 photons, 24.16 -> 29.85 dB).
         truth: clean images, only to trace PSNR (never used to restore).
         progress: show progress bars.
         **options: the prior's settings; a setting it does not take is an error. The common
@@ -186,6 +191,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     check_observation(y)
+    if noise is not None:
+        return _shot_noise(y, op, prior, noise, noise_level, truth, progress, options)
     plain = not isinstance(op, O.Operator)  # (a plain callable: wrapped here, ours to replace)
     op = O.as_operator(op)
     check_scale(y, op)
@@ -326,6 +333,41 @@ def _gray_in_colour(y, op, name, prior, truth, options) -> bool:
             and same_channels(y) and type(op) in CHANNELWISE
             and (mask is None or mask.shape[:2] == (1, 1))
             and (truth is None or same_channels(torch.as_tensor(truth).float())))
+
+
+def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> Result:
+    """``solve`` for ``y`` with shot noise (``noise``: ``"poisson"`` or an
+    ``O.PoissonNoise``): Anscombe's transform of each observation, restored as gaussian
+    noise of the level it gives, then the transform's unbiased inverse (``invprior.poisson``)."""
+    if not (isinstance(noise, O.PoissonNoise) or (isinstance(noise, str) and noise == "poisson")):
+        raise ValueError(f"noise is None (gaussian, of noise_level), 'poisson' or "
+                         f"operators.PoissonNoise(peak), got {noise!r}.")
+    if not getattr(O.as_operator(op), "is_identity", False):
+        raise ValueError("noise='poisson' is for denoising (operators.Denoising): Anscombe's "
+                         "transform, which makes shot noise gaussian, does not pass through a "
+                         "blur or a mask; give noise_level (the noise's mean std) instead.")
+    if noise_level is not None:
+        raise ValueError("noise_level is the std of gaussian noise; shot noise is told by its "
+                         "peak: noise=operators.PoissonNoise(peak), or 'poisson' to read it.")
+    y = torch.as_tensor(y).float()
+    if truth is not None:
+        truth = torch.as_tensor(truth).float()
+        check_truth_count(truth, len(y))
+    peaks = ([noise.peak] * len(y) if isinstance(noise, O.PoissonNoise)
+             else [read_peak(y[b : b + 1]) for b in range(len(y))])
+    stretched = torch.cat([anscombe(y[b : b + 1], peak) for b, peak in enumerate(peaks)])
+    result = solve(stretched, op, prior, noise_level=[1 / span(peak) for peak in peaks],
+                   progress=progress, **options)
+    for b, (item, peak) in enumerate(zip(result.items, peaks)):
+        item.image = inverse_anscombe(item.image, peak).clamp(0, 1)
+        item.stop_reason += f" (shot noise, peak {peak:.3g}: through Anscombe's transform)"
+        item.noise_level = None  # (its level varies with the brightness)
+        item.psnrs = [psnr(item.image, truth[b : b + 1])] if truth is not None else []
+    if len(result.items) > 1:
+        result.image = torch.cat([item.image for item in result.items])
+        result.stop_reason, result.noise_level = result.items[0].stop_reason, None
+        result.psnrs = result.items[0].psnrs
+    return result
 
 
 def _in_colour(gray: Result) -> Result:

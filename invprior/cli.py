@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
     s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098; for cs, in the measurements (default: estimated from IMAGE; for a JPEG with the error its quantization adds, which the estimate cannot see; cs: taken as noise-free)")
+    s.add_argument("--shot-noise", default=None, metavar="PEAK", help="denoise: IMAGE's noise is shot noise (photon counts: low light, fluorescence, X-ray), PEAK photons at white, or auto to read it off IMAGE; restored through Anscombe's transform (default: gaussian noise; auto with --simulate --noise poisson:N)")
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
@@ -408,6 +409,7 @@ def _check_flags(args) -> None:
         raise UsageError(f"--border is for --op deblur, not --op {args.op}.")
     if args.noise and not args.simulate:
         raise UsageError("--noise adds noise to a simulated observation; use it with --simulate.")
+    shot_noise(args)  # (its own checks)
     if args.shape and args.simulate:  # (it was ignored without a word)
         raise UsageError("--shape gives the size of a measured image; --simulate takes IMAGE's.")
     if args.op == "cs" and not 0 < args.ratio <= 1:
@@ -625,6 +627,32 @@ def as_read(x: torch.Tensor, channels: int | None) -> torch.Tensor:
     return x.expand(-1, channels, -1, -1) if channels and x.shape[1] == 1 else x
 
 
+def shot_noise(args):
+    """``solve``'s ``noise``: ``--shot-noise`` (``"poisson"`` for auto, else
+    ``O.PoissonNoise(PEAK)``), ``"poisson"`` for a denoising simulated with Poisson noise,
+    else None (gaussian); ``UsageError`` for a bad PEAK or another --op."""
+    import operators as O
+
+    simulated = (args.shot_noise is None and args.simulate and args.op == "denoise"
+                 and isinstance(O.make_noise(args.noise), O.PoissonNoise))
+    if args.shot_noise is None:
+        return "poisson" if simulated else None
+    if args.op != "denoise":
+        raise UsageError(f"--shot-noise is for --op denoise, not --op {args.op} (Anscombe's "
+                         f"transform does not pass through a blur or a mask); give "
+                         f"--noise-level instead.")
+    if args.noise_level is not None:
+        raise UsageError("--noise-level is the std of gaussian noise; shot noise is told by "
+                         "--shot-noise PEAK alone.")
+    if args.shot_noise.strip().lower() == "auto":
+        return "poisson"
+    try:
+        return O.PoissonNoise(float(args.shot_noise))
+    except ValueError:
+        raise UsageError(f"--shot-noise is the photons at white (a positive number) or auto, "
+                         f"got {args.shot_noise!r}.") from None
+
+
 def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     """``(noise_level, note)``: ``--noise-level``; else, for a JPEG whose noise is read off
     ``y`` (denoise, deblur; for sr its finest band), the reading combined with the error
@@ -637,7 +665,7 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     from .noise_level import estimate_noise
     from .priors.base import visible_noise
 
-    if args.noise_level is not None or args.simulate:
+    if args.noise_level is not None or args.simulate or shot_noise(args):
         return args.noise_level, ""
     added = jpeg_noise(path)
     if added is None:
@@ -732,8 +760,8 @@ def run(args) -> dict:
             print(hint, file=sys.stderr)
     start = time.perf_counter()
     with quiet_about_noisy_holes():  # (said above, as a note)
-        result = solve(y, op, args.prior, noise_level=level, truth=truth,
-                       progress=not args.quiet, **options)
+        result = solve(y, op, args.prior, noise_level=level, noise=shot_noise(args),
+                       truth=truth, progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
     if result.interrupted and result.iterations == 0:
         # Ctrl-C before the first step: no estimate worth a file (why, said: a stop in the
@@ -1009,7 +1037,7 @@ def run_many(args) -> int:
         # (a folder with a 4-megapixel photo ran silent for hours)
         slow = isinstance(prior, str) and prior in NETWORKS
         with quiet_about_noisy_holes():  # (each file's note said in prepare)
-            result = solve(y, op, prior, noise_level=level, truth=truth,
+            result = solve(y, op, prior, noise_level=level, noise=shot_noise(args), truth=truth,
                            progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again
             raise KeyboardInterrupt

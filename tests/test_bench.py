@@ -269,9 +269,9 @@ def test_the_stacks_section_measures_a_stack_above_its_parts(capsys):
 
 
 @pytest.mark.parametrize("section", ["jpeg", "set5", "standard", "nonlinear", "stacking",
-                                     "stacks", "trained"])
+                                     "stacks", "shot", "trained"])
 def test_every_section_stops_at_an_interrupted_solve(tmp_path, monkeypatch, section):
-    from invprior.bench import hard, jpeg, set5, stacking, stacks, standard, trained
+    from invprior.bench import hard, jpeg, set5, shot, stacking, stacks, standard, trained
     from invprior.io import write_image
 
     for folder in ("kodak24", "set5", "set12"):
@@ -284,6 +284,7 @@ def test_every_section_stops_at_an_interrupted_solve(tmp_path, monkeypatch, sect
            "nonlinear": lambda: hard.run_nonlinear(quick=True, cases=("gamma_camera",), priors=("dip",)),
            "stacking": lambda: stacking._whole_runs("cpu", quick=True),
            "stacks": lambda: stacks.run(quick=True, cases=("motions_camera",)),
+           "shot": lambda: shot.run(quick=True),
            "trained": lambda: trained.run(quick=True, methods=("dip",), digits=2)}[section]
     with pytest.raises(KeyboardInterrupt):
         run()

@@ -53,7 +53,7 @@ HEADER_START = "# Benchmarks"  # the first line of a file this benchmark wrote
 # what says so, below it: "# Benchmarks" alone is many a project's own file
 WRITTEN_BY = "Written by `python -m invprior.bench`"
 SECTIONS = ("operators", "dip", "classical", "sparse", "denoiser", "trained", "standard", "jpeg",
-            "set5", "holes", "nonlinear", "stacks", "scale", "gpu")
+            "set5", "holes", "nonlinear", "stacks", "shot", "scale", "gpu")
 # the blocks of BENCHMARKS.md (their "## " titles) and the sections that write each one
 POLICY = "What auto picks"
 BLOCKS = {
@@ -68,6 +68,7 @@ BLOCKS = {
     "Large holes": ("holes",),
     "Nonlinear operators": ("nonlinear",),
     "Several measurements of one image": ("stacks",),
+    "Shot noise (photon counts)": ("shot",),
     "Large images, folders (CPU)": ("scale",),
     "GPU": ("gpu",),
 }
@@ -465,6 +466,7 @@ def _main(argv) -> int:
                 ("holes", "invprior.bench.hard", "Large holes", "run_holes"),
                 ("nonlinear", "invprior.bench.hard", "Nonlinear operators", "run_nonlinear"),
                 ("stacks", "invprior.bench.stacks", "Several measurements of one image", "run"),
+                ("shot", "invprior.bench.shot", "Shot noise (photon counts)", "run"),
                 ("scale", "invprior.bench.scale", "Large images, folders (CPU)", "run"),
                 ("gpu", "invprior.bench.scale", "GPU", "run_gpu")):
             if section not in sections:
@@ -473,7 +475,7 @@ def _main(argv) -> int:
             # a section skipped without a word)
             mod = __import__(module, fromlist=["run", "markdown"])
             # each row printed as it is done, as the other sections do (trained, when told to)
-            options = {"verbose": True} if section in ("trained", "sparse", "stacks") else {}
+            options = {"verbose": True} if section in ("trained", "sparse", "stacks", "shot") else {}
             if section in ("standard", "jpeg", "set5"):
                 options["root"] = args.testsets
             measured = getattr(mod, function)(quick=args.quick, **options)

@@ -1,0 +1,80 @@
+"""Shot noise: denoising through Anscombe's transform (invprior.poisson), API and CLI."""
+
+import pytest
+import torch
+
+import operators as O
+from invprior import solve
+from invprior.cli import main
+from invprior.io import read_image, write_image
+from invprior.metrics import psnr
+from invprior.poisson import anscombe, inverse_anscombe, read_peak, span
+
+
+def counts(x, peak, seed=0):
+    return O.PoissonNoise(peak, seed=seed)(x)
+
+
+def test_the_transform_makes_shot_noise_of_std_one_and_its_inverse_is_unbiased():
+    flat = torch.full((1, 1, 128, 128), 0.3)
+    for peak in (10.0, 100.0):
+        y = counts(flat, peak)
+        assert abs(anscombe(y, peak).std().item() * span(peak) - 1) < 0.05  # raw: sqrt(0.3 peak)
+        # the mean of the transformed values maps back to the mean count, not its root
+        assert abs(inverse_anscombe(anscombe(y, peak).mean(), peak).item() - 0.3) < 0.01
+
+
+@pytest.mark.parametrize("name", ["camera", "astronaut"])
+def test_the_peak_is_read_off_a_photo(name):
+    from invprior.bench.cases import sample_image
+
+    x = sample_image(name, 128)
+    for peak in (5, 30, 100):
+        assert 0.75 * peak < read_peak(counts(x, peak)) < 1.3 * peak
+
+
+def test_shot_noise_denoised_through_the_transform_beats_it_taken_as_gaussian(camera64):
+    y = counts(camera64, 20)
+    gaussian = psnr(solve(y, O.Denoising(), progress=False).image, camera64)
+    read = solve(y, O.Denoising(), noise="poisson", truth=camera64, progress=False)
+    told = solve(y, O.Denoising(), noise=O.PoissonNoise(20), progress=False)
+    # camera 64 at 20 photons: 22.31 dB taken as gaussian, 27.75 through the transform
+    assert read.psnrs == [psnr(read.image, camera64)] and read.psnrs[0] > gaussian + 3.0
+    assert abs(psnr(told.image, camera64) - read.psnrs[0]) < 0.5
+    assert "shot noise, peak" in read.stop_reason and read.noise_level is None
+    # a batch: each observation with its own peak, as restored alone
+    pair = torch.cat([y, counts(camera64.flip(-1), 200, seed=1)])
+    both = solve(pair, O.Denoising(), noise="poisson", progress=False)
+    alone = solve(pair[1:], O.Denoising(), noise="poisson", progress=False)
+    assert torch.allclose(both.image[1:], alone.image, atol=1e-5) and len(both.items) == 2
+    assert both.items[0].stop_reason != both.items[1].stop_reason  # (their peaks)
+
+
+def test_shot_noise_is_refused_where_the_transform_does_not_apply(camera64):
+    y = counts(camera64, 20)
+    with pytest.raises(ValueError, match="noise='poisson' is for denoising"):
+        solve(y, O.Blur(sigma=1.0), noise="poisson", progress=False)
+    with pytest.raises(ValueError, match="shot noise is told by its peak"):
+        solve(y, O.Denoising(), noise="poisson", noise_level=0.1, progress=False)
+    with pytest.raises(ValueError, match="noise is None .*, 'poisson' or operators.PoissonNoise"):
+        solve(y, O.Denoising(), noise="gaussian", progress=False)
+
+
+def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
+    image = write_image(tmp_path / "cam.png", camera64)
+    out = tmp_path / "out.png"
+    # a simulation with Poisson noise is restored as such, its peak read
+    assert main(["--op", "denoise", "--simulate", "--noise", "poisson:20", str(image),
+                 "-o", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "shot noise, peak" in said and psnr(read_image(out).image, camera64) > 25.0
+    noisy = write_image(tmp_path / "noisy.png", counts(camera64, 20).clamp(0, 1))
+    assert main(["--op", "denoise", "--shot-noise", "20", str(noisy), "-o", str(tmp_path / "b.png")]) == 0
+    assert "shot noise, peak 20" in capsys.readouterr().out
+    for flags, says in [(["--op", "deblur", "--shot-noise", "auto"], "--shot-noise is for --op denoise"),
+                        (["--op", "denoise", "--shot-noise", "0"], "a positive number"),
+                        (["--op", "denoise", "--shot-noise", "auto", "--noise-level", "0.1"],
+                         "shot noise is told by --shot-noise PEAK alone")]:
+        assert main([*flags, str(noisy), "-o", str(tmp_path / "c.png")]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "c.png").exists()
