@@ -29,18 +29,25 @@ from .base import LinearOperator, Stack
 
 class FlatStack(LinearOperator):
     """``stack`` on images of ``image_shape`` ``(C, H, W)``, its measurements flattened
-    into one ``(B, m)`` vector (see the module docstring)."""
+    into one ``(B, m)`` vector (see the module docstring), part ``i`` times ``weights[i]``
+    (default 1): parts of unequal noise, each weighted by the lowest level over its own,
+    have noise of that lowest level all through."""
 
-    def __init__(self, stack: Stack, image_shape: tuple):
+    def __init__(self, stack: Stack, image_shape: tuple, weights=None):
         super().__init__(input_shape=tuple(image_shape))
         self.stack = stack
         with torch.no_grad():  # each part's measurement shape, from one probe
             probe = stack(torch.zeros(1, *image_shape, device=_device_of(stack)))
         self.shapes = [tuple(part.shape[1:]) for part in probe]
+        self.weights = [1.0] * len(self.shapes) if weights is None else [float(w) for w in weights]
+        if len(self.weights) != len(self.shapes):
+            raise ValueError(f"FlatStack takes one weight per part ({len(self.shapes)}), "
+                             f"got {len(self.weights)}.")
 
     def flatten(self, y: tuple) -> torch.Tensor:
-        """The tuple of measurements ``y`` (one ``(B, ...)`` tensor per part) as ``(B, m)``."""
-        return torch.cat([part.flatten(1) for part in y], 1)
+        """The tuple of measurements ``y`` (one ``(B, ...)`` tensor per part) as ``(B, m)``,
+        each part weighted."""
+        return torch.cat([w * part.flatten(1) for w, part in zip(self.weights, y)], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.flatten(self.stack(x))
@@ -48,8 +55,8 @@ class FlatStack(LinearOperator):
     def adjoint(self, y: torch.Tensor) -> torch.Tensor:
         sizes = [math.prod(shape) for shape in self.shapes]
         parts = torch.split(y, sizes, 1)
-        return self.stack.adjoint(tuple(part.reshape(-1, *shape)
-                                        for part, shape in zip(parts, self.shapes)))
+        return self.stack.adjoint(tuple(w * part.reshape(-1, *shape) for w, part, shape
+                                        in zip(self.weights, parts, self.shapes)))
 
     def input_shape_for(self, y_shape: tuple) -> tuple:
         return self.input_shape

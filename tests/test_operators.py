@@ -34,7 +34,7 @@ def linear_cases(shape):
         ("compose-blur-mask", lambda: O.compose(O.Inpainting(shape=shape), O.Blur(sigma=1.0))),
         ("stack", lambda: O.Stack(O.Denoising(), O.Blur(sigma=1.0))),
         ("flat-stack", lambda: O.FlatStack(O.Stack(O.Inpainting(shape=shape, missing=0.4, seed=1),
-                                                   O.CompressedSensing(60, shape)), shape)),
+                                                   O.CompressedSensing(60, shape)), shape, (1.0, 0.3))),
     ]
 
 

@@ -837,6 +837,21 @@ def test_two_motion_blurs_of_one_scene_restore_better_than_either(camera64):
     assert torch.allclose(together.image[1:], alone.image, atol=1e-4)
 
 
+def test_a_short_noisy_exposure_and_a_long_blurred_one_each_weighed_by_its_noise(camera64):
+    # each part whitened to the lowest level read (stack_levels): at one level for both,
+    # the noisy part was trusted as the blurred one and its noise kept
+    A = O.Stack(O.Denoising(), O.Blur(motion=(15, 30)))
+    g = torch.Generator().manual_seed(0)
+    y = tuple(part + level * torch.randn(part.shape, generator=g)
+              for part, level in zip(A(camera64), (0.1, 0.01)))
+    both = solve(y, A, truth=camera64, progress=False).psnrs[-1]
+    alone = [solve(part, op, noise_level=level, truth=camera64, progress=False).psnrs[-1]
+             for part, op, level in zip(y, A.ops, (0.1, 0.01))]
+    one_level = solve(y, A, noise_level=0.01, truth=camera64, progress=False).psnrs[-1]
+    # 33.18 dB, against 29.87 / 31.78 alone and 21.07 at one level
+    assert both > max(alone) + 0.8 and both > one_level + 8, (both, alone, one_level)
+
+
 def test_a_stacked_operator_gets_a_prior_that_takes_it():
     y = torch.rand(1, 1, 16, 16)
     A = O.Stack(O.Blur(sigma=1.0), O.Inpainting(shape=(1, 16, 16), missing=0.5))

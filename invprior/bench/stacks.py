@@ -1,16 +1,17 @@
 """Several measurements of one image (``python -m invprior.bench --sections stacks``).
 
 ``operators.Stack`` cases at 128x128, camera (gray) and astronaut (RGB), noise std 0.02 on
-every measurement, not told (read off the parts, as ``solve`` does for a user who does not
-know it): two motion blurs across each other (two exposures of a shaky hand), a blur and a
-random half of the pixels, and a noisy image with a clean-ish one at half the size. Each is
+every measurement unless said, not told (read off the parts, as ``solve`` does for a user
+who does not know it): two motion blurs across each other (two exposures of a shaky hand), a blur and a
+random half of the pixels, a noisy image with one at half the size, and a short exposure
+(noise 0.1) with a long one (motion-blurred, noise 0.01). Each is
 restored by what ``prior="auto"`` picks, by the deep image prior (``auto``'s pick for stacks
 until plug-and-play took them), and, as the reference a stack has to beat, by ``auto`` on the
 best single part alone, told the noise level (best against the truth: an upper bound of
 that route).
 
 Example:
-    >>> truth, y, op = load_stack_case("motions_camera")
+    >>> truth, y, op, noise = load_stack_case("motions_camera")
     >>> len(y), y[0].shape
     (2, torch.Size([1, 1, 128, 128]))
 """
@@ -29,30 +30,36 @@ from ..metrics import psnr, ssim
 __all__ = ["STACK_CASES", "load_stack_case", "run", "markdown"]
 
 STACK_CASES = ("motions_camera", "motions_astronaut", "blurmask_camera", "blurmask_astronaut",
-               "noisyhalf_camera", "noisyhalf_astronaut")
+               "noisyhalf_camera", "noisyhalf_astronaut", "exposures_camera", "exposures_astronaut")
 NOISE = 0.02
 SIZE = 128
+# kind: (what it is, the stack for an image shape, the noise of each part)
 KINDS = {
     "motions": ("two motion blurs, 9 px, 0 and 90 degrees",
-                lambda shape: O.Stack(O.Blur(motion=(9, 0)), O.Blur(motion=(9, 90)))),
+                lambda shape: O.Stack(O.Blur(motion=(9, 0)), O.Blur(motion=(9, 90))), (NOISE, NOISE)),
     "blurmask": ("a gaussian blur (std 2) and half the pixels",
-                 lambda shape: O.Stack(O.Blur(sigma=2.0), O.Inpainting(shape=shape, missing=0.5, seed=1))),
+                 lambda shape: O.Stack(O.Blur(sigma=2.0), O.Inpainting(shape=shape, missing=0.5, seed=1)),
+                 (NOISE, NOISE)),
     "noisyhalf": ("the image and its half-size (bicubic)",
-                  lambda shape: O.Stack(O.Denoising(), O.Downsampling(2))),
+                  lambda shape: O.Stack(O.Denoising(), O.Downsampling(2)), (NOISE, NOISE)),
+    "exposures": ("a short exposure, noise 0.1, and a long one, motion-blurred (15 px, 30 "
+                  "degrees), noise 0.01",
+                  lambda shape: O.Stack(O.Denoising(), O.Blur(motion=(15, 30))), (0.1, 0.01)),
 }
 
 
 def load_stack_case(name: str):
-    """``(truth (1, C, 128, 128), y (a tuple, one tensor per part), op (an O.Stack))``,
-    the noise seeded."""
+    """``(truth (1, C, 128, 128), y (a tuple, one tensor per part), op (an O.Stack), the
+    noise std of each part)``, the noise seeded."""
     kind, image = name.split("_")
     if name not in STACK_CASES:
         raise ValueError(f"unknown case '{name}'; choose one of {', '.join(STACK_CASES)}.")
     x = sample_image(image, SIZE)
-    op = KINDS[kind][1](tuple(x.shape[1:]))
+    _, make, noise = KINDS[kind]
+    op = make(tuple(x.shape[1:]))
     g = torch.Generator().manual_seed(0)
-    y = tuple(part + NOISE * torch.randn(part.shape, generator=g) for part in op(x))
-    return x, y, op
+    y = tuple(part + level * torch.randn(part.shape, generator=g) for part, level in zip(op(x), noise))
+    return x, y, op, noise
 
 
 def run(quick: bool = False, cases=STACK_CASES, verbose: bool = True) -> list[dict]:
@@ -63,7 +70,7 @@ def run(quick: bool = False, cases=STACK_CASES, verbose: bool = True) -> list[di
 
     rows = []
     for name in cases[::3] if quick else cases:
-        truth, y, op = load_stack_case(name)
+        truth, y, op, noise = load_stack_case(name)
 
         def row(method, run_it):
             start = time.perf_counter()
@@ -79,9 +86,9 @@ def run(quick: bool = False, cases=STACK_CASES, verbose: bool = True) -> list[di
         dip = {"iters": 20} if quick else {}
         row("deep image prior", lambda: solve(y, op, "dip", progress=False, device="cpu", seed=0, **dip))
         best = None
-        for part, seen in zip(op.ops, y):
+        for part, seen, level in zip(op.ops, y, noise):
             start = time.perf_counter()
-            result = uninterrupted(solve(seen, part, noise_level=NOISE, progress=False, device="cpu"))
+            result = uninterrupted(solve(seen, part, noise_level=level, progress=False, device="cpu"))
             score = psnr(result.image, truth)
             if best is None or score > best["psnr"]:
                 best = {"case": name, "method": f"auto on one part ({type(part).__name__})",
@@ -98,8 +105,8 @@ def markdown(rows: list[dict]) -> str:
     lines = ["| case | method | PSNR (dB) | SSIM | seconds | iterations |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {r['method']} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
               f"{r['seconds']:.1f} | {r['iterations']} |" for r in rows]
-    kinds = "; ".join(f"{kind}: {words}" for kind, (words, _) in KINDS.items())
-    lines += ["", f"Cases (`invprior.bench.stacks`, {SIZE}x{SIZE}, noise {NOISE} on every part, "
-              f"not told): {kinds}. The single part: the better of the two restored alone by "
+    kinds = "; ".join(f"{kind}: {words}" for kind, (words, _, _) in KINDS.items())
+    lines += ["", f"Cases (`invprior.bench.stacks`, {SIZE}x{SIZE}, noise {NOISE} on every part "
+              f"unless said, not told: each part's read): {kinds}. The single part: the better of the two restored alone by "
               f"`auto`, told the noise level. CPU, {torch.get_num_threads()} threads."]
     return "\n".join(lines) + "\n"

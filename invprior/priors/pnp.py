@@ -53,7 +53,7 @@ from ..fit import StepClock
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result, counted
-from .base import ItemwisePrior, in_parts, keeper, said_level, visible_noise
+from .base import ItemwisePrior, in_parts, keeper, said_level, stack_levels, visible_noise
 from .cost import duration_words, free_memory
 from .dihedral import Turning
 from .window import inpainting_window, restore_in_window
@@ -68,6 +68,9 @@ MU_MIN = 3e-3
 # weight (``data_weights``): a stronger weight there costs detail (camera 256, noise-free
 # gaussian blur 2: 30.38 dB at 0.1, 30.07 at 0.2; motion blur, noise 0.001: 40.5 / 38.7).
 QUIET = 0.1 * (1 / 255) ** 2
+# The lowest level a part of a stack is weighed at against its noisier parts: an 8-bit
+# image's, about (a part read as clean held to, the others still heard)
+QUIET_PART = 1 / 255
 # The relative residual at which the Gauss-Newton data step of a nonlinear operator stops
 # its conjugate gradient (``data_step`` says why it is not the cg_iters of a linear one).
 NONLINEAR_CG_TOL = 1e-3
@@ -166,9 +169,14 @@ class PlugAndPlay(ItemwisePrior):
         """``ItemwisePrior``'s batch step; ``start``: where the splitting starts (as
         ``pnp_restore``)."""
         if isinstance(y, tuple):  # a Stack's measurements: end to end, for the data step
-            level = visible_noise(op, y, noise_level)  # (read off the parts that show it)
-            flat = O.FlatStack(op, self.shape or op.input_shape_for(tuple(y[0].shape)))
-            return self.restore_together(flat.flatten(y), flat, noise_level=level or 0.0,
+            levels = stack_levels(op, y, noise_level)
+            # each part whitened to the lowest level (QUIET_PART at least: a noise-free part
+            # beside noisy ones is held to, not the only one heard)
+            floor = max(min(levels), QUIET_PART) if any(levels) else 1.0
+            weights = [floor / max(level, floor) for level in levels]
+            flat = O.FlatStack(op, self.shape or op.input_shape_for(tuple(y[0].shape)), weights)
+            return self.restore_together(flat.flatten(y), flat,
+                                         noise_level=floor if any(levels) else 0.0,
                                          truth=truth, progress=progress, desc=desc, one=one,
                                          start=start)
         if not one and (self.fresh or not self.batched):
