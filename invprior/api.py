@@ -18,8 +18,9 @@ import torch
 
 import operators as O
 
-from .checks import (check_keep_observed, check_level, check_observation, check_truth_count,
-                     is_number, prepare, torch_as_restoring_needs, whole_number)
+from .checks import (batch_size, check_keep_observed, check_level, check_observation,
+                     check_truth_count, is_number, item, prepare, torch_as_restoring_needs,
+                     whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
@@ -191,6 +192,10 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     check_observation(y)
+    if isinstance(op, O.Stack) and len(op.ops) == 1 and isinstance(y, tuple) and len(y) == 1:
+        # a stack of one: that operator, with what it chooses and keeps (the inpainter)
+        return solve(y[0], op.ops[0], prior, noise_level=noise_level, noise=noise, truth=truth,
+                     progress=progress, **options)
     if noise is not None:
         return _shot_noise(y, op, prior, noise, noise_level, truth, progress, options)
     plain = not isinstance(op, O.Operator)  # (a plain callable: wrapped here, ours to replace)
@@ -229,6 +234,12 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     if (noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor)
             and visible_noise(op, y) is None):  # unless its noise is read: after a blur)
         _warn_if_noisy_where_observed(y, outer)
+    if noise_level is None and isinstance(op, O.Stack) and visible_noise(op, y) is None:
+        # no part shows its noise: the stack is taken as noise-free, unless a mask's says
+        # otherwise (noise 0.02 not read: 18.70 dB, the masked part alone 25.21, told 27.76)
+        for part_op, part in zip(op.ops, y):
+            if type(part_op) is O.Inpainting:
+                _warn_if_noisy_where_observed(part, part_op, "the stack takes its measurements")
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)
     return _checked(result, y, op, prior, truth)
@@ -279,15 +290,17 @@ def _checked(result, y, op, prior, truth=None) -> Result:
     return result
 
 
-def _warn_if_noisy_where_observed(y: torch.Tensor, op) -> None:
+def _warn_if_noisy_where_observed(y: torch.Tensor, op, taken: str = "") -> None:
     """Say (``NoisyObservedWarning``) that an inpainting's ``y`` reads as noisy where it is
     observed: its pixels are kept as they are unless ``noise_level`` is given (the command
-    line says so in a note; the API had said nothing)."""
+    line says so in a note; the API had said nothing). ``taken``: how else it is taken as
+    noise-free (a stack's part)."""
     level = noisy_where_observed(y, op.mask)
     if level is not None:
+        how = (f"{taken} as noise-free" if taken else "inpainting takes it as noise-free and "
+               "keeps those pixels as they are")
         warnings.warn(f"y reads as noisy where it is observed (about {255 * level:.1f}/255); "
-                      f"inpainting takes it as noise-free and keeps those pixels as they are. "
-                      f"If it is noisy, noise_level={level:.3f} restores all of it (fine "
+                      f"{how}. If it is noisy, noise_level={level:.3f} restores all of it (fine "
                       f"texture, such as grass, reads as noise too).", NoisyObservedWarning,
                       stacklevel=4)  # (the caller of solve, past its context decorator)
 
@@ -358,11 +371,11 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
     stretched = torch.cat([anscombe(y[b : b + 1], peak) for b, peak in enumerate(peaks)])
     result = solve(stretched, op, prior, noise_level=[1 / span(peak) for peak in peaks],
                    progress=progress, **options)
-    for b, (item, peak) in enumerate(zip(result.items, peaks)):
-        item.image = inverse_anscombe(item.image, peak).clamp(0, 1)
-        item.stop_reason += f" (shot noise, peak {peak:.3g}: through Anscombe's transform)"
-        item.noise_level = None  # (its level varies with the brightness)
-        item.psnrs = [psnr(item.image, truth[b : b + 1])] if truth is not None else []
+    for b, (one, peak) in enumerate(zip(result.items, peaks)):
+        one.image = inverse_anscombe(one.image, peak).clamp(0, 1)
+        one.stop_reason += f" (shot noise, peak {peak:.3g}: through Anscombe's transform)"
+        one.noise_level = None  # (its level varies with the brightness)
+        one.psnrs = [psnr(one.image, truth[b : b + 1])] if truth is not None else []
     if len(result.items) > 1:
         result.image = torch.cat([item.image for item in result.items])
         result.stop_reason, result.noise_level = result.items[0].stop_reason, None
@@ -386,7 +399,7 @@ def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
     image or a group, which it measures as item 0."""
     from .priors.base import not_started
 
-    batch = len(y)
+    batch = batch_size(y)
     levels = (noise_level.reshape(-1) if hasattr(noise_level, "reshape") else noise_level) \
         if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)) else [noise_level] * batch
     if len(levels) != batch:
@@ -396,11 +409,11 @@ def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
     for b in range(batch):
         mine = O.item_of(op, b, batch)
         if items and items[-1].interrupted:  # Ctrl-C: the rest keep a cheap estimate
-            items.append(not_started(mine, prepare(y[b : b + 1], mine, None, None,
+            items.append(not_started(mine, prepare(item(y, b), mine, None, None,
                                                    options.get("shape"))[0]))
             continue
         level = levels[b].item() if isinstance(levels[b], (torch.Tensor, np.generic)) else levels[b]
-        items += solve(y[b : b + 1], mine, spec, noise_level=level, progress=progress,
+        items += solve(item(y, b), mine, spec, noise_level=level, progress=progress,
                        truth=None if truth is None else truth[b : b + 1], **options).items
     names = ", ".join(dict.fromkeys(r.prior for r in items if r.prior))
     return Result.combine(items, seconds=time.perf_counter() - start, prior=names)

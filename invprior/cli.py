@@ -665,7 +665,7 @@ def _noise_level(args, path, y, op) -> tuple[float | None, str]:
     from .noise_level import estimate_noise
     from .priors.base import visible_noise
 
-    if args.noise_level is not None or args.simulate or shot_noise(args):
+    if args.noise_level is not None or args.simulate or getattr(args, "shot_noise", None):
         return args.noise_level, ""
     added = jpeg_noise(path)
     if added is None:

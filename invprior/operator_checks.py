@@ -60,7 +60,12 @@ def check_scale(y, op) -> None:
         >>> check_scale(torch.full((1, 1, 4, 4), 0.5), O.Denoising())  # fine
     """
     from .io import FLOAT_TOP
+    import operators as O
 
+    if isinstance(op, O.Stack) and isinstance(y, tuple):  # each measurement as its operator's
+        for part_op, part in zip(op.ops, y):
+            check_scale(part, part_op)
+        return
     if getattr(op, "name", None) in IMAGE_MEASUREMENTS and isinstance(y, torch.Tensor):
         top = float(y.detach().max())
         if top > FLOAT_TOP:
@@ -109,7 +114,7 @@ def check_forward(op, y, shape=None) -> None:
     import operators as O
 
     if type(op) is O.Stack:
-        _check_stacked(op, y)
+        _check_stacked(op, y, shape)
         return
     if not isinstance(y, torch.Tensor):
         return  # a tuple for an operator of one's own: its parts are checked as they are measured
@@ -201,6 +206,8 @@ def treats_items_apart(op, y, shape=None) -> bool:
     """
     import operators as O
 
+    if type(op) is O.Stack and isinstance(y, tuple) and len(y) == len(op.ops):
+        return any(treats_items_apart(part_op, part, shape) for part_op, part in zip(op.ops, y))
     if not isinstance(y, torch.Tensor) or len(y) < 2:
         return False
     if type(op) is O.Inpainting:
@@ -259,9 +266,9 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
                              f"{tuple(y.shape[1:])} from images of {takes}.")
 
 
-def _check_stacked(op, y) -> None:
+def _check_stacked(op, y, shape=None) -> None:
     """``ValueError`` unless ``y`` is a tuple of one measurement per operator of the stack
-    ``op``, each shaped as its operator measures the image that the first one's is of (one
+    ``op``, each shaped as its operator measures the image of ``stack_image_shape`` (one
     tensor was restored as if every operator had measured it: the blurred image returned
     for its truth)."""
     k = len(op.ops)
@@ -269,16 +276,45 @@ def _check_stacked(op, y) -> None:
         given = f"a tuple of {len(y)}" if isinstance(y, tuple) else "one tensor"
         raise ValueError(f"a stack of {k} operators takes y as a tuple of {k} measurements, "
                          f"one per operator (what the stack returns), got {given}.")
-    image = torch.zeros(1, *op.ops[0].input_shape_for(tuple(y[0].shape)), device=y[0].device)
-    with torch.no_grad():
-        measured = op(image)
+    for i, (part_op, part) in enumerate(zip(op.ops, y)):  # (a part without its batch axis, first)
+        try:
+            _check_built_in(part_op, part, None)
+        except ValueError as err:
+            raise ValueError(f"y[{i}], for the stack's {type(part_op).__name__}: {err}") from None
+    image = torch.zeros(1, *stack_image_shape(op, y, shape), device=y[0].device)
+    try:
+        with torch.no_grad():
+            measured = op(image)
+    except Exception as err:  # (an operator of its parts' own may raise anything)
+        raise ValueError(f"the stack fails on an image of {tuple(image.shape[1:])}, the size "
+                         f"its measurements y are of ({error_text(err)}); pass shape=(C, H, W) "
+                         f"if that is not the size.") from None
     for i, (part, made) in enumerate(zip(y, measured)):
         if part.shape[0] != y[0].shape[0] or part.shape[1:] != made.shape[1:]:
             raise ValueError(f"y[{i}] has shape {tuple(part.shape)}, but the stack measures an "
                              f"image of {tuple(image.shape[1:])} there as "
                              f"{(y[0].shape[0], *made.shape[1:])}.")
+
+
+def stack_image_shape(op, y: tuple, shape=None) -> tuple:
+    """The image shape ``(C, H, W)`` that a stack's measurements ``y`` are of: ``shape``
+    where given, else what the first part that knows tells from its measurement (a built-in
+    operator, or one of one's own built with its ``input_shape``), else the first part's guess (an
+    operator of one's own takes the size of its y: a first part measuring every other row
+    had set the image at half its height).
+
+    Example:
+        >>> import operators as O
+        >>> half = O.as_operator(lambda x: x[..., ::2, :], linear=True)
+        >>> stack_image_shape(O.Stack(half, O.Denoising()), (torch.rand(1, 1, 4, 8), torch.rand(1, 1, 8, 8)))
+        (1, 8, 8)
+    """
+    if shape is not None:
+        return _given_shape(shape)
     for part_op, part in zip(op.ops, y):
-        _check_built_in(part_op, part, None)
+        if not users_operator(part_op) or getattr(part_op, "_fixed_input_shape", False):
+            return tuple(part_op.input_shape_for(tuple(part.shape)))
+    return tuple(op.ops[0].input_shape_for(tuple(y[0].shape)))
 
 
 def _given_shape(shape) -> tuple:

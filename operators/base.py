@@ -451,6 +451,9 @@ class Stack(LinearOperator):
         super().__init__()
         if not ops or not all(isinstance(op, LinearOperator) for op in ops):
             raise ValueError("Stack needs one or more LinearOperator instances.")
+        if any(isinstance(op, Stack) for op in ops):  # (its y, a tuple in a tuple, was refused)
+            raise ValueError("a Stack inside a Stack: put all the operators in one, "
+                             "Stack(A, B, C).")
         self.ops = nn.ModuleList(ops)
 
     def forward(self, x):

@@ -34,6 +34,8 @@ class FlatStack(LinearOperator):
     have noise of that lowest level all through."""
 
     def __init__(self, stack: Stack, image_shape: tuple, weights=None):
+        if not isinstance(stack, Stack):
+            raise ValueError(f"FlatStack lays out a Stack's measurements, got {type(stack).__name__}.")
         super().__init__(input_shape=tuple(image_shape))
         self.stack = stack
         with torch.no_grad():  # each part's measurement shape, from one probe

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Lambda, LinearOperator, Operator, as_operator
+from .base import Lambda, LinearOperator, Operator, Stack, as_operator
 from .mask import Inpainting
 
 
@@ -60,9 +60,12 @@ class LinearItemOf(ItemOf, LinearOperator):
 
 def item_of(op, b: int, batch: int) -> Operator:
     """The operator that item ``b`` of a batch of ``batch`` sees: an inpainting mask's row
-    ``b``; for an operator of one's own, ``ItemOf`` (linear where ``op`` is)."""
+    ``b``; a stack's, each part's; for an operator of one's own, ``ItemOf`` (linear where
+    ``op`` is)."""
     op = as_operator(op)
     if type(op) is Inpainting:
         return Inpainting(op.mask[b : b + 1] if len(op.mask) > 1 else op.mask)
+    if type(op) is Stack:  # each part's own item
+        return Stack(*(item_of(part, b, batch) for part in op.ops))
     kind = LinearItemOf if isinstance(op, LinearOperator) else ItemOf
     return kind(op, b, batch)

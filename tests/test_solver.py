@@ -852,6 +852,56 @@ def test_a_short_noisy_exposure_and_a_long_blurred_one_each_weighed_by_its_noise
     assert both > max(alone) + 0.8 and both > one_level + 8, (both, alone, one_level)
 
 
+def test_stacks_are_checked_part_by_part(camera64):
+    import warnings
+
+    A = O.Stack(O.Blur(sigma=1.5), O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=1))
+    y = A(camera64)
+    with pytest.raises(ValueError, match="y reaches .*, but images are on the \\[0, 1\\] scale"):
+        solve(tuple(255 * part for part in y), A, progress=False)  # (restored white: 4.9 dB)
+    with pytest.raises(ValueError, match="y has 3 axes"):
+        solve((y[0][0], y[1]), A, progress=False)
+    with pytest.raises(ValueError, match="measures an image of \\(3, 64, 64\\)"):
+        solve(y, A, "dip", shape=(3, 64, 64), iters=2, progress=False)
+    with pytest.raises(ValueError, match="a Stack inside a Stack"):
+        O.Stack(A, O.Denoising())
+    with pytest.raises(ValueError, match="FlatStack lays out a Stack's measurements"):
+        O.FlatStack(O.Blur(sigma=1.0), (1, 8, 8))
+    with pytest.raises(ValueError, match="keep_observed is for one operator's measurements"):
+        solve(y, A, keep_observed=True, progress=False)
+    # a first part of one's own guesses the image at its y's size; a built-in one knows
+    rows = O.as_operator(lambda v: v[..., ::2, :], linear=True)
+    both = O.Stack(rows, O.Denoising())
+    assert solve(both(camera64), both, iters=2, progress=False).image.shape == camera64.shape
+    # the noise read is said, part by part
+    g = torch.Generator().manual_seed(0)
+    noisy = tuple(part + 0.02 * torch.randn(part.shape, generator=g) for part in y)
+    assert "/255 estimated (each part's)" in solve(noisy, A, iters=2, progress=False).stop_reason
+    # a mask whose observed pixels read noisy, where no part's noise is read: said
+    C = O.Stack(O.Downsampling(2) @ O.Blur(sigma=1.0), O.Inpainting(shape=(1, 64, 64), missing=0.2, seed=3))
+    noisy = tuple(part + 0.02 * torch.randn(part.shape, generator=g) for part in C(camera64))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        solve(noisy, C, iters=2, progress=False)
+    assert any("the stack takes its measurements as noise-free" in str(w.message) for w in said)
+
+
+def test_a_stack_of_one_is_that_operator_and_a_mask_per_item_reaches_its_item(camera64):
+    box = O.Inpainting(O.box_mask((64, 64), (20, 20, 20, 20)))
+    one = solve((box(camera64),), O.Stack(box), progress=False)
+    assert one.prior == "inpainter"  # (as box alone: plug-and-play had smeared it, -2.3 dB)
+    assert torch.equal(one.image, solve(box(camera64), box, progress=False).image)
+    # a batch of two under a mask each: item b through its own (it raised, or took item 0's)
+    x = torch.cat([camera64, camera64.flip(-1)])
+    masks = torch.stack([O.random_mask((64, 64), 0.5, seed=s) for s in (1, 2)])[:, None]
+    A = O.Stack(O.Blur(sigma=1.0), O.Inpainting(masks))
+    y = A(x)
+    together = solve(y, A, iters=3, progress=False)
+    second = O.Stack(O.Blur(sigma=1.0), O.Inpainting(masks[1:]))
+    alone = solve(tuple(part[1:] for part in y), second, iters=3, progress=False)
+    assert torch.allclose(together.image[1:], alone.image, atol=1e-5)
+
+
 def test_a_stacked_operator_gets_a_prior_that_takes_it():
     y = torch.rand(1, 1, 16, 16)
     A = O.Stack(O.Blur(sigma=1.0), O.Inpainting(shape=(1, 16, 16), missing=0.5))
@@ -865,7 +915,7 @@ def test_a_stacked_operator_gets_a_prior_that_takes_it():
     blurred, seen = A(y)
     for wrong, says in [(blurred, "takes y as a tuple of 2 measurements, .* got one tensor"),
                         ((blurred, seen, seen), "got a tuple of 3"),
-                        ((blurred, seen[..., :8, :8]), r"y\[1\] has shape \(1, 1, 8, 8\)"),
+                        ((blurred, seen[..., :8, :8]), r"y\[1\], for the stack's Inpainting: the mask shape"),
                         ((blurred, seen.expand(2, -1, -1, -1)), r"y\[1\] has shape \(2,")]:
         with pytest.raises(ValueError, match=says):
             solve(wrong, A, iters=2, progress=False)

@@ -19,6 +19,7 @@ from functools import partial
 import torch
 from torch import nn
 
+import operators as O
 from operators.base import as_switch
 
 from ..checks import drawn_apart, is_number, resolve_device, resolve_precision, whole_number
@@ -27,6 +28,7 @@ from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
 from ..nets import DeepDecoder, SkipNet, padded_size
+from ..operator_checks import stack_image_shape
 from ..result import Result
 from ..stopping import NEEDS_LEVEL, RULES
 from .base import ItemwisePrior, keeper, visible_noise
@@ -315,7 +317,8 @@ class NetworkPrior(ItemwisePrior):
             return restore_in_window(None, EMPTY, y, op)
         first = y[0] if isinstance(y, tuple) else y
         images, k = (len(first) if stacked else 1), self.ensemble
-        shape = self.shape or tuple(op.input_shape_for((1,) + tuple(first.shape[1:])))
+        shape = (stack_image_shape(op, y, self.shape) if isinstance(op, O.Stack)
+                 else self.shape or tuple(op.input_shape_for((1,) + tuple(first.shape[1:]))))
         if truth is not None and tuple(truth.shape[1:]) != shape:
             raise ValueError(f"truth has shape {tuple(truth.shape)}, the images are {shape}.")
         default_iters = _default_iters(op)

@@ -51,7 +51,7 @@ from ..checks import check_keep_observed, is_number, resolve_device, whole_numbe
 from ..console import bar_options, say, stopped_by, total_in_time
 from ..fit import StepClock
 from ..metrics import psnr
-from ..operator_checks import users_operator
+from ..operator_checks import stack_image_shape, users_operator
 from ..result import Result, counted
 from .base import ItemwisePrior, in_parts, keeper, said_level, stack_levels, visible_noise
 from .cost import duration_words, free_memory
@@ -169,16 +169,8 @@ class PlugAndPlay(ItemwisePrior):
         """``ItemwisePrior``'s batch step; ``start``: where the splitting starts (as
         ``pnp_restore``)."""
         if isinstance(y, tuple):  # a Stack's measurements: end to end, for the data step
-            levels = stack_levels(op, y, noise_level)
-            # each part whitened to the lowest level (QUIET_PART at least: a noise-free part
-            # beside noisy ones is held to, not the only one heard)
-            floor = max(min(levels), QUIET_PART) if any(levels) else 1.0
-            weights = [floor / max(level, floor) for level in levels]
-            flat = O.FlatStack(op, self.shape or op.input_shape_for(tuple(y[0].shape)), weights)
-            return self.restore_together(flat.flatten(y), flat,
-                                         noise_level=floor if any(levels) else 0.0,
-                                         truth=truth, progress=progress, desc=desc, one=one,
-                                         start=start)
+            return self._restore_stacked(y, op, noise_level=noise_level, truth=truth,
+                                         progress=progress, desc=desc, one=one, start=start)
         if not one and (self.fresh or not self.batched):
             return None
         # each item's noise level: given, else read off y where it is visible, else 0
@@ -214,6 +206,28 @@ class PlugAndPlay(ItemwisePrior):
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
             item.noise_level = float(level)
         return result.items
+
+
+    def _restore_stacked(self, y: tuple, op, *, noise_level, truth, progress, desc, one,
+                         start) -> list | None:
+        """``restore_together`` for a stack's measurements ``y`` (one tuple item): laid end
+        to end (``O.FlatStack``), each part whitened to the lowest noise level of them."""
+        if self.keep_observed:  # (it was left out without a word: no part is kept as it came)
+            raise ValueError("keep_observed is for one operator's measurements; a stack's are "
+                             "weighed together, none kept as it came.")
+        levels = stack_levels(op, y, noise_level)
+        # QUIET_PART at least: a noise-free part beside noisy ones is held to, not alone heard
+        floor = max(min(levels), QUIET_PART) if any(levels) else 1.0
+        weights = [floor / max(level, floor) for level in levels]
+        flat = O.FlatStack(op, stack_image_shape(op, y, self.shape), weights)
+        results = self.restore_together(flat.flatten(y), flat,
+                                        noise_level=floor if any(levels) else 0.0, truth=truth,
+                                        progress=progress, desc=desc, one=one, start=start)
+        if noise_level is None and any(levels):  # (read, and said so, as for one operator)
+            read = ", ".join(f"{255 * level:.1f}" for level in levels)
+            for result in results or []:
+                result.stop_reason += f", noise {read}/255 estimated (each part's)"
+        return results
 
 
 def say_duration(denoise, x: torch.Tensor, sigma: float, iters: int, desc: str,
