@@ -363,6 +363,7 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
         raise ValueError("noise_level is the std of gaussian noise; shot noise is told by its "
                          "peak: noise=operators.PoissonNoise(peak), or 'poisson' to read it.")
     y = torch.as_tensor(y).float()
+    check_scale(y, O.as_operator(op))  # (0-255 values, before the transform hides them)
     if truth is not None:
         truth = torch.as_tensor(truth).float()
         check_truth_count(truth, len(y))
@@ -377,7 +378,7 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
         one.noise_level = None  # (its level varies with the brightness)
         one.psnrs = [psnr(one.image, truth[b : b + 1])] if truth is not None else []
     if len(result.items) > 1:
-        result.image = torch.cat([item.image for item in result.items])
+        result.image = torch.cat([r.image for r in result.items])
         result.stop_reason, result.noise_level = result.items[0].stop_reason, None
         result.psnrs = result.items[0].psnrs
     return result

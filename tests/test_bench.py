@@ -261,7 +261,7 @@ def test_the_stacks_section_measures_a_stack_above_its_parts(capsys):
 
     rows = run(quick=True, cases=("blurmask_camera",))
     by = {r["method"].split(" (")[0]: r for r in rows}
-    assert set(by) == {"auto", "deep image prior", "auto on one part"}
+    assert set(by) == {"auto", "auto, noise 0.02 told", "deep image prior", "auto on one part"}
     assert rows[0]["method"] == "auto (denoiser)"
     # both measurements together beat the better one alone (33.5 against 31.3 dB here)
     assert by["auto"]["psnr"] > by["auto on one part"]["psnr"] + 1.0, rows

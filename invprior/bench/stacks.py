@@ -1,14 +1,14 @@
 """Several measurements of one image (``python -m invprior.bench --sections stacks``).
 
 ``operators.Stack`` cases at 128x128, camera (gray) and astronaut (RGB), noise std 0.02 on
-every measurement unless said, not told (read off the parts, as ``solve`` does for a user
-who does not know it): two motion blurs across each other (two exposures of a shaky hand), a blur and a
-random half of the pixels, a noisy image with one at half the size, and a short exposure
-(noise 0.1) with a long one (motion-blurred, noise 0.01). Each is
-restored by what ``prior="auto"`` picks, by the deep image prior (``auto``'s pick for stacks
-until plug-and-play took them), and, as the reference a stack has to beat, by ``auto`` on the
-best single part alone, told the noise level (best against the truth: an upper bound of
-that route).
+every measurement unless said: two motion blurs across each other (two exposures of a shaky
+hand), a blur and a random half of the pixels, a noisy image with one at half the size, and
+a short exposure (noise 0.1) with a long one (motion-blurred, noise 0.01). Each is restored
+by what ``prior="auto"`` picks, the noise not told (read off the parts, as ``solve`` does
+for a user who does not know it) and told (where it is one for all parts); by the deep image
+prior (``auto``'s pick for stacks until plug-and-play took them); and, as the reference a
+stack has to beat, by ``auto`` on the best single part alone, told the noise level (best
+against the truth: an upper bound of that route).
 
 Example:
     >>> truth, y, op, noise = load_stack_case("motions_camera")
@@ -83,6 +83,10 @@ def run(quick: bool = False, cases=STACK_CASES, verbose: bool = True) -> list[di
                 print(f"{name} {method}: {r['psnr']:.2f} dB, {r['seconds']:.1f} s", flush=True)
 
         row(f"auto ({auto_prior(op, y)})", lambda: solve(y, op, progress=False, device="cpu"))
+        told = noise[0] if len(set(noise)) == 1 else None  # (one level: noise_level is one for all)
+        if told is not None:
+            row(f"auto, noise {told:g} told", lambda: solve(y, op, noise_level=told, progress=False,
+                                                             device="cpu"))
         dip = {"iters": 20} if quick else {}
         row("deep image prior", lambda: solve(y, op, "dip", progress=False, device="cpu", seed=0, **dip))
         best = None
@@ -107,6 +111,7 @@ def markdown(rows: list[dict]) -> str:
               f"{r['seconds']:.1f} | {r['iterations']} |" for r in rows]
     kinds = "; ".join(f"{kind}: {words}" for kind, (words, _, _) in KINDS.items())
     lines += ["", f"Cases (`invprior.bench.stacks`, {SIZE}x{SIZE}, noise {NOISE} on every part "
-              f"unless said, not told: each part's read): {kinds}. The single part: the better of the two restored alone by "
-              f"`auto`, told the noise level. CPU, {torch.get_num_threads()} threads."]
+              f"unless said): {kinds}. `auto`: the noise not told, each part's read. The single "
+              f"part: the better of the two restored alone by `auto`, told the noise level. "
+              f"CPU, {torch.get_num_threads()} threads."]
     return "\n".join(lines) + "\n"

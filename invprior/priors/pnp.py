@@ -68,8 +68,8 @@ MU_MIN = 3e-3
 # weight (``data_weights``): a stronger weight there costs detail (camera 256, noise-free
 # gaussian blur 2: 30.38 dB at 0.1, 30.07 at 0.2; motion blur, noise 0.001: 40.5 / 38.7).
 QUIET = 0.1 * (1 / 255) ** 2
-# The lowest level a part of a stack is weighed at against its noisier parts: an 8-bit
-# image's, about (a part read as clean held to, the others still heard)
+# The lowest level a part of a stack is weighed at against its noisier parts: a part read
+# as clean is held to, and the others are still heard (at 0 they would count for nothing)
 QUIET_PART = 1 / 255
 # The relative residual at which the Gauss-Newton data step of a nonlinear operator stops
 # its conjugate gradient (``data_step`` says why it is not the cg_iters of a linear one).
@@ -206,7 +206,6 @@ class PlugAndPlay(ItemwisePrior):
             item.stop_reason = f"{self.label}, {item.stop_reason}{read}"
             item.noise_level = float(level)
         return result.items
-
 
     def _restore_stacked(self, y: tuple, op, *, noise_level, truth, progress, desc, one,
                          start) -> list | None:
