@@ -33,12 +33,14 @@ import torch.nn.functional as F
 
 from .noise_level import estimate_noise, observed_sigma
 
-__all__ = ["anscombe", "inverse_anscombe", "read_peak", "span"]
+__all__ = ["anscombe", "inverse_anscombe", "read_peak", "scale_for", "span"]
 
 # the transform of no photons: the inverse's closed form holds from here up
 FLOOR = 2 * math.sqrt(3 / 8)
 # photons (3x3 mean) from which a pixel shows its noise to read_peak
 LIT = 1.0
+# the share of y at 1 exactly, with none above, from which read_peak takes y as clipped
+CLIPPED = 1e-3
 
 
 def span(peak: float) -> float:
@@ -46,16 +48,23 @@ def span(peak: float) -> float:
     return 2 * math.sqrt(peak + 3 / 8)
 
 
-def anscombe(y: torch.Tensor, peak: float) -> torch.Tensor:
-    """``2 sqrt(peak y + 3/8) / span(peak)``: noise of std about ``1 / span(peak)``
-    everywhere, on [0, 1] for ``y`` on [0, 1]."""
-    return 2 * torch.sqrt(peak * y.clamp_min(0) + 3 / 8) / span(peak)
+def anscombe(y: torch.Tensor, peak: float, scale: float | None = None) -> torch.Tensor:
+    """``2 sqrt(peak y + 3/8) / scale``: noise of std about ``1 / scale`` everywhere, on
+    [0, 1] for ``y`` on [0, 1] at the default ``scale``, ``span(peak)`` (counts above the
+    peak, which shot noise brings, need a larger one: ``scale_for``)."""
+    return 2 * torch.sqrt(peak * y.clamp_min(0) + 3 / 8) / (scale or span(peak))
 
 
-def inverse_anscombe(a: torch.Tensor, peak: float) -> torch.Tensor:
-    """The exact unbiased inverse of a denoised ``anscombe(y, peak)`` (Makitalo and Foi's
-    closed form), back on ``y``'s scale."""
-    d = (a * span(peak)).clamp_min(FLOOR)
+def scale_for(y: torch.Tensor, peak: float) -> float:
+    """The ``anscombe`` scale that keeps all of ``y`` on [0, 1]: ``span(peak)``, or more
+    where shot noise took counts above the peak (1 photon at white: y reaches 5 or more)."""
+    return max(span(peak), 2 * math.sqrt(peak * max(float(y.max()), 0.0) + 3 / 8))
+
+
+def inverse_anscombe(a: torch.Tensor, peak: float, scale: float | None = None) -> torch.Tensor:
+    """The exact unbiased inverse of a denoised ``anscombe(y, peak, scale)`` (Makitalo and
+    Foi's closed form), back on ``y``'s scale."""
+    d = (a * (scale or span(peak))).clamp_min(FLOOR)
     root = math.sqrt(1.5)
     counts = d ** 2 / 4 + root / (4 * d) - 11 / (8 * d ** 2) + 5 * root / (8 * d ** 3) - 1 / 8
     return counts.clamp_min(0) / peak
@@ -72,9 +81,13 @@ def read_peak(y: torch.Tensor) -> float:
     at 2, 5, 30 and 100 photons, against the peak told: -0.28 dB on average, -1.33 at worst
     (moon at 2; from 5 photons up, -0.83: brick); each alone lost up to 3.8 dB."""
     local = F.avg_pool2d(y.clamp_min(0), 3, 1, 1, count_include_pad=False)
+    # nor next to white where a file clipped y there (nothing above 1, some at 1 exactly:
+    # camera 128 at 5 photons, saved in 8 bits, read 6.9; unclipped counts pass 1 freely)
+    clipped = bool((y <= 1).all() and (y == 1).float().mean() > CLIPPED)
+    unclipped = F.max_pool2d(y, 3, 1, 1) < 1 if clipped else torch.ones_like(y, dtype=torch.bool)
 
     def std(v: torch.Tensor, peak: float) -> float:
-        lit = observed_sigma(v, (local * peak >= LIT).float())[0]
+        lit = observed_sigma(v, ((local * peak >= LIT) & unclipped).float())[0]
         return max(lit if lit is not None else estimate_noise(v), 1e-3)  # (too few lit: all)
 
     root = 2 * torch.sqrt(y.clamp_min(0))

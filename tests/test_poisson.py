@@ -50,14 +50,33 @@ def test_shot_noise_denoised_through_the_transform_beats_it_taken_as_gaussian(ca
     assert both.items[0].stop_reason != both.items[1].stop_reason  # (their peaks)
 
 
+def test_counts_above_the_peak_and_clipped_files_are_taken_as_shot_noise(camera64):
+    # 1 photon at white: y reaches 5 and more, which the [0, 1] check had refused
+    y = counts(camera64, 1)
+    assert float(y.max()) > 4
+    low = solve(y, O.Denoising(), noise="POISSON", truth=camera64, progress=False)
+    assert low.psnrs[0] > psnr(y.clamp(0, 1), camera64) + 8  # (18.3 dB against 6.3)
+    # an 8-bit file clips at white: its peak is read off the rest (read 6.9 for 5 before)
+    clipped = (counts(camera64, 5).clamp(0, 1) * 255).round() / 255
+    assert 3.5 < read_peak(clipped) < 6.5
+
+
 def test_shot_noise_is_refused_where_the_transform_does_not_apply(camera64):
     y = counts(camera64, 20)
-    with pytest.raises(ValueError, match="noise='poisson' is for denoising"):
+    with pytest.raises(ValueError, match="shot noise \\(noise=...\\) is for denoising"):
         solve(y, O.Blur(sigma=1.0), noise="poisson", progress=False)
     with pytest.raises(ValueError, match="shot noise is told by its peak"):
         solve(y, O.Denoising(), noise="poisson", noise_level=0.1, progress=False)
     with pytest.raises(ValueError, match="noise is None .*, 'poisson' or operators.PoissonNoise"):
         solve(y, O.Denoising(), noise="gaussian", progress=False)
+    for wrong, says in [((y, y), "shot noise is read off images y \\(B, C, H, W\\)"),
+                        (y[0, 0], "shot noise is read off images"),
+                        (y - 0.5, "of y's values are negative"),
+                        (255 * y, "y reaches .*, but images are on the \\[0, 1\\] scale")]:
+        with pytest.raises(ValueError, match=says):
+            solve(wrong, O.Denoising(), noise="poisson", progress=False)
+    with pytest.raises(ValueError, match="truth reaches"):
+        solve(y, O.Denoising(), noise="poisson", truth=255 * camera64, progress=False)
 
 
 def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
@@ -71,6 +90,16 @@ def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
     noisy = write_image(tmp_path / "noisy.png", counts(camera64, 20).clamp(0, 1))
     assert main(["--op", "denoise", "--shot-noise", "20", str(noisy), "-o", str(tmp_path / "b.png")]) == 0
     assert "shot noise, peak 20" in capsys.readouterr().out
+    # told gaussian (--noise-level), or --shot-noise none: a Poisson simulation restored as such
+    for flags in (["--noise-level", "0.1"], ["--shot-noise", "none"]):
+        assert main(["--op", "denoise", "--simulate", "--noise", "poisson:20", *flags, str(image),
+                     "-o", str(tmp_path / f"g{len(flags[1])}.png")]) == 0
+        assert "shot noise" not in capsys.readouterr().out
+    # a JPEG's peak, read, is too high: said
+    write_image(tmp_path / "noisy.jpg", counts(camera64, 20).clamp(0, 1))
+    assert main(["--op", "denoise", "--shot-noise", "auto", str(tmp_path / "noisy.jpg"),
+                 "-o", str(tmp_path / "j.png")]) == 0
+    assert "is a JPEG, whose compression took part of its noise away" in capsys.readouterr().err
     for flags, says in [(["--op", "deblur", "--shot-noise", "auto"], "--shot-noise is for --op denoise"),
                         (["--op", "denoise", "--shot-noise", "0"], "a positive number"),
                         (["--op", "denoise", "--shot-noise", "auto", "--noise-level", "0.1"],

@@ -51,9 +51,9 @@ KINDS = {
 def load_stack_case(name: str):
     """``(truth (1, C, 128, 128), y (a tuple, one tensor per part), op (an O.Stack), the
     noise std of each part)``, the noise seeded."""
-    kind, image = name.split("_")
     if name not in STACK_CASES:
         raise ValueError(f"unknown case '{name}'; choose one of {', '.join(STACK_CASES)}.")
+    kind, image = name.split("_")
     x = sample_image(image, SIZE)
     _, make, noise = KINDS[kind]
     op = make(tuple(x.shape[1:]))
@@ -63,8 +63,8 @@ def load_stack_case(name: str):
 
 
 def run(quick: bool = False, cases=STACK_CASES, verbose: bool = True) -> list[dict]:
-    """One row per case and method (``quick``: two cases, the deep image prior cut to 20
-    iterations)."""
+    """One row per case and method (``quick``: every third case, the deep image prior cut
+    to 20 iterations)."""
     from ..api import auto_prior, solve
     from . import uninterrupted
 

@@ -288,9 +288,6 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
     """
     if given is not None:
         return given
-    if isinstance(op, O.Stack) and isinstance(y, tuple) and len(y) == len(op.ops):
-        levels = stack_levels(op, y)  # (the lowest: what plug-and-play whitens the rest to)
-        return min(levels) if any(levels) else None
     if not (isinstance(y, torch.Tensor) and y.ndim == 4 and min(y.shape[-2:]) >= 16):
         return None
     if isinstance(op, O.ItemOf):  # one item of a user's operator: what that one says
