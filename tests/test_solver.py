@@ -820,7 +820,7 @@ def test_a_prior_of_ones_own_is_written_the_obvious_way(tmp_path, monkeypatch, c
 def test_two_motion_blurs_of_one_scene_restore_better_than_either(camera64):
     # plug-and-play takes a stack's measurements end to end (operators.FlatStack); it had
     # refused them, and auto gave them to the deep image prior: camera 128, noise 0.02, two
-    # motion blurs, 21.6 dB in 44 s, against 28.7 in 1.8 s now
+    # motion blurs, 28.24 dB in 106 s, against 33.48 in 1.8 s now (BENCHMARKS.md)
     A = O.Stack(O.Blur(motion=(9, 0)), O.Blur(motion=(9, 90)))
     g = torch.Generator().manual_seed(0)
     y = tuple(part + 0.02 * torch.randn(part.shape, generator=g) for part in A(camera64))
