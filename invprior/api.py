@@ -24,7 +24,8 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, noisy_where_observed
-from .operator_checks import acts_linearly, check_scale, treats_items_apart, users_operator
+from .operator_checks import (_too_bright, acts_linearly, check_scale, treats_items_apart,
+                              users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.base import stack_levels, visible_noise
@@ -370,13 +371,11 @@ def _burst(y, op, prior, noise_level, truth, progress, options) -> Result:
     levels = stack_levels(op, tuple(p.detach().float() for p in y), noise_level)
     weights = [1 / max(level, QUIET_PART) ** 2 for level in levels]
     mean = sum(w * p.detach().float() for w, p in zip(weights, y)) / sum(weights)
-    left = sum(weights) ** -0.5 if any(levels) else (noise_level if noise_level is not None else None)
+    left = sum(weights) ** -0.5 if any(levels) else noise_level
     result = solve(mean, op.ops[0], prior, noise_level=left, truth=truth, progress=progress,
                    **options)
-    for one in result.items if len(result.items) > 1 else [result]:
-        one.stop_reason += f" (the mean of {len(y)} copies, each weighed by its noise)"
-    if len(result.items) > 1:
-        result.stop_reason = result.items[0].stop_reason
+    for r in {id(r): r for r in [result, *result.items]}.values():  # (as _in_colour)
+        r.stop_reason += f" (the mean of {len(y)} copies, each weighed by its noise)"
     return result
 
 
@@ -407,8 +406,7 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
     # counts above the peak are shot noise's own (1 photon at white: y reaches 5 or more),
     # not another scale; 0-255 values and signed ones are
     if float(y.max()) > FLOAT_TOP:
-        raise ValueError(f"y reaches {float(y.max()):g}, but images are on the [0, 1] scale "
-                         f"(divide 0-255 values by 255, 16-bit ones by 65535).")
+        raise ValueError(_too_bright(float(y.max()), float(y.min())))
     if float((y < 0).float().mean()) > SIGNED:
         raise ValueError(f"shot noise counts photons, values from 0 up, but "
                          f"{float((y < 0).float().mean()):.0%} of y's values are negative (an "
