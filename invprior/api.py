@@ -23,7 +23,8 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import NoisyObservedWarning, noisy_where_observed
+from .noise_level import (SHOT_QUANTILE, NoisyObservedWarning, brightness, shot_fits,
+                          noisy_where_observed)
 from .operator_checks import (_too_bright, acts_linearly, check_scale, treats_items_apart,
                               users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
@@ -166,10 +167,11 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
             what the file's quantization hides from the estimate, as the CLI does (a blurred
             photo at quality 85: 22.62 dB without, 26.82 with; BENCHMARKS.md, jpeg).
         noise: ``None`` (default: gaussian, of ``noise_level``), or shot noise for
-            denoising: ``"poisson"`` (its peak read off each observation) or
-            ``operators.PoissonNoise(peak)``; restored through Anscombe's transform
-            (``invprior.poisson``; BENCHMARKS.md, "Shot noise"). ``psnrs`` then holds the
-            returned image's alone (the iterations run on the transformed image).
+            denoising and deblurring: ``"poisson"`` (its peak read off each observation)
+            or ``operators.PoissonNoise(peak)``; denoised through Anscombe's transform
+            (``invprior.poisson``; ``psnrs`` then holds the returned image's alone: the
+            iterations run on the transformed image), deblurred as gaussian noise of its
+            std where y is bright (BENCHMARKS.md, "Shot noise").
         truth: clean images, only to trace PSNR (never used to restore).
         progress: show progress bars.
         **options: the prior's settings; a setting it does not take is an error. The common
@@ -381,8 +383,11 @@ def _burst(y, op, prior, noise_level, truth, progress, options) -> Result:
 
 def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> Result:
     """``solve`` for ``y`` with shot noise (``noise``: ``"poisson"`` or an
-    ``O.PoissonNoise``): Anscombe's transform of each observation, restored as gaussian
-    noise of the level it gives, then the transform's unbiased inverse (``invprior.poisson``)."""
+    ``O.PoissonNoise``). Denoising: Anscombe's transform of each observation, restored as
+    gaussian noise of the level it gives, then the transform's unbiased inverse
+    (``invprior.poisson``). Deblurring (the transform does not pass through a blur):
+    gaussian noise of the shot noise's std at y's ``SHOT_QUANTILE`` brightness, as
+    ``priors.base.visible_noise`` reads it where the peak is not told."""
     from operators.noise import SIGNED
 
     from .checks import _check_truth
@@ -392,10 +397,11 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
     if not (isinstance(noise, O.PoissonNoise) or named):
         raise ValueError(f"noise is None (gaussian, of noise_level), 'poisson' or "
                          f"operators.PoissonNoise(peak), got {noise!r}.")
-    if not getattr(O.as_operator(op), "is_identity", False):
-        raise ValueError("shot noise (noise=...) is for denoising (operators.Denoising): "
-                         "Anscombe's transform, which makes it gaussian, does not pass through "
-                         "a blur or a mask; give noise_level (the noise's mean std) instead.")
+    denoising = getattr(O.as_operator(op), "is_identity", False)
+    if not (denoising or getattr(O.as_operator(op), "noise_visible", False) is True):
+        raise ValueError("shot noise (noise=...) is for denoising and deblurring "
+                         "(operators.Denoising, operators.Blur); for another operator give "
+                         "noise_level: the noise's std where the image is bright.")
     if noise_level is not None:
         raise ValueError("noise_level is the std of gaussian noise; shot noise is told by its "
                          "peak: noise=operators.PoissonNoise(peak), or 'poisson' to read it.")
@@ -416,7 +422,19 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
         check_truth_count(truth, len(y))
         truth = truth.detach().float()
     peaks = ([noise.peak] * len(y) if isinstance(noise, O.PoissonNoise)
-             else [read_peak(y[b : b + 1]) for b in range(len(y))])
+             else [read_peak(y[b : b + 1]) if denoising else
+                   _blurred_peak(y[b : b + 1], f"y[{b}]" if len(y) > 1 else "y")
+                   for b in range(len(y))])
+    if not denoising:  # a blur: gaussian noise of the level where y is bright
+        levels = [math.sqrt(max(brightness(y[b], SHOT_QUANTILE), 0.0) / peak)
+                  for b, peak in enumerate(peaks)]
+        result = solve(y, op, prior, noise_level=levels[0] if len(y) == 1 else levels,
+                       truth=truth, progress=progress, **options)
+        for one, peak in zip(result.items, peaks):
+            one.stop_reason += (f" (shot noise, peak {peak:.3g}: its std at y's "
+                                f"{SHOT_QUANTILE:.0%} brightness)")
+        result.stop_reason = result.items[0].stop_reason
+        return result
     scales = [scale_for(y[b : b + 1], peak) for b, peak in enumerate(peaks)]
     stretched = torch.cat([anscombe(y[b : b + 1], peak, scale)
                            for b, (peak, scale) in enumerate(zip(peaks, scales))])
@@ -432,6 +450,19 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
         result.stop_reason, result.noise_level = result.items[0].stop_reason, None
         result.psnrs = result.items[0].psnrs
     return result
+
+
+def _blurred_peak(y: torch.Tensor, name: str = "y") -> float:
+    """The peak of shot noise in a blurred ``y`` ``(1, C, H, W)``: ``1 / gain`` of its noise
+    function (``noise_level.shot_fits``: camera and astronaut blurred, 30 to 1000 photons,
+    within 10% up to 100); ``ValueError`` where its noise does not grow with the brightness
+    as shot noise's does."""
+    fit = shot_fits(y)[0]
+    if fit is None:
+        raise ValueError(f"{name}'s noise does not grow with its brightness, as shot noise's "
+                         f"does; leave noise= out (gaussian noise), or tell the peak: "
+                         f"noise=operators.PoissonNoise(peak).")
+    return 1 / fit[0]
 
 
 def _in_colour(gray: Result) -> Result:

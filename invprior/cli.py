@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
     s.add_argument("--noise-level", type=float, default=None, help="noise std in IMAGE if known, on the [0, 1] scale: 25/255 = 0.098; for cs, in the measurements (default: estimated from IMAGE; for a JPEG with the error its quantization adds, which the estimate cannot see; cs: taken as noise-free)")
-    s.add_argument("--shot-noise", default=None, metavar="PEAK", help="denoise: IMAGE's noise is shot noise (photon counts: low light, fluorescence, X-ray), PEAK photons at white (at the file's top value: 255 for 8 bits, 65535 for 16), or auto to read it off IMAGE, or none; restored through Anscombe's transform (default: none, gaussian noise; auto with --simulate --noise poisson:N)")
+    s.add_argument("--shot-noise", default=None, metavar="PEAK", help="denoise, deblur: IMAGE's noise is shot noise (photon counts: low light, fluorescence, X-ray), PEAK photons at white (at the file's top value: 255 for 8 bits, 65535 for 16), or auto to read it off IMAGE, or none; denoised through Anscombe's transform, deblurred as gaussian noise of its std where IMAGE is bright, which deblur reads by itself too (default: none, gaussian noise; auto with --op denoise --simulate --noise poisson:N)")
     s.add_argument("--ensemble", type=int, default=1, help="dip/decoder: return the mean of this many runs from seeds SEED, SEED+1, ... (what dip paints into a large hole depends on its seed; on a CPU N times the time, on CUDA one stack)")
     s.add_argument("--self-ensemble", type=int, default=1, help="denoise with the denoiser prior: the mean of the image denoised in N (1-8) of the square's rotations and flips, N times the time (Set12 at sigma 25: 30.52 dB at 1, 30.60 at 8)")
     s.add_argument("--init", default="auto", choices=("auto", "warm", "guide", "none"), help="start from a classical estimate")
@@ -641,10 +641,10 @@ def shot_noise(args):
         return "poisson" if simulated else None
     if args.shot_noise.strip().lower() == "none":  # (a Poisson simulation restored as gaussian)
         return None
-    if args.op != "denoise":
-        raise UsageError(f"--shot-noise is for --op denoise, not --op {args.op} (Anscombe's "
-                         f"transform does not pass through a blur or a mask); give "
-                         f"--noise-level instead.")
+    if args.op not in ("denoise", "deblur"):
+        raise UsageError(f"--shot-noise is for --op denoise and deblur, not --op {args.op}; "
+                         f"give --noise-level instead: the noise's std where the image is "
+                         f"bright.")
     if args.noise_level is not None:
         raise UsageError("--noise-level is the std of gaussian noise; shot noise is told by "
                          "--shot-noise PEAK alone.")

@@ -30,6 +30,10 @@ imageio (Pillow), the one-pass denoiser at the level read, mean level and PSNR:
 (the luminance is the opponent transform's, ``invprior.colour``: orthonormal, so white noise
 of std sigma per channel has std sigma there too).
 
+Shot noise (photon counts) grows with the brightness. ``noise_function`` fits the finest
+band's variance as a line in the brightness; ``shot_sigma`` gives a blur's y the level
+where it is bright, which its deblurring needs (``priors.base.visible_noise``).
+
 A downsampled image (the observation of super-resolution) is dense with detail up to its
 finest band, and reads as noisy there: clean bicubic x4 images of Set5, Set12 and Kodak24
 read up to 17.5/255. ``top_band_sigma`` reads only the top of the spectrum, which the
@@ -171,6 +175,100 @@ def top_band_sigma(y: torch.Tensor) -> list[float]:
     b, c, h, w = y.shape
     z = _separable(y.detach().reshape(b * c, h, w).double(), _FOURTH, step=1)
     return [float(v) for v in _mad(z).view(b, c).mean(1)]
+
+
+# y's noise is read as growing with the brightness (shot noise: photon counts) where the
+# part of its variance that grows is at least this share at y's median brightness: clipped
+# 8-bit gaussian noise of 25/255 reads 0.2-0.3 (a clipped end is quieter), shot noise
+# 0.75-1 (camera, astronaut, coffee blurred, 10 to 1000 photons)
+SHOT_SHARE = 0.5
+# brightness bins of the noise level function, and the most band coefficients it sorts
+LEVEL_BINS = 8
+LEVEL_SAMPLES = 1 << 20
+# the brightness (a quantile of y) whose noise a blur's y is said to have, when it grows
+# with the brightness (``shot_sigma``)
+SHOT_QUANTILE = 0.75
+
+
+def noise_function(y: torch.Tensor) -> list[tuple[float, float]]:
+    """The noise's variance as a function of the brightness, ``gain * b + floor``, fitted
+    for each image of ``(B, C, H, W)`` (its channels together): the finest diagonal db2
+    band in ``LEVEL_BINS`` bins of the brightness under each coefficient, each bin's
+    variance by MAD, a least-squares line through them. Shot noise at a peak of ``p``
+    photons reads ``gain`` near ``1 / p`` and ``floor`` near 0 (camera, astronaut, coffee
+    blurred, peaks 10 to 1000: within 10% up to 100), white noise of std ``s`` near ``(0,
+    s ** 2)``.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.linspace(0.2, 1, 128).expand(1, 1, 128, 128)
+        >>> gain, floor = noise_function(torch.poisson(100 * x, generator=g) / 100)[0]
+        >>> round(1 / gain), abs(floor) < 1e-4
+        (101, True)
+    """
+    if y.ndim != 4 or min(y.shape[-2:]) < 8:
+        raise ValueError(f"expected (B, C, H, W) images of at least 8x8, got shape {tuple(y.shape)}.")
+    b, c, h, w = y.shape
+    planes = y.detach().reshape(b * c, h, w).double()
+    band = _finest_band(planes)
+    # the brightness under each coefficient: the mean of the 4x4 pixels its filter spans
+    bright = _separable(planes, (0.25,) * 4, step=2)
+    fits = []
+    for coefficients, brightness in zip(band.reshape(b, -1), bright.reshape(b, -1)):
+        step = max(1, len(brightness) // LEVEL_SAMPLES)  # (a 12-megapixel photo: a sample)
+        coefficients, brightness = coefficients[::step], brightness[::step]
+        bins = brightness.argsort().chunk(LEVEL_BINS)
+        means = torch.stack([brightness[k].mean() for k in bins])
+        variances = torch.stack([(coefficients[k].abs().median() / 0.6745) ** 2 for k in bins])
+        design = torch.stack([means, torch.ones_like(means)], 1)
+        gain, floor = torch.linalg.lstsq(design, variances[:, None]).solution[:, 0]
+        fits.append((float(gain), float(floor)))
+    return fits
+
+
+def shot_fits(y: torch.Tensor) -> list[tuple[float, float] | None]:
+    """``noise_function``'s ``(gain, floor)`` for each image of ``(B, C, H, W)`` whose noise
+    grows with the brightness as shot noise's does (at least ``SHOT_SHARE`` of its variance
+    at the median brightness), else None.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.linspace(0.2, 1, 128).expand(1, 1, 128, 128)
+        >>> shot_fits(x + 0.1 * torch.randn(1, 1, 128, 128, generator=g))  # white noise
+        [None]
+    """
+    fits = []
+    for image, (gain, floor) in zip(y, noise_function(y)):
+        growing = gain * max(brightness(image, 0.5), 0.0)
+        shot = growing > 0 and growing >= SHOT_SHARE * (growing + max(floor, 0.0))
+        fits.append((gain, floor) if shot else None)
+    return fits
+
+
+def shot_sigma(y: torch.Tensor) -> float | None:
+    """The noise std of a batch ``(B, C, H, W)`` at its ``SHOT_QUANTILE`` brightness where
+    its noise grows with the brightness (``shot_fits``), else None: what a deblurring is
+    told, since noise that the denoiser is told is weaker than it is comes back amplified by
+    each data step (see ``priors.base.visible_noise``). The mean over the batch of those
+    that read so.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x = torch.linspace(0.2, 1, 128).expand(1, 1, 128, 128)
+        >>> round(255 * shot_sigma(torch.poisson(100 * x, generator=g) / 100))  # sqrt(0.8 / 100)
+        23
+    """
+    levels = [max(fit[0] * brightness(image, SHOT_QUANTILE) + fit[1], 0.0) ** 0.5
+              for image, fit in zip(y, shot_fits(y)) if fit is not None]
+    return sum(levels) / len(levels) if levels else None
+
+
+def brightness(image: torch.Tensor, q: float) -> float:
+    """The ``q`` quantile of the values of ``image`` (any shape), read off at most
+    ``LEVEL_SAMPLES`` of them (``torch.quantile`` refuses 16M values or more)."""
+    flat = image.detach().flatten().double()
+    flat = flat[:: max(1, len(flat) // LEVEL_SAMPLES)].sort().values
+    return float(flat[int(q * (len(flat) - 1))])
 
 
 def estimate_noise(y: torch.Tensor) -> float:

@@ -63,8 +63,11 @@ def test_counts_above_the_peak_and_clipped_files_are_taken_as_shot_noise(camera6
 
 def test_shot_noise_is_refused_where_the_transform_does_not_apply(camera64):
     y = counts(camera64, 20)
-    with pytest.raises(ValueError, match="shot noise \\(noise=...\\) is for denoising"):
-        solve(y, O.Blur(sigma=1.0), noise="poisson", progress=False)
+    with pytest.raises(ValueError, match="shot noise \\(noise=...\\) is for denoising and deblurring"):
+        solve(y, O.Inpainting(shape=(1, 64, 64), missing=0.3), noise="poisson", progress=False)
+    white = O.Blur(sigma=1.0)(camera64) + 0.05 * torch.randn(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="y's noise does not grow with its brightness"):
+        solve(white, O.Blur(sigma=1.0), noise="poisson", progress=False)
     with pytest.raises(ValueError, match="shot noise is told by its peak"):
         solve(y, O.Denoising(), noise="poisson", noise_level=0.1, progress=False)
     with pytest.raises(ValueError, match="noise is None .*, 'poisson' or operators.PoissonNoise"):
@@ -90,6 +93,9 @@ def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
     noisy = write_image(tmp_path / "noisy.png", counts(camera64, 20).clamp(0, 1))
     assert main(["--op", "denoise", "--shot-noise", "20", str(noisy), "-o", str(tmp_path / "b.png")]) == 0
     assert "shot noise, peak 20" in capsys.readouterr().out
+    assert main(["--op", "deblur", "--simulate", "--noise", "poisson:100", "--sigma", "1.6",
+                 "--shot-noise", "100", str(image), "-o", str(tmp_path / "d.png")]) == 0
+    assert "shot noise, peak 100: its std at y's 75% brightness" in capsys.readouterr().out
     # told gaussian (--noise-level), or --shot-noise none: a Poisson simulation restored as such
     for flags in (["--noise-level", "0.1"], ["--shot-noise", "none"]):
         assert main(["--op", "denoise", "--simulate", "--noise", "poisson:20", *flags, str(image),
@@ -100,10 +106,43 @@ def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
     assert main(["--op", "denoise", "--shot-noise", "auto", str(tmp_path / "noisy.jpg"),
                  "-o", str(tmp_path / "j.png")]) == 0
     assert "is a JPEG, whose compression took part of its noise away" in capsys.readouterr().err
-    for flags, says in [(["--op", "deblur", "--shot-noise", "auto"], "--shot-noise is for --op denoise"),
+    for flags, says in [(["--op", "inpaint", "--shot-noise", "auto"],
+                         "--shot-noise is for --op denoise and deblur"),
                         (["--op", "denoise", "--shot-noise", "0"], "a positive number"),
                         (["--op", "denoise", "--shot-noise", "auto", "--noise-level", "0.1"],
                          "shot noise is told by --shot-noise PEAK alone")]:
         assert main([*flags, str(noisy), "-o", str(tmp_path / "c.png")]) == 2
         assert says in capsys.readouterr().err
     assert not (tmp_path / "c.png").exists()
+
+
+def test_a_blurred_photo_whose_noise_grows_with_the_brightness_is_deblurred(camera64):
+    # shot noise read at its median level had left the bright parts' noise in, and each
+    # data step amplified it: camera 64, motion blur, 100 photons: 16.93 dB, below y's 18.94
+    A = O.Blur(motion=(11, 30))
+    y = counts(A(camera64).clamp_min(0), 100)
+    result = solve(y, A, progress=False)
+    assert psnr(result.image, camera64) > psnr(y.clamp(0, 1), camera64) + 5  # (25.55)
+    assert "noise 22.0/255 estimated" in result.stop_reason  # (the median reads 15.6)
+    # the peak told, or read (noise="poisson"): the noise at y's brightness there
+    for noise, says in ((O.PoissonNoise(100), "shot noise, peak 100:"), ("poisson", "shot noise, peak 9")):
+        told = solve(y, A, noise=noise, progress=False)
+        assert says in told.stop_reason and abs(psnr(told.image, camera64) - psnr(result.image, camera64)) < 0.5
+
+
+def test_the_brightness_reading_leaves_white_noise_alone(camera64):
+    from invprior.noise_level import estimate_noise, noise_function, shot_sigma
+    from invprior.priors.base import visible_noise
+
+    A = O.Blur(sigma=1.6)
+    g = torch.Generator().manual_seed(0)
+    for level in (2 / 255, 10 / 255, 25 / 255):  # clipped and rounded as a PNG holds it
+        y = ((A(camera64) + level * torch.randn(camera64.shape, generator=g)).clamp(0, 1)
+             * 255).round() / 255
+        assert shot_sigma(y) is None and visible_noise(A, y) == estimate_noise(y)
+    # shot noise: its peak read off the blurred photo, its level where it is bright
+    y = counts(A(camera64), 300)
+    gain, floor = noise_function(y)[0]
+    assert 240 < 1 / gain < 370 and shot_sigma(y) > 1.2 * estimate_noise(y)
+    # denoising reads the median level as before (its one pass is not amplified)
+    assert visible_noise(O.Denoising(), y) == estimate_noise(y)

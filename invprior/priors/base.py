@@ -39,7 +39,7 @@ from operators.base import TOP_BAND
 from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
 from ..console import stopped_by
 from ..metrics import psnr
-from ..noise_level import estimate_noise, observed_sigma, top_band_sigma
+from ..noise_level import estimate_noise, observed_sigma, shot_sigma, top_band_sigma
 from ..operator_checks import check_forward, users_operator
 from ..result import Result
 
@@ -309,7 +309,16 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         small = y.shape[-2] * y.shape[-1] < SMALL_TOP_BAND
         return None if small and level < TOP_BAND_WHITE * estimate_noise(y) else level
     if visible:
-        return estimate_noise(y)
+        level = estimate_noise(y)
+        if getattr(op, "is_identity", False):
+            return level
+        # A blur's y whose noise grows with the brightness (shot noise: a dim photo, a
+        # micrograph) is read where it is bright (noise_level.shot_sigma): the median
+        # reading left the bright parts' noise in, and each data step amplified it until
+        # the splitting fell apart (camera 256, motion blur, 100 photons at white: 15.0 dB;
+        # 26.9 so; BENCHMARKS.md, "Shot noise")
+        shot = shot_sigma(y)
+        return level if shot is None else max(level, shot)
     if users_operator(op) and not _says_noise_visible(op):
         # a user's own operator (a callable or a class): y is read as an image where it
         # looks like one (a noisy motion blur of one's own class, read as noise-free: 11.4 dB
