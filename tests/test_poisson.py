@@ -140,6 +140,11 @@ def test_the_brightness_reading_leaves_white_noise_alone(camera64):
         y = ((A(camera64) + level * torch.randn(camera64.shape, generator=g)).clamp(0, 1)
              * 255).round() / 255
         assert shot_sigma(y) is None and visible_noise(A, y) == estimate_noise(y)
+    # a clean photo's texture and rounding, which grow with its brightness too
+    from invprior.bench.cases import sample_image
+
+    coins = O.Blur(motion=(11, 30))(sample_image("coins", 128))
+    assert shot_sigma((coins.clamp(0, 1) * 255).round() / 255) is None
     # shot noise: its peak read off the blurred photo, its level where it is bright
     y = counts(A(camera64), 300)
     gain, floor = noise_function(y)[0]
