@@ -124,6 +124,10 @@ def test_a_blurred_photo_whose_noise_grows_with_the_brightness_is_deblurred(came
     result = solve(y, A, progress=False)
     assert psnr(result.image, camera64) > psnr(y.clamp(0, 1), camera64) + 5  # (25.55)
     assert "noise 22.0/255 estimated" in result.stop_reason  # (the median reads 15.6)
+    # a blur of one's own, as a callable, is read so too
+    own = solve(y, lambda v: A(v), progress=False)
+    assert "noise 22.0/255 estimated" in own.stop_reason
+    assert abs(psnr(own.image, camera64) - psnr(result.image, camera64)) < 0.1
     # the peak told, or read (noise="poisson"): the noise at y's brightness there
     for noise, says in ((O.PoissonNoise(100), "shot noise, peak 100:"), ("poisson", "shot noise, peak 9")):
         told = solve(y, A, noise=noise, progress=False)
