@@ -698,7 +698,8 @@ def jpeg_shot_note(args, path) -> str | None:
     gaussian denoising)."""
     from .io import jpeg_noise
 
-    if shot_noise(args) != "poisson" or args.simulate or jpeg_noise(path) is None:
+    if (shot_noise(args) != "poisson" or args.simulate or args.op != "denoise"
+            or jpeg_noise(path) is None):  # (a deblurring uses no peak read: api._shot_deblurred)
         return None
     return (f"note: {path} is a JPEG, whose compression took part of its noise away: the "
             f"peak read off it is too high, and it is restored too lightly; --shot-noise PEAK "

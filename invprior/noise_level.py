@@ -182,6 +182,8 @@ def top_band_sigma(y: torch.Tensor) -> list[float]:
 # 8-bit gaussian noise of 25/255 reads 0.2-0.3 (a clipped end is quieter), shot noise
 # 0.75-1 (camera, astronaut, coffee blurred, 10 to 1000 photons)
 SHOT_SHARE = 0.5
+# the share of a plane at its top value from which the top is taken as clipped
+CLIPPED_SHARE = 1e-3
 # brightness bins of the noise level function, and the most band coefficients it sorts
 LEVEL_BINS = 8
 LEVEL_SAMPLES = 1 << 20
@@ -213,12 +215,26 @@ def noise_function(y: torch.Tensor) -> list[tuple[float, float]]:
     if y.ndim != 4 or min(y.shape[-2:]) < 8:
         raise ValueError(f"expected (B, C, H, W) images of at least 8x8, got shape {tuple(y.shape)}.")
     b, c, h, w = y.shape
-    planes = y.detach().reshape(b * c, h, w).double()
+    y = y.detach().double()
+    # RGB: its luminance (orthonormal: white noise keeps its std, and independent noise's
+    # variance there is the channels' mean), against the channels' mean brightness. A JPEG
+    # keeps the colour at half resolution, whose noise it hides from the finest band: the
+    # three channels had read astronaut at 100 photons as 321 (motion-blurred: 13.6 dB)
+    planes = (to_opponent(y)[:, :1] if c == 3 else y).reshape(-1, h, w)
     band = _finest_band(planes)
     # the brightness under each coefficient: the mean of the 4x4 pixels its filter spans
-    bright = _separable(planes, (0.25,) * 4, step=2)
+    bright = _separable(planes / (3 ** 0.5 if c == 3 else 1.0), (0.25,) * 4, step=2)
+    # nor where a pixel it spans is clipped at its channel's top, which holds no noise (a
+    # photo 20% saturated read a flat line, and 34% none: 13.05 dB, below y's 19.54)
+    top = y >= y.amax((-2, -1), keepdim=True)
+    top = top & (top.double().mean((-2, -1), keepdim=True) > CLIPPED_SHARE)
+    top = (top.any(1) if c == 3 else top.reshape(-1, h, w)).double()
+    free = _separable(top, (1.0,) * 4, step=2) == 0
     fits = []
-    for coefficients, brightness in zip(band.reshape(b, -1), bright.reshape(b, -1)):
+    for coefficients, brightness, kept in zip(band.reshape(b, -1), bright.reshape(b, -1),
+                                              free.reshape(b, -1)):
+        if int(kept.sum()) >= 16 * LEVEL_BINS:
+            coefficients, brightness = coefficients[kept], brightness[kept]
         step = max(1, len(brightness) // LEVEL_SAMPLES)  # (a 12-megapixel photo: a sample)
         coefficients, brightness = coefficients[::step], brightness[::step]
         bins = brightness.argsort().chunk(LEVEL_BINS)
