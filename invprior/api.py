@@ -23,7 +23,7 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import (SHOT_QUANTILE, NoisyObservedWarning, brightness, shot_fits,
+from .noise_level import (NoisyObservedWarning, bright, shot_fits,
                           noisy_where_observed)
 from .operator_checks import (_too_bright, acts_linearly, check_scale, treats_items_apart,
                               users_operator)
@@ -386,7 +386,7 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
     ``O.PoissonNoise``). Denoising: Anscombe's transform of each observation, restored as
     gaussian noise of the level it gives, then the transform's unbiased inverse
     (``invprior.poisson``). Deblurring (the transform does not pass through a blur):
-    gaussian noise of the shot noise's std at y's ``SHOT_QUANTILE`` brightness, as
+    gaussian noise of the shot noise's std where y is bright (``noise_level.bright``), as
     ``priors.base.visible_noise`` reads it where the peak is not told."""
     from operators.noise import SIGNED
 
@@ -446,7 +446,7 @@ def _shot_deblurred(y, op, prior, noise, truth, progress, options) -> Result:
     """``_shot_noise`` for a blur, which Anscombe's transform does not pass through: gaussian
     noise of the level ``visible_noise`` reads (where y is bright, where its noise grows with
     the brightness: ``noise_level.shot_sigma``), and with the peak told, at least that
-    peak's std at y's ``SHOT_QUANTILE`` brightness (not that alone: read noise adds to it,
+    peak's std where y is ``noise_level.bright`` (not that alone: read noise adds to it,
     and camera at 100 photons with 10 of read noise, motion-blurred, fell to 12.41 dB,
     25.01 read). The peak read (``noise_level.shot_fits``) is said, not used: a read peak
     too high had made the level too low (moon 256 at 1000 photons, read 1918: 24.27 dB,
@@ -458,7 +458,7 @@ def _shot_deblurred(y, op, prior, noise, truth, progress, options) -> Result:
         item = y[b : b + 1]
         level = visible_noise(op_, item) or 0.0
         if isinstance(noise, O.PoissonNoise):
-            told = math.sqrt(max(brightness(item, SHOT_QUANTILE), 0.0) / noise.peak)
+            told = math.sqrt(max(bright(item), 0.0) / noise.peak)
             level, said = max(level, told), f"shot noise, peak {noise.peak:.3g} told"
         else:
             fit = shot_fits(item)[0] if min(item.shape[-2:]) >= 16 else None
