@@ -23,8 +23,7 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import (NoisyObservedWarning, bright, shot_fits,
-                          noisy_where_observed)
+from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, shot_fits
 from .operator_checks import (_too_bright, acts_linearly, check_scale, treats_items_apart,
                               users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for

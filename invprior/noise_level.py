@@ -198,7 +198,8 @@ SHOT_MIN = 2 / 255
 
 def noise_function(y: torch.Tensor) -> list[tuple[float, float]]:
     """The noise's variance as a function of the brightness, ``gain * b + floor``, fitted
-    for each image of ``(B, C, H, W)`` (its channels together): the finest diagonal db2
+    for each image of ``(B, C, H, W)`` (its channels together, an RGB one's luminance
+    against its channels' mean): the finest diagonal db2
     band in ``LEVEL_BINS`` bins of the brightness under each coefficient, each bin's
     variance by MAD, a least-squares line through them. Shot noise at a peak of ``p``
     photons reads ``gain`` near ``1 / p`` and ``floor`` near 0 (camera, astronaut, coffee
@@ -223,7 +224,7 @@ def noise_function(y: torch.Tensor) -> list[tuple[float, float]]:
     planes = (to_opponent(y)[:, :1] if c == 3 else y).reshape(-1, h, w)
     band = _finest_band(planes)
     # the brightness under each coefficient: the mean of the 4x4 pixels its filter spans
-    bright = _separable(planes / (3 ** 0.5 if c == 3 else 1.0), (0.25,) * 4, step=2)
+    lights = _separable(planes / (3 ** 0.5 if c == 3 else 1.0), (0.25,) * 4, step=2)
     # nor where a pixel it spans is clipped at its channel's top, which holds no noise (a
     # photo 20% saturated read a flat line, and 34% none: 13.05 dB, below y's 19.54)
     top = y >= y.amax((-2, -1), keepdim=True)
@@ -231,14 +232,14 @@ def noise_function(y: torch.Tensor) -> list[tuple[float, float]]:
     top = (top.any(1) if c == 3 else top.reshape(-1, h, w)).double()
     free = _separable(top, (1.0,) * 4, step=2) == 0
     fits = []
-    for coefficients, brightness, kept in zip(band.reshape(b, -1), bright.reshape(b, -1),
-                                              free.reshape(b, -1)):
+    for coefficients, light, kept in zip(band.reshape(b, -1), lights.reshape(b, -1),
+                                         free.reshape(b, -1)):
         if int(kept.sum()) >= 16 * LEVEL_BINS:
-            coefficients, brightness = coefficients[kept], brightness[kept]
-        step = max(1, len(brightness) // LEVEL_SAMPLES)  # (a 12-megapixel photo: a sample)
-        coefficients, brightness = coefficients[::step], brightness[::step]
-        bins = brightness.argsort().chunk(LEVEL_BINS)
-        means = torch.stack([brightness[k].mean() for k in bins])
+            coefficients, light = coefficients[kept], light[kept]
+        step = max(1, len(light) // LEVEL_SAMPLES)  # (a 12-megapixel photo: a sample)
+        coefficients, light = coefficients[::step], light[::step]
+        bins = light.argsort().chunk(LEVEL_BINS)
+        means = torch.stack([light[k].mean() for k in bins])
         variances = torch.stack([(coefficients[k].abs().median() / 0.6745) ** 2 for k in bins])
         design = torch.stack([means, torch.ones_like(means)], 1)
         gain, floor = torch.linalg.lstsq(design, variances[:, None]).solution[:, 0]
@@ -266,12 +267,10 @@ def shot_fits(y: torch.Tensor) -> list[tuple[float, float] | None]:
 
 
 def shot_sigma(y: torch.Tensor) -> float | None:
-    """The noise std of a batch ``(B, C, H, W)`` where it is ``bright`` where
-    its noise grows with the brightness (``shot_fits``) and is at least ``SHOT_MIN`` there,
-    else None: what a deblurring is
-    told, since noise that the denoiser is told is weaker than it is comes back amplified by
-    each data step (see ``priors.base.visible_noise``). The mean over the batch of those
-    that read so.
+    """The noise std of a batch ``(B, C, H, W)`` where it is ``bright``, for images whose
+    noise grows with the brightness (``shot_fits``; their mean), where that is at least
+    ``SHOT_MIN``; else None. What a deblurring is told: noise that the denoiser is told is
+    weaker than it is comes back amplified by each data step (``priors.base.visible_noise``).
 
     Example:
         >>> g = torch.Generator().manual_seed(0)

@@ -491,8 +491,8 @@ def blur_like(op, device="cpu") -> bool:
     size (both inside [0, 1], so that an operator which clamps its input or takes a root is
     judged on images it is meant for). Such an operator gets a blur's settings
     (``priors.pnp.defaults``), a linear one starts from y (``priors.pnp.start_image``), and
-    its y's noise is read where it is bright (``priors.base.visible_noise``): a motion blur written
-    with torch.roll, camera 64, noise 0.03, restored at 18.5 dB with the others' settings,
+    its y's noise is read where it is bright (``priors.base.visible_noise``): a motion blur
+    written with torch.roll, camera 64, noise 0.03, restored at 18.5 dB with the others' settings,
     below y's 24.3 (29.8 as ``O.Blur``); ``sqrt(blur(x))`` written as ``.sqrt()`` (a probe
     of -1 and 1 made it NaN), 48x48 camera, noise 0.02, 24.53 dB, 30.97 with them.
 
