@@ -396,8 +396,9 @@ def _shot_noise(y, op, prior, noise, noise_level, truth, progress, options) -> R
     if not (isinstance(noise, O.PoissonNoise) or named):
         raise ValueError(f"noise is None (gaussian, of noise_level), 'poisson' or "
                          f"operators.PoissonNoise(peak), got {noise!r}.")
-    denoising = getattr(O.as_operator(op), "is_identity", False)
-    if not (denoising or getattr(O.as_operator(op), "noise_visible", False) is True):
+    # (a plain callable is neither: past this check, op is an operators.Operator)
+    denoising = getattr(op, "is_identity", False)
+    if not (denoising or getattr(op, "noise_visible", False) is True):
         raise ValueError("shot noise (noise=...) is for denoising and deblurring "
                          "(operators.Denoising, operators.Blur); for another operator give "
                          "noise_level: the noise's std where the image is bright.")
@@ -451,11 +452,10 @@ def _shot_deblurred(y, op, prior, noise, truth, progress, options) -> Result:
     too high had made the level too low (moon 256 at 1000 photons, read 1918: 24.27 dB,
     37.12 as read by default). An item whose noise does not grow with the brightness is
     restored as gaussian, and its stop reason says so (one such file had failed a folder)."""
-    op_ = O.as_operator(op)
     levels, notes = [], []
     for b in range(len(y)):
         item = y[b : b + 1]
-        level = visible_noise(op_, item) or 0.0
+        level = visible_noise(op, item) or 0.0
         if isinstance(noise, O.PoissonNoise):
             told = math.sqrt(max(bright(item), 0.0) / noise.peak)
             level, said = max(level, told), f"shot noise, peak {noise.peak:.3g} told"
