@@ -214,8 +214,9 @@ def _read_raster(path: Path) -> np.ndarray:
     from PIL import Image
 
     try:
-        # tifffile: float and 16-bit colour pixels as stored (Pillow knows no float64 TIFF)
-        array = _read_tiff(path) if path.suffix.lower() in (".tif", ".tiff") else None
+        # tifffile: float and 16-bit colour pixels as stored (Pillow knows no float64 TIFF);
+        # a TIFF by its first bytes, whatever its name (a PNG named .tif had been refused)
+        array = _read_tiff(path) if is_tiff(path) else None
         if array is None:
             array = _read_pillow(path)
     except ImageError:
@@ -243,41 +244,116 @@ def _read_pillow(path: Path) -> np.ndarray:
         with Image.open(path) as probe:  # reads the header only: refuse bombs before decoding
             _check_size(probe.size[::-1], path)
             mode = {"CMYK": "RGB"}.get(probe.mode)
-            if "transparency" in probe.info and probe.mode in ("P", "L", "RGB"):
+            transparent = probe.info.get("transparency")
+            if transparent is not None and probe.mode in ("P", "L", "RGB"):
                 # a palette's transparent entry (pngquant's PNGs, GIFs) or one transparent
                 # colour: an alpha channel, which decoding the colours alone dropped
                 mode = "LA" if probe.mode == "L" else "RGBA"
+            # a 16-bit gray PNG's transparent value, which Pillow leaves to us
+            deep_key = transparent if probe.mode.startswith("I") and isinstance(transparent, int) else None
+            # Pillow opens a 16-bit gray+alpha PNG as RGBA: its gray came back as colour
+            gray_alpha = probe.format == "PNG" and any("LA;16" in str(t.args) for t in probe.tile)
         # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
         # result comes out sideways), and print colours as RGB (their K is no alpha)
         # (index 0: an animated PNG or GIF had all its frames decoded, GBs, for the first)
-        return iio.imread(path, plugin="pillow", index=0, rotate=True,
-                          **({"mode": mode} if mode else {}))
+        array = iio.imread(path, plugin="pillow", index=0, rotate=True,
+                           **({"mode": mode} if mode else {}))
+    if gray_alpha and array.ndim == 3 and array.shape[2] == 4:
+        return array[:, :, [0, 3]]
+    if deep_key is not None and array.ndim == 2:
+        # (opaque on the 16-bit scale the values are read on: ``_unit_values``)
+        opaque = np.where(array == deep_key, 0, 255 if array.dtype.itemsize == 1 else 65535)
+        return np.dstack([array, opaque.astype(array.dtype)])
+    return array
 
 
 def _read_tiff(path: Path) -> np.ndarray | None:
     """The first page of a TIFF as ``(H, W[, C])``, by tifffile (which scikit-image
-    installs), its size checked from the header first; None for a CMYK one (Pillow turns
-    it to RGB). A planar file (``SYX``: each channel stored whole) comes back interleaved."""
+    installs), its size checked from the header first, turned upright by its Orientation
+    tag (``_upright``) and a MINISWHITE page's values turned round (0 is white there: a
+    scanned page had come out as its negative); None where Pillow reads it instead
+    (``_pillow_reads``). A planar file (``SYX``: each channel stored whole) comes back
+    interleaved."""
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         page = tif.pages[0]
         shape = dict(zip(page.axes, page.shape))
         _check_size((shape.get("Y", 0), shape.get("X", 0)), path)
-        if page.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+        if _pillow_reads(page):
             return None
         if page.axes not in ("YX", "YXS", "SYX"):
             raise ImageError(f"cannot read '{path}': a TIFF page of axes {page.axes} is not "
                              f"an image (rows, columns and channels).")
         array = page.asarray()
-    return np.moveaxis(array, 0, -1) if page.axes == "SYX" else array
+        orientation = page.tags.get(274)
+    if page.axes == "SYX":
+        array = np.moveaxis(array, 0, -1)
+    if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        array = _white_is_zero(array, page.bitspersample, path)
+    return _upright(array, orientation.value if orientation is not None else 1)
+
+
+def _pillow_reads(page) -> bool:
+    """Whether Pillow reads a TIFF ``page`` rather than tifffile: CMYK, YCbCr and palette
+    pages, whose colours Pillow converts to RGB (tifffile gives the stored values: a
+    palette's indices had been restored as a gray image), and compressions tifffile
+    decodes only with the imagecodecs package, which we do not install (LZW, the most common,
+    JPEG, PackBits, CCITT fax; Pillow's libtiff decodes them, 16-bit colour at 8 bits:
+    ``reading_notes`` says so)."""
+    from tifffile import PHOTOMETRIC, TIFF
+
+    return (page.photometric in (PHOTOMETRIC.SEPARATED, PHOTOMETRIC.YCBCR, PHOTOMETRIC.PALETTE)
+            or page.compression not in TIFF.DECOMPRESSORS)
+
+
+def _white_is_zero(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
+    """A MINISWHITE TIFF page's values ``array`` of ``bits`` each as MINISBLACK ones (0 is
+    black); ``ImageError`` for other than unsigned integers (no file of them seen)."""
+    if array.dtype == bool:
+        return ~array
+    if array.dtype.kind != "u":
+        raise ImageError(f"cannot read '{path}': a TIFF whose 0 is white (MINISWHITE) with "
+                         f"{array.dtype} pixels; save it with 0 as black.")
+    return ((1 << min(bits, 8 * array.dtype.itemsize)) - 1 - array).astype(array.dtype)
+
+
+def _upright(array: np.ndarray, orientation: int) -> np.ndarray:
+    """``array`` ``(H, W[, C])`` as a viewer shows it, by its TIFF/EXIF ``orientation``
+    (1 to 8: the turns of Pillow's ``ImageOps.exif_transpose``, which Pillow applies to
+    the formats it reads; a TIFF of a camera held upright had come out sideways).
+
+    Example:
+        >>> _upright(np.array([[1, 2], [3, 4]]), 6).tolist()  # turned a quarter clockwise
+        [[3, 1], [4, 2]]
+    """
+    turns = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+             5: lambda a: a.swapaxes(0, 1), 6: lambda a: a.swapaxes(0, 1)[:, ::-1],
+             7: lambda a: a[::-1, ::-1].swapaxes(0, 1), 8: lambda a: a.swapaxes(0, 1)[::-1]}
+    turn = turns.get(int(orientation))
+    return np.ascontiguousarray(turn(array)) if turn else array
+
+
+# the first bytes of a TIFF file: little- and big-endian, classic and BigTIFF
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def is_tiff(path: str | os.PathLike) -> bool:
+    """Whether the file at ``path`` is a TIFF, by its first bytes (False where it cannot
+    be read: ``read_image`` says why)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) in TIFF_MAGIC
+    except OSError:
+        return False
 
 
 def reading_notes(path: str | os.PathLike) -> list[str]:
     """What ``read_image`` had to leave out of the file at ``path``, one sentence each,
     from its header: the frames after the first of an animated GIF/WebP/PNG or a TIFF
     stack (a TIFF's thumbnail or reduced-resolution pages are not frames), the low 8 bits
-    of a 16-bit colour PNG (Pillow decodes only the high ones; a 16-bit TIFF keeps all).
+    of a 16-bit colour PNG, gray+alpha PNG or compressed colour TIFF that Pillow decodes
+    (it decodes only the high ones; tifffile keeps all 16 of the TIFFs it decodes).
     Empty for ``.npy`` and for a file ``read_image`` cannot read (it says why).
 
     Example:
@@ -288,24 +364,42 @@ def reading_notes(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     try:
         stack = stacked_images(path)
-        deep = False
-        if path.suffix.lower() not in (".tif", ".tiff", ".npy"):
-            from PIL import Image
-
-            with Image.open(path) as probe:
-                deep = probe.format == "PNG" and probe.mode in ("RGB", "RGBA") and any(
-                    ";16" in str(tile.args) for tile in probe.tile)
+        deep = _cut_to_8_bits(path) if path.suffix.lower() != ".npy" else None
     except Exception:  # read_image says what is wrong with a file it cannot read
         return []
     notes = [f"{path} holds {stack}; the first is restored."] if stack else []
     if deep:
-        notes.append(f"{path} is a 16-bit colour PNG, which is read at 8 bits (Pillow decodes "
-                     f"no more); a 16-bit TIFF of it keeps all 16.")
+        notes.append(f"{path} is a {deep}, which is read at 8 bits (Pillow decodes no more); "
+                     + ("saved uncompressed or with zip (deflate) compression, it keeps all 16."
+                        if "TIFF" in deep else "a 16-bit TIFF of it keeps all 16."))
     return notes
 
 
+def _cut_to_8_bits(path: Path) -> str | None:
+    """What a file is, in words ("16-bit colour PNG"), whose values Pillow decodes at 8
+    bits of their 16, or None."""
+    if is_tiff(path):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            colour = page.samplesperpixel >= 3 and page.photometric != tifffile.PHOTOMETRIC.SEPARATED
+            if _pillow_reads(page) and colour and page.bitspersample > 8:
+                return f"16-bit colour TIFF compressed by {page.compression.name}"
+        return None
+    from PIL import Image
+
+    with Image.open(path) as probe:
+        if probe.format != "PNG" or probe.mode not in ("RGB", "RGBA"):
+            return None
+        rawmodes = " ".join(str(tile.args) for tile in probe.tile)
+    # (Pillow opens a 16-bit gray+alpha PNG as RGBA: it had been called colour)
+    return ("16-bit gray PNG with alpha" if "LA;16" in rawmodes else
+            "16-bit colour PNG" if ";16" in rawmodes else None)
+
+
 # a TIFF stack's axes (tifffile's letters) in words
-STACK_AXES = {"Z": "z-planes", "T": "time points", "C": "channels"}
+STACK_AXES = {"Z": "z-planes", "T": "time points", "C": "channels", "P": "pages"}
 
 
 def stacked_images(path: str | os.PathLike) -> str | None:
@@ -327,7 +421,7 @@ def stacked_images(path: str | os.PathLike) -> str | None:
     path = Path(path)
     if path.suffix.lower() == ".npy":
         return None
-    if path.suffix.lower() in (".tif", ".tiff"):
+    if is_tiff(path):
         import tifffile
 
         with tifffile.TiffFile(path) as tif:  # a stack is one series of same-size pages
@@ -336,6 +430,12 @@ def stacked_images(path: str | os.PathLike) -> str | None:
             # trailing axis had been read as H frames)
             extra = [(n, a) for n, a in zip(series.shape, series.axes) if a not in page.axes]
             sizes, axes = tuple(n for n, _ in extra), "".join(a for _, a in extra)
+            # pages written one at a time, or of other sizes, are series of their own (their
+            # reduced-resolution copies are not images of their own)
+            more = sum(len(s.pages) for s in tif.series[1:]
+                       if s.pages and s.pages[0] is not None and not s.pages[0].is_reduced)
+            if more:
+                sizes, axes = (math.prod(sizes) + more,), "P"
     else:
         from PIL import Image
 
@@ -555,6 +655,9 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
     if suffix in (".jpg", ".jpeg"):
         if bits == 16:
             raise ImageError(f"cannot write '{path}': JPEG holds 8 bits per value; use .tif.")
+        if data.ndim == 3 and data.shape[2] in (2, 4):  # (Pillow's OSError had come through)
+            raise ImageError(f"cannot write '{path}': JPEG holds no alpha (transparency); "
+                             f"use .png or .tif.")
         plain = data[..., 0] if data.shape[-1:] == (1,) else data  # Pillow: gray as (H, W)
         encoded = iio.imwrite("<bytes>", plain, extension=".jpg", quality=JPEG_QUALITY,
                               subsampling=0, **embed)
@@ -563,7 +666,11 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
             raise ImageError(f"cannot write '{path}': 16-bit PNG holds gray images only; use .tif.")
         encoded = iio.imwrite("<bytes>", data, extension=".png", compress_level=PNG_LEVEL, **embed)
     else:
-        encoded = iio.imwrite("<bytes>", data, extension=".tif", plugin="tifffile", **embed)
+        # gray+alpha said as such: tifffile took (H, W, 2) for H pages of W x 2 pixels
+        layout = ({"photometric": "minisblack", "planarconfig": "contig",
+                   "extrasamples": ["unassalpha"]} if data.shape[2:] == (2,) else {})
+        encoded = iio.imwrite("<bytes>", data, extension=".tif", plugin="tifffile", **layout,
+                              **embed)
     # (encoded in memory and written here: imageio's own file, whose close failed on a full
     # disk, was closed again by the garbage collector, which printed a traceback)
     return write(lambda tmp: Path(tmp).write_bytes(encoded))
@@ -625,7 +732,7 @@ def colour_profile(path: str | os.PathLike) -> bytes | None:
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in (".tif", ".tiff"):  # (Pillow opens no float64 TIFF)
+        if is_tiff(path):  # (Pillow opens no float64 TIFF)
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
@@ -673,7 +780,7 @@ def _source_bits(path: Path) -> int:
     from PIL import Image
 
     try:
-        if path.suffix.lower() in (".npy", ".tif", ".tiff"):  # Pillow calls a 16-bit RGB TIFF "RGB"
+        if path.suffix.lower() == ".npy" or is_tiff(path):  # Pillow calls a 16-bit RGB TIFF "RGB"
             if path.suffix.lower() == ".npy":
                 dtype = np.load(path, mmap_mode="r").dtype
             else:

@@ -546,3 +546,119 @@ def test_a_long_but_legal_file_name_is_written(tmp_path):
     path = tmp_path / ("b" * 246 + ".png")
     write_image(path, torch.rand(1, 1, 8, 8))
     assert read_image(path).image.shape == (1, 1, 8, 8) and len(list(tmp_path.iterdir())) == 1
+
+
+def test_tiffs_that_pillow_decodes_come_out_as_a_viewer_shows_them(tmp_path):
+    # LZW (the most common TIFF compression), JPEG in TIFF and palette TIFFs: tifffile needs
+    # imagecodecs for the first two and gives a palette's indices, so Pillow reads them
+    from PIL import Image
+    from skimage import data
+
+    rgb = data.astronaut()[100:132, 150:182]
+    Image.fromarray(rgb).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    Image.fromarray(rgb).quantize(64).save(tmp_path / "palette.tif")
+    Image.fromarray(rgb).save(tmp_path / "jpeg.tif", compression="jpeg", quality=95)
+    lzw, _ = read_image(tmp_path / "lzw.tif")
+    assert lzw.shape == (1, 3, 32, 32) and torch.equal(lzw, torch.from_numpy(rgb).permute(2, 0, 1)[None] / 255)
+    palette, _ = read_image(tmp_path / "palette.tif")
+    with Image.open(tmp_path / "palette.tif") as im:  # its colours, not its indices
+        shown = np.array(im.convert("RGB"))
+    assert palette.shape == (1, 3, 32, 32) and torch.equal(palette[0].permute(1, 2, 0) * 255, torch.from_numpy(shown).float())
+    jpeg, _ = read_image(tmp_path / "jpeg.tif")
+    assert psnr(jpeg, lzw) > 35
+
+
+def test_a_sixteen_bit_colour_lzw_tiff_is_read_at_8_bits_with_a_note():
+    # made with tifffile and imagecodecs (which we do not install): y, x = np.mgrid[0:16, 0:16];
+    # channels y * 4096 + x * 17, x * 4096 + 255, (y + x) * 2048, uint16, compression='lzw'
+    from invprior.io import reading_notes
+
+    path = Path(__file__).parent / "data" / "rgb16_lzw.tif"
+    img, _ = read_image(path)
+    y, x = np.mgrid[0:16, 0:16]
+    values = np.stack([y * 4096 + x * 17, x * 4096 + 255, (y + x) * 2048], 0) / 65535
+    assert img.shape == (1, 3, 16, 16) and np.abs(img[0].numpy() - values).max() < 1 / 255
+    assert [n.split(" is ", 1)[1] for n in reading_notes(path)] == [
+        "a 16-bit colour TIFF compressed by LZW, which is read at 8 bits (Pillow decodes no "
+        "more); saved uncompressed or with zip (deflate) compression, it keeps all 16."]
+
+
+def test_tiff_orientation_min_is_white_and_extra_pages(tmp_path):
+    import tifffile
+    from PIL import Image
+    from invprior.io import reading_notes
+
+    gray = np.arange(48 * 64, dtype=np.uint16).reshape(48, 64) * 20
+    for turn in range(1, 9):  # the turns of a PNG with the same EXIF orientation
+        tifffile.imwrite(tmp_path / f"o{turn}.tif", gray, extratags=[(274, 3, 1, turn, True)])
+        image = Image.fromarray((gray // 256).astype(np.uint8))
+        exif = image.getexif()
+        exif[274] = turn
+        image.save(tmp_path / f"o{turn}.png", exif=exif.tobytes())
+        image.save(tmp_path / f"lzw{turn}.tif", compression="tiff_lzw", exif=exif.tobytes())
+        shown = read_image(tmp_path / f"o{turn}.png").image
+        assert shown.shape[-2:] == ((48, 64) if turn < 5 else (64, 48))
+        assert (read_image(tmp_path / f"o{turn}.tif").image - shown).abs().max() < 1 / 255
+        assert torch.equal(read_image(tmp_path / f"lzw{turn}.tif").image, shown)  # (by Pillow)
+    # 0 is white: a scanned page had come out as its negative
+    tifffile.imwrite(tmp_path / "white.tif", 65535 - gray, photometric="miniswhite")
+    assert torch.equal(read_image(tmp_path / "white.tif").image[0, 0], torch.from_numpy(gray / 65535).float())
+    bits = np.zeros((16, 16), bool)
+    bits[4:8] = True
+    tifffile.imwrite(tmp_path / "fax.tif", bits, photometric="miniswhite")
+    assert read_image(tmp_path / "fax.tif").image[0, 0].sum() == 16 * 12
+    # pages written one at a time are series of their own: the note counts them
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as tif:
+        for page in (gray, gray[::-1], gray[:32]):
+            tif.write(page)
+    assert reading_notes(tmp_path / "pages.tif") == [f"{tmp_path / 'pages.tif'} holds 3 pages; the first is restored."]
+
+
+def test_a_file_is_read_by_its_bytes_not_its_name(tmp_path):
+    x = torch.rand(1, 3, 16, 16)
+    png = write_image(tmp_path / "a.png", x)
+    (tmp_path / "png.tif").write_bytes(png.read_bytes())
+    assert torch.equal(read_image(tmp_path / "png.tif").image, read_image(png).image)
+    tif = write_image(tmp_path / "b.tif", x, bits=16)
+    (tmp_path / "tif.png").write_bytes(tif.read_bytes())  # 16 bits kept: tifffile reads it
+    assert torch.equal(read_image(tmp_path / "tif.png").image, read_image(tif).image)
+
+
+def test_sixteen_bit_gray_pngs_with_transparency(tmp_path):
+    import struct
+    import zlib
+
+    from invprior.io import reading_notes
+
+    def png(name, colour_type, pixels, extra=b""):  # Pillow writes neither of these
+        samples = 2 if colour_type == 4 else 1  # (gray + alpha: two values a pixel)
+        def chunk(kind, body):
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in pixels)
+        head = struct.pack(">IIBBBBB", pixels.shape[1] // samples, pixels.shape[0], 16, colour_type, 0, 0, 0)
+        (tmp_path / name).write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + extra
+                                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+        return tmp_path / name
+
+    gray = (np.arange(256, dtype=np.uint16).reshape(16, 16) + 1) * 257
+    gray[2:4, 2:6] = 0
+    img, alpha = read_image(png("trns.png", 0, gray, extra=struct.pack(">I", 2) + b"tRNS"
+                                + struct.pack(">H", 0) + struct.pack(">I", zlib.crc32(b"tRNS" + struct.pack(">H", 0)))))
+    assert alpha is not None and alpha.sum() == 256 - 8 and alpha[0, 0, 2:4, 2:6].sum() == 0
+    # gray + alpha at 16 bits: Pillow opens it as RGBA (8 bits); it is gray
+    path = png("la.png", 4, np.dstack([gray, np.full_like(gray, 65535)]).reshape(16, 32))
+    img, alpha = read_image(path)
+    assert img.shape == (1, 1, 16, 16) and alpha.min() == 1
+    assert (img[0, 0] - torch.from_numpy(gray / 65535).float()).abs().max() < 1 / 255
+    assert "a 16-bit gray PNG with alpha" in reading_notes(path)[0]
+
+
+def test_gray_alpha_tiff_and_alpha_to_jpeg(tmp_path):
+    x = torch.rand(1, 2, 16, 24)
+    for bits in (8, 16, 32):  # tifffile took (H, W, 2) for H pages of W x 2 pixels
+        img, alpha = read_image(write_image(tmp_path / f"la{bits}.tif", x, bits=bits))
+        assert img.shape == alpha.shape == (1, 1, 16, 24)
+        assert (torch.cat([img, alpha], 1) - x).abs().max() <= 0.5 / 255 + 1e-6
+    for channels in (2, 4):
+        with pytest.raises(ImageError, match="JPEG holds no alpha"):
+            write_image(tmp_path / "a.jpg", torch.rand(1, channels, 8, 8))
