@@ -207,9 +207,16 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     op = O.as_operator(op)
     check_scale(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
-    if plain and acts_linearly(op, y, options.get("shape")):  # a plain callable that is
-        op = O.LinearLambda(op.fn)  # linear: its data step exact, its adjoint from autograd
+    # a plain callable that is linear: its data step exact, its adjoint from autograd (the
+    # shape given to a prior of one's making counts: without it, 17.83 dB, 22.53 with)
+    if plain and acts_linearly(op, y, options.get("shape", getattr(prior, "shape", None))):
+        op = O.LinearLambda(op.fn)
     check_keep_observed(options.get("keep_observed"))
+    if (options.get("keep_observed") and isinstance(y, torch.Tensor)
+            and type(op).projection is O.Operator.projection):  # (it was ignored without a word)
+        raise ValueError(f"keep_observed=True keeps y's measurements exactly, by the operator's "
+                         f"projection(y) onto {{x : A x = y}}, which {type(op).__name__} does "
+                         f"not define; leave keep_observed out, or give the operator one.")
     spec, name = prior, resolve_prior(prior, op, options, y)
     prior = make_prior(name, **options)
     if _gray_in_colour(y, op, name, prior, truth, options):

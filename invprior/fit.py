@@ -90,6 +90,7 @@ class Loop:
         if optimizer is None:
             optimizer = torch.optim.Adam(params, lr=lr, foreach=True)
         self.opt = optimizer
+        self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.iters, self.max_seconds = iters, max_seconds
         # (counted by hand: a loop over the bar left a run that stopped early one short in
         # its last line, which a log keeps)
@@ -117,7 +118,9 @@ class Loop:
                 if loss is None:
                     continue
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                # into the loop's own weights alone: weights of the user's that the operator
+                # holds (a convolution in a lambda) had their .grad filled up
+                loss.backward(inputs=self.params)
                 self.opt.step()
                 stop = after(k)
                 if stop:
@@ -217,7 +220,8 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             state["good"] = copy.deepcopy(prior.state_dict())
         x = state["x"].detach()
         ema = state["ema"] = x.clone() if state["ema"] is None else state["ema"].lerp_(x, 1 - cfg.ema)
-        improved, stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq"))
+        with torch.no_grad():  # (an operator's own weights had kept a graph alive here)
+            improved, stop = rule.update(step, x, ema, lambda: data_loss(op(ema), y, "l2sq"))
         if state["chosen"] is None or bool(improved[0]):
             state["chosen"], state["chosen_step"] = ema.clone(), step
         if truth is not None:

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from operators.base import as_whole
+
 from .messages import error_text
 
 __all__ = ["users_operator", "check_forward", "check_scale", "treats_items_apart",
@@ -318,10 +320,11 @@ def stack_image_shape(op, y: tuple, shape=None) -> tuple:
 
 
 def _given_shape(shape) -> tuple:
-    shape = tuple(shape)
-    if len(shape) != 3 or not all(isinstance(n, int) and n > 0 for n in shape):
-        raise ValueError(f"shape must be three positive integers (C, H, W), got {shape}.")
-    return shape
+    """``shape`` as three positive ints ``(C, H, W)`` (NumPy's too), else ``ValueError``."""
+    numbers = tuple(as_whole(n) for n in shape) if hasattr(shape, "__iter__") else ()
+    if len(numbers) != 3 or not all(n is not None and n > 0 for n in numbers):
+        raise ValueError(f"shape must be three positive integers (C, H, W), got {shape!r}.")
+    return numbers
 
 
 def _axes_hint(y: torch.Tensor, user: bool) -> str:

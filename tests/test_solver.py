@@ -1264,3 +1264,83 @@ def test_a_child_forked_during_a_call_in_another_thread_neither_hangs_nor_keeps_
         torch.set_default_dtype(torch.float32)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert os.WIFEXITED(forked_inside) and os.WEXITSTATUS(forked_inside) == 0
+
+
+def test_the_traced_psnr_of_the_returned_iteration_is_the_returned_images(camera64):
+    # a noise-free blur ends with its projection onto A x = y, after the trace (which had
+    # said 20.0 dB of an image of 89.1)
+    A = O.Blur(sigma=1.0)
+    for r in (quick(A(camera64), A, iters=5, noise_level=0, truth=camera64),
+              solve(A(camera64), A, iters=4, noise_level=0, truth=camera64, progress=False)):
+        assert r.psnrs[r.iteration - 1] == pytest.approx(psnr(r.image, camera64), abs=1e-6)
+        assert r.psnrs[r.iteration - 1] > 60  # (the projection's work)
+
+
+def test_a_linear_operator_in_numpy_with_its_adjoint_serves_the_network_priors(camera64):
+    M = np.random.default_rng(0).standard_normal((1500, 4096)).astype(np.float32) / 64
+
+    class InNumPy(O.LinearOperator):
+        def forward(self, v):
+            return torch.from_numpy(v.detach().numpy().reshape(len(v), -1) @ M.T)
+
+        def adjoint(self, y):
+            return torch.from_numpy(y.detach().numpy() @ M).reshape(len(y), 1, 64, 64)
+
+    A = InNumPy()
+    r = quick(A(camera64), A, shape=(1, 64, 64), iters=30, truth=camera64)  # (it had failed deep)
+    assert r.losses[-1] < 0.5 * r.losses[0]
+    # its gradient is the adjoint, where the forward carries none
+    from invprior.priors.base import served
+
+    x = torch.rand(1, 1, 64, 64, requires_grad=True)
+    w = torch.randn(1, 1500)
+    (served(A)(x) * w).sum().backward()
+    assert torch.allclose(x.grad, A.adjoint(w), atol=1e-6)
+
+
+def test_operators_of_ones_own_that_return_float64_or_change_their_input(camera64):
+    class Rows(O.LinearOperator):  # float64 out: plug-and-play's iterate had become float64
+        def forward(self, v):
+            return v.double()[..., ::2, :]
+
+    class Half(O.LinearOperator):  # in place (the README: it gets a copy)
+        def forward(self, v):
+            return v.mul_(0.5)
+
+    rows = solve(Rows()(camera64).float(), Rows(), shape=(1, 64, 64), truth=camera64, progress=False)
+    assert rows.image.dtype == torch.float32 and rows.psnrs[rows.iteration - 1] > 22
+    half = solve(0.5 * camera64, Half(), truth=camera64, progress=False)
+    assert half.psnrs[half.iteration - 1] > 40
+    assert quick(0.5 * camera64, Half(), iters=3).image.shape == camera64.shape
+
+
+def test_weights_the_operator_holds_are_left_alone(camera64):
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        y = conv(camera64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # ("Converting a tensor with requires_grad=True to a scalar")
+        quick(y, lambda v: conv(v), iters=5)
+    assert conv.weight.grad is None and conv.weight.requires_grad
+
+
+def test_a_linear_callable_with_the_shape_on_the_prior_runs_as_linear(camera64):
+    from invprior.priors.cnn import CNNDenoiser
+    from invprior.priors.pnp import PlugAndPlay
+
+    M = torch.randn(1000, 4096, generator=torch.Generator().manual_seed(0)) / 64
+    r = solve(camera64.flatten(1) @ M.T, lambda v: v.flatten(1) @ M.T,
+              PlugAndPlay(CNNDenoiser(), iters=8, shape=(1, 64, 64)), truth=camera64, progress=False)
+    assert r.psnrs[r.iteration - 1] > 21.5  # (taken as nonlinear: 17.83 dB)
+
+
+def test_keep_observed_huge_iters_and_numpy_integers_are_checked(camera64):
+    rows = O.as_operator(lambda v: v[..., ::2, :], linear=True)
+    with pytest.raises(ValueError, match="which LinearLambda does not define"):
+        quick(rows(camera64), rows, shape=(1, 64, 64), iters=3, keep_observed=True)
+    A = O.Blur(sigma=1.0)
+    for prior in ("denoiser", "sparse"):  # (its schedule had asked numpy for 74.5 GiB)
+        with pytest.raises(ValueError, match="iters must be at most 1000000"):
+            solve(A(camera64), A, prior, iters=10**10, max_seconds=1, progress=False)
+    assert quick(A(camera64), A, iters=2, ensemble=np.int64(2)).image.shape == camera64.shape
+    assert quick(rows(camera64), rows, iters=2, shape=np.array([1, 64, 64])).image.shape == camera64.shape

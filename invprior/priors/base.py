@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from contextlib import contextmanager
@@ -65,8 +66,8 @@ TOP_BAND_NOISE_MIN = 6 / 255
 SMALL_TOP_BAND = 64 * 64
 TOP_BAND_WHITE = 0.7
 
-__all__ = ["Prior", "ItemwisePrior", "visible_noise", "keeper", "said_level", "in_parts",
-           "not_started"]
+__all__ = ["Prior", "ItemwisePrior", "served", "visible_noise", "keeper",
+           "said_level", "in_parts", "not_started"]
 
 
 @runtime_checkable
@@ -127,6 +128,83 @@ def _frozen(op):
             p.requires_grad_(True)
 
 
+def served(op):
+    """``op`` as the priors call it: for an ``Operator`` of one's own written as a class (a
+    plain callable's ``Lambda`` does the same itself), a twin of it (its tensors shared)
+    whose ``forward`` gets a copy of its input (it may change it in place: autograd had
+    refused that on a prior's image, deep in torch), whose output and own ``adjoint``'s
+    come in the input's precision (a float64 output had made plug-and-play's iterate
+    float64, which the denoiser refused) and, for a ``LinearOperator`` with its own adjoint
+    whose ``forward`` carries no gradient (NumPy, SciPy, a library outside autograd), whose
+    gradient is that adjoint: a linear map's exact one. Plug-and-play needs only the
+    adjoint; the network priors fit through the gradient ("element 0 of tensors does not
+    require grad" before).
+
+    Example:
+        >>> import numpy as np, operators as O
+        >>> class Half(O.LinearOperator):  # in NumPy
+        ...     def forward(self, x): return torch.from_numpy(x.detach().numpy() / 2)
+        ...     def adjoint(self, y): return y / 2
+        >>> x = torch.ones(1, 1, 2, 2, requires_grad=True)
+        >>> served(Half())(x).sum().backward(); x.grad.flatten().tolist()
+        [0.5, 0.5, 0.5, 0.5]
+    """
+    if not users_operator(op) or isinstance(op, O.Lambda) or type(op) is O.Stack:
+        return op
+    twin = copy.copy(op)  # (shallow: its parameter and buffer dicts are op's own)
+    own_adjoint = (isinstance(op, O.LinearOperator)
+                   and type(op).adjoint is not O.LinearOperator.adjoint)
+    twin.forward = _Served(op.forward, op.adjoint if own_adjoint else None)
+    if own_adjoint:
+        adjoint = op.adjoint
+        twin.adjoint = lambda y: _like(adjoint(y), y)
+    return twin
+
+
+def _like(out, x):
+    """``out`` in the precision of ``x`` where both are floating-point tensors."""
+    if (isinstance(out, torch.Tensor) and isinstance(x, torch.Tensor) and out.is_floating_point()
+            and x.is_floating_point() and out.dtype != x.dtype):
+        return out.to(x.dtype)
+    return out
+
+
+class _Served:
+    """The forward of ``served``'s twin: ``forward`` on a copy of the input, in its
+    precision; by ``adjoint`` where it carries no gradient (found at the first call that
+    needs one)."""
+
+    def __init__(self, forward, adjoint=None):
+        self.forward, self.adjoint = forward, adjoint
+        self.needed = None if adjoint is not None else False
+
+    def plain(self, x):
+        return _like(self.forward(x.clone() if isinstance(x, torch.Tensor) else x), x)
+
+    def __call__(self, x):
+        if self.needed is False or not (torch.is_grad_enabled() and x.requires_grad):
+            return self.plain(x)
+        if self.needed is None:
+            out = self.plain(x)
+            self.needed = not (isinstance(out, torch.Tensor) and out.requires_grad)
+            if not self.needed:
+                return out
+        return _AdjointGradient.apply(x, self.plain, self.adjoint)
+
+
+class _AdjointGradient(torch.autograd.Function):
+    """``forward(x)`` whose vector-Jacobian product is ``adjoint``."""
+
+    @staticmethod
+    def forward(ctx, x, forward, adjoint):
+        ctx.adjoint = adjoint
+        return forward(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.adjoint(grad), None, None
+
+
 class ItemwisePrior:
     """A prior that restores a batch one observation at a time; subclasses write
     ``restore_one`` (and set ``needs_linear`` when they need ``op.pinv``)."""
@@ -168,7 +246,8 @@ class ItemwisePrior:
         with lent(op, self.device), _frozen(op):
             if isinstance(y, torch.Tensor) and y.device != self.device and users_operator(op):
                 check_on_device(op, y, self.shape, self.device)  # (moved: what .to can move)
-            items = self._restore_groups(y, op, batch, noise_level, truth, progress)
+            items = self._restore_groups(y, served(op), batch, noise_level,
+                                         truth, progress)
         return Result.combine(items, seconds=time.perf_counter() - start, prior=self.name)
 
     def _restore_groups(self, y, op, batch, noise_level, truth, progress) -> list:
@@ -204,8 +283,8 @@ class ItemwisePrior:
             result = not_started(op, target)
         self._check_returned([result], "restore_one", "an image (1, C, H, W)")
         result.seconds = result.seconds or time.perf_counter() - start  # (a prior of one's own)
-        if ref is not None and not result.psnrs:
-            result.psnrs = [psnr(result.image, ref)]
+        if ref is not None:
+            _trace_returned(result, ref)
         return result
 
     def _restore_group(self, y, op, group, batch, noise_level, truth, progress) -> list | None:
@@ -223,7 +302,7 @@ class ItemwisePrior:
                                  len(group))
         if results is not None and ref is not None:
             for i, result in enumerate(results):
-                result.psnrs = result.psnrs or [psnr(result.image, ref[i : i + 1])]
+                _trace_returned(result, ref[i : i + 1])
         return results
 
     def _check_returned(self, results, method: str, image: str, count: int = 1) -> None:
@@ -269,6 +348,16 @@ def _groups(y, batch: int) -> list[list[int]]:
     values = y[0].numel() if isinstance(y, torch.Tensor) else GROUP_VALUES
     size = max(1, GROUP_VALUES // values)
     return [list(range(b, min(b + size, batch))) for b in range(0, batch, size)]
+
+
+def _trace_returned(result: Result, ref: torch.Tensor) -> None:
+    """``result.psnrs[result.iteration - 1]`` made the returned image's PSNR against ``ref``
+    (``[that]`` where nothing was traced): a final projection onto ``A x = y``
+    (``keep_observed``) comes after the trace, which had said 20.0 dB of an image of 89.1."""
+    if not result.psnrs:
+        result.psnrs = [psnr(result.image, ref)]
+    elif 1 <= result.iteration <= len(result.psnrs):
+        result.psnrs[result.iteration - 1] = psnr(result.image, ref)
 
 
 def visible_noise(op, y, given: float | None = None) -> float | None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 import operators as O
-from operators.base import as_switch
+from operators.base import as_switch, as_whole
 
 from ..checks import drawn_apart, is_number, resolve_device, resolve_precision, whole_number
 from ..console import say
@@ -276,8 +276,7 @@ class NetworkPrior(ItemwisePrior):
                       max_seconds is not None and not max_seconds > 0,
                   # (1e9 ran until killed, and on CUDA would stack them all at once)
                   f"ensemble must be an integer from 1 to {MOST_RUNS}, got {ensemble!r}":
-                      isinstance(ensemble, bool) or not (isinstance(ensemble, int)
-                                                         and 1 <= ensemble <= MOST_RUNS)}
+                      not 1 <= (as_whole(ensemble) or 0) <= MOST_RUNS}  # (NumPy's too)
         for message, failed in checks.items():
             if failed:
                 raise ValueError(f"{message}.")
@@ -293,7 +292,7 @@ class NetworkPrior(ItemwisePrior):
         if stacked not in (True, False, "auto"):
             raise ValueError(f"stacked must be True, False or auto, got {stacked!r}.")
         self.stacked = self.device.type == "cuda" if stacked == "auto" else stacked
-        self.ensemble, self.graphs = ensemble, as_switch(graphs, "graphs")
+        self.ensemble, self.graphs = as_whole(ensemble), as_switch(graphs, "graphs")
 
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         result = self._restore(y, op, noise_level, truth, progress, desc)

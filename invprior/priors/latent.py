@@ -22,7 +22,7 @@ from ..glo import TrainedPrior, load_prior
 from ..metrics import psnr
 from ..operator_checks import users_operator
 from ..result import Result
-from .base import keeper, lent, said_level, visible_noise
+from .base import served, keeper, lent, said_level, visible_noise
 from .window import EMPTY, inpainting_window, restore_in_window
 
 __all__ = ["LatentPrior"]
@@ -68,7 +68,7 @@ class LatentPrior:
                 progress: bool = False) -> Result:
         op = O.as_operator(op)
         with lent(op, self.device):  # (the search moves it to the device; back after)
-            return self._restore(y, op, noise_level, truth, progress)
+            return self._restore(y, served(op), noise_level, truth, progress)
 
     def _restore(self, y, op, noise_level, truth, progress) -> Result:
         y, noise_level, truth = prepare(y, op, noise_level, truth,

@@ -92,6 +92,8 @@ BYTES_PER_VALUE = 96
 PROBE = 256
 DATA_STEP_SHARE = 1.25
 SAY_FROM = 1_000_000
+# the most iterations a run takes (as the command line's --iters: cli.MAX_ITERS)
+MOST_ITERS = 1_000_000
 # Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
 # 16 iterations, from y itself as DPIR starts (the Wiener start, balance 3e-3, amplifies
 # strong noise where the kernel nearly vanishes and no later step removes it there: motion
@@ -276,8 +278,10 @@ def _check_settings(denoiser, *, iters, sigma_start, sigma_end, weight, cg_iters
                          "(sigma: the noise level to remove, on the [0, 1] scale).") from None
     except ValueError:  # a callable whose signature Python cannot tell (a builtin)
         pass
-    if iters is not None:
-        whole_number("iters", iters, 1)
+    if iters is not None and whole_number("iters", iters, 1) > MOST_ITERS:
+        # (its schedule is laid out before the run: 10 ** 10 had asked numpy for 74.5 GiB)
+        raise ValueError(f"iters must be at most {MOST_ITERS}, got {iters} (max_seconds ends "
+                         f"a run that long first).")
     whole_number("cg_iters", cg_iters, 1)
     for name, value in (("sigma_start", sigma_start), ("sigma_end", sigma_end),
                         ("weight", weight), ("max_seconds", max_seconds)):
