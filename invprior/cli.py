@@ -1079,8 +1079,9 @@ def run_many(args) -> int:
     if world.main and not args.quiet:
         print(tally.line(out_dir))
     if tally.interrupted:
-        print("interrupted: the files restored so far are written; run the same command again "
-              "to resume.", file=sys.stderr)
+        if world.main:  # (once: under torchrun each rank had said it)
+            print("interrupted: the files restored so far are written; run the same command "
+                  "again to resume.", file=sys.stderr)
         return 130
     return 1 if tally.failed or unsearched else 0
 
@@ -1127,8 +1128,10 @@ def _main(argv) -> int:
         return 2
     except KeyboardInterrupt as err:  # before the solve had an estimate, or while writing it
         why = str(err)
-        print(f"{why}: nothing was written." if why.startswith("interrupted") else
-              f"interrupted: nothing was written{f' ({why})' if why else ''}.", file=sys.stderr)
+        if launched_main():  # (under torchrun another rank's files may have been written)
+            print(f"{why}: nothing was written." if why.startswith("interrupted") else
+                  f"interrupted: nothing was written{f' ({why})' if why else ''}.",
+                  file=sys.stderr)
         return 130
     except OSError as err:  # a folder on a path that we may not search (PermissionError)
         from .io import unreachable

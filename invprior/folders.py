@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,8 +147,12 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     that a rerun resumes; inside a folder, so are the folders ``leave_out``. Nothing left to
     restore is a ``ValueError`` (it had restored nothing with exit status 0). Inside a folder
     (or under a glob pattern's) the folders an earlier run marked (``MARKER``) are left out too (``-o photos/restored``
-    then ``-o photos/restored2`` had restored the first run's results into the second); one
-    named as an input is searched (restoring one run's results with another operator).
+    then ``-o photos/restored2`` had restored the first run's results into the second), and
+    so is one named beside another input of its folder (a shell's ``photos/*``); one named
+    alone, or beside inputs from elsewhere, is searched (restoring one run's results with
+    another operator). Among several inputs, a folder's files keep its name at the top of
+    their relative paths, as ``cp -r`` does, and a pattern's matches their path under its
+    folder.
     ``marked`` (a list) receives those left out, to be said. ``unsearched``
     (a list) receives ``(folder, reason)`` for each folder that could not be searched (no
     permission): its files are left out, and the caller says so.
@@ -163,11 +168,19 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         if (len(inputs) > 1 and path.is_dir() and (is_output or _inside(path, out_dir))) \
                 or path.resolve() in others:
             continue
+        if path.is_dir() and (path / MARKER).is_file() and sum(
+                _real(Path(t)).parent == _real(path).parent for t in map(str, inputs)) > 1:
+            # an earlier run's results named beside what is beside it (a shell's photos/*):
+            # left out, as inside a folder (their images had met the originals' outputs:
+            # every file failed); named alone, or with inputs from elsewhere, it is searched
+            if marked is not None and path not in marked:
+                marked.append(path)
+            continue
         if path.is_dir():
             if is_output:
                 raise ValueError(f"the output folder '{out_dir}' is the input folder '{path}'; "
                                  "choose another output folder.")
-            files = _files_under(path, unsearched)
+            files = files_under(path, unsearched)
             images = [f for f in files if _is_image(f, path, unsearched)]
             results = [f.parent for f in files if f.name == MARKER and f.parent != path]
             if marked is not None:
@@ -179,7 +192,10 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             # folder (restore photos/a into photos/) leaves its images in
             skip = [d for d in (out_dir, *leave_out, *results)
                     if Path(d).resolve() != path.resolve() and not _inside(path, Path(d))]
-            found = [(f, f.relative_to(path)) for f in images
+            # one of several inputs keeps its name, as cp -r would (a shell's photos/*: the
+            # img.png of day1/ and of day2/ had both gone to img.png, and failed)
+            top = Path(_real(path).name) if len(inputs) > 1 else Path()
+            found = [(f, top / f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
             closed = [(d, why) for d, why in unsearched or ()
                       if _real(Path(d)) == path.resolve() or _inside(Path(d), path)]
@@ -203,7 +219,10 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             held = marked_folders(matches, _pattern_root(text))
             if marked is not None:
                 marked += [d for d in dict.fromkeys(held.values()) if d and d not in marked]
-            found = [(f, Path(f.name)) for f in matches if held[f] is None]
+            # under the pattern's folder, as that folder's search names them (photos/**/*.png:
+            # day1/a.png and day2/a.png had both gone to a.png, and failed)
+            root = _pattern_root(text)
+            found = [(f, _under(f, root)) for f in matches if held[f] is None]
             if not found:
                 raise ValueError(f"'{text}' matches only the images of earlier runs' output "
                                  f"folders ({', '.join(map(str, dict.fromkeys(held.values())))}); "
@@ -256,6 +275,14 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     return sorted(unique, key=lambda j: str(j.source))
 
 
+def _under(path: Path, root: Path) -> Path:
+    """``path`` relative to ``root`` as written, else its name (a pattern through a link)."""
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return Path(path.name)
+
+
 def _pattern_root(pattern: str) -> Path:
     """The folder a glob pattern searches from: its leading parts without a wildcard.
 
@@ -288,14 +315,14 @@ def marked_folders(files: list[Path], root: Path) -> dict:
     return {f: marked(f.parent) for f in files}
 
 
-def _files_under(root: Path, unsearched: list | None = None) -> list[Path]:
+def files_under(root: Path, unsearched: list | None = None) -> list[Path]:
     """Every file under ``root``, sorted, through symlinked subfolders too (``rglob`` skips
     them: a linked folder of photos was left out without a word), each real folder once (a
     link back up would loop). A folder that cannot be listed is ``(folder, reason)`` in
     ``unsearched`` (it had been left out without a word).
 
     Example:
-        >>> _files_under(Path("/nonexistent"))
+        >>> files_under(Path("/nonexistent"))
         []
     """
     seen, files = set(), []
@@ -565,15 +592,24 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
     finally:
         bar.close()
     tally.seconds = time.perf_counter() - start
-    counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left,
-                                   tally.limited, tally.unreached], dtype=torch.float64), world)
+    try:
+        counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left,
+                                       tally.limited, tally.unreached], dtype=torch.float64), world)
+        tally.psnrs = _gather(tally.psnrs, world)
+    except (KeyboardInterrupt, RuntimeError):
+        # Ctrl-C reaches every rank: one that had finished its share leaves the sum, and the
+        # others find it closed (rank 0 had ended in a traceback, without its summary): each
+        # counts its own files
+        if world.size == 1 or not (tally.interrupted or sys.exc_info()[0] is KeyboardInterrupt):
+            raise
+        tally.interrupted = True
+        return tally
     tally.done, tally.skipped, tally.failed, tally.left, tally.limited, tally.unreached = (
         int(v) for v in counts.tolist())
     if tally.left and world.rank == 0:  # (once, with every rank's count)
         say(f"stopped: no output can be written ({tally.left} file{'s' * (tally.left != 1)} "
             "not reached); free space or fix the output folder, then run the same command "
             "again to resume.")
-    tally.psnrs = _gather(tally.psnrs, world)
     return tally
 
 

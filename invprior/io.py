@@ -299,7 +299,7 @@ def _pillow_reads(page) -> bool:
     pages, whose colours Pillow converts to RGB (tifffile gives the stored values: a
     palette's indices had been restored as a gray image), and compressions tifffile
     decodes only with the imagecodecs package, which we do not install (LZW, the most common,
-    JPEG, PackBits, CCITT fax; Pillow's libtiff decodes them, 16-bit colour at 8 bits:
+    JPEG, CCITT fax; Pillow's libtiff decodes them, 16-bit colour at 8 bits:
     ``reading_notes`` says so)."""
     from tifffile import PHOTOMETRIC, TIFF
 

@@ -31,7 +31,7 @@ import torch
 from .allocator import keep_freed_memory
 from .cli import as_flags
 from .console import steady_streams, stop_on_signals
-from .distributed import launched_main
+from .distributed import launched_main, launched_size
 
 ASSET_COMMANDS = {
     "digits": "python -m invprior.train --data digits --latent 32 --width 64 --steps 2000 "
@@ -173,6 +173,13 @@ def run(args) -> dict:
     _check_values(args)
     if args.data is not None and not args.data.strip():  # ("" searched the current folder)
         raise ValueError("--data is empty; give digits, faces or a folder of images.")
+    if args.data in ("digits", "faces") and Path(args.data).is_dir():  # (the set had been taken)
+        raise ValueError(f"--data {args.data} names both the shipped set and a folder here; "
+                         f"write ./{args.data} for the folder.")
+    if launched_size() > 1 and args.kind not in _GLO:  # (each rank had run it all, and
+        # written --out: the last one found it there, and failed)
+        raise ValueError(f"--kind {args.kind} trains in one process; run it without torchrun "
+                         f"(torchrun shares --kind glo and linear).")
     if args.resume and args.kind in _GLO and out.is_file():
         from .priors import DENOISER_FORMAT, INPAINTER, checkpoint_format
 
@@ -369,8 +376,10 @@ def _main(argv) -> int:
                   file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the first step, or while the weights were written
-        if main_rank:
-            print("interrupted before this run's weights were written.", file=sys.stderr)
+        if main_rank:  # (under torchrun a Ctrl-C takes no checkpoint: a snapshot is collective)
+            print("interrupted: under torchrun --out keeps its last periodic checkpoint "
+                  "(--checkpoint-every), which --resume continues." if launched_size() > 1
+                  else "interrupted before this run's weights were written.", file=sys.stderr)
         return 130
     except OSError as err:  # a folder on a path that we may not search (PermissionError)
         from .io import unreachable

@@ -622,7 +622,7 @@ def test_an_earlier_run_into_a_named_folder_among_the_photos_is_left_out(tmp_pat
     other = tmp_path / "other"
     write_image(other / "c.png", sample_image("coffee", 16))
     assert main([*argv, str(first), str(other), "-o", str(tmp_path / "two")]) == 0
-    assert _outputs(tmp_path / "two") == ["a.png", "b.png", "c.png"]
+    assert _outputs(tmp_path / "two") == ["other/c.png", "restored/a.png", "restored/b.png"]
     # inside a folder named, two earlier runs' results are left out
     assert main([*argv, str(photos), "-o", str(tmp_path / "many")]) == 0
     assert _outputs(tmp_path / "many") == ["a.png", "b.png"]
@@ -748,3 +748,21 @@ def test_a_folder_we_may_not_search_is_said_and_fails_the_run(tmp_path, photos, 
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot reach '{tmp_path / 'locked'}") and err.count("\n") == 1
     assert err.endswith("': permission denied.\n")
+
+
+def test_a_shells_photos_star_and_a_recursive_pattern_keep_the_folders_apart(tmp_path, capsys):
+    """photos/* named an earlier run's output folder beside the photos (every file failed:
+    its results met the originals'), and day1/img.png, day2/img.png both went to img.png."""
+    photos = tmp_path / "photos"
+    for where, name in (("day1", "camera"), ("day2", "coffee"), ("", "chelsea")):
+        write_image(photos / where / ("top.png" if not where else "img.png"), sample_image(name, 16))
+    argv = ["--op", "denoise", "--quiet", "--noise-level", "0.05"]
+    star = sorted(str(p) for p in photos.iterdir())  # (as a shell expands photos/*)
+    assert main([*argv, *star, "-o", str(photos / "first")]) == 0
+    assert _outputs(photos / "first") == ["day1/img.png", "day2/img.png", "top.png"]
+    star = sorted(str(p) for p in photos.iterdir())
+    assert main([*argv, *star, "-o", str(photos / "second")]) == 0
+    assert _outputs(photos / "second") == ["day1/img.png", "day2/img.png", "top.png"]
+    assert f"left out {photos / 'first'}: the output folder of an earlier run" in capsys.readouterr().err
+    assert main([*argv, str(photos / "**" / "*.png"), "-o", str(tmp_path / "pattern")]) == 0
+    assert _outputs(tmp_path / "pattern") == ["day1/img.png", "day2/img.png", "top.png"]

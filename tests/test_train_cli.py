@@ -80,3 +80,24 @@ def test_an_out_through_a_folder_we_may_not_search_is_one_sentence(locked, photo
                        "--out", str(locked / "g.pt")]) == 2
     err = capsys.readouterr().err
     assert err == f"error: cannot reach '{locked / 'g.pt'}': permission denied.\n", err
+
+
+def test_a_folder_named_like_a_shipped_set_torchrun_for_one_process_kinds_and_linked_data(
+        tmp_path, photos, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    photos.rename(tmp_path / "faces")  # (the shipped faces had been taken without a word)
+    out = str(tmp_path / "p.pt")
+    assert train_main(["--data", "faces", "--size", "8", "--steps", "2", "--out", out]) == 2
+    assert "write ./faces for the folder" in capsys.readouterr().err
+    # each rank had run it all and written --out: the last found it there, and failed
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert train_main(["--kind", "pca", "--data", "./faces", "--size", "8", "--latent", "2",
+                       "--out", out]) == 2
+    assert "--kind pca trains in one process; run it without torchrun" in capsys.readouterr().err
+    monkeypatch.delenv("WORLD_SIZE")
+    # a symlinked subfolder is searched, as a folder run does (rglob had left it out)
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "faces").symlink_to(tmp_path / "faces")
+    assert train_main(["--data", "linked", "--size", "8", "--latent", "2", "--width", "4",
+                       "--steps", "2", "--quiet", "--out", out]) == 0
+    assert torch.load(out, weights_only=True)["config"]["images"] == 4

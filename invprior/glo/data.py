@@ -94,12 +94,14 @@ def image_files(folder: str | Path) -> list[Path]:
         raise ValueError(f"the data folder '{root}' does not exist.")
     if not root.is_dir():
         raise ValueError(f"'{root}' is not a folder; pass a folder of images or digits/faces.")
+    from ..folders import files_under
     from ..io import is_hidden
 
     # hidden files left out, as a folder run does (macOS leaves ._photo.png beside each
-    # photo on a shared or exFAT drive: each had been said as unreadable)
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
-                   and not is_hidden(p.relative_to(root)))
+    # photo on a shared or exFAT drive: each had been said as unreadable); symlinked
+    # subfolders searched, as a folder run does (rglob had left them out without a word)
+    files = sorted(p for p in files_under(root) if p.suffix.lower() in EXTENSIONS
+                   and p.is_file() and not is_hidden(p.relative_to(root)))
     if not files:
         raise ValueError(
             f"no images found under '{root}' (searched recursively for "

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed as D
-from ..console import bar_options
+from ..console import bar_options, stops_held
 from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder
@@ -250,46 +250,53 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
     perm, perm_epoch = None, -1
     bar = tqdm(range(first, cfg.steps), initial=first, total=cfg.steps, desc=f"train {cfg.kind}",
                **bar_options(progress and world.main))
+
+    def _step(step: int) -> float:
+        """One minibatch step of the weights and the codes; its loss (every rank's mean)."""
+        nonlocal perm, perm_epoch
+        epoch, pos = divmod(step, per_epoch)
+        if epoch != perm_epoch:  # the same shuffle on every rank, and again after a resume
+            g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+            perm, perm_epoch = torch.randperm(count, generator=g), epoch
+        batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
+        rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
+        # none of this rank's images in the minibatch (small --batch): a pass of weight
+        # zero on one of them keeps DDP's gradient all-reduce in step (an empty batch
+        # failed in the decoder), and no code moves
+        idle = len(rows) == 0
+        if idle:
+            rows = torch.zeros(1, dtype=torch.long, device=dev)
+        loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
+        # DDP averages over ranks: the global mean
+        loss = loss * (0.0 if idle else world.size / len(batch))
+        for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
+            for group in opt.param_groups:
+                group["lr"] = base * cfg.rate(step)
+        opt_w.zero_grad(set_to_none=True)
+        opt_z.zero_grad(set_to_none=True)
+        loss.backward()
+        if idle:  # no code moves, but SparseAdam counts the step (its bias correction)
+            codes.weight.grad = torch.sparse_coo_tensor(
+                torch.zeros(1, 0, dtype=torch.long, device=dev),
+                codes.weight.new_zeros(0, cfg.latent), codes.weight.shape)
+        elif world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
+            codes.weight.grad = codes.weight.grad / world.size
+        opt_w.step()
+        opt_z.step()
+        if not idle:
+            with torch.no_grad():
+                codes.weight[rows] = project(codes.weight[rows], cfg.codes)
+        return D.all_sum(loss.detach().reshape(1), world).item() / world.size
+
     steps_done = first
     try:
         for step in bar:
-            epoch, pos = divmod(step, per_epoch)
-            if epoch != perm_epoch:  # the same shuffle on every rank, and again after a resume
-                g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-                perm, perm_epoch = torch.randperm(count, generator=g), epoch
-            batch = perm[pos * cfg.batch : (pos + 1) * cfg.batch]
-            rows = (batch[batch % world.size == world.rank] // world.size).to(dev)
-            # none of this rank's images in the minibatch (small --batch): a pass of weight
-            # zero on one of them keeps DDP's gradient all-reduce in step (an empty batch
-            # failed in the decoder), and no code moves
-            idle = len(rows) == 0
-            if idle:
-                rows = torch.zeros(1, dtype=torch.long, device=dev)
-            loss = reconstruction_loss(model(codes(rows)), x_local[rows], cfg.loss).sum()
-            # DDP averages over ranks: the global mean
-            loss = loss * (0.0 if idle else world.size / len(batch))
-            for opt, base in ((opt_w, cfg.lr), (opt_z, cfg.code_lr)):
-                for group in opt.param_groups:
-                    group["lr"] = base * cfg.rate(step)
-            opt_w.zero_grad(set_to_none=True)
-            opt_z.zero_grad(set_to_none=True)
-            loss.backward()
-            if idle:  # no code moves, but SparseAdam counts the step (its bias correction)
-                codes.weight.grad = torch.sparse_coo_tensor(
-                    torch.zeros(1, 0, dtype=torch.long, device=dev),
-                    codes.weight.new_zeros(0, cfg.latent), codes.weight.shape)
-            elif world.size > 1:  # the codes' gradients are not averaged by DDP: undo the scaling
-                codes.weight.grad = codes.weight.grad / world.size
-            opt_w.step()
-            opt_z.step()
-            if not idle:
-                with torch.no_grad():
-                    codes.weight[rows] = project(codes.weight[rows], cfg.codes)
-            value = D.all_sum(loss.detach().reshape(1), world).item() / world.size
-            history.append(value)
+            with stops_held():  # (the step whole and counted, or not begun: --resume
+                value = _step(step)  # continues exactly)
+                history.append(value)
+                done = steps_done = step + 1
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{value:.3e}", refresh=False)
-            done = steps_done = step + 1
             if cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 snapshot(done, final=False)
     except KeyboardInterrupt:
