@@ -164,6 +164,10 @@ def run(args) -> dict:
         raise ValueError(f"--out must name a .pt file, got '{out}'.")
     if out.is_dir():  # (it offered --force, which then failed after the whole run)
         raise ValueError(f"--out '{out}' is a folder, not a .pt file.")
+    if out.is_symlink() and out.exists() and out.resolve().suffix.lower() != ".pt":
+        # (written through, a training image had been replaced by the checkpoint)
+        raise ValueError(f"--out '{out}' is a link to '{out.resolve()}', which is no .pt "
+                         f"file; writing the checkpoint would replace it.")
     if out.exists() and not (args.resume or args.force):
         resume = "--resume to continue it or " if args.kind in _GLO else ""  # (the rest cannot)
         raise ValueError(f"'{out}' already exists; pass {resume}--force to replace it.")

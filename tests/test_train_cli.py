@@ -101,3 +101,10 @@ def test_a_folder_named_like_a_shipped_set_torchrun_for_one_process_kinds_and_li
     assert train_main(["--data", "linked", "--size", "8", "--latent", "2", "--width", "4",
                        "--steps", "2", "--quiet", "--out", out]) == 0
     assert torch.load(out, weights_only=True)["config"]["images"] == 4
+    # a link as --out to a training image: written through, the image had been replaced
+    (tmp_path / "link.pt").symlink_to(tmp_path / "faces" / "0.png")
+    before = (tmp_path / "faces" / "0.png").read_bytes()
+    assert train_main(["--data", "./faces", "--size", "8", "--steps", "2", "--force",
+                       "--out", str(tmp_path / "link.pt")]) == 2
+    assert "which is no .pt file" in capsys.readouterr().err
+    assert (tmp_path / "faces" / "0.png").read_bytes() == before
