@@ -66,11 +66,13 @@ def parser(doc: str, output: str, image: Path | str | None,
         p.add_argument("--size", type=int, default=None,
                        help=f"crop to a centred square and resize to SIZE x SIZE; 0 keeps the image as it is "
                             f"(default: {FULL_SIZE}, {FAST_SIZE} with --fast)")
+    # (a demo whose prior has one size keeps it with --fast: cs_faces' help had said 64x64)
+    quick = f"{FAST_SIZE}x{FAST_SIZE}, " if sized else ""
     p.add_argument("--fast", action="store_true",
-                   help=f"a quick run: {FAST_SIZE}x{FAST_SIZE}, {FAST_ITERS} network and {FAST_PNP} plug-and-play iterations")
+                   help=f"a quick run: {quick}{FAST_ITERS} network and {FAST_PNP} plug-and-play iterations")
     p.add_argument("--iters", type=int, default=None,
-                   help=f"iteration cap of dip and decoder (default: theirs, 2000 or 3000 for inpainting; "
-                        f"{FAST_ITERS} with --fast)")
+                   help=f"iteration cap of the network priors (default: theirs"
+                        f"{', 2000 or 3000 for inpainting' if sized else ''}; {FAST_ITERS} with --fast)")
     p.add_argument("--max-seconds", type=float, default=FULL_SECONDS,
                    help="time limit of each network prior")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise, mask and networks")
