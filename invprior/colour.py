@@ -80,10 +80,12 @@ def from_opponent(x: torch.Tensor, centred: bool = False) -> torch.Tensor:
     return torch.einsum("ji,bjhw->bihw", matrix, x)
 
 
-def same_channels(x: torch.Tensor, tolerance: float = 1 / 255) -> bool:
+def same_channels(x: torch.Tensor, tolerance: float | None = None) -> bool:
     """Whether ``(B, 3, H, W)`` RGB images are gray: their three channels the same to within
     ``tolerance`` at every pixel (a black-and-white photo saved in colour; a decoder's
-    rounding may leave a level between them). False for any other channel count.
+    rounding may leave a level between them). False for any other channel count. Default:
+    one 8-bit level where every value is on the 8-bit grid, else none (a 16-bit or float
+    image's faint colour, 0.8 of an 8-bit level wide, had been restored as gray).
 
     Such an image is better restored as the gray image it is: the gray network is the one
     that fits it, a third of the work, and its noise reads right (the colour path's reading
@@ -96,7 +98,12 @@ def same_channels(x: torch.Tensor, tolerance: float = 1 / 255) -> bool:
         >>> same_channels(g.expand(-1, 3, -1, -1)), same_channels(torch.rand(1, 3, 8, 8))
         (True, False)
     """
-    return x.shape[1] == 3 and bool(((x.amax(1) - x.amin(1)) <= tolerance + 1e-6).all())
+    if x.shape[1] != 3:
+        return False
+    if tolerance is None:
+        levels = x * 255
+        tolerance = 1 / 255 if bool(((levels - levels.round()).abs() < 1e-3).all()) else 0.0
+    return bool(((x.amax(1) - x.amin(1)) <= tolerance + 1e-6).all())
 
 
 def gray_channel(x: torch.Tensor) -> torch.Tensor:

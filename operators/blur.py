@@ -223,8 +223,8 @@ class Blur(LinearOperator):
         kh, kw = self.kernel.shape
         ph, pw = kh // 2, kw // 2
         if self.border != "constant" and min(x.shape[-2:]) <= max(ph, pw):
-            raise ValueError(f"the image ({x.shape[-2]}x{x.shape[-1]}) is too small for a "
-                             f"{kh}x{kw} kernel with {self.border} borders.")
+            raise ValueError(f"the image ({x.shape[-1]}x{x.shape[-2]}, width x height) is too "
+                             f"small for a {kw}x{kh} kernel with {self.border} borders.")
         padded = F.pad(x, (pw, pw, ph, ph), mode=self.border)
         blurred = self._convolve(padded, fast_size(padded))
         return blurred[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]].to(x.dtype)
@@ -255,8 +255,9 @@ class Blur(LinearOperator):
             # the wrap-around of the circular convolution reaches the margins only
             mh, mw = self.margin
             if min(x.shape[-2] - 2 * mh, x.shape[-1] - 2 * mw) < 1:
-                raise ValueError(f"the image ({x.shape[-2]}x{x.shape[-1]}) is too small for a "
-                                 f"{self.kernel.shape[0]}x{self.kernel.shape[1]} kernel.")
+                raise ValueError(f"the image ({x.shape[-1]}x{x.shape[-2]}, width x height) is "
+                                 f"too small for a {self.kernel.shape[1]}x{self.kernel.shape[0]} "
+                                 f"kernel.")
             # valid: any FFT grid as large as x keeps the wrap-around out of y's frame, so
             # the fastest one (fast_size)
             size = fast_size(x) if self.border == "valid" else x.shape[-2:]
@@ -359,7 +360,8 @@ def _at_origin(kernel: torch.Tensor, size: tuple, dtype, device) -> torch.Tensor
     the image."""
     (h, w), (kh, kw) = size, kernel.shape
     if kh > h or kw > w:
-        raise ValueError(f"the image ({h}x{w}) is too small for a {kh}x{kw} kernel.")
+        raise ValueError(f"the image ({w}x{h}, width x height) is too small for a {kw}x{kh} "
+                         f"kernel.")
     padded = torch.zeros(h, w, dtype=dtype, device=device)
     padded[:kh, :kw] = kernel.to(padded)
     return torch.roll(padded, (-(kh // 2), -(kw // 2)), dims=(0, 1))

@@ -246,3 +246,20 @@ def test_the_transform_made_first_in_inference_mode_still_serves_autograd():
     x = torch.rand(1, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     from_opponent(to_opponent(x, centred=True), centred=True).square().sum().backward()
     assert torch.allclose(x.grad, 2 * x.detach())
+
+
+def test_a_faint_colour_in_a_16_bit_file_is_colour(tmp_path, capsys):
+    # 0.8 of an 8-bit level between the channels: below 8 bits' step, real in 16 (the cast
+    # had been taken for a gray photo, and the output was gray)
+    from skimage import data
+
+    from invprior.cli import main
+    from invprior.io import read_image, write_image
+
+    gray = torch.from_numpy(data.camera()[::4, ::4].astype(np.float32) / 255)
+    cast = torch.stack([gray + 100 / 65535, gray, gray - 100 / 65535]).clamp(0, 1)[None]
+    path = write_image(tmp_path / "cast.tif", cast, bits=16)
+    assert main(["--op", "denoise", str(path), "-o", str(tmp_path / "out.tif"), "--quiet"]) == 0
+    assert "restored as gray" not in capsys.readouterr().err
+    out = read_image(tmp_path / "out.tif").image
+    assert out.shape == cast.shape and float(out[:, 0].mean() - out[:, 2].mean()) > 150 / 65535

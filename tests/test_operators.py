@@ -420,7 +420,7 @@ def test_whole_numbers_of_numpy_and_a_motion_of_one_pixel_are_taken():
         (O.Blur(sigma=1.0), torch.rand(3, 8, 8), r"x\[None\]"),
         (O.Blur(sigma=3.0), torch.rand(1, 1, 5, 5), "too small"),
         (lambda y: wiener_deconvolution(y, torch.ones(15, 15)), torch.rand(1, 1, 6, 6),
-         r"the image \(6x6\) is too small for a 15x15 kernel"),  # a valid blur's small y
+         r"the image \(6x6, width x height\) is too small for a 15x15 kernel"),  # a valid blur's small y
     ],
 )
 def test_bad_inputs_raise_clear_errors(op, x, match):
