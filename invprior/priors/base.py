@@ -149,7 +149,7 @@ def served(op):
         >>> served(Half())(x).sum().backward(); x.grad.flatten().tolist()
         [0.5, 0.5, 0.5, 0.5]
     """
-    if not users_operator(op) or isinstance(op, O.Lambda) or type(op) is O.Stack:
+    if not users_operator(op) or isinstance(op, O.Lambda):
         return op
     twin = copy.copy(op)  # (shallow: its parameter and buffer dicts are op's own)
     own_adjoint = (isinstance(op, O.LinearOperator)
@@ -182,7 +182,8 @@ class _Served:
         return _like(self.forward(x.clone() if isinstance(x, torch.Tensor) else x), x)
 
     def __call__(self, x):
-        if self.needed is False or not (torch.is_grad_enabled() and x.requires_grad):
+        if self.needed is False or not (torch.is_grad_enabled()
+                                        and isinstance(x, torch.Tensor) and x.requires_grad):
             return self.plain(x)
         if self.needed is None:
             out = self.plain(x)
