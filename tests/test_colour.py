@@ -263,3 +263,18 @@ def test_a_faint_colour_in_a_16_bit_file_is_colour(tmp_path, capsys):
     assert "restored as gray" not in capsys.readouterr().err
     out = read_image(tmp_path / "out.tif").image
     assert out.shape == cast.shape and float(out[:, 0].mean() - out[:, 2].mean()) > 150 / 65535
+
+
+def test_a_gray_photo_in_a_batch_of_colour_ones_is_restored_as_gray():
+    # the colour path had taken the whole batch: the gray item 1 dB down, channels unequal
+    from invprior.bench.cases import sample_image
+
+    colour, gray = sample_image("astronaut", 64), sample_image("camera", 64).mean(1, keepdim=True)
+    g = torch.Generator().manual_seed(0)
+    y = torch.cat([colour + 0.1 * torch.randn(colour.shape, generator=g),
+                   (gray + 0.1 * torch.randn(gray.shape, generator=g)).expand(-1, 3, -1, -1)])
+    both = solve(y, O.Denoising(), progress=False)
+    alone = [solve(y[b : b + 1], O.Denoising(), progress=False) for b in range(2)]
+    assert torch.equal(both.image, torch.cat([r.image for r in alone]))
+    assert both.items[1].stop_reason.endswith("(three equal channels: restored as gray)")
+    assert not both.items[0].stop_reason.endswith("restored as gray)")
