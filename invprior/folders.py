@@ -258,17 +258,23 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                              f"input '{input_there}'; choose another output folder.")
         # (photo.PNG beside photo.jpg: one output on macOS and Windows, where one had
         # silently replaced the other)
-        first = seen.setdefault(name_key(real), job)
-        if first is job:
-            unique.append(job)
-        elif first.source.resolve() != job.source.resolve():
-            # (a.jpg beside a.png: the whole folder had been refused for them) both fail, in
-            # a line each, and the others are restored
-            first.problem = job.problem = (
-                f"'{first.source}' and '{job.source}' would both be restored to "
-                f"'{job.output}'; rename one or restore them separately.")
+        sharing = seen.setdefault(name_key(real), [])
+        if all(other.source.resolve() != job.source.resolve() for other in sharing):
+            sharing.append(job)
             unique.append(job)
         # else the same file named twice (a.png a.png): restored once
+    for sharing in seen.values():
+        # (a.jpg beside a.png: the whole folder had been refused for them) each fails, in a
+        # line naming all that share its output (of three, the first had named the last
+        # two), and the others are restored
+        if len(sharing) > 1:
+            names = [f"'{job.source}'" for job in sharing]
+            problem = (f"{' and '.join(names)} would both be restored to '{sharing[0].output}'; "
+                       f"rename one or restore them separately." if len(names) == 2 else
+                       f"{', '.join(names[:-1])} and {names[-1]} would all be restored to "
+                       f"'{sharing[0].output}'; rename all but one or restore them separately.")
+            for job in sharing:
+                job.problem = problem
     if not unique:  # (every input was the output folder, or inside it)
         raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
                          f"output folder '{out_dir}'.")

@@ -6,6 +6,7 @@ from pathlib import Path
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -766,3 +767,20 @@ def test_a_shells_photos_star_and_a_recursive_pattern_keep_the_folders_apart(tmp
     assert f"left out {photos / 'first'}: the output folder of an earlier run" in capsys.readouterr().err
     assert main([*argv, str(photos / "**" / "*.png"), "-o", str(tmp_path / "pattern")]) == 0
     assert _outputs(tmp_path / "pattern") == ["day1/img.png", "day2/img.png", "top.png"]
+
+
+def test_three_files_sharing_an_output_each_name_all_three(tmp_path):
+    from invprior.folders import find_jobs
+
+    import imageio.v3 as iio
+
+    for suffix in (".jpg", ".png"):
+        write_image(tmp_path / "in" / f"a{suffix}", sample_image("camera", 16))
+    iio.imwrite(tmp_path / "in" / "a.bmp", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "in" / "b.png", sample_image("coffee", 16))
+    jobs = {j.source.name: j for j in find_jobs([tmp_path / "in"], tmp_path / "out")}
+    assert jobs["b.png"].problem is None
+    problem = jobs["a.jpg"].problem
+    assert all(jobs[f"a{suffix}"].problem == problem for suffix in (".png", ".bmp"))
+    assert all(f"a{suffix}'" in problem for suffix in (".jpg", ".png", ".bmp"))
+    assert "would all be restored to" in problem
