@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -602,11 +601,11 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
         counts = all_sum(torch.tensor([tally.done, tally.skipped, tally.failed, tally.left,
                                        tally.limited, tally.unreached], dtype=torch.float64), world)
         tally.psnrs = _gather(tally.psnrs, world)
-    except (KeyboardInterrupt, RuntimeError):
+    except (KeyboardInterrupt, RuntimeError) as err:
         # Ctrl-C reaches every rank: one that had finished its share leaves the sum, and the
         # others find it closed (rank 0 had ended in a traceback, without its summary): each
         # counts its own files
-        if world.size == 1 or not (tally.interrupted or sys.exc_info()[0] is KeyboardInterrupt):
+        if world.size == 1 or not (tally.interrupted or isinstance(err, KeyboardInterrupt)):
             raise
         tally.interrupted = True
         return tally

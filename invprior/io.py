@@ -252,7 +252,7 @@ def _read_pillow(path: Path) -> np.ndarray:
             # a 16-bit gray PNG's transparent value, which Pillow leaves to us
             deep_key = transparent if probe.mode.startswith("I") and isinstance(transparent, int) else None
             # Pillow opens a 16-bit gray+alpha PNG as RGBA: its gray came back as colour
-            gray_alpha = probe.format == "PNG" and any("LA;16" in str(t.args) for t in probe.tile)
+            gray_alpha = "LA;16" in _png_rawmodes(probe)
         # upright as a viewer shows it (a phone photo's EXIF orientation: without it the
         # result comes out sideways), and print colours as RGB (their K is no alpha)
         # (index 0: an animated PNG or GIF had all its frames decoded, GBs, for the first)
@@ -390,12 +390,18 @@ def _cut_to_8_bits(path: Path) -> str | None:
     from PIL import Image
 
     with Image.open(path) as probe:
-        if probe.format != "PNG" or probe.mode not in ("RGB", "RGBA"):
+        if probe.mode not in ("RGB", "RGBA"):
             return None
-        rawmodes = " ".join(str(tile.args) for tile in probe.tile)
+        rawmodes = _png_rawmodes(probe)
     # (Pillow opens a 16-bit gray+alpha PNG as RGBA: it had been called colour)
     return ("16-bit gray PNG with alpha" if "LA;16" in rawmodes else
             "16-bit colour PNG" if ";16" in rawmodes else None)
+
+
+def _png_rawmodes(probe) -> str:
+    """How an opened PNG's pixels are stored ("RGB;16B", "LA;16B"): Pillow's raw modes of
+    its tiles; "" for another format."""
+    return " ".join(str(tile.args) for tile in probe.tile) if probe.format == "PNG" else ""
 
 
 # a TIFF stack's axes (tifffile's letters) in words

@@ -468,6 +468,19 @@ class Stack(LinearOperator):
         return sum(op.adjoint(part) for op, part in zip(self.ops, y))
 
 
+def in_precision_of(out, x):
+    """``out`` in the precision of ``x`` where both are floating-point tensors, else as it is.
+
+    Example:
+        >>> in_precision_of(torch.ones(2, dtype=torch.float64), torch.ones(2)).dtype
+        torch.float32
+    """
+    if (isinstance(out, torch.Tensor) and isinstance(x, torch.Tensor) and out.is_floating_point()
+            and x.is_floating_point() and out.dtype != x.dtype):
+        return out.to(x.dtype)
+    return out
+
+
 class Lambda(Operator):
     """Wrap a differentiable callable ``fn(x) -> y`` as an operator.
 
@@ -489,10 +502,7 @@ class Lambda(Operator):
         out = self.fn(x.clone())
         # in the input's precision: a float64 matrix (a CT system read from NumPy) had made
         # plug-and-play's iterate float64, which the denoiser refused
-        if isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != x.dtype \
-                and x.is_floating_point():
-            return out.to(x.dtype)
-        return out
+        return in_precision_of(out, x)
 
 
 class LinearLambda(Lambda, LinearOperator):

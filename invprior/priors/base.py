@@ -35,7 +35,7 @@ from typing import Protocol, runtime_checkable
 import torch
 
 import operators as O
-from operators.base import TOP_BAND
+from operators.base import TOP_BAND, in_precision_of
 
 from ..checks import batch_size, item, prepare, to_device, torch_as_restoring_needs
 from ..console import stopped_by
@@ -157,16 +157,8 @@ def served(op):
     twin.forward = _Served(op.forward, op.adjoint if own_adjoint else None)
     if own_adjoint:
         adjoint = op.adjoint
-        twin.adjoint = lambda y: _like(adjoint(y), y)
+        twin.adjoint = lambda y: in_precision_of(adjoint(y), y)
     return twin
-
-
-def _like(out, x):
-    """``out`` in the precision of ``x`` where both are floating-point tensors."""
-    if (isinstance(out, torch.Tensor) and isinstance(x, torch.Tensor) and out.is_floating_point()
-            and x.is_floating_point() and out.dtype != x.dtype):
-        return out.to(x.dtype)
-    return out
 
 
 class _Served:
@@ -179,7 +171,8 @@ class _Served:
         self.needed = None if adjoint is not None else False
 
     def plain(self, x):
-        return _like(self.forward(x.clone() if isinstance(x, torch.Tensor) else x), x)
+        return in_precision_of(
+            self.forward(x.clone() if isinstance(x, torch.Tensor) else x), x)
 
     def __call__(self, x):
         if self.needed is False or not (torch.is_grad_enabled()
