@@ -30,7 +30,7 @@ import torch
 
 from invprior.api import solve
 from invprior.cli import HelpWithDefaults
-from invprior.io import ImageError, atomic_write, read_image, same_file
+from invprior.io import ImageError, atomic_write, check_writable, read_image, same_file
 from invprior.metrics import psnr, ssim
 from invprior.plot import font, history_chart, to_pil
 from invprior.priors.base import one_pass
@@ -105,6 +105,7 @@ def settle(args) -> argparse.Namespace:
         raise ImageError(f"'{out}' already exists; choose another name or pass --force.")
     if args.image and same_file(out, args.image):
         raise ImageError(f"the output '{out}' would overwrite the input image; choose another name.")
+    check_writable(out.parent)  # (a folder that is a file had been found after the demo's work)
     return args
 
 
@@ -247,11 +248,16 @@ def figure(observation: tuple, rows: list[Row], truth: torch.Tensor, title: str 
 
 
 def save(fig, path, force: bool) -> Path:
-    """Write the figure atomically; an existing file only with ``force``."""
+    """Write the figure atomically; an existing file only with ``force`` (also one written
+    meanwhile, by another run)."""
     path = Path(path)
+    exists = ImageError(f"'{path}' already exists; choose another name or pass --force.")
     if path.exists() and not force:
-        raise ImageError(f"'{path}' already exists; choose another name or pass --force.")
-    return atomic_write(path, lambda tmp: fig.save(tmp, format="PNG", optimize=True))
+        raise exists
+    try:
+        return atomic_write(path, lambda tmp: fig.save(tmp, format="PNG", optimize=True), replace=force)
+    except FileExistsError:
+        raise exists from None
 
 
 def finish(args, observation: tuple, rows: list[Row], truth: torch.Tensor, title: str) -> int:

@@ -10,7 +10,15 @@ COMMANDS = (
 )
 
 if __name__ == "__main__":
+    from invprior.console import steady_streams
+
+    steady_streams()  # ("python -m invprior --help | :" had ended in a BrokenPipeError traceback)
     asked = sys.argv[1:]
+    if asked == ["--version"]:  # (it had pointed to "python -m invprior.solve --version", no flag)
+        from invprior import __version__
+
+        print(f"invprior {__version__}")
+        sys.exit(0)
     if asked and asked[0] not in ("-h", "--help"):  # ("python -m invprior solve ..." did nothing, exit 0)
         name = asked[0] if asked[0] in ("solve", "train", "bench") else "solve"
         print(f"error: python -m invprior runs no command; use python -m invprior.{name} "

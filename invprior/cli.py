@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--force", action="store_true", help="overwrite existing outputs")
     o.add_argument("--report", help="write settings, metrics, timings and the stop iteration as JSON (one image only; - for the standard output, the summary then on stderr; default: none)")
     o.add_argument("--compare", help="write observation | result (| truth) side by side, in the type its name gives (one image only; default: none)")
-    o.add_argument("--observation", help="--simulate: write the degraded y that was restored (.npy keeps it as it was, noise unclipped, so that another method can restore the same y; an image clips it to [0, 1] and rounds it; one image only; default: none)")
+    o.add_argument("--observation", help="--simulate: write the degraded y that was restored (.npy keeps it as it was, noise unclipped, so that another method can restore the same y; an image clips it to [0, 1] and rounds it; inpaint: the holes transparent, not JPEG; one image only; default: none)")
     o.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("--plot", help="write a PNG chart of the run: PSNR per iteration with --simulate, the data loss and the stopping rule's signal where the prior traces them (dip, decoder, a trained prior; plug-and-play traces none), and the returned iteration (one image only)")
     return p
@@ -126,6 +126,14 @@ def _outputs(args) -> dict:
     """Output paths, checked before any work: never the input, never overwritten silently."""
     from .io import WRITABLE, check_writable, is_special, name_key, same_file
 
+    for flag in ("output", "report", "compare", "observation", "plot"):
+        given = getattr(args, flag)
+        name = "-o" if flag == "output" else f"--{flag}"
+        if given == "":  # (an unset shell variable: --report "" had written no report, unsaid)
+            raise UsageError(f"{name} is empty; name a file.")
+        if flag != "output" and given and given != "-" and given.endswith(("/", os.sep)):
+            # (--report out/ had written a file named out)
+            raise UsageError(f"{name} '{given}' names a folder; name a file in it.")
     src = Path(args.image)
     # a TIFF's result is a TIFF: it keeps 16-bit colour (a PNG holds 16 bits for gray only)
     suffix = src.suffix.lower() if src.suffix.lower() in (".tif", ".tiff") else ".png"
@@ -146,6 +154,9 @@ def _outputs(args) -> dict:
         paths["observation"] = Path(args.observation)
         if args.op == "cs" and paths["observation"].suffix.lower() != ".npy":
             raise UsageError("compressed-sensing measurements are no image; write them as .npy.")
+        if args.op == "inpaint" and paths["observation"].suffix.lower() in (".jpg", ".jpeg"):
+            raise UsageError("an inpainting observation keeps its holes as transparent pixels, "
+                             "which a JPEG cannot hold; write it as .png, .tif or .npy.")
     if args.plot:
         paths["plot"] = Path(args.plot)
         if paths["plot"].suffix.lower() != ".png":
@@ -544,11 +555,24 @@ def _display(op, y, shape):
 
     if y.ndim != 4:  # measurements, not an image: show A^T y
         return op.adjoint(y).clamp(0, 1)
-    if isinstance(op, O.Blur):  # valid borders: y lacks the margins; edge pixels go there
+    if isinstance(op, O.Blur) and y.shape[-2:] != shape[-2:]:
+        # valid borders, a simulation's whole truth: y lacks the margins; edge pixels go
+        # there (a photo's result is cropped to y's frame: y as it is)
         y = op.widen(y)
     if y.shape[-2:] != shape[-2:]:
         return torch.nn.functional.interpolate(y, size=shape[-2:], mode="nearest")
     return y.clamp(0, 1)
+
+
+def _with_holes(op, y):
+    """A simulation's y as --observation writes it: an inpainting y with its holes as
+    transparent pixels, so that ``--op inpaint`` on the file restores the same y (written
+    without them, a hole was a black pixel and the file "needed a mask")."""
+    import operators as O
+
+    if not isinstance(op, O.Inpainting):
+        return y
+    return torch.cat([y, op.mask[:1, :1].expand(1, 1, *y.shape[-2:]).to(y)], 1)
 
 
 def _options(args) -> dict:
@@ -813,7 +837,7 @@ def run(args) -> dict:
         paths["output"], written, overwrite=args.force,
         bits=bits_to_write(args.image, paths["output"], written), profile=profile)}
     if "observation" in paths:
-        writes["observation"] = lambda: write_image(paths["observation"], y.cpu(),
+        writes["observation"] = lambda: write_image(paths["observation"], _with_holes(op, y.cpu()),
                                                     overwrite=args.force, profile=profile)
     if "compare" in paths:
         panels = [_display(op, y.cpu(), x.shape), x] + ([truth] if truth is not None else [])

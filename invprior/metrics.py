@@ -26,11 +26,13 @@ def _as_images(x) -> list[np.ndarray]:
             t = t[None]
         return [img.permute(1, 2, 0).numpy() for img in t]
     a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 3 and a.shape[0] <= 4 < min(a.shape[1:]):
-        # (3, 32, 32) had been read as 3 rows of 32 channels: SSIM over a 3x32 image
-        raise ValueError(f"arrays are (H, W), (H, W, C) or (B, H, W, C), got {a.shape}, which "
-                         f"looks like (C, H, W) or a batch (B, H, W) of gray images: pass it as "
-                         f"a tensor, or as np.moveaxis(a, 0, -1) or a[..., None].")
+    if a.ndim in (3, 4) and a.shape[-1] > 4:
+        # an image has 1 to 4 channels: (3, 32, 32) had been read as 3 rows of 32 channels,
+        # SSIM over a 3x32 image; a batch (8, 64, 64) as one 8x64 image of 64 channels
+        kinds = "(C, H, W) or a batch (B, H, W) of gray images" if a.ndim == 3 else "(B, C, H, W)"
+        fix = "np.moveaxis(a, 0, -1) or a[..., None]" if a.ndim == 3 else "np.moveaxis(a, 1, -1)"
+        raise ValueError(f"arrays are (H, W), (H, W, C) or (B, H, W, C) with C up to 4, got "
+                         f"{a.shape}, which looks like {kinds}: pass it as a tensor, or as {fix}.")
     if not 2 <= a.ndim <= 4:
         raise ValueError(f"arrays are (H, W), (H, W, C) or a batch (B, H, W, C), got {a.shape}.")
     if a.ndim == 4:
@@ -38,10 +40,11 @@ def _as_images(x) -> list[np.ndarray]:
     return [a if a.ndim == 3 else a[:, :, None]]
 
 
-def _check_scale(x, ref, data_range: float) -> None:
+def _check_scale(x, ref, data_range: float) -> float:
     """Integer pixels (0-255) measured with the data range of [0, 1] images: PSNR -17 dB
-    instead of 31; refuse, saying what to pass. Also a data range that is no positive
-    number (0 failed with "math domain error"), and what is no image (None)."""
+    instead of 31; refuse, saying what to pass. So too [0, 1] floats measured with the
+    range of 8-bit pixels, a data range that is no positive number (0 failed with "math
+    domain error"), and what is no image (None). Returns the data range as a float."""
     if isinstance(data_range, (bool, str)) or not hasattr(data_range, "__float__") or not (
             0 < float(data_range) < math.inf):
         raise ValueError(f"data_range must be a positive number (1 for [0, 1] images, 255 for "
@@ -55,6 +58,22 @@ def _check_scale(x, ref, data_range: float) -> None:
             raise ValueError(f"integer pixels ({name}) are on a "
                              f"scale of 0-255 or more: pass data_range=255 (or 65535), or the "
                              f"images divided to [0, 1].")
+    if data_range > 1 and (_on_unit_scale(x) or _on_unit_scale(ref)):
+        # [0, 1] images measured as 8-bit ones: 74 dB for 26, an integer x against a [0, 1]
+        # reference 4.6 dB, without a word
+        raise ValueError(f"floats on the [0, 1] scale are measured with data_range=1 (not "
+                         f"{float(data_range):g}); pass both images on the same scale.")
+    return float(data_range)  # (a NumPy uint8 255 had overflowed in data_range**2: -21.9 dB)
+
+
+def _on_unit_scale(a) -> bool:
+    """Floats all within [-2, 2] (a noisy [0, 1] image leaves it a little) with some
+    nonzero (an all-black image fits any scale)."""
+    t = torch.as_tensor(a) if not isinstance(a, torch.Tensor) else a.detach()
+    if not t.is_floating_point():
+        return False
+    top = float(t.abs().max()) if t.numel() else 0.0
+    return 0 < top <= 2
 
 
 def _pairs(x, ref):
@@ -81,7 +100,7 @@ def psnr(x, ref, data_range: float = 1.0) -> float:
         >>> round(psnr(torch.zeros(2, 1, 4, 4), two), 2)  # (20 and 40 dB)
         30.0
     """
-    _check_scale(x, ref, data_range)
+    data_range = _check_scale(x, ref, data_range)
     if isinstance(x, torch.Tensor) and isinstance(ref, torch.Tensor):
         # on the tensors' device, one host sync: the solvers trace PSNR at every step
         a, b = _batched(x), _batched(ref).to(x.device)
@@ -112,7 +131,7 @@ def ssim(x, ref, data_range: float = 1.0) -> float:
     """
     from skimage.metrics import structural_similarity
 
-    _check_scale(x, ref, data_range)
+    data_range = _check_scale(x, ref, data_range)
     values = []
     for a, b in _pairs(x, ref):
         side = min(a.shape[:2])

@@ -312,6 +312,25 @@ def test_a_file_of_another_project_is_not_replaced(tmp_path, capsys):
     assert "their table" not in theirs.read_text() and WRITTEN_BY in theirs.read_text()
 
 
+def test_device_reaches_every_fixed_case_row_and_the_gpu_is_named_only_when_used(
+        tmp_path, capsys, monkeypatch):
+    """--device had reached the dip rows alone (the denoiser rows ran on CUDA under --device
+    cpu), and the provenance named the GPU whenever one was there, used or not."""
+    from invprior import api
+
+    devices = []
+    fake_solve(monkeypatch)
+    faked = api.solve
+    monkeypatch.setattr(api, "solve", lambda *a, **kw: devices.append(kw.get("device")) or faked(*a, **kw))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Fake GPU")
+    out = tmp_path / "BENCH.md"
+    assert main(["--sections", "denoiser,dip", "--priors", "dip", "--cases", "denoise_camera",
+                 "--device", "cpu", "-o", str(out)]) == 0
+    assert devices == ["cpu", "cpu"]
+    assert "Fake GPU" not in out.read_text()
+
+
 def test_a_rerun_of_one_prior_keeps_the_other_priors_rows(tmp_path, capsys, monkeypatch):
     out = tmp_path / "BENCH.md"
     fake_solve(monkeypatch)

@@ -163,6 +163,26 @@ def test_a_simulation_s_observation_is_written_and_restores_to_the_same_image(tm
     assert "without --simulate IMAGE is y" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("suffix", [".png", ".npy"])
+def test_an_inpainting_observation_keeps_its_holes(tmp_path, gray, capsys, suffix):
+    """An inpainting simulation's y is written with its holes transparent, so that it
+    restores again to the same image (written as plain pixels, a hole was a black pixel and
+    the file was refused: "inpainting needs a mask"); a JPEG, which holds no transparency,
+    is refused before the work."""
+    out, y_file = tmp_path / "sim.npy", tmp_path / f"y{suffix}"
+    assert main(["--op", "inpaint", "--simulate", str(gray), "-o", str(out), "--observation",
+                 str(y_file), "--prior", "denoiser", "--quiet"]) == 0
+    read = read_image(y_file)
+    assert read.alpha is not None and 0.4 < float((read.alpha < 0.5).float().mean()) < 0.6
+    assert main(["--op", "inpaint", str(y_file), "-o", str(tmp_path / "again.npy"),
+                 "--prior", "denoiser", "--quiet"]) == 0
+    assert np.allclose(np.load(out), np.load(tmp_path / "again.npy"), atol=1e-5)
+    assert main(["--op", "inpaint", "--simulate", str(gray), "--observation",
+                 str(tmp_path / "y.jpg"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "a JPEG cannot hold" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_default_prior_is_named_in_the_output_and_report(tmp_path, gray, capsys):
     rep = tmp_path / "r.json"
     assert main(["--op", "deblur", "--simulate", str(gray), "--iters", "6", "--quiet", "--report", str(rep)]) == 0
@@ -347,10 +367,14 @@ def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsy
     photo = write_image(tmp_path / "photo.png", O.Blur(sigma=1.5)(truth)[..., 24:88, 24:88])
     y = read_image(photo).image
     out = tmp_path / "auto.png"
+    side = tmp_path / "side.png"
     assert main(["--op", "deblur", "--sigma", "1.5", str(photo), "-o", str(out), "--iters", "8",
-                 "--quiet"]) == 0
+                 "--compare", str(side), "--quiet"]) == 0
     restored = read_image(out).image
     assert restored.shape == y.shape  # the input's frame, not the estimated margin
+    # the comparison's left panel is y as read (it had been y widened by its edge pixels,
+    # then squeezed back to the frame: 116/255 off)
+    assert torch.equal(read_image(side).image[..., :64], y)
     # the API's valid-border restoration (74x74: the margin estimated), cropped to the frame,
     # up to the PNG's 8-bit rounding
     valid = O.Blur(sigma=1.5, border="valid")
@@ -437,6 +461,9 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--mask-white", "holes"], "--mask-white is for --op inpaint, not --op denoise"),
         (["--op", "cs", "--shape", "16,16,16"], "--shape C must be 1 (gray) or 3 (RGB), got 16"),
         (["--op", "cs", "--shape", "1,100000,100000"], "is larger than 100 megapixels"),
+        # --report out/ had written a file named out; --report "" had written none, unsaid
+        (["--op", "denoise", "--report", "reports/"], "--report 'reports/' names a folder"),
+        (["--op", "denoise", "--plot", ""], "--plot is empty; name a file."),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):
@@ -966,3 +993,10 @@ def test_the_package_names_its_commands_and_refuses_to_run_one():
     assert run.returncode == 2 and run.stderr == (
         "error: python -m invprior runs no command; use python -m invprior.solve --op denoise "
         "a.png.\n")
+    version = subprocess.run([sys.executable, "-m", "invprior", "--version"], capture_output=True,
+                             text=True, env=env, timeout=120)
+    assert version.returncode == 0 and re.fullmatch(r"invprior \d+\.\d+\.\d+\n", version.stdout)
+    # its list into a pipe already closed: a BrokenPipeError traceback, status 1
+    closed = subprocess.run(f"'{sys.executable}' -m invprior --help | :", shell=True, env=env,
+                            capture_output=True, text=True, timeout=120, executable="/bin/bash")
+    assert "Traceback" not in closed.stderr

@@ -116,6 +116,13 @@ def test_an_existing_figure_is_kept_and_bad_input_is_one_sentence(tmp_path, monk
         status, said = _run_here(script, ["--fast", *args], monkeypatch, capsys)
         assert status == 2 and message in said, said
     assert [p.name for p in tmp_path.iterdir()] == ["denoise.png"]
+    # a figure that cannot be written is refused before the work (it had been found after
+    # all the methods had run: minutes at full settings)
+    from invprior import api
+
+    monkeypatch.setattr(api, "solve", lambda *a, **kw: pytest.fail("the demo worked first"))
+    status, said = _run_here("denoise.py", ["--fast", "-o", "denoise.png/fig.png"], monkeypatch, capsys)
+    assert status == 2 and "is a file, not a folder" in said, said
 
 
 def test_a_thin_image_is_said_enlarged_and_drawn(tmp_path):

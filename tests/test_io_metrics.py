@@ -252,6 +252,20 @@ def test_psnr_and_ssim():
     for metric in (psnr, ssim):
         with pytest.raises(ValueError, match="pass data_range=255"):
             metric(a8, b8)
+    assert psnr(a8, b8, data_range=np.uint8(255)) == pytest.approx(psnr(a8, b8, data_range=255))
+    # [0, 1] floats with the 8-bit range (74 dB for 26), or beside 8-bit pixels (4.6 dB)
+    for metric in (psnr, ssim):
+        for pair in ((a, b), (a8, b), (a, b8)):
+            with pytest.raises(ValueError, match="measured with data_range=1"):
+                metric(*pair, data_range=255)
+    # a batch (B, H, W) of 5+ gray arrays had been one Bx H image of W channels (SSIM 0.86
+    # for 0.51); (B, C, H, W) arrays likewise
+    gray = [v[:, 0].numpy() for v in (noisy, ref)]
+    for metric in (psnr, ssim):
+        for arrays in (gray, [np.concatenate([g] * 3) for g in gray], [v.numpy() for v in (noisy, ref)]):
+            with pytest.raises(ValueError, match="with C up to 4"):
+                metric(*arrays)
+    assert ssim(*[g[..., None] for g in gray]) == pytest.approx(ssim(noisy[:, :1], ref[:, :1]))
 
 
 def test_float64_planar_and_multipage_tiffs_are_read(tmp_path):

@@ -140,8 +140,8 @@ def carried_rows(text: str) -> tuple[list[dict], str]:
     return rows, measured
 
 
-def machine() -> str:
-    """CPU model, cores, threads, torch version (and GPU when used)."""
+def machine(gpu: bool = False) -> str:
+    """CPU model, cores, threads, torch version (and the GPU, where ``gpu``: the run used it)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -153,7 +153,7 @@ def machine() -> str:
     import os
 
     text = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads"
-    if torch.cuda.is_available():
+    if gpu and torch.cuda.is_available():  # (named had it been there, unused: --device cpu)
         text += f", GPU {torch.cuda.get_device_name(0)}"
     return text
 
@@ -246,14 +246,14 @@ FIXED_PRIOR_METHODS = {
 }
 
 
-def run_fixed_prior(prior, cases, emit, quick=False) -> None:
-    """``solve(..., prior=prior)`` on every case for ``sparse`` or ``denoiser``."""
+def run_fixed_prior(prior, cases, emit, quick=False, device="auto") -> None:
+    """``solve(..., prior=prior)`` on every case for ``sparse`` or ``denoiser``, on ``device``."""
     from ..api import solve
 
     for name in cases:
         truth, y, op = load_case(name)
         start = time.perf_counter()
-        result = uninterrupted(solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(),
+        result = uninterrupted(solve(y, op, prior, truth=truth, progress=sys.stderr.isatty(), device=device,
                                      **({"iters": 4} if quick and not one_pass(prior, op) else {})))
         what = FIXED_PRIOR_METHODS[prior][name.split("_")[0]]
         emit([row(name, label(prior, op, what), result.image.cpu(), truth,
@@ -391,7 +391,7 @@ def _main(argv) -> int:
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
     p.add_argument("--priors", default=None, help="untrained priors run in the dip section (default: dip,decoder)")
     p.add_argument("--quick", action="store_true", help="a few iterations only (smoke test, numbers meaningless)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda: where the fixed cases' denoiser, sparse and dip rows run (the other sections are CPU tables, and gpu runs on CUDA)")
     p.add_argument("--testsets", default=TESTSETS,
                    help="folder holding set12/, set5/ and kodak24/ (standard, jpeg, set5 sections)")
     p.add_argument("--force", action="store_true", help="replace an -o file that this benchmark did not write")
@@ -411,7 +411,11 @@ def _main(argv) -> int:
         return 2
     started = datetime.datetime.now().isoformat(timespec="minutes")
     command = "python -m invprior.bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    provenance = f"_Measured by `{command.strip()}` on {started}; {machine()}._\n\n"
+    from ..checks import resolve_device
+
+    gpu = "gpu" in sections or (resolve_device(args.device).type == "cuda" and bool(
+        {"denoiser", "sparse", "dip"} & set(sections)))
+    provenance = f"_Measured by `{command.strip()}` on {started}; {machine(gpu)}._\n\n"
     header = (f"{HEADER_START}\n\n{WRITTEN_BY}; each block says which run measured it (a run "
               "of some `--sections` keeps the other blocks of the file).\n")
     # a block is replaced once its section has measured it, a row of the fixed-cases table
@@ -454,7 +458,7 @@ def _main(argv) -> int:
             run_classical(cases, emit)
         for prior in FIXED_PRIOR_METHODS:
             if prior in sections:
-                run_fixed_prior(prior, cases, emit, args.quick)
+                run_fixed_prior(prior, cases, emit, args.quick, args.device)
         if "dip" in sections:
             run_priors(cases, emit, priors, args.quick, args.device)
         for section, module, title, function in (
