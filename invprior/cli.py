@@ -192,8 +192,14 @@ def _kernel(args):
     # a photo's blur saw the scene beyond its frame; a simulated one wraps around
     border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
-        k = _read_given("--kernel", args.kernel, unit_scale=False).image[0]  # any scale: normalised
+        read = _read_given("--kernel", args.kernel, unit_scale=False)  # any scale: normalised
+        k = read.image[0]
         stack = stacked_images(args.kernel)  # (a 3-D PSF's first plane, its most defocused)
+        planes = k.shape[0] + (read.alpha is not None)
+        if not stack and planes > 1 and not _one_plane(k, read.alpha):
+            # (a .npy of three PSFs, or of two planes read as gray and alpha, had been
+            # averaged into one kernel without a word)
+            stack = f"{planes} different planes"
         if stack:
             raise UsageError(f"--kernel '{args.kernel}' holds {stack}; a blur kernel is one "
                              f"2-D image: save the plane to use on its own.")
@@ -203,6 +209,14 @@ def _kernel(args):
         k = O.blur.without_zero_margins(nonnegative_kernel(k[0], args.kernel))
         return O.Blur(kernel=k, border=border)
     return O.Blur(sigma=args.sigma, border=border)
+
+
+def _one_plane(k: torch.Tensor, alpha) -> bool:
+    """Whether a kernel read as channels ``(C, H, W)`` (and an alpha) is one plane: its
+    channels equal to within 1% of its peak (a gray PSF saved as RGB), no alpha but opaque."""
+    top = float(k.abs().max()) or 1.0
+    opaque = alpha is None or bool((alpha == 1).all())
+    return opaque and float((k.amax(0) - k.amin(0)).max()) <= 0.01 * top
 
 
 def _read_given(flag: str, path, **options):
@@ -521,11 +535,15 @@ def _parse_shape(text):
     return shape
 
 
-def _check_side(shape) -> None:
+def _check_side(shape, scale: int = 1) -> None:
+    """``UsageError`` where an image of ``shape`` restores to less than ``MIN_SIDE`` pixels
+    on a side; ``scale``: the restored image's size over the input's (super-resolution of
+    a real y: a 7x32 y at x2 had been refused as under 8x8, restored 14x64)."""
     h, w = shape[-2:]
-    if min(h, w) < MIN_SIDE:
-        raise UsageError(f"the image is {w}x{h} pixels (width x height); the smallest "
-                         f"restored is {MIN_SIDE}x{MIN_SIDE}.")
+    if min(h, w) * scale < MIN_SIDE:
+        restored = f", {w * scale}x{h * scale} restored" if scale > 1 else ""
+        raise UsageError(f"the image is {w}x{h} pixels (width x height){restored}; the "
+                         f"smallest restored is {MIN_SIDE}x{MIN_SIDE}.")
 
 
 def _observation(args, image, alpha, op):
@@ -535,10 +553,18 @@ def _observation(args, image, alpha, op):
     if args.simulate:
         if alpha is not None and alpha.min() < 0.5 and args.op != "inpaint":
             raise UsageError("IMAGE has transparent pixels; flatten it or use --op inpaint.")
+        from .io import FLOAT_TOP
+
         noise = O.make_noise(args.noise, seed=args.seed)
         with torch.no_grad():
             y = op(image)
-            return (noise(y) if noise else y), image
+            y = noise(y) if noise else y
+        if isinstance(noise, O.PoissonNoise) and float(y.max()) > FLOAT_TOP:
+            # (refused further on as an image on the 0-255 scale: "divide by 255")
+            raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) gives a y "
+                             f"reaching {float(y.max()):g}, off the [0, 1] scale of images; "
+                             f"simulate a peak of 1 or more.")
+        return y, image
     if args.op == "cs":
         y = image
         if y.shape[1] != op.m:
@@ -622,7 +648,8 @@ def _read(args, path, ops: dict):
         image, alpha = read_measurements(path), None
     else:
         image, alpha = read_image(path)
-        _check_side(image.shape)
+        real_sr = args.op == "sr" and not args.simulate and (args.factor or 0) > 1
+        _check_side(image.shape, args.factor if real_sr else 1)
         for note in reading_notes(path):  # (other frames, low bits: missed unsaid)
             say(f"note: {note}")
         if alpha is not None and 0.5 <= float(alpha.min()) < 1:

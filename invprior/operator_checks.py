@@ -245,9 +245,11 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
         # where the circular border refused it)
         (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
         if kh > h or kw > w:
-            raise ValueError(f"the image ({w}x{h}, width x height) is smaller than the "
-                             f"{kw}x{kh} blur kernel; most of what it blurred lies outside "
-                             f"the frame.")
+            # (y, not "the image": a simulation's y is its image cut by the kernel's reach,
+            # and "the image (4x4)" of a 64x64 one had puzzled)
+            raise ValueError(f"y ({w}x{h}, width x height) is smaller than the {kw}x{kh} blur "
+                             f"kernel; most of what it blurred lies outside its frame (a "
+                             f"valid-border y is its image less the kernel's reach on each side).")
     if isinstance(op, O.CompressedSensing):
         if tuple(y.shape[1:]) != (op.m,):
             raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "

@@ -259,14 +259,28 @@ class LinearOperator(Operator):
         # torch.inference_mode() the zeros could not require grad)
         with torch.inference_mode(False), torch.enable_grad():
             out_of_inference(self)
-            x = torch.zeros(
-                (ref.shape[0], *self._known_input_shape()), dtype=ref.dtype, device=ref.device
-            ).requires_grad_(True)
-            ax = self.forward(x)
+            for shape in self._shapes_giving(ref):
+                x = torch.zeros((ref.shape[0], *shape), dtype=ref.dtype, device=ref.device
+                                ).requires_grad_(True)
+                ax = self.forward(x)
+                if _same_shapes(ax, y):
+                    break
             (grad,) = torch.autograd.grad(
                 ax, x, grad_outputs=y, create_graph=_needs_grad(y)
             )
         return grad
+
+    def _shapes_giving(self, ref: torch.Tensor) -> list:
+        """The input shapes to try for measurements like ``ref``: the one of the last call
+        (or the fixed one), then, where the operator reads it off ``y`` (a class of its own
+        ``input_shape_for``), that one: a y of another size than the last call's had been
+        torch's "Mismatch in shape" (a reflect-border blur's adjoint on a 16x16 y after a
+        32x32 image). ``ValueError`` when neither is known."""
+        told = None
+        if type(self).input_shape_for is not Operator.input_shape_for:
+            told = tuple(self.input_shape_for(tuple(ref.shape)))
+        shapes = [s for s in (self.input_shape, told) if s is not None]
+        return list(dict.fromkeys(shapes)) or [self._known_input_shape()]
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
         """``A^T A x``, same shape as ``x``."""
@@ -304,12 +318,16 @@ class LinearOperator(Operator):
             [0.4, 0.4, 0.4, 0.4]
         """
         ref = y[0] if isinstance(y, tuple) else y
-        # the size it takes: known, or told by y's (a valid-border blur's y, met first in a photo)
-        shape = (self.input_shape if self.input_shape is not None
-                 else self.input_shape_for(tuple(ref.shape)))
-        mid = torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
+        # the size it takes: known, or told by y's (a valid-border blur's y, met first in a
+        # photo; a y of another size than the last call's)
+        shapes = self._shapes_giving(ref) if self.input_shape is not None else [
+            self.input_shape_for(tuple(ref.shape))]
         with torch.no_grad():
-            seen = self(mid)
+            for shape in shapes:
+                mid = torch.full((ref.shape[0], *shape), 0.5, dtype=ref.dtype, device=ref.device)
+                seen = self(mid)
+                if _same_shapes(seen, y):
+                    break
             residual = (tuple(a - b for a, b in zip(y, seen)) if isinstance(y, tuple)
                         else y - seen)  # a stack's measurements are a tuple
             return smooth_fit(self, residual, mid).clamp(0, 1)
@@ -351,6 +369,14 @@ class LinearOperator(Operator):
                 "image once, or pass the shape."
             )
         return self.input_shape
+
+
+def _same_shapes(a: Measurement, b: Measurement) -> bool:
+    """``a`` and ``b`` (tensors, or a stack's tuples of them) of the same shapes."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+                and all(u.shape == v.shape for u, v in zip(a, b)))
+    return a.shape == b.shape
 
 
 def is_damped(damping) -> bool:

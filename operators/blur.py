@@ -49,10 +49,20 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
     angle = as_number(angle, "motion angle")
     if not math.isfinite(angle):  # kornia drew a kernel of NaN from it
         raise ValueError(f"motion angle must be a finite number of degrees, got {angle}.")
+    angle = math.fmod(angle, 360.0)  # (1e39 overflowed kornia's float32: a kernel of NaN)
     if length == 1:  # no motion: kornia draws kernels of 3 pixels and more
         return torch.ones(1, 1)
-    size = length if length % 2 else length + 1  # kornia wants an odd size
-    k = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0)[0]
+
+    def line(size: int) -> torch.Tensor:  # kornia's line of an odd number of taps, summing to 1
+        k = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0)[0] if size > 1 else torch.ones(1, 1)
+        return k / k.sum()
+
+    if length % 2:
+        return line(length)
+    # kornia wants an odd size: an even length is the line one tap longer with its two end
+    # taps at half weight, the streak's length (L + 1 full taps had blurred one pixel further
+    # than asked: 4 px was 5 taps of 0.2)
+    k = (length + 1) * line(length + 1) + (length - 1) * torch.nn.functional.pad(line(length - 1), (1, 1, 1, 1))
     return k / k.sum()
 
 

@@ -318,6 +318,9 @@ def biharmonic_inpaint(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     out = np.empty_like(values)
     for b in range(y.shape[0]):
         for c in range(y.shape[1]):
+            if holes[b, c].all():  # nothing seen in the plane: mid-gray (scikit-image failed,
+                out[b, c] = 0.5    # "zero-size array to reduction operation minimum")
+                continue
             out[b, c] = _blockwise(inpaint_biharmonic, values[b, c], holes[b, c])
     return torch.from_numpy(out).to(y)
 

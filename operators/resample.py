@@ -117,8 +117,7 @@ class Downsampling(LinearOperator):
         each padded value back onto the pixel it copied. Written out because autograd's
         vector-Jacobian product took 4.2 ms at 3x256x256 (x4), this 1.4,
         and 3.6 s of a 14.5 s x4 super-resolution; the same values to float rounding."""
-        self._known_input_shape()  # (as every operator's adjoint: after a call on an image)
-        check_image(y, "y")
+        check_image(y, "y")  # (its size gives the image's: no call on an image needed first)
         f = self.factor
         h, w = y.shape[-2] * f, y.shape[-1] * f
         taps, pad, mode = self._filter(y, h, w)

@@ -312,7 +312,8 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     kernel = O.motion_kernel(9, 30.0)
     np.save(tmp_path / "k.npy", kernel.numpy())
     write_image(tmp_path / "k.png", kernel / kernel.max())
-    for name in ("k.npy", "k.png"):
+    write_image(tmp_path / "k_rgb.png", (kernel / kernel.max()).expand(3, -1, -1))  # gray, as RGB
+    for name in ("k.npy", "k.png", "k_rgb.png"):
         rep = tmp_path / f"{name}.json"
         assert main(["--op", "deblur", "--simulate", "--kernel", str(tmp_path / name), str(gray),
                      "-o", str(tmp_path / f"{name}.out.png"), "--iters", "8", "--quiet",
@@ -330,6 +331,14 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     tifffile.imwrite(tmp_path / "psf.tif", planes)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "psf.tif"), str(gray), *FAST]) == 2
     assert "holds 5 frames; a blur kernel is one 2-D image" in capsys.readouterr().err
+    # planes along a last axis (a PSF per colour; two read as gray and alpha) had been
+    # averaged into one kernel without a word
+    three = np.zeros((9, 9, 3), np.float32)
+    three[4, 0, 0] = three[4, 4, 1] = three[4, 8, 2] = 1
+    for planes in (three, three[..., :2]):
+        np.save(tmp_path / "planes.npy", planes)
+        assert main(["--op", "deblur", "--kernel", str(tmp_path / "planes.npy"), str(gray), *FAST]) == 2
+        assert f"holds {planes.shape[-1]} different planes; a blur kernel" in capsys.readouterr().err
     # a PSF padded to the image's size: cut to its support, not refused as larger than it
     import operators as O
 
@@ -352,6 +361,19 @@ def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_
     np.save(tmp_path / "dipped.npy", dipped)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "dipped.npy"), str(gray), *FAST,
                  "-o", str(tmp_path / "b.png")]) == 0
+
+
+def test_a_thin_observation_is_super_resolved_when_its_result_is_large_enough(tmp_path, capsys):
+    """The smallest side is the restored image's: a 32x7 y at x2 (64x14 restored) had been
+    refused as under 8x8; a 32x3 one (64x6) still is, saying what it would restore to."""
+    strip = torch.rand(1, 1, 7, 32, generator=torch.Generator().manual_seed(0))
+    write_image(tmp_path / "strip.png", strip)
+    assert main(["--op", "sr", "--factor", "2", str(tmp_path / "strip.png"), "-o",
+                 str(tmp_path / "big.png"), "--quiet"]) == 0
+    assert read_image(tmp_path / "big.png").image.shape == (1, 1, 14, 64)
+    write_image(tmp_path / "thin.png", strip[..., :3, :])
+    assert main(["--op", "sr", "--factor", "2", str(tmp_path / "thin.png"), "--quiet"]) == 2
+    assert "32x3 pixels (width x height), 64x6 restored; the smallest" in capsys.readouterr().err
 
 
 def test_a_blurred_photo_is_deblurred_without_a_frame_of_ringing(tmp_path, capsys):
@@ -464,6 +486,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         # --report out/ had written a file named out; --report "" had written none, unsaid
         (["--op", "denoise", "--report", "reports/"], "--report 'reports/' names a folder"),
         (["--op", "denoise", "--plot", ""], "--plot is empty; name a file."),
+        # refused further on as a 0-255 image ("divide 0-255 values by 255")
+        (["--op", "denoise", "--simulate", "--noise", "poisson:0.1"], "simulate a peak of 1 or more"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):

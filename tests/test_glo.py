@@ -448,6 +448,12 @@ def test_a_trained_prior_keeps_what_it_observed_and_takes_a_custom_operator():
 
     rows = EveryOtherRow()
     assert solve(rows(x), rows, path, **fast).image.shape == (1, 1, 16, 16)
+    # the README's call with shape= (its generator's) is taken; another shape is refused
+    # saying what the generator makes (the operator's check had said "pass shape=", and
+    # the prior then "does not take shape")
+    assert solve(rows(x), rows, path, shape=(1, 16, 16), **fast).image.shape == (1, 1, 16, 16)
+    with pytest.raises(ValueError, match=r"makes 16x16 gray images .*not shape=\(1, 32, 32\)"):
+        solve(rows(x), rows, path, shape=(1, 32, 32), **fast)
 
 
 def test_fewer_images_than_processes_is_one_sentence(tmp_path):

@@ -152,8 +152,14 @@ def test_custom_operator_gets_autograd_adjoint():
 
 
 def test_adjoint_needs_a_known_shape():
+    """An operator of one's own that cannot read its image's size off y needs a call on an
+    image first (a built-in one reads it: Downsampling's is y's times the factor)."""
+    class Half(O.LinearOperator):
+        def forward(self, x):
+            return 0.5 * x[..., ::2, :]
+
     with pytest.raises(ValueError, match="input shape"):
-        O.Downsampling(2).adjoint(torch.rand(1, 1, 4, 4))
+        Half().adjoint(torch.rand(1, 1, 4, 4))
 
 
 @pytest.mark.parametrize("factor, filter, border, shape", [
@@ -397,6 +403,56 @@ def test_a_kernel_padded_to_the_image_size_blurs_as_its_support_does():
     A, x = O.Blur(kernel=cut, border="valid"), torch.rand(1, 1, 64, 64)
     assert A.kernel.shape == (15, 15) and O.Blur(kernel=framed).kernel.shape == (129, 129)
     assert torch.allclose(A.crop(O.Blur(sigma=2.0)(x)), A(x), atol=1e-6)
+
+
+def test_a_motion_blur_is_as_long_as_asked_and_any_finite_angle_draws_it():
+    """An even length had been one tap longer (4 px: five taps of 0.2, 2 px the same as 3);
+    it is now its taps at full weight plus two half-weight ends. An angle of 1e39 degrees
+    had overflowed kornia's float32: a kernel of NaN, and a y of NaN."""
+    for length in range(2, 12):
+        row = O.blur.motion_kernel(length, 0.0)
+        middle = row[row.shape[0] // 2]
+        assert float(middle.sum() / middle.max()) == pytest.approx(length)  # L full taps' worth
+        assert torch.allclose(O.blur.motion_kernel(length, 90.0), row.T, atol=1e-6)
+    assert not torch.equal(O.blur.motion_kernel(2, 0.0), O.blur.motion_kernel(3, 0.0))
+    huge = O.blur.motion_kernel(5, 1e39)
+    assert torch.isfinite(huge).all() and torch.equal(huge, O.blur.motion_kernel(5, math.fmod(1e39, 360)))
+
+
+def test_an_image_to_image_operator_takes_a_y_of_another_size_than_its_last_call():
+    """The adjoint and the first estimate had used the input size of the last call: a
+    reflect-border blur's adjoint of a 16x16 y after a 32x32 image was torch's "Mismatch in
+    shape"; a fresh one, and a fresh Downsampling, were refused ("call it on an image once",
+    which their y's size makes needless)."""
+    g = torch.Generator().manual_seed(0)
+    small, big = (torch.rand(1, 1, n, n, generator=g, dtype=torch.float64) for n in (16, 32))
+    for border in ("reflect", "replicate", "constant", "valid"):
+        A = O.Blur(sigma=1.0, border=border).double()
+        y = A(small)
+        A(big)  # (the last call: another size)
+        Aty = A.adjoint(y)
+        assert Aty.shape == small.shape
+        assert torch.dot(y.flatten(), y.flatten()).item() == pytest.approx(
+            torch.dot(small.flatten(), Aty.flatten()).item(), rel=1e-10)
+        A(big)
+        assert A.initial_estimate(y).shape == small.shape
+    fresh = O.Blur(sigma=1.0, border="reflect")
+    assert fresh.adjoint(torch.rand(1, 1, 16, 16)).shape == (1, 1, 16, 16)
+    assert O.Downsampling(2).adjoint(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
+
+
+def test_a_mask_hiding_a_whole_channel_fills_it_mid_gray():
+    """A per-channel mask with its green plane all hidden: scikit-image's biharmonic fill
+    (small images' first estimate) failed, "zero-size array to reduction operation"."""
+    mask = torch.ones(3, 8, 8)
+    mask[1] = 0
+    mask[0, 3:5, 3:5] = 0
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    filled = O.biharmonic_inpaint(x * mask, mask)
+    assert torch.equal(filled[:, 1], torch.full((1, 8, 8), 0.5))
+    seen = mask[0] > 0.5  # the other planes: their seen pixels kept, the holes filled
+    assert torch.equal(filled[:, 2], x[:, 2]) and torch.allclose(filled[0, 0][seen], x[0, 0][seen])
+    assert torch.isfinite(filled).all()
 
 
 def test_whole_numbers_of_numpy_and_a_motion_of_one_pixel_are_taken():

@@ -83,9 +83,9 @@ def _takes_any(factory) -> bool:
 
 def _trained_options() -> set[str]:
     """The settings of a trained generator: ``TrainedPrior.restore``'s (device and seed
-    among them), and ``LatentPrior``'s own ``keep_observed``."""
+    among them), and ``LatentPrior``'s own ``keep_observed`` and ``shape``."""
     skip = {"self", "y", "op", "noise_level", "truth", "progress"}
-    return set(inspect.signature(TrainedPrior.restore).parameters) - skip | {"keep_observed"}
+    return set(inspect.signature(TrainedPrior.restore).parameters) - skip | {"keep_observed", "shape"}
 
 
 def checkpoint_format(path) -> str:

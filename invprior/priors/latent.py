@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 import operators as O
+from operators.base import as_shape
 
 from ..checks import check_lr, prepare, resolve_device, torch_as_restoring_needs
 from ..glo import TrainedPrior, load_prior
@@ -42,7 +43,17 @@ class LatentPrior:
     name = "trained"
 
     def __init__(self, trained: TrainedPrior, *, device="auto", seed: int = 0,
-                 keep_observed: bool | None = None, **settings):
+                 keep_observed: bool | None = None, shape=None, **settings):
+        """``shape``: taken where it is the generator's (the README's custom-operator call
+        passes one); another is refused, saying what the generator makes (the operator's
+        check had said "pass shape=", and this prior had then refused to take one)."""
+        made = tuple(trained.shape)
+        if shape is not None and tuple(as_shape(shape, "shape"))[-3:] != made:
+            c, h, w = made
+            raise ValueError(f"this trained prior makes {w}x{h} {'gray' if c == 1 else 'colour'} "
+                             f"images (its generator's size), not shape={tuple(shape)}: measure "
+                             f"images of its size, or train a prior at yours "
+                             f"(python -m invprior.train --size N).")
         self.trained, self.device, self.seed = trained, resolve_device(device), seed
         self.keep_observed = keep_observed
         self.settings = {k: v for k, v in settings.items() if v is not None}
