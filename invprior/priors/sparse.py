@@ -30,10 +30,16 @@ from ..noise_level import estimate_sigma
 from ..result import Result
 from ..sparse.denoise import KSVDDenoiser, sparse_denoise
 from ..sparse.superres import sparse_superres
-from .base import ItemwisePrior, iterates_reason, said_level, visible_noise
+from .base import ItemwisePrior, iterates_reason, keeper, said_level, visible_noise
 from .pnp import PlugAndPlay
 
 __all__ = ["SparsePrior"]
+
+
+# A noise level under which K-SVD denoising gives y back (one 8-bit level, 1/255): there
+# is nothing to remove, and coding each patch to within it takes the longest
+QUIET_LEVEL = 1 / 255
+PATCH = 8  # sparse_denoise's patch side
 
 
 class SparsePrior(ItemwisePrior):
@@ -57,6 +63,7 @@ class SparsePrior(ItemwisePrior):
             raise ValueError("relearn must be >= 1.")
         self.device, self.seed, self.iters = resolve_device(device), seed, iters
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
+        self.keep_observed = keep_observed
         total = iters if iters is not None else 32
 
         # K-SVD learns on the image: a new denoiser per observation (a partial, not a local
@@ -78,7 +85,12 @@ class SparsePrior(ItemwisePrior):
     def restore_one(self, y, op, *, noise_level, truth, progress, desc) -> Result:
         if getattr(op, "is_identity", False):
             level = noise_level if noise_level is not None else estimate_sigma(y)[0]
-            image = sparse_denoise(y, max(level, 1e-6), seed=self.seed).clamp(0, 1)
+            if level < QUIET_LEVEL:
+                # coding every patch to within 1e-6 took minutes (128x128 clean: 81 s) to
+                # give y back; K-SVD's time grows as the level falls (128x128: 30 s at 1/255)
+                return _one_pass(y.clamp(0, 1), f"y as it is (noise under one 8-bit level"
+                                 f"{said_level(level, noise_level)}): nothing to remove", level)
+            image = sparse_denoise(y, level, seed=self.seed, progress=progress).clamp(0, 1)
             return _one_pass(image, f"K-SVD denoising (one pass{said_level(level, noise_level)})",
                              level)
         if getattr(op, "name", None) == "downsample" and op.filter == "bicubic":
@@ -87,10 +99,21 @@ class SparsePrior(ItemwisePrior):
             # 22.95/23.19/23.23 dB without, 26.88/30.08/28.64 with; noise-free y unchanged)
             level = visible_noise(op, y, noise_level)
             what = "coupled-dictionary super-resolution (one pass)"
+            # a noise-free y's result downsamples to it exactly, as the other priors' do
+            # (keep_observed; its own 20 back-projections had left up to 5.5/255, and the
+            # setting had been ignored)
+            finish, _ = keeper(op, y, self.keep_observed, level)
+            if level and min(y.shape[-2:]) < PATCH:
+                # (sparse_denoise had said "patch size 8 must be between 2 and the image size")
+                h, w = y.shape[-2:]
+                raise ValueError(f"y ({w}x{h}) is smaller than the {PATCH}x{PATCH} patches "
+                                 f"whose K-SVD would remove its noise first; take it as "
+                                 f"noise-free (noise_level=0) or use the denoiser prior.")
             if level:
-                y = sparse_denoise(y, level, seed=self.seed).clamp(0, 1)
+                y = sparse_denoise(y, level, seed=self.seed, progress=progress).clamp(0, 1)
                 what = f"K-SVD denoising, then {what}{said_level(level, noise_level)}"
-            return _one_pass(sparse_superres(y, op.factor), what, level)
+            image = sparse_superres(y, op.factor)
+            return _one_pass(finish(image).clamp(0, 1) if finish is not None else image, what, level)
         return self.splitting.restore_one(y, op, noise_level=noise_level, truth=truth,
                                           progress=progress, desc=desc)
 
