@@ -181,6 +181,15 @@ class StepClock:
         return ((self.last_ended if now is None else now) - self.first_ended) / (self.steps - 1)
 
 
+def _finite(params) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in params)
+
+
+def _rendered(prior) -> torch.Tensor:
+    with torch.no_grad():
+        return prior.render()
+
+
 def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Result:
     """Optimise ``prior``'s parameters for one observation ``y`` (see ``NetworkPrior``):
     EMA of the outputs, divergence backtracking, the stopping rule, PSNR trace.
@@ -209,6 +218,9 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
             prior.load_state_dict(state["good"])
             loop.halve_step()
             state["smooth"] = None
+            if truth is not None:  # the step made no estimate: the trace holds the last one
+                # (psnrs[iteration - 1] had been another step's, or past the end)
+                psnrs.append(psnrs[-1] if psnrs else psnr(_rendered(prior), truth))
             return None
         state["x"], state["value"] = x, value
         return loss
@@ -216,7 +228,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
     def after(step):
         value = state["value"]
         state["smooth"] = value if state["smooth"] is None else 0.9 * state["smooth"] + 0.1 * value
-        if step % 20 == 0:
+        if step % 20 == 0 and _finite(params):  # (weights the step made NaN are no good)
             state["good"] = copy.deepcopy(prior.state_dict())
         x = state["x"].detach()
         ema = state["ema"] = x.clone() if state["ema"] is None else state["ema"].lerp_(x, 1 - cfg.ema)
@@ -237,6 +249,16 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         return None
 
     iterations, reason, interrupted = loop.run(forward, after)
+    if not _finite(params):
+        # the last step's weights, unchecked (no step after it): back to the last good ones
+        # (a warm start's NaN weights had been the fit's start and its "good" state: --lr 1e9
+        # gave a NaN image)
+        prior.load_state_dict(state["good"])
+    if state["chosen"] is None and not interrupted and iterations:
+        # (a NaN image had come back: --lr 1e9, and the command line blamed the write)
+        raise ValueError(f"every step of the fit diverged (its loss NaN or exploding): a "
+                         f"smaller lr than {cfg.lr:g}, or an operator that gives finite "
+                         f"values, lets it run.")
     chosen = state["chosen"]
     if chosen is None:  # interrupted before the first step ended
         with torch.no_grad():

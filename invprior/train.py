@@ -156,7 +156,7 @@ def run(args) -> dict:
     from .checks import resolve_device
     from .glo import ImageSet, TrainConfig, train
     from .glo.checkpoint import FORMAT, VERSION, write_checkpoint
-    from .glo.pca import linear_prior_state
+    from .glo.pca import linear_prior_state, representation_error
     from .io import check_writable
 
     out = Path(args.out)
@@ -211,9 +211,14 @@ def run(args) -> dict:
     if args.kind == "pca":
         images = data.load(range(len(data)))
         state = linear_prior_state(images, args.latent)
+        # how far unseen images lie from the basis, which the latent search weighs its
+        # prior by, as --kind glo and linear store it (none had left it unweighted without
+        # noise: faces, 50 measurements, 18.45 dB against 20.73 with it)
+        groups = torch.arange(len(data)) % data.count  # (an image and its mirror: one fold)
         config = {"kind": "linear", "latent": args.latent, "shape": list(data.shape),
                   "closed_form": True, "images": len(data), "source": data.source,
-                  "size": data.size, "channels": data.channels, "flips": data.flips}
+                  "size": data.size, "channels": data.channels, "flips": data.flips,
+                  "rep_error": representation_error(images, args.latent, groups)}
         ck = {"format": FORMAT, "version": VERSION, "config": config, **state, "step": 0,
               "done": True, "losses": torch.zeros(0),
               "meta": dict(meta, torch=str(torch.__version__), world=1)}

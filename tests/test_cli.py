@@ -34,6 +34,8 @@ def test_simulate_writes_image_report_and_comparison(tmp_path, gray, capsys):
     assert read_image(cmp).image.shape == (1, 1, 64, 3 * 64)
     report = json.loads(rep.read_text())
     assert report["iterations"] == 5 and "seconds" in report and report["settings"]["factor"] == 2
+    # the steps' pace, not the whole time (setup and warm start) over their count
+    assert 0 < report["seconds_per_iteration"] < 0.5 * report["seconds"] / 5
     # the report's PSNR is the written image's (up to its 8-bit rounding), against IMAGE
     written = psnr(read_image(out).image, read_image(gray).image)
     assert abs(report["psnr"] - written) < 0.05, (report["psnr"], written)
@@ -361,6 +363,26 @@ def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_
     np.save(tmp_path / "dipped.npy", dipped)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "dipped.npy"), str(gray), *FAST,
                  "-o", str(tmp_path / "b.png")]) == 0
+
+
+def test_a_gray_photo_saved_in_colour_meets_a_prior_file_as_its_channels_say(tmp_path):
+    """The command line had made such a photo gray before any prior saw it: a colour-trained
+    prior file of one's own then refused it ("an image of 1 channel(s) needs a gray one");
+    solve() serves it as the prior's channels say, gray ones too."""
+    import shutil
+
+    from invprior.weights import weight_file
+
+    mine = shutil.copy(weight_file("denoiser_colour.pt"), tmp_path / "mine.pt")
+    gray = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    photo = write_image(tmp_path / "photo.png", gray.expand(-1, 3, -1, -1))
+    assert main(["--op", "deblur", "--sigma", "1", "--simulate", str(photo), "--prior", str(mine),
+                 "-o", str(tmp_path / "colour.png"), "--quiet"]) == 0
+    assert read_image(tmp_path / "colour.png").image.shape == (1, 3, 32, 32)
+    digit = write_image(tmp_path / "digit.png", gray[..., :16, :16].expand(-1, 3, -1, -1))
+    assert main(["--op", "inpaint", "--simulate", str(digit), "--prior",
+                 str(weight_file("prior_digits.pt")), "-o", str(tmp_path / "digit_out.png"),
+                 "--iters", "5", "--quiet"]) == 0
 
 
 def test_a_thin_observation_is_super_resolved_when_its_result_is_large_enough(tmp_path, capsys):

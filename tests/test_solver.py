@@ -194,6 +194,78 @@ def test_divergence_is_rolled_back(camera64, monkeypatch):
     assert psnr(out.image, camera64) > psnr(clean.image, camera64) - 3.0
 
 
+def test_a_rolled_back_step_keeps_the_psnr_trace_in_step(camera64):
+    """A rolled-back step counted as an iteration but had added no PSNR: psnrs[iteration - 1]
+    was another step's, or past the end (decoder, 900 iterations: 896 PSNRs)."""
+    calls = {"n": 0}
+
+    def glitch(v):
+        calls["n"] += 1
+        return v * float("nan") if calls["n"] in (30, 45) else v
+
+    out = quick(camera64, glitch, shape=(1, 64, 64), iters=60, init="none", stop="none",
+                truth=camera64)
+    assert out.iterations == len(out.psnrs) == 60
+    assert out.psnrs[out.iteration - 1] == pytest.approx(psnr(out.image, camera64), abs=1e-6)
+
+
+def test_a_learning_rate_that_blows_up_the_warm_start_gives_no_nan_image(camera64):
+    """The warm start's last step, never checked, had left NaN weights that the fit to y
+    started from and rolled back to: a NaN image (the command line then blamed the write).
+    A fit none of whose steps holds says so."""
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    with pytest.raises(ValueError, match="every step of the fit diverged .* a smaller lr than 1e"):
+        quick(op(camera64), op, iters=30, lr=1e9, stop="none", net=None)
+
+
+@pytest.mark.parametrize("setting", [{"patience": 0}, {"window": 1}])
+def test_bad_stopping_settings_are_refused_before_any_work(camera64, monkeypatch, setting):
+    """They had been refused once the warm start had run (minutes at 256x256); with the
+    discrepancy rule, never."""
+    from invprior.priors import generator
+
+    monkeypatch.setattr(generator, "fit", lambda *a, **kw: pytest.fail("a fit ran first"))
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    with pytest.raises(ValueError, match="must be >= "):
+        quick(op(camera64), op, iters=30, **setting)
+
+
+def test_an_ensemble_leaves_out_a_run_stopped_in_its_warm_start(camera64, ctrl_c_at):
+    """Ctrl-C in the second run's warm start, no time limit: a TypeError had come out
+    (formatting the limit None); and the mean had taken that run's operator estimate in
+    beside the first run's fit, said to be the first run's."""
+    from invprior.priors import generator
+
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    y = op(camera64)
+    alone = quick(y, op, iters=40, warm=5, stop="none")
+    ctrl_c_at(generator, "_identity", 5 + 3)  # (the warm start's 3rd step of run 2)
+    both = quick(y, op, iters=40, warm=5, stop="none", ensemble=2)
+    assert both.interrupted and "1 of 2 runs left out" in both.stop_reason
+    assert torch.equal(both.image, alone.image)
+
+
+def test_a_slow_first_adam_is_not_charged_to_the_warm_start(camera64, monkeypatch):
+    """torch's first Adam in a process imports torch._dynamo (1.2 to 2.5 s): charged to the
+    warm start's fifth of the limit, it cut that short and the operator's estimate came
+    back, "too soon for the fit", from a limit the whole run fits in (here 1.5 s slept)."""
+    import time
+
+    made, adam = [], torch.optim.Adam
+
+    class SlowFirst(adam):
+        def __init__(self, *args, **kwargs):
+            if not made:
+                time.sleep(1.5)
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", SlowFirst)
+    op = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0)
+    out = quick(op(camera64), op, iters=100, max_seconds=5.0, stop="none")
+    assert out.iterations > 0, out.stop_reason
+
+
 def test_time_limit(camera64):
     out = quick(camera64, O.Denoising(), iters=100000, max_seconds=1.0, init="none", stop="none")
     assert "time limit" in out.stop_reason and out.iterations < 100000

@@ -25,7 +25,7 @@ import time
 import torch
 from torch import nn
 
-from operators import Operator, as_operator
+from operators import Blur, Operator, as_operator
 from operators.base import as_switch
 
 from ..checks import (batch_size, check_lr, check_observation, is_number, item as _item,
@@ -183,8 +183,10 @@ def latent_search(prior, y, op, *, iters: int | None = None, lr: float | None = 
     check_lr(lr)
     if z_reg not in Z_REGS:
         raise ValueError(f"unknown z_reg '{z_reg}'; use one of {', '.join(Z_REGS)}.")
-    if (lam is not None and lam < 0) or l1 < 0 or (noise_level is not None and noise_level < 0):
-        raise ValueError("lam, l1 and noise_level must be >= 0.")
+    for name, value in (("lam", lam), ("l1", l1), ("noise_level", noise_level)):
+        # (NaN passed "< 0": l1=nan froze the search at a starting code, unsaid)
+        if value is not None and not 0 <= value < math.inf:
+            raise ValueError(f"{name} must be >= 0 and finite, got {value!r}.")
     decoder = copy.deepcopy(prior.decoder).to(dev)
     y, op, truth = _prepare(prior, decoder, y, op, truth, dev)
     mean, cov = prior.mean.to(dev), prior.cov.to(dev)
@@ -365,10 +367,14 @@ def _check_fit(prior, op, y, probe: torch.Tensor) -> None:
         made, seen = _shapes(out)[0], _shapes(y)[0]
         through = ("" if made == tuple(prior.shape) else
                    f", observed through the operator as {image_size(made)}")
+        # a valid-border blur's y is its image less the kernel's reach: a photo of the
+        # prior's own size is then one it cannot make, which a circular border keeps
+        valid = (" (a blur with border='circular' keeps the image's size)"
+                 if isinstance(op, Blur) and op.border == "valid" else "")
         raise ValueError(
             f"this prior makes {image_size(prior.shape)} images (width x height){through}, "
-            f"but the observation is {image_size(seen)}; restore an observation of {image_size(made)}, "
-            f"or use prior='denoiser' (any size)."
+            f"but the observation is {image_size(seen)}; restore an observation of {image_size(made)}"
+            f"{valid}, or use prior='denoiser' (any size)."
         )
     if _shapes(out) != _shapes(y):
         raise ValueError(

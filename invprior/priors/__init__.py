@@ -96,7 +96,11 @@ def checkpoint_format(path) -> str:
         what = "it is a folder, not a .pt file" if path.is_dir() else "no such file"
         raise ValueError(f"cannot load the prior '{path}': {what}.")
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # (a file in torch's legacy format, which load_prior reads,
+            # cannot be mapped: it had been called corrupt)
+            ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated, foreign or unsafe files
         raise ValueError(f"cannot load the prior '{path}': {UNREADABLE_CHECKPOINT}.") from None
     found = ck.get("format") if isinstance(ck, dict) else None

@@ -276,7 +276,11 @@ class NetworkPrior(ItemwisePrior):
                       max_seconds is not None and not max_seconds > 0,
                   # (1e9 ran until killed, and on CUDA would stack them all at once)
                   f"ensemble must be an integer from 1 to {MOST_RUNS}, got {ensemble!r}":
-                      not 1 <= (as_whole(ensemble) or 0) <= MOST_RUNS}  # (NumPy's too)
+                      not 1 <= (as_whole(ensemble) or 0) <= MOST_RUNS,  # (NumPy's too)
+                  # (as WindowedVariance refuses them: that had been after the warm start,
+                  # minutes at 256x256, and never with the discrepancy rule)
+                  f"window must be >= 2, got {window!r}": window < 2,
+                  f"patience must be >= 1, got {patience!r}": patience < 1}
         for message, failed in checks.items():
             if failed:
                 raise ValueError(f"{message}.")
@@ -383,6 +387,11 @@ class NetworkPrior(ItemwisePrior):
                       for j, seed in enumerate(seeds)]
         for generator in generators:
             generator.autocast, generator.graphs = self.autocast, self.graphs
+        # torch's first Adam in a process imports torch._dynamo (1.2 to 2.5 s here): made
+        # now, in the setup's time, not in the warm start's share of a time limit, which it
+        # had used up (--max-seconds 5 returned the estimate after 1.2 s, "too soon for the
+        # fit", where the whole run takes 3.1 s)
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
         run = partial(fit_stacked, generators) if stacked else partial(fit, generators[0])
         cfg = replace(cfg, spent=cfg.spent + time.perf_counter() - began)  # (the networks' making)
         if init == "warm":
@@ -418,7 +427,8 @@ class NetworkPrior(ItemwisePrior):
                 # stopped at 8 s: 18.2 dB, worse than y's 20.5): no step of the fit to y was
                 # made, so the estimate itself is returned (Ctrl-C: the CLI writes nothing)
                 share = (f" (each of {self.ensemble} runs' share of {self.max_seconds:g} s)"
-                         if not stacked and self.ensemble > 1 else "")
+                         if not stacked and self.ensemble > 1 and self.max_seconds is not None
+                         else "")  # (none: Ctrl-C in an ensemble's warm start had been a TypeError)
                 runs = self.ensemble if share else 1  # (one after another, the limit shared)
                 for j, result in enumerate(warm if isinstance(warm, list) else [warm]):
                     result.image = estimate[min(j, len(estimate) - 1)][None].clamp(0, 1)
@@ -506,17 +516,23 @@ def _identity(x):
 
 
 def _mean(results: list) -> Result:
-    """One Result for an ensemble's runs of one image: the mean of their estimates, the
-    traces and stopping of the first run (``fit`` returns each run's estimate clamped to
-    [0, 1] and already projected onto the observation, both of which the mean keeps)."""
-    first = results[0]
+    """One Result for an ensemble's runs of one image: the mean of the estimates of the runs
+    that fitted y (one stopped in its warm start holds the operator's estimate: it had
+    gone into the mean, which was then said to be the estimate, or a fitted run), the
+    traces and stopping of the first of them (``fit`` returns each run's estimate clamped
+    to [0, 1] and already projected onto the observation, both of which the mean keeps)."""
     if len(results) == 1:
-        return first
+        return results[0]
+    fitted = [r for r in results if r.iterations > 0] or results[:1]
+    first, left = fitted[0], len(results) - len(fitted)
+    said = (f"mean of {len(fitted)} runs; the first: {first.stop_reason}" if len(fitted) > 1
+            else first.stop_reason)
+    if left and fitted[0].iterations > 0:
+        said += f" ({left} of {len(results)} runs left out: stopped in the warm start)"
     return Result(
-        image=torch.stack([r.image for r in results]).mean(0), losses=first.losses,
+        image=torch.stack([r.image for r in fitted]).mean(0), losses=first.losses,
         psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,
-        stop_reason=f"mean of {len(results)} runs; the first: {first.stop_reason}",
-        stop_signal=first.stop_signal, seconds=sum(r.seconds for r in results),
+        stop_reason=said, stop_signal=first.stop_signal, seconds=sum(r.seconds for r in results),
         interrupted=any(r.interrupted for r in results))
 
 
