@@ -36,7 +36,8 @@ class Result:
         stop_reason: why it stopped, in words.
         stop_signal: what the stopping rule watched, per check.
         seconds: wall time: of the whole call (all items) for the batch's Result, of the
-            item's own restoration for each of ``items``.
+            item's own restoration for each of ``items`` (its share, where the batch was
+            restored together).
         prior: the name of the prior that ran.
         interrupted: Ctrl-C ended the run; ``image`` is the best estimate so far.
         noise_level: the standard deviation of ``y``'s noise (on ``y``'s scale) that the

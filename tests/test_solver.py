@@ -266,6 +266,15 @@ def test_a_slow_first_adam_is_not_charged_to_the_warm_start(camera64, monkeypatc
     assert out.iterations > 0, out.stop_reason
 
 
+def test_the_items_of_a_batch_restored_together_share_its_time(camera64):
+    """Plug-and-play's items had said 0.0 seconds (the docstring: the item's own time)."""
+    op = O.Blur(sigma=1.0)
+    y = op(torch.cat([camera64, camera64.flip(-1)]))
+    out = solve(y, op, "denoiser", noise_level=0.01, iters=2, progress=False)
+    assert all(item.seconds > 0 for item in out.items)
+    assert sum(item.seconds for item in out.items) <= out.seconds  # (the loop's, of the call's)
+
+
 def test_time_limit(camera64):
     out = quick(camera64, O.Denoising(), iters=100000, max_seconds=1.0, init="none", stop="none")
     assert "time limit" in out.stop_reason and out.iterations < 100000
