@@ -82,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--border", default="auto", choices=("auto", *BORDERS), help="deblur: what the blur saw beyond the image's edges; valid: unknown, estimated with the image (a photo: circular put a ringing frame around it); circular: the image repeats (what --simulate makes); auto: valid, or circular with --simulate")
     g.add_argument("--factor", type=int, default=None, help="sr: downsampling factor (2, 3, 4, 8; the sparse prior's dictionaries: 2, 3, 4; default: 4)")
     g.add_argument("--ratio", type=float, default=None, help="cs: measurements / pixels (default: 0.25)")
-    g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none)")
+    g.add_argument("--shape", help="cs without --simulate: image shape C,H,W of the measured image (default: none; with --prior PRIOR.pt of python -m invprior.train, its generator's)")
     g.add_argument("--noise", help="--simulate: noise added, not clipped to [0, 1], as the standard benchmarks add it, e.g. gaussian:0.05, poisson:30, saltpepper:0.1 (default: gaussian:0.1 for denoise, gaussian:0.01 for deblur, none for the others)")
     s = p.add_argument_group("solver")
     s.add_argument("--iters", type=int, default=None, help="iteration cap (default: dip/decoder 2000, 3000 for inpaint; plug-and-play: denoiser 16 for deblur, 32 for a noise-free one and every other op; sparse 32; none where the prior restores in one pass, refused: denoiser and sparse on denoise, sparse on sr, the inpainter; a trained prior .pt: its latent search, 300, followed by 500 steps of weight adaptation)")
-    s.add_argument("--max-seconds", type=float, default=None, help="time limit in seconds, with the estimate so far kept: per image for dip/decoder (a limit too short for half the fit returns the operator's estimate at once, and says which limit would do; not for denoise, whose estimate is IMAGE itself), per group of same-size images restored together for plug-and-play (it stops before an iteration that would pass it; the inpainter's fill, seconds, is not counted, only its plug-and-play refinement); refused where the prior restores in one pass, as --iters is (default: no limit)")
+    s.add_argument("--max-seconds", type=float, default=None, help="time limit in seconds, with the estimate so far kept: per image for dip/decoder (warm-started from the operator's estimate, as --init auto and warm do: a limit too short for half the fit returns that estimate at once, and says which limit would do; not for denoise, whose estimate is IMAGE itself), per group of same-size images restored together for plug-and-play (it stops before an iteration that would pass it; the inpainter's fill, seconds, is not counted, only its plug-and-play refinement); refused where the prior restores in one pass, as --iters is (default: no limit)")
     s.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: 0.01 for dip and decoder; a trained prior .pt: 0.05 for its latent search, its weight adaptation 1e-4)")
     s.add_argument("--loss", default="l2sq", choices=("l2sq", "l2", "l1", "huber"), help="data loss; l1/huber resist impulse noise")
     s.add_argument("--stop", default="auto", choices=("auto", "discrepancy", "wmv", "none"), help="early-stopping rule (needs no clean image)")
@@ -454,7 +454,7 @@ def check_command(args, options: dict) -> None:
     # the operator, where it is the same for every image (None: it depends on each)
     op = _kernel(args) if args.op == "deblur" else _fileless_operator(args)
     if args.op == "cs" and not args.simulate:
-        _parse_shape(args.shape)
+        _parse_shape(args.shape or _generator_shape(args.prior))
     if args.mask:
         _read_given("--mask", args.mask)
     _check_prior(args.prior, op, options)
@@ -511,9 +511,22 @@ def build_operator(args, image, alpha):
         return _kernel(args)
     if args.op == "sr":
         return O.Downsampling(args.factor)
-    shape = tuple(image.shape[1:]) if args.simulate else _parse_shape(args.shape)
+    shape = tuple(image.shape[1:]) if args.simulate else _parse_shape(args.shape or _generator_shape(args.prior))
     m = max(1, round(args.ratio * math.prod(shape)))
     return O.CompressedSensing(m, shape, seed=args.seed)
+
+
+def _generator_shape(prior: str) -> str | None:
+    """A trained prior file's image shape as ``--shape`` writes it ("1,32,32"): what its
+    generator makes is what was measured (``--shape`` had been asked for all the same);
+    None for any other prior."""
+    from .priors import TRAINED_FORMAT, checkpoint_format
+
+    if not _prior_file(prior) or checkpoint_format(prior) != TRAINED_FORMAT:
+        return None
+    from .glo import load_prior
+
+    return ",".join(map(str, load_prior(prior).shape))
 
 
 def _parse_shape(text):
@@ -651,7 +664,7 @@ def _read(args, path, ops: dict):
 
     channels = None
     if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
-        _parse_shape(args.shape)
+        _parse_shape(args.shape or _generator_shape(args.prior))
         image, alpha = read_measurements(path), None
     else:
         image, alpha = read_image(path)

@@ -385,6 +385,20 @@ def test_a_gray_photo_saved_in_colour_meets_a_prior_file_as_its_channels_say(tmp
                  "--iters", "5", "--quiet"]) == 0
 
 
+def test_measurements_restored_by_a_trained_prior_need_no_shape(tmp_path):
+    """--shape had been asked for even where the prior file fixes the image's shape."""
+    from invprior.glo import load_prior
+    from invprior.weights import weight_file
+
+    path = str(weight_file("prior_digits.pt"))
+    digit = write_image(tmp_path / "digit.png", load_prior(path).sample(1, seed=1))
+    fast = ["--prior", path, "--iters", "5", "--quiet"]
+    assert main(["--op", "cs", "--simulate", str(digit), "--observation", str(tmp_path / "y.npy"),
+                 "-o", str(tmp_path / "sim.npy"), *fast]) == 0
+    assert main(["--op", "cs", str(tmp_path / "y.npy"), "-o", str(tmp_path / "real.npy"), *fast]) == 0
+    assert np.allclose(np.load(tmp_path / "sim.npy"), np.load(tmp_path / "real.npy"), atol=1e-6)
+
+
 def test_a_thin_observation_is_super_resolved_when_its_result_is_large_enough(tmp_path, capsys):
     """The smallest side is the restored image's: a 32x7 y at x2 (64x14 restored) had been
     refused as under 8x8; a 32x3 one (64x6) still is, saying what it would restore to."""
