@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import time
 import warnings
 
@@ -225,14 +226,16 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
                      truth=None if truth is None else torch.as_tensor(truth)[:, :1],
                      progress=progress)
         return _in_colour(gray)
-    if any(gray) and (noise_level is None or isinstance(noise_level, (int, float))):
+    levels = _levels_of(noise_level, len(y)) if any(gray) else None
+    if levels is not None:
         # some gray among colour ones: each kind its own way, back in the batch's order (the
-        # colour path had taken them all: a gray item 1 dB down, its channels unequal)
+        # colour path had taken them all: a gray item 1 dB down, its channels unequal; and
+        # still did for a level held in NumPy or a tensor, or one per item: 2 dB)
         from .priors.base import in_parts
 
         start = time.perf_counter()
-        items = in_parts(gray, y, lambda _, part, part_truth, __: solve(
-            part, op, spec, noise_level=noise_level, truth=part_truth, progress=progress,
+        items = in_parts(list(zip(gray, levels)), y, lambda key, part, part_truth, __: solve(
+            part, op, spec, noise_level=key[1], truth=part_truth, progress=progress,
             **options).items, None if truth is None else torch.as_tensor(truth), op=op)
         return Result.combine(items, seconds=time.perf_counter() - start, prior=prior.name)
     # the image shape: given, or for an operator of one's own a trained generator's
@@ -530,6 +533,24 @@ def _item_by_item(y, op, spec, noise_level, truth, progress, options) -> Result:
                        truth=None if truth is None else truth[b : b + 1], **options).items
     names = ", ".join(dict.fromkeys(r.prior for r in items if r.prior))
     return Result.combine(items, seconds=time.perf_counter() - start, prior=names)
+
+
+def _levels_of(noise_level, count: int) -> list | None:
+    """Each of ``count`` observations' noise level (None: read off it) from ``noise_level``:
+    one number (a Python, NumPy or 0-d tensor one) or one per observation; None where it
+    is neither (solve then says what is wrong with it)."""
+    if isinstance(noise_level, bool):  # (refused as such further on)
+        return None
+    if noise_level is None or isinstance(noise_level, numbers.Real):
+        return [None if noise_level is None else float(noise_level)] * count
+    if isinstance(noise_level, (np.ndarray, torch.Tensor)) and noise_level.ndim == 0:
+        return [float(noise_level.item())] * count
+    if isinstance(noise_level, (list, tuple, np.ndarray, torch.Tensor)) and len(noise_level) == count:
+        values = [v.item() if isinstance(v, (np.ndarray, np.generic, torch.Tensor)) else v
+                  for v in noise_level]
+        if all(v is None or isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+            return [None if v is None else float(v) for v in values]
+    return None
 
 
 def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:

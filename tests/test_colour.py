@@ -278,3 +278,9 @@ def test_a_gray_photo_in_a_batch_of_colour_ones_is_restored_as_gray():
     assert torch.equal(both.image, torch.cat([r.image for r in alone]))
     assert both.items[1].stop_reason.endswith("(three equal channels: restored as gray)")
     assert not both.items[0].stop_reason.endswith("restored as gray)")
+    # a level held in NumPy or a tensor, or one per item, had sent the gray item the colour
+    # way again (2 dB down)
+    for level in (np.float32(0.1), torch.tensor(0.1), [0.1, 0.1], torch.tensor([0.1, 0.1])):
+        told = solve(y, O.Denoising(), noise_level=level, progress=False)
+        assert told.items[1].stop_reason.endswith("(three equal channels: restored as gray)"), level
+        assert torch.equal(told.image, solve(y, O.Denoising(), noise_level=0.1, progress=False).image)

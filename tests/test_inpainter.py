@@ -57,6 +57,11 @@ def test_wide_holes_average_the_fill_with_plug_and_play_started_from_it():
     refined = solve(y, op, "inpainter", refine=True, progress=False)
     assert hidden_psnr(refined.image, truth, hidden) >= hidden_psnr(alone.image, truth, hidden) + 2.0
     assert torch.equal(op(refined.image), y) and "started from the fill" in refined.items[0].stop_reason
+    # traced as the run it is, psnrs[iteration - 1] the returned image's (the trace had held
+    # that one value alone, for an iteration of 32); the trace leaves the image as it was
+    traced = solve(y, op, "inpainter", refine=True, truth=truth, progress=False)
+    assert torch.equal(traced.image, refined.image) and len(traced.psnrs) == traced.iterations > 1
+    assert traced.psnrs[traced.iteration - 1] == pytest.approx(psnr(traced.image, truth), abs=1e-6)
     # by default only a hole 16+ pixels in is refined: this one is, these boxes (12) are not
     wide = O.Inpainting(O.box_mask((48, 48), (8, 8, 32, 32)))
     assert "started from the fill" in solve(wide(truth[..., :48, :48]), wide, "inpainter",

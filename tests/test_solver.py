@@ -11,7 +11,9 @@ from invprior.api import solve
 from invprior.io import write_image
 from invprior.losses import data_loss
 from invprior.metrics import psnr
-from invprior.priors.generator import NetConfig, make_generator
+from invprior.priors.generator import NetConfig, NetworkPrior, make_generator
+from invprior.priors.inpainter import InpainterPrior
+from invprior.priors.sparse import SparsePrior
 from invprior.noise_level import estimate_noise
 from invprior.stopping import Discrepancy, WindowedVariance
 
@@ -505,6 +507,24 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
     # the shape given tells an operator of one's own its input size (it asked to be called first)
     out = solve(x[..., ::2, :], _EveryOtherRow(), prior, shape=(1, 32, 32), iters=2, progress=False)
     assert out.image.shape == (1, 1, 32, 32)
+
+
+@pytest.mark.parametrize("make,match", [
+    # built directly (solve() had checked these for them): a TypeError or torch's RuntimeError
+    # from inside, or taken as something else ("reached True iteration", refine "no" as yes)
+    (lambda: NetworkPrior("dip", iters="5"), "iters must be a whole number"),
+    (lambda: NetworkPrior("dip", iters=True), "iters must be a whole number"),
+    (lambda: NetworkPrior("dip", seed="1"), "seed must be a whole number"),
+    (lambda: NetworkPrior("dip", keep_observed="no"), "keep_observed must be True or False"),
+    (lambda: SparsePrior(relearn="yes"), "relearn must be a whole number"),
+    (lambda: SparsePrior(seed="1"), "seed must be a whole number"),
+    (lambda: InpainterPrior(refine="no"), "refine must be True or False"),
+    (lambda: InpainterPrior(weights=3), "weights is a .pt file's path"),
+    (lambda: InpainterPrior(max_seconds="1"), "max_seconds must be a positive number"),
+])
+def test_priors_built_directly_check_their_settings(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
 
 
 def test_api_arguments_are_checked_or_converted(camera64):

@@ -265,6 +265,11 @@ class NetworkPrior(ItemwisePrior):
             if value is not None and not is_number(value):
                 raise ValueError(f"{what} must be a number, got {value!r}.")
         patience, window = whole_number("patience", patience), whole_number("window", window)
+        # (as solve() makes them: built directly, iters "5" or 2.5 had been a TypeError
+        # inside, True "reached True iteration", seed "1" torch's RuntimeError)
+        iters = None if iters is None else whole_number("iters", iters, 1)
+        seed = whole_number("seed", seed, 0)
+        keep_observed = None if keep_observed is None else as_switch(keep_observed, "keep_observed")
         warm = None if warm is None else whole_number("warm", warm, 0)
         # (each names the value: the command line says it with the flag, cli.as_flags)
         checks = {f"iters must be >= 1, got {iters!r}": iters is not None and iters < 1,

@@ -53,8 +53,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 import operators as O
+from operators.base import as_switch
 
-from ..checks import cudnn_tuned, resolve_device
+from ..checks import cudnn_tuned, resolve_device, whole_number
 from ..console import bar_options
 from ..cnn.inpainter import ASSET, ROTATIONS, inpaint, load_denoiser
 from ..result import Result
@@ -104,8 +105,13 @@ class InpainterPrior(ItemwisePrior):
 
     def __init__(self, weights: str | Path | None = None, *, refine: bool | None = None,
                  device="auto", max_seconds: float | None = None, seed: int = 0):
-        if max_seconds is not None and not max_seconds > 0:
+        if max_seconds is not None and (isinstance(max_seconds, (bool, str)) or not max_seconds > 0):
             raise ValueError(f"max_seconds must be a positive number, got {max_seconds!r}.")
+        # (refine="no" had run the refinement: any value but None taken as its truth)
+        refine = None if refine is None else as_switch(refine, "refine")
+        seed = whole_number("seed", seed, 0)
+        if weights is not None and not isinstance(weights, (str, Path)):
+            raise ValueError(f"weights is a .pt file's path, got {weights!r}.")
         self.device = resolve_device(device)
         self.refine, self.max_seconds = refine, max_seconds
         self.net = load_denoiser(weights or ASSET, task="inpaint").to(self.device)
@@ -150,8 +156,10 @@ class InpainterPrior(ItemwisePrior):
             return [Result(out[i : i + 1], iteration=1, iterations=1, stop_reason=how)
                     for i in range(b)]
         # noise-free, plug-and-play runs on the holes' surroundings only (``priors.window``)
+        # (traced as the run it is: psnrs[iteration - 1], the returned mean's, had been past
+        # the end of a one-value trace)
         items = self.cnn.splitting.restore_together(
-            y, op, noise_level=noise_level, truth=None, progress=progress,
+            y, op, noise_level=noise_level, truth=truth, progress=progress,
             desc=f"{desc}: plug-and-play", one=True, start=out)
         for i, item in enumerate(items):
             item.image = (out[i : i + 1] + item.image) / 2

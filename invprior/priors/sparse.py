@@ -25,7 +25,7 @@ from functools import partial
 
 import torch
 
-from ..checks import resolve_device
+from ..checks import resolve_device, whole_number
 from ..noise_level import estimate_sigma
 from ..result import Result
 from ..sparse.denoise import KSVDDenoiser, sparse_denoise
@@ -59,8 +59,8 @@ class SparsePrior(ItemwisePrior):
     def __init__(self, *, iters: int | None = None, relearn: int = 5,
                  keep_observed: bool | None = None, max_seconds: float | None = None,
                  shape: tuple | None = None, seed: int = 0, device="auto"):
-        if relearn < 1:
-            raise ValueError("relearn must be >= 1.")
+        relearn = whole_number("relearn", relearn, 1)  # ("yes" had been a TypeError inside)
+        seed = whole_number("seed", seed, 0)
         self.device, self.seed, self.iters = resolve_device(device), seed, iters
         self.shape = tuple(shape) if shape is not None else None  # ItemwisePrior's checks
         self.keep_observed = keep_observed
