@@ -560,8 +560,10 @@ def _level_each(y, op, prior, name, levels, truth, shape, progress) -> Result:
     from .priors.base import in_parts
 
     if not isinstance(y, torch.Tensor):
-        raise ValueError("one noise level per observation needs y as one tensor; a stacked "
-                         "operator's measurements take one noise_level.")
+        # (a level per part, as a stack's user would try, read as one per batch item)
+        raise ValueError("one noise level per observation needs y as one tensor; a stack's "
+                         "measurements take one noise_level for every part, or none: each "
+                         "part's own is then read, as parts of unlike noise need.")
     levels = [check_level(v.item() if isinstance(v, (torch.Tensor, np.generic)) else v)
               for v in (levels.reshape(-1) if hasattr(levels, "reshape") else levels)]
     if len(levels) != len(y):

@@ -950,6 +950,21 @@ def test_a_mask_of_scattered_white_pixels_stays_observed(tmp_path, camera64, cap
     assert "give --mask FILE too" in capsys.readouterr().err
 
 
+def test_white_strokes_read_as_observed_are_said(tmp_path, camera64, capsys):
+    """White text over a photo as its mask, read (by the rule) as the observed pixels: 89 %
+    of the image was filled, a white sheet, nothing said; now said with the flag that flips
+    it."""
+    lines = torch.zeros(64, 64)
+    lines[4::10, 6:58] = 1  # six rows of white "text", 2 px thick
+    lines[5::10, 6:58] = 1
+    write_image(tmp_path / "m.png", lines)
+    write_image(tmp_path / "cam.png", camera64)
+    assert main(["--op", "inpaint", str(tmp_path / "cam.png"), "--mask", str(tmp_path / "m.png"),
+                 "-o", str(tmp_path / "o.png"), "--prior", "denoiser", "--iters", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "taken as the observed pixels: the other" in err and "--mask-white holes" in err
+
+
 def test_a_report_goes_to_the_standard_output_as_dash(tmp_path, gray, capfd):
     # ("-" had written a file named "-")
     assert main(["--op", "denoise", str(gray), "-o", str(tmp_path / "o.png"), "--quiet",

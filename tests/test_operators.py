@@ -441,6 +441,23 @@ def test_an_image_to_image_operator_takes_a_y_of_another_size_than_its_last_call
     assert O.Downsampling(2).adjoint(torch.rand(1, 3, 8, 8)).shape == (1, 3, 16, 16)
 
 
+def test_a_soft_mask_s_first_estimate_undoes_its_dimming(camera64):
+    """A feathered mask's seen pixels are y = m x: the fill had spread them dimmed into the
+    hole (astronaut, a 30-pixel disc with a 0.6 ring: the hole's mean 0.25 for 0.37, and
+    plug-and-play kept it dark, 12.75 dB against the binary mask's 16.65)."""
+    yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
+    r = ((yy - 32) ** 2 + (xx - 32) ** 2).sqrt()
+    binary = (r > 12).float()
+    soft = torch.where((r > 12) & (r <= 15), torch.tensor(0.6), binary)
+    ring = (soft == 0.6).expand_as(camera64)
+    start = O.Inpainting(soft).initial_estimate(O.Inpainting(soft)(camera64))
+    assert torch.allclose(start[ring], camera64[ring], atol=1e-6)  # y / m there
+    # the hole filled as from the same pixels seen whole (it had been filled from dimmed ones)
+    whole = O.Inpainting((r > 12).float()).initial_estimate(camera64 * (r > 12))
+    hole = (r <= 12).expand_as(camera64)
+    assert abs(float(start[hole].mean() - whole[hole].mean())) < 0.02
+
+
 def test_a_mask_hiding_a_whole_channel_fills_it_mid_gray():
     """A per-channel mask with its green plane all hidden: scikit-image's biharmonic fill
     (small images' first estimate) failed, "zero-size array to reduction operation"."""

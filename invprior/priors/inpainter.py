@@ -85,6 +85,11 @@ def why_not(op) -> str | None:
     if op.mask.shape[0] != 1 or not op.is_binary():
         return ("the inpainter prior takes one binary mask (0 or 1 per pixel) for the whole "
                 "batch; use prior='denoiser' for this one.")
+    if op.mask.shape[1] > 1 and not bool((op.mask == op.mask[:, :1]).all()):
+        # (it fills a pixel from its neighbours, one channel at a time: the channels seen
+        # there were left unused, red missing alone 14.11 dB where the denoiser gives 20.77)
+        return ("the inpainter prior fills pixels missing in every channel, and this mask "
+                "hides some channels only; use prior='denoiser' for this one.")
     return None
 
 
