@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -526,6 +527,7 @@ def build_operator(args, image, alpha):
     return O.CompressedSensing(m, shape, seed=args.seed)
 
 
+@functools.lru_cache(maxsize=4)  # (asked again for each file of a folder)
 def _generator_shape(prior: str) -> str | None:
     """A trained prior file's image shape as ``--shape`` writes it ("1,32,32"): what its
     generator makes is what was measured (``--shape`` had been asked for all the same);
