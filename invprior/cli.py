@@ -289,14 +289,17 @@ def _mask(args, image, alpha):
                 f"the mask '{args.mask}' is {m.shape[-1]}x{m.shape[-2]} but the image is "
                 f"{image.shape[-1]}x{image.shape[-2]} (width x height); they must be the same size."
             )
-        faint = 0 < float(m.max()) <= 1.5 / 255  # 0 and 1 saved as 8-bit levels: all black
+        top = float(m.max())  # (0 and 1 saved as 8-bit levels, or 0 and 255 as 16-bit: black)
+        faint = 0 < top <= 1.5 / 255
         m = (m >= 0.5).float()
         if args.mask_white == "auto":  # decided once: each image of a folder reads it alike
             args.mask_white = _white_marks(m)
         observed = m if args.mask_white == "observed" else 1 - m
         if observed.max() < 0.5:
             colour = "white" if args.mask_white == "observed" else "black"
-            hint = (" (its values are 0 and 1 of 255: save it as 0 and 255, or as floats 0 and 1)"
+            # (a 16-bit 0/255 mask had been told it held "0 and 1 of 255")
+            hint = (f" (its brightest value is {100 * top:.2g} % of white, as 1 of 255 or 255 "
+                    f"of 65535 is: save its white at the top value, or as floats 0 and 1)"
                     if faint else "")
             raise UsageError(f"the mask hides every pixel: none is {colour}, the colour that marks "
                              f"the observed pixels here, so nothing is observed to restore "

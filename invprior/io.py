@@ -612,7 +612,7 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if suffix not in WRITABLE:
         raise ImageError(f"cannot write '{path}': use one of {', '.join(WRITABLE)}.")
     if bits not in (8, 16, 32):
-        raise ValueError(f"bits must be 8, 16 or 32 (float32 TIFF), got {bits}.")
+        raise ValueError(f"bits must be 8, 16 or 32 (float32 TIFF), got {bits!r}.")
     if bits == 32 and suffix not in (".tif", ".tiff"):
         raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
     overwrite = as_switch(overwrite, "overwrite")

@@ -779,7 +779,12 @@ def test_a_mask_or_alpha_that_hides_every_pixel_is_refused(tmp_path, gray, capsy
     np.save(tmp_path / "ones.npy", np.ones((64, 64), np.uint8))
     assert main(["--op", "inpaint", "--mask", str(tmp_path / "ones.npy"), str(gray), "-o",
                  str(tmp_path / "o.png"), *FAST]) == 2
-    assert "(its values are 0 and 1 of 255: save it as 0 and 255" in capsys.readouterr().err
+    assert "(its brightest value is 0.39 % of white, as 1 of 255" in capsys.readouterr().err
+    # 0 and 255 saved as 16 bits had been told it held "0 and 1 of 255"
+    np.save(tmp_path / "wide.npy", np.full((64, 64), 255, np.uint16))
+    assert main(["--op", "inpaint", "--mask", str(tmp_path / "wide.npy"), str(gray), "-o",
+                 str(tmp_path / "o.png"), *FAST]) == 2
+    assert "0.39 % of white, as 1 of 255 or 255 of 65535 is" in capsys.readouterr().err
 
 
 def test_ctrl_c_before_the_first_step_writes_nothing(tmp_path, gray, capsys, monkeypatch):
