@@ -196,6 +196,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         (torch.Size([1, 1, 32, 32]), 'denoiser')
     """
     check_observation(y)
+    progress = O.base.as_switch(progress, "progress")  # ("no" had shown the bars)
     if isinstance(op, O.Stack) and len(op.ops) == 1 and isinstance(y, tuple) and len(y) == 1:
         # a stack of one: that operator, with what it chooses and keeps (the inpainter)
         return solve(y[0], op.ops[0], prior, noise_level=noise_level, noise=noise, truth=truth,

@@ -559,6 +559,8 @@ def test_api_arguments_are_checked_or_converted(camera64):
                           (dict(prior="dip", lr="0.01"), "lr must be a number, got '0.01'")):
         with pytest.raises(ValueError, match=match):
             solve(y, O.Denoising(), progress=False, **kwargs)
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        solve(y, O.Denoising(), progress="no")  # (true to Python: the bars had been shown)
     with pytest.raises(ValueError, match="y is empty"):
         solve(torch.zeros(0, 1, 32, 32), O.Denoising(), progress=False)
     with pytest.raises(ValueError, match="y is on the 'meta' device"):
