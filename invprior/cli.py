@@ -343,10 +343,11 @@ def _white_marks(m) -> str:
         return "observed"
     deep, other = O.Inpainting(m).hole_radius(), O.Inpainting(1 - m).hole_radius()
     wide = deep >= min(m.shape[-2:]) / 4 and other < deep
-    spread = (deep >= SPREAD_RATIO * other and _in_strokes(m)
-              and _typical_depth(m) >= SPREAD_TYPICAL)
+    strokes = _in_strokes(m)
+    typical = _typical_depth(m) if strokes else 0.0
+    spread = deep >= SPREAD_RATIO * other and strokes and typical >= SPREAD_TYPICAL
     if not (wide or spread):
-        if _in_strokes(m) and _typical_depth(m) >= STROKES_APART:
+        if strokes and typical >= STROKES_APART:
             # most of the image to fill from a white minority in strokes: said, with the flag
             # that flips it (white text or scratches read so had given a white sheet, unsaid;
             # pixels observed at random lie closer together)
@@ -468,7 +469,7 @@ def check_command(args, options: dict) -> None:
     # the operator, where it is the same for every image (None: it depends on each)
     op = _kernel(args) if args.op == "deblur" else _fileless_operator(args)
     if args.op == "cs" and not args.simulate:
-        _parse_shape(args.shape or _generator_shape(args.prior))
+        _measured_shape(args)
     if args.mask:
         _read_given("--mask", args.mask)
     _check_prior(args.prior, op, options)
@@ -525,9 +526,15 @@ def build_operator(args, image, alpha):
         return _kernel(args)
     if args.op == "sr":
         return O.Downsampling(args.factor)
-    shape = tuple(image.shape[1:]) if args.simulate else _parse_shape(args.shape or _generator_shape(args.prior))
+    shape = tuple(image.shape[1:]) if args.simulate else _measured_shape(args)
     m = max(1, round(args.ratio * math.prod(shape)))
     return O.CompressedSensing(m, shape, seed=args.seed)
+
+
+def _measured_shape(args) -> tuple:
+    """The measured image's shape of a real compressed sensing: --shape, or a trained prior
+    file's generator's."""
+    return _parse_shape(args.shape or _generator_shape(args.prior))
 
 
 @functools.lru_cache(maxsize=4)  # (asked again for each file of a folder)
@@ -679,7 +686,7 @@ def _read(args, path, ops: dict):
 
     channels = None
     if args.op == "cs" and not args.simulate:  # the file holds the measurement vector
-        _parse_shape(args.shape or _generator_shape(args.prior))
+        _measured_shape(args)
         image, alpha = read_measurements(path), None
     else:
         image, alpha = read_image(path)

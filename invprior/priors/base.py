@@ -381,13 +381,13 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         return None
     if isinstance(op, O.ItemOf):  # one item of a user's operator: what that one says
         op = op.op
-    if min(y.shape[-2:]) < 16:
+    seen, visible = _seen_after_blur(op, y), getattr(op, "noise_visible", False)
+    tiny = min(y.shape[-2:]) < 16
+    if tiny and (seen is not None or visible is not True):
         # under 16 pixels a side only a y that shows its noise as it is (denoising, a blur)
         # is read: taken as noise-free, a noisy 15x64 blur came out at 10.4 dB from 25.6
         # (38.9 told), where the reading is right (5.5/255 for 5)
-        plain = getattr(op, "noise_visible", False) is True and _seen_after_blur(op, y) is None
-        return estimate_noise(y) if plain else None
-    seen = _seen_after_blur(op, y)
+        return None
     if seen is not None:
         # a mask and a blur: where y saw only observed pixels it shows the noise as a blur's
         # y does, with no texture to take for it (taken as noise-free, the blur's inverse
@@ -396,7 +396,6 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         level = None if None in levels else sum(levels) / len(levels)
         # (a clean y reads 0.2-0.3/255: taken as noise-free, as it was, to the same result)
         return level if level is not None and level >= QUIET_MASKED else None
-    visible = getattr(op, "noise_visible", False)
     if visible == TOP_BAND:  # a downsampled y: detail up to its finest band, noise above
         level = sum(top_band_sigma(y)) / len(y)
         if level < TOP_BAND_NOISE_MIN:
@@ -407,7 +406,7 @@ def visible_noise(op, y, given: float | None = None) -> float | None:
         level = estimate_noise(y)
         if getattr(op, "is_identity", False):
             return level
-        level = _where_bright(level, y)
+        level = level if tiny else _where_bright(level, y)  # (shot noise: 16 px and up)
         # a blur's y read under half an 8-bit level is noise-free: its restoration then ends
         # on the data (a 16-bit or float y read 0.027/255 had ended on the denoiser's image:
         # camera 128, gaussian 2, float 29.96 dB against 41.89 taken as noise-free)
