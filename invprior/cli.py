@@ -343,11 +343,10 @@ def _white_marks(m) -> str:
         return "observed"
     deep, other = O.Inpainting(m).hole_radius(), O.Inpainting(1 - m).hole_radius()
     wide = deep >= min(m.shape[-2:]) / 4 and other < deep
-    strokes = _in_strokes(m)
-    typical = _typical_depth(m) if strokes else 0.0
-    spread = deep >= SPREAD_RATIO * other and strokes and typical >= SPREAD_TYPICAL
+    spread = (deep >= SPREAD_RATIO * other and _in_strokes(m)
+              and _typical_depth(m) >= SPREAD_TYPICAL)
     if not (wide or spread):
-        if strokes and typical >= STROKES_APART:
+        if _in_strokes(m) and _typical_depth(m) >= STROKES_APART:
             # most of the image to fill from a white minority in strokes: said, with the flag
             # that flips it (white text or scratches read so had given a white sheet, unsaid;
             # pixels observed at random lie closer together)
