@@ -196,6 +196,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             top = Path(_real(path).name) if len(inputs) > 1 else Path()
             found = [(f, top / f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
+            _refuse_photos_in_output(path, out_dir, images, found)
             closed = [(d, why) for d, why in unsearched or ()
                       if _real(Path(d)) == path.resolve() or _inside(Path(d), path)]
             if not found and closed:  # (it said "holds no image files": the reason was elsewhere)
@@ -211,6 +212,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             matches = [Path(f) for f in sorted(glob.glob(text, recursive=True))
                        if Path(f).is_file() and Path(f).suffix.lower() in READABLE
                        and not _inside(Path(f), out_dir) and Path(f).resolve() not in others]
+            matches = _each_file_once(matches, _pattern_root(text))
             if not matches:
                 raise ValueError(f"'{text}' matches no image files.")
             # an earlier run's results under the pattern's folder (photos/**/*.png reached
@@ -278,6 +280,45 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
                          f"output folder '{out_dir}'.")
     return sorted(unique, key=lambda j: str(j.source))
+
+
+def _refuse_photos_in_output(folder: Path, out_dir: Path, images: list, found: list) -> None:
+    """``ValueError`` (one sentence) when the output folder, inside the input ``folder``
+    and not marked as a run's results, holds images that are not this run's outputs: they
+    would be left out unrestored, without a word (``-o photos/2024`` had restored
+    photos/a.png among 2024's own photos, and not those). A rerun's outputs are its own."""
+    if not _inside(out_dir, folder) or (out_dir / MARKER).is_file():
+        return
+    outputs = {_real(out_dir / output_name(rel)) for _, rel in found}
+    theirs = [f for f in images if _inside(f, out_dir) and _real(f) not in outputs]
+    if theirs:
+        more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
+        raise ValueError(f"the output folder '{out_dir}' is inside '{folder}' and holds images "
+                         f"of its own ('{theirs[0]}'{more}), which this run would leave out; "
+                         f"choose an output folder outside '{folder}' or a new one.")
+
+
+def _each_file_once(matches: list[Path], root: Path) -> list[Path]:
+    """One match per file, in ``matches``' order: the one reached through the fewest
+    linked folders below ``root``, then the shortest (``**`` follows links: a ``current ->
+    .`` link in photos/ had restored each photo 40 times, into ever deeper folders, and a
+    linked subfolder's photos twice, as a folder's search does not).
+
+    Example:
+        >>> _each_file_once([Path("/nonexistent/a.png")] * 2, Path("/nonexistent"))
+        [PosixPath('/nonexistent/a.png')]
+    """
+    def links(path: Path) -> int:
+        return sum(folder.is_symlink() for folder in path.parents if root in folder.parents)
+
+    best: dict = {}
+    for path in matches:
+        key = (links(path), len(path.parts))
+        real = _real(path)
+        if real not in best or key < best[real][0]:
+            best[real] = (key, path)
+    kept = {path for _, path in best.values()}
+    return [path for path in matches if path in kept]
 
 
 def _under(path: Path, root: Path) -> Path:

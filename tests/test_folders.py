@@ -2,6 +2,7 @@
 same-size images restored together, and torchrun sharing the files out."""
 
 import os
+import shutil
 from pathlib import Path
 import subprocess
 import sys
@@ -784,3 +785,32 @@ def test_three_files_sharing_an_output_each_name_all_three(tmp_path):
     assert all(jobs[f"a{suffix}"].problem == problem for suffix in (".png", ".bmp"))
     assert all(f"a{suffix}'" in problem for suffix in (".jpg", ".png", ".bmp"))
     assert "would all be restored to" in problem
+
+
+def test_a_glob_reaches_each_file_once_through_linked_folders(tmp_path, photos, monkeypatch):
+    # '**' follows links: a 'current -> .' link had restored each photo 40 times, into
+    # ever deeper folders, and a linked subfolder's photos twice
+    from invprior.folders import find_jobs
+
+    (photos / "current").symlink_to(".", target_is_directory=True)
+    (photos / "a_link").symlink_to("sub", target_is_directory=True)  # sorts before sub/
+    monkeypatch.chdir(tmp_path)
+    outputs = sorted(str(j.output.relative_to("out")) for j in find_jobs(["photos/**/*.png"], Path("out")))
+    assert outputs == ["astronaut.png", "broken.png", "camera.png", "coffee.png", "sub/chelsea.png"]
+
+
+def test_an_output_folder_inside_the_input_that_holds_photos_is_refused(tmp_path, photos, capsys):
+    # -o photos/2024 had restored photos/*.png among 2024's own photos, and not those,
+    # without a word; a rerun into a folder of this run's outputs resumes
+    (photos / "broken.png").unlink()
+    shutil.copy(photos / "camera.png", photos / "sub" / "own.png")
+    assert main(["--op", "denoise", str(photos), "-o", str(photos / "sub"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "holds images of its own" in err and "chelsea.png' and 1 more" in err
+    assert sorted(p.name for p in (photos / "sub").iterdir()) == ["chelsea.png", "own.png"]
+    out = photos / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("not empty: left unmarked")
+    assert main(["--op", "denoise", str(photos), "-o", str(out), "--quiet"]) == 0
+    assert main(["--op", "denoise", str(photos), "-o", str(out)]) == 0
+    assert "restored 0 files, skipped 5 (output exists)" in capsys.readouterr().out
