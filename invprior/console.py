@@ -24,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import re
 import sys
 from contextlib import contextmanager
 
-__all__ = ["bar_options", "say", "steadied", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
+__all__ = ["bar_options", "say", "shown_at", "shown_level", "shown_psnr", "steadied", "steady_streams", "stop_on_signals", "stopped_by", "total_in_time"]
 
 
 def steady_streams() -> None:
@@ -190,6 +191,43 @@ def total_in_time(bar, done: int, asked: int, seconds_left: float,
         bar.total = min(asked, done + max(int(seconds_left / seconds_each), 0))
     else:  # (at least one more: a caller between steps takes the next, and it may pass)
         bar.total = min(asked, done + max(math.ceil(seconds_left / seconds_each), 1))
+
+
+# the scale a dim image is restored at (``dim.restore_stretched``: y / scale): its bars say
+# PSNR and noise on y's own scale, as its result does (they had said 25.93 dB for 65.93)
+_SHOWN_SCALE = contextvars.ContextVar("shown_scale", default=1.0)
+
+
+@contextmanager
+def shown_at(scale: float):
+    """Progress bars inside say the PSNR and noise of an image restored as ``y / scale`` on
+    the scale of ``y`` (``shown_psnr``, ``shown_level``)."""
+    token = _SHOWN_SCALE.set(scale)
+    try:
+        yield
+    finally:
+        _SHOWN_SCALE.reset(token)
+
+
+def shown_psnr(value: float) -> str:
+    """A traced PSNR as a bar shows it, on the scale of ``y`` (``shown_at``).
+
+    Example:
+        >>> with shown_at(0.01):
+        ...     shown_psnr(25.93)
+        '65.93'
+    """
+    return f"{value - 20 * math.log10(_SHOWN_SCALE.get()):.2f}"
+
+
+def shown_level(sigma: float) -> str:
+    """A noise std on the [0, 1] scale as a bar shows it, on the scale of ``y``.
+
+    Example:
+        >>> shown_level(10 / 255)
+        '10.0/255'
+    """
+    return f"{255 * sigma * _SHOWN_SCALE.get():.1f}/255"
 
 
 LOG_SECONDS = 30.0  # a bar's lines in a log: one at its start, then one per this many seconds

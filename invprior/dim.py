@@ -34,6 +34,7 @@ import torch
 
 import operators as O
 
+from .console import shown_at
 from .priors.base import in_parts, said_level
 from .result import Result
 
@@ -124,10 +125,11 @@ def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_
 
     def restore(key, part, part_truth, _):  # the bright items as they are, a dim one stretched
         scale = 1.0 if key == "bright" else scales[key]
-        result = prior.restore(part / scale, op,
-                               noise_level=None if noise_level is None else noise_level / scale,
-                               truth=None if part_truth is None else part_truth / scale,
-                               progress=progress)
+        with shown_at(scale):  # (its bar on y's scale, as its result)
+            result = prior.restore(part / scale, op,
+                                   noise_level=None if noise_level is None else noise_level / scale,
+                                   truth=None if part_truth is None else part_truth / scale,
+                                   progress=progress)
         return [item if scale == 1.0 else _dimmed(item, scale) for item in result.items]
 
     keys = ["bright" if s is None else b for b, s in enumerate(scales)]  # each dim one alone

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .console import bar_options, stopped_by, total_in_time
+from .console import bar_options, shown_psnr, stopped_by, total_in_time
 from .losses import data_loss, total_variation
 from .metrics import psnr
 from .result import Result, counted, with_returned
@@ -241,7 +241,7 @@ def fit(prior, op, y, cfg: LoopConfig, truth: torch.Tensor | None = None) -> Res
         if step % 10 == 0:
             shown = {"loss": f"{value:.2e}"}
             if psnrs:
-                shown["psnr"] = f"{psnrs[-1]:.2f}"
+                shown["psnr"] = shown_psnr(psnrs[-1])
             loop.bar.set_postfix(shown, refresh=False)
         if bool(stop[0]):
             return (f"early stop ({rule.name}) at iteration {step + 1}, returned iteration "

@@ -63,3 +63,15 @@ def test_a_dim_observation_s_noise_level_is_read_and_said_on_its_own_scale(camer
     assert abs(out.noise_level / (dim * sigma) - 1) < 0.15, out.noise_level
     said = float(re.search(r"noise ([\d.]+)/255 estimated", out.stop_reason)[1])
     assert abs(said - 255 * out.noise_level) < 0.05 * said, out.stop_reason
+
+
+def test_a_dim_observation_s_progress_bar_says_its_psnr_and_noise_on_its_own_scale(camera64, capsys,
+                                                                                   monkeypatch):
+    # restored stretched 100x, its bar had said psnr=25.93 for the result's 65.93, and the
+    # noise 100 times its level in y
+    monkeypatch.delenv("TQDM_DISABLE")  # a bar in a log: a line at its start and at its end
+    A, dim = O.Inpainting(shape=(1, 64, 64), missing=0.5, seed=0), 0.01
+    out = solve(dim * A(camera64), A, noise_level=0.0002, truth=dim * camera64, iters=4)
+    bar = capsys.readouterr().err.splitlines()[-1]
+    assert "restored stretched 111x" in out.stop_reason
+    assert f"psnr={out.psnrs[-1]:.2f}" in bar and "sigma=0.1/255" in bar, bar

@@ -49,7 +49,7 @@ import operators as O
 from operators.base import as_switch
 
 from ..checks import check_keep_observed, is_number, resolve_device, whole_number
-from ..console import bar_options, say, stopped_by, total_in_time
+from ..console import bar_options, say, shown_level, shown_psnr, stopped_by, total_in_time
 from ..fit import StepClock
 from ..metrics import psnr
 from ..operator_checks import blur_like, stack_image_shape
@@ -426,11 +426,11 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 # Noise-free y: the data step reproduces it. Noisy y: the data step is
                 # mostly y where y is observed, so the denoised image is the estimate.
                 estimate, done = torch.where(noisy, x, half), k + 1
-                status = {"sigma": f"{255 * sigmas[k, 0]:.1f}/255"}
+                status = {"sigma": shown_level(float(sigmas[k, 0]))}
                 if truth is not None:
                     for b in range(batch):
                         psnrs[b].append(psnr(estimate[b : b + 1].clamp(0, 1), truth[b : b + 1]))
-                    status["psnr"] = f"{psnrs[0][-1]:.2f}"
+                    status["psnr"] = shown_psnr(psnrs[0][-1])
                 bar.set_postfix(status, refresh=False)
                 bar.update(1)
                 clock.step()
