@@ -142,7 +142,7 @@ class CNNPrior(ItemwisePrior):
         weights: a denoiser file from ``python -m invprior.train --kind denoiser``, for every
             use (default: the shipped pairs, one for one-pass denoising and one for
             plug-and-play: ``cnn.checkpoint.ONE_PASS_ASSETS`` says why).
-        iters: plug-and-play iterations (default 32). self_ensemble: one-pass denoising
+        iters: plug-and-play iterations (default 32; 16 for a noisy blur). self_ensemble: one-pass denoising
             returns the mean of the image denoised in this many (1 to 8) of the square's
             rotations and flips, that many times the time (``dihedral.self_ensemble``: Set12
             sigma 25, 30.52 dB at 1, 30.60 at 8; plug-and-play turns the image at each

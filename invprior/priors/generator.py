@@ -435,17 +435,19 @@ class NetworkPrior(ItemwisePrior):
                          if not stacked and self.ensemble > 1 and self.max_seconds is not None
                          else "")  # (none: Ctrl-C in an ensemble's warm start had been a TypeError)
                 runs = self.ensemble if share else 1  # (one after another, the limit shared)
+                # the limit that would do, at the warm start's pace (a cut one had said none)
+                enough = (f"a limit of about {describe_seconds(runs * _budget_for(needed, first_warm, cfg, steps))}"
+                          f" allows them" if first_warm.step_seconds else "")
                 for j, result in enumerate(warm if isinstance(warm, list) else [warm]):
                     result.image = estimate[min(j, len(estimate) - 1)][None].clamp(0, 1)
                     result.stop_reason = (
                         f"time limit of {cfg.max_seconds:g} s{share} in the warm start ({result.iterations}"
-                        f" of {steps} steps), too soon for the fit to y: the operator's estimate "
-                        f"is returned" if cut else
+                        f" of {steps} steps), too soon for the fit to y (it takes about "
+                        f"{needed:.0f} steps): the operator's estimate is returned"
+                        + (f"; {enough}" if enough else "") if cut else
                         f"time limit of {cfg.max_seconds:g} s{share}: time for about {allowed:.0f}"
                         f" steps of the fit to y, too few to improve on the operator's estimate "
-                        f"(it takes about {needed:.0f}), which is returned; a limit of about "
-                        f"{describe_seconds(runs * _budget_for(needed, first_warm, cfg, steps))}"
-                        " allows them" if short else
+                        f"(it takes about {needed:.0f}), which is returned; {enough}" if short else
                         f"{result.stop_reason} in the warm start, before the fit to y")
                     result.iterations = result.iteration = 0
                 return warm
