@@ -28,7 +28,7 @@ from ..fit import LoopConfig, fit
 from ..fit_stacked import fit_stacked
 from ..losses import LOSSES
 from ..nets import DeepDecoder, SkipNet, padded_size
-from ..operator_checks import stack_image_shape
+from ..operator_checks import estimate_of, stack_image_shape
 from ..result import Result
 from ..stopping import NEEDS_LEVEL, RULES
 from .base import ItemwisePrior, keeper, visible_noise
@@ -347,7 +347,7 @@ class NetworkPrior(ItemwisePrior):
         init = self.init
         if init == "auto":
             init = "warm" if getattr(op, "good_initial_estimate", False) else "none"
-        estimate = op.initial_estimate(y) if init != "none" else None
+        estimate = estimate_of(op, y, shape) if init != "none" else None
         if init != "none" and estimate is None:
             raise ValueError(f"no initial estimate is known for {type(op).__name__}; use init='none'.")
         if stacked and k > 1:  # image b's runs side by side, at b * k ... b * k + k - 1

@@ -52,7 +52,7 @@ from ..checks import check_keep_observed, is_number, resolve_device, whole_numbe
 from ..console import bar_options, say, shown_level, shown_psnr, stopped_by, total_in_time
 from ..fit import StepClock
 from ..metrics import psnr
-from ..operator_checks import blur_like, stack_image_shape
+from ..operator_checks import blur_like, estimate_of, stack_image_shape
 from ..result import Result, counted
 from .base import ItemwisePrior, in_parts, keeper, said_level, stack_levels, visible_noise
 from .cost import duration_words, free_memory
@@ -587,7 +587,7 @@ def start_image(op, y, shape: tuple | None = None) -> torch.Tensor:
     elif isinstance(op, O.LinearOperator) and blur_like(op, y.device):
         first = y.clamp(0, 1)  # as a blur starts: DPIR's start (``BLUR``)
     else:
-        first = op.initial_estimate(y)
+        first = estimate_of(op, y, shape)
     if first is not None:
         return first
     ref = y[0] if isinstance(y, tuple) else y
