@@ -701,7 +701,10 @@ def _read(args, path, ops: dict):
         # a black-and-white photo saved in colour, restored as gray; not for a prior file of
         # one's own, which solve() serves as its channels say (a colour-trained one had
         # refused the photo: "an image of 1 channel(s) needs a gray one")
-        if same_channels(image) and not _prior_file(args.prior):
+        # --simulate with a gray prior file: its gray plane too, as a real photo is served
+        # (the noise added to each channel had made it a colour y, refused)
+        gray_prior = args.simulate and (_generator_shape(args.prior) or "").startswith("1,")
+        if same_channels(image) and (not _prior_file(args.prior) or gray_prior):
             image = gray_channel(image)
     own = alpha is not None and alpha.min() < 0.5
     op = None if own else ops.get(tuple(image.shape))

@@ -537,6 +537,22 @@ def test_a_gray_photo_in_three_channels_is_restored_by_a_gray_trained_prior():
     assert torch.equal(colour.image, solve(y, O.Denoising(), path, **kw).image.repeat(1, 3, 1, 1))
 
 
+def test_a_gray_photo_in_three_channels_is_simulated_with_a_gray_trained_prior(tmp_path):
+    # the real file was restored; --simulate of it was refused for denoise and deblur
+    # ("this prior makes 32x32 gray images ..., but the observation is 32x32 colour"): the
+    # noise added to each channel had made it colour
+    from invprior.cli import main
+    from invprior.glo.data import named_set
+    from invprior.io import read_image, write_image
+
+    write_image(tmp_path / "face.png", named_set("faces", "test")[:1].repeat(1, 3, 1, 1))
+    for op in ("denoise", "deblur"):
+        out = tmp_path / f"{op}.png"
+        assert main(["--op", op, "--simulate", "--prior", str(weight_file("prior_faces.pt")),
+                     "--iters", "20", str(tmp_path / "face.png"), "-o", str(out), "--quiet"]) == 0
+        assert read_image(out).image.shape == (1, 3, 32, 32)
+
+
 def test_a_ctrl_c_inside_a_step_ends_the_step_and_resume_is_exact(tmp_path, monkeypatch):
     # a real SIGINT between the decoder's update and the codes' had left weights a step
     # ahead of the step counted, which --resume took again (1 run in 8 off by 0.16)
