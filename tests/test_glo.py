@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -146,6 +147,22 @@ def test_a_truncated_image_is_left_out_of_a_glo_run_as_of_a_denoisers(tmp_path, 
     assert train_main(["--data", str(few), *args, "--out", str(tmp_path / "q.pt")]) == 2
     err = capsys.readouterr().err
     assert "cut.png" in err and "training needs at least 2 images" in err
+
+
+def test_training_says_why_its_files_cannot_be_used(tmp_path, capsys):
+    # float TIFFs on the 0-255 scale (scientific data) had been "cannot be read", where
+    # solve said to divide them by 255
+    import imageio.v3 as iio
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(2):
+        iio.imwrite(folder / f"f{i}.tif", np.full((16, 16), 200.0 + i, dtype=np.float32))
+    args = ["--data", str(folder), "--size", "8", "--steps", "2", "--quiet"]
+    assert train_main([*args, "--out", str(tmp_path / "p.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "none of the 2 image files" in err and "float pixels reach 200" in err, err
+    assert "divide 0-255 values by 255" in err
 
 
 def test_cli_bad_data_exits_2_without_traceback(tmp_path):

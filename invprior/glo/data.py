@@ -128,25 +128,36 @@ def decoded(files: list[Path], folder):
     for path in files:
         try:
             image = read_image(path).image
-        except ImageError:  # one corrupt file among 400: left out, and said
-            bad.append(path)
+        except ImageError as err:  # one corrupt file among 400: left out, and said
+            bad.append((path, str(err)))
             continue
         yield path, image
     say_left_out(bad, len(files), folder)
 
 
 def say_left_out(bad: list, total: int, folder) -> None:
-    """One note on stderr naming the unreadable files left out of a training folder (the
-    first three); ``ValueError`` when that is every file."""
+    """One note on stderr naming the files left out of a training folder, ``(path, why)``
+    (the first three, and why the first was: float TIFFs on the 0-255 scale had been
+    "cannot be read", where solve said to divide them by 255); ``ValueError`` when that is
+    every file.
+
+    Example:
+        >>> say_left_out([("a.tif", "cannot read 'a.tif': its float pixels reach 218.")], 1, "ur")
+        Traceback (most recent call last):
+        ...
+        ValueError: none of the 1 image files under 'ur' can be used (a.tif): cannot read 'a.tif': its float pixels reach 218.
+    """
     from ..console import say
 
     if not bad:
         return
-    names = ", ".join(str(f) for f in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    names = ", ".join(str(f) for f, _ in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    first = bad[0][1].rstrip(".")
     if len(bad) == total:
-        raise ValueError(f"none of the {total} image files under '{folder}' can be read ({names}).")
-    say(f"note: left out {len(bad)} of {total} files under '{folder}' that cannot be read as "
-        f"images: {names}.")
+        raise ValueError(f"none of the {total} image files under '{folder}' can be used ({names}): "
+                         f"{first}.")
+    say(f"note: left out {len(bad)} of {total} files under '{folder}' that cannot be used: "
+        f"{names} ({first}).")
 
 
 class ImageSet:
