@@ -220,6 +220,18 @@ def test_resume_continues_the_run_exactly(digits, tmp_path):
     # the run is at step 10: --steps 10 (or fewer) has nothing left to do
     with pytest.raises(ValueError, match="has 10 steps already"):
         train(data, cfg, out=path, resume=True, progress=False)
+    # other images of the same count and size (another folder), or half as many mirrored,
+    # had been resumed: each saved code then met another image; the same images, wherever
+    # they are (a moved folder: another name), resume
+    more = TrainConfig(latent=4, width=16, batch=16, steps=12, checkpoint_every=5)
+    with pytest.raises(ValueError, match=r"different images \(--data\)"):
+        train(ImageSet.from_tensor(digits[:40].flip(-1), "d"), more, out=path, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"different --flips"):
+        train(ImageSet.from_tensor(digits[:20], "d", flips=True), more, out=path, resume=True,
+              progress=False)
+    moved = train(ImageSet.from_tensor(digits[:40], "moved"), more, out=path, resume=True,
+                  progress=False)
+    assert moved["step"] == 12
     from invprior.train import main as train_main
 
     pca = tmp_path / "pca.pt"

@@ -36,7 +36,10 @@ INITS = ("pca", "random")
 SCHEDULES = ("constant", "cosine")
 # settings that must not change when a run is resumed (steps and checkpoint_every may)
 FIXED_ON_RESUME = ("kind", "latent", "width", "codes", "init", "loss", "batch", "lr",
-                   "code_lr", "seed", "schedule", "shape", "images")
+                   "code_lr", "seed", "schedule", "shape", "images", "flips", "fingerprint")
+# what a user changes to change them (the config's keys had been said: "different shape")
+RESUME_WORDS = {"shape": "image shape (--size, --channels)", "images": "image count",
+                "flips": "--flips", "fingerprint": "images (--data)"}
 
 
 @dataclass
@@ -174,7 +177,8 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         raise ValueError(f"training needs at least 2 images and one per process, got {count} "
                          f"for {world.size} process{'es' * (world.size > 1)}.")
     config = {**asdict(cfg), "shape": list(data.shape), "images": count, "source": data.source,
-              "size": data.size, "channels": data.channels, "flips": data.flips}
+              "size": data.size, "channels": data.channels, "flips": data.flips,
+              "fingerprint": data.fingerprint()}
     saved = None
     if resume:
         if out is None or not Path(out).exists():
@@ -189,10 +193,14 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         if saved["step"] >= cfg.steps:
             raise ValueError(f"'{out}' has {saved['step']} steps already; --steps is the total "
                              "to reach, so pass more to continue it.")
-        changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]]
+        # (another folder of as many images had been resumed: each saved code then met
+        # another image; a checkpoint from before the fingerprint is not compared on it)
+        changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]
+                   and (k in saved["config"] or k not in ("flips", "fingerprint"))]
         if changed:
             raise ValueError(
-                f"cannot resume '{out}': it was trained with different {', '.join(changed)} "
+                f"cannot resume '{out}': it was trained with different "
+                f"{', '.join(RESUME_WORDS.get(k, k) for k in changed)} "
                 "(only --steps and --checkpoint-every may change)."
             )
     mine = shard(count, world.rank, world.size)
