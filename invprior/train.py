@@ -142,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=0, help="seed of the weights, codes and shuffling")
     o.add_argument("--max-seconds", type=float, default=None, help="--kind denoiser/inpainter: stop after this time (the learning-rate schedule follows whichever of steps and time runs out first)")
     o.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (0: only the final one)")
-    o.add_argument("--resume", action="store_true", help="continue the run saved in --out, on the same images (a moved folder too) and settings; only --steps and --checkpoint-every may change")
+    o.add_argument("--resume", action="store_true",
+                   help="continue the run saved in --out, on the same images (a moved folder "
+                        "too) and settings; only --steps and --checkpoint-every may change")
     o.add_argument("--force", action="store_true", help="overwrite an existing --out")
     r = p.add_argument_group("run")
     r.add_argument("--device", default="cpu", help="cpu, cuda or auto (under torchrun: one GPU per rank)")
