@@ -108,3 +108,14 @@ def test_a_folder_named_like_a_shipped_set_torchrun_for_one_process_kinds_and_li
                        "--out", str(tmp_path / "link.pt")]) == 2
     assert "which is no .pt file" in capsys.readouterr().err
     assert (tmp_path / "faces" / "0.png").read_bytes() == before
+
+
+def test_training_images_smaller_than_the_patches_are_left_out_and_said(capsys):
+    # the denoiser's patches: 9 of 10 images under --size had been left out without a word
+    from invprior.cnn.patches import patch_pool
+
+    images = [np.zeros((40, 50), np.float32)] + [np.zeros((12, 60), np.float32)] * 2
+    assert patch_pool(images, 4, 16).shape == (4, 1, 16, 16)
+    assert "left out 2 of 3 training images smaller than 16x16" in capsys.readouterr().err
+    patch_pool(images[:1], 4, 16)
+    assert "left out" not in capsys.readouterr().err

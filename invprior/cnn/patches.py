@@ -87,6 +87,11 @@ def patch_pool(images: list[np.ndarray], count: int, size: int, seed: int = 0) -
     usable = [a for a in images if min(a.shape[:2]) >= size]
     if not usable:
         raise ValueError(f"no training image is at least {size}x{size} pixels.")
+    if len(usable) < len(images):  # (9 of 10 had been left out without a word)
+        from ..console import say
+
+        say(f"note: left out {len(images) - len(usable)} of {len(images)} training images "
+            f"smaller than {size}x{size} pixels (the patch size, --size).")
     areas = np.array([min(a.shape[0] * a.shape[1], 512 * 512) for a in usable], float)
     which = rng.choice(len(usable), size=count, p=areas / areas.sum())
     pool = np.empty((count, usable[0].shape[2], size, size), np.float32)
