@@ -610,3 +610,15 @@ def test_a_ctrl_c_inside_a_step_ends_the_step_and_resume_is_exact(tmp_path, monk
     assert torch.equal(torch.as_tensor(cut["losses"]), torch.as_tensor(whole["losses"]))
     assert all(torch.equal(whole["state_dict"][k], cut["state_dict"][k]) for k in whole["state_dict"])
     assert torch.equal(whole["codes"], cut["codes"])
+
+
+def test_a_cosine_run_resumed_with_more_steps_says_its_rate_steps_up(digits, tmp_path, capsys):
+    # the docstring had said a resumed run continues the same schedule; given more steps,
+    # the decay is stretched over them and the rate jumps at the resume, unsaid
+    data = ImageSet.from_tensor(digits[:40], "d")
+    path = tmp_path / "run.pt"
+    cfg = dict(latent=4, width=16, batch=16, schedule="cosine")
+    train(data, TrainConfig(steps=6, **cfg), out=path, progress=False)
+    train(data, TrainConfig(steps=12, **cfg), out=path, resume=True, progress=False)
+    assert "cosine schedule now decays over 12 steps, not 6: its learning rate goes from 0.01 " \
+           "times --lr at step 6 to 0.435." in capsys.readouterr().err

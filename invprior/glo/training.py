@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .. import distributed as D
-from ..console import bar_options, stops_held
+from ..console import bar_options, say, stops_held
 from .checkpoint import FORMAT, VERSION, damaged, read_checkpoint, write_checkpoint
 from .data import ImageSet, shard
 from .decoders import KINDS, build_decoder
@@ -64,7 +64,9 @@ class TrainConfig:
         """Learning-rate factor at ``step``: 1, or a cosine from 1 down to 0.01 at the end.
 
         The decay lets the factorisation settle exactly (the linear test needs it), and
-        it depends on the step alone, so a resumed run continues the same schedule.
+        it depends on the step and ``steps`` alone, so a run resumed with the same
+        ``steps`` continues the same schedule; one given more stretches the decay over
+        them (said at the resume: the rate then steps up).
         """
         if self.schedule == "constant" or self.steps <= 1:
             return 1.0
@@ -203,6 +205,12 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
                 f"{', '.join(RESUME_WORDS.get(k, k) for k in changed)} "
                 "(only --steps and --checkpoint-every may change)."
             )
+        was = TrainConfig(**{k: v for k, v in saved["config"].items()
+                             if k in TrainConfig.__dataclass_fields__})
+        if cfg.schedule == "cosine" and was.steps != cfg.steps and world.rank == 0:
+            say(f"note: the cosine schedule now decays over {cfg.steps} steps, not "
+                f"{was.steps}: its learning rate goes from {was.rate(saved['step'] - 1):.3g} "
+                f"times --lr at step {saved['step']} to {cfg.rate(saved['step']):.3g}.")
     mine = shard(count, world.rank, world.size)
     x_local = data.load(mine).to(dev)
     torch.manual_seed(cfg.seed)  # the same starting weights on every rank (DDP also syncs them)
