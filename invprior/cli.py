@@ -123,10 +123,16 @@ class UsageError(ValueError):
     """A bad command line, reported as one sentence with exit code 2."""
 
 
+# the names of the standard output: --report there is --report -
+STANDARD_OUTPUT = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
 def _outputs(args) -> dict:
     """Output paths, checked before any work: never the input, never overwritten silently."""
     from .io import WRITABLE, check_writable, is_special, name_key, same_file
 
+    if args.report in STANDARD_OUTPUT:  # as "-" (stdout sent to a file, a regular file
+        args.report = "-"  # there: "already exists", and opened anew it had been cut)
     for flag in ("output", "report", "compare", "observation", "plot"):
         given = getattr(args, flag)
         name = "-o" if flag == "output" else f"--{flag}"
@@ -168,7 +174,7 @@ def _outputs(args) -> dict:
             raise UsageError(f"the {key} '{path}' would overwrite an input; choose another name.")
         if path.is_dir():
             raise UsageError(f"the {key} '{path}' is a folder; name a file.")
-        # (/dev/stdout: written into; a dangling link is there too: found only at the end)
+        # (/dev/null: written into; a dangling link is there too: found only at the end)
         if os.path.lexists(path) and not args.force and not is_special(path):
             raise UsageError(f"'{path}' already exists; choose another name or pass --force.")
         if key != "report" and path.suffix.lower() not in WRITABLE:
@@ -948,7 +954,7 @@ def write_all(writes: dict, paths: dict) -> None:
     as existing). But where the system refuses a later file (a full disk under --plot),
     the files written before it are kept and named: a deep image prior's minutes were
     thrown away for its chart. What was there before (replaced with --force) cannot come
-    back, nor what went to a device (``--report /dev/stdout``)."""
+    back, nor what went to a device (``--compare /dev/null``)."""
     from .io import CannotWrite, OutputExists, is_special
 
     made = []

@@ -981,6 +981,12 @@ def test_a_report_goes_to_the_standard_output_as_dash(tmp_path, gray, capfd):
                  *[f for f in FAST if f != "--quiet"]]) == 0
     said = capfd.readouterr()
     assert json.loads(said.out)["op"] == "denoise" and "denoise with dip: wrote" in said.err
+    # /dev/stdout is "-": sent to a file (here pytest's), it had been "'/dev/stdout' already
+    # exists; ... pass --force"
+    assert main(["--op", "denoise", str(gray), "-o", str(tmp_path / "q.png"), "--report",
+                 "/dev/stdout", *[f for f in FAST if f != "--quiet"]]) == 0
+    said = capfd.readouterr()
+    assert json.loads(said.out)["op"] == "denoise" and "denoise with dip: wrote" in said.err
 
 
 def test_dust_and_scratches_drawn_in_white_are_read_as_holes():
