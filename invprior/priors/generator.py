@@ -416,8 +416,10 @@ class NetworkPrior(ItemwisePrior):
             # stopped by the time limit before a tenth of its steps, the network has not
             # begun to copy the estimate either (64x64 inpainting, 2 s, the first in a process:
             # 12.73 dB after the fit's 66 steps, the estimate 32.33)
+            # (or before its pace is known: --iters 20 warms up 4 steps, and a limit cut at
+            # the first had returned that step's network image, 10.24 dB from y's 18.89)
             cut = first_warm is not None and first_warm.stop_reason.startswith("time limit") \
-                and first_warm.iterations < steps // 10
+                and first_warm.iterations < max(steps // 10, 2)
             # (not where the estimate is y itself: denoising's fit stops early, within a few
             # hundred steps, and y is no restoration; not after Ctrl-C, said as such)
             skip = cut or getattr(op, "is_identity", False) or (
