@@ -317,8 +317,10 @@ def _each_file_once(matches: list[Path], root: Path) -> list[Path]:
         real = _real(path)
         if real not in best or key < best[real][0]:
             best[real] = (key, path)
-    kept = {path for _, path in best.values()}
-    return [path for path in matches if path in kept]
+    first = {}
+    for i, path in enumerate(matches):
+        first.setdefault(path, i)
+    return sorted({path for _, path in best.values()}, key=first.__getitem__)
 
 
 def _under(path: Path, root: Path) -> Path:
