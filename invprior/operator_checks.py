@@ -124,9 +124,6 @@ def check_forward(op, y, shape=None) -> None:
     if not user:
         _check_built_in(op, y, shape)
         return
-    problem = _inherited_closed_forms(op)
-    if problem:
-        raise ValueError(problem)
     if shape is None:
         shape = tuple(op.input_shape_for(tuple(y.shape)))
         if len(shape) != 3:
@@ -137,6 +134,9 @@ def check_forward(op, y, shape=None) -> None:
         if made is not None and tuple(made) != shape:  # (torch's size mismatch, deep inside)
             raise ValueError(f"the operator was made for images of {tuple(made)} (input_shape) "
                              f"but shape={shape} is given; give one size.")
+    problem = _inherited_closed_forms(op, shape, y.device)
+    if problem:
+        raise ValueError(problem)
     n = min(y.shape[0], 2)  # an operator that serves only the first image is found here
     x = torch.full((n, *shape), 0.5, device=y.device)  # (not expanded: in-place use is fine)
     try:
@@ -201,18 +201,20 @@ def estimate_of(op, y, shape=None) -> torch.Tensor | None:
 CLOSED_FORMS = ("pinv", "normal", "projection", "initial_estimate", "widen")
 
 
-def _inherited_closed_forms(op) -> str | None:
+def _inherited_closed_forms(op, shape: tuple, device="cpu") -> str | None:
     """Why a subclass of a built-in operator that replaces its ``forward`` or ``adjoint``
-    cannot keep the closed forms it inherits (``CLOSED_FORMS``: Inpainting's pinv divides
-    by the mask, whatever the new forward does: a blur-then-mask subclass restored 18.36 dB
-    where the same map as a ``LinearOperator`` gives 32.49, without a word), or None.
+    with another map cannot keep the closed forms it inherits (``CLOSED_FORMS``:
+    Inpainting's pinv divides by the mask, whatever the new forward does: a blur-then-mask
+    subclass restored 18.36 dB where the same map as a ``LinearOperator`` gives 32.49,
+    without a word), or None; one whose methods give what the built-in's do on an image of
+    ``shape`` (``(C, H, W)``: a wrapper that logs its calls) keeps them.
 
     Example:
         >>> import operators as O
         >>> class Gained(O.Inpainting):
         ...     def forward(self, x):
         ...         return 2 * super().forward(x)
-        >>> print(_inherited_closed_forms(Gained(shape=(1, 8, 8))))  # doctest: +ELLIPSIS
+        >>> print(_inherited_closed_forms(Gained(shape=(1, 8, 8)), (1, 8, 8)))  # doctest: +ELLIPSIS
         Gained replaces the forward of operators.Inpainting but inherits its adjoint, pinv, ...
     """
     import operators as O
@@ -226,12 +228,34 @@ def _inherited_closed_forms(op) -> str | None:
     kept = [name for name in ("adjoint", *CLOSED_FORMS) if not any(name in vars(c) for c in own)
             and getattr(type(op), name, None) is not getattr(O.LinearOperator, name, None)
             and getattr(type(op), name, None) is not getattr(O.Operator, name, None)]
-    if not replaced or not kept:
+    if not replaced or not kept or _acts_as(op, built, replaced, shape, device):
         return None
     return (f"{type(op).__name__} replaces the {' and '.join(replaced)} of operators."
             f"{built.__name__} but inherits its {_listed(kept)}, written for its own "
             f"forward; subclass operators.LinearOperator instead (its pinv is a conjugate-"
             f"gradient solve through your forward), or override those too.")
+
+
+def _acts_as(op, built: type, methods: list, shape: tuple, device) -> bool:
+    """Whether ``op``'s ``methods`` (forward, adjoint) give what ``built``'s do on a random
+    image of ``shape`` and on its measurements."""
+    u = torch.rand((1, *shape), generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        with torch.no_grad():
+            ours = theirs = built.forward(op, u)
+            if "forward" in methods:
+                ours = op(u)
+                if not _same_values(ours, theirs):
+                    return False
+            return "adjoint" not in methods or _same_values(op.adjoint(theirs),
+                                                            built.adjoint(op, theirs))
+    except Exception:  # an operator of one's own may raise anything: not the built-in's map
+        return False
+
+
+def _same_values(a, b) -> bool:
+    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+            and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6))
 
 
 def _listed(names: list) -> str:
