@@ -1100,7 +1100,7 @@ def run_many(args) -> int:
     from . import distributed
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .folders import earlier_outputs, find_jobs, mark_output, restore_files
+    from .folders import earlier_outputs, files_under, find_jobs, mark_output, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
     from .priors import PRIORS
@@ -1138,10 +1138,12 @@ def run_many(args) -> int:
     for folder, why in unsearched if distributed.launched_main() else ():
         print(f"failed: cannot search '{folder}': {why} (its files are left out).", file=sys.stderr)
     check_writable(out_dir)
-    # a folder this run makes (or finds empty) is marked as results, so that a later run
-    # over a folder that holds it leaves it out (folders.find_jobs)
+    # a folder this run makes (or finds without images: a README, a .DS_Store) is marked as
+    # results, so that a later run over a folder that holds it leaves it out, and one inside
+    # the input folder resumes with an input gone (folders.find_jobs); not one of photos
     try:
-        unmarked = [not out_dir.exists() or not any(out_dir.iterdir())]
+        unmarked = [not out_dir.exists() or not any(
+            f.suffix.lower() in READABLE for f in files_under(out_dir))]
     except OSError:  # (a folder we may write in but not list)
         unmarked = [False]
     world = distributed.start(device)

@@ -158,7 +158,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     """
     out_dir = Path(out_dir)
     others = {Path(o).resolve() for o in others}
-    jobs = []
+    jobs, searched = [], []
     for text in map(str, inputs):
         path = Path(text)
         # (by identity: on macOS 'PHOTOS' resolves as typed, and -o PHOTOS --force had
@@ -196,7 +196,7 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             top = Path(_real(path).name) if len(inputs) > 1 else Path()
             found = [(f, top / f.relative_to(path)) for f in images
                      if not any(_inside(f, d) for d in skip) and f.resolve() not in others]
-            _refuse_photos_in_output(path, out_dir, images, found)
+            searched.append((path, images))  # (checked once every input's outputs are known)
             closed = [(d, why) for d, why in unsearched or ()
                       if _real(Path(d)) == path.resolve() or _inside(Path(d), path)]
             if not found and closed:  # (it said "holds no image files": the reason was elsewhere)
@@ -231,6 +231,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         else:
             raise ValueError(f"cannot read '{path}': no such file or folder.")
         jobs += [Job(source, out_dir / output_name(rel)) for source, rel in found]
+    outputs = {_real(job.output) for job in jobs}
+    for folder, images in searched:
+        _refuse_photos_in_output(folder, out_dir, images, outputs)
     seen, unique = {}, []
     sources = {job.source.resolve(): job.source for job in jobs}
     # an input under another spelling of its path (a case-insensitive file system)
@@ -282,14 +285,14 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     return sorted(unique, key=lambda j: str(j.source))
 
 
-def _refuse_photos_in_output(folder: Path, out_dir: Path, images: list, found: list) -> None:
+def _refuse_photos_in_output(folder: Path, out_dir: Path, images: list, outputs: set) -> None:
     """``ValueError`` (one sentence) when the output folder, inside the input ``folder``
-    and not marked as a run's results, holds images that are not this run's outputs: they
-    would be left out unrestored, without a word (``-o photos/2024`` had restored
-    photos/a.png among 2024's own photos, and not those). A rerun's outputs are its own."""
+    and not marked as a run's results, holds images that are not among this run's
+    ``outputs`` (resolved): they would be left out unrestored, without a word (``-o
+    photos/2024`` had restored photos/a.png among 2024's own photos, and not those). A
+    rerun's outputs are its own."""
     if not _inside(out_dir, folder) or (out_dir / MARKER).is_file():
         return
-    outputs = {_real(out_dir / output_name(rel)) for _, rel in found}
     theirs = [f for f in images if _inside(f, out_dir) and _real(f) not in outputs]
     if theirs:
         more = f" and {len(theirs) - 1} more" if len(theirs) > 1 else ""
@@ -299,10 +302,12 @@ def _refuse_photos_in_output(folder: Path, out_dir: Path, images: list, found: l
 
 
 def _each_file_once(matches: list[Path], root: Path) -> list[Path]:
-    """One match per file, in ``matches``' order: the one reached through the fewest
-    linked folders below ``root``, then the shortest (``**`` follows links: a ``current ->
-    .`` link in photos/ had restored each photo 40 times, into ever deeper folders, and a
-    linked subfolder's photos twice, as a folder's search does not).
+    """``matches`` in their order, each path once, less those reached through a linked
+    folder below ``root`` whose file is also reached another way (``**`` follows links: a
+    ``current -> .`` link in photos/ had restored each photo 40 times, into ever deeper
+    folders, and a linked subfolder's photos twice, as a folder's search does not); of
+    those only reached through links, the one through the fewest, then the shortest. A
+    link to a file (an album's) stays, as in a folder's search.
 
     Example:
         >>> _each_file_once([Path("/nonexistent/a.png")] * 2, Path("/nonexistent"))
@@ -311,16 +316,13 @@ def _each_file_once(matches: list[Path], root: Path) -> list[Path]:
     def links(path: Path) -> int:
         return sum(folder.is_symlink() for folder in path.parents if root in folder.parents)
 
-    best: dict = {}
+    matches = list(dict.fromkeys(matches))
+    best: dict = {}  # each file's way in: through the fewest linked folders, the shortest
     for path in matches:
-        key = (links(path), len(path.parts))
-        real = _real(path)
+        key, real = (links(path), len(path.parts)), _real(path)
         if real not in best or key < best[real][0]:
             best[real] = (key, path)
-    first = {}
-    for i, path in enumerate(matches):
-        first.setdefault(path, i)
-    return sorted({path for _, path in best.values()}, key=first.__getitem__)
+    return [path for path in matches if links(path) == 0 or best[_real(path)][1] == path]
 
 
 def _under(path: Path, root: Path) -> Path:

@@ -794,9 +794,11 @@ def test_a_glob_reaches_each_file_once_through_linked_folders(tmp_path, photos, 
 
     (photos / "current").symlink_to(".", target_is_directory=True)
     (photos / "a_link").symlink_to("sub", target_is_directory=True)  # sorts before sub/
+    (photos / "cover.png").symlink_to("camera.png")  # a link to a file stays, as in a folder
     monkeypatch.chdir(tmp_path)
     outputs = sorted(str(j.output.relative_to("out")) for j in find_jobs(["photos/**/*.png"], Path("out")))
-    assert outputs == ["astronaut.png", "broken.png", "camera.png", "coffee.png", "sub/chelsea.png"]
+    assert outputs == ["astronaut.png", "broken.png", "camera.png", "coffee.png", "cover.png",
+                       "sub/chelsea.png"]
 
 
 def test_an_output_folder_inside_the_input_that_holds_photos_is_refused(tmp_path, photos, capsys):
@@ -814,3 +816,20 @@ def test_an_output_folder_inside_the_input_that_holds_photos_is_refused(tmp_path
     assert main(["--op", "denoise", str(photos), "-o", str(out), "--quiet"]) == 0
     assert main(["--op", "denoise", str(photos), "-o", str(out)]) == 0
     assert "restored 0 files, skipped 5 (output exists)" in capsys.readouterr().out
+
+
+def test_an_output_folder_inside_the_input_resumes_with_an_input_gone_or_beside_another(tmp_path, photos, capsys):
+    # found holding a README, the output folder had been left unmarked: a rerun after an
+    # input was deleted counted its output as a photo of the folder's own, and refused;
+    # and of two inputs only the first's outputs had been counted as this run's
+    (photos / "broken.png").unlink()
+    other = tmp_path / "other"
+    write_image(other / "b.png", sample_image("brick", 32))
+    out = photos / "out"
+    out.mkdir()
+    (out / "README.txt").write_text("restored photos")
+    assert main(["--op", "denoise", str(photos), str(other), "-o", str(out), "--quiet"]) == 0
+    assert (out / "other" / "b.png").is_file() and (out / ".invprior-output").is_file()
+    (photos / "coffee.png").unlink()
+    assert main(["--op", "denoise", str(photos), str(other), "-o", str(out)]) == 0
+    assert "restored 0 files, skipped 4 (output exists)" in capsys.readouterr().out

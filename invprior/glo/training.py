@@ -36,10 +36,21 @@ INITS = ("pca", "random")
 SCHEDULES = ("constant", "cosine")
 # settings that must not change when a run is resumed (steps and checkpoint_every may)
 FIXED_ON_RESUME = ("kind", "latent", "width", "codes", "init", "loss", "batch", "lr",
-                   "code_lr", "seed", "schedule", "shape", "images", "flips", "fingerprint")
+                   "code_lr", "seed", "schedule", "shape", "images", "flips")
 # what a user changes to change them (the config's keys had been said: "different shape")
 RESUME_WORDS = {"shape": "image shape (--size, --channels)", "images": "image count",
-                "flips": "--flips", "fingerprint": "images (--data)"}
+                "flips": "--flips", "signature": "images (--data)"}
+# the largest difference of an image's mean or std (ImageSet.signature) for the same image
+SAME_IMAGES = 1e-3
+
+
+def _same_images(saved, now: list) -> bool:
+    """Whether two ``ImageSet.signature``s are of the same images (None, saved before
+    there were signatures: taken as the same)."""
+    if saved is None:
+        return True
+    a, b = torch.as_tensor(saved, dtype=torch.float64), torch.as_tensor(now, dtype=torch.float64)
+    return a.shape == b.shape and bool((a - b).abs().max() <= SAME_IMAGES)
 
 
 @dataclass
@@ -180,7 +191,7 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
                          f"for {world.size} process{'es' * (world.size > 1)}.")
     config = {**asdict(cfg), "shape": list(data.shape), "images": count, "source": data.source,
               "size": data.size, "channels": data.channels, "flips": data.flips,
-              "fingerprint": data.fingerprint()}
+              "signature": data.signature()}
     saved = None
     if resume:
         if out is None or not Path(out).exists():
@@ -196,9 +207,11 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
             raise ValueError(f"'{out}' has {saved['step']} steps already; --steps is the total "
                              "to reach, so pass more to continue it.")
         # (another folder of as many images had been resumed: each saved code then met
-        # another image; a checkpoint from before the fingerprint is not compared on it)
+        # another image; a checkpoint from before the signature is not compared on it)
         changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]
-                   and (k in saved["config"] or k not in ("flips", "fingerprint"))]
+                   and (k in saved["config"] or k != "flips")]
+        if not _same_images(saved["config"].get("signature"), config["signature"]):
+            changed.append("signature")
         if changed:
             raise ValueError(
                 f"cannot resume '{out}': it was trained with different "
