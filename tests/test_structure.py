@@ -143,3 +143,12 @@ def test_a_new_prior_is_one_class_and_one_registry_line(monkeypatch, camera64):
     assert psnr(out.image[:1], camera64) > psnr(noisy.clamp(0, 1), camera64) + 3  # measured +4.8
     with pytest.raises(ValueError, match="the median prior does not take"):
         solve(noisy, O.Denoising(), prior="median", iters=3)
+
+
+def test_the_operators_package_is_importable_under_invprior():
+    # invprior.operators.Blur worked as an attribute (the README's spelling), but
+    # "import invprior.operators" and "from invprior.operators import Blur" failed
+    import invprior.operators
+    from invprior.operators import Blur
+
+    assert invprior.operators is O and Blur is O.Blur
