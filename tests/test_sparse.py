@@ -261,7 +261,7 @@ def test_pnp_beats_the_classical_start_on_deblur_inpaint_and_cs(camera64):
 
 
 def test_the_time_said_of_a_large_image_leaves_its_restoration_alone(camera64, monkeypatch, capsys):
-    """Its probe (two denoiser calls on a crop, from a megapixel up: SAY_FROM, lowered
+    """Its probe (two denoiser calls on a crop, from a quarter megapixel up: SAY_FROM, lowered
     here) had taught K-SVD the crop's dictionary and moved its relearning: the same run
     gave another image with the progress bar than with --quiet (31.49 against 31.64 dB)."""
     import operators as O

@@ -85,14 +85,16 @@ BYTES_PER_VALUE = 96
 # How long a large restoration will take is said before it starts (its first iteration
 # alone took minutes at 48 megapixels, with nothing shown but 0/32): one denoiser call on
 # a PROBE x PROBE crop, scaled by the pixel count and by DATA_STEP_SHARE for the data steps,
-# from SAY_FROM pixels per image up, and said when it comes to over a minute. 1.6 came from
+# from SAY_FROM pixels per image up (a quarter megapixel: a 0.58 MP inpainting window ran
+# 4.6 minutes on one thread unsaid, under the first 1 MP; the probe costs two denoiser
+# calls, a few percent of such a run), and said when it comes to over a minute. 1.6 came from
 # a 1-megapixel RGB deblur (10.6 s per iteration, 6.7 s of it the denoiser) and said 1.3x
 # to 1.6x the time later (a user's 1 MP inpainting: "about 13 minutes", 7:54). Measured
 # again (2026-12-06, 1024x1024 RGB, 2 threads, per iteration, /tmp/rs/share.py): deblur
 # 8.27 s, inpainting 7.94, x2 super-resolution 10.22, where 1.6 said 10.84, 10.69, 11.09.
 PROBE = 256
 DATA_STEP_SHARE = 1.25
-SAY_FROM = 1_000_000
+SAY_FROM = 250_000
 # the most iterations a run takes (as the command line's --iters: cli.MAX_ITERS)
 MOST_ITERS = 1_000_000
 # Per operator when not given (``defaults``). A blur: weight 0.2 (``data_weights`` says why),
