@@ -162,7 +162,8 @@ def check_forward(op, y, shape=None) -> None:
 def estimate_of(op, y, shape=None) -> torch.Tensor | None:
     """``op.initial_estimate(y)``, checked where the operator is one's own
     (``users_operator``): a batch ``(B, C, H, W)`` of ``shape`` (or the size the operator
-    took, where known) on the [0, 1] scale, else ``ValueError`` in one sentence (one that
+    took, where known) on the [0, 1] scale (up to ``io.FLOAT_TOP``: a pseudo-inverse's
+    overshoot is allowed), else ``ValueError`` in one sentence (one that
     returned y, a quarter of the image's size, had failed deep in plug-and-play with
     torch's size mismatch; one on the 0-255 scale restored 15.0 dB for 31.3).
 
@@ -190,8 +191,11 @@ def estimate_of(op, y, shape=None) -> torch.Tensor | None:
         raise ValueError(f"the operator's initial_estimate returns {got} for y of "
                          f"{tuple(ref.shape)}; it must return images of "
                          f"{tuple(want) if want is not None else '(B, C, H, W)'}.")
+    from .io import FLOAT_TOP
+
+    # (an unclipped pseudo-inverse overshoots [0, 1]: taken as it was; 0-255 is refused)
     top = float(first.detach().abs().max()) if first.numel() else 0.0
-    if not math.isfinite(top) or top > 1.5:
+    if not math.isfinite(top) or top > FLOAT_TOP:
         raise ValueError(f"the operator's initial_estimate returns values up to {top:g}; it "
                          f"must return images on the [0, 1] scale.")
     return first
