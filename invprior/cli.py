@@ -916,9 +916,14 @@ def run(args) -> dict:
     # an error never leaves a result behind
     written, profile = as_read(x, channels), colour_profile(args.image)
     text = json.dumps(finite(report), indent=2, default=str)
+    bits = bits_to_write(args.image, paths["output"], written)
+    deep = bits_to_write(args.image, paths["output"].with_suffix(".tif"), written)
+    if bits == 8 < deep and paths["output"].suffix.lower() == ".png":  # (cut unsaid)
+        say(f"note: a colour PNG holds 8 bits per value, so '{paths['output']}' is written "
+            f"at 8 bits; a .tif output keeps the input's {'16-bit' if deep == 16 else 'float'} "
+            f"values.")
     writes = {"output": lambda: write_image(
-        paths["output"], written, overwrite=args.force,
-        bits=bits_to_write(args.image, paths["output"], written), profile=profile)}
+        paths["output"], written, overwrite=args.force, bits=bits, profile=profile)}
     if "observation" in paths:
         writes["observation"] = lambda: write_image(paths["observation"], _with_holes(op, y.cpu()),
                                                     overwrite=args.force, profile=profile)

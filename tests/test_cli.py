@@ -97,6 +97,14 @@ def test_sixteen_bit_images_are_restored_to_sixteen_bits(tmp_path, camera64, cap
     assert colour16.shape == (48, 48, 3)
     for restored in (gray16, colour16):  # values between 8-bit steps: not an 8-bit result widened
         assert (restored % 257 != 0).mean() > 0.5
+    # a 16-bit colour TIFF written as PNG is cut to 8 bits, said (it had been silent)
+    capsys.readouterr()
+    for scan in scans[1:]:
+        assert main(["--op", "denoise", str(scan), "--prior", "denoiser", "--quiet",
+                     "-o", str(tmp_path / f"{scan.stem}_as.png")]) == 0
+    said = capsys.readouterr().err
+    assert said.count("note:") == 1 and "a colour PNG holds 8 bits per value, so" in said
+    assert "scan_as.png' is written at 8 bits; a .tif output keeps the input's 16-bit" in said
     # a folder keeps each file's depth too
     assert main(["--op", "denoise", str(scans[0]), str(scans[2]), "-o", str(tmp_path / "out"),
                  "--prior", "denoiser", "--quiet"]) == 0
