@@ -622,3 +622,12 @@ def test_a_cosine_run_resumed_with_more_steps_says_its_rate_steps_up(digits, tmp
     train(data, TrainConfig(steps=12, **cfg), out=path, resume=True, progress=False)
     assert "cosine schedule now decays over 12 steps, not 6: its learning rate goes from 0.01 " \
            "times --lr at step 6 to 0.435." in capsys.readouterr().err
+
+
+def test_a_folder_s_images_smaller_than_the_size_are_said_enlarged(tmp_path, capsys):
+    # a 2x2 image had been blown up to 32x32 without a word
+    folder = _folder(tmp_path / "data", count=3, size=16)
+    ImageSet(str(folder), size=8)
+    assert "enlarged" not in capsys.readouterr().err
+    ImageSet(str(folder), size=32)
+    assert "note: 3 of 3 images under" in capsys.readouterr().err

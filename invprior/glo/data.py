@@ -200,8 +200,15 @@ class ImageSet:
             # does not decode is left out now (a truncated one, whose header reads, had
             # stopped the run at its loading), and the run does not decode it again
             self.size = size or 64
-            kept = [resize(image, self.size)
-                    for _, image in decoded(image_files(self.source), self.source)]
+            kept, small = [], 0  # (each resized as it is decoded: a folder of photos is large)
+            for _, image in decoded(image_files(self.source), self.source):
+                small += min(image.shape[-2:]) < self.size
+                kept.append(resize(image, self.size))
+            if small:  # (a 2x2 image had been blown up to 32x32 without a word)
+                from ..console import say
+
+                say(f"note: {small} of {len(kept)} images under '{self.source}' are smaller "
+                    f"than {self.size}x{self.size} (--size) and are enlarged to it.")
             # 3 if any file is colour (RGB, RGBA, palette): the first 32 files alone once
             # trained a folder gray whose 34th image was in colour
             self.channels = channels or max(x.shape[1] for x in kept)
