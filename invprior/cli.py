@@ -1105,7 +1105,7 @@ def run_many(args) -> int:
     from . import distributed
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .folders import earlier_outputs, files_under, find_jobs, mark_output, restore_files
+    from .folders import earlier_outputs, find_jobs, holds_images, mark_output, restore_files
     from .io import READABLE, check_writable
     from .metrics import psnr
     from .priors import PRIORS
@@ -1147,8 +1147,7 @@ def run_many(args) -> int:
     # results, so that a later run over a folder that holds it leaves it out, and one inside
     # the input folder resumes with an input gone (folders.find_jobs); not one of photos
     try:
-        unmarked = [not out_dir.exists() or not any(
-            f.suffix.lower() in READABLE for f in files_under(out_dir))]
+        unmarked = [not out_dir.exists() or not holds_images(out_dir)]
     except OSError:  # (a folder we may write in but not list)
         unmarked = [False]
     world = distributed.start(device)

@@ -34,6 +34,7 @@ import torch
 from .checks import out_of_memory
 from .console import bar_options
 from .io import LOSSLESS, READABLE, is_hidden, name_key, os_reason, same_file
+from .messages import listed
 
 __all__ = ["Job", "Tally", "find_jobs", "is_many", "restore_files", "earlier_outputs",
            "mark_output", "output_name", "MARKER"]
@@ -273,9 +274,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
         # two), and the others are restored
         if len(sharing) > 1:
             names = [f"'{job.source}'" for job in sharing]
-            problem = (f"{' and '.join(names)} would both be restored to '{sharing[0].output}'; "
+            problem = (f"{listed(names)} would both be restored to '{sharing[0].output}'; "
                        f"rename one or restore them separately." if len(names) == 2 else
-                       f"{', '.join(names[:-1])} and {names[-1]} would all be restored to "
+                       f"{listed(names)} would all be restored to "
                        f"'{sharing[0].output}'; rename all but one or restore them separately.")
             for job in sharing:
                 job.problem = problem
@@ -313,16 +314,14 @@ def _each_file_once(matches: list[Path], root: Path) -> list[Path]:
         >>> _each_file_once([Path("/nonexistent/a.png")] * 2, Path("/nonexistent"))
         [PosixPath('/nonexistent/a.png')]
     """
-    def links(path: Path) -> int:
-        return sum(folder.is_symlink() for folder in path.parents if root in folder.parents)
-
-    matches = list(dict.fromkeys(matches))
+    # each path's way in: the linked folders it goes through, its length; and its file
+    ways = {path: ((sum(folder.is_symlink() for folder in path.parents if root in folder.parents),
+                    len(path.parts)), _real(path)) for path in matches}
     best: dict = {}  # each file's way in: through the fewest linked folders, the shortest
-    for path in matches:
-        key, real = (links(path), len(path.parts)), _real(path)
-        if real not in best or key < best[real][0]:
-            best[real] = (key, path)
-    return [path for path in matches if links(path) == 0 or best[_real(path)][1] == path]
+    for path, (way, real) in ways.items():
+        if real not in best or way < best[real][0]:
+            best[real] = (way, path)
+    return [path for path, (way, real) in ways.items() if way[0] == 0 or best[real][1] == path]
 
 
 def _under(path: Path, root: Path) -> Path:
@@ -425,6 +424,17 @@ def _alias_key(path) -> tuple | None:
     except (OSError, ValueError):
         return None
     return st.st_dev, st.st_ino, name_key(path.name)
+
+
+def holds_images(folder: Path) -> bool:
+    """Whether ``folder`` holds image files (as a folder's search finds them: hidden ones
+    not), searched recursively.
+
+    Example:
+        >>> holds_images(Path("/nonexistent"))
+        False
+    """
+    return any(_is_image(f, folder) for f in files_under(folder))
 
 
 def _is_image(path: Path, root: Path, unsearched: list | None = None) -> bool:

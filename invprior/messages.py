@@ -8,7 +8,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["error_text"]
+__all__ = ["error_text", "listed"]
 
 
 def error_text(err: BaseException, limit: int = 200, path=None) -> str:
@@ -29,3 +29,13 @@ def error_text(err: BaseException, limit: int = 200, path=None) -> str:
             text = text.replace(quoted, "")
     text = text or type(err).__name__
     return (text[: limit - 3] + "...") if len(text) > limit else text.rstrip(".")
+
+
+def listed(names: list) -> str:
+    """Names in a sentence: "a", "a and b", "a, b and c".
+
+    Example:
+        >>> listed(["pinv"]), listed(["adjoint", "pinv"]), listed(["a", "b", "c"])
+        ('pinv', 'adjoint and pinv', 'a, b and c')
+    """
+    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"

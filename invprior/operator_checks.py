@@ -24,7 +24,7 @@ import torch
 
 from operators.base import as_whole
 
-from .messages import error_text
+from .messages import error_text, listed
 
 __all__ = ["users_operator", "check_forward", "check_scale", "treats_items_apart",
            "acts_linearly", "blur_like", "estimate_of", "IMAGE_MEASUREMENTS"]
@@ -235,7 +235,7 @@ def _inherited_closed_forms(op, shape: tuple, device="cpu") -> str | None:
     if not replaced or not kept or _acts_as(op, built, replaced, shape, device):
         return None
     return (f"{type(op).__name__} replaces the {' and '.join(replaced)} of operators."
-            f"{built.__name__} but inherits its {_listed(kept)}, written for its own "
+            f"{built.__name__} but inherits its {listed(kept)}, written for its own "
             f"forward; subclass operators.LinearOperator instead (its pinv is a conjugate-"
             f"gradient solve through your forward), or override those too.")
 
@@ -260,10 +260,6 @@ def _acts_as(op, built: type, methods: list, shape: tuple, device) -> bool:
 def _same_values(a, b) -> bool:
     return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
             and torch.allclose(a.float(), b.float(), rtol=1e-5, atol=1e-6))
-
-
-def _listed(names: list) -> str:
-    return " and ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def acts_linearly(op, y, shape=None) -> bool:
