@@ -1107,6 +1107,7 @@ def run_many(args) -> int:
     from .checks import resolve_device
     from .folders import earlier_outputs, find_jobs, holds_images, mark_output, restore_files
     from .io import READABLE, check_writable
+    from .messages import listed
     from .metrics import psnr
     from .priors import PRIORS
     from .priors.generator import NETWORKS
@@ -1132,8 +1133,14 @@ def run_many(args) -> int:
                if d.resolve() != out_dir.resolve()]
     unsearched: list = []  # folders we may not list: said, and the exit status is 1
     marked: list = []  # the folders an earlier run marked as its results: left out, said
+    empty: list = []  # folders among several inputs without images: left out, said
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
-                     leave_out=tuple(earlier), unsearched=unsearched, marked=marked)
+                     leave_out=tuple(earlier), unsearched=unsearched, marked=marked,
+                     empty=empty)
+    if empty and distributed.launched_main():
+        names = listed([f"'{d}'" for d in empty])
+        print(f"note: left out {names}: {'it holds' if len(empty) == 1 else 'they hold'} no "
+              "image files.", file=sys.stderr)
     earlier = sorted({*earlier, *marked})
     if earlier:
         what = ("the output folder of an earlier run; name it" if len(earlier) == 1 else

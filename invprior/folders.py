@@ -135,7 +135,7 @@ def mark_output(out_dir: Path) -> None:
 
 def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
               leave_out: tuple = (), unsearched: list | None = None,
-              marked: list | None = None) -> list[Job]:
+              marked: list | None = None, empty: list | None = None) -> list[Job]:
     """The jobs for files, folders (searched recursively for images, hidden files, the
     output folder and the folders ``leave_out`` left out) and glob patterns, sorted by
     source; ``ValueError`` (one
@@ -155,7 +155,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
     folder.
     ``marked`` (a list) receives those left out, to be said. ``unsearched``
     (a list) receives ``(folder, reason)`` for each folder that could not be searched (no
-    permission): its files are left out, and the caller says so.
+    permission): its files are left out, and the caller says so. ``empty`` (a list)
+    receives the folders among several inputs that hold no image files, left out, to be
+    said (without it, such a folder is a ``ValueError``).
     """
     out_dir = Path(out_dir)
     others = {Path(o).resolve() for o in others}
@@ -203,6 +205,9 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
             if not found and closed:  # (it said "holds no image files": the reason was elsewhere)
                 raise ValueError(f"cannot search '{closed[0][0]}': {closed[0][1]}, and '{path}' "
                                  f"holds no other image files.")
+            if not found and not images and empty is not None and len(inputs) > 1:
+                empty.append(path)  # (a shell's photos/* with one empty folder: said, not
+                continue            # a refusal of the whole run, as cp -r would copy it)
             if not found:
                 beside = (f" outside the output folder '{out_dir}'" if images else "")
                 raise ValueError(f"the folder '{path}' holds no image files{beside} "
@@ -280,6 +285,10 @@ def find_jobs(inputs: list, out_dir: Path, others: tuple = (),
                        f"'{sharing[0].output}'; rename all but one or restore them separately.")
             for job in sharing:
                 job.problem = problem
+    if not jobs and empty:
+        names = listed([f"'{d}'" for d in empty])
+        hold = "folder" + (f" {names} holds" if len(empty) == 1 else f"s {names} hold")
+        raise ValueError(f"the {hold} no image files ({', '.join(READABLE)}).")
     if not unique:  # (every input was the output folder, or inside it)
         raise ValueError(f"nothing to restore: the inputs hold no image files outside the "
                          f"output folder '{out_dir}'.")
@@ -390,9 +399,11 @@ def files_under(root: Path, unsearched: list | None = None) -> list[Path]:
         # a link back up (to /, to a folder that holds this one) is no folder of photos: it
         # had walked the whole disk, into /proc, and ended the run; said as not searched
         up = [d for d in subfolders if _holds(os.path.join(folder, d), top)]
+        # (a link to this folder itself, 'current -> .', leaves nothing out: it had been
+        # said as a folder not searched, and the run's exit status was 1)
         if unsearched is not None:
             unsearched += [(os.path.join(folder, d), "a link to a folder that holds this one")
-                           for d in up]
+                           for d in up if os.path.realpath(os.path.join(folder, d)) != top]
         subfolders[:] = [d for d in subfolders if d not in up]
         # real folders before links, by name: a folder met twice keeps its own name, on
         # every filesystem (os.walk's order is the directory's)

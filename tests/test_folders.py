@@ -154,6 +154,33 @@ def test_empty_folder_and_unmatched_glob(tmp_path, capsys):
     assert "matches no image files" in capsys.readouterr().err
 
 
+def test_an_empty_folder_among_several_inputs_is_said_and_left_out(tmp_path, capsys):
+    # a shell's photos/* with one empty subfolder had refused the whole run
+    write_image(tmp_path / "photos" / "day1" / "a.png", sample_image("camera", 16))
+    (tmp_path / "photos" / "empty").mkdir()
+    folders = sorted(str(p) for p in (tmp_path / "photos").iterdir())
+    out = tmp_path / "out"
+    assert main(["--op", "denoise", *folders, "-o", str(out), "--quiet"]) == 0
+    assert _outputs(out) == ["day1/a.png"]
+    err = capsys.readouterr().err
+    assert f"note: left out '{tmp_path / 'photos' / 'empty'}': it holds no image files." in err
+    (tmp_path / "photos" / "empty2").mkdir()
+    empties = [str(tmp_path / "photos" / e) for e in ("empty", "empty2")]
+    assert main(["--op", "denoise", *empties, "-o", str(tmp_path / "out2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the folders '{empties[0]}' and '{empties[1]}' hold no image "
+                          "files (") and err.count("\n") == 1, err
+
+
+def test_a_link_to_the_searched_folder_itself_leaves_nothing_out(tmp_path, capsys):
+    # 'current -> .' had been said as a folder not searched, with exit status 1
+    write_image(tmp_path / "photos" / "a.png", sample_image("camera", 16))
+    (tmp_path / "photos" / "current").symlink_to(".", target_is_directory=True)
+    out = tmp_path / "out"
+    assert main(["--op", "denoise", str(tmp_path / "photos"), "-o", str(out), "--quiet"]) == 0
+    assert _outputs(out) == ["a.png"] and capsys.readouterr().err == ""
+
+
 def test_batch_of_observations_is_restored_together_like_one_at_a_time():
     x = torch.cat([sample_image(n, 40).mean(1, keepdim=True) for n in NAMES[:3]])
     A = O.Blur(sigma=1.5)
