@@ -151,6 +151,7 @@ def check_forward(op, y, shape=None) -> None:
         raise ValueError(f"the operator fails on a {shape} image, given as a batch "
                          f"{tuple(x.shape)} (B, C, H, W) ({first}){hint}.") from None
     _check_output(out, shape, y, n)
+    _check_same_each_call(op, x, out)
     _check_reach(op, shape, y, out)
     own_adjoint = isinstance(op, O.LinearOperator) and type(op).adjoint is not O.LinearOperator.adjoint
     problem = (_adjoint_problem(op, (n, *shape), y.device) if own_adjoint
@@ -496,6 +497,20 @@ def _check_output(out, shape: tuple, y: torch.Tensor, n: int) -> None:
     top = float(y.detach().abs().max())
     if tuple(out.shape[1:]) == shape and top > FLOAT_TOP and top > 20 * float(out.abs().max()):
         raise ValueError(_too_bright(float(y.detach().max()), float(y.detach().min())))
+
+
+def _check_same_each_call(op, x: torch.Tensor, out: torch.Tensor) -> None:
+    """``ValueError`` when ``op`` measures ``x`` again differently: a mask or noise drawn
+    inside it, dropout left on. Every prior fits ``y`` through it, step after step, so each
+    step fitted other measurements (a new random mask at each call had restored without a
+    word). The tolerance leaves a GPU's non-deterministic sums alone."""
+    with torch.no_grad():
+        again = op(x)
+    if not torch.allclose(again.float(), out.float(), rtol=1e-4, atol=1e-5):
+        raise ValueError("the operator gives other measurements at each call on the same "
+                         "image (a random mask or noise drawn inside it, or dropout left on); "
+                         "draw a mask once outside it, leave the noise to solve's noise model, "
+                         "or call .eval() on a network.")
 
 
 def _check_reach(op, shape: tuple, y: torch.Tensor, mid: torch.Tensor) -> None:

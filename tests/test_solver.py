@@ -502,7 +502,10 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       (lambda v: v.detach(), "no gradient flows back"),
                       (lambda v: (v * 8).long(), "returns torch.int64 values"),
                       (lambda v: torch.fft.fft2(v), "returns complex values"),
-                      (lambda v: (v, v), "returns a tuple of 2, but y is one tensor")):
+                      (lambda v: (v, v), "returns a tuple of 2, but y is one tensor"),
+                      # a new random mask, or noise, at each call: it had restored without a word
+                      (lambda v: v * (torch.rand_like(v) > 0.5), "other measurements at each call"),
+                      (torch.nn.Dropout(0.2), "dropout left on")):
         with pytest.raises(ValueError, match=match):
             solve(y, op, prior, iters=2, progress=False)
     with pytest.raises(ValueError, match="y reaches 2"):
