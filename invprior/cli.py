@@ -1211,10 +1211,11 @@ def main(argv=None) -> int:
     ended the solve (the best image so far is written all the same) or came before there was
     one; with several images, 1 when some file failed (the others are restored)."""
     from .console import steadied, stop_on_signals
+    from .io import tifffile_quiet
 
     # (steadied before argparse: --help into | head had ended in a traceback; given back
     # after, for a program that calls main in its own process)
-    with stop_on_signals(), steadied():
+    with stop_on_signals(), steadied(), tifffile_quiet():
         return _main(argv)
 
 

@@ -19,6 +19,7 @@ import stat
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -46,10 +47,25 @@ WRITABLE = LOSSLESS + (".jpg", ".jpeg")  # JPEG when -o asks for it
 JPEG_QUALITY = 95
 
 
-# tifffile logs each bad tag of a corrupt TIFF; with no logging set up, Python printed those
-# lines above the one sentence that says the file cannot be read (an application that sets
-# up logging still gets them)
-logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+@contextmanager
+def tifffile_quiet():
+    """Inside (a command of ours): tifffile's log of each bad tag of a corrupt TIFF is not
+    printed above the one sentence that says the file cannot be read (Python's last-resort
+    handler printed it where no logging is set up; an application that sets up logging
+    still gets it). Not at import: ``import invprior`` had silenced tifffile's warnings in
+    the programs that use it.
+
+    Example:
+        >>> with tifffile_quiet():
+        ...     logging.getLogger("tifffile").warning("not printed")
+    """
+    log, handler = logging.getLogger("tifffile"), logging.NullHandler()
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
 
 
 class ImageError(ValueError):

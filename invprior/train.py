@@ -31,6 +31,7 @@ import torch
 from .allocator import keep_freed_memory
 from .cli import as_flags
 from .console import steady_streams, stop_on_signals
+from .io import tifffile_quiet
 from .distributed import launched_main, launched_size
 
 ASSET_COMMANDS = {
@@ -359,7 +360,7 @@ HELD_OUT_CASE = {"denoiser": "coffee sigma 25",
 def main(argv=None) -> int:
     """Run the command; exit status 0, 2 for bad input, 130 when Ctrl-C, SIGTERM or SIGHUP
     ended it (what was learnt is written: a checkpoint, or the denoiser's weights so far)."""
-    with stop_on_signals():
+    with stop_on_signals(), tifffile_quiet():
         return _main(argv)
 
 

@@ -110,6 +110,16 @@ def test_a_corrupt_tiff_is_one_sentence(tmp_path):
     assert "not a readable image" in run.stderr
 
 
+def test_importing_invprior_leaves_tifffiles_warnings_alone():
+    # a NullHandler added at import had silenced them in every program that imports invprior
+    import subprocess
+    import sys
+
+    code = 'import logging, invprior; logging.getLogger("tifffile").warning("page 3 skipped")'
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "page 3 skipped" in run.stderr, run.stderr
+
+
 def _png_bytes():
     import io
 

@@ -40,7 +40,7 @@ import torch
 
 from ..allocator import keep_freed_memory
 from ..console import steady_streams, stop_on_signals, stopped_by
-from ..io import CannotWrite, unreachable
+from ..io import CannotWrite, tifffile_quiet, unreachable
 from ..cli import HelpWithDefaults, as_flags
 from .cases import CASES, load_case
 from ..metrics import psnr, ssim
@@ -374,7 +374,7 @@ def _check_arguments(args, sections: list, cases: list) -> tuple[list, str]:
 def main(argv=None) -> int:
     """Run the benchmark; exit status 0, 2 for bad arguments or an output that cannot be
     written, 130 when Ctrl-C, SIGTERM or SIGHUP ended it (the rows measured are kept)."""
-    with stop_on_signals():
+    with stop_on_signals(), tifffile_quiet():
         return _main(argv)
 
 
