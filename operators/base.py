@@ -203,8 +203,8 @@ class Operator(nn.Module):
 
 
 def out_of_inference(module: nn.Module) -> None:
-    """The tensors ``module`` holds that were made under ``torch.inference_mode()`` (an
-    operator built there: its kernel, its mask), replaced by copies of the same values,
+    """The tensors ``module`` holds (buffers and parameters) that were made under
+    ``torch.inference_mode()`` (an operator built there: its kernel, its mask), replaced by copies of the same values,
     made outside it: autograd cannot save an inference tensor for a backward pass (an
     adjoint, a prior's fit through the operator).
 
@@ -220,6 +220,10 @@ def out_of_inference(module: nn.Module) -> None:
             for name, tensor in list(sub._buffers.items()):
                 if tensor is not None and tensor.is_inference():
                     sub._buffers[name] = tensor.clone()
+            # (an nn.Conv2d made there holding the blur: its weight had failed every prior)
+            for name, param in list(sub._parameters.items()):
+                if param is not None and param.is_inference():
+                    sub._parameters[name] = nn.Parameter(param.clone(), param.requires_grad)
 
 
 def _needs_grad(y) -> bool:

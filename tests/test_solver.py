@@ -1202,6 +1202,12 @@ def test_a_notebook_s_torch_state_does_not_change_a_restoration(camera64):
     with torch.inference_mode():  # an autograd adjoint there too
         op = O.Downsampling(2)
         assert op.adjoint(op(x)).shape == x.shape
+        # a forward model of torch layers made there: its weight, a Parameter, had failed
+        # every prior ("Inference tensors cannot be saved for backward")
+        psf = torch.nn.Conv2d(1, 1, 5, padding=2, bias=False, padding_mode="circular")
+        psf.weight.fill_(1 / 25)
+        y = psf(x)
+    assert solve(y, psf, iters=3, noise_level=0.01, progress=False).image.shape == x.shape
     torch.set_default_dtype(torch.float64)
     try:
         for prior, make in cases[:3]:
