@@ -147,7 +147,7 @@ def _tensor_hint(part) -> str:
     if isinstance(part, (str, os.PathLike)):
         return " an image file is read by invprior.io.read_image(path).image"
     if getattr(part, "ndim", None) == 4:
-        return " a (B, C, H, W) array becomes one by torch.from_numpy(a).float()"
+        return " a (B, C, H, W) array becomes one by torch.from_numpy(a.astype('float32'))"
     if hasattr(part, "shape") or hasattr(part, "getbands") or isinstance(part, (list, tuple)):
         # an array, a PIL image, a list of rows: what from_array takes
         return (" an (H, W[, C]) image (an array, a PIL image) becomes one by "
