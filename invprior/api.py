@@ -25,8 +25,8 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, shot_fits
-from .operator_checks import (_too_bright, acts_linearly, check_scale, treats_items_apart,
-                              users_operator)
+from .operator_checks import (_too_bright, acts_linearly, check_not_training, check_scale,
+                              treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
 from .priors import PRIORS, Prior, make_prior, options_of
 from .priors.base import stack_levels, visible_noise
@@ -207,6 +207,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _burst(y, op, prior, noise_level, truth, progress, options)
     plain = not isinstance(op, O.Operator)  # (a plain callable: wrapped here, ours to replace)
     op = O.as_operator(op)
+    check_not_training(op)  # (before the linearity probe's calls)
     check_scale(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
     # a plain callable that is linear: its data step exact, its adjoint from autograd (the

@@ -95,6 +95,31 @@ def _too_bright(top: float, low: float = 0.0) -> str:
             f"255, or read files with invprior.io.read_image).")
 
 
+def check_not_training(op) -> None:
+    """``ValueError`` when ``op`` (a torch module, or one holding them) has BatchNorm or
+    Dropout layers in training mode, as every new ``nn.Module`` is: they act differently at
+    each call, and BatchNorm learns from each image it is given (the checks' calls had
+    changed the caller's running statistics, and the solve then blamed y's scale). Said
+    before any call.
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.BatchNorm2d(1))
+        >>> check_not_training(net.eval())
+        >>> check_not_training(net.train())
+        Traceback (most recent call last):
+        ...
+        ValueError: the operator holds a BatchNorm2d layer in training mode, which acts differently at each call and learns from each image it is given; call .eval() on it first.
+    """
+    norm, drop = torch.nn.modules.batchnorm._BatchNorm, torch.nn.modules.dropout._DropoutNd
+    modules = op.modules() if isinstance(op, torch.nn.Module) else ()
+    layers = sorted({type(m).__name__ for m in modules if m.training and isinstance(m, (norm, drop))})
+    if layers:
+        names = f"{'a ' if len(layers) == 1 else ''}{listed(layers)} layer{'s' * (len(layers) > 1)}"
+        raise ValueError(f"the operator holds {names} in training mode, which "
+                         f"act{'s' * (len(layers) == 1)} differently at each call and learn"
+                         f"{'s' * (len(layers) == 1)} from each image it is given; call .eval() on it first.")
+
+
 def check_forward(op, y, shape=None) -> None:
     """Say in one sentence (``ValueError``) why ``op`` cannot serve ``y``: for a built-in
     operator, ``y`` without its batch axis, a mask that does not fit, a wrong number of
@@ -118,6 +143,7 @@ def check_forward(op, y, shape=None) -> None:
     if type(op) is O.Stack:
         _check_stacked(op, y, shape)
         return
+    check_not_training(op)
     if not isinstance(y, torch.Tensor):
         return  # a tuple for an operator of one's own: its parts are checked as they are measured
     user = users_operator(op)

@@ -505,7 +505,11 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       (lambda v: (v, v), "returns a tuple of 2, but y is one tensor"),
                       # a new random mask, or noise, at each call: it had restored without a word
                       (lambda v: v * (torch.rand_like(v) > 0.5), "other measurements at each call"),
-                      (torch.nn.Dropout(0.2), "dropout left on")):
+                      (lambda v: torch.nn.functional.dropout(v, 0.2), "dropout left on"),
+                      # (BatchNorm had learnt from the checks' calls, and y's scale was blamed)
+                      (torch.nn.Dropout(0.2), "holds a Dropout layer in training mode"),
+                      (torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Dropout()),
+                       "holds BatchNorm2d and Dropout layers in training mode, which act ")):
         with pytest.raises(ValueError, match=match):
             solve(y, op, prior, iters=2, progress=False)
     with pytest.raises(ValueError, match="y reaches 2"):
