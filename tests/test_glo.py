@@ -92,6 +92,10 @@ def test_folder_is_read_recursively_resized_and_sharded(tmp_path):
     assert len(data) == 12 and data.shape == (1, 8, 8)
     x = data.load([1, 7])
     assert x.shape == (2, 1, 8, 8) and torch.allclose(x[1], x[0].flip(-1))
+    # a link to one of its files is that image once (it had trained twice as often)
+    folder = _folder(tmp_path / "linked", count=3, size=10)
+    (folder / "zz_best.png").symlink_to(folder / "a" / "img01.png")
+    assert len(ImageSet(str(folder), size=8)) == 3
 
 
 def test_a_folder_is_colour_if_any_image_is_and_a_strip_is_cropped_before_scaling(tmp_path):

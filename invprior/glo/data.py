@@ -88,7 +88,8 @@ def named_set(name: str, split: str = "train") -> torch.Tensor:
 
 
 def image_files(folder: str | Path) -> list[Path]:
-    """PNG/JPEG/TIFF files under ``folder`` (recursively), in sorted order."""
+    """PNG/JPEG/TIFF files under ``folder`` (recursively), in sorted order, each real file
+    once."""
     root = Path(folder)
     if not root.exists():
         raise ValueError(f"the data folder '{root}' does not exist.")
@@ -102,6 +103,10 @@ def image_files(folder: str | Path) -> list[Path]:
     # subfolders searched, as a folder run does (rglob had left them out without a word)
     files = sorted(p for p in files_under(root) if p.suffix.lower() in EXTENSIONS
                    and p.is_file() and not is_hidden(p.relative_to(root)))
+    # each image once: a link to a file in the folder (an album's "best of") had trained as
+    # one more image, weighing it twice
+    real: dict = {}
+    files = [p for p in files if real.setdefault(p.resolve(), p) is p]
     if not files:
         raise ValueError(
             f"no images found under '{root}' (searched recursively for "
