@@ -837,7 +837,9 @@ def test_plug_and_play_settings_and_a_prior_of_ones_own_are_checked():
                            ({"keep_observed": "no"}, "keep_observed is True, False or None"),
                            ({"cg_iters": 0}, "cg_iters must be a whole number >= 1"),
                            ({"sigma_end": 0.5}, "must not exceed sigma_start"),
-                           ({"turns": "yes"}, "turns must be True or False")):
+                           ({"turns": "yes"}, "turns must be True or False"),
+                           ({"name": 3}, "name must be a non-empty string, got 3"),
+                           ({"label": ""}, "label must be a non-empty string, got ''")):
         with pytest.raises(ValueError, match=says):
             PlugAndPlay(lambda u, s: u, **settings)
     with pytest.raises(ValueError, match="must be a function denoise"):

@@ -155,6 +155,9 @@ class PlugAndPlay(ItemwisePrior):
                         weight=weight, cg_iters=cg_iters, max_seconds=max_seconds,
                         keep_observed=keep_observed,
                         switches=dict(turns=turns, fresh=fresh, batched=batched))
+        for what, text in (("name", name), ("label", label)):  # (name=3 was taken, then
+            if text is not None and not (isinstance(text, str) and text):  # shown as "3")
+                raise ValueError(f"{what} must be a non-empty string, got {text!r}.")
         self.denoiser, self.fresh, self.batched, self.name = denoiser, fresh, batched, name
         self.label = label or name
         self.iters = iters
