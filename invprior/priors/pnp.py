@@ -155,9 +155,10 @@ class PlugAndPlay(ItemwisePrior):
                         weight=weight, cg_iters=cg_iters, max_seconds=max_seconds,
                         keep_observed=keep_observed,
                         switches=dict(turns=turns, fresh=fresh, batched=batched))
-        for what, text in (("name", name), ("label", label)):  # (name=3 was taken, then
-            if text is not None and not (isinstance(text, str) and text):  # shown as "3")
-                raise ValueError(f"{what} must be a non-empty string, got {text!r}.")
+        if not (isinstance(name, str) and name):  # (name=3 was taken, then shown as "3")
+            raise ValueError(f"name must be a non-empty string, got {name!r}.")
+        if not isinstance(label, (str, type(None))):  # ("" or None: the name)
+            raise ValueError(f"label must be a string, got {label!r}.")
         self.denoiser, self.fresh, self.batched, self.name = denoiser, fresh, batched, name
         self.label = label or name
         self.iters = iters
