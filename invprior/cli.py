@@ -810,6 +810,23 @@ def jpeg_shot_note(args, path) -> str | None:
             f"(the photons at white, if known), or --shot-noise none, restores it better.")
 
 
+def shot_noise_note(args, path, y) -> str | None:
+    """A note for a blind denoising of a real ``y`` whose noise grows with its brightness
+    (``poisson.grows_with_brightness``): it is restored as gaussian noise of one level,
+    too hard where dark and too lightly where bright, unless ``--shot-noise`` says what it
+    is (camera256 at 30 photons, as a PNG: 24.75 dB, 30.30 with --shot-noise auto). A note,
+    not a switch: textured photos can read so (kodim24 with gaussian noise of 25/255), and
+    taken as shot noise gaussian noise loses (camera256 at 25/255: 30.96 -> 27.90 dB)."""
+    from .poisson import grows_with_brightness
+
+    if (args.op != "denoise" or args.noise_level is not None or args.simulate
+            or args.shot_noise is not None or not grows_with_brightness(y)):
+        return None
+    return (f"note: the noise of {path} grows with its brightness, as shot noise does; if it "
+            f"counts photons (low light, fluorescence, X-ray), --shot-noise auto restores it "
+            f"better (it is taken as gaussian noise of one level).")
+
+
 def noisy_holes_note(args, path, y, op) -> str | None:
     """A note for an inpainting of a real ``y`` that reads as noisy where it is observed
     (``noise_level.noisy_where_observed``) while no --noise-level was given: the fill is
@@ -879,7 +896,7 @@ def run(args) -> dict:
     device = resolve_device(args.device)
     level, note = _noise_level(args, args.image, y, op)
     for hint in (noisy_holes_note(args, args.image, y, op), cs_noise_note(args),
-                 jpeg_shot_note(args, args.image)):
+                 jpeg_shot_note(args, args.image), shot_noise_note(args, args.image, y)):
         if hint:
             print(hint, file=sys.stderr)
     start = time.perf_counter()
@@ -1164,7 +1181,8 @@ def run_many(args) -> int:
     def prepare(path):
         y, op, truth, channels = _read(args, path, ops)
         level = _noise_level(args, path, y, op)[0]  # a JPEG's own: batched with its equals
-        for hint in (noisy_holes_note(args, path, y, op), jpeg_shot_note(args, path)):
+        for hint in (noisy_holes_note(args, path, y, op), jpeg_shot_note(args, path),
+                     shot_noise_note(args, path, y)):
             if hint:  # (each rank's own files)
                 say(hint)
         return (tuple(y.shape), id(op), level), (y, op, truth, level, channels)

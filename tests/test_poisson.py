@@ -119,6 +119,28 @@ def test_the_command_line_takes_shot_noise(tmp_path, camera64, capsys):
     assert not (tmp_path / "c.png").exists()
 
 
+def test_a_blind_denoising_whose_noise_grows_with_the_brightness_suggests_shot_noise(tmp_path, capsys):
+    # it had been restored as gaussian noise of one level without a word (camera256 at 30
+    # photons: 24.75 dB, 30.30 with --shot-noise auto)
+    from invprior.bench.cases import sample_image
+
+    x = sample_image("camera", 128).mean(1, keepdim=True)
+    g = torch.Generator().manual_seed(0)
+    files = {"shot": counts(x, 20), "white": x + 0.1 * torch.randn(x.shape, generator=g),
+             "clean": x}
+    said = {}
+    for name, y in files.items():
+        path = write_image(tmp_path / f"{name}.png", y.clamp(0, 1))
+        assert main(["--op", "denoise", str(path), "-o", str(tmp_path / f"{name}_out.png"),
+                     "--quiet"]) == 0
+        said[name] = "grows with its brightness, as shot noise does" in capsys.readouterr().err
+    assert said == {"shot": True, "white": False, "clean": False}
+    # told what the noise is, nothing to say
+    assert main(["--op", "denoise", str(tmp_path / "shot.png"), "--shot-noise", "none", "-o",
+                 str(tmp_path / "told.png"), "--quiet"]) == 0
+    assert "shot noise" not in capsys.readouterr().err
+
+
 def test_a_blurred_photo_whose_noise_grows_with_the_brightness_is_deblurred(camera64):
     # shot noise read at its median level had left the bright parts' noise in, and each
     # data step amplified it: camera 64, motion blur, 100 photons: 16.93 dB, below y's 18.94
