@@ -15,7 +15,38 @@ line is ``python -m invprior.solve`` (``invprior.cli``).
 from importlib import import_module
 from importlib.util import find_spec
 
-import operators
+
+def _own_operators() -> None:
+    """invprior's ``operators`` package (beside this one) in ``sys.modules`` under its name,
+    before anything imports it: a user's ``operators.py`` in the working folder, where
+    ``python -m`` and a script look first (a natural name for custom operators), had hidden
+    it, and every command, ``--help`` too, ended in "No module named 'operators.base'".
+    After, ``import operators`` gives invprior's."""
+    import sys
+    from importlib.util import module_from_spec, spec_from_file_location
+    from pathlib import Path
+
+    ours = Path(__file__).resolve().parent.parent / "operators" / "__init__.py"
+    found = sys.modules.get("operators")
+    try:
+        origin = getattr(found, "__file__", None) if found else getattr(find_spec("operators"), "origin", None)
+    except (ImportError, ValueError):  # (a broken module of that name: ours then)
+        origin = None
+    if not ours.is_file() or (origin and Path(origin).resolve() == ours):
+        return
+    spec = spec_from_file_location("operators", ours, submodule_search_locations=[str(ours.parent)])
+    module = module_from_spec(spec)
+    sys.modules["operators"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop("operators", None)
+        raise
+
+
+_own_operators()
+
+import operators  # noqa: E402  (ours, after _own_operators)
 
 from .io import ImageError, read_image, write_image
 from .metrics import psnr, ssim

@@ -152,3 +152,18 @@ def test_the_operators_package_is_importable_under_invprior():
     from invprior.operators import Blur
 
     assert invprior.operators is O and Blur is O.Blur
+
+
+def test_a_users_operators_py_in_the_working_folder_does_not_hide_ours(tmp_path):
+    # a natural name for one's custom operators: every command, --help too, had ended in
+    # "No module named 'operators.base'; 'operators' is not a package"
+    (tmp_path / "operators.py").write_text("def add(a, b):\n    return a + b\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {"PYTHONPATH": root, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "invprior.solve", "--help"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0 and "--op" in run.stdout, run.stderr[-2000:]
+    code = "import invprior; print(invprior.operators.Blur.__name__)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert run.returncode == 0 and run.stdout.strip() == "Blur", run.stderr[-2000:]
