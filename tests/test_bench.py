@@ -88,6 +88,20 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, capsys, args, messa
     assert not (tmp_path / "b.md").exists()
 
 
+def test_sections_that_need_scikit_learn_say_so_before_any_work(tmp_path, capsys, monkeypatch):
+    # a plain install (no [train] extra): the sparse section measured for 45 s, then ended
+    # in a traceback (No module named 'sklearn'); the trained section at once
+    import invprior.bench.run as run
+
+    monkeypatch.setattr(run, "find_spec", lambda name: None if name == "sklearn" else object())
+    assert main(["--sections", "operators,sparse,trained", "-o", str(tmp_path / "b.md")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: the sparse and trained sections need scikit-learn (a baseline; the "
+                   "digits set), which is not installed: pip install scikit-learn, or run "
+                   "--sections operators.\n")
+    assert not (tmp_path / "b.md").exists()
+
+
 def test_a_run_loses_nothing_it_did_not_measure(tmp_path, capsys, monkeypatch):
     """A section that skips (no GPU, no ../shared/testsets here) keeps its earlier block;
     --quick rows never replace full ones; a file the benchmark did not write is kept

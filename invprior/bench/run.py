@@ -34,6 +34,7 @@ import datetime
 import platform
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import torch
@@ -339,6 +340,13 @@ def _check_arguments(args, sections: list, cases: list) -> tuple[list, str]:
         if unknown:
             raise ValueError(f"unknown {what} {', '.join(unknown)}; the {what}s are "
                              f"{', '.join(known)}.")
+    needing = [s for s in ("sparse", "trained") if s in sections]
+    if needing and find_spec("sklearn") is None:  # (a plain install: a traceback after minutes)
+        rest = ",".join(s for s in sections if s not in needing)
+        raise ValueError(f"the {' and '.join(needing)} section{'s' * (len(needing) > 1)} "
+                         f"need{'s' * (len(needing) == 1)} scikit-learn (a baseline; the digits "
+                         f"set), which is not installed: pip install scikit-learn, or run "
+                         f"--sections {rest or 'operators'}.")
     if args.priors is not None and "dip" not in sections:
         raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
     asked = (p.strip() for p in (args.priors or "dip,decoder").split(","))
