@@ -28,7 +28,7 @@ from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, sho
 from .operator_checks import (_too_bright, acts_linearly, check_not_training, check_scale,
                               treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
-from .priors import PRIORS, Prior, make_prior, options_of
+from .priors import PRIORS, Prior, make_prior, options_of, shipped
 from .priors.base import stack_levels, visible_noise
 from .priors.inpainter import why_not
 from .metrics import psnr
@@ -118,7 +118,7 @@ def resolve_prior(prior, op, options: dict | None = None, y=None):
         ('denoiser', 'dip')
     """
     if not (isinstance(prior, str) and prior == "auto"):
-        return prior
+        return shipped(prior)  # (a shipped file by its name: prior_faces.pt)
     known = set().union(*(options_of(name) for name in PRIORS))
     unknown = sorted(set(options or {}) - known)
     if unknown:  # a typo: not a setting that only the deep image prior takes

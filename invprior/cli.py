@@ -1241,9 +1241,11 @@ def _main(argv) -> int:
     """``main`` with the stopping signals taken as Ctrl-C."""
     from .distributed import launched_main
     from .folders import is_many
+    from .priors import shipped
 
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory
+    args.prior = shipped(args.prior)  # (--prior prior_faces.pt: the shipped file)
     try:
         fill_op_defaults(args)
         if is_many(args.image):

@@ -653,3 +653,21 @@ def test_a_folder_s_images_smaller_than_the_size_are_said_enlarged(tmp_path, cap
     assert "enlarged" not in capsys.readouterr().err
     ImageSet(str(folder), size=32)
     assert "note: 3 of 3 images under" in capsys.readouterr().err
+
+
+def test_a_shipped_prior_is_found_by_its_file_name(tmp_path, monkeypatch, capsys):
+    # the README's `--prior prior_faces.pt` had said "no such file" outside the package
+    from invprior.cli import main
+    from invprior.io import write_image
+    from invprior.priors import make_prior
+
+    monkeypatch.chdir(tmp_path)
+    assert make_prior("prior_digits.pt", iters=5).name == "trained"
+    write_image(tmp_path / "digit.png", load_prior(weight_file("prior_digits.pt")).sample(1, seed=0))
+    assert main(["--op", "cs", "--ratio", "0.3", "--simulate", "--prior", "prior_digits.pt",
+                 "--iters", "20", "digit.png", "-o", "out.png"]) == 0
+    assert f"cs with {weight_file('prior_digits.pt')}" in capsys.readouterr().out
+    # a file of that name in the working folder is the one meant
+    (tmp_path / "prior_digits.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot load the prior 'prior_digits.pt'"):
+        make_prior("prior_digits.pt")

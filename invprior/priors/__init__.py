@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from ..checks import UNREADABLE_CHECKPOINT
+from ..weights import FILES, weight_file
 from ..glo import TrainedPrior
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from .base import ItemwisePrior, Prior
@@ -119,12 +120,30 @@ def checkpoint_format(path) -> str:
     return found
 
 
+def shipped(spec):
+    """``spec``, or the shipped file of its name (``invprior.weights``) where ``spec`` is a
+    bare file name, without a folder, that is not in the working folder: ``--prior
+    prior_faces.pt``, as the README names it, had said "no such file" anywhere but in the
+    package's own folder.
+
+    Example:
+        >>> shipped("prior_faces.pt").endswith("weights/prior_faces.pt"), shipped("dip")
+        (True, 'dip')
+    """
+    if isinstance(spec, (str, os.PathLike)) and not Path(spec).exists():
+        name = os.fspath(spec)
+        if name in FILES and Path(name).name == name:
+            return str(weight_file(name))
+    return spec
+
+
 def make_prior(spec, **options) -> Prior:
     """The prior for ``spec`` with its settings ``options``: a name in ``PRIORS``, a ``.pt``
     file (by its ``format``), a ``TrainedPrior``, or a prior object (taken as it is).
 
     A setting that the prior does not take is an error, not silently ignored.
     """
+    spec = shipped(spec)
     if isinstance(spec, TrainedPrior):
         return _build(partial(LatentPrior, spec), "trained", _trained_options(), options)
     if isinstance(spec, str) and spec in PRIORS:
