@@ -61,11 +61,14 @@ class _UnsaidSeed(int):
 def build_parser() -> argparse.ArgumentParser:
     from operators.blur import BORDERS
 
+    from . import __version__
+
     p = argparse.ArgumentParser(
         prog="python -m invprior.solve",
         description="Recover an image from a degraded observation with a deep generative prior.",
         formatter_class=HelpWithDefaults,
     )
+    p.add_argument("--version", action="version", version=f"invprior {__version__}")  # (refused)
     p.add_argument("image", nargs="+", help="the observation y (or the clean image with --simulate): PNG/JPEG/TIFF/BMP/WebP/GIF/.npy; several files, folders (searched recursively) or glob patterns restore each image to -o FOLDER, same-size images together")
     p.add_argument("--op", required=True, choices=OPS, help="forward operator")
     p.add_argument("--prior", default="auto", help="auto (the best measured per operator: denoiser for every op, except for a mask with holes 12+ pixels across, inpainter (dip for a soft mask with a hole 32+ pixels across on an image of up to 512x512); dip instead of denoiser when --lr, --loss, --stop, --init or --ensemble is given), denoiser (the shipped trained CNN denoiser, plug-and-play), inpainter (the shipped trained hole filler, for --op inpaint: no iterations, except that a hole 32+ pixels across gets its fill averaged with plug-and-play started from it), dip (deep image prior), decoder (deep decoder), sparse (patch dictionaries: K-SVD, plug-and-play K-SVD) or PATH.pt: a trained prior or denoiser from python -m invprior.train (default: auto)")

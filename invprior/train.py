@@ -108,6 +108,7 @@ ASSET_COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     from .cli import HelpWithDefaults
 
     p = argparse.ArgumentParser(
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "denoiser, or the inpainter fine-tuned from it (--kind).",
         formatter_class=HelpWithDefaults,
     )
+    p.add_argument("--version", action="version", version=f"invprior {__version__}")
     p.add_argument("--data", default=None, help="digits, faces (their training rows only), or a folder of png/jpg/tif/bmp/webp/gif images (searched recursively); --kind denoiser/inpainter: a folder (made gray), else scikit-image's photographs")
     p.add_argument("--out", required=True, help="checkpoint file (.pt), written atomically; also the periodic checkpoint")
     m = p.add_argument_group("model")

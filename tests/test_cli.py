@@ -1094,3 +1094,15 @@ def test_the_package_names_its_commands_and_refuses_to_run_one():
     closed = subprocess.run(f"'{sys.executable}' -m invprior --help | :", shell=True, env=env,
                             capture_output=True, text=True, timeout=120, executable="/bin/bash")
     assert "Traceback" not in closed.stderr
+
+
+def test_each_command_says_its_version(capsys):
+    # python -m invprior.solve --version had been refused ("required: --op, image")
+    from invprior import __version__
+    from invprior.bench.run import main as bench_main
+    from invprior.train import main as train_main
+
+    for command in (main, train_main, bench_main):
+        with pytest.raises(SystemExit) as done:
+            command(["--version"])
+        assert done.value.code == 0 and capsys.readouterr().out == f"invprior {__version__}\n"

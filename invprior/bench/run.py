@@ -391,9 +391,12 @@ TESTSETS = "../shared/testsets"
 
 
 def _main(argv) -> int:
+    from .. import __version__
+
     # (no abbreviations: "--qui" ran as --quick, and the provenance line then hid that)
     p = argparse.ArgumentParser(prog="python -m invprior.bench", description=(__doc__ or "").split("\n")[0],
                                 formatter_class=HelpWithDefaults, allow_abbrev=False)
+    p.add_argument("--version", action="version", version=f"invprior {__version__}")
     p.add_argument("-o", "--output", default="BENCHMARKS.md", help="markdown file written; blocks of the sections not run are kept from it")
     p.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     p.add_argument("--cases", default=",".join(CASES), help="comma-separated cases for the dip/classical/sparse/denoiser sections")
