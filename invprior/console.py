@@ -184,13 +184,17 @@ def total_in_time(bar, done: int, asked: int, seconds_left: float,
         >>> total_in_time(bar, 3, 100000, seconds_left=20.0, seconds_each=2.0)
         >>> bar.total
         13
+        >>> total_in_time(bar, 3, 100000, seconds_left=1e308, seconds_each=1e-3)  # (OverflowError)
+        >>> bar.total
+        100000
     """
     if not (seconds_each and math.isfinite(seconds_left)):  # (max_seconds=inf: no limit)
         return
+    room = min(seconds_left / seconds_each, asked)  # (1e308 / 0.01 is inf: int() had failed)
     if stops_before:
-        bar.total = min(asked, done + max(int(seconds_left / seconds_each), 0))
+        bar.total = min(asked, done + max(int(room), 0))
     else:  # (at least one more: a caller between steps takes the next, and it may pass)
-        bar.total = min(asked, done + max(math.ceil(seconds_left / seconds_each), 1))
+        bar.total = min(asked, done + max(math.ceil(room), 1))
 
 
 # the scale a dim image is restored at (``dim.restore_stretched``: y / scale): its bars say
