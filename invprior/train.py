@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -201,8 +202,9 @@ def run(args) -> dict:
     if args.resume and args.kind == "pca":
         raise ValueError("--kind pca is computed in one pass; there is nothing to resume.")
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}.")
+        if not 1 <= args.threads <= MOST_THREADS:
+            raise ValueError(f"--threads must be from 1 to {MOST_THREADS} (this machine has "
+                             f"{os.cpu_count()} cores), got {args.threads}.")
         torch.set_num_threads(args.threads)
     # asked now, not when the first checkpoint is written: that was after the whole run
     check_writable(out.parent)
@@ -268,6 +270,7 @@ def _check_flags_apply(args) -> None:
 # Beyond these a setting is a typo, not a model (--latent 1000000 took 8 GB, then failed
 # inside the allocator; --width 100000 asked 180 GB)
 MOST = {"steps": 10**8, "batch": 65536, "latent": 4096, "width": 1024}
+MOST_THREADS = 1024  # (--threads 100000 had crashed the process: "can't start new thread")
 
 
 def _check_values(args) -> None:

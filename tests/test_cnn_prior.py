@@ -277,7 +277,10 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     for wrong, says in ((["--latent", "1000000"], "--latent must be from 1 to 4096"),
                         (["--kind", "denoiser", "--max-seconds", "nan"], "--max-seconds must be a positive"),
                         (["--seed", str(2**70)], "--seed must be from 0 to 4294967295"),
-                        (["--code-lr", "inf"], "--code-lr must be a positive number, got inf")):
+                        (["--code-lr", "inf"], "--code-lr must be a positive number, got inf"),
+                        # (100000 had crashed the process; 3e9 said torch's "Overflow")
+                        (["--threads", "100000"], "--threads must be from 1 to 1024"),
+                        (["--threads", "3000000000"], "--threads must be from 1 to 1024")):
         assert train_main(["--data", "digits", *wrong, "--out", str(tmp_path / "e.pt")]) == 2
         assert says in capsys.readouterr().err
     # widths equal to the default beside --start had passed, --start's network used unsaid
