@@ -1140,12 +1140,9 @@ def run_many(args) -> int:
     # with its own operator and images, as one file would (a mask's thick holes: inpainter)
     requested = args.prior
     args.prior = resolve_prior(args.prior, operator_class(args.op), options)
+    if args.output == "":  # (an unset shell variable: the default folder had been taken, unsaid)
+        raise UsageError("-o is empty; name a folder.")
     out_dir = Path(args.output or default_folder(args.op, args.prior))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UsageError(f"'{out_dir}' is a file; for several images -o names a folder.")
-    if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
-        # a folder called restored.png is never what was meant
-        raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     check_command(args, options)
     device = resolve_device(args.device)
     # (this run's own output folder is left out anyway, and a rerun resumes in it)
@@ -1157,6 +1154,13 @@ def run_many(args) -> int:
     jobs = find_jobs(args.image, out_dir, others=[f for f in (args.mask, args.kernel) if f],
                      leave_out=tuple(earlier), unsearched=unsearched, marked=marked,
                      empty=empty)
+    # (after the inputs' own refusals: a glob that matched nothing had been said as "-o
+    # names an image file")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"'{out_dir}' is a file; for several images -o names a folder.")
+    if not out_dir.exists() and out_dir.suffix.lower() in READABLE:
+        # a folder called restored.png is never what was meant
+        raise UsageError(f"'{out_dir}' names an image file; for several images -o names a folder.")
     if empty and distributed.launched_main():
         names = listed([f"'{d}'" for d in empty])
         print(f"note: left out {names}: {'it holds' if len(empty) == 1 else 'they hold'} no "

@@ -126,6 +126,7 @@ def test_a_large_hole_in_the_mask_takes_the_same_prior_as_one_file(tmp_path, pho
     (["--plot", "p.png"], "take one image"),
     (["-o", "FILE"], "is a file"),
     (["-o", "restored.png"], "names an image file"),
+    (["-o", ""], "-o is empty; name a folder."),  # (the default folder, taken unsaid)
     (["-o", "PHOTOS"], "is the input folder"),
     # the same for every file: said once, before any (each file failed with it before)
     (["--mask", "m.png"], "--mask is for --op inpaint"),
@@ -151,6 +152,9 @@ def test_empty_folder_and_unmatched_glob(tmp_path, capsys):
     assert main(["--op", "denoise", str(tmp_path / "empty")]) == 2
     assert "holds no image files" in capsys.readouterr().err
     assert main(["--op", "denoise", str(tmp_path / "nothing*.png")]) == 2
+    assert "matches no image files" in capsys.readouterr().err
+    # said before -o's mistake (it had said "-o names an image file" alone)
+    assert main(["--op", "denoise", str(tmp_path / "nothing*.png"), "-o", "o.png"]) == 2
     assert "matches no image files" in capsys.readouterr().err
 
 
