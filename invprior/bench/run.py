@@ -349,7 +349,7 @@ def _check_arguments(args, sections: list, cases: list) -> tuple[list, str]:
                          f"--sections {rest or 'operators'}.")
     if args.priors is not None and "dip" not in sections:
         raise ValueError("--priors chooses the priors of the dip section; add dip to --sections.")
-    asked = (p.strip() for p in (args.priors or "dip,decoder").split(","))
+    asked = (p.strip() for p in (args.priors if args.priors is not None else "dip,decoder").split(","))
     priors = list(dict.fromkeys(p for p in asked if p))  # each once, in order
     wrong = [p for p in priors if p not in NETWORKS]
     if wrong or not priors:
