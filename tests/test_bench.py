@@ -75,7 +75,7 @@ def test_a_heading_inside_a_kept_block_stays_with_it(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["--sections", "nope"], "unknown section nope; the sections are operators, dip,"),
     (["--sections", "dip", "--priors", "bogus"], "--priors takes dip and/or decoder"),
-    (["--sections", "dip", "--priors", ""], "--priors takes dip and/or decoder, got ''"),  # (ran both)
+    (["--sections", "dip", "--priors", ""], "untrained priors), got ''"),  # (ran both)
     (["--sections", "denoiser", "--priors", "dip"], "add dip to --sections"),
     (["--sections", "dip", "--device", "bogus"], "unknown device"),
     (["--sections", "operators", "-o", "."], "is a folder"),
