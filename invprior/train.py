@@ -297,6 +297,8 @@ def _check_values(args) -> None:
     if args.checkpoint_every < 0:
         raise ValueError(f"--checkpoint-every must be >= 0 (0: only the final checkpoint), "
                          f"got {args.checkpoint_every}.")
+    if args.kind in _GLO and args.loss == "l1":  # (losses.py had said "unknown loss 'l1'")
+        raise ValueError(f"--loss l1 is for --kind denoiser; --kind {args.kind} takes l2 or lap1.")
 
 
 def _train_denoiser(args, out: Path, device, meta: dict) -> dict:

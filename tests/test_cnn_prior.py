@@ -280,7 +280,9 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
                         (["--code-lr", "inf"], "--code-lr must be a positive number, got inf"),
                         # (100000 had crashed the process; 3e9 said torch's "Overflow")
                         (["--threads", "100000"], "--threads must be from 1 to 1024"),
-                        (["--threads", "3000000000"], "--threads must be from 1 to 1024")):
+                        (["--threads", "3000000000"], "--threads must be from 1 to 1024"),
+                        # ("unknown loss 'l1'", a choice --help lists)
+                        (["--loss", "l1"], "--loss l1 is for --kind denoiser; --kind glo takes l2 or lap1.")):
         assert train_main(["--data", "digits", *wrong, "--out", str(tmp_path / "e.pt")]) == 2
         assert says in capsys.readouterr().err
     # widths equal to the default beside --start had passed, --start's network used unsaid
