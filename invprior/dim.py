@@ -20,9 +20,12 @@ Five beads of 0.4 on a ground of 0.02 under a gaussian blur of 1.5: 40.02 -> 40.
 (stretched 5.1x, none cut). A 16-bit blurred camera at 99 to 367 of 65535 with its 15x15
 PSF through the command line: 17.01 -> 27.79 dB (28.09 at full range; the blurred input
 24.08; PSNR after a least-squares affine fit to the truth). One-pass denoising gave the
-same either way. Super-resolution is restored as it is: at the stretch that cuts no
-point, +0.9 dB noise-free at a = 0.06, -0.3 with noise of 0.005. ``Result.losses`` are on
-the stretched scale.
+same either way. Super-resolution is stretched too, as far as a bicubic upsampling's
+brightest value with room to spare and its filter's largest weight allow: with any noise
+level told, plug-and-play's last level (2/255) had flattened a 16-bit image at a = 0.006
+(x2, camera 128x128 with noise of 1 % of a: 17.28 dB, now 31.08; at a = 0.06: 27.39 ->
+31.08; noise-free 29.31 -> 31.63; at a = 0.25, not stretched, 31.26). ``Result.losses``
+are on the stretched scale.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ __all__ = ["DIM_TOP", "dim_scale", "restore_stretched"]
 DIM_TOP = 0.5
 # the built-in operators that act on every pixel alike, and the priors whose settings were
 # measured on the [0, 1] scale (not a trained generator's: it learned its images' brightness)
-STRETCHED_OPERATORS = (O.Denoising, O.Blur, O.Inpainting)
+STRETCHED_OPERATORS = (O.Denoising, O.Blur, O.Inpainting, O.Downsampling)
 STRETCHED_PRIORS = ("denoiser", "sparse", "dip", "decoder")
 
 
@@ -65,10 +68,11 @@ def dim_scale(y, op, name) -> list | None:
             and isinstance(y, torch.Tensor)):
         return None
     brightest = y.detach().flatten(1).amax(1)
-    tops = (brightest / _largest_share(op)).clamp(max=1)
+    tops = (brightest / _largest_share(op, y.device)).clamp(max=1)
     dim = brightest < DIM_TOP  # (a y reaching DIM_TOP is bright: its tops are too)
-    if isinstance(op, O.Blur) and dim.any():  # a deconvolution's brightest value, with room
-        # to spare; only for the dim items: on every deblur it had cost 5.3 s at 12 MP
+    if isinstance(op, (O.Blur, O.Downsampling)) and dim.any():  # a deconvolution's (an
+        # upsampling's) brightest value, with room to spare; only for the dim items: on
+        # every deblur it had cost 5.3 s at 12 MP
         peaks = _deconvolved(y[dim], op).flatten(1).amax(1).clamp(min=0)
         tops[dim] = torch.minimum(tops[dim], PEAK_ROOM * peaks)
     scales = [top if 0 < top < DIM_TOP else None for top in tops.tolist()]
@@ -88,27 +92,40 @@ def _deconvolved(y: torch.Tensor, op) -> torch.Tensor:
     from operators.blur import wiener_deconvolution
 
     with torch.no_grad():
+        if isinstance(op, O.Downsampling):  # (bicubic, as its own pseudo-inverse starts)
+            return torch.nn.functional.interpolate(y.detach().float(), scale_factor=op.factor,
+                                                   mode="bicubic", align_corners=False)
         return wiener_deconvolution(y.detach().float(), op.kernel)
 
 
-def _largest_share(op) -> float:
+def _largest_share(op, device="cpu") -> float:
     """The largest weight one pixel of ``x`` has in one value of ``y = op(x)``: the
     brightest image a ``y`` of brightest value ``t`` can come from is ``t`` over it. A blur
     gathers a bright point into a fainter spot, which the restoration brightens back:
     stretched to ``y``'s own brightest value, five beads of 0.4 under a gaussian blur of
     1.5 (``y`` at most 0.063) came back cut at 0.063, 34.05 dB against 38.13 as they were.
     A soft mask's least weight where it observes (a pixel seen at half weight is twice as
-    bright as its ``y``); denoising and a binary mask: 1.
+    bright as its ``y``); a downsampling's largest filter weight (x2 bicubic: 0.188);
+    denoising and a binary mask: 1.
 
     Example:
         >>> round(_largest_share(O.Blur(box=3)), 3), _largest_share(O.Inpainting(torch.ones(4, 4)))
         (0.111, 1.0)
+        >>> round(_largest_share(O.Downsampling(2)), 3)
+        0.188
     """
     if isinstance(op, O.Blur):
         return float(op.kernel.abs().max())
     if isinstance(op, O.Inpainting):
         seen = op.mask[op.mask > 0]
         return float(seen.min()) if seen.numel() else 1.0
+    if isinstance(op, O.Downsampling):  # a point at each phase of the sampling grid
+        f = op.factor
+        points = torch.zeros(f * f, 1, 4 * f, 4 * f, device=device)
+        for k in range(f * f):
+            points[k, 0, 2 * f + k // f, 2 * f + k % f] = 1.0
+        with torch.no_grad():
+            return float(op(points).max())
     return 1.0
 
 
