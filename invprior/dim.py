@@ -141,7 +141,9 @@ def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_
     start = time.perf_counter()
 
     def restore(key, part, part_truth, _):  # the bright items as they are, a dim one stretched
-        scale = 1.0 if key == "bright" else scales[key]
+        # (no further than its noise level allows: 0.5 told for a 16-bit y at 0.6 % of its
+        # range had been refused as "a number from 0 to 1, got 78.77")
+        scale = 1.0 if key == "bright" else min(max(scales[key], noise_level or 0.0), 1.0)
         with shown_at(scale):  # (its bar on y's scale, as its result)
             result = prior.restore(part / scale, op,
                                    noise_level=None if noise_level is None else noise_level / scale,

@@ -43,6 +43,9 @@ def test_a_dim_super_resolution_with_a_noise_level_is_not_flattened(camera64):
     assert "restored stretched" in out.stop_reason
     assert psnr(out.image / dim, camera64) > 26.0
     assert float(out.image.max()) < 2 * float(y.max())  # on y's scale
+    # a level above the stretched range is taken, not refused in the stretched scale's
+    # numbers ("from 0 to 1, got 78.77", of a 0.5 told)
+    assert solve(y, A, noise_level=0.5, progress=False).image.shape == (1, 1, 64, 64)
 
 
 def test_a_dim_blur_is_stretched_only_as_far_as_its_brightest_point_allows(camera64):
