@@ -54,8 +54,9 @@ STRETCHED_PRIORS = ("denoiser", "sparse", "dip", "decoder")
 
 def dim_scale(y, op, name) -> list | None:
     """For each item of ``y`` ``(B, C, H, W)``, the brightest value its image can have (its
-    brightest value over ``_largest_share``, for a blur at most twice a deconvolution's, and
-    at most 1) where that is below ``DIM_TOP`` (and above 0), else None; None for all where
+    brightest value over ``_largest_share``, for a blur at most twice a deconvolution's, for
+    a denoising no more than ``OUTLIER_ROOM`` times its brightest but for ``1 / OUTLIERS``
+    of its pixels, and at most 1) where that is below ``DIM_TOP`` (and above 0), else None; None for all where
     ``y`` goes through another operator than ``STRETCHED_OPERATORS`` or to a prior not named
     in ``STRETCHED_PRIORS``.
 
@@ -68,6 +69,10 @@ def dim_scale(y, op, name) -> list | None:
             and isinstance(y, torch.Tensor)):
         return None
     brightest = y.detach().flatten(1).amax(1)
+    if type(op) is O.Denoising:  # (a camera's few hot pixels set no stretch: kept as seen)
+        n = y[0].numel()
+        usual = y.detach().flatten(1).kthvalue(max(n - n // OUTLIERS, 1), 1).values
+        brightest = torch.minimum(brightest, OUTLIER_ROOM * usual)
     tops = (brightest / _largest_share(op, y.device)).clamp(max=1)
     dim = brightest < DIM_TOP  # (a y reaching DIM_TOP is bright: its tops are too)
     if isinstance(op, (O.Blur, O.Downsampling)) and dim.any():  # a deconvolution's (an
@@ -78,6 +83,14 @@ def dim_scale(y, op, name) -> list | None:
     scales = [top if 0 < top < DIM_TOP else None for top in tops.tolist()]
     return scales if any(scales) else None
 
+
+# a denoising's brightest value leaves out this share's worth of pixels (1 in 1000): one
+# hot pixel at 65535 in a 16-bit cell image at 100 to 400 had switched the stretch off, and
+# the restoration rang around it (31.22 dB away from it, 39.29 without it; the input 35.28)
+OUTLIERS = 1000
+# ... with room above it for the brightest of the rest, noise and all: only a pixel further
+# out than this is taken as hot
+OUTLIER_ROOM = 1.5
 
 # the brightest value of a deconvolution, times this, bounds the image's (Wiener's
 # regularisation keeps a bead's peak from 60 % of its height on): see _deconvolved
@@ -144,12 +157,19 @@ def restore_stretched(prior, y: torch.Tensor, op, scales: list | None, *, noise_
         # (no further than its noise level allows: 0.5 told for a 16-bit y at 0.6 % of its
         # range had been refused as "a number from 0 to 1, got 78.77")
         scale = 1.0 if key == "bright" else min(max(scales[key], noise_level or 0.0), 1.0)
+        # a denoising's pixels brighter than the stretch (hot ones) go in at its top and come
+        # back as they were seen
+        hot = part > scale if scale < 1.0 and type(op) is O.Denoising else None
         with shown_at(scale):  # (its bar on y's scale, as its result)
-            result = prior.restore(part / scale, op,
+            result = prior.restore((part / scale).clamp(max=1.0) if hot is not None else part / scale, op,
                                    noise_level=None if noise_level is None else noise_level / scale,
                                    truth=None if part_truth is None else part_truth / scale,
                                    progress=progress)
-        return [item if scale == 1.0 else _dimmed(item, scale) for item in result.items]
+        items = [item if scale == 1.0 else _dimmed(item, scale) for item in result.items]
+        if hot is not None and bool(hot.any()):
+            for b, item in enumerate(items):
+                item.image = torch.where(hot[b : b + 1], part[b : b + 1].to(item.image), item.image)
+        return items
 
     keys = ["bright" if s is None else b for b, s in enumerate(scales)]  # each dim one alone
     items = in_parts(keys, y, restore, truth, op=op)

@@ -48,6 +48,21 @@ def test_a_dim_super_resolution_with_a_noise_level_is_not_flattened(camera64):
     assert solve(y, A, noise_level=0.5, progress=False).image.shape == (1, 1, 64, 64)
 
 
+def test_a_hot_pixel_does_not_switch_off_a_dim_denoisings_stretch(camera64):
+    # one pixel at 65535 in a 16-bit image at 0.6 % of its range: restored unstretched, the
+    # image rang around it (a 128x128 cell image: 31.22 dB away from it, 39.29 without it)
+    dim, g = 0.006, torch.Generator().manual_seed(0)
+    y = ((dim * camera64 + 0.05 * dim * torch.randn(camera64.shape, generator=g)) * 65535).round() / 65535
+    hot = y.clone()
+    hot[..., 5, 5] = 1.0
+    plain, spotted = (solve(v, O.Denoising(), progress=False) for v in (y, hot))
+    assert "restored stretched" in spotted.stop_reason
+    away = torch.ones_like(y, dtype=torch.bool)
+    away[..., 2:9, 2:9] = False
+    assert abs(psnr(spotted.image[away] / dim, camera64[away]) - psnr(plain.image[away] / dim, camera64[away])) < 0.1
+    assert float(spotted.image[..., 5, 5]) == 1.0  # the hot pixel as it was seen
+
+
 def test_a_dim_blur_is_stretched_only_as_far_as_its_brightest_point_allows(camera64):
     # beads of 0.4 on a dark ground, blurred: y at most 0.047, and stretched to it they
     # came back cut there (at 0.063 under sigma 1.5 and other beads: 34.05 dB against 38.13)
