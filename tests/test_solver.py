@@ -576,7 +576,7 @@ def test_api_arguments_are_checked_or_converted(camera64):
         solve(torch.rand(1, 32, 32, 3), O.Denoising(), progress=False)
     with pytest.raises(ValueError, match=r"a PIL image\) becomes one by invprior.io.from_array"):
         solve([[0.5] * 8] * 8, O.Denoising(), progress=False)
-    with pytest.raises(ValueError, match=r"becomes one by torch.from_numpy\(a\).float\(\)"):
+    with pytest.raises(ValueError, match=r"becomes one by torch.from_numpy\(a.astype\(.float32.\)\)"):
         solve(np.zeros((1, 1, 8, 8), np.float32), O.Denoising(), progress=False)
     with pytest.raises(ValueError, match=r"an 8-bit image becomes one .* y.float\(\) / 255"):
         solve((255 * y).to(torch.uint8), O.Denoising(), progress=False)
