@@ -357,6 +357,27 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     np.save(tmp_path / "framed.npy", framed)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "framed.npy"), str(gray), *FAST,
                  "-o", str(tmp_path / "framed.png")]) == 0
+    # a gray PSF with an alpha plane is 2 planes (it had been said as 4)
+    rgba = np.concatenate([np.repeat(three[..., :1], 3, -1), np.full((9, 9, 1), 0.5, np.float32)], -1)
+    np.save(tmp_path / "rgba.npy", rgba)
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "rgba.npy"), str(gray), *FAST]) == 2
+    assert "holds 2 different planes" in capsys.readouterr().err
+
+
+def test_a_measured_psf_s_background_and_centre_are_said(tmp_path, gray, capsys):
+    # a bead image not background-subtracted, or off its array's centre pixel, had deblurred
+    # with the background too (21.75 dB against 30.04), or shifted the result, unsaid
+    rows, cols = np.mgrid[:15, :15]
+    bead = np.exp(-((rows - 7) ** 2 + (cols - 7) ** 2) / (2 * 1.2**2)).astype(np.float32)
+    said = {}
+    for name, k in (("clean", bead), ("floor", bead + 0.02 * bead.max()),
+                    ("shifted", np.roll(bead, (-3, 2), (0, 1)))):
+        np.save(tmp_path / f"{name}.npy", k)
+        assert main(["--op", "deblur", "--kernel", str(tmp_path / f"{name}.npy"), str(gray),
+                     *FAST, "-o", str(tmp_path / f"{name}.png")]) == 0
+        err = capsys.readouterr().err
+        said[name] = ("flat background" in err, "is centred on row 4.0, column 9.0" in err)
+    assert said == {"clean": (False, False), "floor": (True, False), "shifted": (False, True)}
 
 
 def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_path, gray, capsys):
