@@ -762,7 +762,26 @@ def _read(args, path, ops: dict):
             ops.clear()
             ops[tuple(image.shape)] = op
     y, truth = _observation(args, image, alpha, op)
+    _check_kernel_fits(args, y, op)
     return y, op, truth, channels
+
+
+def _check_kernel_fits(args, y, op) -> None:
+    """``UsageError`` naming the flag that gave the blur where a photo's valid-border
+    blur kernel is larger than it (the API's "y (32x32) is smaller than the 41x41 blur
+    kernel" had named neither, nor what to do)."""
+    import operators as O
+
+    if args.simulate or not isinstance(op, O.Blur) or op.border != "valid":
+        return
+    (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
+    if kh > h or kw > w:
+        given = (f"--kernel '{args.kernel}' (cut to its support)" if args.kernel
+                 else f"--sigma {args.sigma:g}")
+        fix = "crop the kernel" if args.kernel else "give a smaller --sigma"
+        raise UsageError(f"the image ({w}x{h}) is smaller than the {kw}x{kh} blur kernel of "
+                         f"{given}: most of what it blurred lies outside its frame; {fix}, or "
+                         f"restore a larger image.")
 
 
 def as_read(x: torch.Tensor, channels: int | None) -> torch.Tensor:

@@ -364,6 +364,17 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     assert "holds 2 different planes" in capsys.readouterr().err
 
 
+def test_a_kernel_larger_than_the_photo_names_its_flag(tmp_path, capsys):
+    # "y (32x32, width x height) is smaller than the 41x41 blur kernel": no flag, no fix
+    small = write_image(tmp_path / "small.png", torch.rand(1, 1, 32, 32))
+    np.save(tmp_path / "big.npy", np.ones((41, 41), np.float32))
+    for flags, says in ((["--kernel", str(tmp_path / "big.npy")], "kernel of --kernel"),
+                        (["--sigma", "100"], "kernel of --sigma 100: most of what it blurred")):
+        assert main(["--op", "deblur", *flags, str(small), "-o", str(tmp_path / "o.png")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: the image (32x32) is smaller than the ") and says in err, err
+
+
 def test_a_measured_psf_s_background_and_centre_are_said(tmp_path, gray, capsys):
     # a bead image not background-subtracted, or off its array's centre pixel, had deblurred
     # with the background too (21.75 dB against 30.04), or shifted the result, unsaid
