@@ -646,6 +646,10 @@ def _observation(args, image, alpha, op):
         with torch.no_grad():
             y = op(image)
             y = noise(y) if noise else y
+        if isinstance(noise, O.PoissonNoise) and noise.peak < 1 and float(y.max()) <= FLOAT_TOP:
+            # (0.001 had landed no photon: an all-black y, restored "stretched 1.63e+06x")
+            raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) lands "
+                             f"less than one photon on a white pixel; simulate a peak of 1 or more.")
         if isinstance(noise, O.PoissonNoise) and float(y.max()) > FLOAT_TOP:
             # (refused further on as an image on the 0-255 scale: "divide by 255")
             raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) gives a y "

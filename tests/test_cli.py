@@ -564,6 +564,8 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         (["--op", "denoise", "--plot", ""], "--plot is empty; name a file."),
         # refused further on as a 0-255 image ("divide 0-255 values by 255")
         (["--op", "denoise", "--simulate", "--noise", "poisson:0.1"], "simulate a peak of 1 or more"),
+        # (no photon landed: an all-black y, restored "stretched 1.63e+06x")
+        (["--op", "denoise", "--simulate", "--noise", "poisson:0.0001"], "less than one photon on a white pixel"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):
