@@ -202,6 +202,7 @@ def _kernel(args):
     # a photo's blur saw the scene beyond its frame; a simulated one wraps around
     border = args.border if args.border != "auto" else ("circular" if args.simulate else "valid")
     if args.kernel:
+        _refuse_planes_first(args.kernel)
         read = _read_given("--kernel", args.kernel, unit_scale=False)  # any scale: normalised
         k = read.image[0]
         stack = stacked_images(args.kernel)  # (a 3-D PSF's first plane, its most defocused)
@@ -222,6 +223,24 @@ def _kernel(args):
             say(note)
         return O.Blur(kernel=k, border=border)
     return O.Blur(sigma=args.sigma, border=border)
+
+
+def _refuse_planes_first(path) -> None:
+    """``UsageError`` for a ``.npy`` kernel of planes first, ``(P, H, W)`` with ``W`` more
+    than 4 (a 3-D PSF as NumPy stacks it), said as the planes it holds: read as ``(H, W,
+    C)``, it had been refused as "expected an (H, W) or (H, W, C) image with C <= 4"."""
+    import numpy as np
+
+    if Path(path).suffix.lower() != ".npy":
+        return
+    try:
+        shape = np.load(path, mmap_mode="r").shape
+    except (OSError, ValueError):  # (read_image says why)
+        return
+    if len(shape) == 3 and shape[-1] > 4:
+        raise UsageError(f"--kernel '{path}' holds {shape[0]} planes of {shape[2]}x{shape[1]} "
+                         f"(its first axis); a blur kernel is one 2-D image: save the plane to "
+                         f"use on its own.")
 
 
 def kernel_notes(k: torch.Tensor, path) -> list[str]:

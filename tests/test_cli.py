@@ -357,6 +357,10 @@ def test_kernel_file_as_npy_and_as_image(tmp_path, gray, capsys):
     np.save(tmp_path / "framed.npy", framed)
     assert main(["--op", "deblur", "--kernel", str(tmp_path / "framed.npy"), str(gray), *FAST,
                  "-o", str(tmp_path / "framed.png")]) == 0
+    # planes first, as NumPy stacks a 3-D PSF ("expected an (H, W) or (H, W, C) image")
+    np.save(tmp_path / "z.npy", np.zeros((3, 5, 5), np.float32))
+    assert main(["--op", "deblur", "--kernel", str(tmp_path / "z.npy"), str(gray), *FAST]) == 2
+    assert "holds 3 planes of 5x5 (its first axis); a blur kernel" in capsys.readouterr().err
     # a gray PSF with an alpha plane is 2 planes (it had been said as 4)
     rgba = np.concatenate([np.repeat(three[..., :1], 3, -1), np.full((9, 9, 1), 0.5, np.float32)], -1)
     np.save(tmp_path / "rgba.npy", rgba)
