@@ -110,6 +110,21 @@ def test_a_corrupt_tiff_is_one_sentence(tmp_path):
     assert "not a readable image" in run.stderr
 
 
+def test_a_tiff_s_unspecified_extra_samples_are_not_read_as_alpha(tmp_path):
+    # a microscope's two channels: the second had been read as alpha (the file then refused
+    # as transparent); a TIFF's RGBA (unassociated alpha) is still read as such
+    import tifffile
+
+    data = np.random.default_rng(0).integers(0, 4000, (16, 16, 2)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "two.tif", data, photometric="minisblack", planarconfig="contig",
+                     extrasamples=["unspecified"])
+    with pytest.raises(ImageError, match=r"its 2 channels are not colour and transparency \(1 of "
+                                         r"them unspecified extra samples"):
+        read_image(tmp_path / "two.tif")
+    tifffile.imwrite(tmp_path / "rgba.tif", np.zeros((8, 8, 4), np.uint8))
+    assert read_image(tmp_path / "rgba.tif").alpha is not None
+
+
 def test_importing_invprior_leaves_tifffiles_warnings_alone():
     # a NullHandler added at import had silenced them in every program that imports invprior
     import subprocess
