@@ -218,8 +218,13 @@ def test_resume_continues_the_run_exactly(digits, tmp_path):
         torch.testing.assert_close(resumed["state_dict"][key], value)
     torch.testing.assert_close(resumed["codes"], whole["codes"])
     torch.testing.assert_close(resumed["losses"], whole["losses"])
-    with pytest.raises(ValueError, match="different latent"):
+    with pytest.raises(ValueError, match=r"different --latent \(only"):  # (its flag: "latent")
         train(data, TrainConfig(latent=5, width=16, batch=16, steps=12), out=path, resume=True,
+              progress=False)
+    # another --size: the size said, not --data as well (the images resized differ too)
+    with pytest.raises(ValueError, match=r"different image shape \(--size, --channels\) \(only"):
+        train(ImageSet.from_tensor(torch.nn.functional.interpolate(digits[:40], size=8), "d"),
+              TrainConfig(latent=4, width=16, batch=16, steps=12), out=path, resume=True,
               progress=False)
     # the run is at step 10: --steps 10 (or fewer) has nothing left to do
     with pytest.raises(ValueError, match="has 10 steps already"):

@@ -37,7 +37,8 @@ SCHEDULES = ("constant", "cosine")
 # settings that must not change when a run is resumed (steps and checkpoint_every may)
 FIXED_ON_RESUME = ("kind", "latent", "width", "codes", "init", "loss", "batch", "lr",
                    "code_lr", "seed", "schedule", "shape", "images", "flips")
-# what a user changes to change them (the config's keys had been said: "different shape")
+# what a user changes to change them (the config's keys had been said: "different shape");
+# the others are their flags' names ("different lr" had been said)
 RESUME_WORDS = {"shape": "image shape (--size, --channels)", "images": "image count",
                 "flips": "--flips", "signature": "images (--data)"}
 # the largest difference of an image's mean or std (ImageSet.signature) for the same image
@@ -210,12 +211,14 @@ def train(data: ImageSet, cfg: TrainConfig, *, out: str | Path | None = None,
         # another image; a checkpoint from before the signature is not compared on it)
         changed = [k for k in FIXED_ON_RESUME if saved["config"].get(k) != config[k]
                    and (k in saved["config"] or k != "flips")]
-        if not _same_images(saved["config"].get("signature"), config["signature"]):
+        # (the images at another size differ too: only the size said, not --data as well)
+        if "shape" not in changed and not _same_images(saved["config"].get("signature"),
+                                                       config["signature"]):
             changed.append("signature")
         if changed:
             raise ValueError(
                 f"cannot resume '{out}': it was trained with different "
-                f"{', '.join(RESUME_WORDS.get(k, k) for k in changed)} "
+                f"{', '.join(RESUME_WORDS.get(k, '--' + k.replace('_', '-')) for k in changed)} "
                 "(only --steps and --checkpoint-every may change)."
             )
         was = TrainConfig(**{k: v for k, v in saved["config"].items()
