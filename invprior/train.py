@@ -286,6 +286,8 @@ def _check_values(args) -> None:
         value = getattr(args, dest)
         if not 1 <= value <= most:
             raise ValueError(f"--{dest} must be from 1 to {most}, got {value}.")
+    if args.max_seconds == math.inf:  # no limit, as solve takes it (it had been refused)
+        args.max_seconds = None
     for dest in ("lr", "code_lr", "max_seconds"):
         value = getattr(args, dest)
         if value is not None and not (0 < value < math.inf):

@@ -119,3 +119,12 @@ def test_training_images_smaller_than_the_patches_are_left_out_and_said(capsys):
     assert "left out 2 of 3 training images smaller than 16x16" in capsys.readouterr().err
     patch_pool(images[:1], 4, 16)
     assert "left out" not in capsys.readouterr().err
+
+
+def test_no_time_limit_is_max_seconds_inf_as_in_solve(photos, tmp_path):
+    # solve takes --max-seconds inf as no limit; train had refused it as "not positive"
+    out = tmp_path / "inf.pt"
+    assert train_main(["--kind", "denoiser", "--data", str(photos), "--size", "16", "--steps", "2",
+                       "--batch", "2", "--widths", "4", "--blocks", "1", "--max-seconds", "inf",
+                       "--quiet", "--out", str(out)]) == 0
+    assert out.is_file()
