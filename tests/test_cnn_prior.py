@@ -276,7 +276,7 @@ def test_train_command_writes_a_loadable_denoiser_and_refuses_to_overwrite(tmp_p
     # the allocator; --max-seconds nan passed; --seed 2**70 was an "Overflow" from inside)
     for wrong, says in ((["--latent", "1000000"], "--latent must be from 1 to 4096"),
                         (["--kind", "denoiser", "--max-seconds", "nan"], "--max-seconds must be a positive"),
-                        (["--kind", "denoiser", "--max-seconds", "-inf"], "--max-seconds must be a positive"),
+                        (["--kind", "denoiser", "--max-seconds", "0"], "--max-seconds must be a positive"),
                         (["--seed", str(2**70)], "--seed must be from 0 to 4294967295"),
                         (["--code-lr", "inf"], "--code-lr must be a positive number, got inf"),
                         # (100000 had crashed the process; 3e9 said torch's "Overflow")
