@@ -194,7 +194,7 @@ def _outputs(args) -> dict:
     return paths
 
 
-def _kernel(args):
+def _kernel(args, notes: bool = True):
     import operators as O
 
     from .io import stacked_images
@@ -219,7 +219,9 @@ def _kernel(args):
             k = k.mean(0, keepdim=True)
         # a PSF file padded to its image's size: its support (refused as larger than y)
         k = O.blur.without_zero_margins(nonnegative_kernel(k[0], args.kernel))
-        for note in kernel_notes(k, args.kernel):
+        # (not for a simulation, which the same kernel blurs and restores; once per file
+        # size, not again for the check made before a folder's files)
+        for note in kernel_notes(k, args.kernel) if notes and not args.simulate else ():
             say(note)
         return O.Blur(kernel=k, border=border)
     return O.Blur(sigma=args.sigma, border=border)
@@ -237,7 +239,7 @@ def _refuse_planes_first(path) -> None:
         shape = np.load(path, mmap_mode="r").shape
     except (OSError, ValueError):  # (read_image says why)
         return
-    if len(shape) == 3 and shape[-1] > 4:
+    if len(shape) == 3 and shape[-1] > 4 and shape[0] > 1:
         raise UsageError(f"--kernel '{path}' holds {shape[0]} planes of {shape[2]}x{shape[1]} "
                          f"(its first axis); a blur kernel is one 2-D image: save the plane to "
                          f"use on its own.")
@@ -531,7 +533,7 @@ def check_command(args, options: dict) -> None:
     reported for each file."""
     _check_flags(args)
     # the operator, where it is the same for every image (None: it depends on each)
-    op = _kernel(args) if args.op == "deblur" else _fileless_operator(args)
+    op = _kernel(args, notes=False) if args.op == "deblur" else _fileless_operator(args)
     if args.op == "cs" and not args.simulate:
         _measured_shape(args)
     if args.mask:
@@ -665,10 +667,10 @@ def _observation(args, image, alpha, op):
         with torch.no_grad():
             y = op(image)
             y = noise(y) if noise else y
-        if isinstance(noise, O.PoissonNoise) and noise.peak < 1 and float(y.max()) <= FLOAT_TOP:
+        if isinstance(noise, O.PoissonNoise) and float(y.max()) <= 0 < float(image.max()):
             # (0.001 had landed no photon: an all-black y, restored "stretched 1.63e+06x")
-            raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) lands "
-                             f"less than one photon on a white pixel; simulate a peak of 1 or more.")
+            raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) lands no "
+                             f"photon on IMAGE; simulate a higher peak.")
         if isinstance(noise, O.PoissonNoise) and float(y.max()) > FLOAT_TOP:
             # (refused further on as an image on the 0-255 scale: "divide by 255")
             raise UsageError(f"Poisson noise of peak {noise.peak:g} (photons at white) gives a y "

@@ -307,13 +307,16 @@ def _read_tiff(path: Path) -> np.ndarray | None:
     if page.axes == "SYX":
         array = np.moveaxis(array, 0, -1)
     kinds = extra.value if extra is not None else ()
-    if any(int(kind) == 0 for kind in (kinds if isinstance(kinds, tuple) else (kinds,))):
-        # unspecified extra samples are data, not transparency (a microscope's second
-        # channel had been read as alpha, and the file refused as transparent)
-        count = len(kinds) if isinstance(kinds, tuple) else 1
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    unspecified = sum(int(kind) == 0 for kind in kinds)
+    rgba = page.photometric == tifffile.PHOTOMETRIC.RGB and len(kinds) == 1
+    if unspecified and not rgba:
+        # a gray page's unspecified extra samples are data, not transparency (a
+        # microscope's second channel had been read as alpha, and the file refused as
+        # transparent); RGB's one extra sample is alpha, as other readers take it
         raise ImageError(f"cannot read '{path}': its {array.shape[-1]} channels are not colour "
-                         f"and transparency ({count} of them unspecified extra samples: a "
-                         f"microscope's channels?); save each channel as an image of its own.")
+                         f"and transparency ({unspecified} of them unspecified extra samples: "
+                         f"a microscope's channels?); save each channel as an image of its own.")
     if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
         array = _white_is_zero(array, page.bitspersample, path)
     return _upright(array, orientation.value if orientation is not None else 1)

@@ -393,6 +393,10 @@ def test_a_measured_psf_s_background_and_centre_are_said(tmp_path, gray, capsys)
         err = capsys.readouterr().err
         said[name] = ("flat background" in err, "is centred on row 4.0, column 9.0" in err)
     assert said == {"clean": (False, False), "floor": (True, False), "shifted": (False, True)}
+    # a simulation blurs and restores with the same kernel: nothing comes back shifted
+    assert main(["--op", "deblur", "--simulate", "--kernel", str(tmp_path / "shifted.npy"),
+                 str(gray), *FAST, "-o", str(tmp_path / "sim.png")]) == 0
+    assert "note:" not in capsys.readouterr().err
 
 
 def test_a_kernel_with_negative_values_is_refused_beyond_an_estimate_s_dips(tmp_path, gray, capsys):
@@ -569,7 +573,7 @@ def test_trained_prior_file_on_the_command_line(tmp_path, capsys):
         # refused further on as a 0-255 image ("divide 0-255 values by 255")
         (["--op", "denoise", "--simulate", "--noise", "poisson:0.1"], "simulate a peak of 1 or more"),
         # (no photon landed: an all-black y, restored "stretched 1.63e+06x")
-        (["--op", "denoise", "--simulate", "--noise", "poisson:0.0001"], "less than one photon on a white pixel"),
+        (["--op", "denoise", "--simulate", "--noise", "poisson:0.000001"], "lands no photon on IMAGE"),
     ],
 )
 def test_bad_parameters_exit_2_with_one_sentence(tmp_path, gray, capsys, extra, message):

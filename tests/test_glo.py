@@ -672,6 +672,9 @@ def test_a_shipped_prior_is_found_by_its_file_name(tmp_path, monkeypatch, capsys
     assert main(["--op", "cs", "--ratio", "0.3", "--simulate", "--prior", "prior_digits.pt",
                  "--iters", "20", "digit.png", "-o", "out.png"]) == 0
     assert f"cs with {weight_file('prior_digits.pt')}" in capsys.readouterr().out
+    # a generic name is a user's own file, missing, not the shipped one
+    with pytest.raises(ValueError, match="cannot load the prior 'denoiser.pt': no such file"):
+        make_prior("denoiser.pt")
     # a file of that name in the working folder is the one meant
     (tmp_path / "prior_digits.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot load the prior 'prior_digits.pt'"):

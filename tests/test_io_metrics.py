@@ -123,6 +123,10 @@ def test_a_tiff_s_unspecified_extra_samples_are_not_read_as_alpha(tmp_path):
         read_image(tmp_path / "two.tif")
     tifffile.imwrite(tmp_path / "rgba.tif", np.zeros((8, 8, 4), np.uint8))
     assert read_image(tmp_path / "rgba.tif").alpha is not None
+    # RGB's one extra sample, even unspecified, is alpha, as other readers take it
+    tifffile.imwrite(tmp_path / "rgbx.tif", np.zeros((8, 8, 4), np.uint8), photometric="rgb",
+                     extrasamples=["unspecified"])
+    assert read_image(tmp_path / "rgbx.tif").alpha is not None
 
 
 def test_importing_invprior_leaves_tifffiles_warnings_alone():

@@ -509,9 +509,13 @@ def test_a_custom_operator_that_cannot_serve_y_is_one_sentence(prior):
                       # (BatchNorm had learnt from the checks' calls, and y's scale was blamed)
                       (torch.nn.Dropout(0.2), "holds a Dropout layer in training mode"),
                       (torch.nn.Sequential(torch.nn.BatchNorm2d(1), torch.nn.Dropout()),
-                       "holds BatchNorm2d and Dropout layers in training mode, which act ")):
+                       "holds BatchNorm2d and Dropout layers in training mode, which learns from "
+                       "each image it is given and drops values at random")):
         with pytest.raises(ValueError, match=match):
             solve(y, op, prior, iters=2, progress=False)
+    # a layer in training mode that acts alike at each call and learns nothing is taken
+    assert solve(y, torch.nn.Sequential(torch.nn.Identity(), torch.nn.Dropout(0.0)), prior,
+                 iters=2, progress=False).image.shape == y.shape
     with pytest.raises(ValueError, match="y reaches 2"):
         solve(255 * y, lambda v: v, prior, iters=2, progress=False)
     with pytest.raises(ValueError, match="a batch of 1 for 2 images"):  # it serves image 0 alone

@@ -121,7 +121,7 @@ def checkpoint_format(path) -> str:
 
 
 def shipped(spec):
-    """``spec``, or the shipped file of its name (``invprior.weights``) where ``spec`` is a
+    """``spec``, or the shipped trained prior of its name (``prior_faces.pt``) where ``spec`` is a
     bare file name, without a folder, that is not in the working folder: ``--prior
     prior_faces.pt``, as the README names it, had said "no such file" anywhere but in the
     package's own folder.
@@ -132,7 +132,8 @@ def shipped(spec):
     """
     if isinstance(spec, (str, os.PathLike)) and not Path(spec).exists():
         name = os.fspath(spec)
-        if name in FILES and Path(name).name == name:
+        # (trained priors alone: "denoiser.pt" is as likely a user's own file, missing)
+        if name in FILES and name.startswith("prior_") and Path(name).name == name:
             return str(weight_file(name))
     return spec
 
