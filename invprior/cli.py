@@ -958,7 +958,7 @@ def cs_noise_note(args) -> str | None:
 def run(args) -> dict:
     from .api import resolve_prior, solve
     from .checks import resolve_device
-    from .io import atomic_write, bits_to_write, colour_profile, write_image
+    from .io import atomic_write, bits_to_write, colour_profile, pixel_size_of, write_image
     from .metrics import psnr, ssim
 
     options = _options(args)
@@ -1024,7 +1024,8 @@ def run(args) -> dict:
             f"at 8 bits; a .tif output keeps the input's {'16-bit' if deep == 16 else 'float'} "
             f"values.")
     writes = {"output": lambda: write_image(
-        paths["output"], written, overwrite=args.force, bits=bits, profile=profile)}
+        paths["output"], written, overwrite=args.force, bits=bits, profile=profile,
+        tiff_tags=pixel_size_of(args.image, written))}
     if "observation" in paths:
         writes["observation"] = lambda: write_image(paths["observation"], _with_holes(op, y.cpu()),
                                                     overwrite=args.force, profile=profile)

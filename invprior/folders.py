@@ -526,7 +526,7 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
 
     from .distributed import World, all_sum
     from .io import (CannotWrite, OutputExists, bits_to_write, colour_profile, is_special,
-                     write_image)
+                     pixel_size_of, write_image)
     from .priors.base import GROUP_VALUES
     from .sharing import share
 
@@ -590,7 +590,8 @@ def restore_files(jobs: list[Job], prepare: Callable, restore: Callable, *, forc
                 # (not overwrite=True: an output that another run wrote meanwhile is kept)
                 write_image(job.output, image, overwrite=force,
                             bits=bits_to_write(job.source, job.output, image),
-                            profile=colour_profile(job.source))
+                            profile=colour_profile(job.source),
+                            tiff_tags=pixel_size_of(job.source, image))
                 tally.done += 1
                 tally.limited += bool(limited and limited[0])
                 unwritten[0] = 0

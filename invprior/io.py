@@ -615,7 +615,7 @@ PNG_LEVEL = 4
 
 
 def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: int = 8,
-                profile: bytes | None = None) -> Path:
+                profile: bytes | None = None, tiff_tags: dict | None = None) -> Path:
     """Write an image atomically to PNG/TIFF (8 or 16 bit, clipped to [0, 1]; TIFF also 32:
     float32 values), JPEG (8 bit, quality ``JPEG_QUALITY``, colour at full resolution) or
     ``.npy``.
@@ -623,7 +623,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     16-bit PNG is gray only (Pillow cannot write 16-bit RGB); TIFF takes both.
     ``profile``: an ICC colour profile to embed (``colour_profile`` of the image restored),
     where it describes the written pixels (an RGB profile on colour, a gray one on gray; a
-    ``.npy`` file holds none).
+    ``.npy`` file holds none). ``tiff_tags``: more of tifffile's ``imwrite`` settings for
+    a TIFF output (``pixel_size_of``), left out of the other formats.
 
     ``x``: tensor ``(1, C, H, W)``/``(C, H, W)``/``(H, W)`` or an ``(H, W[, C])`` array,
     its values read as ``from_array`` reads them: floats on the [0, 1] scale, integers on
@@ -644,7 +645,8 @@ def write_image(path: str | os.PathLike, x, *, overwrite: bool = False, bits: in
     if bits == 32 and suffix not in (".tif", ".tiff"):
         raise ImageError(f"cannot write '{path}': 32-bit float pixels go to TIFF only; use .tif.")
     overwrite = as_switch(overwrite, "overwrite")
-    return new_output(path, overwrite, lambda: _write_image(path, x, overwrite, bits, profile))
+    return new_output(path, overwrite, lambda: _write_image(path, x, overwrite, bits, profile,
+                                                            tiff_tags or {}))
 
 
 def new_output(path: Path, overwrite: bool, write) -> Path:
@@ -668,7 +670,8 @@ def new_output(path: Path, overwrite: bool, write) -> Path:
         raise exists from None
 
 
-def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | None) -> Path:
+def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | None,
+                 tiff_tags: dict) -> Path:
     """``write_image`` once its checks passed."""
     suffix = path.suffix.lower()
     write = partial(atomic_write, path, replace=overwrite)
@@ -704,7 +707,7 @@ def _write_image(path: Path, x, overwrite: bool, bits: int, profile: bytes | Non
         layout = ({"photometric": "minisblack", "planarconfig": "contig",
                    "extrasamples": ["unassalpha"]} if data.shape[2:] == (2,) else {})
         encoded = iio.imwrite("<bytes>", data, extension=".tif", plugin="tifffile", **layout,
-                              **embed)
+                              **embed, **tiff_tags)
     # (encoded in memory and written here: imageio's own file, whose close failed on a full
     # disk, was closed again by the garbage collector, which printed a traceback)
     return write(lambda tmp: Path(tmp).write_bytes(encoded))
@@ -780,6 +783,39 @@ def colour_profile(path: str | os.PathLike) -> bytes | None:
             return probe.info.get("icc_profile") or None
     except Exception:  # read_image says what is wrong with a file it cannot read
         return None
+
+
+def pixel_size_of(source: str | os.PathLike, x: torch.Tensor) -> dict:
+    """tifffile's ``resolution`` and ``resolutionunit`` for ``x`` ``(..., H, W)`` restored
+    from the TIFF ``source``: its pixels per unit, times ``x``'s width over the source's (a
+    super-resolution's pixels are smaller); ``{}`` for another file or one without them.
+    A microscope's calibration (its pixel size) had been dropped: the output said 1 pixel
+    per unit.
+
+    Example:
+        >>> pixel_size_of("photo.png", torch.zeros(1, 1, 8, 8))
+        {}
+    """
+    if not is_tiff(Path(source)):
+        return {}
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(source) as tif:
+            tags = tif.pages[0].tags
+            x_res, y_res, unit = (tags.get(code) for code in (282, 283, 296))
+            width = tif.pages[0].imagewidth
+        if x_res is None or y_res is None:
+            return {}
+        scale = x.shape[-1] / width
+        per_unit = [scale * value[0] / value[1] if isinstance(value, tuple) else scale * value
+                    for value in (x_res.value, y_res.value)]
+    except Exception:  # (read_image said what is wrong with a file it could not read)
+        return {}
+    if not all(math.isfinite(v) and v > 0 for v in per_unit):
+        return {}
+    return {"resolution": tuple(per_unit),
+            "resolutionunit": int(unit.value) if unit is not None else 2}  # (TIFF's default: inch)
 
 
 def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:

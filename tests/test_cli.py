@@ -1148,3 +1148,20 @@ def test_each_command_says_its_version(capsys):
         with pytest.raises(SystemExit) as done:
             command(["--version"])
         assert done.value.code == 0 and capsys.readouterr().out == f"invprior {__version__}\n"
+
+
+def test_a_tiff_s_pixel_size_is_kept_and_scaled_by_a_super_resolution(tmp_path):
+    # a microscope's calibration (pixels per centimetre) had been dropped: 1 pixel per unit
+    import tifffile
+
+    data = (np.random.default_rng(0).random((32, 32)) * 4000 + 100).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cells.tif", data, resolution=(15.38, 15.38), resolutionunit=3)
+    tags = {}
+    for op, extra in (("denoise", []), ("sr", ["--factor", "2"])):
+        out = tmp_path / f"{op}.tif"
+        assert main(["--op", op, *extra, str(tmp_path / "cells.tif"), "-o", str(out), "--quiet"]) == 0
+        with tifffile.TiffFile(out) as tif:
+            page = tif.pages[0]
+            x_res = page.tags[282].value
+            tags[op] = (round(x_res[0] / x_res[1], 2), int(page.tags[296].value), page.shape)
+    assert tags == {"denoise": (15.38, 3, (32, 32)), "sr": (30.76, 3, (64, 64))}
