@@ -795,12 +795,10 @@ def _check_kernel_fits(args, y, op) -> None:
     """``UsageError`` naming the flag that gave the blur where a photo's valid-border
     blur kernel is larger than it (the API's "y (32x32) is smaller than the 41x41 blur
     kernel" had named neither, nor what to do)."""
-    import operators as O
+    from .operator_checks import kernel_outgrows
 
-    if args.simulate or not isinstance(op, O.Blur) or op.border != "valid":
-        return
-    (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
-    if kh > h or kw > w:
+    if not args.simulate and kernel_outgrows(op, y):
+        (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
         given = (f"--kernel '{args.kernel}' (cut to its support)" if args.kernel
                  else f"--sigma {args.sigma:g}")
         fix = "crop the kernel" if args.kernel else "give a smaller --sigma"
@@ -1330,7 +1328,7 @@ def _main(argv) -> int:
     """``main`` with the stopping signals taken as Ctrl-C."""
     from .distributed import launched_main
     from .folders import is_many
-    from .priors import shipped
+    from .weights import shipped
 
     args = build_parser().parse_args(argv)
     keep_freed_memory()  # allocator.py: the network's calls reuse their memory

@@ -123,9 +123,27 @@ def _flattest(band: torch.Tensor, side: int = 8) -> torch.Tensor:
     b, h, w = band.shape
     if (h // side) * (w // side) < 16:
         return torch.zeros(b, dtype=band.dtype, device=band.device)
+    return torch.quantile(block_rms(band, side), 0.1, dim=1) / FLAT_BIAS
+
+
+def block_rms(band: torch.Tensor, side: int) -> torch.Tensor:
+    """The RMS of each whole ``side x side`` block of a band ``(B, H, W)``: ``(B, blocks)``,
+    the blocks row by row.
+
+    Example:
+        >>> block_rms(torch.ones(1, 4, 6), 2).tolist()
+        [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
+    """
+    b, h, w = band.shape
     blocks = band[:, : h // side * side, : w // side * side].unfold(1, side, side).unfold(2, side, side)
-    rms = blocks.pow(2).mean((-2, -1)).sqrt().flatten(1)
-    return torch.quantile(rms, 0.1, dim=1) / FLAT_BIAS
+    return blocks.pow(2).mean((-2, -1)).sqrt().flatten(1)
+
+
+def haar_band(planes: torch.Tensor) -> torch.Tensor:
+    """The diagonal Haar coefficients ``(a - b - c + d) / 2`` of the 2x2 blocks of planes
+    ``(B, H, W)``: ``(B, H // 2, W // 2)``; for white noise of std sigma, white noise of std
+    sigma."""
+    return _separable(planes, _HAAR_HI, step=2)
 
 
 def observed_sigma(y: torch.Tensor, mask: torch.Tensor, least: int = 256) -> list[float | None]:
@@ -152,7 +170,7 @@ def observed_sigma(y: torch.Tensor, mask: torch.Tensor, least: int = 256) -> lis
     planes = y.detach().reshape(b * c, h, w).double()
     seen = (mask.detach().to(y.device) >= 1).expand(b, c, h, w).reshape(b * c, h, w).double()
     # (reshape: a y that is a view, a solve's result made contiguous otherwise, had failed)
-    band = _separable(planes, _HAAR_HI, step=2).reshape(b, -1)
+    band = haar_band(planes).reshape(b, -1)
     whole = (_separable(seen, (1.0, 1.0), step=2) == 4).reshape(b, -1)
     return [float(v[k].abs().median() / 0.6745) if int(k.sum()) >= least else None
             for v, k in zip(band, whole)]

@@ -381,17 +381,13 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
     if type(op) is O.Inpainting:  # only the mask's fit: a probe would cost 0.16 s at 12 MP
         if not bool(op.mask_for(y).any()):  # (restored as a plug-and-play's invention)
             raise ValueError("the mask hides every pixel: y says nothing of the image.")
-    if isinstance(op, O.Blur) and op.border == "valid" and y.ndim == 4:
-        # the image estimated reaches the kernel's half-width beyond y: a kernel larger than
-        # y leaves most of it unseen (a 64x64 photo, sigma 40: a near-black result, exit 0,
-        # where the circular border refused it)
+    if kernel_outgrows(op, y):
+        # (y, not "the image": a simulation's y is its image cut by the kernel's reach,
+        # and "the image (4x4)" of a 64x64 one had puzzled)
         (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
-        if kh > h or kw > w:
-            # (y, not "the image": a simulation's y is its image cut by the kernel's reach,
-            # and "the image (4x4)" of a 64x64 one had puzzled)
-            raise ValueError(f"y ({w}x{h}, width x height) is smaller than the {kw}x{kh} blur "
-                             f"kernel; most of what it blurred lies outside its frame (a "
-                             f"valid-border y is its image less the kernel's reach on each side).")
+        raise ValueError(f"y ({w}x{h}, width x height) is smaller than the {kw}x{kh} blur "
+                         f"kernel; most of what it blurred lies outside its frame (a "
+                         f"valid-border y is its image less the kernel's reach on each side).")
     if isinstance(op, O.CompressedSensing):
         if tuple(y.shape[1:]) != (op.m,):
             raise ValueError(f"this compressed-sensing operator takes {op.m} measurements per "
@@ -410,6 +406,25 @@ def _check_built_in(op, y: torch.Tensor, shape) -> None:
         if takes != shape:  # a built-in operator knows the size it takes
             raise ValueError(f"shape is {shape}, but {type(op).__name__} gives y's "
                              f"{tuple(y.shape[1:])} from images of {takes}.")
+
+
+def kernel_outgrows(op, y) -> bool:
+    """Whether ``op`` is a valid-border blur whose kernel is larger than ``y`` ``(B, C, H,
+    W)``: the image estimated reaches the kernel's half-width beyond y, and most of it goes
+    unseen (a 64x64 photo, sigma 40: a near-black result, exit 0, where the circular border
+    refused it).
+
+    Example:
+        >>> import operators as O
+        >>> kernel_outgrows(O.Blur(sigma=3.0, border="valid"), torch.rand(1, 1, 8, 8))
+        True
+    """
+    import operators as O
+
+    if not (isinstance(op, O.Blur) and op.border == "valid" and getattr(y, "ndim", 0) == 4):
+        return False
+    (kh, kw), (h, w) = op.kernel.shape, y.shape[-2:]
+    return kh > h or kw > w
 
 
 def _check_stacked(op, y, shape=None) -> None:

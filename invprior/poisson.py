@@ -31,7 +31,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .noise_level import estimate_noise, observed_sigma
+from .noise_level import block_rms, estimate_noise, haar_band, observed_sigma
 
 __all__ = ["anscombe", "grows_with_brightness", "inverse_anscombe", "read_peak", "scale_for",
            "span"]
@@ -125,13 +125,9 @@ def grows_with_brightness(y: torch.Tensor) -> bool:
         >>> grows_with_brightness(x + 0.1 * torch.randn(x.shape, generator=g))
         False
     """
-    v = y.detach().mean(1)[0].double().cpu()
-    h, w = (v.shape[0] // BLOCK) * BLOCK, (v.shape[1] // BLOCK) * BLOCK
-    v, half = v[:h, :w], BLOCK // 2
-    haar = (v[0::2, 0::2] - v[0::2, 1::2] - v[1::2, 0::2] + v[1::2, 1::2]) / 2
-    noise = haar.reshape(h // BLOCK, half, w // BLOCK, half).transpose(1, 2).reshape(-1, half * half)
-    noise = noise.square().mean(1).sqrt()
-    means = v.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK).transpose(1, 2).reshape(len(noise), -1).mean(1)
+    v = y.detach().mean(1).double().cpu()
+    noise = block_rms(haar_band(v), BLOCK // 2)[0]  # (a band's 4x4 block: 8x8 pixels)
+    means = F.avg_pool2d(v[:, None], BLOCK).flatten()
     points = []
     for low, high in zip(BINS[:-1], BINS[1:]):
         inside = (means >= low) & (means < high)
