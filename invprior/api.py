@@ -28,7 +28,8 @@ from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, sho
 from .operator_checks import (_too_bright, acts_linearly, check_not_training, check_scale,
                               treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
-from .priors import PRIORS, Prior, make_prior, options_of, shipped
+from .priors import PRIORS, Prior, make_prior, options_of
+from .weights import shipped
 from .priors.base import stack_levels, visible_noise
 from .priors.inpainter import why_not
 from .metrics import psnr

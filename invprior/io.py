@@ -47,7 +47,6 @@ WRITABLE = LOSSLESS + (".jpg", ".jpeg")  # JPEG when -o asks for it
 JPEG_QUALITY = 95
 
 
-
 @contextmanager
 def tifffile_quiet():
     """Inside (a command of ours): tifffile's log of each bad tag of a corrupt TIFF is not

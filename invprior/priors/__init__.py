@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 
 from ..checks import UNREADABLE_CHECKPOINT
-from ..weights import FILES, weight_file
+from ..weights import shipped
 from ..glo import TrainedPrior
 from ..glo.checkpoint import FORMAT as TRAINED_FORMAT
 from .base import ItemwisePrior, Prior
@@ -118,24 +118,6 @@ def checkpoint_format(path) -> str:
     if found == DENOISER_FORMAT and isinstance(config, dict) and config.get("task") == "inpaint":
         return INPAINTER  # a denoiser's network, trained to fill holes
     return found
-
-
-def shipped(spec):
-    """``spec``, or the shipped trained prior of its name (``prior_faces.pt``) where ``spec`` is a
-    bare file name, without a folder, that is not in the working folder: ``--prior
-    prior_faces.pt``, as the README names it, had said "no such file" anywhere but in the
-    package's own folder.
-
-    Example:
-        >>> shipped("prior_faces.pt").endswith("weights/prior_faces.pt"), shipped("dip")
-        (True, 'dip')
-    """
-    if isinstance(spec, (str, os.PathLike)) and not Path(spec).exists():
-        name = os.fspath(spec)
-        # (trained priors alone: "denoiser.pt" is as likely a user's own file, missing)
-        if name in FILES and name.startswith("prior_") and Path(name).name == name:
-            return str(weight_file(name))
-    return spec
 
 
 def make_prior(spec, **options) -> Prior:

@@ -37,6 +37,12 @@ __all__ = ["LatentPrior"]
 # 25.16 / 21.78 dB against 38.71 / 28.78 / 25.50 / 21.73 at 0.01 / 0.05 / 0.1 / 0.3, and
 # 33.04 / 28.15 / 25.10 / 21.78 with nothing put back
 READ_MARGIN = 1.12
+# a noise level told for a trained prior's denoising counts unless y reads this many times
+# more (faces' readings run 1.3-1.8 times high at 0.01, their texture, and within 15 % from
+# 0.05 up). 10 held-out faces at 0.1: told 0.05, 25.18 dB (kept off at 0.05: 22.01 on 6 of
+# them, 25.54 with nothing put back); told 0.08, 24.78; told right, 25.74 (25.15 with
+# nothing put back); at 0.01 told right, 40.34 (33.21; 1.5 here: 39.66)
+UNDERSTATED = 1.8
 
 
 class LatentPrior:
@@ -140,13 +146,6 @@ class LatentPrior:
                 one.stop_reason += said_level(level, None)
             items.append(one)
         return Result.combine(items, seconds=sum(i.seconds for i in items), prior=self.name)
-
-
-# a noise level told for a trained prior's denoising counts unless y reads this many times
-# more (faces' readings run 1.3-1.8 times high at 0.01, their texture, and within 15 % from
-# 0.05 up): 6 held-out faces at 0.1, told 0.05, 22.01 dB after the residual was kept off at
-# 0.05, 25.57 at the level read (25.54 with nothing put back)
-UNDERSTATED = 1.8
 
 
 def _told_or_read(told: float, read: float | None) -> float:
