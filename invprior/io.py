@@ -789,7 +789,8 @@ def pixel_size_of(source: str | os.PathLike, x: torch.Tensor) -> dict:
     from the TIFF ``source``: its pixels per unit, times ``x``'s width over the source's (a
     super-resolution's pixels are smaller); ``{}`` for another file or one without them.
     A microscope's calibration (its pixel size) had been dropped: the output said 1 pixel
-    per unit.
+    per unit. ImageJ keeps the unit itself (``unit=um``) in its description, not in the
+    tags: that goes along as a description of the same form, which ImageJ reads.
 
     Example:
         >>> pixel_size_of("photo.png", torch.zeros(1, 1, 8, 8))
@@ -804,6 +805,7 @@ def pixel_size_of(source: str | os.PathLike, x: torch.Tensor) -> dict:
             tags = tif.pages[0].tags
             x_res, y_res, unit = (tags.get(code) for code in (282, 283, 296))
             width = tif.pages[0].imagewidth
+            named = (tif.imagej_metadata or {}).get("unit") if tif.is_imagej else None
         if x_res is None or y_res is None:
             return {}
         scale = x.shape[-1] / width
@@ -813,8 +815,13 @@ def pixel_size_of(source: str | os.PathLike, x: torch.Tensor) -> dict:
         return {}
     if not all(math.isfinite(v) and v > 0 for v in per_unit):
         return {}
-    return {"resolution": tuple(per_unit),
+    size = {"resolution": tuple(per_unit),
             "resolutionunit": int(unit.value) if unit is not None else 2}  # (TIFF's default: inch)
+    if isinstance(named, str) and named.isascii() and named.isprintable() and "\n" not in named:
+        # (metadata=None: tifffile's own JSON description would come first, and ImageJ
+        # reads the first)
+        size.update(description=f"ImageJ=1.11a\nunit={named}\n", metadata=None)
+    return size
 
 
 def bits_to_write(source: str | os.PathLike, output: str | os.PathLike, x: torch.Tensor) -> int:

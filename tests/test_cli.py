@@ -1165,3 +1165,20 @@ def test_a_tiff_s_pixel_size_is_kept_and_scaled_by_a_super_resolution(tmp_path):
             x_res = page.tags[282].value
             tags[op] = (round(x_res[0] / x_res[1], 2), int(page.tags[296].value), page.shape)
     assert tags == {"denoise": (15.38, 3, (32, 32)), "sr": (30.76, 3, (64, 64))}
+
+
+def test_an_imagej_tiff_s_unit_goes_along_with_its_pixel_size(tmp_path):
+    # ImageJ keeps the unit in its description ("unit=um"), which had been dropped: the
+    # output's 65 nm pixels read as 0.065 of no unit there
+    import tifffile
+
+    data = (np.random.default_rng(0).random((32, 32)) * 4000 + 100).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cells.tif", data, imagej=True, resolution=(1 / 0.065, 1 / 0.065),
+                     metadata={"unit": "um"})
+    out = tmp_path / "out.tif"
+    assert main(["--op", "sr", "--factor", "2", str(tmp_path / "cells.tif"), "-o", str(out),
+                 "--quiet"]) == 0
+    with tifffile.TiffFile(out) as tif:
+        x_res = tif.pages[0].tags[282].value
+        assert tif.imagej_metadata["unit"] == "um" and tif.pages[0].shape == (64, 64)
+    assert x_res[0] / x_res[1] == pytest.approx(2 / 0.065, rel=1e-4)
