@@ -26,7 +26,7 @@ from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
 from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, shot_fits
 from .operator_checks import (_too_bright, acts_linearly, check_not_training, check_scale,
-                              treats_items_apart, users_operator)
+                              far_gain, treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
 from .priors import PRIORS, Prior, make_prior, options_of
 from .weights import shipped
@@ -157,7 +157,10 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
             ``python -m invprior.train`` (a trained generator or a denoiser, told apart by
             its ``format``), a ``TrainedPrior``, or any prior object, e.g.
             ``PlugAndPlay(my_denoiser)``.
-        noise_level: std of the noise in ``y`` on the [0, 1] scale, if known (else the
+        noise_level: std of the noise in ``y``, in ``y``'s units (the images' [0, 1] scale
+            for the built-in operators; an operator of one's own whose measurements are far
+            larger or smaller than its images, ``operator_checks.far_gain``, is restored
+            with ``y`` and this level divided by its gain), if known (else the
             built-in priors estimate it where the operator says the noise is visible in
             ``y``; a prior of one's own gets None, and ``priors.base.visible_noise(op, y)``
             reads it as they do); one number,
@@ -215,6 +218,14 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     # shape given to a prior of one's making counts: without it, 17.83 dB, 22.53 with)
     if plain and acts_linearly(op, y, options.get("shape", getattr(prior, "shape", None))):
         op = O.LinearLambda(op.fn)
+    gain = far_gain(op, y, options.get("shape", getattr(prior, "shape", None)))
+    if gain is not None:  # restored on the images' scale; its noise level said in y's
+        result = solve(y / gain, O.gained(op, 1 / gain), prior,
+                       noise_level=_divided(noise_level, gain), truth=truth, progress=progress,
+                       **options)
+        for part in {id(r): r for r in [result, *result.items]}.values():
+            part.noise_level = None if part.noise_level is None else part.noise_level * gain
+        return result
     check_keep_observed(options.get("keep_observed"))
     if (options.get("keep_observed") and isinstance(y, torch.Tensor)
             and type(op).projection is O.Operator.projection):  # (it was ignored without a word)
@@ -273,6 +284,16 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)
     return _checked(result, y, op, prior, truth)
+
+
+def _divided(noise_level, gain: float):
+    """``noise_level`` (None, a number, or one per item: a list with None in it, an array,
+    a tensor) over ``gain``."""
+    if isinstance(noise_level, (list, tuple)):
+        return [None if level is None else _divided(level, gain) for level in noise_level]
+    if isinstance(noise_level, bool) or not isinstance(noise_level, (int, float, np.ndarray, torch.Tensor)):
+        return noise_level  # (None; a value of the wrong kind: refused as it is, later)
+    return noise_level / gain
 
 
 def _checked(result, y, op, prior, truth=None) -> Result:

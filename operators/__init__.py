@@ -28,6 +28,7 @@ from .blur import Blur, box_kernel, gaussian_kernel, motion_kernel
 from .cg import conjugate_gradient
 from .denoise import Denoising
 from .flat import FlatStack
+from .gained import Gained, LinearGained, gained
 from .hidden import fill_hidden, hidden_pixels
 from .item import ItemOf, LinearItemOf, item_of
 from .linearise import Linearisation
@@ -47,10 +48,10 @@ from .resample import Downsampling, downsampling_kernel, upsample_bicubic
 from .sensing import CompressedSensing
 
 __all__ = [
-    "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "FlatStack", "GaussianNoise",
-    "Inpainting", "ItemOf", "Lambda", "LinearItemOf", "Linearisation", "LinearComposition", "LinearLambda", "LinearOperator", "Noise",
+    "Blur", "CompressedSensing", "Composition", "Denoising", "Downsampling", "FlatStack", "Gained", "GaussianNoise",
+    "Inpainting", "ItemOf", "Lambda", "LinearItemOf", "Linearisation", "LinearComposition", "LinearGained", "LinearLambda", "LinearOperator", "Noise",
     "Operator", "PoissonNoise", "SaltPepperNoise", "Stack", "as_operator", "biharmonic_inpaint",
     "box_kernel", "box_mask", "boxes_mask", "check_image", "compose", "conjugate_gradient", "downsampling_kernel",
-    "fill_hidden", "gaussian_kernel", "harmonic_inpaint", "hidden_pixels", "inner", "item_of", "make", "make_noise", "motion_kernel", "names", "random_mask",
+    "fill_hidden", "gained", "gaussian_kernel", "harmonic_inpaint", "hidden_pixels", "inner", "item_of", "make", "make_noise", "motion_kernel", "names", "random_mask",
     "scribble_mask", "text_mask", "upsample_bicubic",
 ]

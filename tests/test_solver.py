@@ -1571,3 +1571,39 @@ def test_plug_and_play_times_itself_from_a_quarter_megapixel(monkeypatch, capsys
     solve(torch.rand(1, 1, 512, 512), op, "denoiser", noise_level=0.01, iters=1, progress=True)
     solve(torch.rand(1, 1, 256, 256), op, "denoiser", noise_level=0.01, iters=1, progress=True)
     assert probed == [(1, 1, 512, 512)]
+
+
+def test_an_operator_of_one_s_own_is_restored_alike_at_any_gain(camera64):
+    # solve(c * y, c * A) had given a flat image at c = 0.001 (4.8 dB for 33.4) and lost 12 dB
+    # to noise at c = 1000; the noise level is in y's units (64 * 0.01 had been refused)
+    blur = O.Blur(sigma=1.5)
+    noise = 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    got = {}
+    for c in (1e-3, 1.0, 64.0):
+        y = c * (blur(camera64) + noise)
+        for given in (c * 0.01, None):
+            result = solve(y, lambda v, c=c: c * blur(v), noise_level=given, progress=False)
+            got[c, given is None] = (psnr(result.image, camera64), result.noise_level / c)
+    for (c, read), (quality, level) in got.items():
+        assert quality == pytest.approx(got[1.0, read][0], abs=0.1), (c, read, got)
+        assert level == pytest.approx(0.01, rel=0.1 if read else 1e-6), (c, read, got)
+    assert got[1.0, True][0] > 29
+
+
+def test_a_gained_operator_keeps_its_own_adjoint_and_its_word_on_noise():
+    class Sampled(O.LinearOperator):
+        noise_visible = False  # (k-space as channels: its pattern reads as noise)
+
+        def forward(self, x):
+            return 64 * x[..., ::2]
+
+        def adjoint(self, v):
+            return 64 * torch.stack([v, torch.zeros_like(v)], -1).flatten(-2)
+
+    from invprior.priors.base import visible_noise
+
+    A = O.gained(Sampled(), 1 / 64)
+    x, v = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 4)
+    assert float((A(x) * v).sum()) == pytest.approx(float((x * A.adjoint(v)).sum()), rel=1e-5)
+    assert A.adjoint(v).shape == x.shape and isinstance(A, O.LinearOperator)
+    assert visible_noise(A, 0.5 + 0.1 * torch.randn(1, 1, 32, 16)) is None

@@ -486,6 +486,8 @@ def _says_noise_visible(op) -> bool:
     """Whether a user's operator sets ``noise_visible`` itself (its class or the instance),
     so that its ``False`` means "do not read y" (a Bayer mosaic, k-space as channels: their
     pattern reads as noise) rather than the default of ``operators.Operator``."""
+    if isinstance(op, O.Gained):  # (on the images' scale: what the operator itself says)
+        return _says_noise_visible(op.op)
     return "noise_visible" in vars(op) or any(
         "noise_visible" in vars(k) for k in type(op).__mro__
         if not k.__module__.startswith(("operators", "torch")))
