@@ -588,3 +588,15 @@ def test_loading_a_network_leaves_the_random_stream_of_the_hosts_other_threads_a
     values = torch.cat(drawn)
     # (an honest repeat among millions of float64 draws is about one in 10**4; 5, never)
     assert len(values) > 1000 and len(values) - len(values.unique()) < 5
+
+
+def test_a_denoising_with_nothing_to_remove_gives_y_back(camera64):
+    # a clean star field told 0 had come back at 45.19 dB, its peaks cut to 0.88
+    stars = torch.zeros(1, 1, 64, 64)
+    stars.view(-1)[torch.randperm(64 * 64, generator=torch.Generator().manual_seed(0))[:30]] = 1.0
+    noisy = camera64 + (1 / 255) * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    result = solve(torch.cat([stars, noisy]), O.Denoising(), noise_level=[0.0, 1 / 255],
+                   progress=False)
+    assert torch.equal(result.items[0].image, stars)
+    assert "nothing to remove" in result.items[0].stop_reason
+    assert psnr(result.items[1].image, camera64) > psnr(noisy.clamp(0, 1), camera64) + 0.3

@@ -39,6 +39,11 @@ from .luma import LumaDenoiser
 from .pnp import PlugAndPlay
 
 PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# a denoising whose noise is at most half an 8-bit level gives y back as it is: the network
+# changed it more than the noise had (a clean field of 30 stars, told 0: 45.19 dB, peaks cut
+# to 0.88; at 0.5/255 told, 128x128 camera / astronaut / coffee / text / moon from 54.1-54.4
+# dB: +0.22 / -1.88 / -0.59 / -0.09 / +1.03; at 0.9/255 each gains, +0.3 to +2.4)
+NOTHING_TO_REMOVE = 0.5 / 255
 
 
 class CNNDenoiser:
@@ -242,8 +247,14 @@ class CNNPrior(ItemwisePrior):
             name = desc if self.turns == 1 else f"{desc} {next(turn)}/{self.turns}"
             return self.one_pass(x, levels, progress, name)
 
-        out = self_ensemble(denoise, y, self.turns).clamp(0, 1)
+        quiet = [float(level) <= NOTHING_TO_REMOVE for level in read]
+        out = y.clamp(0, 1) if all(quiet) else self_ensemble(denoise, y, self.turns).clamp(0, 1)
         how = "one pass" if self.turns == 1 else f"mean of {self.turns} turns"
-        return [Result(out[b : b + 1], iteration=1, iterations=1, noise_level=float(read[b]),
+        return [Result(y[b : b + 1].clamp(0, 1), iteration=1, iterations=1,
+                       noise_level=float(read[b]),
+                       stop_reason=f"y as it is (noise at most half an 8-bit level"
+                                   f"{said_level(read[b], noise_level)}): nothing to remove")
+                if quiet[b] else
+                Result(out[b : b + 1], iteration=1, iterations=1, noise_level=float(read[b]),
                        stop_reason=f"CNN denoiser ({how}{said_level(read[b], noise_level)})")
                 for b in range(len(y))]
