@@ -216,9 +216,10 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     options = _common_settings({k: v for k, v in options.items() if v is not None})
     # a plain callable that is linear: its data step exact, its adjoint from autograd (the
     # shape given to a prior of one's making counts: without it, 17.83 dB, 22.53 with)
-    if plain and acts_linearly(op, y, options.get("shape", getattr(prior, "shape", None))):
+    probed = options.get("shape", getattr(prior, "shape", None))  # (the image size to probe)
+    if plain and acts_linearly(op, y, probed):
         op = O.LinearLambda(op.fn)
-    gain = far_gain(op, y, options.get("shape", getattr(prior, "shape", None)))
+    gain = far_gain(op, y, probed)
     if gain is not None:  # restored on the images' scale; its noise level said in y's
         result = solve(y / gain, O.gained(op, 1 / gain), prior,
                        noise_level=_divided(noise_level, gain), truth=truth, progress=progress,
