@@ -24,8 +24,9 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import NoisyObservedWarning, bright, noisy_where_observed, shot_fits
-from .operator_checks import (_too_bright, acts_linearly, check_not_training, check_scale,
+from .noise_level import (VARIANCE_READ_MIN, NoiseVarianceWarning, NoisyObservedWarning, bright,
+                          noisy_where_observed, shot_fits)
+from .operator_checks import (_too_bright, acts_linearly, check_mask_way, check_not_training, check_scale,
                               far_gain, treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
 from .priors import PRIORS, Prior, make_prior, options_of
@@ -213,6 +214,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     op = O.as_operator(op)
     check_not_training(op)  # (before the linearity probe's calls)
     check_scale(y, op)
+    check_mask_way(y, op)
     options = _common_settings({k: v for k, v in options.items() if v is not None})
     # a plain callable that is linear: its data step exact, its adjoint from autograd (the
     # shape given to a prior of one's making counts: without it, 17.83 dB, 22.53 with)
@@ -271,6 +273,8 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
         return _checked(_level_each(y, op, prior, name, noise_level, truth, shape, progress),
                         y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
+    if isinstance(noise_level, float) and isinstance(y, torch.Tensor):
+        _warn_if_a_variance(y, op, noise_level)
     outer = op.outer if isinstance(op, O.Composition) else op  # (a mask after another too,
     if (noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor)
             and visible_noise(op, y) is None):  # unless its noise is read: after a blur)
@@ -354,6 +358,23 @@ def _warn_if_noisy_where_observed(y: torch.Tensor, op, name: str = "y",
         warnings.warn(f"{name} reads as noisy where it is observed (about {255 * level:.1f}/255); "
                       f"{taken}. If it is noisy, noise_level={level:.3f} restores all of it (fine "
                       f"texture, such as grass, reads as noise too).", NoisyObservedWarning,
+                      stacklevel=4)  # (the caller of solve, past its context decorator)
+
+
+def _warn_if_a_variance(y: torch.Tensor, op, level: float) -> None:
+    """Say (``NoiseVarianceWarning``) that a told ``noise_level`` looks like the noise's
+    variance: ``y`` reads ``VARIANCE_READ_MIN`` or more of noise where the operator shows it
+    (``visible_noise``), and the level is within 2x of that reading squared. Told so (as
+    ``skimage.util.random_noise(var=)`` and MATLAB's ``imnoise`` take it), 64x64 camera at
+    noise 0.1 denoised to 20.72 dB against 25.69, a blur 20.79 against 22.88."""
+    if not 0 < level < VARIANCE_READ_MIN:  # (a variance of noise up to about 0.17)
+        return
+    read = visible_noise(op, y)
+    if read is not None and read >= VARIANCE_READ_MIN and read ** 2 / 2 <= level <= 2 * read ** 2:
+        warnings.warn(f"the noise level told, {level:g}, is about the square of the noise read "
+                      f"off y, {read:.3g}: if that is the noise's variance, pass its square "
+                      f"root, {math.sqrt(level):.3g}: the level is the noise's standard "
+                      f"deviation.", NoiseVarianceWarning,
                       stacklevel=4)  # (the caller of solve, past its context decorator)
 
 

@@ -217,8 +217,15 @@ def _kernel(args, notes: bool = True):
                              f"2-D image: save the plane to use on its own.")
         if k.shape[0] != 1:
             k = k.mean(0, keepdim=True)
+        k = nonnegative_kernel(k[0], args.kernel)
+        if _drawn_dark(k):  # (its light ground had been the kernel: 7.81 dB for 27.94)
+            if notes:
+                say(f"note: --kernel '{args.kernel}' is drawn dark on a light ground (its "
+                    f"corners at its peak), so its dark is taken as the kernel; save it light "
+                    f"on black to be read as it is.")
+            k = k.max() - k
         # a PSF file padded to its image's size: its support (refused as larger than y)
-        k = O.blur.without_zero_margins(nonnegative_kernel(k[0], args.kernel))
+        k = O.blur.without_zero_margins(k)
         # (not for a simulation, which the same kernel blurs and restores; once per file
         # size, not again for the check made before a folder's files)
         for note in kernel_notes(k, args.kernel) if notes and not args.simulate else ():
@@ -243,6 +250,22 @@ def _refuse_planes_first(path) -> None:
         raise UsageError(f"--kernel '{path}' holds {shape[0]} planes of {shape[2]}x{shape[1]} "
                          f"(its first axis); a blur kernel is one 2-D image: save the plane to "
                          f"use on its own.")
+
+
+def _drawn_dark(k: torch.Tensor) -> bool:
+    """Whether a kernel ``(H, W)`` read from a file is drawn dark on a light ground: every
+    corner at 90 % of its peak or more and some pixel at half of it or less. A blur's
+    kernel peaks inside and fades to its rim; a black-on-white drawing, as a kernel is
+    drawn on paper or shown in papers' figures, had been restored as its ground.
+
+    Example:
+        >>> k = torch.ones(7, 7); k[3, 1:6] = 0.0  # a dark line on white
+        >>> _drawn_dark(k), _drawn_dark(1 - k)
+        (True, False)
+    """
+    top = float(k.max())
+    corners = k[[0, 0, -1, -1], [0, -1, 0, -1]]
+    return top > 0 and bool((corners >= 0.9 * top).all()) and float(k.min()) <= 0.5 * top
 
 
 def kernel_notes(k: torch.Tensor, path) -> list[str]:
@@ -360,7 +383,7 @@ def _mask(args, image, alpha):
         faint = 0 < top <= 1.5 / 255
         m = (m >= 0.5).float()
         if args.mask_white == "auto":  # decided once: each image of a folder reads it alike
-            args.mask_white = _white_marks(m)
+            args.mask_white = _white_marks(m, image)
         observed = m if args.mask_white == "observed" else 1 - m
         if observed.max() < 0.5:
             colour = "white" if args.mask_white == "observed" else "black"
@@ -384,7 +407,7 @@ def _mask(args, image, alpha):
     raise UsageError("inpainting needs a mask: pass --mask FILE or make the missing pixels transparent in IMAGE.")
 
 
-def _white_marks(m) -> str:
+def _white_marks(m, image=None) -> str:
     """What the white of a binary mask ``(1, 1, H, W)`` marks: "holes" where, read as the
     observed pixels, it would be a minority that leaves a hole a quarter of the image deep
     and the black read so would not (an object to remove drawn in white, the way OpenCV,
@@ -394,8 +417,11 @@ def _white_marks(m) -> str:
     specks rather than single pixels (dust and scratches drawn in white over a scan: 60 px
     deep against 3, half of it 10 px from the white; restored as drawn at 17.13 dB against
     43.92, the photo painted over); else "observed" (pixels observed at random, in rows or
-    in a grid: holes a few pixels deep, or half of them within 5 px of the white). A flip
-    is said on stderr, with the flag that undoes it.
+    in a grid: holes a few pixels deep, or half of them within 5 px of the white). Before
+    all that, "holes" where ``image (1, C, H, W)`` is black on every white pixel and not on
+    most black ones (``Inpainting.zero_where_observed``): the holes were blacked out in the
+    image too (dust specks over 30 % of a photo: 4.28 dB read as drawn, 26.98 flipped). A
+    flip is said on stderr, with the flag that undoes it.
 
     Example:
         >>> from operators.mask import box_mask
@@ -405,6 +431,11 @@ def _white_marks(m) -> str:
     """
     import operators as O
 
+    if image is not None and O.Inpainting(m).zero_where_observed(image):
+        print("note: IMAGE is black on every white pixel of the mask and not on most of the "
+              "others, so the white is taken as the holes to fill (--mask-white observed "
+              "reads it the other way).", file=sys.stderr)
+        return "holes"
     share = float(m.mean())
     if share >= 0.5 or share == 0:
         return "observed"
@@ -927,13 +958,24 @@ def noisy_holes_note(args, path, y, op) -> str | None:
 
 
 @contextmanager
-def quiet_about_noisy_holes():
-    """``solve``'s ``NoisyObservedWarning`` left out: the command line's note says it, with
-    the flag to pass (and a simulation's noise is the user's own)."""
-    from .noise_level import NoisyObservedWarning
+def solve_warnings_as_notes():
+    """``solve``'s warnings the way the command line says things: its
+    ``NoisyObservedWarning`` left out (the command line's note says it, with the flag to
+    pass, and a simulation's noise is the user's own), its ``NoiseVarianceWarning`` as a
+    note (not Python's "file:line: Category:" form); any other as Python shows it."""
+    from .noise_level import NoiseVarianceWarning, NoisyObservedWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoisyObservedWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, *rest, **options):
+            if issubclass(category, NoiseVarianceWarning):
+                say(f"note: {message}")
+            else:
+                shown(message, category, *rest, **options)
+
+        warnings.showwarning = show
         yield
 
 
@@ -982,7 +1024,7 @@ def run(args) -> dict:
         if hint:
             print(hint, file=sys.stderr)
     start = time.perf_counter()
-    with quiet_about_noisy_holes():  # (said above, as a note)
+    with solve_warnings_as_notes():  # (said above, as a note)
         result = solve(y, op, args.prior, noise_level=level, noise=shot_noise(args),
                        truth=truth, progress=not args.quiet, **options)
     seconds = time.perf_counter() - start
@@ -1281,7 +1323,7 @@ def run_many(args) -> int:
         # a network prior takes minutes per image: its time estimate and its bar are shown
         # (a folder with a 4-megapixel photo ran silent for hours)
         slow = isinstance(prior, str) and prior in NETWORKS
-        with quiet_about_noisy_holes():  # (each file's note said in prepare)
+        with solve_warnings_as_notes():  # (each file's note said in prepare)
             result = solve(y, op, prior, noise_level=level, noise=shot_noise(args), truth=truth,
                            progress=slow and not args.quiet and world.main, **options)
         if result.interrupted:  # not written: a rerun restores these again

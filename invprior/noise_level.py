@@ -331,6 +331,17 @@ def estimate_noise(y: torch.Tensor) -> float:
 NOISY_HOLES = 6 / 255
 
 
+# a told noise level is said to look like a variance where y reads this much noise or more
+# and the level is within 2x of that reading squared (``api._warn_if_a_variance``)
+VARIANCE_READ_MIN = 0.03
+
+
+class NoiseVarianceWarning(UserWarning):
+    """A told noise level is about the square of the noise read off ``y``: the noise's
+    variance, as scikit-image's ``random_noise(var=)`` and MATLAB's ``imnoise`` take it,
+    where the level is its std."""
+
+
 class NoisyObservedWarning(UserWarning):
     """An inpainting's ``y`` reads as noisy where it is observed, and no noise level was
     given: its observed pixels are kept, noise and all (``noisy_where_observed``)."""

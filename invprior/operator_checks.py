@@ -26,7 +26,7 @@ from operators.base import as_whole
 
 from .messages import error_text, listed
 
-__all__ = ["users_operator", "check_forward", "check_scale", "treats_items_apart",
+__all__ = ["users_operator", "check_forward", "check_scale", "check_mask_way", "treats_items_apart",
            "acts_linearly", "blur_like", "estimate_of", "far_gain", "IMAGE_MEASUREMENTS"]
 
 # the built-in operators whose measurements are images on the scale of x: [0, 1] and noise
@@ -112,6 +112,31 @@ def check_scale(y, op) -> None:
             raise ValueError(_too_bright(top, float(y.detach().min())))
         if y.ndim == 4 and y.is_floating_point():  # [-1, 1] or [0, 1.5]: as the CLI refuses
             _refuse_off_scale(y)
+
+
+def check_mask_way(y, op) -> None:
+    """``ValueError`` in one sentence where an inpainting mask marks the holes with 1 (as
+    OpenCV, LaMa and scikit-image's ``inpaint_biharmonic`` read a mask) and ``y`` holds
+    zeros in them: ``y`` is exactly 0 on every pixel the mask calls observed and not on
+    most others (``Inpainting.zero_where_observed``), so only zeros would be restored from
+    (a scribble mask: 4.29 dB, 31.54 the right way round).
+
+    Example:
+        >>> import operators as O
+        >>> hole = O.box_mask((16, 16), (4, 4, 8, 8))
+        >>> check_mask_way(torch.rand(1, 1, 16, 16) * hole + 0.1 * hole, O.Inpainting(hole))  # fine
+    """
+    import operators as O
+
+    if isinstance(op, O.Stack) and isinstance(y, tuple):
+        for part_op, part in zip(op.ops, y):
+            check_mask_way(part, part_op)
+    elif (isinstance(op, O.Inpainting) and isinstance(y, torch.Tensor) and y.ndim == 4
+          and op.zero_where_observed(y)):
+        raise ValueError("y is 0 on every pixel the mask marks observed (1) and not on most "
+                         "of the others: the mask seems to mark the holes with 1, as OpenCV, "
+                         "LaMa and scikit-image read a mask; here 1 = observed, so give "
+                         "Inpainting(1 - mask).")
 
 
 def _refuse_off_scale(y: torch.Tensor) -> None:

@@ -64,6 +64,12 @@ class Result:
     # dataclasses.replace kept the old Result as its own item
     parts: list = field(default_factory=list, repr=False)
 
+    def __post_init__(self):
+        # in rows and columns as a user expects: plug-and-play's last turn back had left a
+        # transposed view, on which .view() failed, by the parity of its iteration count
+        if isinstance(self.image, torch.Tensor):
+            self.image = self.image.contiguous()
+
     @property
     def items(self) -> list:
         """One single-image Result per observation, in order; ``[self]`` for one."""

@@ -95,6 +95,29 @@ def as_number(value, what: str) -> float:
         raise ValueError(f"{what} must be a number, got {value!r}.") from None
 
 
+def as_real_array(value, complex_message: str) -> torch.Tensor:
+    """``value`` (a tensor, a NumPy array, nested lists) as a new float32 tensor of its own,
+    cut from any autograd graph; ``ValueError(complex_message)`` for complex values (torch
+    had dropped the imaginary part with a warning). NumPy arrays that torch takes badly go
+    in too: flipped ones (negative strides had failed in torch's words), read-only and
+    memory-mapped ones (a warning); a tensor that requires grad had tied the operator's
+    buffer to the caller's graph (``copy.deepcopy`` then failed).
+
+    Example:
+        >>> import numpy as np
+        >>> as_real_array(np.flip(np.arange(3)), "complex").tolist()
+        [2.0, 1.0, 0.0]
+    """
+    if isinstance(value, np.ndarray):
+        if np.iscomplexobj(value):
+            raise ValueError(complex_message)
+        return torch.from_numpy(np.array(value, dtype=np.float32))  # (a copy, strides its own)
+    t = torch.as_tensor(value)
+    if t.is_complex():
+        raise ValueError(complex_message)
+    return t.detach().to(torch.float32).clone()
+
+
 def as_switch(value, what: str) -> bool:
     """``value`` as a bool (a NumPy bool too), or ``ValueError`` naming ``what``: the string
     "no" and the number 2 are true to Python and had quietly switched a setting on.

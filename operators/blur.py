@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import LinearOperator, as_number, as_switch, as_whole, check_image, is_damped
+from .base import LinearOperator, as_number, as_real_array, as_switch, as_whole, check_image, is_damped
 
 BORDERS = ("circular", "valid", "reflect", "replicate", "constant")
 
@@ -125,7 +125,14 @@ class Blur(LinearOperator):
 
     Convention:
         The kernel centre is element ``(kh // 2, kw // 2)``; an even-sized kernel is padded
-        with a zero row/column at the end so that the centre stays there. Border handling
+        with a zero row/column at the end so that the centre stays there (as
+        ``scipy.ndimage`` centres it; MATLAB's ``conv2(..., 'same')`` and
+        ``scipy.signal.convolve2d(..., 'same')`` centre it at ``kh // 2 - 1``: their ``y``
+        comes back shifted a pixel, 14.60 dB against 28.27, unless the kernel is padded with
+        a zero row/column in front). The kernel is convolved, not correlated: a kernel
+        written for OpenCV's ``filter2D``, MATLAB's ``imfilter`` or
+        ``scipy.ndimage.correlate`` goes in flipped, ``kernel[::-1, ::-1]`` (an asymmetric
+        shake not flipped: 14.65 dB against 30.15). Border handling
         ``border`` is one of ``circular`` (default; the image is periodic, the operator is
         diagonal in Fourier space and is applied there: forward and adjoint by FFT),
         ``valid`` (the scene beyond the frame is unknown: ``x`` is larger than ``y`` by the
@@ -177,9 +184,7 @@ class Blur(LinearOperator):
         elif box is not None:
             k, self.described = box_kernel(box), f"box={box}"
         else:
-            if torch.as_tensor(kernel).is_complex():  # its imaginary part was dropped
-                raise ValueError("the blur kernel holds complex values; a blur kernel is real.")
-            k = torch.as_tensor(kernel, dtype=torch.float32).clone()
+            k = as_real_array(kernel, "the blur kernel holds complex values; a blur kernel is real.")
             if k.ndim != 2 or min(k.shape) < 1:
                 raise ValueError(f"a blur kernel must be a 2-D array, got shape {tuple(k.shape)}.")
             if not torch.isfinite(k).all():

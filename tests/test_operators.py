@@ -584,3 +584,21 @@ def test_poisson_noise_refuses_signed_measurements():
         O.PoissonNoise(1000, seed=0)(A(torch.rand(1, 1, 16, 16)))
     small = O.PoissonNoise(1000, seed=0)(torch.full((1, 1, 8, 8), 0.5) - 0.01 * torch.eye(8))
     assert small.min() >= 0  # (a few values under 0, an overshoot: clamped, as before)
+
+
+def test_kernels_and_masks_come_in_any_array_form_and_stay_their_own():
+    import copy
+
+    k = np.random.default_rng(0).random((5, 5)).astype(np.float32)
+    flipped = np.flip(k)  # negative strides had failed in torch's words
+    assert torch.allclose(O.Blur(kernel=flipped).kernel, O.Blur(kernel=flipped.copy()).kernel)
+    held = torch.from_numpy(k).requires_grad_()  # had tied the buffer to the caller's graph
+    A = O.Blur(kernel=held)
+    assert not A(torch.rand(1, 1, 8, 8)).requires_grad
+    copy.deepcopy(A)  # had failed: "Only Tensors created explicitly by the user"
+    m = (np.random.default_rng(1).random((8, 8)) > 0.5)
+    assert torch.equal(O.Inpainting(m[::-1]).mask[0, 0], torch.from_numpy(m[::-1].copy()).float())
+    with pytest.raises(ValueError, match="the mask holds complex values"):
+        O.Inpainting(torch.ones(8, 8, dtype=torch.complex64))
+    drawn = O.Inpainting(shape=(1, 8, 8), missing=torch.tensor(0.5))  # had failed in round()
+    assert float(drawn.mask.mean()) == 0.5

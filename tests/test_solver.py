@@ -1620,3 +1620,33 @@ def test_a_fit_from_no_estimate_cut_short_gives_the_operator_s_estimate(kind, ca
     assert torch.equal(result.image, A.initial_estimate(y).clamp(0, 1))
     assert "too few to improve on the operator's estimate" in result.stop_reason
     assert result.iteration == result.iterations == 0
+
+
+def test_a_mask_that_marks_the_holes_with_1_is_refused_in_one_sentence(camera64):
+    # OpenCV's, LaMa's and scikit-image's way round: y holds zeros where the mask says
+    # "observed", so only zeros were restored from (a scribble mask: 4.29 dB, 31.54 right)
+    observed = O.scribble_mask((64, 64), strokes=6, width=3, seed=1)
+    y = camera64 * observed
+    for holes in (1 - observed, (1 - observed).bool().numpy()):
+        with pytest.raises(ValueError, match="seems to mark the holes with 1.*Inpainting\\(1 - mask\\)"):
+            solve(y, O.Inpainting(holes), iters=2, progress=False)
+    assert psnr(solve(y, O.Inpainting(observed), iters=2, progress=False).image, camera64) > 25
+
+
+def test_a_noise_level_told_as_its_variance_is_said(camera64):
+    g = torch.Generator().manual_seed(0)
+    y = camera64 + 0.1 * torch.randn(camera64.shape, generator=g)
+    with pytest.warns(UserWarning, match="pass its square root, 0.1: the level is the noise's"):
+        solve(y, O.Denoising(), noise_level=0.01, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the std told: nothing said
+        solve(y, O.Denoising(), noise_level=0.1, progress=False)
+
+
+def test_a_plug_and_play_result_is_in_rows_and_columns(camera64):
+    # its last turn back had left a transposed view by the parity of its iteration count
+    # (.view() failed on it): 16 for a noisy blur by default
+    A = O.Blur(sigma=2.0)
+    y = O.GaussianNoise(0.01, seed=0)(A(camera64))
+    for iters in (15, 16):
+        assert solve(y, A, iters=iters, progress=False).image.is_contiguous()
