@@ -121,6 +121,10 @@ def check_observation(y, name: str = "y"):
     """``y`` if it is a finite floating-point ``(B, ...)`` tensor or a tuple of them (the
     measurements of a stacked operator); else ``ValueError`` in one sentence."""
     for part in y if isinstance(y, tuple) else (y,):
+        if isinstance(part, torch.Tensor) and part.layout != torch.strided:
+            # (a sparse y had failed in torch's NotImplementedError)
+            raise ValueError(f"{name} is a {str(part.layout).removeprefix('torch.')} tensor; "
+                             f"give it dense, {name}.to_dense().")
         if not isinstance(part, torch.Tensor) or not part.is_floating_point():
             hint = _tensor_hint(part)
             raise ValueError(f"{name} must be a floating-point torch.Tensor (or a tuple of "
@@ -148,6 +152,10 @@ def _tensor_hint(part) -> str:
         return " an image file is read by invprior.io.read_image(path).image"
     if getattr(part, "ndim", None) == 4:
         return " a (B, C, H, W) array becomes one by torch.from_numpy(a.astype('float32'))"
+    if isinstance(part, (list, tuple)) and part and all(
+            isinstance(t, torch.Tensor) and t.ndim == 4 for t in part):
+        # (a list of batches had been told to go through from_array)
+        return " a list of (B, C, H, W) tensors becomes one batch by torch.cat(list)"
     if hasattr(part, "shape") or hasattr(part, "getbands") or isinstance(part, (list, tuple)):
         # an array, a PIL image, a list of rows: what from_array takes
         return (" an (H, W[, C]) image (an array, a PIL image) becomes one by "
@@ -370,7 +378,8 @@ def _check_truth(truth) -> None:
     from .io import FLOAT_TOP
 
     if not isinstance(truth, torch.Tensor) or truth.is_complex():
-        raise ValueError(f"truth must be a torch.Tensor of real values like y, got {type(truth).__name__}.")
+        got = f"complex {truth.dtype}" if isinstance(truth, torch.Tensor) else type(truth).__name__
+        raise ValueError(f"truth must be a torch.Tensor of real values like y, got {got}.")
     if truth.ndim != 4:
         raise ValueError(f"truth must be (B, C, H, W) images, got shape {tuple(truth.shape)}.")
     if not torch.isfinite(truth).all():

@@ -240,7 +240,8 @@ def check_forward(op, y, shape=None) -> None:
         first = error_text(err)
         # y of float64 is restored in float32: an operator holding float64 tensors fails
         hint = ("; images reach it as float32 (hold its tensors in float32, or cast to the "
-                "input's dtype)" if "dtype" in first.lower() or "double" in first.lower() else "")
+                "input's dtype)" if any(word in first.lower() for word in
+                                        ("dtype", "double", "half", "bfloat16")) else "")
         # (one written for (H, W) images had been told only "expected (H, W)")
         raise ValueError(f"the operator fails on a {shape} image, given as a batch "
                          f"{tuple(x.shape)} (B, C, H, W) ({first}){hint}.") from None

@@ -1,5 +1,6 @@
 """The solve() API: fresh weights per call, batches, every operator, stopping, robustness."""
 
+import re
 import warnings
 
 import numpy as np
@@ -1650,3 +1651,15 @@ def test_a_plug_and_play_result_is_in_rows_and_columns(camera64):
     y = O.GaussianNoise(0.01, seed=0)(A(camera64))
     for iters in (15, 16):
         assert solve(y, A, iters=iters, progress=False).image.is_contiguous()
+
+
+def test_forms_of_y_and_truth_that_are_refused_say_the_way_in(camera64):
+    A = O.Blur(sigma=2.0)
+    y = A(camera64)
+    for form, said in (({"y": [y, y]}, "torch.cat"), ({"y": y.to_sparse()}, "y.to_dense()"),
+                       ({"y": y, "truth": camera64.to(torch.complex64)}, "got complex")):
+        with pytest.raises(ValueError, match=re.escape(said)):
+            solve(op=A, iters=2, progress=False, **form)
+    half = torch.nn.Conv2d(1, 1, 5, padding=2, bias=False).half().eval()
+    with pytest.raises(ValueError, match="images reach it as float32"):
+        solve(y, half, iters=2, progress=False)
