@@ -961,12 +961,15 @@ def noisy_holes_note(args, path, y, op) -> str | None:
 def solve_warnings_as_notes():
     """``solve``'s warnings the way the command line says things: its
     ``NoisyObservedWarning`` left out (the command line's note says it, with the flag to
-    pass, and a simulation's noise is the user's own), its ``NoiseVarianceWarning`` as a
+    pass, and a simulation's noise is the user's own), as its ``MaskWayWarning`` (the way
+    of a mask is decided by ``--mask-white``), its ``NoiseVarianceWarning`` as a
     note (not Python's "file:line: Category:" form); any other as Python shows it."""
     from .noise_level import NoiseVarianceWarning, NoisyObservedWarning
+    from .operator_checks import MaskWayWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NoisyObservedWarning)
+        warnings.simplefilter("ignore", MaskWayWarning)  # (--mask-white decided, and said)
         shown = warnings.showwarning
 
         def show(message, category, *rest, **options):
