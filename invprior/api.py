@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import re
 import time
 import warnings
 
@@ -228,6 +229,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
                        **options)
         for part in {id(r): r for r in [result, *result.items]}.values():
             part.noise_level = None if part.noise_level is None else part.noise_level * gain
+            part.stop_reason = _in_units_of_y(part.stop_reason, part.noise_level)
         return result
     check_keep_observed(options.get("keep_observed"))
     if (options.get("keep_observed") and isinstance(y, torch.Tensor)
@@ -289,6 +291,21 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     result = restore_stretched(prior, y, op, dim_scale(y, op, name), noise_level=noise_level,
                                truth=truth, progress=progress)
     return _checked(result, y, op, prior, truth)
+
+
+def _in_units_of_y(reason: str, level: float | None) -> str:
+    """A gained solve's stop reason with its estimated noise said in ``y``'s units, as its
+    ``noise_level`` is (``priors.base.said_level`` says it in 255ths of the images' scale:
+    "noise 6.0/255 estimated" beside a noise_level of 2.06, at a gain of 100).
+
+    Example:
+        >>> _in_units_of_y("16 iterations, noise 6.0/255 estimated", 2.06)
+        "16 iterations, noise 2.06 estimated (in y's units)"
+    """
+    if level is None:
+        return reason
+    return re.sub(r"noise [0-9.e+-]+/255 estimated", f"noise {level:.3g} estimated (in y's units)",
+                  reason)
 
 
 def _divided(noise_level, gain: float):

@@ -1585,6 +1585,8 @@ def test_an_operator_of_one_s_own_is_restored_alike_at_any_gain(camera64):
         for given in (c * 0.01, None):
             result = solve(y, lambda v, c=c: c * blur(v), noise_level=given, progress=False)
             got[c, given is None] = (psnr(result.image, camera64), result.noise_level / c)
+            if given is None and c != 1.0:  # said in y's units, as noise_level is
+                assert f"noise {result.noise_level:.3g} estimated (in y's units)" in result.stop_reason
     for (c, read), (quality, level) in got.items():
         assert quality == pytest.approx(got[1.0, read][0], abs=0.1), (c, read, got)
         assert level == pytest.approx(0.01, rel=0.1 if read else 1e-6), (c, read, got)
