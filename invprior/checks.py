@@ -136,7 +136,14 @@ def check_observation(y, name: str = "y"):
         if part.device.type == "meta":
             raise ValueError(f"{name} is on the 'meta' device, which holds no values.")
         if not torch.isfinite(part).all():
-            raise ValueError(f"{name} contains NaN or infinite values.")
+            nans = int(torch.isnan(part).sum())
+            # (NaN marks the pixels not measured in MATLAB's and k-space's habit: the way
+            # round them had gone unsaid)
+            hint = (f"; where NaN marks pixels not measured, zero them, {name}.nan_to_num(0), "
+                    f"and leave them out with a mask: operators.Inpainting("
+                    f"(~{name}.isnan()).float())" if nans and part.ndim == 4 else "")
+            raise ValueError(f"{name} contains NaN or infinite values ({nans} NaN of "
+                             f"{part.numel()}){hint}.")
     return y
 
 

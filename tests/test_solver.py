@@ -335,6 +335,12 @@ def test_bad_arguments(camera64, kwargs, match):
 def test_bad_observations():
     with pytest.raises(ValueError, match="NaN"):
         quick(torch.full((1, 1, 8, 8), float("nan")), O.Denoising())
+    # NaN where a pixel was not measured (MATLAB's habit): the way round it is said
+    holes = torch.rand(1, 1, 8, 8)
+    holes[..., ::2, :] = float("nan")
+    with pytest.raises(ValueError, match=re.escape("(32 NaN of 64); where NaN marks pixels not "
+                                                   "measured, zero them, y.nan_to_num(0)")):
+        quick(holes, O.Inpainting(shape=(1, 8, 8)))
     with pytest.raises(ValueError, match="batch axis"):
         quick(torch.rand(8), O.Denoising())
     # an image on the 0-255 scale (skimage's uint8 arrays made float) was restored as white
