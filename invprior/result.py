@@ -44,7 +44,8 @@ class Result:
             prior worked at, given or read off ``y`` (the stopping rule's, for the network
             priors); None where it used none. A batch's is its first item's, as above.
         step_seconds: the mean seconds of a step after the first, which pays for the first
-            allocations (the network priors; None elsewhere).
+            allocations (the network priors and plug-and-play, for the whole batch, where
+            two or more ran; None elsewhere).
     """
 
     image: torch.Tensor
@@ -101,7 +102,8 @@ class Result:
                    stop_reason=first.stop_reason, stop_signal=first.stop_signal,
                    seconds=seconds, prior=prior,
                    interrupted=any(r.interrupted for r in items),
-                   noise_level=first.noise_level, parts=list(items))
+                   noise_level=first.noise_level, step_seconds=first.step_seconds,
+                   parts=list(items))
 
 
 def counted(n: int, noun: str = "iteration") -> str:
