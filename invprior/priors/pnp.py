@@ -426,7 +426,8 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                     reason, cut = f"time limit of {max_seconds:g} s after {counted(done)}", True
                     break
                 half = data_step(op, x, y, _per_item(mus[k], x), cg_iters)
-                opening = half if k == 0 else opening  # (noise-free: what 1 iteration returns)
+                if k == 0:  # (noise-free: what 1 iteration returns)
+                    opening = half
                 out_of_time = max_seconds is not None and time.perf_counter() - began > max_seconds
                 last = k == iters - 1 or out_of_time
                 if levels.any() or not last:
