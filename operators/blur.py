@@ -54,7 +54,12 @@ def motion_kernel(length: int, angle: float = 0.0) -> torch.Tensor:
         return torch.ones(1, 1)
 
     def line(size: int) -> torch.Tensor:  # kornia's line of an odd number of taps, summing to 1
-        k = kornia.filters.get_motion_kernel2d(size, float(angle), 0.0)[0] if size > 1 else torch.ones(1, 1)
+        # drawn by bilinear rotation: kornia's default, nearest, drew slanted streaks too short
+        # or too long (7 px at 30 degrees: 5.8; 11 at 45: 9.9; 9, 10 and 11 at 45 one kernel),
+        # 5-9 dB lost deblurring a true streak of the length and angle told; bilinear's are
+        # within 0.25 px, and the same along the axes
+        k = (kornia.filters.get_motion_kernel2d(size, float(angle), 0.0, mode="bilinear")[0]
+             if size > 1 else torch.ones(1, 1))
         return k / k.sum()
 
     if length % 2:

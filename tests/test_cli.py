@@ -374,14 +374,16 @@ def test_a_kernel_drawn_dark_on_white_is_read_as_its_dark(tmp_path, gray, capsys
     # drawn as on paper: its white ground had been the kernel (measured 7.81 dB for 27.94)
     kernel = O.motion_kernel(9, 30.0)
     write_image(tmp_path / "light.png", kernel / kernel.max())
-    write_image(tmp_path / "dark.png", 1 - kernel / kernel.max())
+    # (its inverse from the file's own levels: 255 - round(a) is not always round(255 - a))
+    write_image(tmp_path / "dark.png", 1 - read_image(tmp_path / "light.png").image[0, 0])
     for name in ("light", "dark"):
         assert main(["--op", "deblur", "--kernel", str(tmp_path / f"{name}.png"), str(gray),
-                     *FAST, "-o", str(tmp_path / f"{name}.out.png")]) == 0
+                     "--iters", "4", "--quiet", "-o", str(tmp_path / f"{name}.out.png")]) == 0
         said = "drawn dark on a light ground" in capsys.readouterr().err
         assert said == (name == "dark")
-    assert torch.equal(read_image(tmp_path / "light.out.png").image,
-                       read_image(tmp_path / "dark.out.png").image)
+    # (the same kernel to float rounding, 1 - (1 - a): a level apart at most)
+    assert torch.allclose(read_image(tmp_path / "light.out.png").image,
+                          read_image(tmp_path / "dark.out.png").image, atol=1.01 / 255)
 
 
 def test_a_kernel_larger_than_the_photo_names_its_flag(tmp_path, capsys):

@@ -1565,6 +1565,12 @@ def test_a_limit_too_short_for_a_few_iterations_returns_the_operator_s_estimate(
     out = quick(y, op, iters=20, max_seconds=0.01, noise_level=0.01)
     assert out.iterations == 0 and "the operator's estimate is returned" in out.stop_reason
     assert torch.allclose(out.image, op.initial_estimate(y).clamp(0, 1), atol=1e-5)
+    # a denoising's estimate is y: said so (a folder's outputs had been their inputs, to
+    # the byte, under "the operator's estimate is returned")
+    noisy = (camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    out = quick(noisy, O.Denoising(), iters=20, max_seconds=0.01)
+    assert "y is returned as it was, not denoised" in out.stop_reason
+    assert torch.equal(out.image, noisy)
 
 
 def test_plug_and_play_times_itself_from_a_quarter_megapixel(monkeypatch, capsys):
@@ -1628,7 +1634,9 @@ def test_a_fit_from_no_estimate_cut_short_gives_the_operator_s_estimate(kind, ca
     result = solve(y, A, kind, max_seconds=0.3, progress=False)
     assert torch.equal(result.image, A.initial_estimate(y).clamp(0, 1))
     assert "too few to improve on the operator's estimate" in result.stop_reason
-    assert result.iteration == result.iterations == 0
+    # the steps run counted, as its traces hold them ("0 iterations" over a 113-step trace)
+    assert result.iteration == 0 and result.iterations == len(result.losses) > 0
+    assert f"after {result.iterations} step" in result.stop_reason
 
 
 def test_a_mask_that_marks_the_holes_with_1_is_refused_in_one_sentence(camera64):

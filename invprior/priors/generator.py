@@ -437,6 +437,10 @@ class NetworkPrior(ItemwisePrior):
                          if not stacked and self.ensemble > 1 and self.max_seconds is not None
                          else "")  # (none: Ctrl-C in an ensemble's warm start had been a TypeError)
                 runs = self.ensemble if share else 1  # (one after another, the limit shared)
+                # (a denoising's estimate is y: "the operator's estimate" had hidden that a
+                # folder's outputs were their inputs, to the byte)
+                returned = ("y is returned as it was, not denoised" if getattr(op, "is_identity", False)
+                            else "the operator's estimate is returned")
                 # the limit that would do, at the warm start's pace (a cut one had said none)
                 enough = (f"a limit of about {describe_seconds(runs * _budget_for(needed, first_warm, cfg, steps))}"
                           f" allows them" if first_warm.step_seconds else "")
@@ -445,7 +449,7 @@ class NetworkPrior(ItemwisePrior):
                     result.stop_reason = (
                         f"time limit of {cfg.max_seconds:g} s{share} in the warm start ({result.iterations}"
                         f" of {steps} steps), too soon for the fit to y (it takes about "
-                        f"{needed:.0f} steps): the operator's estimate is returned"
+                        f"{needed:.0f} steps): {returned}"
                         + (f"; {enough}" if enough else "") if cut else
                         f"time limit of {cfg.max_seconds:g} s{share}: time for about {allowed:.0f}"
                         f" steps of the fit to y, too few to improve on the operator's estimate "
@@ -529,7 +533,9 @@ def _estimate_where_cut(fitted, op, y, shape: tuple, cfg: LoopConfig):
                                   f"{counted(result.iterations, 'step')} of the fit to y, too few to improve on the "
                                   f"operator's estimate (it takes about {needed:.0f}), which "
                                   f"is returned")
-            result.iterations = result.iteration = 0
+            # (the steps run stay counted, as its traces hold them: it had said "0
+            # iterations" over a 113-step trace, and its plot "iteration 0 of 0")
+            result.iteration = 0
     return fitted
 
 
