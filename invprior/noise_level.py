@@ -336,6 +336,16 @@ NOISY_HOLES = 6 / 255
 VARIANCE_READ_MIN = 0.03
 
 
+# a deblurred image that leaves more than this many times y's noise level (at least an 8-bit
+# level) unexplained is said to come from a blur told larger than y's (api._warn_if_unexplained)
+UNEXPLAINED = 2.0
+
+
+class BlurMismatchWarning(UserWarning):
+    """A deblurred image explains ``y`` only to within several times its noise level: the
+    blur told is likely larger than ``y``'s."""
+
+
 class NoiseVarianceWarning(UserWarning):
     """A told noise level is about the square of the noise read off ``y``: the noise's
     variance, as scikit-image's ``random_noise(var=)`` and MATLAB's ``imnoise`` take it,

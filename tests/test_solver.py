@@ -1687,3 +1687,19 @@ def test_forms_of_y_and_truth_that_are_refused_say_the_way_in(camera64):
     half = torch.nn.Conv2d(1, 1, 5, padding=2, bias=False).half().eval()
     with pytest.raises(ValueError, match="images reach it as float32"):
         solve(y, half, iters=2, progress=False)
+
+
+def test_a_blur_told_larger_than_y_s_is_said():
+    # a sharp y told a blur: its inverse turned it into ringing, 10.5-15.4 dB for y's 40,
+    # without a word; the image then explains y only to within 2.5-8 times its noise
+    from invprior.bench.cases import sample_image
+    from invprior.noise_level import BlurMismatchWarning
+
+    x = sample_image("camera", 96)
+    noise = 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    with pytest.warns(BlurMismatchWarning, match="the blur told may be larger than y's"):
+        solve(x + noise, O.Blur(sigma=2.0), progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BlurMismatchWarning)  # told right: nothing said
+        for sigma in (1.0, 2.0):
+            solve(O.Blur(sigma=sigma)(x) + noise, O.Blur(sigma=sigma), progress=False)
