@@ -397,8 +397,8 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
         if fit.shape != y.shape:
             return
         residual = (fit - y).flatten(1).pow(2).mean(1).sqrt()
-    for b, item in enumerate(result.items):
-        level = max(item.noise_level or 0.0, 1 / 255)
+    for b, part in enumerate(result.items):
+        level = max(part.noise_level or 0.0, 1 / 255)
         if float(residual[b]) > UNEXPLAINED * level:
             warnings.warn(f"the deblurred image explains y only to within {255 * float(residual[b]):.1f}/255"
                           f"{f' (image {b})' if len(result.items) > 1 else ''}, "
