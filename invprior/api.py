@@ -25,7 +25,7 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import (UNEXPLAINED, VARIANCE_READ_MIN, BlurMismatchWarning,
+from .noise_level import (UNEXPLAINED, UNEXPLAINED_AFTER, VARIANCE_READ_MIN, BlurMismatchWarning,
                           NoiseVarianceWarning, NoisyObservedWarning, bright,
                           noisy_where_observed, shot_fits)
 from .operator_checks import (_too_bright, acts_linearly, check_mask_way, check_not_training, check_scale,
@@ -383,14 +383,18 @@ def _warn_if_noisy_where_observed(y: torch.Tensor, op, name: str = "y",
 
 def _warn_if_unexplained(y, op, result: Result) -> None:
     """Say (``BlurMismatchWarning``) that a deblurred image explains ``y`` only to within
-    ``UNEXPLAINED`` times its noise level (at least an 8-bit level): a blur told larger than
-    ``y``'s, whose inverse turned the sharper ``y`` into ringing. 96x96 camera, astronaut,
+    ``UNEXPLAINED`` times its noise level (at least an 8-bit level): the blur model does not
+    fit, most harmfully a blur told larger than ``y``'s, whose inverse turned the sharper
+    ``y`` into ringing. 96x96 camera, astronaut,
     coffee at noise 0.01: a sharp ``y`` told a blur of sigma 1 or 2 leaves 2.5 to 8.3 times
     the level (10.5-15.4 dB for y's 40), sigma 2 told 2.6 1.1 to 2.6 times (2.2 to 7.8 in
-    8 bits, valid borders); told right, 0.83 to 1.00 (noise-free: up to 0.42). A run cut
-    short or interrupted is not judged (its estimate may be coarse)."""
-    if not (isinstance(op, O.Blur) and isinstance(y, torch.Tensor) and result.iterations
-            and not result.interrupted) or result.stop_reason.startswith("time limit"):
+    8 bits, valid borders); told right, 0.83 to 1.00 (noise-free: up to 0.42). The same
+    comes of a border model that differs (a crop of a photo restored as circular: 20 times)
+    and of a JPEG's noise the level misses (4.7 times). A run cut short, interrupted, or of
+    fewer than ``UNEXPLAINED_AFTER`` iterations is not judged (its estimate may be coarse)."""
+    if not (isinstance(op, O.Blur) and isinstance(y, torch.Tensor)
+            and result.iterations >= UNEXPLAINED_AFTER and not result.interrupted) \
+            or result.stop_reason.startswith("time limit"):
         return
     with torch.no_grad():
         fit = op(result.image.to(y.device, torch.float32))
@@ -403,8 +407,10 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
             warnings.warn(f"the deblurred image explains y only to within {255 * float(residual[b]):.1f}/255"
                           f"{f' (image {b})' if len(result.items) > 1 else ''}, "
                           f"{float(residual[b]) / level:.1f} times the noise level "
-                          f"({255 * level:.1f}/255): the blur told may be larger than y's, whose "
-                          f"inverse turns a sharper y into ringing; a smaller one may serve.",
+                          f"({255 * level:.1f}/255): the blur model does not fit y: a blur told "
+                          f"larger than y's (its inverse turns a sharper y into ringing), a "
+                          f"border model that differs (a crop of a photo: border 'valid'), or "
+                          f"noise the level misses (a JPEG's: io.jpeg_noise).",
                           BlurMismatchWarning, stacklevel=4)
             return
 

@@ -339,11 +339,15 @@ VARIANCE_READ_MIN = 0.03
 # a deblurred image that leaves more than this many times y's noise level (at least an 8-bit
 # level) unexplained is said to come from a blur told larger than y's (api._warn_if_unexplained)
 UNEXPLAINED = 2.0
+# ... judged from this many iterations on (fewer leave a coarse estimate: plug-and-play's
+# deblurring runs 16 or 32)
+UNEXPLAINED_AFTER = 8
 
 
 class BlurMismatchWarning(UserWarning):
     """A deblurred image explains ``y`` only to within several times its noise level: the
-    blur told is likely larger than ``y``'s."""
+    blur model does not fit ``y`` (a blur told larger than ``y``'s, another border model,
+    noise the level misses)."""
 
 
 class NoiseVarianceWarning(UserWarning):

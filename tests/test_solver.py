@@ -1697,7 +1697,7 @@ def test_a_blur_told_larger_than_y_s_is_said():
 
     x = sample_image("camera", 96)
     noise = 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
-    with pytest.warns(BlurMismatchWarning, match="the blur told may be larger than y's"):
+    with pytest.warns(BlurMismatchWarning, match="the blur model does not fit y: a blur told larger"):
         solve(x + noise, O.Blur(sigma=2.0), progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error", BlurMismatchWarning)  # told right: nothing said

@@ -16,9 +16,14 @@ iterations (picked with the truth: a flattering reference).
 
 Example:
     >>> rows = run(quick=True, verbose=False)
-    >>> by = {r["method"]: r["psnr"] for r in rows if r["task"] == "deblur"}  # (25.6, 15.7 dB)
-    >>> by["default (noise read where bright)"] > by["noise read as before (median)"] + 5
-    True
+    >>> by = {r["method"]: r["psnr"] for r in rows if r["task"] == "deblur"}  # (24.4, 23.9, 14.8 dB)
+    >>> default = by["default (noise read where bright)"]
+    >>> default > by["noise read as before (median)"], default > by["Richardson-Lucy (skimage), its best count"] + 5
+    (True, True)
+
+(With the motion streak kornia drew nearest, 11 px at 30 degrees 10.3 long, the median
+reading had lost 10 dB here: 25.6 against 15.7; the streak drawn bilinear, 24.4 against
+23.9. The Shot noise rows of BENCHMARKS.md are the earlier kernel's, not rerun.)
 """
 
 from __future__ import annotations
