@@ -25,9 +25,9 @@ from .checks import (batch_size, check_keep_observed, check_level, check_observa
                      whole_number)
 from .colour import gray_channel, same_channels
 from .dim import dim_scale, restore_stretched
-from .noise_level import (UNEXPLAINED, UNEXPLAINED_AFTER, VARIANCE_READ_MIN, BlurMismatchWarning,
-                          NoiseVarianceWarning, NoisyObservedWarning, bright,
-                          noisy_where_observed, shot_fits)
+from .noise_level import (UNDER_TOLD_READ_MIN, UNEXPLAINED, UNEXPLAINED_AFTER,
+                          VARIANCE_READ_MIN, BlurMismatchWarning, NoiseLevelWarning,
+                          NoisyObservedWarning, bright, noisy_where_observed, shot_fits)
 from .operator_checks import (_too_bright, acts_linearly, check_mask_way, check_not_training, check_scale,
                               far_gain, treats_items_apart, users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
@@ -416,20 +416,32 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
 
 
 def _warn_if_a_variance(y: torch.Tensor, op, level: float) -> None:
-    """Say (``NoiseVarianceWarning``) that a told ``noise_level`` looks like the noise's
-    variance: ``y`` reads ``VARIANCE_READ_MIN`` or more of noise where the operator shows it
-    (``visible_noise``), and the level is within 2x of that reading squared. Told so (as
-    ``skimage.util.random_noise(var=)`` and MATLAB's ``imnoise`` take it), 64x64 camera at
-    noise 0.1 denoised to 20.72 dB against 25.69, a blur 20.79 against 22.88."""
-    if not 0 < level < VARIANCE_READ_MIN:  # (a variance of noise up to about 0.17)
+    """Say (``NoiseLevelWarning``) that a told ``noise_level`` is far from the noise read off
+    ``y`` where the operator shows it (``visible_noise``; a denoising's on a 512x512 crop at
+    most): about its square, within 2x, where it reads ``VARIANCE_READ_MIN`` or more (the
+    noise's variance, as ``skimage.util.random_noise(var=)`` and MATLAB's ``imnoise`` take
+    it: 64x64 camera at noise 0.1 denoised to 20.72 dB against 25.69, a blur 20.79 against
+    22.88); or, for a denoising, under half of it where it reads ``UNDER_TOLD_READ_MIN`` or
+    more (96x96 photos at 25/255 told half: 22.6-23.0 dB, 27.7-29.9 read)."""
+    denoising = getattr(op, "is_identity", False)
+    if not (0 < level < VARIANCE_READ_MIN or denoising):
         return
-    read = visible_noise(op, y)
-    if read is not None and read >= VARIANCE_READ_MIN and read ** 2 / 2 <= level <= 2 * read ** 2:
-        warnings.warn(f"the noise level told, {level:g}, is about the square of the noise read "
-                      f"off y, {read:.3g}: if that is the noise's variance, pass its square "
-                      f"root, {math.sqrt(level):.3g}: the level is the noise's standard "
-                      f"deviation.", NoiseVarianceWarning,
-                      stacklevel=4)  # (the caller of solve, past its context decorator)
+    h, w = y.shape[-2:]
+    crop = y[..., (h - min(h, 512)) // 2 :, (w - min(w, 512)) // 2 :][..., :512, :512] if denoising else y
+    read = visible_noise(op, crop)
+    if read is None:
+        return
+    if read >= VARIANCE_READ_MIN and read ** 2 / 2 <= level <= 2 * read ** 2:
+        said = (f"if that is the noise's variance, pass its square root, {math.sqrt(level):.3g}: "
+                f"the level is the noise's standard deviation")
+    elif denoising and read >= UNDER_TOLD_READ_MIN and level < read / 2:
+        said = ("a denoising told less than there is leaves the rest in (half the level: 5 to "
+                "7 dB lost on photos at 25/255); leave the level out to have it read")
+    else:
+        return
+    warnings.warn(f"the noise level told, {level:g}, is far under the noise read off y, "
+                  f"{read:.3g}: {said}.", NoiseLevelWarning,
+                  stacklevel=4)  # (the caller of solve, past its context decorator)
 
 
 def _common_settings(options: dict) -> dict:

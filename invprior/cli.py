@@ -962,10 +962,10 @@ def solve_warnings_as_notes():
     """``solve``'s warnings the way the command line says things: its
     ``NoisyObservedWarning`` left out (the command line's note says it, with the flag to
     pass, and a simulation's noise is the user's own), as its ``MaskWayWarning`` (the way
-    of a mask is decided by ``--mask-white``), its ``NoiseVarianceWarning`` and
+    of a mask is decided by ``--mask-white``), its ``NoiseLevelWarning`` and
     ``BlurMismatchWarning`` as a
     note (not Python's "file:line: Category:" form); any other as Python shows it."""
-    from .noise_level import BlurMismatchWarning, NoiseVarianceWarning, NoisyObservedWarning
+    from .noise_level import BlurMismatchWarning, NoiseLevelWarning, NoisyObservedWarning
     from .operator_checks import MaskWayWarning
 
     with warnings.catch_warnings():
@@ -974,7 +974,7 @@ def solve_warnings_as_notes():
         shown = warnings.showwarning
 
         def show(message, category, *rest, **options):
-            if issubclass(category, (NoiseVarianceWarning, BlurMismatchWarning)):
+            if issubclass(category, (NoiseLevelWarning, BlurMismatchWarning)):
                 say(f"note: {message}")
             else:
                 shown(message, category, *rest, **options)

@@ -334,6 +334,9 @@ NOISY_HOLES = 6 / 255
 # a told noise level is said to look like a variance where y reads this much noise or more
 # and the level is within 2x of that reading squared (``api._warn_if_a_variance``)
 VARIANCE_READ_MIN = 0.03
+# a denoising told under half the noise read off y is said to be so where the reading is at
+# least this (clean fine texture reads up to 11/255: grass)
+UNDER_TOLD_READ_MIN = 15 / 255
 
 
 # a deblurred image that leaves more than this many times y's noise level (at least an 8-bit
@@ -350,10 +353,10 @@ class BlurMismatchWarning(UserWarning):
     noise the level misses)."""
 
 
-class NoiseVarianceWarning(UserWarning):
-    """A told noise level is about the square of the noise read off ``y``: the noise's
+class NoiseLevelWarning(UserWarning):
+    """A told noise level far from the noise read off ``y``: about its square (the noise's
     variance, as scikit-image's ``random_noise(var=)`` and MATLAB's ``imnoise`` take it,
-    where the level is its std."""
+    where the level is its std), or, for a denoising, under half of it."""
 
 
 class NoisyObservedWarning(UserWarning):

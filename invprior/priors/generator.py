@@ -460,6 +460,7 @@ class NetworkPrior(ItemwisePrior):
             if first_warm is not None:  # one budget for both (its seconds count the setup)
                 cfg.spent = first_warm.seconds
         fitted = run(op, y, cfg, truth=truth)
+        _say_few_iterations(fitted, op, cfg, estimate is not None)
         return fitted if init != "none" else _estimate_where_cut(fitted, op, y, shape, cfg)
 
 
@@ -537,6 +538,21 @@ def _estimate_where_cut(fitted, op, y, shape: tuple, cfg: LoopConfig):
             # iterations" over a 113-step trace, and its plot "iteration 0 of 0")
             result.iteration = 0
     return fitted
+
+
+def _say_few_iterations(fitted, op, cfg: LoopConfig, has_estimate: bool) -> None:
+    """Add to the stop reason of each run of ``fitted`` (a Result or a list) that ran all of
+    an ``iters`` under ``SHORTEST_FIT`` of the usual ones that it was too few to improve on
+    the operator's estimate as a rule (deblurring 64x64 camera: the estimate 20.91 dB, 1
+    iteration 9.57, 100 17.65, 400 20.05, without a word; a time limit this short returns
+    the estimate). Not for denoising, whose estimate is y."""
+    needed = SHORTEST_FIT * _default_iters(op)
+    if not has_estimate or getattr(op, "is_identity", False) or cfg.iters >= needed:
+        return
+    for result in fitted if isinstance(fitted, list) else [fitted]:
+        if result.stop_reason.startswith("reached"):
+            result.stop_reason += (f" (fewer than the about {needed:.0f} a fit takes to improve "
+                                   f"on the operator's estimate as a rule)")
 
 
 def _fit_steps_left(warm: Result | None, cfg: LoopConfig) -> float | None:
