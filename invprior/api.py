@@ -394,7 +394,10 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
     fewer than ``UNEXPLAINED_AFTER`` iterations is not judged (its estimate may be coarse)."""
     if not (isinstance(op, O.Blur) and isinstance(y, torch.Tensor)
             and result.iterations >= UNEXPLAINED_AFTER and not result.interrupted) \
-            or result.stop_reason.startswith("time limit"):
+            or result.stop_reason.startswith("time limit") \
+            or (result.prior in ("dip", "decoder") and result.stop_reason.startswith("reached")):
+        # (a network capped before its own rule stopped it has not fitted y yet: 50
+        # iterations of the deep image prior left 7-10 times the noise of a right blur)
         return
     with torch.no_grad():
         fit = op(result.image.to(y.device, torch.float32))
@@ -424,7 +427,8 @@ def _warn_if_a_variance(y: torch.Tensor, op, level: float) -> None:
     22.88); or, for a denoising, under half of it where it reads ``UNDER_TOLD_READ_MIN`` or
     more (96x96 photos at 25/255 told half: 22.6-23.0 dB, 27.7-29.9 read)."""
     denoising = getattr(op, "is_identity", False)
-    if not (0 < level < VARIANCE_READ_MIN or denoising):
+    if not (0 < level < VARIANCE_READ_MIN or denoising) or isinstance(op, O.Gained) \
+            or users_operator(op):  # (a gained one's level is in divided units here)
         return
     h, w = y.shape[-2:]
     crop = y[..., (h - min(h, 512)) // 2 :, (w - min(w, 512)) // 2 :][..., :512, :512] if denoising else y

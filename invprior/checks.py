@@ -140,8 +140,9 @@ def check_observation(y, name: str = "y"):
             # (NaN marks the pixels not measured in MATLAB's and k-space's habit: the way
             # round them had gone unsaid)
             hint = (f"; where NaN marks pixels not measured, zero them, {name}.nan_to_num(0), "
-                    f"and leave them out with a mask: operators.Inpainting("
-                    f"(~{name}.isnan()).float())" if nans and part.ndim == 4 else "")
+                    f"and leave them out with a mask over the operator's output, "
+                    f"operators.Inpainting((~{name}.isnan()).float())"
+                    if nans and part.ndim == 4 else "")
             raise ValueError(f"{name} contains NaN or infinite values ({nans} NaN of "
                              f"{part.numel()}){hint}.")
     return y
@@ -162,7 +163,8 @@ def _tensor_hint(part) -> str:
     if isinstance(part, (list, tuple)) and part and all(
             isinstance(t, torch.Tensor) and t.ndim == 4 for t in part):
         # (a list of batches had been told to go through from_array)
-        return " a list of (B, C, H, W) tensors becomes one batch by torch.cat(list)"
+        return (" a list of (B, C, H, W) tensors becomes one batch by torch.cat(list) (the "
+                "measurements of a stacked operator go in as a tuple: tuple(list))")
     if hasattr(part, "shape") or hasattr(part, "getbands") or isinstance(part, (list, tuple)):
         # an array, a PIL image, a list of rows: what from_array takes
         return (" an (H, W[, C]) image (an array, a PIL image) becomes one by "

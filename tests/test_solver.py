@@ -1661,6 +1661,9 @@ def test_a_mask_that_marks_the_holes_with_1_is_refused_in_one_sentence(camera64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the right way round: nothing said
         solve(camera64 * (1 - thing), O.Inpainting(1 - thing), iters=2, progress=False)
+        # nor outpainting: a y zeroed beyond what the mask observes is the mask read right
+        centre = 1 - O.box_mask((64, 64), (16, 16, 32, 32))  # (observed: the centre)
+        solve(camera64 * centre, O.Inpainting(centre), iters=2, progress=False)
 
 
 def test_a_noise_level_told_as_its_variance_is_said(camera64):

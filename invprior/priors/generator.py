@@ -590,12 +590,15 @@ def _mean(results: list) -> Result:
     to [0, 1] and already projected onto the observation, both of which the mean keeps)."""
     if len(results) == 1:
         return results[0]
-    fitted = [r for r in results if r.iterations > 0] or results[:1]
+    # (returned iteration 0: the operator's estimate, from a warm start or a cold fit cut
+    # short, which keeps its steps counted)
+    fitted = [r for r in results if r.iteration > 0] or results[:1]
     first, left = fitted[0], len(results) - len(fitted)
     said = (f"mean of {len(fitted)} runs; the first: {first.stop_reason}" if len(fitted) > 1
             else first.stop_reason)
-    if left and fitted[0].iterations > 0:
-        said += f" ({left} of {len(results)} runs left out: stopped in the warm start)"
+    if left and fitted[0].iteration > 0:
+        said += (f" ({left} of {len(results)} runs left out: cut short, they held the "
+                 f"operator's estimate)")
     return Result(
         image=torch.stack([r.image for r in fitted]).mean(0), losses=first.losses,
         psnrs=first.psnrs, iteration=first.iteration, iterations=first.iterations,

@@ -452,12 +452,17 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 # 3 s: 29.96 dB for a start of 32.14; 4 iterations of a whole schedule
                 # 32.65, 8 33.83). Timed from the second on (the first pays for allocation)
                 fit = _room(began, clock, max_seconds) if clock.steps > 1 else None
-                if not last and fit is not None and done + fit < SHORTEST_SCHEDULE and not levels.any():
+                if not last and fit is not None and fit < asked - done \
+                        and done + fit < SHORTEST_SCHEDULE and not levels.any():
                     reason, cut = f"time limit of {max_seconds:g} s after {counted(done)}", True
                     break
                 if not last and fit and min(fit, asked - done) != iters - done:
                     fit = min(fit, asked - done)
-                    sigmas = np.concatenate([sigmas[:done], shortened(sigmas[done], ends, fit)])
+                    # (noise-free: the last iteration is a data step alone, so the end level
+                    # goes to the one before it, the last denoised)
+                    rest = (shortened(sigmas[done], ends, fit) if levels.any() else np.concatenate(
+                        [shortened(sigmas[done], ends, fit - 1), ends[None]]))
+                    sigmas = np.concatenate([sigmas[:done], rest])
                     mus, iters = data_weights(levels, sigmas, weight), done + fit
                 if max_seconds is not None and clock.steps > 1:
                     total_in_time(bar, done, iters, max_seconds - (time.perf_counter() - began),
@@ -512,6 +517,8 @@ def shortened(next_levels: np.ndarray, ends: np.ndarray, count: int) -> np.ndarr
         >>> shortened(np.array([0.1]), np.array([0.001]), 1).ravel().tolist()
         [0.001]
     """
+    if count < 1:
+        return np.zeros((0, len(next_levels)))
     # (one left: the end level itself, where geomspace gives its start)
     return np.stack([np.geomspace(a, min(e, a), count) if count > 1 else np.array([min(e, a)])
                      for a, e in zip(next_levels, ends)], 1)
