@@ -277,7 +277,7 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
                         y, op, prior, truth)
     y, noise_level, truth = prepare(y, op, noise_level, truth, shape)
     if isinstance(noise_level, float) and isinstance(y, torch.Tensor):
-        _warn_if_a_variance(y, op, noise_level)
+        _warn_if_level_off(y, op, noise_level)
     outer = op.outer if isinstance(op, O.Composition) else op  # (a mask after another too,
     if (noise_level is None and isinstance(outer, O.Inpainting) and isinstance(y, torch.Tensor)
             and visible_noise(op, y) is None):  # unless its noise is read: after a blur)
@@ -385,8 +385,8 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
     """Say (``BlurMismatchWarning``) that a deblurred image explains ``y`` only to within
     ``UNEXPLAINED`` times its noise level (at least an 8-bit level): the blur model does not
     fit, most harmfully a blur told larger than ``y``'s, whose inverse turned the sharper
-    ``y`` into ringing. 96x96 camera, astronaut,
-    coffee at noise 0.01: a sharp ``y`` told a blur of sigma 1 or 2 leaves 2.5 to 8.3 times
+    ``y`` into ringing. 96x96 camera, astronaut, coffee at noise 0.01: a sharp ``y`` told a
+    blur of sigma 1 or 2 leaves 2.5 to 8.3 times
     the level (10.5-15.4 dB for y's 40), sigma 2 told 2.6 1.1 to 2.6 times (2.2 to 7.8 in
     8 bits, valid borders); told right, 0.83 to 1.00 (noise-free: up to 0.42). The same
     comes of a border model that differs (a crop of a photo restored as circular: 20 times)
@@ -418,7 +418,7 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
             return
 
 
-def _warn_if_a_variance(y: torch.Tensor, op, level: float) -> None:
+def _warn_if_level_off(y: torch.Tensor, op, level: float) -> None:
     """Say (``NoiseLevelWarning``) that a told ``noise_level`` is far from the noise read off
     ``y`` where the operator shows it (``visible_noise``; a denoising's on a 512x512 crop at
     most): about its square, within 2x, where it reads ``VARIANCE_READ_MIN`` or more (the

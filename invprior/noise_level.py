@@ -332,7 +332,7 @@ NOISY_HOLES = 6 / 255
 
 
 # a told noise level is said to look like a variance where y reads this much noise or more
-# and the level is within 2x of that reading squared (``api._warn_if_a_variance``)
+# and the level is within 2x of that reading squared (``api._warn_if_level_off``)
 VARIANCE_READ_MIN = 0.03
 # a denoising told under half the noise read off y is said to be so where the reading is at
 # least this (clean fine texture reads up to 11/255: grass)
