@@ -975,7 +975,9 @@ def solve_warnings_as_notes():
 
         def show(message, category, *rest, **options):
             if issubclass(category, (NoiseLevelWarning, BlurMismatchWarning)):
-                say(f"note: {message}")
+                # (said in the command line's words, not the API's)
+                say("note: " + str(message).replace("border 'valid'", "--border valid").replace(
+                    "io.jpeg_noise", "--noise-level").replace("the noise level told", "--noise-level"))
             else:
                 shown(message, category, *rest, **options)
 

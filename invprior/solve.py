@@ -6,7 +6,7 @@ calls ``api.solve``, and ``invprior.solve(y, op)`` means the same either way.
 
 Example:
     >>> import torch, invprior, invprior.solve
-    >>> y = torch.rand(1, 1, 16, 16)
+    >>> y = 0.5 + 0.1 * torch.randn(1, 1, 16, 16)  # (a flat gray under noise of 0.1)
     >>> invprior.solve(y, invprior.operators.Denoising(), noise_level=0.1, progress=False).prior
     'denoiser'
 """

@@ -1216,3 +1216,19 @@ def test_an_imagej_tiff_s_unit_goes_along_with_its_pixel_size(tmp_path):
         x_res = tif.pages[0].tags[282].value
         assert tif.imagej_metadata["unit"] == "um" and tif.pages[0].shape == (64, 64)
     assert x_res[0] / x_res[1] == pytest.approx(2 / 0.065, rel=1e-4)
+
+
+def test_a_level_or_blur_that_does_not_fit_the_image_is_said_in_flags(tmp_path, camera64, capsys):
+    # a variance told as the level, and a blur told on a sharp photo (10.5-15.4 dB for 40),
+    # are said as notes in the command line's words
+    noisy = (camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    write_image(tmp_path / "noisy.png", noisy)
+    assert main(["--op", "denoise", str(tmp_path / "noisy.png"), "--noise-level", "0.01",
+                 "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert "note: --noise-level, 0.01, is far under the noise read off y" in capsys.readouterr().err
+    sharp = (camera64 + 0.01 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    write_image(tmp_path / "sharp.png", sharp)
+    assert main(["--op", "deblur", "--sigma", "2", str(tmp_path / "sharp.png"),
+                 "-o", str(tmp_path / "b.png"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "note: the deblurred image explains y only" in err and "--border valid" in err
