@@ -28,8 +28,9 @@ from .dim import dim_scale, restore_stretched
 from .noise_level import (UNDER_TOLD_READ_MIN, UNEXPLAINED, UNEXPLAINED_AFTER,
                           VARIANCE_READ_MIN, BlurMismatchWarning, NoiseLevelWarning,
                           NoisyObservedWarning, bright, noisy_where_observed, shot_fits)
-from .operator_checks import (_too_bright, acts_linearly, check_mask_way, check_not_training, check_scale,
-                              far_gain, treats_items_apart, users_operator)
+from .operator_checks import (MaskWayWarning, _too_bright, acts_linearly, check_mask_way,
+                              check_not_training, check_scale, far_gain, treats_items_apart,
+                              users_operator)
 from .poisson import anscombe, inverse_anscombe, read_peak, scale_for
 from .priors import PRIORS, Prior, make_prior, options_of
 from .weights import shipped
@@ -242,9 +243,15 @@ def solve(y, op, prior: str | Prior = "auto", *, noise_level: float | None = Non
     prior = make_prior(name, **options)
     gray = _gray_in_colour(y, op, name, prior, truth, options)
     if gray and all(gray):
-        gray = solve(gray_channel(y), op, prior, noise_level=noise_level,
-                     truth=None if truth is None else torch.as_tensor(truth)[:, :1],
-                     progress=progress)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            gray = solve(gray_channel(y), op, prior, noise_level=noise_level,
+                         truth=None if truth is None else torch.as_tensor(truth)[:, :1],
+                         progress=progress)
+        for warning in said:  # said again for the caller's line (they had pointed into this
+            # file), the mask's way once (said above already)
+            if not issubclass(warning.category, MaskWayWarning):
+                warnings.warn(warning.message, stacklevel=3)  # (past the context decorator)
         return _in_colour(gray)
     levels = _levels_of(noise_level, len(y)) if any(gray) else None
     if levels is not None:

@@ -1714,3 +1714,22 @@ def test_a_blur_told_larger_than_y_s_is_said():
         warnings.simplefilter("error", BlurMismatchWarning)  # told right: nothing said
         for sigma in (1.0, 2.0):
             solve(O.Blur(sigma=sigma)(x) + noise, O.Blur(sigma=sigma), progress=False)
+
+
+def test_a_gray_photo_in_colour_says_each_warning_once_at_the_caller_s_line(camera64):
+    # restored as the gray image it is, by solve again: its warnings had come twice, or
+    # pointing into api.py
+    from invprior.noise_level import NoiseLevelWarning
+    from invprior.operator_checks import MaskWayWarning
+
+    thing = torch.zeros(64, 64)
+    thing[20:34, 24:40] = 1
+    noisy = camera64 + 0.1 * torch.randn(camera64.shape, generator=torch.Generator().manual_seed(0))
+    for y, op, level, kind in ((camera64, O.Inpainting(thing), None, MaskWayWarning),
+                               (noisy, O.Denoising(), 0.01, NoiseLevelWarning)):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            solve(y.expand(1, 3, 64, 64).clone(), op, noise_level=level, iters=2 if level is None else None,
+                  progress=False)
+        ours = [w for w in said if issubclass(w.category, kind)]
+        assert len(ours) == 1 and ours[0].filename == __file__, [(w.category, w.filename) for w in said]
