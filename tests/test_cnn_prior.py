@@ -568,13 +568,13 @@ def test_plug_and_play_stops_before_an_iteration_that_would_pass_max_seconds(mon
     cut, levels[:] = list(levels), []
     pnp_restore(y, O.Blur(sigma=1.0), slow, noise_level=0.01, iters=50)
     assert cut[-1] == pytest.approx(levels[-1]) and cut[:2] == pytest.approx(levels[:2])
-    # noise-free, whose last iteration is a data step alone: the end level goes to the last
-    # denoised (it had been planned on that data step, and the last denoising stayed coarse)
+    # noise-free, whose last iteration is a data step alone, as in a whole schedule: its
+    # last denoising comes down from the 50-step schedule's 0.16 there
     levels[:] = []
     clock[0] = 0.0
     A = O.Inpainting(shape=(1, 16, 16), missing=0.5, seed=0)
     result = pnp_restore(A(y), A, slow, iters=50, max_seconds=1.6)
-    assert result.iterations == 5 and len(levels) == 4 and levels[-1] == pytest.approx(2 / 255)
+    assert result.iterations == 5 and len(levels) == 4 and levels[-1] < 0.05, levels
 
 
 def test_plug_and_play_says_its_pace_without_its_setup(monkeypatch):

@@ -458,11 +458,11 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                     break
                 if not last and fit and min(fit, asked - done) != iters - done:
                     fit = min(fit, asked - done)
-                    # (noise-free: the last iteration is a data step alone, so the end level
-                    # goes to the one before it, the last denoised)
-                    rest = (shortened(sigmas[done], ends, fit) if levels.any() else np.concatenate(
-                        [shortened(sigmas[done], ends, fit - 1), ends[None]]))
-                    sigmas = np.concatenate([sigmas[:done], rest])
+                    # (noise-free, the last iteration is a data step alone, at the end level,
+                    # as in a whole schedule: its last denoising one level above. Putting
+                    # the end level on that denoising measured worse: camera 256, 3 s, 33.09
+                    # against 33.33 dB; compressed sensing 2 s, 25.75 against 27.09)
+                    sigmas = np.concatenate([sigmas[:done], shortened(sigmas[done], ends, fit)])
                     mus, iters = data_weights(levels, sigmas, weight), done + fit
                 if max_seconds is not None and clock.steps > 1:
                     total_in_time(bar, done, iters, max_seconds - (time.perf_counter() - began),
