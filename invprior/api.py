@@ -393,9 +393,9 @@ def _warn_if_unexplained(y, op, result: Result) -> None:
     ``UNEXPLAINED`` times its noise level (at least an 8-bit level): the blur model does not
     fit, most harmfully a blur told larger than ``y``'s, whose inverse turned the sharper
     ``y`` into ringing. 96x96 camera, astronaut, coffee at noise 0.01: a sharp ``y`` told a
-    blur of sigma 1 or 2 leaves 2.5 to 8.3 times
-    the level (10.5-15.4 dB for y's 40), sigma 2 told 2.6 1.1 to 2.6 times (2.2 to 7.8 in
-    8 bits, valid borders); told right, 0.83 to 1.00 (noise-free: up to 0.42). The same
+    blur of sigma 1 or 2 leaves 2.5 to 8.3 times the level (10.5-15.4 dB for y's 40), sigma
+    2 told 2.6 1.1 to 2.6 times (2.2 to 7.8 in 8 bits, valid borders); told right, 0.83 to
+    1.00 (noise-free: up to 0.42). The same
     comes of a border model that differs (a crop of a photo restored as circular: 20 times)
     and of a JPEG's noise the level misses (4.7 times). A run cut short, interrupted, or of
     fewer than ``UNEXPLAINED_AFTER`` iterations is not judged (its estimate may be coarse)."""

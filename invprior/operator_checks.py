@@ -137,6 +137,7 @@ def check_mask_way(y, op) -> None:
         >>> check_mask_way(torch.rand(1, 1, 16, 16) * hole + 0.1 * hole, O.Inpainting(hole))  # fine
     """
     import operators as O
+    from operators.mask import mostly_nonzero
 
     if isinstance(op, O.Stack) and isinstance(y, tuple):
         for part_op, part in zip(op.ops, y):
@@ -150,10 +151,9 @@ def check_mask_way(y, op) -> None:
                          "LaMa and scikit-image read a mask; here 1 = observed, so give "
                          "Inpainting(1 - mask).")
     share = float((op.mask >= 0.5).float().mean())
-    holes = (op.mask < 0.5).expand_as(y).to(y.device) if op.mask.shape[0] == 1 \
-        and op.mask.shape[1] in (1, y.shape[1]) and op.mask.shape[-2:] == y.shape[-2:] else None
+    parts = op.split(y)
     # (y whole, LaMa's way: a y zeroed in the holes is the mask read right, outpainting)
-    whole = holes is not None and bool(holes.any()) and float((y.detach()[holes] != 0).float().mean()) >= 0.5
+    whole = parts is not None and mostly_nonzero(parts[1])
     if op.mask.shape[0] == 1 and op.is_binary() and 0 < share < 0.5 and whole:
         deep = op.hole_radius()
         if deep >= min(op.mask.shape[-2:]) / 4 and O.Inpainting(1 - op.mask).hole_radius() < deep:

@@ -128,6 +128,17 @@ def text_mask(shape, text: str = "invprior", seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(np.asarray(canvas) == 255).float()
 
 
+def mostly_nonzero(values: torch.Tensor) -> bool:
+    """Whether at least half of ``values`` (any shape, not empty) are not 0: a photo's pixels
+    where a mask's holes were not zeroed.
+
+    Example:
+        >>> mostly_nonzero(torch.tensor([0.0, 0.2, 0.5])), mostly_nonzero(torch.zeros(3))
+        (True, False)
+    """
+    return values.numel() > 0 and float((values != 0).float().mean()) >= 0.5
+
+
 class Inpainting(LinearOperator):
     """Pixelwise mask ``y = m * x``; ``m`` in [0, 1] (1 observed, 0 missing, soft allowed).
 
@@ -275,6 +286,22 @@ class Inpainting(LinearOperator):
                 radii.append(float(distance_transform_edt(missing[box].cpu().numpy()).max()))
         return max(radii, default=0.0)
 
+    def split(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``y``'s values ``(B, C, H, W)`` where the mask marks pixels observed, and where it
+        marks them missing (flat); None where the mask does not fit ``y``.
+
+        Example:
+            >>> seen, holes = Inpainting(box_mask((4, 4), (0, 0, 2, 2))).split(torch.ones(1, 1, 4, 4))
+            >>> seen.numel(), holes.numel()
+            (12, 4)
+        """
+        try:
+            seen, y = torch.broadcast_tensors(self.mask >= 0.5, y.detach())
+        except RuntimeError:  # (a mask that does not fit: mask_for says so)
+            return None
+        seen = seen.to(y.device)
+        return y[seen], y[~seen]
+
     def zero_where_observed(self, y: torch.Tensor) -> bool:
         """Whether ``y (B, C, H, W)`` is exactly 0 on every pixel the mask marks observed (16
         or more) and not 0 on most of the others: the mask marks the holes with 1, as
@@ -288,13 +315,11 @@ class Inpainting(LinearOperator):
             >>> Inpainting(m).zero_where_observed(y), Inpainting(1 - m).zero_where_observed(y * m)
             (False, True)
         """
-        try:
-            seen, y = torch.broadcast_tensors(self.mask >= 0.5, y.detach())
-        except RuntimeError:  # (a mask that does not fit: mask_for says so)
+        parts = self.split(y)
+        if parts is None:
             return False
-        observed, others = y[seen.to(y.device)], y[~seen.to(y.device)]
-        return (observed.numel() >= 16 and others.numel() > 0 and bool((observed == 0).all())
-                and float((others != 0).float().mean()) >= 0.5)
+        observed, others = parts
+        return observed.numel() >= 16 and bool((observed == 0).all()) and mostly_nonzero(others)
 
     def initial_estimate(self, y: torch.Tensor) -> torch.Tensor:
         """The missing pixels filled smoothly from their border: biharmonic (scikit-image)

@@ -423,7 +423,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
         with torch.no_grad():
             for k in range(iters):
                 if k and max_seconds is not None and over_budget(began, clock, max_seconds):
-                    reason, cut = f"time limit of {max_seconds:g} s after {counted(done)}", True
+                    cut = True
                     break
                 half = data_step(op, x, y, _per_item(mus[k], x), cg_iters)
                 if k == 0:  # (noise-free: what 1 iteration returns)
@@ -454,7 +454,7 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                 fit = _room(began, clock, max_seconds) if clock.steps > 1 else None
                 if not last and fit is not None and fit < asked - done \
                         and done + fit < SHORTEST_SCHEDULE and not levels.any():
-                    reason, cut = f"time limit of {max_seconds:g} s after {counted(done)}", True
+                    cut = True
                     break
                 if not last and fit and min(fit, asked - done) != iters - done:
                     fit = min(fit, asked - done)
@@ -468,13 +468,15 @@ def pnp_restore(y: torch.Tensor, op: O.Operator, denoise: Callable, *,
                     total_in_time(bar, done, iters, max_seconds - (time.perf_counter() - began),
                                   clock.each(), stops_before=True)
                 if out_of_time:
-                    reason, cut = f"time limit of {max_seconds:g} s after {counted(done)}", True
+                    cut = True
                 if last:
                     break
     except KeyboardInterrupt:
         reason = f"interrupted ({stopped_by()}) after {counted(done)}"
     finally:
         bar.close()
+    if cut and not reason.startswith("interrupted"):  # (stopped short of its schedule)
+        reason = f"time limit of {max_seconds:g} s after {counted(done)}"
     returned = done
     if cut and done < SHORTEST_SCHEDULE and not levels.any():
         # noise-free y cut before a schedule's few iterations: its first data step (the
